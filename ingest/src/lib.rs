@@ -1,0 +1,8 @@
+//! firegrid ingest: the wire contract (topics, payloads, validation), the domain model of
+//! readings, the device/station registry, line-protocol encoding, and at the edges the MQTT
+//! consumer and the time-series writers. Pure modules do no I/O and are tested with plain values.
+
+pub mod line_protocol;
+pub mod reading;
+pub mod registry;
+pub mod topic;
