@@ -2,7 +2,10 @@
 //! readings, the device/station registry, line-protocol encoding, and at the edges the MQTT
 //! consumer and the time-series writers. Pure modules do no I/O and are tested with plain values.
 
+pub mod deadletter;
+pub mod json;
 pub mod line_protocol;
+pub mod payload;
 pub mod reading;
 pub mod registry;
 pub mod topic;
