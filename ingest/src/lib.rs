@@ -2,9 +2,12 @@
 //! readings, the device/station registry, line-protocol encoding, and at the edges the MQTT
 //! consumer and the time-series writers. Pure modules do no I/O and are tested with plain values.
 
+pub mod config;
 pub mod deadletter;
+pub mod enrich;
 pub mod json;
 pub mod line_protocol;
+pub mod metrics;
 pub mod payload;
 pub mod reading;
 pub mod registry;

@@ -312,6 +312,11 @@ impl Registry {
         self.devices.values()
     }
 
+    /// Adds or replaces a device (registries built in code: tests, benchmarks, generators).
+    pub fn insert_device(&mut self, device: Device) {
+        self.devices.insert(device.device_id.clone(), Arc::new(device));
+    }
+
     /// Number of devices.
     pub fn device_count(&self) -> usize {
         self.devices.len()

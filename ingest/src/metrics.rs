@@ -1,0 +1,207 @@
+//! Ingest metrics (names are contract, DESIGN §7). Labels come only from fixed sets
+//! ([`Kind`], [`Reason`], batch outcomes); never a device id.
+
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+use crate::deadletter::Reason;
+use crate::reading::Kind;
+
+/// Outcomes of one write attempt of a batch (`firegrid_write_batches_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOutcome {
+    /// Accepted by the store.
+    Ok,
+    /// Failed transiently (network, 429, 5xx, auth) and will be retried.
+    Retry,
+    /// Too large for the store (413): split in two.
+    Split,
+    /// Refused as malformed (400/422): bisected to find the bad lines.
+    Rejected,
+}
+
+impl BatchOutcome {
+    const ALL: [BatchOutcome; 4] = [BatchOutcome::Ok, BatchOutcome::Retry, BatchOutcome::Split, BatchOutcome::Rejected];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            BatchOutcome::Ok => "ok",
+            BatchOutcome::Retry => "retry",
+            BatchOutcome::Split => "split",
+            BatchOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// Every ingest metric, registered once per process.
+#[derive(Debug, Clone)]
+pub struct IngestMetrics {
+    received: IntCounterVec,
+    rejected: IntCounterVec,
+    /// Registered devices whose topic named another county or township.
+    pub location_mismatch: IntCounter,
+    /// Points the store accepted.
+    pub points_written: IntCounter,
+    batches: IntCounterVec,
+    /// Duration of one write request.
+    pub write_seconds: Histogram,
+    /// Bytes held in the disk spool.
+    pub spool_bytes: IntGauge,
+    /// 1 while connected to the broker.
+    pub mqtt_connected: IntGauge,
+    /// Connections established (the first one included).
+    pub mqtt_connections: IntCounter,
+    /// Acks not sent because their message came on an earlier connection (the broker redelivers it).
+    pub stale_acks: IntCounter,
+    /// Times the ingest queue was full and the event loop had to wait.
+    pub ingest_queue_full: IntCounter,
+    /// Dead letters published.
+    pub deadletters: IntCounter,
+}
+
+impl IngestMetrics {
+    /// Creates and registers the metrics.
+    pub fn register(registry: &Registry) -> Result<IngestMetrics, prometheus::Error> {
+        let received = IntCounterVec::new(
+            Opts::new("firegrid_messages_received_total", "MQTT messages received, by kind in the topic"),
+            &["kind"],
+        )?;
+        let rejected = IntCounterVec::new(
+            Opts::new("firegrid_messages_rejected_total", "Messages dead-lettered, by reason"),
+            &["reason"],
+        )?;
+        let batches = IntCounterVec::new(
+            Opts::new("firegrid_write_batches_total", "Write attempts of batches to the store, by outcome"),
+            &["outcome"],
+        )?;
+        let m = IngestMetrics {
+            received,
+            rejected,
+            location_mismatch: IntCounter::new(
+                "firegrid_location_mismatch_total",
+                "Readings of registered devices whose topic named another county or township",
+            )?,
+            points_written: IntCounter::new("firegrid_points_written_total", "Points accepted by the store")?,
+            batches,
+            write_seconds: Histogram::with_opts(
+                HistogramOpts::new("firegrid_write_seconds", "Duration of one write request to the store")
+                    .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )?,
+            spool_bytes: IntGauge::new("firegrid_spool_bytes", "Bytes held in the disk spool")?,
+            mqtt_connected: IntGauge::new("firegrid_mqtt_connected", "1 while connected to the MQTT broker")?,
+            mqtt_connections: IntCounter::new("firegrid_mqtt_connections_total", "MQTT connections established")?,
+            stale_acks: IntCounter::new(
+                "firegrid_mqtt_stale_acks_total",
+                "Acks withheld because their message came on an earlier connection",
+            )?,
+            ingest_queue_full: IntCounter::new(
+                "firegrid_ingest_queue_full_total",
+                "Times the ingest queue was full and the MQTT event loop waited",
+            )?,
+            deadletters: IntCounter::new("firegrid_deadletters_published_total", "Dead letters published")?,
+        };
+        registry.register(Box::new(m.received.clone()))?;
+        registry.register(Box::new(m.rejected.clone()))?;
+        registry.register(Box::new(m.location_mismatch.clone()))?;
+        registry.register(Box::new(m.points_written.clone()))?;
+        registry.register(Box::new(m.batches.clone()))?;
+        registry.register(Box::new(m.write_seconds.clone()))?;
+        registry.register(Box::new(m.spool_bytes.clone()))?;
+        registry.register(Box::new(m.mqtt_connected.clone()))?;
+        registry.register(Box::new(m.mqtt_connections.clone()))?;
+        registry.register(Box::new(m.stale_acks.clone()))?;
+        registry.register(Box::new(m.ingest_queue_full.clone()))?;
+        registry.register(Box::new(m.deadletters.clone()))?;
+        // Pre-create every label value so dashboards see zeros, not gaps.
+        for k in Kind::ALL {
+            m.received.with_label_values(&[k.as_str()]);
+        }
+        m.received.with_label_values(&["unknown"]);
+        for r in Reason::ALL {
+            m.rejected.with_label_values(&[r.as_str()]);
+        }
+        for o in BatchOutcome::ALL {
+            m.batches.with_label_values(&[o.as_str()]);
+        }
+        Ok(m)
+    }
+
+    /// Counts a received message; `None` when the topic named no valid kind.
+    pub fn received(&self, kind: Option<Kind>) {
+        self.received.with_label_values(&[kind.map_or("unknown", Kind::as_str)]).inc();
+    }
+
+    /// Counts a rejection.
+    pub fn rejected(&self, reason: Reason) {
+        self.rejected.with_label_values(&[reason.as_str()]).inc();
+    }
+
+    /// Counts a batch write attempt.
+    pub fn batch(&self, outcome: BatchOutcome) {
+        self.batches.with_label_values(&[outcome.as_str()]).inc();
+    }
+}
+
+/// Emits a log line at most once per interval per key, counting what it suppressed.
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval_ms: i64,
+    last: std::collections::HashMap<&'static str, (i64, u64)>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing one event per `interval_ms` per key.
+    pub fn new(interval_ms: i64) -> RateLimiter {
+        RateLimiter { interval_ms, last: std::collections::HashMap::new() }
+    }
+
+    /// `Some(suppressed_since_last)` when an event for `key` at `now_ms` may be logged.
+    pub fn allow(&mut self, key: &'static str, now_ms: i64) -> Option<u64> {
+        let entry = self.last.entry(key).or_insert((i64::MIN, 0));
+        if entry.0 == i64::MIN || now_ms - entry.0 >= self.interval_ms {
+            let suppressed = entry.1;
+            *entry = (now_ms, 0);
+            Some(suppressed)
+        } else {
+            entry.1 += 1;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limiter_allows_one_event_per_second_per_key_and_counts_the_rest() {
+        let mut r = RateLimiter::new(1000);
+        assert_eq!(r.allow("a", 0), Some(0));
+        assert_eq!(r.allow("a", 10), None);
+        assert_eq!(r.allow("a", 999), None);
+        assert_eq!(r.allow("b", 999), Some(0));
+        assert_eq!(r.allow("a", 1000), Some(2));
+        assert_eq!(r.allow("a", 1001), None);
+    }
+
+    #[test]
+    fn metrics_register_under_their_contract_names() {
+        let reg = Registry::new();
+        let m = IngestMetrics::register(&reg).expect("registers");
+        m.received(Some(Kind::Smoke));
+        m.rejected(Reason::NotJson);
+        m.batch(BatchOutcome::Ok);
+        let names: Vec<String> = reg.gather().iter().map(|f| f.name().to_owned()).collect();
+        for want in [
+            "firegrid_messages_received_total",
+            "firegrid_messages_rejected_total",
+            "firegrid_points_written_total",
+            "firegrid_write_batches_total",
+            "firegrid_write_seconds",
+            "firegrid_spool_bytes",
+            "firegrid_mqtt_connected",
+            "firegrid_location_mismatch_total",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+        }
+    }
+}
