@@ -2,6 +2,7 @@
 //! readings, the device/station registry, line-protocol encoding, and at the edges the MQTT
 //! consumer and the time-series writers. Pure modules do no I/O and are tested with plain values.
 
+pub mod batch;
 pub mod config;
 pub mod deadletter;
 pub mod enrich;
@@ -12,3 +13,10 @@ pub mod payload;
 pub mod reading;
 pub mod registry;
 pub mod topic;
+pub mod writer;
+
+/// Wall-clock time, epoch milliseconds UTC.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}

@@ -1,0 +1,150 @@
+//! A batch of encoded lines bound for the store, each line remembering the MQTT message it
+//! came from so that the message is acknowledged only once its line is persisted (DESIGN §8).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// Identifies one QoS 1 message to acknowledge: the packet id on a given connection.
+/// `generation` counts connections; an ack for an earlier connection is never sent on a new
+/// one (the broker redelivers that message, and the store de-duplicates the point).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckToken {
+    /// Connection generation the message arrived on.
+    pub generation: u64,
+    /// MQTT packet identifier.
+    pub pkid: u16,
+    /// The topic it came on (kept for dead letters; a cheap reference-counted clone).
+    pub topic: Bytes,
+}
+
+/// Lines and their acks. Lines without a token (incident annotations) need no ack.
+#[derive(Debug)]
+pub struct Batch {
+    body: String,
+    ends: Vec<usize>,
+    acks: Vec<Option<AckToken>>,
+    opened_at: Instant,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Batch::new()
+    }
+}
+
+impl Batch {
+    /// An empty batch, opened now.
+    pub fn new() -> Batch {
+        Batch { body: String::new(), ends: Vec::new(), acks: Vec::new(), opened_at: Instant::now() }
+    }
+
+    /// An empty batch with room for `lines` lines of about 200 bytes.
+    pub fn with_capacity(lines: usize) -> Batch {
+        Batch {
+            body: String::with_capacity(lines.saturating_mul(200)),
+            ends: Vec::with_capacity(lines),
+            acks: Vec::with_capacity(lines),
+            opened_at: Instant::now(),
+        }
+    }
+
+    /// Appends one line through `encode`, which writes it with its trailing newline.
+    pub fn push_with(&mut self, ack: Option<AckToken>, encode: impl FnOnce(&mut String)) {
+        if self.ends.is_empty() {
+            self.opened_at = Instant::now();
+        }
+        encode(&mut self.body);
+        if !self.body.ends_with('\n') {
+            self.body.push('\n');
+        }
+        self.ends.push(self.body.len());
+        self.acks.push(ack);
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when no line is held.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The request body.
+    pub fn body(&self) -> &str {
+        &self.body
+    }
+
+    /// When the first line was added.
+    pub fn opened_at(&self) -> Instant {
+        self.opened_at
+    }
+
+    /// Line `i` without its newline.
+    pub fn line(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        self.body[start..self.ends[i]].trim_end_matches('\n')
+    }
+
+    /// The acks of the batch, consuming it.
+    pub fn into_acks(self) -> Vec<AckToken> {
+        self.acks.into_iter().flatten().collect()
+    }
+
+    /// The ack of line `i`.
+    pub fn ack(&self, i: usize) -> Option<&AckToken> {
+        self.acks.get(i).and_then(Option::as_ref)
+    }
+
+    /// Splits into two halves by lines (a batch of one line returns it and an empty batch).
+    pub fn split(mut self) -> (Batch, Batch) {
+        let mid = self.ends.len() / 2;
+        if mid == 0 {
+            return (self, Batch::new());
+        }
+        let cut = self.ends[mid - 1];
+        let tail_body = self.body.split_off(cut);
+        let tail_ends = self.ends.split_off(mid).into_iter().map(|e| e - cut).collect();
+        let tail_acks = self.acks.split_off(mid);
+        let tail = Batch { body: tail_body, ends: tail_ends, acks: tail_acks, opened_at: self.opened_at };
+        (self, tail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(pkid: u16) -> Option<AckToken> {
+        Some(AckToken { generation: 1, pkid, topic: Bytes::from_static(b"t") })
+    }
+
+    #[test]
+    fn splitting_keeps_every_line_with_its_ack() {
+        let mut b = Batch::new();
+        for i in 0..5u16 {
+            b.push_with(tok(i), |out| out.push_str(&format!("m f={i}i 1\n")));
+        }
+        b.push_with(None, |out| out.push_str("fire_incident x=1i 2"));
+        assert_eq!(b.len(), 6);
+        assert_eq!(b.line(5), "fire_incident x=1i 2");
+        let (a, c) = b.split();
+        assert_eq!((a.len(), c.len()), (3, 3));
+        assert_eq!(a.line(2), "m f=2i 1");
+        assert_eq!(c.line(0), "m f=3i 1");
+        assert_eq!(c.body(), "m f=3i 1\nm f=4i 1\nfire_incident x=1i 2\n");
+        assert_eq!(c.ack(0).map(|t| t.pkid), Some(3));
+        let pkids: Vec<u16> = a.into_acks().into_iter().chain(c.into_acks()).map(|t| t.pkid).collect();
+        assert_eq!(pkids, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_single_line_batch_does_not_split_further() {
+        let mut b = Batch::new();
+        b.push_with(tok(9), |out| out.push_str("m f=1i 1\n"));
+        let (a, c) = b.split();
+        assert_eq!((a.len(), c.len()), (1, 0));
+    }
+}
