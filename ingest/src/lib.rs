@@ -4,12 +4,14 @@
 
 pub mod batch;
 pub mod config;
+pub mod consumer;
 pub mod deadletter;
 pub mod enrich;
 pub mod json;
 pub mod line_protocol;
 pub mod metrics;
 pub mod payload;
+pub mod pipeline;
 pub mod reading;
 pub mod registry;
 pub mod topic;

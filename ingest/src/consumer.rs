@@ -1,0 +1,220 @@
+//! The MQTT edge (DESIGN §8): one task owns the rumqttc v5 `EventLoop`, reconnects with capped
+//! backoff forever, resubscribes on every connection, and forwards QoS 1 messages into a
+//! bounded queue. MQTT 5 with a persistent session (fixed client id, clean start off, session
+//! expiry) and a large Receive Maximum lets acknowledgements follow the store's writes without
+//! capping throughput at the broker's in-flight window.
+//!
+//! The queue holds at most the broker's window (Receive Maximum) of unacknowledged messages,
+//! so in normal operation it never fills; if a broker ignores the window, the loop waits for
+//! room (counted in `firegrid_ingest_queue_full_total`) rather than drop a message.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{Outgoing, TlsConfiguration, Transport};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::AckToken;
+use crate::config::MqttSettings;
+use crate::metrics::IngestMetrics;
+use crate::writer::Backoff;
+
+/// Errors of the MQTT edge.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The CA file could not be read.
+    #[error("mqtt.ca_file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The client's request queue is closed (the event loop is gone).
+    #[error("the MQTT client is closed: {0}")]
+    Closed(#[from] rumqttc::v5::ClientError),
+}
+
+/// One message from the broker.
+#[derive(Debug)]
+pub struct Message {
+    /// Topic bytes.
+    pub topic: Bytes,
+    /// Payload bytes.
+    pub payload: Bytes,
+    /// The ack to send once persisted; `None` for QoS 0 (nothing to acknowledge).
+    pub ack: Option<AckToken>,
+    /// Receive time, epoch ms.
+    pub received_at_ms: i64,
+}
+
+/// Connection state shared with the acker and `/readyz`.
+#[derive(Debug, Default)]
+pub struct ConnState {
+    /// Incremented on every ConnAck.
+    pub generation: AtomicU64,
+    /// True while connected.
+    pub connected: AtomicBool,
+}
+
+/// Builds the client options of DESIGN §8 from settings.
+pub fn options(s: &MqttSettings) -> Result<MqttOptions, ConsumerError> {
+    let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+    o.set_clean_start(false)
+        .set_manual_acks(true)
+        .set_keep_alive(s.keep_alive)
+        .set_session_expiry_interval(Some(s.session_expiry_seconds))
+        .set_receive_maximum(Some(s.receive_maximum))
+        .set_max_packet_size(Some(s.max_packet_bytes));
+    if let Some((user, pass)) = &s.credentials {
+        o.set_credentials(user.clone(), pass.clone());
+    }
+    match &s.tls {
+        None => {}
+        Some(None) => {
+            o.set_transport(Transport::tls_with_default_config());
+        }
+        Some(Some(ca)) => {
+            let pem = std::fs::read(ca)
+                .map_err(|source| ConsumerError::CaFile { path: ca.display().to_string(), source })?;
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple { ca: pem, alpn: None, client_auth: None }));
+        }
+    }
+    Ok(o)
+}
+
+/// A connected client and its event loop; the request queue is sized so that acks for a full
+/// window never wait.
+pub fn connect(s: &MqttSettings) -> Result<(AsyncClient, EventLoop), ConsumerError> {
+    let cap = usize::from(s.receive_maximum) + 1024;
+    Ok(AsyncClient::new(options(s)?, cap))
+}
+
+/// Sends acks for persisted messages, skipping those of earlier connections.
+#[derive(Debug, Clone)]
+pub struct Acker {
+    client: AsyncClient,
+    state: Arc<ConnState>,
+    metrics: IngestMetrics,
+}
+
+impl Acker {
+    /// An acker over the client.
+    pub fn new(client: AsyncClient, state: Arc<ConnState>, metrics: IngestMetrics) -> Acker {
+        Acker { client, state, metrics }
+    }
+
+    /// Acknowledges one message.
+    pub async fn ack(&self, token: &AckToken) {
+        if token.generation != self.state.generation.load(Ordering::Acquire) {
+            // Its connection is gone: the broker will redeliver it, and the rewrite is idempotent.
+            self.metrics.stale_acks.inc();
+            return;
+        }
+        let mut p = Publish::new("", QoS::AtLeastOnce, Bytes::new(), None);
+        p.pkid = token.pkid;
+        if self.client.ack(&p).await.is_err() {
+            tracing::debug!(event = "ack_dropped", "client closed; the broker will redeliver");
+        }
+    }
+
+    /// Publishes a QoS 1 message (dead letters, dispatches).
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), ConsumerError> {
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        Ok(())
+    }
+
+    /// Asks the event loop to disconnect cleanly.
+    pub async fn disconnect(&self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+/// Runs the event loop until `stop` is cancelled and the disconnect went out (or the
+/// connection is down at that point).
+pub async fn run_event_loop(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    settings: MqttSettings,
+    tx: mpsc::Sender<Message>,
+    state: Arc<ConnState>,
+    metrics: IngestMetrics,
+    stop: CancellationToken,
+) {
+    let mut backoff = Backoff::new(settings.reconnect_min, settings.reconnect_max);
+    let filters: Vec<Filter> =
+        settings.subscriptions.iter().map(|f| Filter::new(f.clone(), QoS::AtLeastOnce)).collect();
+    let mut last_error_log = 0i64;
+    loop {
+        let event = tokio::select! {
+            ev = eventloop.poll() => ev,
+            _ = stop.cancelled(), if !state.connected.load(Ordering::Acquire) => break,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                let generation = state.generation.fetch_add(1, Ordering::AcqRel) + 1;
+                state.connected.store(true, Ordering::Release);
+                metrics.mqtt_connected.set(1);
+                metrics.mqtt_connections.inc();
+                backoff.reset();
+                tracing::info!(event = "mqtt_connected", generation, session_present = ack.session_present, host = %settings.host, port = settings.port);
+                if client.try_subscribe_many(filters.clone()).is_err() {
+                    tracing::error!(event = "mqtt_subscribe_failed", "request queue full or closed");
+                }
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                let ack = (p.qos != QoS::AtMostOnce).then(|| AckToken {
+                    generation: state.generation.load(Ordering::Acquire),
+                    pkid: p.pkid,
+                    topic: p.topic.clone(),
+                });
+                let msg = Message { topic: p.topic, payload: p.payload, ack, received_at_ms: crate::now_ms() };
+                match tx.try_send(msg) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(msg)) => {
+                        metrics.ingest_queue_full.inc();
+                        if tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        // The pipeline has stopped (shutdown): the message stays unacknowledged
+                        // and the broker redelivers it to the next session.
+                    }
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                tracing::info!(event = "mqtt_disconnected", "clean disconnect");
+                break;
+            }
+            Ok(Event::Incoming(Packet::Disconnect(d))) => {
+                tracing::warn!(event = "mqtt_server_disconnect", reason = ?d.reason_code);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                state.connected.store(false, Ordering::Release);
+                metrics.mqtt_connected.set(0);
+                if stop.is_cancelled() {
+                    break;
+                }
+                let delay = backoff.next_delay();
+                let now = crate::now_ms();
+                if now - last_error_log >= 1000 {
+                    last_error_log = now;
+                    tracing::warn!(event = "mqtt_connection_error", error = %e, retry_in_ms = delay.as_millis() as u64);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+        }
+    }
+    state.connected.store(false, Ordering::Release);
+    metrics.mqtt_connected.set(0);
+}

@@ -1,0 +1,196 @@
+//! The ingest task between the MQTT edge and the writer: decode → validate → enrich → encode
+//! into batches; dead-letter and acknowledge refused messages at once (so bad payloads never
+//! fill the broker's window); hand readings to the alert engine.
+//!
+//! A batch goes to the writer when it holds `batch_max_lines` lines, when its oldest line is
+//! `batch_max_age` old, or when its unacknowledged messages reach the configured share of the
+//! broker's window — otherwise a small window would cap ingest at one window per flush age.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::batch::Batch;
+use crate::consumer::{Acker, Message};
+use crate::deadletter::{DeadLetter, Rejection};
+use crate::enrich;
+use crate::line_protocol;
+use crate::metrics::{IngestMetrics, RateLimiter};
+use crate::payload::Limits;
+use crate::reading::EnrichedReading;
+use crate::registry::{Registry, SharedRegistry};
+use crate::topic;
+
+/// Everything the ingest task needs.
+pub struct Pipeline {
+    /// Topic prefix.
+    pub prefix: String,
+    /// Decoder limits.
+    pub limits: Limits,
+    /// The registry.
+    pub registry: SharedRegistry,
+    /// Lines per batch.
+    pub batch_max_lines: usize,
+    /// Age of a batch.
+    pub batch_max_age: Duration,
+    /// Unacknowledged messages that trigger a flush.
+    pub flush_at_unacked: usize,
+    /// To the writer (bounded: when full, intake waits).
+    pub batches: mpsc::Sender<Batch>,
+    /// To the alert engine (bounded: when full, intake waits), if alerting runs.
+    pub readings: Option<mpsc::Sender<EnrichedReading>>,
+    /// Extra lines to store (incident annotations), if any.
+    pub extra_lines: Option<mpsc::Receiver<String>>,
+    /// Acks and dead letters.
+    pub acker: Acker,
+    /// Metrics.
+    pub metrics: IngestMetrics,
+}
+
+struct State {
+    batch: Batch,
+    unacked: usize,
+    registry: Arc<Registry>,
+    log_limit: RateLimiter,
+}
+
+impl Pipeline {
+    /// Runs until `stop` is cancelled or the message queue closes; then drains what is
+    /// queued, flushes the last batch and closes the writer's queue.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Message>, stop: CancellationToken) {
+        let mut st = State {
+            batch: Batch::with_capacity(self.batch_max_lines.min(8192)),
+            unacked: 0,
+            registry: self.registry.snapshot(),
+            log_limit: RateLimiter::new(1000),
+        };
+        let mut extra = self.extra_lines.take();
+        let far = Duration::from_secs(3600);
+        loop {
+            let deadline = if st.batch.is_empty() { Instant::now() + far } else { Instant::from_std(st.batch.opened_at()) + self.batch_max_age };
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                m = rx.recv() => match m {
+                    Some(m) => self.handle(m, &mut st).await,
+                    None => break,
+                },
+                l = recv_opt(&mut extra) => match l {
+                    Some(line) => st.batch.push_with(None, |out| out.push_str(&line)),
+                    None => extra = None,
+                },
+                _ = tokio::time::sleep_until(deadline), if !st.batch.is_empty() => {
+                    if !self.flush(&mut st).await { return; }
+                    continue;
+                }
+            }
+            if (st.batch.len() >= self.batch_max_lines || st.unacked >= self.flush_at_unacked) && !self.flush(&mut st).await {
+                return;
+            }
+        }
+        // Drain what the event loop already handed over, then the last batch.
+        while let Ok(m) = rx.try_recv() {
+            self.handle(m, &mut st).await;
+        }
+        if let Some(extra) = extra.as_mut() {
+            while let Ok(line) = extra.try_recv() {
+                st.batch.push_with(None, |out| out.push_str(&line));
+            }
+        }
+        self.flush(&mut st).await;
+    }
+
+    /// Sends the current batch to the writer; false when the writer is gone.
+    async fn flush(&self, st: &mut State) -> bool {
+        if st.batch.is_empty() {
+            return true;
+        }
+        let full = std::mem::replace(&mut st.batch, Batch::with_capacity(self.batch_max_lines.min(8192)));
+        st.unacked = 0;
+        // A reload takes effect at batch boundaries: in-flight readings keep their snapshot.
+        st.registry = self.registry.snapshot();
+        self.batches.send(full).await.is_ok()
+    }
+
+    async fn handle(&self, m: Message, st: &mut State) {
+        self.metrics.received(enrich::topic_kind(&self.prefix, &m.topic));
+        match enrich::process(&self.prefix, &m.topic, &m.payload, m.received_at_ms, &self.limits, &st.registry) {
+            Ok(r) => {
+                if r.location_mismatch {
+                    self.metrics.location_mismatch.inc();
+                    if let Some(suppressed) = st.log_limit.allow("location_mismatch", m.received_at_ms) {
+                        tracing::warn!(event = "location_mismatch", device_id = %r.reading.device_id, topic_county = %r.reading.county, topic_township = %r.reading.township, suppressed, "registry location wins; the platform should fix its topic");
+                    }
+                }
+                let has_ack = m.ack.is_some();
+                st.batch.push_with(m.ack, |out| line_protocol::encode(out, &r));
+                if has_ack {
+                    st.unacked += 1;
+                }
+                if let Some(tx) = &self.readings {
+                    // Bounded: a slow alert engine slows intake rather than lose a fire reading.
+                    let _ = tx.send(r).await;
+                }
+            }
+            Err(rejection) => self.reject(m, rejection, st).await,
+        }
+    }
+
+    async fn reject(&self, m: Message, rejection: Rejection, st: &mut State) {
+        self.metrics.rejected(rejection.reason);
+        if let Some(suppressed) = st.log_limit.allow(rejection.reason.as_str(), m.received_at_ms) {
+            tracing::warn!(event = "message_rejected", reason = rejection.reason.as_str(), detail = %rejection.detail, suppressed, "dead-lettered");
+        }
+        let topic_str = String::from_utf8_lossy(&m.topic);
+        let dl = DeadLetter::new(&topic_str, &rejection, &m.payload, m.received_at_ms);
+        match self.acker.publish(topic::deadletter(&self.prefix), dl.to_json()).await {
+            Ok(()) => self.metrics.deadletters.inc(),
+            Err(e) => tracing::error!(event = "deadletter_failed", error = %e),
+        }
+        if let Some(ack) = &m.ack {
+            self.acker.ack(ack).await;
+        }
+    }
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<String>>) -> Option<String> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the writer reports back, turned into MQTT acks and dead letters.
+pub struct MqttWriteSink {
+    /// Acks and publishes.
+    pub acker: Acker,
+    /// Topic prefix (for the dead-letter topic).
+    pub prefix: String,
+    /// Metrics.
+    pub metrics: IngestMetrics,
+}
+
+impl crate::writer::WriteSink for MqttWriteSink {
+    async fn persisted(&self, acks: Vec<crate::batch::AckToken>) {
+        for a in &acks {
+            self.acker.ack(a).await;
+        }
+    }
+
+    async fn refused(&self, line: crate::writer::RefusedLine) {
+        self.metrics.rejected(line.rejection.reason);
+        tracing::warn!(event = "message_rejected", reason = line.rejection.reason.as_str(), detail = %line.rejection.detail, "the store refused a line; dead-lettered");
+        let topic = line.ack.as_ref().map(|a| String::from_utf8_lossy(&a.topic).into_owned()).unwrap_or_default();
+        let dl = DeadLetter::new(&topic, &line.rejection, line.line.as_bytes(), crate::now_ms());
+        match self.acker.publish(topic::deadletter(&self.prefix), dl.to_json()).await {
+            Ok(()) => self.metrics.deadletters.inc(),
+            Err(e) => tracing::error!(event = "deadletter_failed", error = %e),
+        }
+        if let Some(a) = &line.ack {
+            self.acker.ack(a).await;
+        }
+    }
+}
