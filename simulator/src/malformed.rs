@@ -1,0 +1,140 @@
+//! Malformed input, one message for each dead-letter reason of DESIGN §2, so a run exercises
+//! firegrid's rejection path: `bad_topic`, `not_utf8`, `not_json`, `too_large`,
+//! `missing_field`, `wrong_type`, `out_of_range`, `bad_timestamp`.
+
+use firegrid_ingest::reading::Kind;
+use firegrid_ingest::topic::reading_topic;
+
+use crate::fleet::FleetDevice;
+use crate::readings::Message;
+
+/// The dead-letter reasons the simulator produces.
+pub const REASONS: [&str; 8] =
+    ["bad_topic", "not_utf8", "not_json", "too_large", "missing_field", "wrong_type", "out_of_range", "bad_timestamp"];
+
+/// Default payload limit of DESIGN §2 (4 KiB); `too_large` goes past it.
+pub const MAX_PAYLOAD: usize = 4096;
+
+/// A message from `device` at `at_ms` that firegrid must reject for `reason`; `None` for a
+/// reason not in [`REASONS`].
+pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -> Option<Message> {
+    let topic = reading_topic(prefix, &device.county, &device.township, device.kind, &device.device_id);
+    let values = sample_values(device.kind);
+    let (topic, payload) = match reason {
+        // A kind the contract does not know.
+        "bad_topic" => (
+            format!("{prefix}/{}/{}/gas/{}", device.county, device.township, device.device_id),
+            format!(r#"{{"ts":{at_ms},"values":{values}}}"#).into_bytes(),
+        ),
+        // GBK-encoded text, as a misconfigured platform sends it: 0xD1 0xCC is 「烟」.
+        "not_utf8" => {
+            let mut p = format!(r#"{{"ts":{at_ms},"note":""#).into_bytes();
+            p.extend_from_slice(&[0xD1, 0xCC, 0xB8, 0xD0]);
+            p.extend_from_slice(format!(r#"","values":{values}}}"#).as_bytes());
+            (topic, p)
+        }
+        // Cut off mid-object.
+        "not_json" => (topic, format!(r#"{{"ts":{at_ms},"values":{{"obscuration_db_m":0.0"#).into_bytes()),
+        "too_large" => {
+            let pad = "x".repeat(MAX_PAYLOAD + 512);
+            (topic, format!(r#"{{"ts":{at_ms},"values":{values},"debug":"{pad}"}}"#).into_bytes())
+        }
+        "missing_field" => (topic, format!(r#"{{"ts":{at_ms},"seq":1,"status":"normal"}}"#).into_bytes()),
+        "wrong_type" => {
+            let v = match device.kind {
+                Kind::Smoke => r#"{"obscuration_db_m":"0.03"}"#,
+                Kind::Electrical => r#"{"residual_current_ma":"45","cable_temp_c":[30.0]}"#,
+                Kind::ForestIr => r#"{"max_temp_c":"25","hotspot_px":0}"#,
+            };
+            (topic, format!(r#"{{"ts":{at_ms},"values":{v}}}"#).into_bytes())
+        }
+        "out_of_range" => {
+            let v = match device.kind {
+                Kind::Smoke => r#"{"obscuration_db_m":25.0}"#,
+                Kind::Electrical => r#"{"residual_current_ma":20000,"cable_temp_c":[30.0]}"#,
+                Kind::ForestIr => r#"{"max_temp_c":2000,"hotspot_px":0}"#,
+            };
+            (topic, format!(r#"{{"ts":{at_ms},"values":{v}}}"#).into_bytes())
+        }
+        // Ten days in the past: beyond the 7-day window.
+        "bad_timestamp" => {
+            let ts = at_ms - 10 * 86_400_000;
+            (topic, format!(r#"{{"ts":{ts},"values":{values}}}"#).into_bytes())
+        }
+        _ => return None,
+    };
+    Some(Message { at_ms, topic, payload, device: None })
+}
+
+fn sample_values(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Smoke => r#"{"obscuration_db_m":0.02}"#,
+        Kind::Electrical => r#"{"residual_current_ma":40.0,"cable_temp_c":[31.0]}"#,
+        Kind::ForestIr => r#"{"max_temp_c":24.0,"hotspot_px":0}"#,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firegrid_ingest::registry::SiteType;
+    use firegrid_ingest::topic;
+
+    fn device(kind: Kind) -> FleetDevice {
+        FleetDevice {
+            device_id: "sd-000001".into(),
+            kind,
+            county: "500112".into(),
+            township: "500112002".into(),
+            community: "500112002003".into(),
+            grid_id: "500112002003-g1".into(),
+            household_id: String::new(),
+            address: String::new(),
+            lat: 29.7,
+            lon: 106.6,
+            site_type: SiteType::Residential,
+            vulnerable: false,
+        }
+    }
+
+    const NOW: i64 = 1_795_930_617_074;
+
+    /// What the message breaks, judged independently of the generator's intent.
+    fn diagnose(m: &Message, kind: Kind) -> &'static str {
+        if topic::parse("firegrid/v1", &m.topic).is_err() {
+            return "bad_topic";
+        }
+        if m.payload.len() > MAX_PAYLOAD {
+            return "too_large";
+        }
+        let Ok(text) = std::str::from_utf8(&m.payload) else { return "not_utf8" };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else { return "not_json" };
+        let Some(values) = v.get("values") else { return "missing_field" };
+        let main = match kind {
+            Kind::Smoke => ("obscuration_db_m", 20.0),
+            Kind::Electrical => ("residual_current_ma", 10_000.0),
+            Kind::ForestIr => ("max_temp_c", 1500.0),
+        };
+        match values.get(main.0) {
+            Some(x) if !x.is_number() => return "wrong_type",
+            Some(x) if x.as_f64().is_some_and(|x| x > main.1) => return "out_of_range",
+            _ => {}
+        }
+        let ts = v.get("ts").and_then(|t| t.as_i64()).unwrap_or(NOW);
+        if NOW - ts > 7 * 86_400_000 {
+            return "bad_timestamp";
+        }
+        "ok"
+    }
+
+    #[test]
+    fn each_reason_yields_a_message_broken_in_exactly_that_way() {
+        for kind in Kind::ALL {
+            for reason in REASONS {
+                let m = malformed(reason, "firegrid/v1", &device(kind), NOW).expect("known reason");
+                assert_eq!(diagnose(&m, kind), reason, "{kind:?}");
+            }
+        }
+        assert!(malformed("nonsense", "firegrid/v1", &device(Kind::Smoke), NOW).is_none());
+    }
+}

@@ -1,0 +1,462 @@
+//! Scenarios: fire and nuisance events injected into a fleet's readings as pure functions of
+//! time, each with its ground truth. A kitchen fire spreading detector to detector, cooking
+//! steam, the test button, a low battery, tampering, a device going offline, residual current
+//! creeping to an electrical fire, an arc fault, a growing forest hotspot, sun glint and
+//! malformed messages. Scenario timings are in real milliseconds (what firegrid's rules
+//! measure); only the background heartbeat is sped up in a demo.
+
+use std::collections::{BTreeMap, HashSet};
+
+use firegrid_ingest::reading::{Kind, Status};
+use firegrid_ingest::registry::SiteType;
+
+use crate::fleet::{offset, Fleet, FleetDevice};
+use crate::malformed::{malformed, REASONS};
+use crate::payload::{round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
+use crate::readings::{Message, ScheduledReading};
+use crate::rng::SimRng;
+use crate::truth::{ExpectedClass, Severity, TruthRecord};
+
+/// The scenarios.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ScenarioKind {
+    /// Smoke spreads from the kitchen detector to the others of a home.
+    KitchenFire,
+    /// One reading over 0.15 dB/m from steam, then normal.
+    CookingSteam,
+    /// The test button: `status=test` with the alarm on.
+    TestButton,
+    /// A detector's battery runs low.
+    LowBattery,
+    /// A detector is removed from its base.
+    Tamper,
+    /// A device stops reporting.
+    Offline,
+    /// Residual current creeping 250→320 mA over 40 s and staying there.
+    ResidualCurrentCreep,
+    /// An arc fault.
+    ArcFault,
+    /// A forest hotspot growing over four minutes.
+    ForestHotspot,
+    /// One hot camera frame from sun glint.
+    SunGlint,
+    /// One message for each dead-letter reason.
+    Malformed,
+}
+
+impl ScenarioKind {
+    /// Every scenario, in a fixed order.
+    pub const ALL: [ScenarioKind; 11] = [
+        ScenarioKind::KitchenFire,
+        ScenarioKind::CookingSteam,
+        ScenarioKind::TestButton,
+        ScenarioKind::LowBattery,
+        ScenarioKind::Tamper,
+        ScenarioKind::Offline,
+        ScenarioKind::ResidualCurrentCreep,
+        ScenarioKind::ArcFault,
+        ScenarioKind::ForestHotspot,
+        ScenarioKind::SunGlint,
+        ScenarioKind::Malformed,
+    ];
+
+    /// The name in truth records and on the command line.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScenarioKind::KitchenFire => "kitchen_fire",
+            ScenarioKind::CookingSteam => "cooking_steam",
+            ScenarioKind::TestButton => "test_button",
+            ScenarioKind::LowBattery => "low_battery",
+            ScenarioKind::Tamper => "tamper",
+            ScenarioKind::Offline => "offline",
+            ScenarioKind::ResidualCurrentCreep => "residual_current_creep",
+            ScenarioKind::ArcFault => "arc_fault",
+            ScenarioKind::ForestHotspot => "forest_hotspot",
+            ScenarioKind::SunGlint => "sun_glint",
+            ScenarioKind::Malformed => "malformed",
+        }
+    }
+}
+
+/// A window in which a device sends no normal readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    /// Device index.
+    pub device: usize,
+    /// From, epoch ms (inclusive).
+    pub from_ms: i64,
+    /// Until, epoch ms (exclusive).
+    pub until_ms: i64,
+}
+
+/// What one scenario adds to a run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Injection {
+    /// Ground truth (one record; one per reason for malformed input).
+    pub truth: Vec<TruthRecord>,
+    /// Device readings to add.
+    pub readings: Vec<ScheduledReading>,
+    /// Raw messages to add (malformed input).
+    pub raw: Vec<Message>,
+    /// Normal readings to suppress.
+    pub silences: Vec<Silence>,
+}
+
+/// How firegrid expects each kind to report (DESIGN §5 offline defaults), for the time an
+/// offline device should be noticed: 3 × this.
+pub fn expected_interval_ms(kind: Kind) -> i64 {
+    match kind {
+        Kind::Smoke => 3_600_000,
+        Kind::Electrical => 300_000,
+        Kind::ForestIr => 60_000,
+    }
+}
+
+/// The severity a single-device fire alarm reaches: `critical` for a vulnerable household or
+/// a sensitive site, else `high` (DESIGN §5).
+pub fn single_device_severity(d: &FleetDevice) -> Severity {
+    let sensitive =
+        matches!(d.site_type, SiteType::ElderlyCare | SiteType::School | SiteType::Hospital | SiteType::AncientTown);
+    if d.vulnerable || sensitive {
+        Severity::Critical
+    } else {
+        Severity::High
+    }
+}
+
+fn record(id: &str, kind: ScenarioKind, what: &str, fleet: &Fleet, devices: &[usize], start: i64) -> TruthRecord {
+    let first = devices.first().and_then(|&i| fleet.devices.get(i));
+    let field = |f: fn(&FleetDevice) -> &str| first.map(|d| f(d).to_owned()).unwrap_or_default();
+    TruthRecord {
+        id: id.to_owned(),
+        scenario: kind.as_str().to_owned(),
+        what: what.to_owned(),
+        devices: devices.iter().filter_map(|&i| fleet.devices.get(i)).map(|d| d.device_id.clone()).collect(),
+        household: field(|d| &d.household_id),
+        county: field(|d| &d.county),
+        township: field(|d| &d.township),
+        community: field(|d| &d.community),
+        grid_id: field(|d| &d.grid_id),
+        site_type: field(|d| d.site_type.as_str()),
+        vulnerable: first.is_some_and(|d| d.vulnerable),
+        start_ts: start,
+        end_ts: start,
+        expected_class: ExpectedClass::None,
+        expected_severity: None,
+        deadletter_reason: None,
+    }
+}
+
+fn smoke(obscuration: f64, temp: f64, alarm: bool, battery: f64) -> WireValues {
+    WireValues::Smoke(SmokeValues {
+        obscuration_db_m: round(obscuration.clamp(0.0, 20.0), 3),
+        temperature_c: Some(round(temp, 1)),
+        alarm: Some(alarm),
+        battery_pct: Some(battery),
+        tamper: None,
+        silenced: None,
+    })
+}
+
+fn electrical(residual: f64, cable: f64, arc: bool) -> WireValues {
+    WireValues::Electrical(ElectricalValues {
+        residual_current_ma: round(residual, 1),
+        cable_temp_c: vec![round(cable, 1), round(cable - 2.5, 1)],
+        current_a: Some(18.5),
+        voltage_v: Some(219.0),
+        arc_fault: Some(arc),
+    })
+}
+
+fn forest(max_temp: f64, px: u32, smoke_score: f64, at: Option<(f64, f64)>, ambient: f64) -> WireValues {
+    WireValues::ForestIr(ForestIrValues {
+        max_temp_c: round(max_temp, 1),
+        hotspot_px: px,
+        smoke_score: Some(round(smoke_score.clamp(0.0, 1.0), 2)),
+        lat: at.map(|a| round(a.0, 6)),
+        lon: at.map(|a| round(a.1, 6)),
+        ambient_c: Some(round(ambient, 1)),
+    })
+}
+
+fn reading(at_ms: i64, device: usize, status: Status, values: WireValues) -> ScheduledReading {
+    ScheduledReading { at_ms, device, status, values }
+}
+
+/// Builds one scenario on the given devices (a household's detectors for a kitchen fire, else
+/// one device) starting at `start`. Pure: the same arguments give the same injection.
+pub fn inject(kind: ScenarioKind, fleet: &Fleet, devices: &[usize], start: i64, id: &str, prefix: &str) -> Injection {
+    let mut rng = SimRng::derive(fleet.seed, id);
+    let mut inj = Injection::default();
+    let Some(&first) = devices.first() else { return inj };
+    let Some(dev) = fleet.devices.get(first) else { return inj };
+    let mut truth = record(id, kind, "", fleet, &devices[..1], start);
+    let room = rng.range(21.0, 26.0);
+    let battery = rng.int(40, 95) as f64;
+    match kind {
+        ScenarioKind::KitchenFire => {
+            // Obscuration grows exponentially from the kitchen detector (about 45 s to the
+            // 0.15 dB/m alarm level); each further detector sees the smoke 35–45 s later.
+            let mut delay = 0;
+            for &d in devices {
+                for k in 0..=30i64 {
+                    let t = k * 5_000 - delay;
+                    if t < 0 {
+                        continue;
+                    }
+                    let ts = t as f64 / 1000.0;
+                    let obs = (0.03 * (ts / 28.0).exp()).min(6.0) + rng.normal(0.0, 0.002);
+                    let temp = (room + 0.35 * ts).min(90.0);
+                    let alarm = obs >= 0.15 || temp >= 57.0;
+                    let status = if alarm { Status::Alarm } else { Status::Normal };
+                    inj.readings.push(reading(start + k * 5_000, d, status, smoke(obs, temp, alarm, battery)));
+                }
+                delay += rng.int(35_000, 45_000) as i64;
+            }
+            truth = record(id, kind, "kitchen fire spreading detector to detector", fleet, devices, start);
+            truth.end_ts = start + 150_000;
+            truth.expected_class = ExpectedClass::Fire;
+            truth.expected_severity =
+                Some(if devices.len() >= 2 { Severity::Critical } else { single_device_severity(dev) });
+        }
+        ScenarioKind::CookingSteam => {
+            let peak = rng.range(0.16, 0.3);
+            inj.readings.push(reading(start, first, Status::Normal, smoke(peak, room + 3.0, false, battery)));
+            inj.readings.push(reading(start + 15_000, first, Status::Normal, smoke(0.03, room + 1.0, false, battery)));
+            truth.what = "cooking steam: one reading over 0.15 dB/m, then normal".into();
+            truth.end_ts = start + 15_000;
+        }
+        ScenarioKind::TestButton => {
+            inj.readings.push(reading(start, first, Status::Test, smoke(0.9, room, true, battery)));
+            inj.readings.push(reading(start + 10_000, first, Status::Normal, smoke(0.02, room, false, battery)));
+            truth.what = "test button pressed".into();
+            truth.end_ts = start + 10_000;
+        }
+        ScenarioKind::LowBattery => {
+            for (k, pct) in [12.0, 11.0].into_iter().enumerate() {
+                let at = start + k as i64 * 60_000;
+                inj.readings.push(reading(at, first, Status::Normal, smoke(0.025, room, false, pct)));
+            }
+            inj.silences.push(Silence { device: first, from_ms: start, until_ms: start + 6 * 3_600_000 });
+            truth.what = "battery low (12 %)".into();
+            truth.end_ts = start + 60_000;
+            truth.expected_class = ExpectedClass::Hazard;
+            truth.expected_severity = Some(Severity::Low);
+        }
+        ScenarioKind::Tamper => {
+            for k in 0..2 {
+                let mut v = smoke(0.01, room, false, battery);
+                if let WireValues::Smoke(s) = &mut v {
+                    s.tamper = Some(true);
+                }
+                inj.readings.push(reading(start + k * 30_000, first, Status::Fault, v));
+            }
+            inj.silences.push(Silence { device: first, from_ms: start, until_ms: start + 6 * 3_600_000 });
+            truth.what = "detector removed from its base".into();
+            truth.end_ts = start + 30_000;
+            truth.expected_class = ExpectedClass::Hazard;
+            truth.expected_severity = Some(Severity::Low);
+        }
+        ScenarioKind::Offline => {
+            inj.silences.push(Silence { device: first, from_ms: start, until_ms: i64::MAX });
+            truth.what = "device stops reporting".into();
+            truth.end_ts = start + 3 * expected_interval_ms(dev.kind);
+            truth.expected_class = ExpectedClass::Hazard;
+            truth.expected_severity = Some(Severity::Low);
+        }
+        ScenarioKind::ResidualCurrentCreep => {
+            // 250→320 mA over 40 s, held 40 s (≥ 300 mA for about 50 s), then the breaker trips.
+            for k in 0..=41i64 {
+                let t = k as f64 * 2.0;
+                let ma = if t <= 40.0 { 250.0 + 70.0 * t / 40.0 } else { 320.0 + rng.range(0.0, 12.0) };
+                let ma = if t > 80.0 { rng.range(20.0, 40.0) } else { ma + rng.normal(0.0, 1.5) };
+                inj.readings.push(reading(
+                    start + k * 2_000,
+                    first,
+                    Status::Normal,
+                    electrical(ma, 38.0 + t / 10.0, false),
+                ));
+            }
+            inj.silences.push(Silence { device: first, from_ms: start - 60_000, until_ms: start + 90_000 });
+            truth.what = "residual current creeping 250→320 mA over 40 s, held, then tripped".into();
+            truth.end_ts = start + 82_000;
+            truth.expected_class = ExpectedClass::ElectricalFire;
+            truth.expected_severity = Some(single_device_severity(dev));
+        }
+        ScenarioKind::ArcFault => {
+            for k in 0..3i64 {
+                let arc = k < 2;
+                let status = if arc { Status::Alarm } else { Status::Normal };
+                inj.readings.push(reading(
+                    start + k * 2_000,
+                    first,
+                    status,
+                    electrical(rng.range(20.0, 60.0), 41.0, arc),
+                ));
+            }
+            truth.what = "arc fault".into();
+            truth.end_ts = start + 4_000;
+            truth.expected_class = ExpectedClass::ElectricalFire;
+            truth.expected_severity = Some(single_device_severity(dev));
+        }
+        ScenarioKind::ForestHotspot => {
+            let at = offset(dev.lat, dev.lon, rng.range(0.2, 0.6), rng.range(0.0, std::f64::consts::TAU));
+            let ambient = rng.range(15.0, 28.0);
+            for k in 0..=24i64 {
+                let f = k as f64 / 24.0;
+                let max_temp = ambient + 15.0 + 420.0 * f.powf(1.5);
+                let px = (2.0 + 600.0 * f * f) as u32;
+                let score = 0.25 + 0.7 * f;
+                inj.readings.push(reading(
+                    start + k * 10_000,
+                    first,
+                    Status::Normal,
+                    forest(max_temp, px, score, Some(at), ambient),
+                ));
+            }
+            inj.silences.push(Silence { device: first, from_ms: start, until_ms: start + 250_000 });
+            truth.what = "forest hotspot growing over 4 minutes".into();
+            truth.end_ts = start + 240_000;
+            truth.expected_class = ExpectedClass::ForestFire;
+            truth.expected_severity = Some(Severity::Critical);
+        }
+        ScenarioKind::SunGlint => {
+            let ambient = rng.range(20.0, 30.0);
+            let glint = forest(rng.range(85.0, 110.0), rng.int(4, 9) as u32, 0.03, None, ambient);
+            inj.readings.push(reading(start, first, Status::Normal, glint));
+            truth.what = "sun glint: one hot frame".into();
+        }
+        ScenarioKind::Malformed => {
+            inj.truth.clear();
+            for (k, reason) in REASONS.iter().enumerate() {
+                let at = start + k as i64 * 1_000;
+                if let Some(m) = malformed(reason, prefix, dev, at) {
+                    inj.raw.push(m);
+                }
+                let mut t = record(
+                    &format!("{id}.{}", k + 1),
+                    kind,
+                    &format!("malformed message: {reason}"),
+                    fleet,
+                    &devices[..1],
+                    at,
+                );
+                t.deadletter_reason = Some((*reason).to_owned());
+                inj.truth.push(t);
+            }
+            return inj;
+        }
+    }
+    inj.truth.push(truth);
+    inj
+}
+
+/// Which devices suit which scenario.
+#[derive(Debug, Clone, Default)]
+struct Targets {
+    /// Homes with two or more smoke detectors.
+    multi_homes: Vec<Vec<usize>>,
+    /// Smoke detectors in homes.
+    home_smoke: Vec<usize>,
+    /// Electrical monitors.
+    electrical: Vec<usize>,
+    /// Forest cameras.
+    cameras: Vec<usize>,
+}
+
+impl Targets {
+    fn of(fleet: &Fleet) -> Targets {
+        let mut homes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut t = Targets::default();
+        for (i, d) in fleet.devices.iter().enumerate() {
+            match d.kind {
+                Kind::Smoke if d.site_type == SiteType::Residential => {
+                    t.home_smoke.push(i);
+                    homes.entry(&d.household_id).or_default().push(i);
+                }
+                Kind::Electrical => t.electrical.push(i),
+                Kind::ForestIr => t.cameras.push(i),
+                Kind::Smoke => {}
+            }
+        }
+        t.multi_homes = homes.into_values().filter(|h| h.len() >= 2).collect();
+        t
+    }
+}
+
+/// A schedule of scenarios over a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSpec {
+    /// Seed of the choice of targets.
+    pub seed: u64,
+    /// Run start, epoch ms.
+    pub start_ms: i64,
+    /// Run length, ms.
+    pub duration_ms: i64,
+    /// Scenarios, injected in this order, cycling when `every_ms` leaves room for more.
+    pub kinds: Vec<ScenarioKind>,
+    /// Time between scenario starts; `None` spreads one of each over the first 60 % of the run.
+    pub every_ms: Option<i64>,
+    /// Topic prefix (malformed messages build their own topics).
+    pub prefix: String,
+}
+
+/// Plans the scenarios of a run: each on devices not used by another (so no two events share a
+/// household and merge into one incident), starting 20 s in.
+pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
+    let mut out = Vec::new();
+    if spec.kinds.is_empty() {
+        return out;
+    }
+    let targets = Targets::of(fleet);
+    let mut rng = SimRng::derive(spec.seed, "plan");
+    let mut used: HashSet<String> = HashSet::new();
+    let lead = 20_000;
+    let span = (spec.duration_ms * 6 / 10 - lead).max(1);
+    let every = spec.every_ms.unwrap_or(span / spec.kinds.len() as i64).max(1_000);
+    let count = if spec.every_ms.is_some() { (span / every + 1) as usize } else { spec.kinds.len() };
+    for n in 0..count {
+        let kind = spec.kinds[n % spec.kinds.len()];
+        let start = spec.start_ms + lead + n as i64 * every;
+        let group = |d: &[usize]| fleet.devices.get(d[0]).map(|x| x.household_id.clone()).unwrap_or_default();
+        let mut key = |d: usize| {
+            let dev = &fleet.devices[d];
+            if dev.household_id.is_empty() {
+                dev.device_id.clone()
+            } else {
+                dev.household_id.clone()
+            }
+        };
+        let pick_one =
+            |rng: &mut SimRng, pool: &[usize], used: &HashSet<String>, key: &mut dyn FnMut(usize) -> String| {
+                let free: Vec<usize> = pool.iter().copied().filter(|&d| !used.contains(&key(d))).collect();
+                rng.pick(&free).map(|&d| vec![d])
+            };
+        let devices = match kind {
+            ScenarioKind::KitchenFire => {
+                let free: Vec<&Vec<usize>> = targets.multi_homes.iter().filter(|h| !used.contains(&group(h))).collect();
+                rng.pick(&free).map(|h| (*h).clone())
+            }
+            ScenarioKind::CookingSteam
+            | ScenarioKind::TestButton
+            | ScenarioKind::LowBattery
+            | ScenarioKind::Tamper
+            | ScenarioKind::Malformed => pick_one(&mut rng, &targets.home_smoke, &used, &mut key),
+            ScenarioKind::ResidualCurrentCreep | ScenarioKind::ArcFault => {
+                pick_one(&mut rng, &targets.electrical, &used, &mut key)
+            }
+            ScenarioKind::ForestHotspot | ScenarioKind::SunGlint => {
+                pick_one(&mut rng, &targets.cameras, &used, &mut key)
+            }
+            ScenarioKind::Offline => pick_one(&mut rng, &targets.cameras, &used, &mut key)
+                .or_else(|| pick_one(&mut rng, &targets.electrical, &used, &mut key)),
+        };
+        let Some(devices) = devices else { continue };
+        for &d in &devices {
+            used.insert(key(d));
+        }
+        out.push(inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix));
+    }
+    out
+}

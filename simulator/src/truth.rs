@@ -1,0 +1,100 @@
+//! Ground truth: one JSON line per injected event — what happened, where, when, and what
+//! firegrid is expected to make of it (class and highest severity), for `firegrid eval`.
+
+use std::io::Write;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SimError;
+
+/// The incident class firegrid should open for an event, or `none` for a nuisance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectedClass {
+    /// A fire (smoke/heat).
+    Fire,
+    /// An electrical fire.
+    ElectricalFire,
+    /// A forest fire.
+    ForestFire,
+    /// A hazard (隐患): fault, tamper, low battery, offline.
+    Hazard,
+    /// Nothing should be opened or dispatched (nuisance, test, malformed input).
+    None,
+}
+
+/// Incident severity (DESIGN §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High: a single-device fire alarm.
+    High,
+    /// Critical: a confirmed fire, or a fire where people are vulnerable.
+    Critical,
+}
+
+/// One injected event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TruthRecord {
+    /// Unique id within a run, e.g. `ev-0003`.
+    pub id: String,
+    /// Scenario name, e.g. `kitchen_fire`.
+    pub scenario: String,
+    /// What happened, in words.
+    pub what: String,
+    /// The devices involved, first to last.
+    pub devices: Vec<String>,
+    /// The household (home, venue, site) when there is one.
+    pub household: String,
+    /// County code.
+    pub county: String,
+    /// Township code.
+    pub township: String,
+    /// Community code.
+    pub community: String,
+    /// Grid id.
+    pub grid_id: String,
+    /// Site type of the devices.
+    pub site_type: String,
+    /// A vulnerable household.
+    pub vulnerable: bool,
+    /// When the event starts, epoch ms (its first message).
+    pub start_ts: i64,
+    /// When its last message is due, epoch ms.
+    pub end_ts: i64,
+    /// What firegrid should open.
+    pub expected_class: ExpectedClass,
+    /// The highest severity the incident should reach; `None` when nothing should open.
+    pub expected_severity: Option<Severity>,
+    /// For malformed input: the dead-letter reason firegrid should give.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deadletter_reason: Option<String>,
+}
+
+impl TruthRecord {
+    /// One JSON line (with the trailing newline).
+    pub fn to_line(&self) -> Result<String, SimError> {
+        let mut s = serde_json::to_string(self)?;
+        s.push('\n');
+        Ok(s)
+    }
+}
+
+/// Writes truth records as JSONL, flushing each so a reader sees events as they start.
+pub fn write_records<W: Write>(out: &mut W, records: &[TruthRecord]) -> Result<(), SimError> {
+    for r in records {
+        out.write_all(r.to_line()?.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|source| SimError::Io { path: "truth".into(), source })?;
+    }
+    Ok(())
+}
+
+/// Reads truth records from JSONL text (blank lines skipped).
+pub fn parse_records(text: &str) -> Result<Vec<TruthRecord>, SimError> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
