@@ -49,7 +49,11 @@
 //!                                        #   the `mosquitto` user, which cannot write the persistence directory
 //! ```
 //!
-//! [`MosquittoOptions`] changes the window, the queue limit and the autosave interval.
+//! [`MosquittoOptions`] changes the window, the queue limit and the autosave interval. mosquitto also announces
+//! `max_inflight_messages` to MQTT 5 clients as the CONNACK's Receive Maximum (1000 here), which caps how many QoS 1
+//! publishes a *publisher* may have unacknowledged. Verified by `tests/harness.rs`: a 3.1.1 consumer that holds its
+//! acks receives exactly 1000 messages of a 1500 backlog; a persistent session's queue survives a SIGTERM restart
+//! and, after an autosave, a SIGKILL.
 //!
 //! # VictoriaMetrics (1.79) and InfluxDB line protocol — verified against the Debian build, 1.79.5
 //!
@@ -83,6 +87,11 @@
 //!   `count_over_time`). With `-dedup.minScrapeInterval=1ms` only one sample per series and millisecond is kept —
 //!   export returns it once — which is the idempotency DESIGN §4 promises (InfluxDB overwrites a point with the same
 //!   series and timestamp). With two *different* values at the same timestamp one of them survives.
+//! * Authentication is off: an `Authorization: Token ...` header is ignored. `GET /ping` answers 204 and `GET /health`
+//!   200 `OK`, but the InfluxDB 2 endpoints `/api/v2/health` and `/api/v2/ready` answer **400** (unsupported path), so
+//!   a readiness check through them fails against VictoriaMetrics. Even `GET /api/v2/write` answers 204.
+//! * A line without a field (`m,tag=v 1700000000000`) is malformed (skipped); a line without a timestamp gets the
+//!   time of arrival.
 //! * SIGTERM stops it in well under a second, with all accepted data on disk; it restarts in ~0.2 s on the same data
 //!   directory.
 
