@@ -1,0 +1,537 @@
+//! Correlation of detections into incidents (DESIGN §5), pure: alarms of one household (else
+//! one device) within the household window join one incident; forest hotspots join an open forest
+//! fire within the radius and window; hazards of a device join its open hazard incident. A repeat
+//! alarm adds evidence and never opens a second incident; severity only rises, and each rise is an
+//! `escalated` audit entry (the only repeat that re-notifies). Every change comes back as an
+//! [`Outcome`] for the store and the `fire_incident` lines.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use firegrid_ingest::reading::{EnrichedReading, Kind, Values};
+use firegrid_ingest::registry::SiteType;
+
+use crate::config::Settings;
+use crate::evidence::{evidence_of, summary};
+use crate::incident::{Action, AuditEntry, Class, Event, Evidence, Incident, Severity, Status, TransitionError};
+use crate::outbox::OutboxEntry;
+use crate::rules::{millis, Assessment, DeviceRef, Hazard, Signal};
+
+/// The actor name of changes the engine makes itself.
+pub const ENGINE_ACTOR: &str = "engine";
+
+/// An action the correlator refuses.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CorrelateError {
+    /// No active incident has this id (unknown, or already closed).
+    #[error("incident {0} is not active")]
+    NotActive(String),
+    /// The lifecycle forbids the action.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+}
+
+/// Everything that changed: incident snapshots to upsert, evidence and audit entries to append,
+/// and incident-number counters to persist.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Changed incidents (latest snapshot of each).
+    pub incidents: Vec<Incident>,
+    /// New evidence.
+    pub evidence: Vec<Evidence>,
+    /// New audit entries: one `fire_incident` line each.
+    pub audit: Vec<AuditEntry>,
+    /// Counters `(county-yyyymmdd, last n)` used for new ids.
+    pub counters: Vec<(String, u64)>,
+    /// Notifications to enqueue in the same transaction (filled by the dispatch stage).
+    pub outbox: Vec<OutboxEntry>,
+}
+
+impl Outcome {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty() && self.evidence.is_empty() && self.audit.is_empty()
+    }
+
+    /// Appends another outcome, keeping one (the latest) snapshot per incident.
+    pub fn merge(&mut self, other: Outcome) {
+        for inc in other.incidents {
+            self.put(inc);
+        }
+        self.evidence.extend(other.evidence);
+        self.audit.extend(other.audit);
+        self.counters.extend(other.counters);
+        self.outbox.extend(other.outbox);
+    }
+
+    fn put(&mut self, inc: Incident) {
+        match self.incidents.iter_mut().find(|i| i.id == inc.id) {
+            Some(slot) => *slot = inc,
+            None => self.incidents.push(inc),
+        }
+    }
+}
+
+/// The correlation stage: active incidents and the indexes to find them.
+#[derive(Debug)]
+pub struct Correlator {
+    settings: Arc<Settings>,
+    active: HashMap<String, Incident>,
+    by_key: HashMap<String, String>,
+    sounding: HashMap<String, String>,
+    forest: Vec<String>,
+    counters: HashMap<String, u64>,
+}
+
+fn class_of(kind: Kind) -> Class {
+    match kind {
+        Kind::Smoke => Class::Fire,
+        Kind::Electrical => Class::ElectricalFire,
+        Kind::ForestIr => Class::ForestFire,
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, v: &str) -> bool {
+    if list.iter().any(|x| x == v) {
+        return false;
+    }
+    list.push(v.to_owned());
+    true
+}
+
+fn hazard_severity(h: Hazard) -> Severity {
+    match h {
+        Hazard::ResidualPrealarm | Hazard::SmokePrealarm | Hazard::Tamper => Severity::Medium,
+        Hazard::Fault | Hazard::BatteryLow | Hazard::Offline => Severity::Low,
+    }
+}
+
+/// Great-circle distance in metres (haversine, mean Earth radius).
+pub fn haversine_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6_371_008.8 * a.sqrt().clamp(0.0, 1.0).asin()
+}
+
+impl Correlator {
+    /// An empty correlator.
+    pub fn new(settings: Arc<Settings>) -> Correlator {
+        Correlator {
+            settings,
+            active: HashMap::new(),
+            by_key: HashMap::new(),
+            sounding: HashMap::new(),
+            forest: Vec::new(),
+            counters: HashMap::new(),
+        }
+    }
+
+    /// Resumes from the store: active incidents (their keys and timers) and id counters.
+    pub fn restore(&mut self, incidents: Vec<Incident>, counters: Vec<(String, u64)>) {
+        self.counters.extend(counters);
+        for inc in incidents {
+            if !inc.status.is_terminal() {
+                self.index(&inc);
+                self.active.insert(inc.id.clone(), inc);
+            }
+        }
+    }
+
+    fn index(&mut self, inc: &Incident) {
+        self.by_key.insert(inc.correlation_key.clone(), inc.id.clone());
+        if inc.class == Class::ForestFire {
+            push_unique(&mut self.forest, &inc.id);
+        }
+        for d in &inc.sounding_devices {
+            self.sounding.insert(d.clone(), inc.id.clone());
+        }
+    }
+
+    fn unindex(&mut self, inc: &Incident) {
+        if self.by_key.get(&inc.correlation_key) == Some(&inc.id) {
+            self.by_key.remove(&inc.correlation_key);
+        }
+        self.forest.retain(|id| id != &inc.id);
+        self.sounding.retain(|_, id| id != &inc.id);
+    }
+
+    /// Active incidents.
+    pub fn active(&self) -> impl Iterator<Item = &Incident> {
+        self.active.values()
+    }
+
+    /// An active incident.
+    pub fn get(&self, id: &str) -> Option<&Incident> {
+        self.active.get(id)
+    }
+
+    /// Active incidents per class, in the order of [`Class::ALL`].
+    pub fn open_counts(&self) -> [usize; 4] {
+        let mut n = [0; 4];
+        for inc in self.active.values() {
+            if let Some(i) = Class::ALL.iter().position(|&c| c == inc.class) {
+                n[i] += 1;
+            }
+        }
+        n
+    }
+
+    /// Feeds one assessed reading at engine time `now_ms`.
+    pub fn observe(&mut self, er: &EnrichedReading, a: &Assessment, now_ms: i64) -> Outcome {
+        let mut out = Outcome::default();
+        let r = &er.reading;
+        if !a.alarms.is_empty() {
+            let reason = a.alarms.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
+            let id = match self.find_fire(er) {
+                Some(id) => id,
+                None => self.open(er, class_of(r.kind), fire_key(er), now_ms, &mut out),
+            };
+            let settings = self.settings.clone();
+            if let Some(inc) = self.active.get_mut(&id) {
+                out.evidence.push(evidence_of(inc, er, &reason));
+                inc.evidence_count += 1;
+                push_unique(&mut inc.devices, &r.device_id);
+                push_unique(&mut inc.alarm_devices, &r.device_id);
+                for (s, _) in &a.alarms {
+                    push_unique(&mut inc.signals, s.as_str());
+                }
+                inc.last_alarm_ms = inc.last_alarm_ms.max(r.ts_ms);
+                inc.updated_at_ms = now_ms;
+                if a.silenced {
+                    inc.silenced = true;
+                    inc.sounding_devices.retain(|d| d != &r.device_id);
+                    self.sounding.remove(&r.device_id);
+                } else {
+                    push_unique(&mut inc.sounding_devices, &r.device_id);
+                    self.sounding.insert(r.device_id.clone(), id.clone());
+                }
+                let persisted = r.ts_ms.saturating_sub(inc.first_alarm_ms);
+                if !a.silenced && persisted >= millis(settings.correlation.confirm_persist) {
+                    confirm(inc, format!("alarm persisting {} s unsilenced", persisted / 1000));
+                }
+                reassess(inc, &settings, now_ms, &mut out);
+                out.put(inc.clone());
+            }
+        } else if a.quiet || a.silenced {
+            if let Some(id) = self.sounding.remove(&r.device_id) {
+                if let Some(inc) = self.active.get_mut(&id) {
+                    inc.sounding_devices.retain(|d| d != &r.device_id);
+                    inc.silenced |= a.silenced;
+                    inc.updated_at_ms = now_ms;
+                    out.put(inc.clone());
+                }
+            }
+        }
+        for (h, reason) in &a.hazards {
+            self.hazard(er, *h, reason, now_ms, &mut out);
+        }
+        out
+    }
+
+    /// Raises the offline hazard of a silent device.
+    pub fn offline(&mut self, d: &DeviceRef, now_ms: i64) -> Outcome {
+        let mut out = Outcome::default();
+        let er = EnrichedReading {
+            reading: firegrid_ingest::reading::Reading {
+                device_id: d.device_id.clone(),
+                kind: d.kind,
+                county: d.county.clone(),
+                township: d.township.clone(),
+                ts_ms: now_ms,
+                received_at_ms: now_ms,
+                seq: None,
+                status: firegrid_ingest::reading::Status::Normal,
+                values: empty_values(d.kind),
+            },
+            device: d.device.clone(),
+            location_mismatch: false,
+        };
+        let after = self.settings.rules(d.device.as_ref().map(|x| x.site_type));
+        let silent = match d.kind {
+            Kind::Smoke => after.smoke.offline_after,
+            Kind::Electrical => after.electrical.offline_after,
+            Kind::ForestIr => after.forest_ir.offline_after,
+        };
+        let reason = format!("no message for {} s (offline)", silent.as_secs());
+        self.hazard(&er, Hazard::Offline, &reason, now_ms, &mut out);
+        if let Some(e) = out.evidence.last_mut() {
+            // No reading raised it: the evidence is the silence itself.
+            e.values = serde_json::Value::Null;
+            e.status = "offline".to_owned();
+        }
+        out
+    }
+
+    /// Timers: a fire alarm still sounding unsilenced after the persistence delay is confirmed.
+    pub fn tick(&mut self, now_ms: i64) -> Outcome {
+        let mut out = Outcome::default();
+        let persist = millis(self.settings.correlation.confirm_persist);
+        let settings = self.settings.clone();
+        for inc in self.active.values_mut() {
+            if inc.class != Class::Hazard
+                && inc.severity < Severity::Critical
+                && !inc.silenced
+                && !inc.sounding_devices.is_empty()
+                && now_ms.saturating_sub(inc.opened_at_ms) >= persist
+            {
+                confirm(inc, format!("alarm persisting {} s unsilenced", persist / 1000));
+                reassess(inc, &settings, now_ms, &mut out);
+                inc.updated_at_ms = now_ms;
+                out.put(inc.clone());
+            }
+        }
+        out
+    }
+
+    /// Applies a responder's (or the dispatch stage's) action to an active incident.
+    pub fn act(
+        &mut self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        note: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, CorrelateError> {
+        let inc = self.active.get_mut(id).ok_or_else(|| CorrelateError::NotActive(id.to_owned()))?;
+        let before = inc.severity;
+        let entry = inc.apply(action, actor, note, now_ms)?;
+        let mut out = Outcome::default();
+        if action != Action::Confirm || inc.severity > before {
+            out.audit.push(entry);
+        } else {
+            out.audit.push(AuditEntry { event: Event::Escalated, ..entry });
+        }
+        inc.summary = summary(inc);
+        let snapshot = inc.clone();
+        if snapshot.status.is_terminal() {
+            self.unindex(&snapshot);
+            self.active.remove(id);
+        }
+        out.put(snapshot);
+        Ok(out)
+    }
+
+    /// Records who was notified (the dispatch stage) and, for an open fire, the `dispatched` transition.
+    pub fn notified(
+        &mut self,
+        id: &str,
+        stations: &[String],
+        grids: &[String],
+        actor: &str,
+        now_ms: i64,
+    ) -> Result<Outcome, CorrelateError> {
+        let inc = self.active.get_mut(id).ok_or_else(|| CorrelateError::NotActive(id.to_owned()))?;
+        for s in stations {
+            push_unique(&mut inc.notified_stations, s);
+        }
+        for g in grids {
+            push_unique(&mut inc.notified_grids, g);
+        }
+        inc.updated_at_ms = now_ms;
+        let mut out = Outcome::default();
+        if inc.status == Status::Open && inc.class != Class::Hazard {
+            out.audit.push(inc.apply(Action::Dispatched, actor, "", now_ms)?);
+        }
+        out.put(inc.clone());
+        Ok(out)
+    }
+
+    fn find_fire(&self, er: &EnrichedReading) -> Option<String> {
+        let r = &er.reading;
+        let c = &self.settings.correlation;
+        let (window, key) = if r.kind == Kind::ForestIr {
+            (millis(c.forest_window), format!("dev:{}", r.device_id))
+        } else {
+            (millis(c.household_window), fire_key(er))
+        };
+        let fresh = |inc: &Incident| r.ts_ms <= inc.last_alarm_ms.saturating_add(window);
+        if let Some(inc) = self.by_key.get(&key).and_then(|id| self.active.get(id)) {
+            if fresh(inc) && inc.class != Class::Hazard {
+                return Some(inc.id.clone());
+            }
+        }
+        if r.kind != Kind::ForestIr {
+            return None;
+        }
+        let (lat, lon) = location(er)?;
+        self.forest
+            .iter()
+            .filter_map(|id| self.active.get(id))
+            .filter(|inc| fresh(inc))
+            .filter_map(|inc| Some((inc, haversine_m(lat, lon, inc.lat?, inc.lon?))))
+            .filter(|(_, d)| *d <= c.forest_radius_m)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(inc, _)| inc.id.clone())
+    }
+
+    fn hazard(&mut self, er: &EnrichedReading, h: Hazard, reason: &str, now_ms: i64, out: &mut Outcome) {
+        let key = format!("hz:{}", er.reading.device_id);
+        let id = match self.by_key.get(&key).filter(|id| self.active.contains_key(*id)) {
+            Some(id) => id.clone(),
+            None => self.open(er, Class::Hazard, key, now_ms, out),
+        };
+        if let Some(inc) = self.active.get_mut(&id) {
+            out.evidence.push(evidence_of(inc, er, reason));
+            inc.evidence_count += 1;
+            push_unique(&mut inc.signals, h.as_str());
+            inc.last_alarm_ms = inc.last_alarm_ms.max(er.reading.ts_ms);
+            inc.updated_at_ms = now_ms;
+            let before = inc.severity;
+            inc.severity = inc.severity.max(hazard_severity(h));
+            inc.summary = summary(inc);
+            if inc.severity > before && inc.evidence_count > 1 {
+                out.audit.push(inc.audit(Event::Escalated, Some(inc.status), ENGINE_ACTOR, reason, now_ms));
+            } else if inc.evidence_count == 1 {
+                if let Some(opened) = out.audit.iter_mut().rev().find(|a| a.incident_id == inc.id) {
+                    opened.severity = inc.severity;
+                    opened.note = reason.to_owned();
+                }
+            }
+            out.put(inc.clone());
+        }
+    }
+
+    /// Opens an incident for the reading's location and returns its id (evidence is added by the caller).
+    fn open(&mut self, er: &EnrichedReading, class: Class, key: String, now_ms: i64, out: &mut Outcome) -> String {
+        let r = &er.reading;
+        let county = er.county().to_owned();
+        let day = crate::incident::local_day(now_ms);
+        let counter_key = format!("{county}-{day}");
+        let n = self.counters.entry(counter_key.clone()).or_insert(0);
+        *n += 1;
+        out.counters.push((counter_key, *n));
+        let id = crate::incident::incident_id(&county, now_ms, *n);
+        let d = er.device.as_deref();
+        let (lat, lon) = location(er).map_or((None, None), |(a, b)| (Some(a), Some(b)));
+        let initial = if class == Class::Hazard { Severity::Low } else { Severity::High };
+        let mut inc = Incident {
+            id: id.clone(),
+            class,
+            severity: initial,
+            status: Status::Open,
+            correlation_key: key,
+            county,
+            township: er.township().to_owned(),
+            community: d.map(|d| d.community.clone()).unwrap_or_default(),
+            grid_id: d.map(|d| d.grid_id.clone()).unwrap_or_default(),
+            household_id: d.map(|d| d.household_id.clone()).unwrap_or_default(),
+            address: d.map(|d| d.address.clone()).unwrap_or_default(),
+            site_type: d.map(|d| d.site_type.as_str().to_owned()),
+            vulnerable: d.is_some_and(|d| d.vulnerable),
+            lat,
+            lon,
+            devices: vec![r.device_id.clone()],
+            alarm_devices: Vec::new(),
+            sounding_devices: Vec::new(),
+            signals: Vec::new(),
+            confirmed: None,
+            silenced: false,
+            opened_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            first_alarm_ms: r.ts_ms,
+            last_alarm_ms: r.ts_ms,
+            evidence_count: 0,
+            notified_stations: Vec::new(),
+            notified_grids: Vec::new(),
+            summary: String::new(),
+        };
+        if class != Class::Hazard {
+            inc.severity = fire_severity(&inc, &self.settings);
+        }
+        inc.summary = summary(&inc);
+        out.audit.push(inc.audit(Event::Opened, None, ENGINE_ACTOR, "", now_ms));
+        self.index(&inc);
+        self.active.insert(id.clone(), inc);
+        id
+    }
+}
+
+/// The correlation key of a fire alarm: the household, else the device.
+fn fire_key(er: &EnrichedReading) -> String {
+    match er.device.as_deref() {
+        Some(d) if !d.household_id.is_empty() && er.reading.kind != Kind::ForestIr => format!("hh:{}", d.household_id),
+        _ => format!("dev:{}", er.reading.device_id),
+    }
+}
+
+/// The reading's position: a forest hotspot's estimate, else the device's.
+fn location(er: &EnrichedReading) -> Option<(f64, f64)> {
+    if let Values::ForestIr(v) = &er.reading.values {
+        if let (Some(a), Some(b)) = (v.lat, v.lon) {
+            return Some((a, b));
+        }
+    }
+    let d = er.device.as_deref()?;
+    Some((d.lat?, d.lon?))
+}
+
+fn confirm(inc: &mut Incident, reason: String) {
+    if inc.confirmed.is_none() {
+        inc.confirmed = Some(reason);
+    }
+}
+
+/// The severity rules of a fire incident (DESIGN §5).
+fn fire_severity(inc: &Incident, settings: &Settings) -> Severity {
+    let critical_site = inc
+        .site_type
+        .as_deref()
+        .and_then(SiteType::parse)
+        .is_some_and(|s| settings.correlation.critical_site_types.contains(&s));
+    let has = |s: Signal| inc.signals.iter().any(|x| x == s.as_str());
+    let smoke_and_heat = has(Signal::Smoke) && has(Signal::Heat);
+    let smoke_and_electrical = (has(Signal::Smoke) || has(Signal::Heat)) && has(Signal::Electrical);
+    if inc.confirmed.is_some()
+        || inc.vulnerable
+        || critical_site
+        || inc.alarm_devices.len() >= 2
+        || smoke_and_heat
+        || smoke_and_electrical
+    {
+        Severity::Critical
+    } else {
+        Severity::High
+    }
+}
+
+/// Recomputes a fire's severity; a rise is an `escalated` audit entry (and so a re-notification).
+fn reassess(inc: &mut Incident, settings: &Settings, now_ms: i64, out: &mut Outcome) {
+    let before = inc.severity;
+    inc.severity = before.max(fire_severity(inc, settings));
+    inc.summary = summary(inc);
+    if inc.severity > before {
+        let why = inc.confirmed.clone().unwrap_or_else(|| describe_rise(inc));
+        if let Some(opened) =
+            out.audit.iter_mut().find(|a| a.incident_id == inc.id && a.event == Event::Opened && a.severity == before)
+        {
+            // Opened in this same step: it opens at the higher severity, no separate escalation.
+            opened.severity = inc.severity;
+            opened.note = why;
+        } else {
+            out.audit.push(inc.audit(Event::Escalated, Some(inc.status), ENGINE_ACTOR, &why, now_ms));
+        }
+    }
+}
+
+fn describe_rise(inc: &Incident) -> String {
+    if inc.alarm_devices.len() >= 2 {
+        format!("{} devices alarm", inc.alarm_devices.len())
+    } else if inc.vulnerable {
+        "vulnerable household".to_owned()
+    } else if let Some(s) = &inc.site_type {
+        format!("signals {} at a {s} site", inc.signals.join("+"))
+    } else {
+        format!("signals {}", inc.signals.join("+"))
+    }
+}
+
+fn empty_values(kind: Kind) -> Values {
+    use firegrid_ingest::reading::{ElectricalValues, ForestIrValues, SmokeValues};
+    match kind {
+        Kind::Smoke => Values::Smoke(SmokeValues::default()),
+        Kind::Electrical => Values::Electrical(ElectricalValues::default()),
+        Kind::ForestIr => Values::ForestIr(ForestIrValues::default()),
+    }
+}

@@ -1,0 +1,333 @@
+//! The alert engine: owns detection, correlation and the incident store. [`Engine::run`] consumes
+//! enriched readings from a bounded channel in batches, ticks the offline and persistence timers,
+//! applies actions sent through an [`EngineHandle`], writes every change to SQLite (on the store
+//! thread) *before* making it visible, then emits one `fire_incident` line per transition.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use firegrid_ingest::reading::EnrichedReading;
+use firegrid_ingest::registry::{Registry, SharedRegistry};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{AlertingConfig, ConfigError, Settings};
+use crate::core::AlertCore;
+use crate::correlate::{CorrelateError, Outcome};
+use crate::incident::{Action, Class, Event, Incident, TransitionError};
+use crate::metrics::Metrics;
+use crate::outbox::OutboxEntry;
+use crate::store::{IncidentFilter, IncidentRecord, Store, StoreError, StoreThread};
+
+/// Most readings evaluated per batch (one store transaction per batch).
+const BATCH: usize = 512;
+
+/// What can go wrong in the engine or an operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The `[alerting]` configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The incident store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metrics could not be registered.
+    #[error("alerting metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// No incident has this id.
+    #[error("no incident {0}")]
+    NotFound(String),
+    /// The lifecycle forbids the action.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The engine is not running.
+    #[error("the alert engine has stopped")]
+    Stopped,
+}
+
+/// Milliseconds since the Unix epoch, by the system clock.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+type Reply = oneshot::Sender<Result<Incident, AlertError>>;
+
+enum Command {
+    Act { id: String, action: Action, actor: String, note: String, reply: Reply },
+    Notified { id: String, stations: Vec<String>, grids: Vec<String>, outbox: Vec<OutboxEntry>, reply: Reply },
+}
+
+/// A cheap, cloneable handle for the API (and later the dispatch stage).
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    commands: mpsc::Sender<Command>,
+    reader: StoreThread,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Act { id, action, .. } => write!(f, "Act({id}, {action})"),
+            Command::Notified { id, .. } => write!(f, "Notified({id})"),
+        }
+    }
+}
+
+impl EngineHandle {
+    /// Incidents matching the filter, newest first.
+    pub async fn list(&self, filter: IncidentFilter) -> Result<Vec<Incident>, AlertError> {
+        Ok(self.reader.call(move |s| s.list(&filter)).await??)
+    }
+
+    /// One incident with evidence and audit trail.
+    pub async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, AlertError> {
+        let id = id.to_owned();
+        Ok(self.reader.call(move |s| s.get(&id)).await??)
+    }
+
+    /// Applies a responder action; `actor` is recorded in the audit trail.
+    pub async fn act(&self, id: &str, action: Action, actor: &str, note: &str) -> Result<Incident, AlertError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Act { id: id.to_owned(), action, actor: actor.to_owned(), note: note.to_owned(), reply };
+        self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)?
+    }
+
+    /// For the dispatch stage: records the stations and grids notified (they may then act on the
+    /// incident), moves an open fire to `dispatched`, and enqueues `outbox` entries — all in one
+    /// store transaction.
+    pub async fn record_notified(
+        &self,
+        id: &str,
+        stations: Vec<String>,
+        grids: Vec<String>,
+        outbox: Vec<OutboxEntry>,
+    ) -> Result<Incident, AlertError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Notified { id: id.to_owned(), stations, grids, outbox, reply };
+        self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)?
+    }
+}
+
+/// The alert engine (see the module doc).
+#[derive(Debug)]
+pub struct Engine {
+    settings: Arc<Settings>,
+    registry: SharedRegistry,
+    watched: Arc<Registry>,
+    core: AlertCore,
+    writer: StoreThread,
+    metrics: Metrics,
+    commands: mpsc::Receiver<Command>,
+    handle: EngineHandle,
+    duplicates_seen: u64,
+    lines_closed: bool,
+}
+
+impl Engine {
+    /// Validates the configuration, opens (or creates) `data_dir/incidents.sqlite3`, resumes the
+    /// active incidents, starts watching the registry's devices for silence and registers the
+    /// metrics. Blocking file I/O: call it at start-up.
+    pub fn open(
+        config: AlertingConfig,
+        registry: SharedRegistry,
+        data_dir: &Path,
+        metrics: &prometheus::Registry,
+    ) -> Result<Engine, AlertError> {
+        let settings = Arc::new(config.validate()?);
+        let store = Store::open(data_dir)?;
+        let active = store.active_incidents()?;
+        let counters = store.counters()?;
+        let reader = StoreThread::spawn(Store::open_reader(data_dir)?, "alert-store-read")?;
+        let writer = StoreThread::spawn(store, "alert-store-write")?;
+        let metrics = Metrics::register(metrics)?;
+        let mut core = AlertCore::new(settings.clone());
+        tracing::info!(active = active.len(), "alert engine resumes incidents");
+        core.restore(active, counters);
+        let watched = registry.snapshot();
+        core.watch_registry(&watched, now_ms());
+        let (tx, commands) = mpsc::channel(64);
+        let handle = EngineHandle { commands: tx, reader };
+        let engine = Engine {
+            settings,
+            registry,
+            watched,
+            core,
+            writer,
+            metrics,
+            commands,
+            handle,
+            duplicates_seen: 0,
+            lines_closed: false,
+        };
+        engine.update_gauges();
+        Ok(engine)
+    }
+
+    /// A handle for the API and the dispatch stage; valid while [`Engine::run`] runs.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled or `readings` closes; readings already queued are
+    /// evaluated and persisted before it returns.
+    pub async fn run(
+        mut self,
+        mut readings: mpsc::Receiver<EnrichedReading>,
+        incident_lines: mpsc::Sender<String>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AlertError> {
+        let mut tick = tokio::time::interval(self.settings.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(cmd) = self.commands.recv() => self.command(cmd, &incident_lines).await,
+                n = readings.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    self.evaluate(&mut batch, &incident_lines).await?;
+                }
+                _ = tick.tick() => {
+                    self.rewatch();
+                    let out = self.core.on_tick(now_ms());
+                    self.commit(out, &incident_lines).await?;
+                }
+            }
+        }
+        while let Ok(er) = readings.try_recv() {
+            batch.push(er);
+            if batch.len() >= BATCH {
+                self.evaluate(&mut batch, &incident_lines).await?;
+            }
+        }
+        self.evaluate(&mut batch, &incident_lines).await?;
+        tracing::info!("alert engine stopped");
+        Ok(())
+    }
+
+    async fn evaluate(
+        &mut self,
+        batch: &mut Vec<EnrichedReading>,
+        lines: &mpsc::Sender<String>,
+    ) -> Result<(), AlertError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut out = Outcome::default();
+        for er in batch.drain(..) {
+            out.merge(self.core.on_reading(&er, now));
+        }
+        let dups = self.core.duplicates();
+        self.metrics.duplicates.inc_by(dups - self.duplicates_seen);
+        self.duplicates_seen = dups;
+        self.commit(out, lines).await
+    }
+
+    /// Picks up devices added by a registry reload (O(devices), only when the registry changed).
+    fn rewatch(&mut self) {
+        let now = self.registry.snapshot();
+        if !Arc::ptr_eq(&now, &self.watched) {
+            self.core.watch_registry(&now, now_ms());
+            self.watched = now;
+        }
+    }
+
+    async fn command(&mut self, cmd: Command, lines: &mpsc::Sender<String>) {
+        let now = now_ms();
+        let (id, action, result, reply) = match cmd {
+            Command::Act { id, action, actor, note, reply } => {
+                let r = self.core.act(&id, action, &actor, &note, now);
+                (id, action, r, reply)
+            }
+            Command::Notified { id, stations, grids, outbox, reply } => {
+                let r = self.core.notified(&id, &stations, &grids, "dispatch", now).map(|mut o| {
+                    o.outbox = outbox;
+                    o
+                });
+                (id, Action::Dispatched, r, reply)
+            }
+        };
+        let answer = match result {
+            Ok(out) => {
+                let inc = out.incidents.iter().find(|i| i.id == id).cloned();
+                match self.commit(out, lines).await {
+                    Ok(()) => inc.ok_or_else(|| AlertError::NotFound(id.clone())),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(CorrelateError::Transition(t)) => Err(AlertError::Transition(t)),
+            Err(CorrelateError::NotActive(_)) => self.closed_or_missing(&id, action).await,
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// An action on an id that is not active: refused with the closed incident's status, or not found.
+    async fn closed_or_missing(&self, id: &str, action: Action) -> Result<Incident, AlertError> {
+        let key = id.to_owned();
+        match self.handle.reader.call(move |s| s.get(&key)).await?? {
+            Some(rec) => Err(AlertError::Transition(TransitionError::Illegal {
+                incident_id: rec.incident.id.clone(),
+                class: rec.incident.class,
+                status: rec.incident.status,
+                action,
+            })),
+            None => Err(AlertError::NotFound(id.to_owned())),
+        }
+    }
+
+    /// Persists an outcome (retrying while the store fails, so nothing is lost), then counts and
+    /// emits its transitions.
+    async fn commit(&mut self, out: Outcome, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+        if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() {
+            self.update_gauges();
+            return Ok(());
+        }
+        let out = Arc::new(out);
+        let mut delay = Duration::from_millis(50);
+        loop {
+            let o = out.clone();
+            match self.writer.call(move |s| s.write(&o)).await {
+                Ok(Ok(())) => break,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "incident store write failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let out = &*out;
+        for a in &out.audit {
+            let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) else { continue };
+            if a.event == Event::Opened {
+                self.metrics.opened.with_label_values(&[inc.class.as_str(), a.severity.as_str()]).inc();
+                tracing::info!(incident = %inc.id, class = %inc.class, severity = %a.severity, "incident opened");
+            } else {
+                tracing::info!(incident = %inc.id, event = %a.event, status = %a.to_status, severity = %a.severity,
+                    actor = %a.actor, "incident transition");
+            }
+            let line = crate::line::encode(a, inc);
+            if !self.lines_closed && lines.send(line).await.is_err() {
+                self.lines_closed = true;
+                tracing::warn!("fire_incident line channel closed; transitions are kept in the incident store only");
+            }
+        }
+        self.update_gauges();
+        Ok(())
+    }
+
+    fn update_gauges(&self) {
+        let counts = self.core.correlator().open_counts();
+        for (c, n) in Class::ALL.iter().zip(counts) {
+            self.metrics.open.with_label_values(&[c.as_str()]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+        self.metrics.offline.set(i64::try_from(self.core.offline_count()).unwrap_or(i64::MAX));
+    }
+}

@@ -1,0 +1,46 @@
+//! Alerting metrics (DESIGN §7, names are contract): `firegrid_incidents_opened_total{class,severity}`,
+//! `firegrid_incidents_open{class}` and `firegrid_devices_offline`, plus the count of dropped
+//! redeliveries. Registered into the registry the binary serves at `/metrics`.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::incident::{Class, Severity};
+
+/// The alerting metrics.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Incidents opened, by class and opening severity.
+    pub opened: IntCounterVec,
+    /// Incidents not yet closed, by class.
+    pub open: IntGaugeVec,
+    /// Devices currently offline.
+    pub offline: IntGauge,
+    /// Readings dropped as MQTT redeliveries.
+    pub duplicates: IntCounter,
+}
+
+impl Metrics {
+    /// Creates the metrics, with every label pre-registered, and registers them.
+    pub fn register(registry: &Registry) -> Result<Metrics, prometheus::Error> {
+        let opened = IntCounterVec::new(
+            Opts::new("firegrid_incidents_opened_total", "Incidents opened, by class and severity at opening"),
+            &["class", "severity"],
+        )?;
+        let open =
+            IntGaugeVec::new(Opts::new("firegrid_incidents_open", "Incidents not yet closed, by class"), &["class"])?;
+        let offline = IntGauge::new("firegrid_devices_offline", "Devices silent for their offline delay")?;
+        let duplicates =
+            IntCounter::new("firegrid_alert_duplicates_total", "Readings dropped by alerting as MQTT redeliveries")?;
+        for c in Class::ALL {
+            open.with_label_values(&[c.as_str()]).set(0);
+            for s in Severity::ALL {
+                opened.with_label_values(&[c.as_str(), s.as_str()]);
+            }
+        }
+        registry.register(Box::new(opened.clone()))?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(offline.clone()))?;
+        registry.register(Box::new(duplicates.clone()))?;
+        Ok(Metrics { opened, open, offline, duplicates })
+    }
+}

@@ -1,0 +1,57 @@
+//! Smoke detector rule (GB 20517): the detector's own alarm, obscuration over the alarm value on
+//! N consecutive readings (one reading over is cooking steam), or heat; hazards for tamper and a
+//! low battery. Pure: the caller keeps the [`SmokeState`] per device.
+
+use firegrid_ingest::reading::{SmokeValues, Status};
+
+use super::{Hazard, Signal};
+use crate::config::SmokeRules;
+
+/// Per-device smoke state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SmokeState {
+    /// Consecutive readings with obscuration at or over the alarm value.
+    pub consecutive: u32,
+}
+
+/// Evaluates one non-test reading: pushes alarm signals, raises hazards, reports hush.
+pub fn evaluate(
+    rules: &SmokeRules,
+    st: &mut SmokeState,
+    status: Status,
+    v: &SmokeValues,
+    alarms: &mut Vec<(Signal, String)>,
+    raise: &mut impl FnMut(Hazard, String),
+    silenced: &mut bool,
+) {
+    if v.obscuration_db_m >= rules.obscuration_alarm_db_m {
+        st.consecutive = st.consecutive.saturating_add(1);
+    } else {
+        st.consecutive = 0;
+    }
+    if status == Status::Alarm || v.alarm == Some(true) {
+        alarms.push((Signal::Smoke, format!("detector alarm (obscuration {} dB/m)", v.obscuration_db_m)));
+    } else if st.consecutive >= rules.consecutive {
+        alarms.push((
+            Signal::Smoke,
+            format!(
+                "obscuration {} dB/m ≥ {} on {} consecutive readings",
+                v.obscuration_db_m, rules.obscuration_alarm_db_m, st.consecutive
+            ),
+        ));
+    }
+    if let Some(t) = v.temperature_c {
+        if t >= rules.heat_alarm_c {
+            alarms.push((Signal::Heat, format!("temperature {t} °C ≥ {} °C", rules.heat_alarm_c)));
+        }
+    }
+    if v.tamper == Some(true) {
+        raise(Hazard::Tamper, "detector removed from its base (tamper)".to_owned());
+    }
+    if let Some(b) = v.battery_pct {
+        if b <= rules.battery_low_pct {
+            raise(Hazard::BatteryLow, format!("battery {b}% ≤ {}%", rules.battery_low_pct));
+        }
+    }
+    *silenced = v.silenced == Some(true);
+}
