@@ -1,1 +1,123 @@
-fn main() {}
+//! The `firegrid` command: parses the command line, loads the configuration, sets up tracing
+//! and calls `firegrid::run` (or another subcommand).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use firegrid::Config;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "firegrid", version, about = "Fire-sensor ingestion and dispatch pipeline (Chongqing 城乡一体)")]
+struct Cli {
+    /// Log format: human-readable on a terminal, JSON for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline.
+    Run {
+        /// firegrid.toml; without it every key takes its default (and the environment).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and the registry files, and say what to fix.
+    CheckConfig {
+        /// firegrid.toml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREGRID_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn load(config: Option<&PathBuf>) -> anyhow::Result<(Config, firegrid::Settings)> {
+    let c = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
+    let s = c.validate()?;
+    Ok((c, s))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match real_main(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firegrid: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run { config } => {
+            let (_, settings) = load(config.as_ref())?;
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(shutdown_on_signal(shutdown.clone()));
+                firegrid::run(settings, shutdown).await
+            })?;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let (_, settings) = load(config.as_ref())?;
+            let reg = firegrid_ingest::registry::Registry::load(&settings.registry)?;
+            println!(
+                "configuration ok: broker {}:{} ({} subscription(s)), store {}, registry {} devices, {} stations",
+                settings.mqtt.host,
+                settings.mqtt.port,
+                settings.mqtt.subscriptions.len(),
+                settings.influxdb.write_url,
+                reg.device_count(),
+                reg.stations().len()
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_on_signal(token: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!(event = "signal", "shutdown requested");
+    token.cancel();
+}

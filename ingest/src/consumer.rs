@@ -36,8 +36,8 @@ pub enum ConsumerError {
         source: std::io::Error,
     },
     /// The client's request queue is closed (the event loop is gone).
-    #[error("the MQTT client is closed: {0}")]
-    Closed(#[from] rumqttc::v5::ClientError),
+    #[error("the MQTT client is closed")]
+    Closed,
 }
 
 /// One message from the broker.
@@ -80,9 +80,13 @@ pub fn options(s: &MqttSettings) -> Result<MqttOptions, ConsumerError> {
             o.set_transport(Transport::tls_with_default_config());
         }
         Some(Some(ca)) => {
-            let pem = std::fs::read(ca)
-                .map_err(|source| ConsumerError::CaFile { path: ca.display().to_string(), source })?;
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple { ca: pem, alpn: None, client_auth: None }));
+            let pem =
+                std::fs::read(ca).map_err(|source| ConsumerError::CaFile { path: ca.display().to_string(), source })?;
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+                ca: pem,
+                alpn: None,
+                client_auth: None,
+            }));
         }
     }
     Ok(o)
@@ -125,7 +129,7 @@ impl Acker {
 
     /// Publishes a QoS 1 message (dead letters, dispatches).
     pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), ConsumerError> {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await?;
+        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.map_err(|_| ConsumerError::Closed)?;
         Ok(())
     }
 

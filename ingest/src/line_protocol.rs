@@ -212,7 +212,9 @@ mod tests {
     use super::*;
     use crate::reading::{ElectricalValues, ForestIrValues, SmokeValues, Status};
 
-    fn esc(f: fn(&mut String, &str), s: &str) -> String {
+    type Escaper = fn(&mut String, &str);
+
+    fn esc(f: Escaper, s: &str) -> String {
         let mut out = String::new();
         f(&mut out, s);
         out
@@ -220,7 +222,7 @@ mod tests {
 
     #[test]
     fn escaping_follows_line_protocol_rules_for_every_special_character() {
-        let cases: &[(fn(&mut String, &str), &str, &str)] = &[
+        let cases: &[(Escaper, &str, &str)] = &[
             (escape_measurement, "smoke", "smoke"),
             (escape_measurement, "a b,c=d", "a\\ b\\,c=d"),
             (escape_tag, "a b,c=d", "a\\ b\\,c\\=d"),

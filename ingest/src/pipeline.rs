@@ -70,7 +70,11 @@ impl Pipeline {
         let mut extra = self.extra_lines.take();
         let far = Duration::from_secs(3600);
         loop {
-            let deadline = if st.batch.is_empty() { Instant::now() + far } else { Instant::from_std(st.batch.opened_at()) + self.batch_max_age };
+            let deadline = if st.batch.is_empty() {
+                Instant::now() + far
+            } else {
+                Instant::from_std(st.batch.opened_at()) + self.batch_max_age
+            };
             tokio::select! {
                 biased;
                 _ = stop.cancelled() => break,
@@ -87,7 +91,9 @@ impl Pipeline {
                     continue;
                 }
             }
-            if (st.batch.len() >= self.batch_max_lines || st.unacked >= self.flush_at_unacked) && !self.flush(&mut st).await {
+            if (st.batch.len() >= self.batch_max_lines || st.unacked >= self.flush_at_unacked)
+                && !self.flush(&mut st).await
+            {
                 return;
             }
         }

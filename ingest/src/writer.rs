@@ -91,11 +91,8 @@ impl LineStore for InfluxV2 {
             Err(e) => return WriteResult::Retry { after: None, reason: format!("request failed: {e}") },
         };
         let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
+        let retry_after =
+            resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         if (200..300).contains(&status) {
             return WriteResult::Ok;
         }
@@ -227,7 +224,11 @@ async fn write_batch<S: LineStore, K: WriteSink>(
                     break;
                 }
                 WriteResult::TooLarge | WriteResult::Rejected(_) if b.len() > 1 => {
-                    metrics.batch(if result == WriteResult::TooLarge { BatchOutcome::Split } else { BatchOutcome::Rejected });
+                    metrics.batch(if result == WriteResult::TooLarge {
+                        BatchOutcome::Split
+                    } else {
+                        BatchOutcome::Rejected
+                    });
                     let (head, tail) = b.split();
                     stack.push(tail);
                     stack.push(head);

@@ -1,0 +1,312 @@
+//! firegrid.toml (DESIGN §7): one table per component, every key defaulted and documented in
+//! `deploy/firegrid.toml`, unknown keys refused, and any key overridable from the environment
+//! as `FIREGRID_` + the key path in capitals joined by `__` (`FIREGRID_MQTT__URL`).
+
+use std::path::{Path, PathBuf};
+
+use firegrid_ingest::config::{
+    ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings,
+};
+use firegrid_ingest::registry::RegistryPaths;
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has an unknown key or a value of the wrong type.
+    #[error("{}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message, with line and column.
+        message: String,
+    },
+    /// An environment override names no key or holds a bad value.
+    #[error("environment variable {var}: {message}")]
+    Env {
+        /// The variable.
+        var: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{source}")]
+    Invalid {
+        /// The key and what is wrong.
+        #[from]
+        source: ConfigError,
+    },
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `influxdb`: the InfluxDB v2 write API (InfluxDB 2.x/3.x/Cloud, VictoriaMetrics).
+    pub backend: String,
+    /// `[store.influxdb]`.
+    pub influxdb: InfluxConfig,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { backend: "influxdb".into(), influxdb: InfluxConfig::default() }
+    }
+}
+
+/// `[registry]`: the three registry files (paths relative to the working directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// devices.csv
+    pub devices: String,
+    /// stations.csv
+    pub stations: String,
+    /// grids.csv
+    pub grids: String,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            devices: "deploy/registry/devices.csv".into(),
+            stations: "deploy/registry/stations.csv".into(),
+            grids: "deploy/registry/grids.csv".into(),
+        }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of `/metrics`, `/healthz`, `/readyz`, the API and the console.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// CSV `token,role,subject` of the API's bearer tokens.
+    pub tokens_file: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { tokens_file: "deploy/tokens.csv".into() }
+    }
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Directory of the spool, the incident store and the embedded store.
+    pub dir: String,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig { dir: "firegrid-data".into() }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[mqtt]`
+    pub mqtt: MqttConfig,
+    /// `[store]`
+    pub store: StoreConfig,
+    /// `[registry]`
+    pub registry: RegistryConfig,
+    /// `[http]`
+    pub http: HttpConfig,
+    /// `[api]`
+    pub api: ApiConfig,
+    /// `[data]`
+    pub data: DataConfig,
+    /// `[ingest]`
+    pub ingest: IngestConfig,
+}
+
+/// Validated configuration: what `run` takes.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// MQTT.
+    pub mqtt: MqttSettings,
+    /// Store.
+    pub influxdb: InfluxSettings,
+    /// Registry files.
+    pub registry: RegistryPaths,
+    /// HTTP listen address.
+    pub http_listen: std::net::SocketAddr,
+    /// API tokens file.
+    pub tokens_file: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Ingest limits and batching.
+    pub ingest: IngestSettings,
+}
+
+impl Config {
+    /// Reads `path` (or only defaults when `None`) and applies the environment.
+    pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, LoadError> {
+        let mut value = toml::Value::try_from(Config::default())
+            .map_err(|e| LoadError::Parse { path: PathBuf::from("<defaults>"), message: e.to_string() })?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+            // Parse the file alone first: its errors then carry the file's own line and column.
+            let parsed: Config =
+                toml::from_str(&text).map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
+            value = toml::Value::try_from(parsed)
+                .map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
+        }
+        for (var, raw) in env {
+            let Some(rest) = var.strip_prefix("FIREGRID_") else { continue };
+            if !rest.contains("__") {
+                continue;
+            }
+            let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set_path(&mut value, &keys, &raw).map_err(|message| LoadError::Env { var: var.clone(), message })?;
+        }
+        Config::deserialize(value)
+            .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })
+    }
+
+    /// Validates every component.
+    pub fn validate(&self) -> Result<Settings, LoadError> {
+        if self.store.backend != "influxdb" {
+            return Err(ConfigError {
+                key: "store.backend".into(),
+                message: format!("`{}` is not available; use \"influxdb\"", self.store.backend),
+            }
+            .into());
+        }
+        let http_listen = self.http.listen.parse().map_err(|_| ConfigError {
+            key: "http.listen".into(),
+            message: format!("`{}` is not host:port (e.g. 127.0.0.1:8080)", self.http.listen),
+        })?;
+        Ok(Settings {
+            mqtt: self.mqtt.validate()?,
+            influxdb: self.store.influxdb.validate()?,
+            registry: RegistryPaths {
+                devices: self.registry.devices.clone().into(),
+                stations: self.registry.stations.clone().into(),
+                grids: self.registry.grids.clone().into(),
+            },
+            http_listen,
+            tokens_file: self.api.tokens_file.clone().into(),
+            data_dir: self.data.dir.clone().into(),
+            ingest: self.ingest.validate()?,
+        })
+    }
+}
+
+/// Sets `keys` in `root` to `raw`, typed like the value it replaces.
+fn set_path(root: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), String> {
+    let mut cur = root;
+    for (i, k) in keys.iter().enumerate() {
+        let table = cur.as_table_mut().ok_or_else(|| format!("`{}` is not a table", keys[..i].join(".")))?;
+        let known: Vec<String> = table.keys().cloned().collect();
+        cur = table.get_mut(k).ok_or_else(|| {
+            format!("`{}` is not a configuration key (known here: {})", keys[..=i].join("."), known.join(", "))
+        })?;
+    }
+    let new = match cur {
+        toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| format!("`{raw}` is not an integer"))?)
+        }
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.trim().parse().map_err(|_| format!("`{raw}` is not a number"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| format!("`{raw}` is not true or false"))?)
+        }
+        toml::Value::Array(_) => {
+            let doc: toml::Table =
+                toml::from_str(&format!("v = {raw}")).map_err(|e| format!("`{raw}` is not a TOML array: {e}"))?;
+            doc.get("v").cloned().ok_or("missing value")?
+        }
+        _ => return Err("a whole table cannot be set from the environment; set its keys".into()),
+    };
+    *cur = new;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_and_validate_without_a_file() {
+        let c = Config::load(None, env(&[])).expect("defaults");
+        let s = c.validate().expect("valid");
+        assert_eq!(s.mqtt.port, 1883);
+        assert_eq!(s.http_listen.port(), 8080);
+    }
+
+    #[test]
+    fn environment_overrides_are_typed_by_the_key_they_replace() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("FIREGRID_MQTT__URL", "mqtt://127.0.0.1:1999"),
+                ("FIREGRID_MQTT__RECEIVE_MAXIMUM", "500"),
+                ("FIREGRID_MQTT__COUNTIES", r#"["500112"]"#),
+                ("FIREGRID_STORE__INFLUXDB__TOKEN", "t0k"),
+                ("FIREGRID_LOG", "ignored: not a key path"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.mqtt.url, "mqtt://127.0.0.1:1999");
+        assert_eq!(c.mqtt.receive_maximum, 500);
+        assert_eq!(c.mqtt.counties, vec!["500112"]);
+        assert_eq!(c.store.influxdb.token.0, "t0k");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_file_line_or_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f.toml");
+        std::fs::write(&p, "[mqtt]\nurl = \"mqtt://h:1\"\nurll = \"x\"\n").expect("write");
+        let e = Config::load(Some(&p), env(&[])).expect_err("unknown key").to_string();
+        assert!(e.contains("f.toml") && e.contains("line 3") && e.contains("urll"), "{e}");
+        let e = Config::load(None, env(&[("FIREGRID_MQTT__URLL", "x")])).expect_err("unknown").to_string();
+        assert!(e.contains("FIREGRID_MQTT__URLL") && e.contains("mqtt.urll"), "{e}");
+        let e = Config::load(None, env(&[("FIREGRID_MQTT__RECEIVE_MAXIMUM", "lots")])).expect_err("bad").to_string();
+        assert!(e.contains("not an integer"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let mut c = Config::default();
+        c.http.listen = "localhost".into();
+        assert!(c.validate().expect_err("bad").to_string().starts_with("http.listen:"));
+        let mut c = Config::default();
+        c.store.backend = "sqlite".into();
+        assert!(c.validate().expect_err("bad").to_string().starts_with("store.backend:"));
+    }
+}

@@ -1,0 +1,66 @@
+//! The HTTP edge: `/metrics` (Prometheus text), `/healthz` (process up) and `/readyz`
+//! (broker connected and store writable). Component routers (the incident API, the console)
+//! are merged in by `run`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use firegrid_ingest::consumer::ConnState;
+use firegrid_ingest::writer::StoreHealth;
+use prometheus::{Encoder, TextEncoder};
+use serde::Serialize;
+
+/// What the built-in endpoints read.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Every metric of the process.
+    pub metrics: prometheus::Registry,
+    /// MQTT connection.
+    pub mqtt: Arc<ConnState>,
+    /// Store health.
+    pub store: Arc<StoreHealth>,
+}
+
+/// The built-in routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let encoder = TextEncoder::new();
+    match encoder.encode(&s.metrics.gather(), &mut buf) {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, encoder.format_type().to_owned())], buf).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    mqtt_connected: bool,
+    store: &'static str,
+}
+
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+    let mqtt_connected = s.mqtt.connected.load(Ordering::Acquire);
+    let store = if s.store.unauthorized.load(Ordering::Relaxed) {
+        "unauthorized"
+    } else if s.store.failing.load(Ordering::Relaxed) {
+        "failing"
+    } else {
+        "ok"
+    };
+    let ready = mqtt_connected && store == "ok";
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(Readiness { ready, mqtt_connected, store }))
+}

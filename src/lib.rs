@@ -1,0 +1,11 @@
+//! firegrid: the fire-sensor ingestion and dispatch pipeline for grassroots fire control in
+//! Chongqing. This crate wires the parts (`firegrid-ingest`, and the alerting and simulator
+//! crates) into one service; the `firegrid` binary only parses the command line, loads the
+//! configuration, sets up logging and calls [`run`].
+
+pub mod config;
+pub mod http;
+pub mod run;
+
+pub use config::{Config, Settings};
+pub use run::{run, start, RunError, Running};

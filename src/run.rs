@@ -1,0 +1,216 @@
+//! Wiring and shutdown: builds every part from validated settings, runs them as tasks joined
+//! by bounded channels, and on shutdown stops intake, drains, flushes, acknowledges and
+//! disconnects — in that order, within a bounded time. A task that ends on its own before
+//! shutdown is an error.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firegrid_ingest::consumer::{self, Acker, ConnState};
+use firegrid_ingest::metrics::IngestMetrics;
+use firegrid_ingest::pipeline::{MqttWriteSink, Pipeline};
+use firegrid_ingest::registry::{RegistryError, SharedRegistry};
+use firegrid_ingest::writer::{self, InfluxV2, StoreHealth, WriterError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::http::{self, HttpState};
+
+/// Time the writer gets after intake stops to write what it holds.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+/// Time the MQTT client gets to send its last acks and disconnect.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The registry could not be loaded.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The MQTT client could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] consumer::ConsumerError),
+    /// The store client could not be set up.
+    #[error(transparent)]
+    Store(#[from] WriterError),
+    /// The HTTP listener could not bind.
+    #[error("http.listen {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A task ended before shutdown.
+    #[error("the {0} task stopped unexpectedly")]
+    TaskExited(&'static str),
+}
+
+/// A started service.
+pub struct Running {
+    /// The address the HTTP server listens on (useful with port 0).
+    pub http_addr: SocketAddr,
+    /// The registry (reload from tests or signals).
+    pub registry: SharedRegistry,
+    handle: JoinHandle<Result<(), RunError>>,
+}
+
+impl Running {
+    /// Waits until the service has stopped.
+    pub async fn wait(self) -> Result<(), RunError> {
+        self.handle.await.unwrap_or(Err(RunError::TaskExited("supervisor")))
+    }
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), RunError> {
+    start(settings, shutdown).await?.wait().await
+}
+
+/// Starts every part and returns once the HTTP server is listening.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, RunError> {
+    let metrics_registry = prometheus::Registry::new();
+    let metrics = IngestMetrics::register(&metrics_registry)?;
+    let registry = SharedRegistry::load(settings.registry.clone())?;
+    tracing::info!(
+        event = "registry_loaded",
+        devices = registry.snapshot().device_count(),
+        stations = registry.snapshot().stations().len()
+    );
+
+    let state = Arc::new(ConnState::default());
+    let health = Arc::new(StoreHealth::default());
+    let (client, eventloop) = consumer::connect(&settings.mqtt)?;
+    let acker = Acker::new(client.clone(), state.clone(), metrics.clone());
+    let store = InfluxV2::new(settings.influxdb.clone())?;
+
+    let listener = tokio::net::TcpListener::bind(settings.http_listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: settings.http_listen, source })?;
+    let http_addr = listener.local_addr().map_err(|source| RunError::Bind { addr: settings.http_listen, source })?;
+
+    let window = usize::from(settings.mqtt.receive_maximum);
+    let (msg_tx, msg_rx) = mpsc::channel(window + 64);
+    let (batch_tx, batch_rx) = mpsc::channel(settings.ingest.pending_batches.get());
+
+    let mqtt_stop = CancellationToken::new();
+    let intake_stop = CancellationToken::new();
+    let writer_abort = CancellationToken::new();
+    let http_stop = CancellationToken::new();
+
+    let event_loop = tokio::spawn(consumer::run_event_loop(
+        eventloop,
+        client,
+        settings.mqtt.clone(),
+        msg_tx,
+        state.clone(),
+        metrics.clone(),
+        mqtt_stop.clone(),
+    ));
+    let sink = Arc::new(MqttWriteSink {
+        acker: acker.clone(),
+        prefix: settings.mqtt.topic_prefix.clone(),
+        metrics: metrics.clone(),
+    });
+    let writer = tokio::spawn(writer::run_writer(
+        store,
+        sink,
+        batch_rx,
+        (settings.influxdb.retry_min, settings.influxdb.retry_max),
+        health.clone(),
+        metrics.clone(),
+        writer_abort.clone(),
+    ));
+    let pipeline = Pipeline {
+        prefix: settings.mqtt.topic_prefix.clone(),
+        limits: settings.ingest.limits,
+        registry: registry.clone(),
+        batch_max_lines: settings.ingest.batch_max_lines.get(),
+        batch_max_age: settings.ingest.batch_max_age,
+        flush_at_unacked: (window * usize::from(settings.ingest.batch_window_percent) / 100).max(1),
+        batches: batch_tx,
+        readings: None,
+        extra_lines: None,
+        acker: acker.clone(),
+        metrics: metrics.clone(),
+    };
+    let pipeline = tokio::spawn(pipeline.run(msg_rx, intake_stop.clone()));
+
+    let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health });
+    let http_stop2 = http_stop.clone();
+    let http =
+        tokio::spawn(
+            async move { axum::serve(listener, app).with_graceful_shutdown(http_stop2.cancelled_owned()).await },
+        );
+    tracing::info!(event = "started", http = %http_addr, "firegrid is running");
+
+    let reload = tokio::spawn(reload_on_sighup(registry.clone(), shutdown.clone()));
+
+    let handle = tokio::spawn(async move {
+        let mut event_loop = event_loop;
+        let mut writer = writer;
+        let mut pipeline = pipeline;
+        let mut http = http;
+        let early = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            _ = &mut event_loop => Some("mqtt event loop"),
+            _ = &mut writer => Some("writer"),
+            _ = &mut pipeline => Some("pipeline"),
+            _ = &mut http => Some("http"),
+        };
+        if let Some(name) = early {
+            tracing::error!(event = "task_exited", task = name, "stopping");
+        }
+        tracing::info!(event = "shutdown", "stopping intake, flushing, acknowledging, disconnecting");
+        intake_stop.cancel();
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut pipeline).await;
+        if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
+            writer_abort.cancel();
+            let _ = writer.await;
+        }
+        acker.disconnect().await;
+        mqtt_stop.cancel();
+        if tokio::time::timeout(DISCONNECT_TIMEOUT, &mut event_loop).await.is_err() {
+            event_loop.abort();
+        }
+        http_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), &mut http).await;
+        reload.abort();
+        tracing::info!(event = "stopped");
+        match early {
+            Some(name) => Err(RunError::TaskExited(name)),
+            None => Ok(()),
+        }
+    });
+    Ok(Running { http_addr, registry, handle })
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(registry: SharedRegistry, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(event = "sighup_unavailable", "registry reload on SIGHUP is off");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        match registry.reload() {
+            Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
+            Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_registry: SharedRegistry, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+}
