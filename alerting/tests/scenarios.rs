@@ -1,0 +1,356 @@
+//! Table-driven scenarios over timed reading sequences with an injected clock (DESIGN §5 and
+//! issue 4's list): each scenario feeds readings and clock ticks to the pure [`AlertCore`] and
+//! checks the incidents it leaves and the transitions it emitted.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use firegrid_alerting::config::AlertingConfig;
+use firegrid_alerting::core::AlertCore;
+use firegrid_alerting::correlate::Outcome;
+use firegrid_alerting::incident::{Class, Severity};
+use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status};
+use firegrid_ingest::registry::SiteType;
+
+enum Step {
+    /// A reading arriving at its own timestamp.
+    Read(EnrichedReading),
+    /// A reading arriving again (MQTT redelivery).
+    Again(EnrichedReading),
+    /// The engine clock ticks at this time.
+    Tick(i64),
+}
+
+struct Scenario {
+    name: &'static str,
+    steps: Vec<Step>,
+    /// Incidents left (class, severity), sorted.
+    incidents: Vec<(Class, Severity)>,
+    /// Every transition emitted, in order (`event:severity`).
+    events: Vec<&'static str>,
+}
+
+fn run(steps: Vec<Step>) -> (AlertCore, Outcome) {
+    let settings = Arc::new(AlertingConfig::default().validate().unwrap());
+    let mut core = AlertCore::new(settings);
+    let mut all = Outcome::default();
+    for step in steps {
+        let out = match step {
+            Step::Read(r) | Step::Again(r) => {
+                let now = r.reading.received_at_ms;
+                core.on_reading(&r, now)
+            }
+            Step::Tick(now) => core.on_tick(now),
+        };
+        all.merge(out);
+    }
+    (core, all)
+}
+
+fn residential(id: &str, household: &str) -> Arc<firegrid_ingest::registry::Device> {
+    device(id, Kind::Smoke, household, SiteType::Residential, false)
+}
+
+fn scenarios() -> Vec<Scenario> {
+    let a = residential("sd-a", "h-1");
+    let b = residential("sd-b", "h-1");
+    let old = device("sd-v", Kind::Smoke, "h-9", SiteType::Residential, true);
+    let school = device("sd-s", Kind::Smoke, "", SiteType::School, false);
+    let em = device("em-1", Kind::Electrical, "h-2", SiteType::Residential, false);
+    let em_kitchen = device("em-k", Kind::Electrical, "h-1", SiteType::Residential, false);
+    let cam = device("fr-1", Kind::ForestIr, "", SiteType::Forest, false);
+    let cam2 = device("fr-2", Kind::ForestIr, "", SiteType::Forest, false);
+    vec![
+        Scenario {
+            name: "kitchen fire with two detectors is one critical incident",
+            steps: vec![
+                Step::Read(smoke(&a, T0, 0.2)),
+                Step::Read(smoke(&a, T0 + 10 * S, 0.35)),
+                Step::Read(smoke_alarm(&b, T0 + 15 * S, Some(1))),
+                Step::Read(smoke(&a, T0 + 20 * S, 0.8)),
+            ],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "one detector blip below the threshold raises nothing",
+            steps: vec![Step::Read(smoke(&a, T0, 0.10)), Step::Read(smoke(&a, T0 + 10 * S, 0.12))],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "cooking steam over the threshold once then normal raises nothing",
+            steps: vec![
+                Step::Read(smoke(&a, T0, 0.3)),
+                Step::Read(smoke(&a, T0 + 10 * S, 0.05)),
+                Step::Read(smoke(&a, T0 + 20 * S, 0.2)),
+                Step::Read(smoke(&a, T0 + 30 * S, 0.02)),
+            ],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "the test button never alarms",
+            steps: (0..5)
+                .map(|i| {
+                    let v = SmokeValues {
+                        obscuration_db_m: 3.0,
+                        temperature_c: Some(80.0),
+                        alarm: Some(true),
+                        ..Default::default()
+                    };
+                    Step::Read(smoke_with(&a, T0 + i * 5 * S, Status::Test, v))
+                })
+                .collect(),
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "residual current creeping from 250 to 320 mA is an electrical fire",
+            steps: (0..=14)
+                .map(|i| {
+                    let ma = (250.0 + 70.0 * i as f64 / 8.0).min(320.0);
+                    Step::Read(electrical(&em, T0 + i * 5 * S, ma, 30.0))
+                })
+                .collect(),
+            incidents: vec![(Class::ElectricalFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "residual current of 210 mA for ten minutes is a hazard, not a fire",
+            steps: (0..=22).map(|i| Step::Read(electrical(&em, T0 + i * 30 * S, 210.0, 30.0))).collect(),
+            incidents: vec![(Class::Hazard, Severity::Medium)],
+            events: vec!["opened:medium"],
+        },
+        Scenario {
+            name: "a sun glint on a single frame raises nothing",
+            steps: vec![
+                Step::Read(forest(&cam, T0, 140.0, 12, None)),
+                Step::Read(forest(&cam, T0 + 20 * S, 25.0, 0, None)),
+                Step::Read(forest(&cam, T0 + 90 * S, 130.0, 9, None)),
+            ],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "a persistent hotspot is a forest fire",
+            steps: vec![
+                Step::Read(forest(&cam, T0, 140.0, 12, None)),
+                Step::Read(forest(&cam, T0 + 20 * S, 160.0, 30, Some(0.3))),
+                Step::Read(forest(&cam, T0 + 40 * S, 190.0, 60, Some(0.5))),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a hotspot with a confident smoke score alarms at once",
+            steps: vec![Step::Read(forest(&cam, T0, 140.0, 12, Some(0.85)))],
+            incidents: vec![(Class::ForestFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a smoke score alone is a pre-alarm hazard to verify",
+            steps: vec![
+                Step::Read(forest(&cam, T0, 30.0, 0, Some(0.65))),
+                Step::Read(forest(&cam, T0 + 20 * S, 30.0, 0, Some(0.7))),
+            ],
+            incidents: vec![(Class::Hazard, Severity::Medium)],
+            events: vec!["opened:medium"],
+        },
+        Scenario {
+            name: "hotspots of two cameras 500 m apart are one forest fire",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 5 * MIN, 29.8045, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "hotspots of two cameras 5 km apart are two forest fires",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 5 * MIN, 29.845, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::High), (Class::ForestFire, Severity::High)],
+            events: vec!["opened:high", "opened:high"],
+        },
+        Scenario {
+            name: "a vulnerable household's single alarm is critical at once",
+            steps: vec![Step::Read(smoke_alarm(&old, T0, Some(3)))],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:critical"],
+        },
+        Scenario {
+            name: "a school's single alarm is critical at once",
+            steps: vec![Step::Read(smoke_alarm(&school, T0, None))],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:critical"],
+        },
+        Scenario {
+            name: "the same alarm redelivered is still one incident with one evidence",
+            steps: vec![
+                Step::Read(smoke_alarm(&a, T0, Some(41))),
+                Step::Again(smoke_alarm(&a, T0, Some(41))),
+                Step::Again(smoke_alarm(&a, T0, Some(41))),
+            ],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a repeat alarm adds evidence and never a second incident",
+            steps: (0..6).map(|i| Step::Read(smoke_alarm(&a, T0 + i * 10 * S, Some(i as u64)))).collect(),
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "an alarm persisting 120 s unsilenced is confirmed",
+            steps: vec![
+                Step::Read(smoke_alarm(&a, T0, Some(1))),
+                Step::Tick(T0 + 60 * S),
+                Step::Tick(T0 + 121 * S),
+                Step::Tick(T0 + 180 * S),
+            ],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "a silenced alarm is not confirmed by persistence",
+            steps: vec![
+                Step::Read(smoke_alarm(&a, T0, Some(1))),
+                Step::Read(smoke_with(
+                    &a,
+                    T0 + 20 * S,
+                    Status::Alarm,
+                    SmokeValues { obscuration_db_m: 0.3, silenced: Some(true), ..Default::default() },
+                )),
+                Step::Tick(T0 + 200 * S),
+            ],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "smoke and heat together are confirmed",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues {
+                    obscuration_db_m: 0.1,
+                    temperature_c: Some(62.0),
+                    alarm: Some(true),
+                    ..Default::default()
+                },
+            ))],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:critical"],
+        },
+        Scenario {
+            name: "smoke and electrical alarms of one household are one confirmed incident",
+            steps: vec![
+                Step::Read(smoke_alarm(&a, T0, None)),
+                Step::Read(electrical(&em_kitchen, T0 + 5 * S, 10.0, 95.0)),
+                Step::Read(electrical(&em_kitchen, T0 + 50 * S, 10.0, 99.0)),
+            ],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "alarms of one household eleven minutes apart are two incidents",
+            steps: vec![Step::Read(smoke_alarm(&a, T0, Some(1))), Step::Read(smoke_alarm(&b, T0 + 11 * MIN, Some(1)))],
+            incidents: vec![(Class::Fire, Severity::High), (Class::Fire, Severity::High)],
+            events: vec!["opened:high", "opened:high"],
+        },
+        Scenario {
+            name: "a silent device is an offline hazard once",
+            steps: vec![
+                Step::Read(smoke(&a, T0, 0.01)),
+                Step::Tick(T0 + 2 * 3600 * S),
+                Step::Tick(T0 + 3 * 3600 * S + S),
+                Step::Tick(T0 + 4 * 3600 * S),
+                Step::Tick(T0 + 9 * 3600 * S),
+            ],
+            incidents: vec![(Class::Hazard, Severity::Low)],
+            events: vec!["opened:low"],
+        },
+        Scenario {
+            name: "low battery, tamper and fault are hazards of one device incident",
+            steps: vec![
+                Step::Read(smoke_with(
+                    &a,
+                    T0,
+                    Status::Normal,
+                    SmokeValues { obscuration_db_m: 0.0, battery_pct: Some(12.0), ..Default::default() },
+                )),
+                Step::Read(smoke_with(
+                    &a,
+                    T0 + MIN,
+                    Status::Fault,
+                    SmokeValues {
+                        obscuration_db_m: 0.0,
+                        battery_pct: Some(11.0),
+                        tamper: Some(true),
+                        ..Default::default()
+                    },
+                )),
+            ],
+            incidents: vec![(Class::Hazard, Severity::Medium)],
+            events: vec!["opened:low", "escalated:medium"],
+        },
+    ]
+}
+
+#[test]
+fn every_scenario_opens_exactly_the_expected_incidents() {
+    let mut failures = Vec::new();
+    for s in scenarios() {
+        let (core, out) = run(s.steps);
+        let mut got: Vec<(Class, Severity)> = core.correlator().active().map(|i| (i.class, i.severity)).collect();
+        got.sort();
+        let mut want = s.incidents.clone();
+        want.sort();
+        let events: Vec<String> = out.audit.iter().map(|a| format!("{}:{}", a.event, a.severity)).collect();
+        if got != want || events != s.events {
+            failures.push(format!(
+                "{}:\n  incidents {got:?}, want {want:?}\n  events {events:?}, want {:?}",
+                s.name, s.events
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_redelivered_alarm_adds_no_evidence() {
+    let a = residential("sd-a", "h-1");
+    let (core, out) = run(vec![
+        Step::Read(smoke_alarm(&a, T0, Some(41))),
+        Step::Again(smoke_alarm(&a, T0, Some(41))),
+        Step::Read(smoke_alarm(&a, T0 + 10 * S, Some(42))),
+    ]);
+    assert_eq!(out.evidence.len(), 2);
+    assert_eq!(core.duplicates(), 1);
+    let inc = core.correlator().active().next().unwrap();
+    assert_eq!(inc.evidence_count, 2);
+}
+
+#[test]
+fn an_electrical_pre_alarm_is_raised_once_while_it_lasts() {
+    let em = device("em-1", Kind::Electrical, "", SiteType::Factory, false);
+    let steps = (0..60).map(|i| Step::Read(electrical(&em, T0 + i * 30 * S, 220.0, 30.0))).collect();
+    let (_, out) = run(steps);
+    assert_eq!(out.evidence.len(), 1, "one hazard evidence for one continuous pre-alarm");
+}
+
+#[test]
+fn incident_ids_are_unique_and_numbered_per_county_and_day() {
+    let devices: Vec<_> = (0..3).map(|i| residential(&format!("sd-{i}"), &format!("h-{i}"))).collect();
+    let steps = devices.iter().map(|d| Step::Read(smoke_alarm(d, T0, None))).collect();
+    let (core, _) = run(steps);
+    let mut ids: Vec<String> = core.correlator().active().map(|i| i.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, ["INC-500112-20261129-0001", "INC-500112-20261129-0002", "INC-500112-20261129-0003"]);
+}
