@@ -98,6 +98,8 @@
 // Every test file includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write as _;

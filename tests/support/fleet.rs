@@ -1,0 +1,245 @@
+//! A test fleet: a registry written to files, readings of all three kinds with known values,
+//! malformed messages covering every dead-letter reason, and a QoS 1 publisher that waits for
+//! the broker's acknowledgements.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+
+/// One device of the test fleet.
+#[derive(Debug, Clone)]
+pub struct TestDevice {
+    pub id: String,
+    pub kind: &'static str,
+    pub county: &'static str,
+    pub township: String,
+    pub community: String,
+    pub grid: String,
+    pub registered: bool,
+}
+
+/// `n` devices over two counties, every tenth one left out of the registry.
+pub fn devices(n: usize) -> Vec<TestDevice> {
+    (0..n)
+        .map(|i| {
+            let kind = ["smoke", "smoke", "smoke", "electrical", "forest_ir"][i % 5];
+            let county = if i % 2 == 0 { "500112" } else { "500238" };
+            let township = format!("{county}{:03}", 100 + i % 7);
+            let community = format!("{township}{:03}", 200 + i % 5);
+            TestDevice {
+                id: format!("{}-{i:05}", &kind[..2]),
+                kind,
+                county,
+                township,
+                grid: format!("网格 {community},{}", i % 3),
+                community,
+                registered: i % 10 != 9,
+            }
+        })
+        .collect()
+}
+
+/// Writes devices.csv, stations.csv and grids.csv into `dir`.
+pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<firegrid_ingest::registry::RegistryPaths> {
+    let mut d = String::from(
+        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n",
+    );
+    for dev in devices.iter().filter(|d| d.registered) {
+        d.push_str(&format!(
+            "{},{},{},{},{},\"{}\",h-{},\"五星路 3栋,2单元\",29.7,106.6,residential,false\n",
+            dev.id, dev.kind, dev.county, dev.township, dev.community, dev.grid, dev.id
+        ));
+    }
+    let s = "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n\
+             d-500112,渝北区消防救援站,district,500112,,,29.7,106.6,,true,\n";
+    let g = "grid_id,community,manager,phone,webhook_url\n";
+    let paths = firegrid_ingest::registry::RegistryPaths {
+        devices: dir.join("devices.csv"),
+        stations: dir.join("stations.csv"),
+        grids: dir.join("grids.csv"),
+    };
+    std::fs::write(&paths.devices, d)?;
+    std::fs::write(&paths.stations, s)?;
+    std::fs::write(&paths.grids, g)?;
+    Ok(paths)
+}
+
+/// The topic of a device's readings.
+pub fn topic(dev: &TestDevice) -> String {
+    format!("firegrid/v1/{}/{}/{}/{}", dev.county, dev.township, dev.kind, dev.id)
+}
+
+/// The first field's value this reading carries (checked back from the store).
+pub fn primary_value(dev: &TestDevice, seq: u64) -> f64 {
+    match dev.kind {
+        "smoke" => (seq % 50) as f64 / 1000.0,
+        "electrical" => 10.0 + (seq % 90) as f64,
+        _ => 15.0 + (seq % 20) as f64 / 2.0,
+    }
+}
+
+/// The measurement + field name of [`primary_value`] as VictoriaMetrics names it.
+pub fn primary_metric(kind: &str) -> &'static str {
+    match kind {
+        "smoke" => "smoke_obscuration_db_m",
+        "electrical" => "electrical_residual_current_ma",
+        _ => "forest_ir_max_temp_c",
+    }
+}
+
+/// A valid payload for reading `seq` of `dev`, measured at `ts_ms`.
+pub fn payload(dev: &TestDevice, seq: u64, ts_ms: i64) -> String {
+    let v = primary_value(dev, seq);
+    match dev.kind {
+        "smoke" => format!(
+            r#"{{"ts":{ts_ms},"seq":{seq},"status":"normal","values":{{"obscuration_db_m":{v},"temperature_c":22.5,"battery_pct":88,"alarm":false}}}}"#
+        ),
+        "electrical" => format!(
+            r#"{{"ts":{ts_ms},"seq":{seq},"values":{{"residual_current_ma":{v},"cable_temp_c":[30.5,31.5],"voltage_v":221}}}}"#
+        ),
+        _ => format!(
+            r#"{{"ts":"{}","seq":{seq},"values":{{"max_temp_c":{v},"hotspot_px":0,"smoke_score":0.01}}}}"#,
+            rfc3339(ts_ms)
+        ),
+    }
+}
+
+fn rfc3339(ts_ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ms) * 1_000_000).expect("valid time");
+    t.format(&time::format_description::well_known::Rfc3339).expect("formats")
+}
+
+/// Malformed messages: (topic, payload, expected reason), several per reason.
+pub fn malformed(now_ms: i64) -> Vec<(String, Vec<u8>, &'static str)> {
+    let t = "firegrid/v1/500112/500112100/smoke/bad-1";
+    let e = "firegrid/v1/500112/500112100/electrical/bad-2";
+    let mut out: Vec<(String, Vec<u8>, &'static str)> = Vec::new();
+    for i in 0..7 {
+        let ok = format!(r#"{{"values":{{"obscuration_db_m":0.{i}}}}}"#).into_bytes();
+        out.push((format!("firegrid/v1/5001/500112100/smoke/b{i}"), ok.clone(), "bad_topic"));
+        out.push((t.into(), vec![b'{', 0xff, 0xfe, b'0' + i], "not_utf8"));
+        out.push((t.into(), format!("{{\"values\":{i}").into_bytes(), "not_json"));
+        out.push((
+            t.into(),
+            format!(r#"{{"values":{{"obscuration_db_m":0.1}},"pad":"{}"}}"#, "x".repeat(5000 + i as usize))
+                .into_bytes(),
+            "too_large",
+        ));
+        out.push((t.into(), format!(r#"{{"seq":{i}}}"#).into_bytes(), "missing_field"));
+        out.push((
+            e.into(),
+            format!(r#"{{"values":{{"residual_current_ma":"{i}","cable_temp_c":[1]}}}}"#).into_bytes(),
+            "wrong_type",
+        ));
+        out.push((t.into(), format!(r#"{{"values":{{"obscuration_db_m":2{i}.5}}}}"#).into_bytes(), "out_of_range"));
+        out.push((
+            t.into(),
+            format!(r#"{{"ts":{},"values":{{"obscuration_db_m":0.1}}}}"#, now_ms + 3_600_000 + i64::from(i))
+                .into_bytes(),
+            "bad_timestamp",
+        ));
+    }
+    out.push(("firegrid/v1/500112/500112100/gas/x".into(), b"{}".to_vec(), "bad_topic"));
+    out.push((t.into(), br#"{"status":"burning","values":{"obscuration_db_m":0.1}}"#.to_vec(), "out_of_range"));
+    out
+}
+
+/// Publishes every message with QoS 1 and returns once the broker acknowledged them all.
+pub async fn publish_all(broker_port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>) -> Result<()> {
+    let mut opts = MqttOptions::new(client_id, "127.0.0.1", broker_port);
+    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1 << 20));
+    let (client, mut el) = AsyncClient::new(opts, 1000);
+    let n = messages.len();
+    let publisher = tokio::spawn(async move {
+        for (t, p) in messages {
+            client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
+        }
+        anyhow::Ok(client)
+    });
+    let mut acked = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while acked < n {
+        let ev = tokio::time::timeout_at(deadline, el.poll()).await.context("publishing timed out")?;
+        match ev {
+            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+            Ok(_) => {}
+            Err(e) => bail!("publisher connection failed after {acked}/{n} acks: {e}"),
+        }
+    }
+    let client = publisher.await??;
+    client.disconnect().await.ok();
+    // Let the disconnect go out.
+    let _ = tokio::time::timeout(Duration::from_millis(500), el.poll()).await;
+    Ok(())
+}
+
+/// Collects dead letters published on the dead-letter topic.
+pub struct DeadLetterWatch {
+    rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadLetterWatch {
+    /// Subscribes (and waits for the subscription to be acknowledged).
+    pub async fn start(broker_port: u16) -> Result<DeadLetterWatch> {
+        let mut opts = MqttOptions::new(format!("dlwatch-{}", std::process::id()), "127.0.0.1", broker_port);
+        opts.set_max_packet_size(Some(1 << 20));
+        let (client, mut el) = AsyncClient::new(opts, 100);
+        client.subscribe("firegrid/v1/deadletter", QoS::AtLeastOnce).await?;
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), el.poll()).await.context("subscribe timed out")? {
+                Ok(Event::Incoming(Packet::SubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => bail!("dead-letter watcher: {e}"),
+            }
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let _client = client;
+            while let Ok(ev) = el.poll().await {
+                if let Event::Incoming(Packet::Publish(p)) = ev {
+                    if let Ok(v) = serde_json::from_slice(&p.payload) {
+                        let _ = tx.send(v);
+                    }
+                }
+            }
+        });
+        Ok(DeadLetterWatch { rx, task })
+    }
+
+    /// Waits until `n` dead letters arrived (or the timeout), returning them.
+    pub async fn collect(&mut self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + timeout;
+        while out.len() < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(v)) => out.push(v),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+impl Drop for DeadLetterWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Distinct (device_id, seq) pairs stored, read from the `*_seq` series.
+pub async fn stored_pairs(vm: &super::VictoriaMetrics) -> Result<BTreeSet<(String, u64)>> {
+    let mut out = BTreeSet::new();
+    for s in vm.export(r#"{__name__=~"(smoke|electrical|forest_ir)_seq"}"#).await? {
+        let dev = s.label("device_id").unwrap_or_default().to_owned();
+        for v in &s.values {
+            out.insert((dev.clone(), *v as u64));
+        }
+    }
+    Ok(out)
+}
