@@ -131,3 +131,67 @@ pub fn forest_at(d: &Arc<Device>, ts_ms: i64, lat: f64, lon: f64) -> EnrichedRea
         }),
     )
 }
+
+pub struct Running {
+    pub handle: firegrid_alerting::EngineHandle,
+    pub readings: tokio::sync::mpsc::Sender<EnrichedReading>,
+    pub lines: tokio::sync::mpsc::Receiver<String>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), firegrid_alerting::AlertError>>,
+    pub metrics: prometheus::Registry,
+}
+
+pub fn empty_registry() -> firegrid_ingest::registry::SharedRegistry {
+    use firegrid_ingest::registry::{Registry, RegistryPaths, SharedRegistry};
+    let paths = RegistryPaths { devices: "d.csv".into(), stations: "s.csv".into(), grids: "g.csv".into() };
+    SharedRegistry::from_registry(paths, Registry::default())
+}
+
+/// Opens an engine on `dir` and runs it on the current runtime.
+pub fn start(dir: &std::path::Path) -> Running {
+    let metrics = prometheus::Registry::new();
+    let engine =
+        firegrid_alerting::Engine::open(firegrid_alerting::AlertingConfig::default(), empty_registry(), dir, &metrics)
+            .expect("engine opens");
+    let handle = engine.handle();
+    let (readings, rx) = tokio::sync::mpsc::channel(1024);
+    let (tx, lines) = tokio::sync::mpsc::channel(1024);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(engine.run(rx, tx, shutdown.clone()));
+    Running { handle, readings, lines, shutdown, task, metrics }
+}
+
+impl Running {
+    /// Sends a reading and waits for the next `fire_incident` line (at most 2 s).
+    pub async fn line_after(&mut self, r: EnrichedReading) -> String {
+        self.readings.send(r).await.expect("engine takes readings");
+        self.next_line().await
+    }
+
+    pub async fn next_line(&mut self) -> String {
+        tokio::time::timeout(std::time::Duration::from_secs(2), self.lines.recv())
+            .await
+            .expect("a fire_incident line within 2 s")
+            .expect("line channel open")
+    }
+
+    pub async fn stop(self) -> tokio::sync::mpsc::Receiver<String> {
+        self.shutdown.cancel();
+        self.task.await.expect("engine task").expect("engine stops cleanly");
+        self.lines
+    }
+
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = prometheus::TextEncoder::new().encode_to_string(&self.metrics.gather()).expect("metrics encode");
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix(name) else { continue };
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                continue;
+            }
+            if labels.iter().all(|(k, v)| rest.contains(&format!("{k}=\"{v}\""))) {
+                return rest.rsplit(' ').next().expect("value").parse().expect("number");
+            }
+        }
+        panic!("metric {name}{labels:?} not found in\n{text}")
+    }
+}
