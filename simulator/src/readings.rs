@@ -303,3 +303,117 @@ fn normal_values(d: &mut DeviceState, ts_ms: i64) -> WireValues {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{generate_registry, FleetSpec};
+    use serde_json::Value;
+
+    const START: i64 = 1_795_930_000_000;
+
+    fn fleet() -> Fleet {
+        generate_registry(&FleetSpec::default()).expect("fleet")
+    }
+
+    fn drain(g: &mut ReadingGenerator, until: i64) -> Vec<Message> {
+        std::iter::from_fn(|| g.next_until(until)).collect()
+    }
+
+    fn num(v: &Value, key: &str) -> f64 {
+        v.get(key).and_then(Value::as_f64).unwrap_or_else(|| panic!("{key} missing or not a number in {v}"))
+    }
+
+    /// Checks one normal payload against DESIGN §2 and the normal ranges of a quiet fleet.
+    fn check_normal(kind: Kind, m: &Message) {
+        let v: Value = serde_json::from_slice(&m.payload).expect("JSON");
+        assert!(m.payload.len() <= 4096);
+        assert_eq!(v["ts"].as_i64(), Some(m.at_ms));
+        assert!(v["seq"].is_u64());
+        assert_eq!(v["status"], "normal");
+        let values = &v["values"];
+        assert!(values.is_object());
+        match kind {
+            Kind::Smoke => {
+                assert!((0.01..=0.05).contains(&num(values, "obscuration_db_m")), "{values}");
+                assert!((18.0..=30.0).contains(&num(values, "temperature_c")), "{values}");
+                assert!((0.0..=100.0).contains(&num(values, "battery_pct")), "{values}");
+            }
+            Kind::Electrical => {
+                assert!((10.0..=120.0).contains(&num(values, "residual_current_ma")), "{values}");
+                let cables = values["cable_temp_c"].as_array().expect("array");
+                assert!((1..=8).contains(&cables.len()));
+                assert!(cables.iter().all(|c| c.as_f64().is_some_and(|c| (25.0..=45.0).contains(&c))), "{values}");
+                assert!((0.0..=2000.0).contains(&num(values, "current_a")));
+                assert!((205.0..=235.0).contains(&num(values, "voltage_v")));
+            }
+            Kind::ForestIr => {
+                let ambient = num(values, "ambient_c");
+                let max = num(values, "max_temp_c");
+                assert!(max > ambient && max < ambient + 10.0 && max < 50.0, "{values}");
+                assert_eq!(values["hotspot_px"].as_u64(), Some(0));
+                assert!((0.0..=0.2).contains(&num(values, "smoke_score")));
+            }
+        }
+    }
+
+    #[test]
+    fn every_normal_payload_is_well_formed_and_in_its_normal_range() {
+        let f = fleet();
+        let mut g = ReadingGenerator::new(&f, 1, START, "firegrid/v1", Intervals::default().sped_up(60.0));
+        let msgs = drain(&mut g, START + 120_000);
+        // Two minutes at 60×: every smoke detector once or more (30 s heartbeat), the rest often.
+        assert!(msgs.len() > f.devices.len() * 3, "{}", msgs.len());
+        let mut last = i64::MIN;
+        for m in &msgs {
+            assert!(m.at_ms >= last, "time order");
+            last = m.at_ms;
+            let d = &f.devices[m.device.expect("a device reading")];
+            let t = firegrid_ingest::topic::parse("firegrid/v1", &m.topic).expect("valid topic");
+            assert_eq!((t.county, t.township, t.kind, t.device_id), (&*d.county, &*d.township, d.kind, &*d.device_id));
+            check_normal(d.kind, m);
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_message_sequence() {
+        let f = fleet();
+        let run = |seed| {
+            let mut g = ReadingGenerator::new(&f, seed, START, "firegrid/v1", Intervals::default().sped_up(60.0));
+            drain(&mut g, START + 30_000)
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+
+    #[test]
+    fn seq_counts_up_per_device_and_battery_only_declines() {
+        let f = fleet();
+        let mut g = ReadingGenerator::new(&f, 2, START, "p", Intervals::default());
+        let msgs = drain(&mut g, START + 2 * 3_600_000);
+        let mut last: std::collections::HashMap<usize, (u64, f64)> = std::collections::HashMap::new();
+        for m in msgs {
+            let v: Value = serde_json::from_slice(&m.payload).expect("json");
+            let seq = v["seq"].as_u64().expect("seq");
+            let battery = v["values"]["battery_pct"].as_f64().unwrap_or(0.0);
+            if let Some((s, b)) = last.insert(m.device.expect("device"), (seq, battery)) {
+                assert_eq!(seq, s + 1);
+                assert!(battery <= b);
+            }
+        }
+    }
+
+    #[test]
+    fn devices_report_at_their_kinds_interval() {
+        let f = fleet();
+        let iv = Intervals::default();
+        let mut g = ReadingGenerator::new(&f, 3, START, "p", iv);
+        let hours = 2;
+        let msgs = drain(&mut g, START + hours * 3_600_000);
+        for kind in Kind::ALL {
+            let n = msgs.iter().filter(|m| m.device.is_some_and(|d| f.devices[d].kind == kind)).count() as f64;
+            let want = f.count(kind) as f64 * (hours * 3_600_000) as f64 / iv.of(kind) as f64;
+            assert!((n / want - 1.0).abs() < 0.05, "{kind:?}: {n} vs {want}");
+        }
+    }
+}

@@ -330,7 +330,7 @@ pub fn inject(kind: ScenarioKind, fleet: &Fleet, devices: &[usize], start: i64, 
         ScenarioKind::Malformed => {
             inj.truth.clear();
             for (k, reason) in REASONS.iter().enumerate() {
-                let at = start + k as i64 * 1_000;
+                let at = start + k as i64 * 250;
                 if let Some(m) = malformed(reason, prefix, dev, at) {
                     inj.raw.push(m);
                 }
@@ -403,7 +403,7 @@ pub struct PlanSpec {
 }
 
 /// Plans the scenarios of a run: each on devices not used by another (so no two events share a
-/// household and merge into one incident), starting 20 s in.
+/// household and merge into one incident), starting 20 s in (a tenth of a short run).
 pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let mut out = Vec::new();
     if spec.kinds.is_empty() {
@@ -412,7 +412,7 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let targets = Targets::of(fleet);
     let mut rng = SimRng::derive(spec.seed, "plan");
     let mut used: HashSet<String> = HashSet::new();
-    let lead = 20_000;
+    let lead = (spec.duration_ms / 10).min(20_000);
     let span = (spec.duration_ms * 6 / 10 - lead).max(1);
     let every = spec.every_ms.unwrap_or(span / spec.kinds.len() as i64).max(1_000);
     let count = if spec.every_ms.is_some() { (span / every + 1) as usize } else { spec.kinds.len() };
@@ -459,4 +459,179 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
         out.push(inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{generate_registry, FleetSpec};
+    use crate::readings::{Intervals, ReadingGenerator};
+    use serde_json::Value;
+
+    const START: i64 = 1_795_930_000_000;
+
+    fn fleet() -> Fleet {
+        generate_registry(&FleetSpec::default()).expect("fleet")
+    }
+
+    fn spec(kinds: Vec<ScenarioKind>) -> PlanSpec {
+        PlanSpec { seed: 9, start_ms: START, duration_ms: 600_000, kinds, every_ms: None, prefix: "firegrid/v1".into() }
+    }
+
+    fn values(r: &ScheduledReading) -> Value {
+        serde_json::to_value(&r.values).expect("values")
+    }
+
+    #[test]
+    fn a_plan_runs_each_scenario_once_on_its_own_devices_with_its_expected_outcome() {
+        let f = fleet();
+        let plan = plan(&f, &spec(ScenarioKind::ALL.to_vec()));
+        assert_eq!(plan.len(), ScenarioKind::ALL.len());
+        let mut households = HashSet::new();
+        for inj in &plan {
+            let t = &inj.truth[0];
+            let key = if t.household.is_empty() { t.devices[0].clone() } else { t.household.clone() };
+            assert!(households.insert(key), "{} reuses a household", t.scenario);
+            assert!(t.start_ts >= START + 20_000 && t.start_ts < START + 360_000);
+            let (class, severity) = (t.expected_class, t.expected_severity);
+            match t.scenario.as_str() {
+                "kitchen_fire" => assert_eq!((class, severity), (ExpectedClass::Fire, Some(Severity::Critical))),
+                "cooking_steam" | "test_button" | "sun_glint" | "malformed" => {
+                    assert_eq!((class, severity), (ExpectedClass::None, None), "{}", t.scenario)
+                }
+                "low_battery" | "tamper" | "offline" => assert_eq!(class, ExpectedClass::Hazard),
+                "residual_current_creep" | "arc_fault" => {
+                    assert_eq!(class, ExpectedClass::ElectricalFire);
+                    assert!(matches!(severity, Some(Severity::High | Severity::Critical)));
+                }
+                "forest_hotspot" => assert_eq!(class, ExpectedClass::ForestFire),
+                other => panic!("unexpected scenario {other}"),
+            }
+        }
+        assert_eq!(plan, super::plan(&f, &spec(ScenarioKind::ALL.to_vec())), "deterministic");
+    }
+
+    #[test]
+    fn a_kitchen_fire_spreads_from_detector_to_detector() {
+        let f = fleet();
+        let inj = &plan(&f, &spec(vec![ScenarioKind::KitchenFire]))[0];
+        assert!(inj.truth[0].devices.len() >= 2);
+        let mut first_alarm = Vec::new();
+        for dev in inj.readings.iter().map(|r| r.device).collect::<std::collections::BTreeSet<_>>() {
+            let rs: Vec<_> = inj.readings.iter().filter(|r| r.device == dev).collect();
+            let alarm = rs.iter().position(|r| values(r)["obscuration_db_m"].as_f64().unwrap_or(0.0) >= 0.15);
+            let i = alarm.expect("each detector reaches the alarm level");
+            assert!(rs[i..].iter().all(|r| r.status == Status::Alarm), "alarm holds once smoke is thick");
+            first_alarm.push(rs[i].at_ms);
+        }
+        first_alarm.sort_unstable();
+        assert!(first_alarm[1] - first_alarm[0] >= 30_000, "the smoke takes time to spread");
+    }
+
+    #[test]
+    fn nuisances_stay_below_the_alarm_rules() {
+        let f = fleet();
+        let plan = plan(&f, &spec(vec![ScenarioKind::CookingSteam, ScenarioKind::TestButton, ScenarioKind::SunGlint]));
+        let steam: Vec<f64> =
+            plan[0].readings.iter().map(|r| values(r)["obscuration_db_m"].as_f64().unwrap_or(0.0)).collect();
+        assert_eq!(steam.iter().filter(|&&o| o >= 0.15).count(), 1);
+        assert!(plan[1].readings.iter().any(|r| r.status == Status::Test));
+        assert!(plan[1].readings.iter().all(|r| r.status != Status::Alarm));
+        let hot = plan[2].readings.iter().filter(|r| values(r)["max_temp_c"].as_f64().unwrap_or(0.0) >= 80.0).count();
+        assert_eq!(hot, 1, "one hot frame");
+    }
+
+    #[test]
+    fn residual_current_creeps_from_250_to_320_ma_and_is_sustained_over_300_for_30_s() {
+        let f = fleet();
+        let inj = &plan(&f, &spec(vec![ScenarioKind::ResidualCurrentCreep]))[0];
+        let series: Vec<(i64, f64)> = inj
+            .readings
+            .iter()
+            .map(|r| (r.at_ms - inj.truth[0].start_ts, values(r)["residual_current_ma"].as_f64().unwrap_or(0.0)))
+            .collect();
+        assert!((series[0].1 - 250.0).abs() < 6.0);
+        let at_40 = series.iter().find(|(t, _)| *t == 40_000).expect("40 s").1;
+        assert!((at_40 - 320.0).abs() < 6.0, "{at_40}");
+        let over: Vec<i64> = series.iter().filter(|(_, ma)| *ma >= 300.0).map(|(t, _)| *t).collect();
+        assert!(over.last().copied().unwrap_or(0) - over[0] >= 30_000);
+    }
+
+    #[test]
+    fn a_forest_hotspot_is_hot_on_two_frames_within_a_minute_and_grows() {
+        let f = fleet();
+        let inj = &plan(&f, &spec(vec![ScenarioKind::ForestHotspot]))[0];
+        let hot: Vec<i64> = inj
+            .readings
+            .iter()
+            .filter(|r| {
+                let v = values(r);
+                v["max_temp_c"].as_f64().unwrap_or(0.0) >= 80.0 && v["hotspot_px"].as_u64().unwrap_or(0) >= 4
+            })
+            .map(|r| r.at_ms)
+            .collect();
+        assert!(hot.len() >= 2 && hot[1] - hot[0] <= 60_000);
+        let px: Vec<u64> = inj.readings.iter().map(|r| values(r)["hotspot_px"].as_u64().unwrap_or(0)).collect();
+        assert!(px.windows(2).all(|w| w[1] >= w[0]));
+        assert!(values(&inj.readings[0])["lat"].is_number());
+    }
+
+    #[test]
+    fn malformed_input_records_one_truth_line_per_dead_letter_reason() {
+        let f = fleet();
+        let inj = &plan(&f, &spec(vec![ScenarioKind::Malformed]))[0];
+        let reasons: Vec<_> = inj.truth.iter().filter_map(|t| t.deadletter_reason.as_deref()).collect();
+        assert_eq!(reasons, REASONS);
+        assert_eq!(inj.raw.len(), REASONS.len());
+        assert!(inj.truth.iter().all(|t| t.expected_class == ExpectedClass::None));
+    }
+
+    #[test]
+    fn an_offline_device_sends_nothing_after_it_drops_out() {
+        let f = fleet();
+        let inj = &plan(&f, &spec(vec![ScenarioKind::Offline]))[0];
+        let device_id = &inj.truth[0].devices[0];
+        let idx = f.devices.iter().position(|d| &d.device_id == device_id).expect("device");
+        let mut g = ReadingGenerator::new(&f, 1, START, "p", Intervals::default());
+        g.inject(inj);
+        let from = inj.truth[0].start_ts;
+        let mut before = 0;
+        while let Some(m) = g.next_until(START + 900_000) {
+            if m.device == Some(idx) {
+                assert!(m.at_ms < from, "a reading after going offline");
+                before += 1;
+            }
+        }
+        assert!(before > 0);
+    }
+
+    #[test]
+    fn injected_readings_are_merged_in_time_order_with_their_own_seq() {
+        let f = fleet();
+        let plan = plan(&f, &spec(ScenarioKind::ALL.to_vec()));
+        let mut g = ReadingGenerator::new(&f, 1, START, "firegrid/v1", Intervals::default());
+        for inj in &plan {
+            g.inject(inj);
+        }
+        let want: usize = plan.iter().map(|i| i.readings.len() + i.raw.len()).sum();
+        let mut seen = 0;
+        let mut last = i64::MIN;
+        let mut seqs: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+        while let Some(m) = g.next_until(START + 700_000) {
+            assert!(m.at_ms >= last);
+            last = m.at_ms;
+            let injected =
+                plan.iter().flat_map(|i| &i.readings).any(|r| Some(r.device) == m.device && r.at_ms == m.at_ms)
+                    || plan.iter().flat_map(|i| &i.raw).any(|r| r.topic == m.topic && r.at_ms == m.at_ms);
+            seen += usize::from(injected);
+            if let (Some(_), Ok(v)) = (m.device, serde_json::from_slice::<Value>(&m.payload)) {
+                if let Some(seq) = v["seq"].as_u64() {
+                    if let Some(prev) = seqs.insert(m.topic.clone(), seq) {
+                        assert_eq!(seq, prev + 1, "{}", m.topic);
+                    }
+                }
+            }
+        }
+        assert!(seen >= want, "{seen} of {want} injected messages came out");
+    }
 }
