@@ -167,7 +167,7 @@ impl Detector {
             township: device.township.clone(),
             device: Some(device.clone()),
         };
-        self.offline.seen(&device.device_id, now_ms, after, r);
+        self.offline.seen(&device.device_id, now_ms, after, || r);
     }
 
     /// Evaluates one reading; `now_ms` is the engine clock (arrival), the rules use the reading's
@@ -176,13 +176,13 @@ impl Detector {
         let r = &er.reading;
         let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type));
         let after = offline_after_ms(rules, r.kind);
-        let back_online = self.offline.seen(&r.device_id, now_ms, after, device_ref(er));
+        let back_online = self.offline.seen(&r.device_id, now_ms, after, || device_ref(er));
         let dedup = self.settings.correlation.dedup_per_device;
-        let st = self.devices.entry(r.device_id.clone()).or_insert_with(|| DeviceState {
-            kind: new_state(r.kind),
-            hazards: 0,
-            recent: VecDeque::with_capacity(dedup),
-        });
+        if !self.devices.contains_key(&r.device_id) {
+            let fresh = DeviceState { kind: new_state(r.kind), hazards: 0, recent: VecDeque::with_capacity(dedup) };
+            self.devices.insert(r.device_id.clone(), fresh);
+        }
+        let Some(st) = self.devices.get_mut(&r.device_id) else { return Verdict::Assessed(Assessment::default()) };
         let key = (r.seq, if r.seq.is_some() { 0 } else { r.ts_ms });
         if st.recent.contains(&key) {
             return Verdict::Duplicate;

@@ -43,8 +43,8 @@ impl<T: Clone> OfflineTracker<T> {
     }
 
     /// Records a message from the device at `now_ms`; it goes offline after `after_ms` of silence.
-    /// Returns true when the device was offline and is back.
-    pub fn seen(&mut self, device_id: &str, now_ms: i64, after_ms: i64, data: T) -> bool {
+    /// `data` is called only when the device is new or back. Returns true when it was offline and is back.
+    pub fn seen(&mut self, device_id: &str, now_ms: i64, after_ms: i64, data: impl FnOnce() -> T) -> bool {
         if let Some(e) = self.entries.get_mut(device_id) {
             e.last_seen_ms = e.last_seen_ms.max(now_ms);
             e.after_ms = after_ms;
@@ -52,7 +52,7 @@ impl<T: Clone> OfflineTracker<T> {
             if back {
                 e.offline = false;
                 self.offline -= 1;
-                e.data = data;
+                e.data = data();
             }
             if !e.queued {
                 e.queued = true;
@@ -60,8 +60,10 @@ impl<T: Clone> OfflineTracker<T> {
             }
             return back;
         }
-        self.entries
-            .insert(device_id.to_owned(), Entry { last_seen_ms: now_ms, after_ms, queued: true, offline: false, data });
+        self.entries.insert(
+            device_id.to_owned(),
+            Entry { last_seen_ms: now_ms, after_ms, queued: true, offline: false, data: data() },
+        );
         self.heap.push(Reverse((now_ms.saturating_add(after_ms), device_id.to_owned())));
         false
     }
@@ -108,16 +110,16 @@ mod tests {
     #[test]
     fn a_silent_device_goes_offline_once_and_comes_back() {
         let mut t = OfflineTracker::new();
-        t.seen("a", 0, 100, "a");
-        t.seen("b", 0, 100, "b");
-        t.seen("b", 90, 100, "b");
+        t.seen("a", 0, 100, || "a");
+        t.seen("b", 0, 100, || "b");
+        t.seen("b", 90, 100, || "b");
         assert!(t.poll(99).is_empty());
         assert_eq!(t.poll(100), vec!["a"]);
         assert!(t.poll(150).is_empty(), "b was seen at 90; a is raised only once");
         assert_eq!(t.poll(1000), vec!["b"]);
         assert!(t.poll(5000).is_empty());
         assert_eq!(t.offline_count(), 2);
-        assert!(t.seen("a", 5001, 100, "a"));
+        assert!(t.seen("a", 5001, 100, || "a"));
         assert_eq!(t.offline_count(), 1);
         assert_eq!(t.poll(5101), vec!["a"]);
     }
@@ -126,7 +128,7 @@ mod tests {
     fn readings_do_not_grow_the_heap() {
         let mut t = OfflineTracker::new();
         for i in 0..1000 {
-            t.seen("a", i, 10_000, ());
+            t.seen("a", i, 10_000, || ());
         }
         assert_eq!(t.queued(), 1);
         assert!(t.poll(10_500).is_empty());
