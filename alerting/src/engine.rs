@@ -17,7 +17,7 @@ use crate::core::AlertCore;
 use crate::correlate::{CorrelateError, Outcome};
 use crate::incident::{Action, Class, Event, Incident, TransitionError};
 use crate::metrics::Metrics;
-use crate::outbox::OutboxEntry;
+use crate::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
 use crate::store::{IncidentFilter, IncidentRecord, Store, StoreError, StoreThread};
 
 /// Most readings evaluated per batch (one store transaction per batch).
@@ -63,6 +63,7 @@ enum Command {
 pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     reader: StoreThread,
+    writer: StoreThread,
 }
 
 impl std::fmt::Debug for Command {
@@ -109,6 +110,17 @@ impl EngineHandle {
         self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
         rx.await.map_err(|_| AlertError::Stopped)?
     }
+
+    /// For the dispatch stage: outbox entries not yet delivered and due by `now_ms`, oldest first.
+    pub async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, AlertError> {
+        Ok(self.writer.call(move |s| s.due_outbox(now_ms, limit)).await??)
+    }
+
+    /// For the dispatch stage: marks an outbox entry delivered (false when it already was).
+    pub async fn outbox_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, AlertError> {
+        let key = idempotency_key.to_owned();
+        Ok(self.writer.call(move |s| s.mark_delivered(&key, at_ms)).await??)
+    }
 }
 
 /// The alert engine (see the module doc).
@@ -124,6 +136,13 @@ pub struct Engine {
     handle: EngineHandle,
     duplicates_seen: u64,
     lines_closed: bool,
+    dispatcher: Option<Box<dyn Dispatcher>>,
+}
+
+impl std::fmt::Debug for dyn Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dispatcher")
+    }
 }
 
 impl Engine {
@@ -149,7 +168,7 @@ impl Engine {
         let watched = registry.snapshot();
         core.watch_registry(&watched, now_ms());
         let (tx, commands) = mpsc::channel(64);
-        let handle = EngineHandle { commands: tx, reader };
+        let handle = EngineHandle { commands: tx, reader, writer: writer.clone() };
         let engine = Engine {
             settings,
             registry,
@@ -161,9 +180,15 @@ impl Engine {
             handle,
             duplicates_seen: 0,
             lines_closed: false,
+            dispatcher: None,
         };
         engine.update_gauges();
         Ok(engine)
+    }
+
+    /// Installs the dispatch stage: it plans notifications for every transition, persisted with it.
+    pub fn set_dispatcher(&mut self, dispatcher: impl Dispatcher) {
+        self.dispatcher = Some(Box::new(dispatcher));
     }
 
     /// A handle for the API and the dispatch stage; valid while [`Engine::run`] runs.
@@ -195,7 +220,12 @@ impl Engine {
                 }
                 _ = tick.tick() => {
                     self.rewatch();
-                    let out = self.core.on_tick(now_ms());
+                    let now = now_ms();
+                    let mut out = self.core.on_tick(now);
+                    if let Some(d) = self.dispatcher.as_mut() {
+                        let plans = d.tick(now);
+                        self.apply_plans(&mut out, plans, now);
+                    }
                     self.commit(out, &incident_lines).await?;
                 }
             }
@@ -284,7 +314,8 @@ impl Engine {
 
     /// Persists an outcome (retrying while the store fails, so nothing is lost), then counts and
     /// emits its transitions.
-    async fn commit(&mut self, out: Outcome, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+    async fn commit(&mut self, mut out: Outcome, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+        self.plan(&mut out);
         if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() {
             self.update_gauges();
             return Ok(());
@@ -321,6 +352,34 @@ impl Engine {
         }
         self.update_gauges();
         Ok(())
+    }
+
+    /// Asks the dispatch stage about every transition of `out` and folds its plans in.
+    fn plan(&mut self, out: &mut Outcome) {
+        let Some(d) = self.dispatcher.as_mut() else { return };
+        let now = now_ms();
+        let mut plans = Vec::new();
+        for a in &out.audit {
+            if let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) {
+                let p = d.plan(a, inc, now);
+                if !p.is_empty() {
+                    plans.push((a.incident_id.clone(), p));
+                }
+            }
+        }
+        self.apply_plans(out, plans, now);
+    }
+
+    fn apply_plans(&mut self, out: &mut Outcome, plans: Vec<(String, DispatchPlan)>, now: i64) {
+        for (id, p) in plans {
+            if !(p.stations.is_empty() && p.grids.is_empty()) {
+                match self.core.notified(&id, &p.stations, &p.grids, "dispatch", now) {
+                    Ok(o) => out.merge(o),
+                    Err(e) => tracing::debug!(incident = %id, error = %e, "notified list not updated"),
+                }
+            }
+            out.outbox.extend(p.outbox);
+        }
     }
 
     fn update_gauges(&self) {

@@ -26,3 +26,43 @@ pub struct OutboxEntry {
     /// Attempts so far.
     pub attempts: u32,
 }
+
+/// What the dispatch stage decided for one transition: who is notified (they may then act on the
+/// incident) and the notifications to enqueue, written in the same transaction as the change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DispatchPlan {
+    /// Station ids notified.
+    pub stations: Vec<String>,
+    /// Grid ids notified.
+    pub grids: Vec<String>,
+    /// Notifications to enqueue.
+    pub outbox: Vec<OutboxEntry>,
+}
+
+impl DispatchPlan {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.stations.is_empty() && self.grids.is_empty() && self.outbox.is_empty()
+    }
+}
+
+/// The seam for the dispatch stage (issue 5): the engine calls it, on its own task, for every
+/// transition before persisting it, and on every tick for timers (escalation). Implementations
+/// are pure (routing over a registry snapshot and station availability); delivery happens
+/// elsewhere, from the outbox.
+pub trait Dispatcher: Send + Sync + 'static {
+    /// Plans notifications for one transition of `incident` (its snapshot after the change). It is
+    /// called for every transition, `dispatched` included: return an empty plan for those it ignores.
+    fn plan(
+        &mut self,
+        transition: &crate::incident::AuditEntry,
+        incident: &crate::incident::Incident,
+        now_ms: i64,
+    ) -> DispatchPlan;
+
+    /// Timers due by `now_ms`, as `(incident_id, plan)`; none by default.
+    fn tick(&mut self, now_ms: i64) -> Vec<(String, DispatchPlan)> {
+        let _ = now_ms;
+        Vec::new()
+    }
+}

@@ -6,7 +6,8 @@ mod common;
 
 use common::*;
 use firegrid_alerting::engine::now_ms;
-use firegrid_alerting::incident::{Action, Event, Status};
+use firegrid_alerting::incident::{Action, AuditEntry, Event, Incident, Status};
+use firegrid_alerting::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
 use firegrid_alerting::store::IncidentFilter;
 use firegrid_ingest::reading::Kind;
 use firegrid_ingest::registry::SiteType;
@@ -100,5 +101,55 @@ async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation() {
     let c = device("sd-c", Kind::Smoke, "h-2", SiteType::Residential, false);
     let line = e.line_after(smoke_alarm(&c, t + 6000, Some(1))).await;
     assert!(!line.contains(&format!("incident_id=\"{id}\"")), "{line}");
+    e.stop().await;
+}
+
+/// A stand-in for the dispatch stage: every opened fire goes to station m-1 and grid g-1.
+struct ToM1;
+
+impl Dispatcher for ToM1 {
+    fn plan(&mut self, t: &AuditEntry, inc: &Incident, now_ms: i64) -> DispatchPlan {
+        if t.event != Event::Opened {
+            return DispatchPlan::default();
+        }
+        DispatchPlan {
+            stations: vec!["m-1".into()],
+            grids: vec!["g-1".into()],
+            outbox: vec![OutboxEntry {
+                idempotency_key: format!("{}:m-1:respond:1", inc.id),
+                incident_id: inc.id.clone(),
+                target: "m-1".into(),
+                role: "respond".into(),
+                channel: "mqtt".into(),
+                payload: inc.summary.clone(),
+                created_at_ms: now_ms,
+                next_attempt_ms: now_ms,
+                attempts: 0,
+            }],
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = start_with(dir.path(), |engine| engine.set_dispatcher(ToM1));
+    let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
+    let opened = e.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
+    let dispatched = e.next_line().await;
+    assert!(opened.contains("event=\"opened\"") && opened.contains("station_id=m-1"), "{opened}");
+    assert!(dispatched.contains("event=\"dispatched\""), "{dispatched}");
+    let id = opened.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    e.stop().await;
+
+    let e = start(dir.path());
+    let rec = e.handle.get(&id).await.unwrap().unwrap();
+    assert_eq!(rec.incident.status, Status::Dispatched);
+    assert_eq!(rec.incident.notified_stations, ["m-1"]);
+    let due = e.handle.due_outbox(now_ms(), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the pending notification survived the restart");
+    assert!(e.handle.outbox_delivered(&due[0].idempotency_key, now_ms()).await.unwrap());
+    assert!(!e.handle.outbox_delivered(&due[0].idempotency_key, now_ms()).await.unwrap());
+    assert!(e.handle.due_outbox(now_ms(), 10).await.unwrap().is_empty());
     e.stop().await;
 }

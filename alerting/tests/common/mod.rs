@@ -149,10 +149,17 @@ pub fn empty_registry() -> firegrid_ingest::registry::SharedRegistry {
 
 /// Opens an engine on `dir` and runs it on the current runtime.
 pub fn start(dir: &std::path::Path) -> Running {
+    start_with(dir, |_| {})
+}
+
+/// Opens an engine on `dir`, lets `setup` adjust it, and runs it on the current runtime.
+pub fn start_with(dir: &std::path::Path, setup: impl FnOnce(&mut firegrid_alerting::Engine)) -> Running {
     let metrics = prometheus::Registry::new();
     let engine =
         firegrid_alerting::Engine::open(firegrid_alerting::AlertingConfig::default(), empty_registry(), dir, &metrics)
             .expect("engine opens");
+    let mut engine = engine;
+    setup(&mut engine);
     let handle = engine.handle();
     let (readings, rx) = tokio::sync::mpsc::channel(1024);
     let (tx, lines) = tokio::sync::mpsc::channel(1024);
