@@ -163,7 +163,7 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
         }
     }
     let stats = publisher.finish(Duration::from_secs(30)).await;
-    let elapsed = start.elapsed();
+    let elapsed = stats.drained_at - start;
     observe(LoadProgress { queued: stats.queued, delivered: stats.delivered, elapsed, fraction: 1.0 });
     Ok(LoadReport {
         sent: stats.delivered,

@@ -4,7 +4,7 @@
 //! messages before disconnecting.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
@@ -62,6 +62,7 @@ struct Counters {
     errors: AtomicU64,
     connected: AtomicBool,
     stopping: AtomicBool,
+    last_error: Mutex<Option<String>>,
 }
 
 /// A connected publisher.
@@ -75,7 +76,7 @@ pub struct Publisher {
 }
 
 /// What a publisher delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PublishStats {
     /// Publishes handed to the client.
     pub queued: u64,
@@ -83,10 +84,13 @@ pub struct PublishStats {
     pub delivered: u64,
     /// Connection errors, plus publishes not delivered by the end.
     pub errors: u64,
+    /// When the last delivery was seen (or the wait for it gave up), before disconnecting.
+    pub drained_at: Instant,
 }
 
 impl Publisher {
-    /// Connects and waits (up to `timeout`) for the broker's CONNACK.
+    /// Connects and waits (up to `timeout`) for the broker's CONNACK; fails at once when the
+    /// first attempt fails (no broker there, refused).
     pub async fn connect(target: &MqttTarget, timeout: Duration) -> Result<Publisher, SimError> {
         let qos = qos(target.qos)?;
         let mut opts = MqttOptions::new(&target.client_id, &target.host, target.port);
@@ -116,6 +120,9 @@ impl Publisher {
                             break;
                         }
                         c.errors.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut last) = c.last_error.lock() {
+                            *last = Some(e.to_string());
+                        }
                         tracing::warn!(error = %e, "MQTT connection error; reconnecting");
                         tokio::time::sleep(Duration::from_millis(250)).await;
                     }
@@ -124,6 +131,12 @@ impl Publisher {
         });
         let deadline = Instant::now() + timeout;
         while !counters.connected.load(Ordering::Acquire) {
+            let failed = counters.last_error.lock().ok().and_then(|e| e.clone());
+            if let Some(e) = failed {
+                counters.stopping.store(true, Ordering::Release);
+                task.abort();
+                return Err(SimError::Mqtt(format!("cannot connect to {}:{}: {e}", target.host, target.port)));
+            }
             if Instant::now() >= deadline {
                 counters.stopping.store(true, Ordering::Release);
                 task.abort();
@@ -168,8 +181,14 @@ impl Publisher {
         while self.delivered() < self.queued && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        let drained_at = Instant::now();
         let delivered = self.delivered().min(self.queued);
-        let stats = PublishStats { queued: self.queued, delivered, errors: self.errors() + (self.queued - delivered) };
+        let stats = PublishStats {
+            queued: self.queued,
+            delivered,
+            errors: self.errors() + (self.queued - delivered),
+            drained_at,
+        };
         self.counters.stopping.store(true, Ordering::Release);
         if self.client.disconnect().await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
