@@ -199,6 +199,53 @@ pub struct SiteOverride {
     pub forest_ir: Option<toml::Table>,
 }
 
+/// The `[alerting]` table with every key at its default and a comment, for `deploy/firegrid.toml`
+/// (a test checks it parses to [`AlertingConfig::default`]).
+pub const SAMPLE_TOML: &str = r#"[alerting.smoke]
+obscuration_alarm_db_m = 0.15          # dB/m counted as smoke
+obscuration_consecutive_readings = 2   # smoke readings in a row for a fire alarm (1 = cooking steam)
+heat_alarm_c = 57.0                    # temperature that alarms on its own, °C
+battery_low_pct = 15.0                 # low-battery hazard at or below, percent
+expected_interval_seconds = 3600       # reporting interval when all is well
+offline_after_intervals = 3            # silent this many intervals = offline hazard
+
+[alerting.electrical]
+residual_alarm_ma = 300.0              # GB 50116 alarm value 300–500 mA
+residual_alarm_sustain_seconds = 30
+residual_prealarm_ma = 200.0           # pre-alarm (hazard)
+residual_prealarm_sustain_seconds = 600
+cable_temp_alarm_c = 70.0              # any channel
+cable_temp_sustain_seconds = 40
+expected_interval_seconds = 300
+offline_after_intervals = 3
+
+[alerting.forest_ir]
+hotspot_temp_c = 80.0                  # hottest pixel of a hotspot frame
+hotspot_min_px = 4                     # hot pixels of a hotspot frame
+hotspot_confirm_frames = 2             # frames within the window (1 frame = sun glint)
+hotspot_window_seconds = 60
+smoke_confirm_score = 0.8              # confirms a single hotspot frame at once
+smoke_prealarm_score = 0.6             # alone: pre-alarm hazard, verify on site
+expected_interval_seconds = 60
+offline_after_intervals = 3
+
+[alerting.correlation]
+household_window_seconds = 600         # same household (else device) within this joins an incident
+forest_radius_m = 1000.0               # forest hotspots within this distance …
+forest_window_seconds = 1800           # … and this time join one forest fire
+confirm_persist_seconds = 120          # alarm sounding unsilenced this long = confirmed (critical)
+critical_site_types = ["elderly_care", "school", "hospital", "ancient_town"]
+dedup_readings_per_device = 16         # (seq, else ts) remembered per device to drop MQTT redeliveries
+
+[alerting.engine]
+tick_ms = 1000                         # offline check and persistence timer period
+startup_grace_seconds = 0              # extra silence allowed after start-up before offline
+
+# Per site type, only the keys that differ, e.g.:
+# [alerting.site_type.school.smoke]
+# obscuration_alarm_db_m = 0.10
+"#;
+
 /// The `[alerting]` table of firegrid.toml.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -496,6 +543,19 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_table_is_exactly_the_defaults() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            alerting: AlertingConfig,
+        }
+        let file: File = toml::from_str(SAMPLE_TOML).unwrap();
+        assert_eq!(file.alerting, AlertingConfig::default());
+        let round: AlertingConfig = toml::from_str(&toml::to_string(&AlertingConfig::default()).unwrap()).unwrap();
+        assert_eq!(round, AlertingConfig::default());
+    }
 
     #[test]
     fn the_defaults_are_the_design_thresholds() {

@@ -129,8 +129,10 @@ impl Correlator {
     }
 
     /// Resumes from the store: active incidents (their keys and timers) and id counters.
-    pub fn restore(&mut self, incidents: Vec<Incident>, counters: Vec<(String, u64)>) {
+    pub fn restore(&mut self, mut incidents: Vec<Incident>, counters: Vec<(String, u64)>) {
         self.counters.extend(counters);
+        // Oldest first, so a key's newest incident is the one indexed.
+        incidents.sort_by(|a, b| (a.opened_at_ms, &a.id).cmp(&(b.opened_at_ms, &b.id)));
         for inc in incidents {
             if !inc.status.is_terminal() {
                 self.index(&inc);
@@ -295,14 +297,9 @@ impl Correlator {
         now_ms: i64,
     ) -> Result<Outcome, CorrelateError> {
         let inc = self.active.get_mut(id).ok_or_else(|| CorrelateError::NotActive(id.to_owned()))?;
-        let before = inc.severity;
         let entry = inc.apply(action, actor, note, now_ms)?;
         let mut out = Outcome::default();
-        if action != Action::Confirm || inc.severity > before {
-            out.audit.push(entry);
-        } else {
-            out.audit.push(AuditEntry { event: Event::Escalated, ..entry });
-        }
+        out.audit.push(entry);
         inc.summary = summary(inc);
         let snapshot = inc.clone();
         if snapshot.status.is_terminal() {

@@ -124,6 +124,8 @@ named_enum!(
         FalseAlarm => "false_alarm",
         /// Hazard rectified.
         Rectified => "rectified",
+        /// A responder confirmed an incident already critical (no severity change, no re-notification).
+        Confirmed => "confirmed",
     }
 );
 
@@ -295,7 +297,8 @@ fn event_of(to: Status) -> Event {
 
 impl Incident {
     /// Applies a responder action at `at_ms`, returning the audit entry, or why it is refused.
-    /// `confirm` on an already critical incident is recorded without a severity change.
+    /// `confirm` raises severity to critical (`escalated`); on an already critical incident it is
+    /// recorded as `confirmed`, without a severity change.
     pub fn apply(
         &mut self,
         action: Action,
@@ -314,8 +317,12 @@ impl Incident {
             if self.confirmed.is_none() {
                 self.confirmed = Some(format!("confirmed by {actor}"));
             }
-            self.severity = Severity::Critical;
-            Event::Escalated
+            if self.severity == Severity::Critical {
+                Event::Confirmed
+            } else {
+                self.severity = Severity::Critical;
+                Event::Escalated
+            }
         } else {
             event_of(to)
         };

@@ -11,7 +11,7 @@ use common::*;
 use firegrid_alerting::config::AlertingConfig;
 use firegrid_alerting::core::AlertCore;
 use firegrid_alerting::correlate::Outcome;
-use firegrid_alerting::incident::{Class, Severity};
+use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus};
 use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status};
 use firegrid_ingest::registry::SiteType;
 
@@ -353,4 +353,32 @@ fn incident_ids_are_unique_and_numbered_per_county_and_day() {
     let mut ids: Vec<String> = core.correlator().active().map(|i| i.id.clone()).collect();
     ids.sort();
     assert_eq!(ids, ["INC-500112-20261129-0001", "INC-500112-20261129-0002", "INC-500112-20261129-0003"]);
+}
+
+#[test]
+fn a_responder_confirm_makes_a_fire_critical_once() {
+    let a = residential("sd-a", "h-1");
+    let (mut core, _) = run(vec![Step::Read(smoke_alarm(&a, T0, Some(1)))]);
+    let id = core.correlator().active().next().unwrap().id.clone();
+    let first = core.act(&id, Action::Confirm, "station:m-1", "flames seen", T0 + 30 * S).unwrap();
+    assert_eq!(first.audit[0].event, Event::Escalated);
+    assert_eq!(first.incidents[0].severity, Severity::Critical);
+    let again = core.act(&id, Action::Confirm, "station:m-2", "", T0 + 40 * S).unwrap();
+    assert_eq!(again.audit[0].event, Event::Confirmed, "no second escalation, no re-notification");
+}
+
+#[test]
+fn a_hazard_closes_only_through_acknowledged_and_rectified() {
+    let a = residential("sd-a", "h-1");
+    let low = SmokeValues { obscuration_db_m: 0.0, battery_pct: Some(5.0), ..Default::default() };
+    let (mut core, _) = run(vec![Step::Read(smoke_with(&a, T0, Status::Normal, low))]);
+    let id = core.correlator().active().next().unwrap().id.clone();
+    let err = core.act(&id, Action::Resolve, "grid:g-1", "", T0 + MIN).unwrap_err().to_string();
+    assert_eq!(err, format!("incident {id} (hazard) is open: cannot resolve"));
+    assert!(core.act(&id, Action::Rectified, "grid:g-1", "", T0 + MIN).is_err());
+    core.act(&id, Action::Ack, "grid:g-1", "", T0 + MIN).unwrap();
+    let out = core.act(&id, Action::Rectified, "grid:g-1", "battery replaced", T0 + 2 * MIN).unwrap();
+    let statuses: Vec<_> = out.audit.iter().map(|a| (a.from_status, a.to_status)).collect();
+    assert_eq!(statuses, [(Some(IStatus::Acknowledged), IStatus::Rectified)]);
+    assert!(core.correlator().get(&id).is_none(), "a rectified hazard is closed");
 }
