@@ -110,8 +110,8 @@ struct DeviceState {
     kind: KindState,
     /// Hazards currently raised (bits of [`Hazard`]).
     hazards: u8,
-    /// Recent (seq, ts) pairs for redelivery detection.
-    recent: VecDeque<(Option<u64>, i64)>,
+    /// Recent (seq, ts, received_at) of the device, for redelivery detection.
+    recent: VecDeque<(Option<u64>, i64, i64)>,
 }
 
 /// What the offline tracker remembers of a device, to raise its hazard without a reading.
@@ -183,14 +183,13 @@ impl Detector {
             self.devices.insert(r.device_id.clone(), fresh);
         }
         let Some(st) = self.devices.get_mut(&r.device_id) else { return Verdict::Assessed(Assessment::default()) };
-        let key = (r.seq, if r.seq.is_some() { 0 } else { r.ts_ms });
-        if st.recent.contains(&key) {
+        if is_redelivery(&st.recent, r.seq, r.ts_ms, r.received_at_ms) {
             return Verdict::Duplicate;
         }
         if st.recent.len() >= dedup {
             st.recent.pop_front();
         }
-        st.recent.push_back(key);
+        st.recent.push_back((r.seq, r.ts_ms, r.received_at_ms));
         if back_online {
             st.hazards &= !Hazard::Offline.bit();
         }
@@ -251,6 +250,21 @@ impl Detector {
     }
 }
 
+/// How long after a message a repeat of its `seq` (with another `ts`) still counts as a redelivery:
+/// a payload without `ts` gets the receive time, which differs on redelivery; a device that
+/// restarts its counter later is not mistaken for one.
+const REDELIVERY_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Same device and same `seq` (same `ts`, or received within the window), or, without a `seq`,
+/// the same `ts`.
+fn is_redelivery(recent: &VecDeque<(Option<u64>, i64, i64)>, seq: Option<u64>, ts: i64, received: i64) -> bool {
+    recent.iter().any(|&(s, t, rx)| match (seq, s) {
+        (Some(a), Some(b)) => a == b && (t == ts || received.saturating_sub(rx).abs() < REDELIVERY_WINDOW_MS),
+        (None, None) => t == ts,
+        _ => false,
+    })
+}
+
 fn new_state(kind: Kind) -> KindState {
     match kind {
         Kind::Smoke => KindState::Smoke(smoke::SmokeState::default()),
@@ -284,4 +298,20 @@ fn offline_after_ms(rules: &crate::config::KindRules, kind: Kind) -> i64 {
 /// Milliseconds of a duration, saturating (rules compare reading timestamps in ms).
 pub(crate) fn millis(d: std::time::Duration) -> i64 {
     ms(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redeliveries_are_the_same_seq_or_without_seq_the_same_ts() {
+        let recent: VecDeque<_> = [(Some(7), 1_000, 1_000), (None, 5_000, 5_100)].into_iter().collect();
+        assert!(is_redelivery(&recent, Some(7), 1_000, 90_000_000), "same seq and ts");
+        assert!(is_redelivery(&recent, Some(7), 61_000, 61_000), "same seq, receive-time ts, soon after");
+        assert!(!is_redelivery(&recent, Some(7), 900_000, 900_000), "a restarted counter much later");
+        assert!(!is_redelivery(&recent, Some(8), 1_000, 1_000));
+        assert!(is_redelivery(&recent, None, 5_000, 9_000));
+        assert!(!is_redelivery(&recent, None, 5_001, 5_001));
+    }
 }
