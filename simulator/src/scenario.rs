@@ -213,6 +213,8 @@ pub fn inject(kind: ScenarioKind, fleet: &Fleet, devices: &[usize], start: i64, 
                     inj.readings.push(reading(start + k * 5_000, d, status, smoke(obs, temp, alarm, battery)));
                 }
                 delay += rng.int(35_000, 45_000) as i64;
+                // A detector in thick smoke sends no quiet heartbeat in between.
+                inj.silences.push(Silence { device: d, from_ms: start, until_ms: start + 600_000 });
             }
             truth = record(id, kind, "kitchen fire spreading detector to detector", fleet, devices, start);
             truth.end_ts = start + 150_000;
@@ -256,7 +258,7 @@ pub fn inject(kind: ScenarioKind, fleet: &Fleet, devices: &[usize], start: i64, 
             truth.what = "detector removed from its base".into();
             truth.end_ts = start + 30_000;
             truth.expected_class = ExpectedClass::Hazard;
-            truth.expected_severity = Some(Severity::Low);
+            truth.expected_severity = Some(Severity::Medium);
         }
         ScenarioKind::Offline => {
             inj.silences.push(Silence { device: first, from_ms: start, until_ms: i64::MAX });
@@ -499,7 +501,10 @@ mod tests {
                 "cooking_steam" | "test_button" | "sun_glint" | "malformed" => {
                     assert_eq!((class, severity), (ExpectedClass::None, None), "{}", t.scenario)
                 }
-                "low_battery" | "tamper" | "offline" => assert_eq!(class, ExpectedClass::Hazard),
+                "low_battery" | "offline" => {
+                    assert_eq!((class, severity), (ExpectedClass::Hazard, Some(Severity::Low)))
+                }
+                "tamper" => assert_eq!((class, severity), (ExpectedClass::Hazard, Some(Severity::Medium))),
                 "residual_current_creep" | "arc_fault" => {
                     assert_eq!(class, ExpectedClass::ElectricalFire);
                     assert!(matches!(severity, Some(Severity::High | Severity::Critical)));

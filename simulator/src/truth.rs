@@ -68,7 +68,10 @@ pub struct TruthRecord {
     pub end_ts: i64,
     /// What firegrid should open.
     pub expected_class: ExpectedClass,
-    /// The highest severity the incident should reach; `None` when nothing should open.
+    /// The highest severity the incident should reach; `None` when nothing should open. Fires
+    /// follow DESIGN §5 (two devices, a vulnerable household, a sensitive site or an alarm
+    /// persisting 120 s: `critical`; else `high`); hazards are `low` (fault, low battery,
+    /// offline) or `medium` (tamper, pre-alarms), as the alert engine grades them.
     pub expected_severity: Option<Severity>,
     /// For malformed input: the dead-letter reason firegrid should give.
     #[serde(skip_serializing_if = "Option::is_none", default)]
