@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use firegrid_ingest::reading::{EnrichedReading, Kind, Values};
-use firegrid_ingest::registry::SiteType;
 
 use crate::config::Settings;
 use crate::evidence::{evidence_of, summary};
 use crate::incident::{Action, AuditEntry, Class, Event, Evidence, Incident, Severity, Status, TransitionError};
 use crate::outbox::OutboxEntry;
-use crate::rules::{millis, Assessment, DeviceRef, Hazard, Signal};
+use crate::rules::{millis, Assessment, DeviceRef, Hazard};
+use crate::severity::{confirm, fire_severity, hazard_severity, reassess};
 
 /// The actor name of changes the engine makes itself.
 pub const ENGINE_ACTOR: &str = "engine";
@@ -97,13 +97,6 @@ fn push_unique(list: &mut Vec<String>, v: &str) -> bool {
     }
     list.push(v.to_owned());
     true
-}
-
-fn hazard_severity(h: Hazard) -> Severity {
-    match h {
-        Hazard::ResidualPrealarm | Hazard::SmokePrealarm | Hazard::Tamper => Severity::Medium,
-        Hazard::Fault | Hazard::BatteryLow | Hazard::Offline => Severity::Low,
-    }
 }
 
 /// Great-circle distance in metres (haversine, mean Earth radius).
@@ -462,66 +455,6 @@ fn location(er: &EnrichedReading) -> Option<(f64, f64)> {
     }
     let d = er.device.as_deref()?;
     Some((d.lat?, d.lon?))
-}
-
-fn confirm(inc: &mut Incident, reason: String) {
-    if inc.confirmed.is_none() {
-        inc.confirmed = Some(reason);
-    }
-}
-
-/// The severity rules of a fire incident (DESIGN §5).
-fn fire_severity(inc: &Incident, settings: &Settings) -> Severity {
-    let critical_site = inc
-        .site_type
-        .as_deref()
-        .and_then(SiteType::parse)
-        .is_some_and(|s| settings.correlation.critical_site_types.contains(&s));
-    let has = |s: Signal| inc.signals.iter().any(|x| x == s.as_str());
-    let smoke_and_heat = has(Signal::Smoke) && has(Signal::Heat);
-    let smoke_and_electrical = (has(Signal::Smoke) || has(Signal::Heat)) && has(Signal::Electrical);
-    if inc.confirmed.is_some()
-        || inc.vulnerable
-        || critical_site
-        || inc.alarm_devices.len() >= 2
-        || smoke_and_heat
-        || smoke_and_electrical
-    {
-        Severity::Critical
-    } else {
-        Severity::High
-    }
-}
-
-/// Recomputes a fire's severity; a rise is an `escalated` audit entry (and so a re-notification).
-fn reassess(inc: &mut Incident, settings: &Settings, now_ms: i64, out: &mut Outcome) {
-    let before = inc.severity;
-    inc.severity = before.max(fire_severity(inc, settings));
-    inc.summary = summary(inc);
-    if inc.severity > before {
-        let why = inc.confirmed.clone().unwrap_or_else(|| describe_rise(inc));
-        if let Some(opened) =
-            out.audit.iter_mut().find(|a| a.incident_id == inc.id && a.event == Event::Opened && a.severity == before)
-        {
-            // Opened in this same step: it opens at the higher severity, no separate escalation.
-            opened.severity = inc.severity;
-            opened.note = why;
-        } else {
-            out.audit.push(inc.audit(Event::Escalated, Some(inc.status), ENGINE_ACTOR, &why, now_ms));
-        }
-    }
-}
-
-fn describe_rise(inc: &Incident) -> String {
-    if inc.alarm_devices.len() >= 2 {
-        format!("{} devices alarm", inc.alarm_devices.len())
-    } else if inc.vulnerable {
-        "vulnerable household".to_owned()
-    } else if let Some(s) = &inc.site_type {
-        format!("signals {} at a {s} site", inc.signals.join("+"))
-    } else {
-        format!("signals {}", inc.signals.join("+"))
-    }
 }
 
 fn empty_values(kind: Kind) -> Values {

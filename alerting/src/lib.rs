@@ -14,6 +14,8 @@ pub mod line;
 pub mod metrics;
 pub mod outbox;
 pub mod rules;
+pub mod settings;
+pub mod severity;
 pub mod store;
 
 pub use api::router;
