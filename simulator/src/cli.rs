@@ -14,7 +14,7 @@ use crate::fleet::{generate_registry, FleetSpec, DEFAULT_SEED};
 use crate::load::{run_load_observed, LoadProgress, LoadSpec};
 use crate::mqtt::parse_url;
 use crate::readings::Intervals;
-use crate::registry_files::write_registry;
+use crate::registry_files::{paths_in, write_registry};
 use crate::run::{run_scenario, RunSpec};
 use crate::scenario::ScenarioKind;
 
@@ -99,6 +99,9 @@ pub enum SimulateCommand {
         /// The fleet (give the flags the registry was generated with).
         #[command(flatten)]
         fleet: FleetArgs,
+        /// Read the fleet from devices.csv etc. in this directory instead of generating it.
+        #[arg(long)]
+        registry_dir: Option<PathBuf>,
         /// Speed-up of the background heartbeat (scenarios play in real time).
         #[arg(long, default_value_t = 60.0)]
         speedup: f64,
@@ -144,6 +147,9 @@ pub enum SimulateCommand {
         /// Seed of the fleet whose devices send.
         #[arg(long, default_value_t = DEFAULT_SEED)]
         seed: u64,
+        /// Read the fleet from devices.csv etc. in this directory instead of generating it.
+        #[arg(long)]
+        registry_dir: Option<PathBuf>,
         /// Print the final figures as JSON.
         #[arg(long)]
         json: bool,
@@ -174,6 +180,7 @@ impl SimulateCommand {
                 topic_prefix,
                 qos,
                 fleet,
+                registry_dir,
                 speedup,
                 duration,
                 scenarios,
@@ -188,6 +195,7 @@ impl SimulateCommand {
                     qos,
                     topic_prefix,
                     fleet: fleet.spec(),
+                    registry: registry_dir.as_deref().map(paths_in),
                     intervals: Intervals::default(),
                     speedup,
                     duration,
@@ -217,6 +225,7 @@ impl SimulateCommand {
                 topic_prefix,
                 inflight,
                 seed,
+                registry_dir,
                 json,
             } => {
                 let (host, port) = parse_url(&url)?;
@@ -232,6 +241,7 @@ impl SimulateCommand {
                     client_id,
                     topic_prefix,
                     fleet: FleetSpec { seed, ..FleetSpec::default() },
+                    registry: registry_dir.as_deref().map(paths_in),
                     inflight,
                 };
                 let r = run_load_observed(&spec, progress_bar).await?;

@@ -10,7 +10,7 @@
 //! their township (urban ones denser) and devices around their community.
 
 use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{SiteType, Tier};
+use firegrid_ingest::registry::{Registry, SiteType, Tier};
 
 use crate::divisions::{Community, County, Divisions, Township};
 use crate::error::SimError;
@@ -143,6 +143,57 @@ impl Fleet {
     /// Number of devices of a kind.
     pub fn count(&self, kind: Kind) -> usize {
         self.devices.iter().filter(|d| d.kind == kind).count()
+    }
+
+    /// The fleet of a loaded registry (any registry, generated or not), devices and stations in
+    /// id order and grids by id, so the same files give the same readings for a seed.
+    pub fn from_registry(reg: &Registry, seed: u64) -> Fleet {
+        let mut devices: Vec<FleetDevice> = reg
+            .devices()
+            .map(|d| FleetDevice {
+                device_id: d.device_id.clone(),
+                kind: d.kind,
+                county: d.county.clone(),
+                township: d.township.clone(),
+                community: d.community.clone(),
+                grid_id: d.grid_id.clone(),
+                household_id: d.household_id.clone(),
+                address: d.address.clone(),
+                lat: d.lat.unwrap_or_default(),
+                lon: d.lon.unwrap_or_default(),
+                site_type: d.site_type,
+                vulnerable: d.vulnerable,
+            })
+            .collect();
+        devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+        let mut stations: Vec<FleetStation> = reg
+            .stations()
+            .iter()
+            .map(|s| FleetStation {
+                station_id: s.station_id.clone(),
+                name: s.name.clone(),
+                tier: s.tier,
+                county: s.county.clone(),
+                township: s.township.clone(),
+                community: s.community.clone(),
+                lat: s.lat,
+                lon: s.lon,
+                covers: s.covers.clone(),
+                available: s.available,
+            })
+            .collect();
+        stations.sort_by(|a, b| a.station_id.cmp(&b.station_id));
+        let mut grids: Vec<FleetGrid> = reg
+            .grids()
+            .map(|g| FleetGrid {
+                grid_id: g.grid_id.clone(),
+                community: g.community.clone(),
+                manager: g.manager.clone(),
+                phone: g.phone.clone(),
+            })
+            .collect();
+        grids.sort_by(|a, b| a.grid_id.cmp(&b.grid_id));
+        Fleet { seed, devices, stations, grids }
     }
 }
 

@@ -8,9 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use crate::error::SimError;
-use crate::fleet::{generate_registry, FleetSpec};
+use firegrid_ingest::registry::RegistryPaths;
+
+use crate::fleet::FleetSpec;
 use crate::mqtt::{MqttTarget, Publisher};
 use crate::readings::{Intervals, ReadingGenerator};
+use crate::run::load_fleet;
 
 /// What load to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,8 @@ pub struct LoadSpec {
     pub topic_prefix: String,
     /// The fleet whose devices send the readings.
     pub fleet: FleetSpec,
+    /// Read the fleet from these registry files instead of generating it.
+    pub registry: Option<RegistryPaths>,
     /// Most unacknowledged QoS 1 publishes in flight.
     pub inflight: u16,
 }
@@ -49,6 +54,7 @@ impl Default for LoadSpec {
             client_id: "firegrid-load".into(),
             topic_prefix: "firegrid/v1".into(),
             fleet: FleetSpec::default(),
+            registry: None,
             inflight: 1000,
         }
     }
@@ -104,7 +110,7 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
             return Err(SimError::InvalidSpec(format!("rate must be a positive number, not {r}")));
         }
     }
-    let fleet = generate_registry(&spec.fleet)?;
+    let fleet = load_fleet(&spec.fleet, spec.registry.as_ref())?;
     if fleet.devices.is_empty() {
         return Err(SimError::InvalidSpec("the fleet has no devices".into()));
     }

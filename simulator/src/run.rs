@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use crate::error::SimError;
-use crate::fleet::{generate_registry, FleetSpec};
+use firegrid_ingest::registry::{Registry, RegistryPaths};
+
+use crate::fleet::{generate_registry, Fleet, FleetSpec};
 use crate::mqtt::{MqttTarget, Publisher};
 use crate::readings::{Intervals, ReadingGenerator};
 use crate::scenario::{plan, PlanSpec, ScenarioKind};
@@ -32,6 +34,9 @@ pub struct RunSpec {
     pub topic_prefix: String,
     /// The fleet (the same spec as the registry firegrid loaded).
     pub fleet: FleetSpec,
+    /// Read the fleet from these registry files instead of generating it from `fleet` (whose
+    /// seed still seeds the readings).
+    pub registry: Option<RegistryPaths>,
     /// Background reporting intervals before the speed-up.
     pub intervals: Intervals,
     /// Speed-up of the background heartbeat (60 = an hour of heartbeats a minute).
@@ -55,6 +60,7 @@ impl Default for RunSpec {
             qos: 1,
             topic_prefix: "firegrid/v1".into(),
             fleet: FleetSpec::default(),
+            registry: None,
             intervals: Intervals::default(),
             speedup: 60.0,
             duration: Duration::from_secs(600),
@@ -82,12 +88,20 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// The fleet of `registry` when given, else the one `spec` generates.
+pub fn load_fleet(spec: &FleetSpec, registry: Option<&RegistryPaths>) -> Result<Fleet, SimError> {
+    match registry {
+        Some(paths) => Ok(Fleet::from_registry(&Registry::load(paths)?, spec.seed)),
+        None => generate_registry(spec),
+    }
+}
+
 /// Runs the fleet and its scenarios for `spec.duration`, then stops.
 pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
     if !(spec.speedup.is_finite() && spec.speedup > 0.0) {
         return Err(SimError::InvalidSpec(format!("speedup must be a positive number, not {}", spec.speedup)));
     }
-    let fleet = generate_registry(&spec.fleet)?;
+    let fleet = load_fleet(&spec.fleet, spec.registry.as_ref())?;
     let target = MqttTarget {
         host: spec.host.clone(),
         port: spec.port,

@@ -63,3 +63,16 @@ fn the_sample_registry_in_deploy_is_the_default_seed_output() {
         );
     }
 }
+
+#[test]
+fn a_fleet_read_back_from_its_registry_files_is_the_generated_fleet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fleet = generate_registry(&FleetSpec::default()).expect("generates");
+    let paths = write_registry(&fleet, dir.path()).expect("writes");
+    let back = firegrid_simulator::Fleet::from_registry(&Registry::load(&paths).expect("loads"), fleet.seed);
+    let mut devices = fleet.devices.clone();
+    devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
+    assert_eq!(back.devices, devices);
+    assert_eq!(back.grids.len(), fleet.grids.len());
+    assert_eq!(back.stations.len(), fleet.stations.len());
+}
