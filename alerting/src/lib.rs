@@ -1,6 +1,30 @@
 //! firegrid alerting: fire detection rules, incident correlation and lifecycle, the durable
 //! incident store and the HTTP API (DESIGN §5). Pure modules (`rules`, `correlate`, `incident`,
 //! `core`, `line`) do no I/O and take an explicit clock; `store`, `engine` and `api` are the edges.
+//!
+//! Wiring in the binary (the `[alerting]` table of firegrid.toml is [`AlertingConfig`]; see
+//! [`config::SAMPLE_TOML`]):
+//!
+//! ```no_run
+//! # async fn wire(
+//! #     config: firegrid_alerting::AlertingConfig,
+//! #     registry: firegrid_ingest::registry::SharedRegistry,
+//! #     metrics: &prometheus::Registry,
+//! #     tokens_file: &std::path::Path,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use firegrid_alerting::{router, Engine, TokenSet};
+//! let engine = Engine::open(config, registry, std::path::Path::new("firegrid-data"), metrics)?;
+//! let api: axum::Router = router(engine.handle(), TokenSet::load(tokens_file)?);
+//! let (readings_tx, readings_rx) = tokio::sync::mpsc::channel(10_000); // enriched readings from ingest
+//! let (lines_tx, _lines_rx) = tokio::sync::mpsc::channel(1_000); // fire_incident lines to the TSDB writer
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let task = tokio::spawn(engine.run(readings_rx, lines_tx, shutdown.clone()));
+//! # drop((api, readings_tx));
+//! shutdown.cancel();
+//! task.await??;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod api;
 pub mod auth;
