@@ -1,6 +1,6 @@
 //! The incident HTTP API (DESIGN §6, §7), an axum [`Router`] the binary merges:
-//! `GET /api/v1/incidents` (filters `status, class, county, township, since` — epoch ms or RFC 3339 —
-//! and `limit`), `GET /api/v1/incidents/{id}`, `POST /api/v1/incidents/{id}/{action}` with
+//! `GET /api/v1/incidents` (filters `status, class, county, township`, `since` — opened at or after,
+//! epoch ms or RFC 3339 — and `limit`, newest first), `GET /api/v1/incidents/{id}`, `POST /api/v1/incidents/{id}/{action}` with
 //! `action` one of `ack, on_scene, resolve, false_alarm, confirm, rectified` and an optional JSON
 //! body `{"note": "…"}`. Every route needs `Authorization: Bearer <token>` (401 without); a
 //! station or grid token sees and acts only on incidents it was notified of (403 otherwise); an
@@ -191,9 +191,8 @@ async fn show(
     Ok(Json(rec).into_response())
 }
 
-/// Optional body of an action.
+/// Optional body of an action; other fields (e.g. the MQTT ack's `incident_id`, `action`) are ignored.
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ActionBody {
     #[serde(default)]
     note: String,

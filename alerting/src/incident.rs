@@ -181,6 +181,7 @@ pub struct AuditEntry {
 }
 
 /// An incident and everything the engine keeps about it (evidence and audit live beside it).
+/// Stored as JSON: a field added later must carry `#[serde(default)]` so older rows still load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// Stable unique id, `INC-{county}-{yyyymmdd}-{n}` (date in Asia/Shanghai).
