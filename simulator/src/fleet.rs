@@ -14,6 +14,7 @@ use firegrid_ingest::registry::{Registry, SiteType, Tier};
 
 use crate::divisions::{Community, County, Divisions, Township};
 use crate::error::SimError;
+use crate::geo::{offset, round6, spiral};
 use crate::names;
 use crate::rng::SimRng;
 
@@ -242,28 +243,6 @@ fn validate(spec: &FleetSpec) -> Result<(), SimError> {
         return Err(SimError::InvalidSpec("townships_per_forest_team must be at least 1".into()));
     }
     Ok(())
-}
-
-/// A point displaced `km` along `bearing` (radians, clockwise from north).
-pub fn offset(lat: f64, lon: f64, km: f64, bearing: f64) -> (f64, f64) {
-    let dlat = km * bearing.cos() / 111.32;
-    let dlon = km * bearing.sin() / (111.32 * lat.to_radians().cos());
-    (lat + dlat, lon + dlon)
-}
-
-/// Rounds a coordinate to 6 decimals (about 0.1 m), the precision written to the registry.
-fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
-
-const GOLDEN_ANGLE: f64 = 2.399_963_229_728_653;
-
-/// Position `i` of `n` on a sunflower spiral between radii `r0` and `r1` km, jittered.
-fn spiral(rng: &mut SimRng, center: (f64, f64), i: usize, n: usize, r0: f64, r1: f64) -> (f64, f64) {
-    let frac = ((i as f64 + 0.5) / n.max(1) as f64).sqrt();
-    let r = r0 + (r1 - r0) * frac * rng.range(0.85, 1.15);
-    let bearing = i as f64 * GOLDEN_ANGLE + rng.range(-0.3, 0.3);
-    offset(center.0, center.1, r, bearing)
 }
 
 struct Builder<'s> {

@@ -163,7 +163,7 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
         };
         let ts = now_ms();
         for _ in 0..batch {
-            let m = gen.normal_message((sent % n as u64) as usize, ts);
+            let Some(m) = gen.normal_message((sent % n as u64) as usize, ts) else { break };
             publisher.publish(m.topic, m.payload).await?;
             sent += 1;
         }

@@ -227,22 +227,24 @@ impl ReadingGenerator {
             if self.devices[i].silences.iter().any(|&(from, until)| at >= from && at < until) {
                 continue;
             }
-            return Some(self.normal_message(i, at));
+            if let Some(m) = self.normal_message(i, at) {
+                return Some(m);
+            }
         }
     }
 
     /// A normal reading of device `i` at `ts_ms`, advancing its counters (the load generator
-    /// uses this directly).
-    pub fn normal_message(&mut self, i: usize, ts_ms: i64) -> Message {
-        let d = &mut self.devices[i];
+    /// uses this directly); `None` when there is no device `i`.
+    pub fn normal_message(&mut self, i: usize, ts_ms: i64) -> Option<Message> {
+        let d = self.devices.get_mut(i)?;
         d.seq += 1;
         let values = normal_values(d, ts_ms);
-        Message {
+        Some(Message {
             at_ms: ts_ms,
             topic: d.topic.clone(),
             payload: encode(ts_ms, d.seq, Status::Normal, &values),
             device: Some(i),
-        }
+        })
     }
 }
 

@@ -15,8 +15,9 @@ use firegrid_ingest::registry::{Registry, RegistryPaths};
 
 use crate::fleet::{generate_registry, Fleet, FleetSpec};
 use crate::mqtt::{MqttTarget, Publisher};
+use crate::plan::{plan, PlanSpec};
 use crate::readings::{Intervals, ReadingGenerator};
-use crate::scenario::{plan, PlanSpec, ScenarioKind};
+use crate::scenario::ScenarioKind;
 use crate::truth::TruthRecord;
 
 /// What to run.

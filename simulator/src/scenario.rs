@@ -5,12 +5,11 @@
 //! malformed messages. Scenario timings are in real milliseconds (what firegrid's rules
 //! measure); only the background heartbeat is sped up in a demo.
 
-use std::collections::{BTreeMap, HashSet};
-
 use firegrid_ingest::reading::{Kind, Status};
 use firegrid_ingest::registry::SiteType;
 
-use crate::fleet::{offset, Fleet, FleetDevice};
+use crate::fleet::{Fleet, FleetDevice};
+use crate::geo::offset;
 use crate::malformed::{malformed, REASONS};
 use crate::payload::{round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
 use crate::readings::{Message, ScheduledReading};
@@ -354,119 +353,11 @@ pub fn inject(kind: ScenarioKind, fleet: &Fleet, devices: &[usize], start: i64, 
     inj
 }
 
-/// Which devices suit which scenario.
-#[derive(Debug, Clone, Default)]
-struct Targets {
-    /// Homes with two or more smoke detectors.
-    multi_homes: Vec<Vec<usize>>,
-    /// Smoke detectors in homes.
-    home_smoke: Vec<usize>,
-    /// Electrical monitors.
-    electrical: Vec<usize>,
-    /// Forest cameras.
-    cameras: Vec<usize>,
-}
-
-impl Targets {
-    fn of(fleet: &Fleet) -> Targets {
-        let mut homes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        let mut t = Targets::default();
-        for (i, d) in fleet.devices.iter().enumerate() {
-            match d.kind {
-                Kind::Smoke if d.site_type == SiteType::Residential => {
-                    t.home_smoke.push(i);
-                    homes.entry(&d.household_id).or_default().push(i);
-                }
-                Kind::Electrical => t.electrical.push(i),
-                Kind::ForestIr => t.cameras.push(i),
-                Kind::Smoke => {}
-            }
-        }
-        t.multi_homes = homes.into_values().filter(|h| h.len() >= 2).collect();
-        t
-    }
-}
-
-/// A schedule of scenarios over a run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlanSpec {
-    /// Seed of the choice of targets.
-    pub seed: u64,
-    /// Run start, epoch ms.
-    pub start_ms: i64,
-    /// Run length, ms.
-    pub duration_ms: i64,
-    /// Scenarios, injected in this order, cycling when `every_ms` leaves room for more.
-    pub kinds: Vec<ScenarioKind>,
-    /// Time between scenario starts; `None` spreads one of each over the first 60 % of the run.
-    pub every_ms: Option<i64>,
-    /// Topic prefix (malformed messages build their own topics).
-    pub prefix: String,
-}
-
-/// Plans the scenarios of a run: each on devices not used by another (so no two events share a
-/// household and merge into one incident), starting 20 s in (a tenth of a short run).
-pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
-    let mut out = Vec::new();
-    if spec.kinds.is_empty() {
-        return out;
-    }
-    let targets = Targets::of(fleet);
-    let mut rng = SimRng::derive(spec.seed, "plan");
-    let mut used: HashSet<String> = HashSet::new();
-    let lead = (spec.duration_ms / 10).min(20_000);
-    let span = (spec.duration_ms * 6 / 10 - lead).max(1);
-    let every = spec.every_ms.unwrap_or(span / spec.kinds.len() as i64).max(1_000);
-    let count = if spec.every_ms.is_some() { (span / every + 1) as usize } else { spec.kinds.len() };
-    for n in 0..count {
-        let kind = spec.kinds[n % spec.kinds.len()];
-        let start = spec.start_ms + lead + n as i64 * every;
-        let group = |d: &[usize]| fleet.devices.get(d[0]).map(|x| x.household_id.clone()).unwrap_or_default();
-        let mut key = |d: usize| {
-            let dev = &fleet.devices[d];
-            if dev.household_id.is_empty() {
-                dev.device_id.clone()
-            } else {
-                dev.household_id.clone()
-            }
-        };
-        let pick_one =
-            |rng: &mut SimRng, pool: &[usize], used: &HashSet<String>, key: &mut dyn FnMut(usize) -> String| {
-                let free: Vec<usize> = pool.iter().copied().filter(|&d| !used.contains(&key(d))).collect();
-                rng.pick(&free).map(|&d| vec![d])
-            };
-        let devices = match kind {
-            ScenarioKind::KitchenFire => {
-                let free: Vec<&Vec<usize>> = targets.multi_homes.iter().filter(|h| !used.contains(&group(h))).collect();
-                rng.pick(&free).map(|h| (*h).clone())
-            }
-            ScenarioKind::CookingSteam
-            | ScenarioKind::TestButton
-            | ScenarioKind::LowBattery
-            | ScenarioKind::Tamper
-            | ScenarioKind::Malformed => pick_one(&mut rng, &targets.home_smoke, &used, &mut key),
-            ScenarioKind::ResidualCurrentCreep | ScenarioKind::ArcFault => {
-                pick_one(&mut rng, &targets.electrical, &used, &mut key)
-            }
-            ScenarioKind::ForestHotspot | ScenarioKind::SunGlint => {
-                pick_one(&mut rng, &targets.cameras, &used, &mut key)
-            }
-            ScenarioKind::Offline => pick_one(&mut rng, &targets.cameras, &used, &mut key)
-                .or_else(|| pick_one(&mut rng, &targets.electrical, &used, &mut key)),
-        };
-        let Some(devices) = devices else { continue };
-        for &d in &devices {
-            used.insert(key(d));
-        }
-        out.push(inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fleet::{generate_registry, FleetSpec};
+    use crate::plan::{plan, PlanSpec};
     use crate::readings::{Intervals, ReadingGenerator};
     use serde_json::Value;
 
@@ -489,7 +380,7 @@ mod tests {
         let f = fleet();
         let plan = plan(&f, &spec(ScenarioKind::ALL.to_vec()));
         assert_eq!(plan.len(), ScenarioKind::ALL.len());
-        let mut households = HashSet::new();
+        let mut households = std::collections::HashSet::new();
         for inj in &plan {
             let t = &inj.truth[0];
             let key = if t.household.is_empty() { t.devices[0].clone() } else { t.household.clone() };
@@ -513,7 +404,7 @@ mod tests {
                 other => panic!("unexpected scenario {other}"),
             }
         }
-        assert_eq!(plan, super::plan(&f, &spec(ScenarioKind::ALL.to_vec())), "deterministic");
+        assert_eq!(plan, crate::plan::plan(&f, &spec(ScenarioKind::ALL.to_vec())), "deterministic");
     }
 
     #[test]

@@ -7,8 +7,9 @@ use firegrid_ingest::payload::{decode, Limits};
 use firegrid_ingest::reading::{Status, Values};
 use firegrid_ingest::topic;
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
+use firegrid_simulator::plan::{plan, PlanSpec};
 use firegrid_simulator::readings::{Intervals, ReadingGenerator};
-use firegrid_simulator::scenario::{plan, PlanSpec, ScenarioKind};
+use firegrid_simulator::scenario::ScenarioKind;
 
 const P: &str = "firegrid/v1";
 const START: i64 = 1_795_930_000_000;
