@@ -153,3 +153,29 @@ async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_resta
     assert!(e.handle.due_outbox(now_ms(), 10).await.unwrap().is_empty());
     e.stop().await;
 }
+
+#[tokio::test]
+async fn a_registered_device_that_never_reports_is_offline_once_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = registry_with(dir.path(), &[("sd-quiet", "smoke"), ("sd-talk", "smoke")]);
+    let mut config = firegrid_alerting::AlertingConfig::default();
+    config.smoke.expected_interval_seconds = 1;
+    config.smoke.offline_after_intervals = 1;
+    config.engine.tick_ms = 50;
+    let mut e = start_full(&dir.path().join("data"), config, registry, |_| {});
+    let talk = device("sd-talk", Kind::Smoke, "", SiteType::Residential, false);
+    let started = std::time::Instant::now();
+    let mut hazards = Vec::new();
+    while started.elapsed() < std::time::Duration::from_millis(2500) {
+        e.readings.send(smoke(&talk, now_ms(), 0.01)).await.unwrap();
+        if let Ok(Some(line)) = tokio::time::timeout(std::time::Duration::from_millis(100), e.lines.recv()).await {
+            hazards.push(line);
+        }
+    }
+    assert_eq!(hazards.len(), 1, "{hazards:?}");
+    assert!(hazards[0].starts_with("fire_incident,class=hazard,severity=low,"), "{}", hazards[0]);
+    assert!(hazards[0].contains("sd-quiet"), "{}", hazards[0]);
+    assert_eq!(e.metric("firegrid_devices_offline", &[]), 1.0);
+    assert_eq!(e.metric("firegrid_incidents_open", &[("class", "hazard")]), 1.0);
+    e.stop().await;
+}

@@ -154,11 +154,18 @@ pub fn start(dir: &std::path::Path) -> Running {
 
 /// Opens an engine on `dir`, lets `setup` adjust it, and runs it on the current runtime.
 pub fn start_with(dir: &std::path::Path, setup: impl FnOnce(&mut firegrid_alerting::Engine)) -> Running {
+    start_full(dir, firegrid_alerting::AlertingConfig::default(), empty_registry(), setup)
+}
+
+/// Like [`start_with`], with a configuration and a registry.
+pub fn start_full(
+    dir: &std::path::Path,
+    config: firegrid_alerting::AlertingConfig,
+    registry: firegrid_ingest::registry::SharedRegistry,
+    setup: impl FnOnce(&mut firegrid_alerting::Engine),
+) -> Running {
     let metrics = prometheus::Registry::new();
-    let engine =
-        firegrid_alerting::Engine::open(firegrid_alerting::AlertingConfig::default(), empty_registry(), dir, &metrics)
-            .expect("engine opens");
-    let mut engine = engine;
+    let mut engine = firegrid_alerting::Engine::open(config, registry, dir, &metrics).expect("engine opens");
     setup(&mut engine);
     let handle = engine.handle();
     let (readings, rx) = tokio::sync::mpsc::channel(1024);
@@ -201,4 +208,28 @@ impl Running {
         }
         panic!("metric {name}{labels:?} not found in\n{text}")
     }
+}
+
+/// A registry loaded from CSV files written into `dir`, with one row per `(device_id, kind)`.
+pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegrid_ingest::registry::SharedRegistry {
+    use firegrid_ingest::registry::{RegistryPaths, SharedRegistry};
+    let mut d = String::from(
+        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n",
+    );
+    for (id, kind) in devices {
+        d.push_str(&format!("{id},{kind},500112,500112002,500112002003,g-1,,五星路,29.7,106.6,residential,false\n"));
+    }
+    let paths = RegistryPaths {
+        devices: dir.join("devices.csv"),
+        stations: dir.join("stations.csv"),
+        grids: dir.join("grids.csv"),
+    };
+    std::fs::write(&paths.devices, d).unwrap();
+    std::fs::write(
+        &paths.stations,
+        "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n",
+    )
+    .unwrap();
+    std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").unwrap();
+    SharedRegistry::load(paths).unwrap()
 }
