@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::config::{
     ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings,
 };
@@ -144,6 +145,8 @@ pub struct Config {
     pub data: DataConfig,
     /// `[ingest]`
     pub ingest: IngestConfig,
+    /// `[alerting]`: detection thresholds and windows, per kind and per site type.
+    pub alerting: AlertingConfig,
 }
 
 /// Validated configuration: what `run` takes.
@@ -163,6 +166,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Ingest limits and batching.
     pub ingest: IngestSettings,
+    /// Alert engine configuration (validated again by the engine into its typed settings).
+    pub alerting: AlertingConfig,
 }
 
 impl Config {
@@ -199,6 +204,7 @@ impl Config {
             }
             .into());
         }
+        self.alerting.validate().map_err(|e| ConfigError { key: "alerting".into(), message: e.to_string() })?;
         let http_listen = self.http.listen.parse().map_err(|_| ConfigError {
             key: "http.listen".into(),
             message: format!("`{}` is not host:port (e.g. 127.0.0.1:8080)", self.http.listen),
@@ -215,6 +221,7 @@ impl Config {
             tokens_file: self.api.tokens_file.clone().into(),
             data_dir: self.data.dir.clone().into(),
             ingest: self.ingest.validate()?,
+            alerting: self.alerting.clone(),
         })
     }
 }

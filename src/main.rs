@@ -33,6 +33,9 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Simulate a Chongqing sensor fleet: registry files, readings with scenarios, load.
+    #[command(subcommand)]
+    Simulate(firegrid_simulator::cli::SimulateCommand),
     /// Validate the configuration and the registry files, and say what to fix.
     CheckConfig {
         /// firegrid.toml.
@@ -79,6 +82,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 tokio::spawn(shutdown_on_signal(shutdown.clone()));
                 firegrid::run(settings, shutdown).await
             })?;
+            Ok(())
+        }
+        Command::Simulate(cmd) => {
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(cmd.execute())?;
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use firegrid_alerting::{AlertError, Engine, TokenSet};
 use firegrid_ingest::consumer::{self, Acker, ConnState};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::pipeline::{MqttWriteSink, Pipeline};
@@ -47,6 +48,12 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// The alert engine could not start.
+    #[error("alert engine: {0}")]
+    Alerting(#[from] AlertError),
+    /// The API token file is invalid.
+    #[error(transparent)]
+    Tokens(#[from] firegrid_alerting::auth::TokenError),
     /// A task ended before shutdown.
     #[error("the {0} task stopped unexpectedly")]
     TaskExited(&'static str),
@@ -84,6 +91,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         stations = registry.snapshot().stations().len()
     );
 
+    let engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, &metrics_registry)?;
+    let tokens = load_tokens(&settings.tokens_file)?;
     let state = Arc::new(ConnState::default());
     let health = Arc::new(StoreHealth::default());
     let (client, eventloop) = consumer::connect(&settings.mqtt)?;
@@ -98,6 +107,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let window = usize::from(settings.mqtt.receive_maximum);
     let (msg_tx, msg_rx) = mpsc::channel(window + 64);
     let (batch_tx, batch_rx) = mpsc::channel(settings.ingest.pending_batches.get());
+    // Bounded: a slow alert engine slows intake (the broker holds the backlog) rather than lose a reading.
+    let (readings_tx, readings_rx) = mpsc::channel(8192);
+    let (incident_tx, incident_rx) = mpsc::channel(1024);
 
     let mqtt_stop = CancellationToken::new();
     let intake_stop = CancellationToken::new();
@@ -135,14 +147,17 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         batch_max_age: settings.ingest.batch_max_age,
         flush_at_unacked: (window * usize::from(settings.ingest.batch_window_percent) / 100).max(1),
         batches: batch_tx,
-        readings: None,
-        extra_lines: None,
+        readings: Some(readings_tx),
+        extra_lines: Some(incident_rx),
         acker: acker.clone(),
         metrics: metrics.clone(),
     };
     let pipeline = tokio::spawn(pipeline.run(msg_rx, intake_stop.clone()));
 
-    let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health });
+    let alert_stop = CancellationToken::new();
+    let api = firegrid_alerting::router(engine.handle(), tokens);
+    let alerting = tokio::spawn(engine.run(readings_rx, incident_tx, alert_stop.clone()));
+    let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health }).merge(api);
     let http_stop2 = http_stop.clone();
     let http =
         tokio::spawn(
@@ -157,12 +172,17 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         let mut writer = writer;
         let mut pipeline = pipeline;
         let mut http = http;
+        let mut alerting = alerting;
         let early = tokio::select! {
             _ = shutdown.cancelled() => None,
             _ = &mut event_loop => Some("mqtt event loop"),
             _ = &mut writer => Some("writer"),
             _ = &mut pipeline => Some("pipeline"),
             _ = &mut http => Some("http"),
+            r = &mut alerting => {
+                if let Ok(Err(e)) = r { tracing::error!(event = "alerting_failed", error = %e); }
+                Some("alert engine")
+            }
         };
         if let Some(name) = early {
             tracing::error!(event = "task_exited", task = name, "stopping");
@@ -170,6 +190,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         tracing::info!(event = "shutdown", "stopping intake, flushing, acknowledging, disconnecting");
         intake_stop.cancel();
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, &mut pipeline).await;
+        // The pipeline is done: the engine evaluates and persists what is queued, then stops.
+        alert_stop.cancel();
+        if early != Some("alert engine") && tokio::time::timeout(DRAIN_TIMEOUT, &mut alerting).await.is_err() {
+            alerting.abort();
+        }
         if tokio::time::timeout(DRAIN_TIMEOUT, &mut writer).await.is_err() {
             writer_abort.cancel();
             let _ = writer.await;
@@ -189,6 +214,16 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
     });
     Ok(Running { http_addr, registry, handle })
+}
+
+/// The API tokens; without a token file the API answers 401 to every call (nothing is served
+/// without a token) and says so in the log.
+fn load_tokens(path: &std::path::Path) -> Result<TokenSet, RunError> {
+    if !path.exists() {
+        tracing::warn!(event = "no_api_tokens", file = %path.display(), "the incident API refuses every call until this file exists");
+        return Ok(TokenSet::default());
+    }
+    Ok(TokenSet::load(path)?)
 }
 
 #[cfg(unix)]

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# End-to-end drain benchmark (issue: ingest): a backlog of N readings queued by mosquitto for two
+# persistent sessions, drained once by a null subscriber (mosquitto_sub -q 1 to /dev/null) and once
+# by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
+# ratio and firegrid's peak RSS. Loopback only; stops everything it started.
+#   usage: scripts/bench-drain.sh [N]   (default 200000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-200000}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+now() { date +%s.%N; }
+
+mqtt_port=$(free_port); vm_port=$(free_port); http_port=$(free_port)
+cat > "$work/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_queued_bytes 0
+$( [ "$(id -u)" -eq 0 ] && echo "user root" )
+CONF
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 & pids+=($!)
+victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
+    >"$work/vm.log" 2>&1 & pids+=($!)
+wait_port "$mqtt_port"; wait_port "$vm_port"
+
+cargo build --release -q
+bin=./target/release/firegrid
+filter='firegrid/v1/+/+/+/+'
+export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
+       FIREGRID_STORE__INFLUXDB__URL="http://127.0.0.1:$vm_port" FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" \
+       FIREGRID_DATA__DIR="$work/data" FIREGRID_LOG=warn
+
+# Register both persistent sessions, then go away so the broker queues for them.
+mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -c -x 86400 -i null-sub -q 1 -t "$filter" -W 1 >/dev/null || true
+$bin run --config deploy/firegrid.toml & fg=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
+kill -TERM $fg; wait $fg
+
+echo "publishing $N readings (QoS 1) ..."
+$bin simulate load --url "mqtt://127.0.0.1:$mqtt_port" --rate 0 --total "$N" --qos 1 --json | tail -1
+
+t0=$(now)
+mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -c -x 86400 -i null-sub -q 1 -t "$filter" -C "$N" >/dev/null
+t1=$(now)
+null_rate=$(python3 -c "print(round($N/($t1-$t0)))")
+echo "null subscriber: $N messages in $(python3 -c "print(round($t1-$t0,2))") s = $null_rate msg/s"
+
+t0=$(now)
+$bin run --config deploy/firegrid.toml & fg=$!
+pids+=($fg)
+peak=0
+while :; do
+    written=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_points_written_total/ {print $2}') || written=0
+    hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status 2>/dev/null || echo 0)
+    [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+    [ "${written:-0}" -ge "$N" ] && break
+    sleep 0.05
+done
+t1=$(now)
+kill -TERM $fg; wait $fg || true
+fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
+echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start)"
+echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); firegrid peak RSS = $((peak/1024)) MiB"
