@@ -100,6 +100,10 @@ impl Publisher {
             .set_max_packet_size(1 << 20, 1 << 20)
             .set_request_channel_capacity(4096);
         let (client, mut eventloop) = AsyncClient::new(opts, 4096);
+        // No Nagle delay: a lone publish (a paced load, the last of a batch) goes out at once.
+        let mut net = eventloop.network_options();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         let counters = Arc::new(Counters::default());
         let c = counters.clone();
         let task = tokio::spawn(async move {
