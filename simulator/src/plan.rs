@@ -62,7 +62,8 @@ pub struct PlanSpec {
 }
 
 /// Plans the scenarios of a run: each on devices not used by another (so no two events share a
-/// household and merge into one incident), starting 20 s in (a tenth of a short run).
+/// household and merge into one incident), starting 20 s in (a tenth of a short run), and only
+/// those that play out before the run ends.
 pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let mut out = Vec::new();
     if spec.kinds.is_empty() {
@@ -72,6 +73,7 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let mut rng = SimRng::derive(spec.seed, "plan");
     let mut used: HashSet<String> = HashSet::new();
     let lead = (spec.duration_ms / 10).min(20_000);
+    let run_end = spec.start_ms + spec.duration_ms;
     let span = (spec.duration_ms * 6 / 10 - lead).max(1);
     let every = spec.every_ms.unwrap_or(span / spec.kinds.len() as i64).max(1_000);
     let count = if spec.every_ms.is_some() { (span / every + 1) as usize } else { spec.kinds.len() };
@@ -112,10 +114,57 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
                 .or_else(|| pick_one(&mut rng, &targets.electrical, &used, &mut key)),
         };
         let Some(devices) = devices else { continue };
+        let inj = inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix);
+        // An event that cannot play out (or be noticed, for offline) before the run ends would
+        // be ground truth firegrid never had a chance to see: leave it out.
+        if inj.truth.iter().any(|t| t.end_ts > run_end) {
+            continue;
+        }
         for &d in &devices {
             used.insert(key(d));
         }
-        out.push(inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix));
+        out.push(inj);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{generate_registry, FleetSpec};
+
+    #[test]
+    fn a_short_run_leaves_out_events_that_cannot_play_out_before_it_ends() {
+        let f = generate_registry(&FleetSpec::default()).expect("fleet");
+        let spec = PlanSpec {
+            seed: 1,
+            start_ms: 0,
+            duration_ms: 120_000,
+            kinds: ScenarioKind::ALL.to_vec(),
+            every_ms: None,
+            prefix: "firegrid/v1".into(),
+        };
+        let plan = plan(&f, &spec);
+        let names: Vec<&str> = plan.iter().map(|i| i.truth[0].scenario.as_str()).collect();
+        assert!(!names.contains(&"forest_hotspot") && !names.contains(&"kitchen_fire"), "{names:?}");
+        assert!(names.contains(&"arc_fault") && names.contains(&"malformed"), "{names:?}");
+        assert!(plan.iter().flat_map(|i| &i.truth).all(|t| t.end_ts <= 120_000));
+    }
+
+    #[test]
+    fn a_repeating_plan_cycles_through_its_scenarios_on_fresh_devices() {
+        let f = generate_registry(&FleetSpec::default()).expect("fleet");
+        let spec = PlanSpec {
+            seed: 1,
+            start_ms: 0,
+            duration_ms: 3_600_000,
+            kinds: vec![ScenarioKind::CookingSteam, ScenarioKind::ArcFault],
+            every_ms: Some(60_000),
+            prefix: "firegrid/v1".into(),
+        };
+        let plan = plan(&f, &spec);
+        assert!(plan.len() >= 30, "{}", plan.len());
+        let devices: HashSet<&String> = plan.iter().flat_map(|i| &i.truth[0].devices).collect();
+        assert_eq!(devices.len(), plan.len());
+    }
 }

@@ -151,8 +151,8 @@ async fn a_scenario_run_publishes_readings_and_injections_and_writes_their_truth
         fleet: small_fleet(),
         speedup: 600.0,
         duration: Duration::from_secs(6),
-        scenarios: vec![ScenarioKind::CookingSteam, ScenarioKind::ArcFault, ScenarioKind::Malformed],
-        every: Some(Duration::from_millis(1500)),
+        scenarios: vec![ScenarioKind::ArcFault, ScenarioKind::Malformed],
+        every: Some(Duration::from_millis(2000)),
         truth_path: Some(truth.clone()),
         ..RunSpec::default()
     };
@@ -161,7 +161,7 @@ async fn a_scenario_run_publishes_readings_and_injections_and_writes_their_truth
     let records = parse_records(&std::fs::read_to_string(&truth).expect("truth")).expect("jsonl");
     assert_eq!(records, report.truth);
     let scenarios: Vec<&str> = records.iter().map(|r| r.scenario.as_str()).collect();
-    assert!(scenarios.starts_with(&["cooking_steam", "arc_fault"]), "{scenarios:?}");
+    assert_eq!(scenarios.first(), Some(&"arc_fault"), "{scenarios:?}");
     assert_eq!(records.iter().filter(|r| r.deadletter_reason.is_some()).count(), REASONS.len());
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = received.lock().expect("lock");
@@ -170,7 +170,7 @@ async fn a_scenario_run_publishes_readings_and_injections_and_writes_their_truth
     for kind in [Kind::Smoke, Kind::Electrical] {
         assert!(got.iter().any(|(t, _)| t.contains(&format!("/{}/", kind.as_str()))), "{kind:?}");
     }
-    let arc = &records[1].devices[0];
+    let arc = &records[0].devices[0];
     assert!(got.iter().any(|(t, p)| t.ends_with(arc) && String::from_utf8_lossy(p).contains("\"arc_fault\":true")));
     assert!(got.iter().any(|(t, _)| t.contains("/gas/")), "the bad_topic message");
 }
