@@ -126,6 +126,11 @@ async fn shutdown_on_signal(token: CancellationToken) {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-    tracing::info!(event = "signal", "shutdown requested");
+    tracing::info!(event = "signal", "shutdown requested; a second signal stops at once");
     token.cancel();
+    // A second signal means the operator will not wait for the drain: exit now. Unacknowledged
+    // messages stay with the broker, so nothing is lost, only redelivered.
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::warn!(event = "signal", "second signal: exiting without draining");
+    std::process::exit(130);
 }

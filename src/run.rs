@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firegrid_alerting::{AlertError, Engine, TokenSet};
-use firegrid_ingest::consumer::{self, Acker, ConnState};
+use firegrid_ingest::consumer::{self, ConnState};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::pipeline::{MqttWriteSink, Pipeline};
 use firegrid_ingest::registry::{RegistryError, SharedRegistry};
@@ -96,7 +96,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let state = Arc::new(ConnState::default());
     let health = Arc::new(StoreHealth::default());
     let (client, eventloop) = consumer::connect(&settings.mqtt)?;
-    let acker = Acker::new(client.clone(), state.clone(), metrics.clone());
+    let (acker, outbound) = consumer::outbound(client.clone(), state.clone(), metrics.clone());
+    let outbound = tokio::spawn(outbound);
     let store = InfluxV2::new(settings.influxdb.clone())?;
 
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
@@ -199,7 +200,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             writer_abort.cancel();
             let _ = writer.await;
         }
-        acker.disconnect().await;
+        acker.disconnect();
+        let mut outbound = outbound;
+        if tokio::time::timeout(DISCONNECT_TIMEOUT, &mut outbound).await.is_err() {
+            outbound.abort();
+        }
         mqtt_stop.cancel();
         if tokio::time::timeout(DISCONNECT_TIMEOUT, &mut event_loop).await.is_err() {
             event_loop.abort();

@@ -35,9 +35,6 @@ pub enum ConsumerError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The client's request queue is closed (the event loop is gone).
-    #[error("the MQTT client is closed")]
-    Closed,
 }
 
 /// One message from the broker.
@@ -99,44 +96,85 @@ pub fn connect(s: &MqttSettings) -> Result<(AsyncClient, EventLoop), ConsumerErr
     Ok(AsyncClient::new(options(s)?, cap))
 }
 
-/// Sends acks for persisted messages, skipping those of earlier connections.
+/// What goes back to the broker: acks, dead letters, the final disconnect.
+#[derive(Debug)]
+enum Outbound {
+    Ack(AckToken),
+    Publish { topic: String, payload: Vec<u8> },
+    Disconnect,
+}
+
+/// Queues acks and publishes for the outbound task, without ever waiting.
+///
+/// The writer and the pipeline must never block on the MQTT client: if they did, a broker that
+/// sends past the window could fill the ingest queue, block the event loop, and leave the acks
+/// that would free it stuck behind it. The queue is unbounded in type but bounded in fact:
+/// every entry belongs to a message firegrid holds unacknowledged (an ack, or the dead letter
+/// of a refused message), and those are bounded by the broker's window and the ingest queue.
 #[derive(Debug, Clone)]
 pub struct Acker {
-    client: AsyncClient,
-    state: Arc<ConnState>,
-    metrics: IngestMetrics,
+    tx: mpsc::UnboundedSender<Outbound>,
 }
 
 impl Acker {
-    /// An acker over the client.
-    pub fn new(client: AsyncClient, state: Arc<ConnState>, metrics: IngestMetrics) -> Acker {
-        Acker { client, state, metrics }
+    /// Acknowledges one message (skipped if its connection is gone: the broker redelivers it).
+    pub fn ack(&self, token: AckToken) {
+        let _ = self.tx.send(Outbound::Ack(token));
     }
 
-    /// Acknowledges one message.
-    pub async fn ack(&self, token: &AckToken) {
-        if token.generation != self.state.generation.load(Ordering::Acquire) {
-            // Its connection is gone: the broker will redeliver it, and the rewrite is idempotent.
-            self.metrics.stale_acks.inc();
-            return;
+    /// Publishes a QoS 1 message (dead letters, dispatches), in order with the acks.
+    pub fn publish(&self, topic: String, payload: Vec<u8>) {
+        let _ = self.tx.send(Outbound::Publish { topic, payload });
+    }
+
+    /// Disconnects cleanly once everything queued before has been handed to the client.
+    pub fn disconnect(&self) {
+        let _ = self.tx.send(Outbound::Disconnect);
+    }
+}
+
+/// The acker handle and the task that drains it into the client; the task ends after the
+/// disconnect (or when every handle is dropped).
+pub fn outbound(
+    client: AsyncClient,
+    state: Arc<ConnState>,
+    metrics: IngestMetrics,
+) -> (Acker, impl std::future::Future<Output = ()> + Send) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let task = async move {
+        while let Some(o) = rx.recv().await {
+            let sent = match o {
+                Outbound::Ack(token) => {
+                    if token.generation != state.generation.load(Ordering::Acquire) {
+                        metrics.stale_acks.inc();
+                        continue;
+                    }
+                    let mut p = Publish::new("", QoS::AtLeastOnce, Bytes::new(), None);
+                    p.pkid = token.pkid;
+                    client.ack(&p).await
+                }
+                Outbound::Publish { topic, payload } => {
+                    let r = client.publish(topic, QoS::AtLeastOnce, false, payload).await;
+                    if r.is_ok() {
+                        metrics.deadletters.inc();
+                    }
+                    r
+                }
+                Outbound::Disconnect => {
+                    let _ = client.disconnect().await;
+                    return;
+                }
+            };
+            if sent.is_err() {
+                tracing::warn!(
+                    event = "mqtt_client_closed",
+                    "outbound message not sent; unacknowledged messages are redelivered"
+                );
+                return;
+            }
         }
-        let mut p = Publish::new("", QoS::AtLeastOnce, Bytes::new(), None);
-        p.pkid = token.pkid;
-        if self.client.ack(&p).await.is_err() {
-            tracing::debug!(event = "ack_dropped", "client closed; the broker will redeliver");
-        }
-    }
-
-    /// Publishes a QoS 1 message (dead letters, dispatches).
-    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), ConsumerError> {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload).await.map_err(|_| ConsumerError::Closed)?;
-        Ok(())
-    }
-
-    /// Asks the event loop to disconnect cleanly.
-    pub async fn disconnect(&self) {
-        let _ = self.client.disconnect().await;
-    }
+    };
+    (Acker { tx }, task)
 }
 
 /// Runs the event loop until `stop` is cancelled and the disconnect went out (or the

@@ -152,12 +152,9 @@ impl Pipeline {
         }
         let topic_str = String::from_utf8_lossy(&m.topic);
         let dl = DeadLetter::new(&topic_str, &rejection, &m.payload, m.received_at_ms);
-        match self.acker.publish(topic::deadletter(&self.prefix), dl.to_json()).await {
-            Ok(()) => self.metrics.deadletters.inc(),
-            Err(e) => tracing::error!(event = "deadletter_failed", error = %e),
-        }
-        if let Some(ack) = &m.ack {
-            self.acker.ack(ack).await;
+        self.acker.publish(topic::deadletter(&self.prefix), dl.to_json());
+        if let Some(ack) = m.ack {
+            self.acker.ack(ack);
         }
     }
 }
@@ -181,8 +178,8 @@ pub struct MqttWriteSink {
 
 impl crate::writer::WriteSink for MqttWriteSink {
     async fn persisted(&self, acks: Vec<crate::batch::AckToken>) {
-        for a in &acks {
-            self.acker.ack(a).await;
+        for a in acks {
+            self.acker.ack(a);
         }
     }
 
@@ -191,12 +188,9 @@ impl crate::writer::WriteSink for MqttWriteSink {
         tracing::warn!(event = "message_rejected", reason = line.rejection.reason.as_str(), detail = %line.rejection.detail, "the store refused a line; dead-lettered");
         let topic = line.ack.as_ref().map(|a| String::from_utf8_lossy(&a.topic).into_owned()).unwrap_or_default();
         let dl = DeadLetter::new(&topic, &line.rejection, line.line.as_bytes(), crate::now_ms());
-        match self.acker.publish(topic::deadletter(&self.prefix), dl.to_json()).await {
-            Ok(()) => self.metrics.deadletters.inc(),
-            Err(e) => tracing::error!(event = "deadletter_failed", error = %e),
-        }
-        if let Some(a) = &line.ack {
-            self.acker.ack(a).await;
+        self.acker.publish(topic::deadletter(&self.prefix), dl.to_json());
+        if let Some(a) = line.ack {
+            self.acker.ack(a);
         }
     }
 }
