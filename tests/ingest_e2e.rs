@@ -185,6 +185,42 @@ async fn a_broker_restart_mid_stream_loses_nothing() -> Result<()> {
     .await?
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_far_larger_than_the_window_drains_completely_through_tiny_batches() -> Result<()> {
+    // A persistent session fills while firegrid is away; on its return the broker hands the
+    // backlog over faster than a small window and a one-batch writer queue can take it. Acks
+    // must still flow (they never wait on the event loop), so the drain completes.
+    tokio::time::timeout(Duration::from_secs(240), async {
+        let mqtt = Mosquitto::start().await?;
+        let vm = VictoriaMetrics::start().await?;
+        let dir = tempfile::tempdir()?;
+        let devices = fleet::devices(400);
+        let mut s = settings(dir.path(), &mqtt, &vm, &devices)?;
+        s.mqtt.receive_maximum = 100;
+        s.ingest.batch_max_lines = std::num::NonZeroUsize::new(50).context("nonzero")?;
+        s.ingest.pending_batches = std::num::NonZeroUsize::new(1).context("nonzero")?;
+
+        // Register the session, then stop.
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(s.clone(), shutdown.clone()).await?;
+        let addr = running.http_addr;
+        support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
+        shutdown.cancel();
+        running.wait().await?;
+
+        fleet::publish_all(mqtt.port(), "backlog-pub", readings(&devices, 1, 50)).await?;
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(s, shutdown.clone()).await?;
+        let want = expected_pairs(&devices, 1..51);
+        let got = wait_for_pairs(&vm, &want).await?;
+        ensure!(got == want, "stored {} of {}", got.len(), want.len());
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
+        Ok(())
+    })
+    .await?
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
