@@ -232,8 +232,11 @@ impl MqttConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct InfluxConfig {
-    /// Base URL; `/api/v2/write` is appended.
+    /// Base URL; `/api/v2/write` (or `/write` with `api = "v1"`) is appended.
     pub url: String,
+    /// `v2`: `/api/v2/write?org=&bucket=` (InfluxDB 2.x/3.x/Cloud, VictoriaMetrics);
+    /// `v1`: `/write?db={bucket}` (InfluxDB 1.x, and 2.x/3.x through their v1 compatibility API).
+    pub api: String,
     /// Organization.
     pub org: String,
     /// Bucket.
@@ -254,6 +257,7 @@ impl Default for InfluxConfig {
     fn default() -> Self {
         InfluxConfig {
             url: "http://127.0.0.1:8086".into(),
+            api: "v2".into(),
             org: "firegrid".into(),
             bucket: "firegrid".into(),
             token: Secret::default(),
@@ -311,8 +315,13 @@ impl InfluxConfig {
                 })
                 .collect()
         };
+        let write_url = match self.api.as_str() {
+            "v2" => format!("{base}/api/v2/write?org={}&bucket={}&precision=ms", enc(&self.org), enc(&self.bucket)),
+            "v1" => format!("{base}/write?db={}&precision=ms", enc(&self.bucket)),
+            other => return Err(err("store.influxdb.api", format!("`{other}` is not v2 or v1"))),
+        };
         Ok(InfluxSettings {
-            write_url: format!("{base}/api/v2/write?org={}&bucket={}&precision=ms", enc(&self.org), enc(&self.bucket)),
+            write_url,
             token: self.token.resolve(&self.token_file, "store.influxdb.token_file")?,
             timeout: Duration::from_millis(self.timeout_ms.max(1)),
             retry_min: Duration::from_millis(self.retry_min_ms),
@@ -421,6 +430,8 @@ mod tests {
         assert_eq!(e.key, "mqtt.counties");
         let i = InfluxConfig { org: "org 1".into(), ..Default::default() }.validate().expect("valid");
         assert_eq!(i.write_url, "http://127.0.0.1:8086/api/v2/write?org=org%201&bucket=firegrid&precision=ms");
+        let v1 = InfluxConfig { api: "v1".into(), ..Default::default() }.validate().expect("valid");
+        assert_eq!(v1.write_url, "http://127.0.0.1:8086/write?db=firegrid&precision=ms");
         let e = IngestConfig { batch_max_lines: 0, ..Default::default() }.validate().expect_err("bad");
         assert_eq!(e.key, "ingest.batch_max_lines");
     }

@@ -84,6 +84,7 @@ impl LineStore for InfluxV2 {
             .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
             .body(body.to_owned());
         if !self.settings.token.is_empty() {
+            // InfluxDB 2.x/3.x take `Token …` on both APIs; 1.x ignores it without auth enabled.
             req = req.header(reqwest::header::AUTHORIZATION, format!("Token {}", self.settings.token));
         }
         let resp = match req.send().await {
