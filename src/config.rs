@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::config::{
-    ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings,
+    ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings, SpoolConfig,
 };
 use firegrid_ingest::registry::RegistryPaths;
+use firegrid_ingest::spool::SpoolSettings;
 use serde::{Deserialize, Serialize};
 
 /// Why the configuration cannot be used.
@@ -145,6 +146,8 @@ pub struct Config {
     pub data: DataConfig,
     /// `[ingest]`
     pub ingest: IngestConfig,
+    /// `[spool]`
+    pub spool: SpoolConfig,
     /// `[alerting]`: detection thresholds and windows, per kind and per site type.
     pub alerting: AlertingConfig,
 }
@@ -166,6 +169,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Ingest limits and batching.
     pub ingest: IngestSettings,
+    /// The disk spool, unless disabled.
+    pub spool: Option<SpoolSettings>,
     /// Alert engine configuration (validated again by the engine into its typed settings).
     pub alerting: AlertingConfig,
 }
@@ -221,6 +226,7 @@ impl Config {
             tokens_file: self.api.tokens_file.clone().into(),
             data_dir: self.data.dir.clone().into(),
             ingest: self.ingest.validate()?,
+            spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting: self.alerting.clone(),
         })
     }

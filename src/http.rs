@@ -53,14 +53,20 @@ struct Readiness {
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let mqtt_connected = s.mqtt.connected.load(Ordering::Acquire);
+    // Spooling keeps ingestion going: the store is degraded but firegrid is ready. A full
+    // spool, refused credentials or a failing store without a spool are not ready.
     let store = if s.store.unauthorized.load(Ordering::Relaxed) {
         "unauthorized"
+    } else if s.store.spool_full.load(Ordering::Relaxed) {
+        "failing_spool_full"
+    } else if s.store.spooling.load(Ordering::Relaxed) {
+        "degraded_spooling"
     } else if s.store.failing.load(Ordering::Relaxed) {
         "failing"
     } else {
         "ok"
     };
-    let ready = mqtt_connected && store == "ok";
+    let ready = mqtt_connected && matches!(store, "ok" | "degraded_spooling");
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(Readiness { ready, mqtt_connected, store }))
 }

@@ -35,7 +35,7 @@ enum Command {
     },
     /// Simulate a Chongqing sensor fleet: registry files, readings with scenarios, load.
     #[command(subcommand)]
-    Simulate(firegrid_simulator::cli::SimulateCommand),
+    Simulate(Box<firegrid_simulator::cli::SimulateCommand>),
     /// Validate the configuration and the registry files, and say what to fix.
     CheckConfig {
         /// firegrid.toml.

@@ -12,7 +12,9 @@ use firegrid_ingest::consumer::{self, ConnState};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::pipeline::{MqttWriteSink, Pipeline};
 use firegrid_ingest::registry::{RegistryError, SharedRegistry};
-use firegrid_ingest::writer::{self, InfluxV2, StoreHealth, WriterError};
+use firegrid_ingest::spool::{Spool, SpoolError};
+use firegrid_ingest::writer::{InfluxV2, StoreHealth, WriterError};
+use firegrid_ingest::writer_task::Writer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +42,9 @@ pub enum RunError {
     /// The store client could not be set up.
     #[error(transparent)]
     Store(#[from] WriterError),
+    /// The spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
     /// The HTTP listener could not bind.
     #[error("http.listen {addr}: {source}")]
     Bind {
@@ -99,6 +104,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let (acker, outbound) = consumer::outbound(client.clone(), state.clone(), metrics.clone());
     let outbound = tokio::spawn(outbound);
     let store = InfluxV2::new(settings.influxdb.clone())?;
+    let spool = open_spool(&settings, &metrics)?;
 
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
         .await
@@ -131,15 +137,15 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         prefix: settings.mqtt.topic_prefix.clone(),
         metrics: metrics.clone(),
     });
-    let writer = tokio::spawn(writer::run_writer(
+    let writer = Writer {
         store,
         sink,
-        batch_rx,
-        (settings.influxdb.retry_min, settings.influxdb.retry_max),
-        health.clone(),
-        metrics.clone(),
-        writer_abort.clone(),
-    ));
+        spool,
+        retry: (settings.influxdb.retry_min, settings.influxdb.retry_max),
+        health: health.clone(),
+        metrics: metrics.clone(),
+    };
+    let writer = tokio::spawn(writer.run(batch_rx, writer_abort.clone()));
     let pipeline = Pipeline {
         prefix: settings.mqtt.topic_prefix.clone(),
         limits: settings.ingest.limits,
@@ -219,6 +225,30 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
     });
     Ok(Running { http_addr, registry, handle })
+}
+
+/// Opens the spool and reports what recovery found.
+fn open_spool(settings: &Settings, metrics: &IngestMetrics) -> Result<Option<Arc<std::sync::Mutex<Spool>>>, RunError> {
+    let Some(cfg) = settings.spool.clone() else { return Ok(None) };
+    let (spool, rec) = Spool::open(cfg)?;
+    if rec.truncated_bytes > 0 {
+        tracing::warn!(
+            event = "spool_recovered",
+            damaged_segments = rec.damaged_segments,
+            truncated_bytes = rec.truncated_bytes,
+            "a torn or corrupt tail was cut; those batches were never acknowledged and the broker redelivers them"
+        );
+    }
+    if rec.records > 0 {
+        tracing::info!(
+            event = "spool_replay_pending",
+            records = rec.records,
+            bytes = spool.bytes(),
+            "replaying the spool into the store"
+        );
+    }
+    metrics.spool_truncated_bytes.inc_by(rec.truncated_bytes);
+    Ok(Some(Arc::new(std::sync::Mutex::new(spool))))
 }
 
 /// The API tokens; without a token file the API answers 401 to every call (nothing is served

@@ -247,7 +247,12 @@ async fn a_store_outage_loses_nothing_and_ingest_resumes_by_itself() -> Result<(
         let rss_before = rss_kib();
         let outage = tokio::time::Instant::now();
         fleet::publish_all(mqtt.port(), "outage-pub-2", readings(&devices, 11, 20)).await?;
-        support::eventually(Duration::from_secs(10), || async { Ok((!ready(addr).await?).then_some(())) }).await?;
+        // The store is down: batches go to the disk spool and ingestion carries on, degraded.
+        support::eventually(Duration::from_secs(10), || async {
+            let r: serde_json::Value = reqwest::get(format!("http://{addr}/readyz")).await?.json().await?;
+            Ok((r["store"] == "degraded_spooling" && r["ready"] == true).then_some(()))
+        })
+        .await?;
         tokio::time::sleep_until(outage + Duration::from_secs(10)).await;
         let rss_during = rss_kib();
         vm.start_again().await?;

@@ -49,6 +49,16 @@ impl Batch {
         }
     }
 
+    /// A batch of the lines of `body` (a spooled batch), none of which needs an ack any more.
+    pub fn from_body(body: String) -> Batch {
+        let mut ends: Vec<usize> = body.match_indices('\n').map(|(i, _)| i + 1).collect();
+        if !body.is_empty() && !body.ends_with('\n') {
+            ends.push(body.len());
+        }
+        let acks = vec![None; ends.len()];
+        Batch { body, ends, acks, opened_at: Instant::now() }
+    }
+
     /// Appends one line through `encode`, which writes it with its trailing newline.
     pub fn push_with(&mut self, ack: Option<AckToken>, encode: impl FnOnce(&mut String)) {
         if self.ends.is_empty() {
@@ -138,6 +148,13 @@ mod tests {
         assert_eq!(c.ack(0).map(|t| t.pkid), Some(3));
         let pkids: Vec<u16> = a.into_acks().into_iter().chain(c.into_acks()).map(|t| t.pkid).collect();
         assert_eq!(pkids, vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_spooled_body_becomes_a_batch_of_its_lines_without_acks() {
+        let b = Batch::from_body("a f=1 1\nb f=2 2\n".into());
+        assert_eq!((b.len(), b.line(1), b.ack(0)), (2, "b f=2 2", None));
+        assert!(Batch::from_body(String::new()).is_empty());
     }
 
     #[test]

@@ -330,6 +330,43 @@ impl InfluxConfig {
     }
 }
 
+/// `[spool]`: the disk spool that holds batches while the store is unavailable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Size cap on disk; when full, acknowledgements stop and the broker holds the backlog.
+    /// 0 disables the spool (batches then wait in memory for the store, with the same backpressure).
+    pub max_bytes: u64,
+    /// Size of one segment file.
+    pub segment_bytes: u64,
+    /// `fdatasync` each append before acknowledging: survives a power cut, not only a crash.
+    pub fsync: bool,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { max_bytes: 1 << 30, segment_bytes: 64 << 20, fsync: true }
+    }
+}
+
+impl SpoolConfig {
+    /// Validates into settings under `data_dir/spool`, or `None` when disabled.
+    pub fn validate(&self, data_dir: &std::path::Path) -> Result<Option<crate::spool::SpoolSettings>, ConfigError> {
+        if self.max_bytes == 0 {
+            return Ok(None);
+        }
+        if self.segment_bytes < 1 << 20 || self.segment_bytes > self.max_bytes {
+            return Err(err("spool.segment_bytes", "must be at least 1 MiB and at most spool.max_bytes"));
+        }
+        Ok(Some(crate::spool::SpoolSettings {
+            dir: data_dir.join("spool"),
+            max_bytes: self.max_bytes,
+            segment_bytes: self.segment_bytes,
+            fsync: self.fsync,
+        }))
+    }
+}
+
 /// `[ingest]`: payload limits and batching.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

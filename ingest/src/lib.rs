@@ -14,8 +14,10 @@ pub mod payload;
 pub mod pipeline;
 pub mod reading;
 pub mod registry;
+pub mod spool;
 pub mod topic;
 pub mod writer;
+pub mod writer_task;
 
 /// Wall-clock time, epoch milliseconds UTC.
 pub fn now_ms() -> i64 {

@@ -46,6 +46,14 @@ pub struct IngestMetrics {
     pub write_seconds: Histogram,
     /// Bytes held in the disk spool.
     pub spool_bytes: IntGauge,
+    /// Segment files in the disk spool.
+    pub spool_segments: IntGauge,
+    /// Points appended to the spool.
+    pub spool_appended_points: IntCounter,
+    /// Points replayed from the spool into the store.
+    pub spool_replayed_points: IntCounter,
+    /// Bytes cut from torn or corrupt spool tails at start-up.
+    pub spool_truncated_bytes: IntCounter,
     /// 1 while connected to the broker.
     pub mqtt_connected: IntGauge,
     /// Connections established (the first one included).
@@ -87,6 +95,19 @@ impl IngestMetrics {
                     .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             )?,
             spool_bytes: IntGauge::new("firegrid_spool_bytes", "Bytes held in the disk spool")?,
+            spool_segments: IntGauge::new("firegrid_spool_segments", "Segment files in the disk spool")?,
+            spool_appended_points: IntCounter::new(
+                "firegrid_spool_appended_points_total",
+                "Points appended to the disk spool while the store was unavailable",
+            )?,
+            spool_replayed_points: IntCounter::new(
+                "firegrid_spool_replayed_points_total",
+                "Points replayed from the disk spool into the store",
+            )?,
+            spool_truncated_bytes: IntCounter::new(
+                "firegrid_spool_truncated_bytes_total",
+                "Bytes cut from torn or corrupt spool tails at start-up (never acknowledged)",
+            )?,
             mqtt_connected: IntGauge::new("firegrid_mqtt_connected", "1 while connected to the MQTT broker")?,
             mqtt_connections: IntCounter::new("firegrid_mqtt_connections_total", "MQTT connections established")?,
             stale_acks: IntCounter::new(
@@ -106,6 +127,10 @@ impl IngestMetrics {
         registry.register(Box::new(m.batches.clone()))?;
         registry.register(Box::new(m.write_seconds.clone()))?;
         registry.register(Box::new(m.spool_bytes.clone()))?;
+        registry.register(Box::new(m.spool_segments.clone()))?;
+        registry.register(Box::new(m.spool_appended_points.clone()))?;
+        registry.register(Box::new(m.spool_replayed_points.clone()))?;
+        registry.register(Box::new(m.spool_truncated_bytes.clone()))?;
         registry.register(Box::new(m.mqtt_connected.clone()))?;
         registry.register(Box::new(m.mqtt_connections.clone()))?;
         registry.register(Box::new(m.stale_acks.clone()))?;

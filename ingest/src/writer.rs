@@ -11,10 +11,8 @@
 //! here with reqwest, the HTTP client the crate itself wraps.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::{AckToken, Batch};
@@ -138,6 +136,12 @@ impl Backoff {
         d
     }
 
+    /// The delay to wait now, at least what the server asked for.
+    pub fn after(&mut self, server: Option<Duration>) -> Duration {
+        let d = self.next_delay();
+        server.map_or(d, |s| s.max(d))
+    }
+
     /// Back to the first delay after a success.
     pub fn reset(&mut self) {
         self.next = self.min;
@@ -172,30 +176,94 @@ pub struct StoreHealth {
     pub unauthorized: AtomicBool,
     /// Epoch ms of the last successful write (0 = none yet).
     pub last_ok_ms: AtomicI64,
+    /// The store is unavailable and batches go to the disk spool (ingestion continues).
+    pub spooling: AtomicBool,
+    /// The spool is full (or failing): acknowledgements wait for the store.
+    pub spool_full: AtomicBool,
 }
 
-/// The writer task: takes batches from `rx` until it closes, writes each one (retrying until it
-/// succeeds or `abort` is cancelled), then reports acks and refusals to `sink`.
-pub async fn run_writer<S: LineStore, K: WriteSink>(
-    store: S,
-    sink: Arc<K>,
-    mut rx: mpsc::Receiver<Batch>,
-    retry: (Duration, Duration),
-    health: Arc<StoreHealth>,
-    metrics: IngestMetrics,
-    abort: CancellationToken,
-) {
-    let mut backoff = Backoff::new(retry.0, retry.1);
-    while let Some(batch) = rx.recv().await {
-        if !write_batch(&store, &*sink, batch, &mut backoff, &health, &metrics, &abort).await {
-            tracing::warn!(event = "writer_aborted", "shutdown deadline passed with unwritten batches; their messages stay unacknowledged and the broker redelivers them");
-            return;
+/// The store became unavailable during an attempt: what is left to write, and how long the
+/// server asked to wait.
+#[derive(Debug)]
+pub struct Unavailable {
+    /// Sub-batches not yet written (acks still held).
+    pub remaining: Vec<Batch>,
+    /// The server's `Retry-After`, if any.
+    pub after: Option<Duration>,
+}
+
+/// One pass over a batch: writes it, splitting on 413 and bisecting on 400/422 down to the
+/// offending lines (dead-lettered through `sink`); stops at the first transient failure.
+pub async fn attempt<S: LineStore, K: WriteSink>(
+    store: &S,
+    sink: &K,
+    batch: Batch,
+    health: &StoreHealth,
+    metrics: &IngestMetrics,
+) -> Result<(), Unavailable> {
+    let mut stack = vec![batch];
+    while let Some(b) = stack.pop() {
+        if b.is_empty() {
+            continue;
+        }
+        let started = Instant::now();
+        let result = store.write(b.body()).await;
+        metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+        match result {
+            WriteResult::Ok => {
+                metrics.batch(BatchOutcome::Ok);
+                metrics.points_written.inc_by(b.len() as u64);
+                health.failing.store(false, Ordering::Relaxed);
+                health.unauthorized.store(false, Ordering::Relaxed);
+                health.last_ok_ms.store(crate::now_ms(), Ordering::Relaxed);
+                sink.persisted(b.into_acks()).await;
+            }
+            WriteResult::TooLarge | WriteResult::Rejected(_) if b.len() > 1 => {
+                metrics.batch(if result == WriteResult::TooLarge {
+                    BatchOutcome::Split
+                } else {
+                    BatchOutcome::Rejected
+                });
+                let (head, tail) = b.split();
+                stack.push(tail);
+                stack.push(head);
+            }
+            WriteResult::TooLarge | WriteResult::Rejected(_) => {
+                metrics.batch(BatchOutcome::Rejected);
+                let detail = match result {
+                    WriteResult::Rejected(msg) => format!("store refused the line: {msg}"),
+                    _ => "store refused the line as too large (HTTP 413)".to_owned(),
+                };
+                let refused = RefusedLine {
+                    line: b.line(0).to_owned(),
+                    ack: b.ack(0).cloned(),
+                    rejection: Rejection::new(Reason::StoreRejected, detail),
+                };
+                sink.refused(refused).await;
+            }
+            WriteResult::Unauthorized(msg) => {
+                metrics.batch(BatchOutcome::Retry);
+                health.failing.store(true, Ordering::Relaxed);
+                health.unauthorized.store(true, Ordering::Relaxed);
+                tracing::error!(event = "store_unauthorized", error = %msg, "the store refuses firegrid's token");
+                stack.push(b);
+                return Err(Unavailable { remaining: stack, after: None });
+            }
+            WriteResult::Retry { after, reason } => {
+                metrics.batch(BatchOutcome::Retry);
+                health.failing.store(true, Ordering::Relaxed);
+                tracing::warn!(event = "store_write_failed", error = %reason, "store unavailable");
+                stack.push(b);
+                return Err(Unavailable { remaining: stack, after });
+            }
         }
     }
+    Ok(())
 }
 
-/// Writes one batch to completion. Returns false when aborted before it was written.
-async fn write_batch<S: LineStore, K: WriteSink>(
+/// Writes a batch in place, retrying with backoff until it is written; false when `abort` is
+/// cancelled first (its messages stay unacknowledged and the broker redelivers them).
+pub async fn write_in_place<S: LineStore, K: WriteSink>(
     store: &S,
     sink: &K,
     batch: Batch,
@@ -204,69 +272,17 @@ async fn write_batch<S: LineStore, K: WriteSink>(
     metrics: &IngestMetrics,
     abort: &CancellationToken,
 ) -> bool {
-    let mut stack = vec![batch];
-    while let Some(b) = stack.pop() {
-        if b.is_empty() {
-            continue;
-        }
-        loop {
-            let started = Instant::now();
-            let result = store.write(b.body()).await;
-            metrics.write_seconds.observe(started.elapsed().as_secs_f64());
-            let delay = match result {
-                WriteResult::Ok => {
-                    metrics.batch(BatchOutcome::Ok);
-                    metrics.points_written.inc_by(b.len() as u64);
-                    health.failing.store(false, Ordering::Relaxed);
-                    health.unauthorized.store(false, Ordering::Relaxed);
-                    health.last_ok_ms.store(crate::now_ms(), Ordering::Relaxed);
-                    backoff.reset();
-                    sink.persisted(b.into_acks()).await;
-                    break;
+    let mut pending = vec![batch];
+    while let Some(b) = pending.pop() {
+        match attempt(store, sink, b, health, metrics).await {
+            Ok(()) => backoff.reset(),
+            Err(u) => {
+                pending.extend(u.remaining);
+                let delay = backoff.after(u.after);
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = abort.cancelled() => return false,
                 }
-                WriteResult::TooLarge | WriteResult::Rejected(_) if b.len() > 1 => {
-                    metrics.batch(if result == WriteResult::TooLarge {
-                        BatchOutcome::Split
-                    } else {
-                        BatchOutcome::Rejected
-                    });
-                    let (head, tail) = b.split();
-                    stack.push(tail);
-                    stack.push(head);
-                    break;
-                }
-                WriteResult::TooLarge | WriteResult::Rejected(_) => {
-                    metrics.batch(BatchOutcome::Rejected);
-                    let detail = match result {
-                        WriteResult::Rejected(msg) => format!("store refused the line: {msg}"),
-                        _ => "store refused the line as too large (HTTP 413)".to_owned(),
-                    };
-                    let refused = RefusedLine {
-                        line: b.line(0).to_owned(),
-                        ack: b.ack(0).cloned(),
-                        rejection: Rejection::new(Reason::StoreRejected, detail),
-                    };
-                    sink.refused(refused).await;
-                    break;
-                }
-                WriteResult::Unauthorized(msg) => {
-                    metrics.batch(BatchOutcome::Retry);
-                    health.failing.store(true, Ordering::Relaxed);
-                    health.unauthorized.store(true, Ordering::Relaxed);
-                    tracing::error!(event = "store_unauthorized", error = %msg, "the store refuses firegrid's token; retrying");
-                    backoff.next_delay()
-                }
-                WriteResult::Retry { after, reason } => {
-                    metrics.batch(BatchOutcome::Retry);
-                    health.failing.store(true, Ordering::Relaxed);
-                    let d = backoff.next_delay();
-                    tracing::warn!(event = "store_write_retry", error = %reason, delay_ms = d.as_millis() as u64, "write failed; retrying");
-                    after.map_or(d, |a| a.max(d))
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = abort.cancelled() => return false,
             }
         }
     }
@@ -276,7 +292,7 @@ async fn write_batch<S: LineStore, K: WriteSink>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn statuses_map_to_the_documented_handling() {
@@ -355,7 +371,7 @@ mod tests {
         }
         let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));
         let metrics = IngestMetrics::register(&prometheus::Registry::new()).expect("metrics");
-        let ok = write_batch(
+        let ok = write_in_place(
             &store,
             &*sink,
             batch,
@@ -396,6 +412,7 @@ mod tests {
     async fn transient_failures_are_retried_until_the_store_accepts() {
         let (sink, calls) = run(&["a f=1", "b f=2"], 100, 3).await;
         assert_eq!(calls, vec![2, 2, 2, 2]);
+        assert_eq!(sink.refused.lock().expect("lock").len(), 0);
         assert_eq!(sink.acked.lock().expect("lock").len(), 2);
     }
 }
