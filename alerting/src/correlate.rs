@@ -45,6 +45,8 @@ pub struct Outcome {
     pub counters: Vec<(String, u64)>,
     /// Notifications to enqueue in the same transaction (filled by the dispatch stage).
     pub outbox: Vec<OutboxEntry>,
+    /// Dispatch state `(incident_id, json)` to persist in the same transaction (escalation timers).
+    pub dispatch_state: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -62,6 +64,7 @@ impl Outcome {
         self.audit.extend(other.audit);
         self.counters.extend(other.counters);
         self.outbox.extend(other.outbox);
+        self.dispatch_state.extend(other.dispatch_state);
     }
 
     fn put(&mut self, inc: Incident) {

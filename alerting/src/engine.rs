@@ -64,6 +64,7 @@ pub struct EngineHandle {
     commands: mpsc::Sender<Command>,
     reader: StoreThread,
     writer: StoreThread,
+    outbox_signal: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Command {
@@ -114,6 +115,22 @@ impl EngineHandle {
     /// For the dispatch stage: outbox entries not yet delivered and due by `now_ms`, oldest first.
     pub async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, AlertError> {
         Ok(self.writer.call(move |s| s.due_outbox(now_ms, limit)).await??)
+    }
+
+    /// For the dispatch stage: records a failed attempt; the entry is due again at `next_attempt_ms`.
+    pub async fn outbox_failed(
+        &self,
+        idempotency_key: &str,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), AlertError> {
+        let (key, error) = (idempotency_key.to_owned(), error.to_owned());
+        Ok(self.writer.call(move |s| s.mark_failed(&key, next_attempt_ms, &error)).await??)
+    }
+
+    /// Wakes the delivery stage: notified after every commit that enqueued notifications.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
     }
 
     /// For the dispatch stage: marks an outbox entry delivered (false when it already was).
@@ -168,7 +185,12 @@ impl Engine {
         let watched = registry.snapshot();
         core.watch_registry(&watched, now_ms());
         let (tx, commands) = mpsc::channel(64);
-        let handle = EngineHandle { commands: tx, reader, writer: writer.clone() };
+        let handle = EngineHandle {
+            commands: tx,
+            reader,
+            writer: writer.clone(),
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
+        };
         let engine = Engine {
             settings,
             registry,
@@ -316,7 +338,7 @@ impl Engine {
     /// emits its transitions.
     async fn commit(&mut self, mut out: Outcome, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
         self.plan(&mut out);
-        if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() {
+        if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() && out.dispatch_state.is_empty() {
             self.update_gauges();
             return Ok(());
         }
@@ -335,6 +357,9 @@ impl Engine {
             }
         }
         let out = &*out;
+        if !out.outbox.is_empty() {
+            self.handle.outbox_signal.notify_one();
+        }
         for a in &out.audit {
             let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) else { continue };
             if a.event == Event::Opened {
@@ -358,6 +383,9 @@ impl Engine {
     fn plan(&mut self, out: &mut Outcome) {
         let Some(d) = self.dispatcher.as_mut() else { return };
         let now = now_ms();
+        for ev in &out.evidence {
+            d.observe(ev);
+        }
         let mut plans = Vec::new();
         for a in &out.audit {
             if let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) {
@@ -379,6 +407,9 @@ impl Engine {
                 }
             }
             out.outbox.extend(p.outbox);
+            if let Some(state) = p.state {
+                out.dispatch_state.push((id, state));
+            }
         }
     }
 

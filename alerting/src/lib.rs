@@ -28,19 +28,27 @@
 
 pub mod api;
 pub mod auth;
+pub mod availability;
 pub mod config;
 pub mod core;
 pub mod correlate;
+pub mod dispatch;
+pub mod dispatch_config;
 pub mod engine;
+pub mod escalation;
 pub mod evidence;
 pub mod incident;
 pub mod line;
+pub mod message;
 pub mod metrics;
+pub mod names;
 pub mod outbox;
+pub mod routing;
 pub mod rules;
 pub mod settings;
 pub mod severity;
 pub mod store;
+pub mod summary;
 
 pub use api::router;
 pub use auth::TokenSet;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// One notification waiting in the dispatch outbox (filled by the dispatch stage).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
-    /// `incident_id:station_id:role:seq` (DESIGN §6); inserting a key twice is a no-op.
+    /// The row's key: the notification's idempotency key `incident_id:station_id:role:seq`
+    /// (DESIGN §6) and `/{channel}` (one row per channel); inserting a key twice is a no-op.
     pub idempotency_key: String,
     /// The incident.
     pub incident_id: String,
@@ -37,12 +38,15 @@ pub struct DispatchPlan {
     pub grids: Vec<String>,
     /// Notifications to enqueue.
     pub outbox: Vec<OutboxEntry>,
+    /// The dispatch stage's state of the incident (escalation timers, JSON) to persist with the
+    /// change, so timers resume after a restart; `None` = unchanged.
+    pub state: Option<String>,
 }
 
 impl DispatchPlan {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.stations.is_empty() && self.grids.is_empty() && self.outbox.is_empty()
+        self.stations.is_empty() && self.grids.is_empty() && self.outbox.is_empty() && self.state.is_none()
     }
 }
 
@@ -59,6 +63,12 @@ pub trait Dispatcher: Send + Sync + 'static {
         incident: &crate::incident::Incident,
         now_ms: i64,
     ) -> DispatchPlan;
+
+    /// Sees each piece of new evidence before the transitions of its batch are planned (the
+    /// dispatch message carries the evidence); ignored by default.
+    fn observe(&mut self, evidence: &crate::incident::Evidence) {
+        let _ = evidence;
+    }
 
     /// Timers due by `now_ms`, as `(incident_id, plan)`; none by default.
     fn tick(&mut self, now_ms: i64) -> Vec<(String, DispatchPlan)> {

@@ -138,6 +138,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at_ms, next_attempt_ms);
+CREATE TABLE IF NOT EXISTS dispatch_state (
+    incident_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
 PRAGMA user_version = 1;
 ";
 
@@ -192,7 +196,7 @@ impl Store {
 
     /// Writes one outcome in one transaction.
     pub fn write(&mut self, out: &Outcome) -> Result<(), StoreError> {
-        if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() {
+        if out.is_empty() && out.counters.is_empty() && out.outbox.is_empty() && out.dispatch_state.is_empty() {
             return Ok(());
         }
         let path = self.path.clone();
@@ -295,6 +299,15 @@ impl Store {
                     o.attempts
                 ])
                 .map_err(e("insert outbox entry"))?;
+            }
+            let mut ds = tx
+                .prepare_cached(
+                    "INSERT INTO dispatch_state (incident_id, doc) VALUES (?1, ?2)
+                     ON CONFLICT(incident_id) DO UPDATE SET doc = ?2",
+                )
+                .map_err(e("prepare dispatch state upsert"))?;
+            for (id, doc) in &out.dispatch_state {
+                ds.execute(params![id, doc]).map_err(e("upsert dispatch state"))?;
             }
         }
         tx.commit().map_err(e("commit"))
@@ -495,6 +508,35 @@ impl Store {
             .map_err(self.err("query outbox"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err("read outbox"))?;
+        Ok(rows)
+    }
+
+    /// Records a failed delivery attempt: the entry is retried at `next_attempt_ms`.
+    pub fn mark_failed(&self, idempotency_key: &str, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
+                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL",
+                params![idempotency_key, next_attempt_ms, error],
+            )
+            .map_err(self.err("record failed outbox attempt"))?;
+        Ok(())
+    }
+
+    /// The dispatch state of every incident not yet closed, `(incident_id, json)`.
+    pub fn dispatch_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT d.incident_id, d.doc FROM dispatch_state d JOIN incidents i ON i.id = d.incident_id
+                 WHERE i.status NOT IN ('resolved', 'false_alarm', 'rectified')",
+            )
+            .map_err(self.err("prepare dispatch state query"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("query dispatch state"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read dispatch state"))?;
         Ok(rows)
     }
 

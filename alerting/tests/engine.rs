@@ -126,6 +126,7 @@ impl Dispatcher for ToM1 {
                 next_attempt_ms: now_ms,
                 attempts: 0,
             }],
+            state: None,
         }
     }
 }

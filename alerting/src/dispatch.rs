@@ -1,0 +1,301 @@
+//! The dispatch stage's planner, installed in the engine with [`crate::Engine::set_dispatcher`]:
+//! for every transition it routes the incident ([`crate::routing`]), keeps its escalation state
+//! ([`crate::escalation`]) and returns the notifications to enqueue — one outbox row per
+//! recipient and channel (`mqtt`, `webhook` when the recipient has a URL, `sse`) — together with
+//! the state, all persisted in the transaction of the change. On each tick it fires the due
+//! timers. At start-up it reloads the state of active incidents from the store, so timers resume.
+//! Plans are computed from memory only (a registry snapshot and availability): no I/O.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use firegrid_ingest::registry::{SharedRegistry, Tier};
+
+use crate::availability::Availability;
+use crate::dispatch_config::DispatchSettings;
+use crate::escalation::{Due, Escalation};
+use crate::incident::{AuditEntry, Event, Evidence, Incident};
+use crate::message::{Context, DispatchMessage, EvidenceItem};
+use crate::names::Names;
+use crate::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
+use crate::routing::{Place, Recipient, Role, Route, Router};
+use crate::store::{Store, StoreError};
+
+/// A slot moved to a station: `(slot, station_id, tier)`.
+type Move = (usize, String, String);
+
+/// Evidence readings kept per incident for its messages.
+const EVIDENCE_KEPT: usize = 8;
+
+/// Why the dispatch stage could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The incident store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored dispatch state does not decode.
+    #[error("dispatch state of {incident}: {source}")]
+    State {
+        /// The incident.
+        incident: String,
+        /// The decode error.
+        source: serde_json::Error,
+    },
+}
+
+/// The [`Dispatcher`] of firegrid (see the module doc).
+#[derive(Debug)]
+pub struct Dispatch {
+    registry: SharedRegistry,
+    availability: Availability,
+    settings: DispatchSettings,
+    states: HashMap<String, Escalation>,
+    incidents: HashMap<String, Incident>,
+    evidence: HashMap<String, Vec<EvidenceItem>>,
+    evidence_received: HashMap<String, i64>,
+}
+
+impl Dispatch {
+    /// A planner with no state (tests, a fresh store).
+    pub fn new(registry: SharedRegistry, availability: Availability, settings: DispatchSettings) -> Dispatch {
+        Dispatch {
+            registry,
+            availability,
+            settings,
+            states: HashMap::new(),
+            incidents: HashMap::new(),
+            evidence: HashMap::new(),
+            evidence_received: HashMap::new(),
+        }
+    }
+
+    /// A planner resuming the escalation state of the active incidents in `data_dir`'s store
+    /// (open the [`crate::Engine`] first: it creates the store). Blocking: call at start-up.
+    pub fn open(
+        registry: SharedRegistry,
+        availability: Availability,
+        settings: DispatchSettings,
+        data_dir: &Path,
+    ) -> Result<Dispatch, DispatchError> {
+        let mut d = Dispatch::new(registry, availability, settings);
+        let store = Store::open_reader(data_dir)?;
+        for inc in store.active_incidents()? {
+            d.incidents.insert(inc.id.clone(), inc);
+        }
+        for (incident, doc) in store.dispatch_states()? {
+            let e: Escalation = serde_json::from_str(&doc)
+                .map_err(|source| DispatchError::State { incident: incident.clone(), source })?;
+            d.states.insert(incident, e);
+        }
+        tracing::info!(incidents = d.incidents.len(), timers = d.states.len(), "dispatch resumes escalation timers");
+        Ok(d)
+    }
+
+    /// The escalation state of an incident (tests, the console).
+    pub fn state(&self, incident_id: &str) -> Option<&Escalation> {
+        self.states.get(incident_id)
+    }
+
+    /// One notification round: messages to `routes`, recorded in the state, as a plan.
+    fn notify(&mut self, inc: &Incident, routes: &[Route], now_ms: i64, escalations: &[Move]) -> DispatchPlan {
+        let timeouts = self.settings.timeouts;
+        let reg = self.registry.snapshot();
+        let evidence = self.evidence.get(&inc.id).cloned().unwrap_or_default();
+        let kind = evidence.first().map(|e| e.kind.clone());
+        let summary = crate::summary::summary_zh(inc, kind.as_deref(), Names::embedded());
+        let esc = self.states.entry(inc.id.clone()).or_insert_with(|| Escalation::new(&inc.id, inc.class));
+        if esc.received_at_ms.is_none() {
+            esc.received_at_ms = self.evidence_received.get(&inc.id).copied();
+        }
+        for (slot, id, tier) in escalations {
+            esc.escalated(*slot, id, tier, now_ms, &timeouts);
+        }
+        let seq = esc.next_round();
+        let cx = Context {
+            seq,
+            now_ms,
+            ack_ms: timeouts.ack_ms,
+            evidence: &evidence,
+            summary_zh: &summary,
+            received_at: esc.received_at_ms,
+        };
+        let mut plan = DispatchPlan::default();
+        for route in routes {
+            let target = route.recipient.target();
+            esc.sent(&target, route.recipient.tier(), route.role.as_str(), now_ms, &timeouts);
+            let webhook = match &route.recipient {
+                Recipient::Station { id, .. } => {
+                    push_unique(&mut plan.stations, id);
+                    reg.station(id).and_then(|s| s.webhook_url.clone())
+                }
+                Recipient::Grid { id } => {
+                    push_unique(&mut plan.grids, id);
+                    reg.grid(id).and_then(|g| g.webhook_url.clone())
+                }
+            };
+            let msg = DispatchMessage::new(inc, route, &cx);
+            let Ok(payload) = serde_json::to_string(&msg) else { continue };
+            let channels: &[&str] = if webhook.is_some() { &["mqtt", "webhook", "sse"] } else { &["mqtt", "sse"] };
+            for ch in channels {
+                plan.outbox.push(OutboxEntry {
+                    idempotency_key: format!("{}/{ch}", msg.idempotency_key),
+                    incident_id: inc.id.clone(),
+                    target: target.clone(),
+                    role: route.role.as_str().to_owned(),
+                    channel: (*ch).to_owned(),
+                    payload: payload.clone(),
+                    created_at_ms: now_ms,
+                    next_attempt_ms: now_ms,
+                    attempts: 0,
+                });
+            }
+        }
+        plan.state = serde_json::to_string(esc).ok();
+        plan
+    }
+
+    fn save(&self, id: &str) -> DispatchPlan {
+        DispatchPlan {
+            state: self.states.get(id).and_then(|e| serde_json::to_string(e).ok()),
+            ..DispatchPlan::default()
+        }
+    }
+
+    fn router_routes(&self, inc: &Incident) -> Vec<Route> {
+        let reg = self.registry.snapshot();
+        let avail = self.availability.snapshot();
+        Router { registry: &reg, availability: &avail, max_distance_km: self.settings.max_distance_km }.route(inc)
+    }
+
+    /// Resolves the due timers of one incident into routes and slot moves.
+    fn resolve_due(&mut self, id: &str, now_ms: i64) -> Option<(Vec<Route>, Vec<Move>)> {
+        let inc = self.incidents.get(id)?.clone();
+        let esc = self.states.get_mut(id)?;
+        let due = esc.due(now_ms);
+        if due.is_empty() {
+            return None;
+        }
+        let reg = self.registry.snapshot();
+        let avail = self.availability.snapshot();
+        let router = Router { registry: &reg, availability: &avail, max_distance_km: self.settings.max_distance_km };
+        let place = Place::of(&inc, &reg);
+        let mut routes = Vec::new();
+        let mut moves = Vec::new();
+        let mut exhausted = Vec::new();
+        let responders = esc.responders();
+        for d in due {
+            match d {
+                Due::Respond { slot, tier, tried } => {
+                    let mut exclude = tried.clone();
+                    exclude.extend(responders.iter().cloned());
+                    exclude.extend(moves.iter().map(|(_, s, _): &Move| s.clone()));
+                    let tier = Tier::parse(&tier).unwrap_or(Tier::Micro);
+                    match router.pick_up(tier, &place, &exclude) {
+                        Some(s) => {
+                            tracing::info!(incident = id, from = ?tried.last(), to = %s.station_id, "respond unacknowledged: escalating");
+                            routes.push(Route { recipient: Recipient::station(&s), role: Role::Respond });
+                            moves.push((slot, s.station_id.clone(), s.tier.as_str().to_owned()));
+                        }
+                        None => {
+                            tracing::warn!(incident = id, tried = ?tried, "respond unacknowledged and no station left to escalate to");
+                            exhausted.push(slot);
+                        }
+                    }
+                }
+                Due::OnScene => {
+                    if let Some(s) = router.pick_up(Tier::TownshipTeam, &place, &responders) {
+                        tracing::info!(incident = id, to = %s.station_id, "nobody on scene: bringing in the township team");
+                        routes.push(Route { recipient: Recipient::station(&s), role: Role::Respond });
+                    }
+                }
+                Due::Hazard => {
+                    if let Some(s) = router.pick_up(Tier::TownshipTeam, &place, &[]) {
+                        tracing::info!(incident = id, to = %s.station_id, "hazard unacknowledged: township team");
+                        routes.push(Route { recipient: Recipient::station(&s), role: Role::Rectify });
+                    }
+                }
+            }
+        }
+        exhausted.sort_unstable();
+        for slot in exhausted.into_iter().rev() {
+            esc.exhausted(slot);
+            for m in moves.iter_mut() {
+                if m.0 > slot {
+                    m.0 -= 1;
+                }
+            }
+        }
+        Some((routes, moves))
+    }
+}
+
+fn push_unique(v: &mut Vec<String>, s: &str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(s.to_owned());
+    }
+}
+
+impl Dispatcher for Dispatch {
+    fn observe(&mut self, ev: &Evidence) {
+        let list = self.evidence.entry(ev.incident_id.clone()).or_default();
+        if list.is_empty() {
+            self.evidence_received.entry(ev.incident_id.clone()).or_insert(ev.received_at_ms);
+        }
+        list.push(EvidenceItem::from(ev));
+        if list.len() > EVIDENCE_KEPT {
+            list.remove(0);
+        }
+    }
+
+    fn plan(&mut self, t: &AuditEntry, inc: &Incident, now_ms: i64) -> DispatchPlan {
+        if inc.status.is_terminal() {
+            self.states.remove(&inc.id);
+            self.incidents.remove(&inc.id);
+            self.evidence.remove(&inc.id);
+            self.evidence_received.remove(&inc.id);
+            return DispatchPlan::default();
+        }
+        self.incidents.insert(inc.id.clone(), inc.clone());
+        let timeouts = self.settings.timeouts;
+        match t.event {
+            Event::Opened | Event::Escalated => {
+                let routes = self.router_routes(inc);
+                if routes.is_empty() {
+                    tracing::error!(incident = %inc.id, township = %inc.township, "no recipient found for the incident");
+                    return DispatchPlan::default();
+                }
+                self.notify(inc, &routes, now_ms, &[])
+            }
+            Event::Acknowledged => {
+                if let Some(e) = self.states.get_mut(&inc.id) {
+                    e.acknowledged(now_ms, &timeouts);
+                }
+                self.save(&inc.id)
+            }
+            Event::OnScene => {
+                if let Some(e) = self.states.get_mut(&inc.id) {
+                    e.on_scene();
+                }
+                self.save(&inc.id)
+            }
+            _ => DispatchPlan::default(),
+        }
+    }
+
+    fn tick(&mut self, now_ms: i64) -> Vec<(String, DispatchPlan)> {
+        let due: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(_, e)| e.next_due().is_some_and(|d| d <= now_ms))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::new();
+        for id in due {
+            let Some((routes, moves)) = self.resolve_due(&id, now_ms) else { continue };
+            let Some(inc) = self.incidents.get(&id).cloned() else { continue };
+            let plan = if routes.is_empty() { self.save(&id) } else { self.notify(&inc, &routes, now_ms, &moves) };
+            out.push((id, plan));
+        }
+        out
+    }
+}

@@ -1,0 +1,182 @@
+//! `summary_zh`: the one Chinese sentence of a dispatch message that a dispatcher reads aloud
+//! (DESIGN §6), e.g. 「11月29日 14:56 渝北区双龙湖街道五星路社区 3 栋 2 单元 502 室 两只烟感报警，疑似火灾（特殊群体户）」.
+//! Time in Asia/Shanghai (UTC+8); places by name from [`Names`]. Pure.
+
+use crate::incident::{Class, Incident, Severity};
+use crate::names::Names;
+
+/// Chinese count of devices: 一只, 两只, 三只 … (digits above ten).
+fn count_zh(n: usize) -> String {
+    const DIGITS: [&str; 11] = ["零", "一", "两", "三", "四", "五", "六", "七", "八", "九", "十"];
+    match DIGITS.get(n) {
+        Some(d) => format!("{d}只"),
+        None => format!("{n} 只"),
+    }
+}
+
+/// `MM月DD日 HH:MM` in Asia/Shanghai.
+pub fn local_time_zh(at_ms: i64) -> String {
+    let local = at_ms + 8 * 3_600_000;
+    let day = crate::incident::local_day(at_ms);
+    let (m, d) = (day.get(4..6).unwrap_or("00"), day.get(6..8).unwrap_or("00"));
+    let secs = local.div_euclid(1000).rem_euclid(86_400);
+    format!("{}月{}日 {:02}:{:02}", m.trim_start_matches('0'), d.trim_start_matches('0'), secs / 3600, secs / 60 % 60)
+}
+
+/// The place: county, township, then the address (prefixed by the community's name unless it
+/// already starts with it).
+pub fn place_zh(inc: &Incident, names: &Names) -> String {
+    let mut s = String::new();
+    s.push_str(names.get(&inc.county).unwrap_or(&inc.county));
+    s.push_str(names.get(&inc.township).unwrap_or(&inc.township));
+    let community = names.community(&inc.community);
+    match (community, inc.address.is_empty()) {
+        (Some(c), false) if !inc.address.starts_with(c) => {
+            s.push_str(c);
+            s.push(' ');
+            s.push_str(&inc.address);
+        }
+        (_, false) => s.push_str(&inc.address),
+        (Some(c), true) => s.push_str(c),
+        (None, true) => {}
+    }
+    s
+}
+
+fn device_zh(kind: &str) -> &'static str {
+    match kind {
+        "smoke" => "烟感",
+        "electrical" => "电气火灾监控探测器",
+        "forest_ir" => "林下红外烟火监控",
+        _ => "设备",
+    }
+}
+
+fn hazard_zh(signal: &str) -> &'static str {
+    match signal {
+        "fault" => "故障",
+        "tamper" => "被拆除",
+        "battery_low" => "电量低",
+        "residual_prealarm" => "剩余电流预警",
+        "smoke_prealarm" => "疑似烟雾预警，需现场核实",
+        "offline" => "离线",
+        _ => "异常",
+    }
+}
+
+fn site_zh(site: &str) -> Option<&'static str> {
+    Some(match site {
+        "elderly_care" => "养老机构",
+        "school" => "学校",
+        "hospital" => "医院",
+        "ancient_town" => "古镇古村",
+        "rental" => "群租房",
+        "small_venue" => "九小场所",
+        "factory" => "厂房",
+        _ => return None,
+    })
+}
+
+/// The sentence for `inc`; `kind` is the sensor kind of its devices (`smoke`, `electrical`,
+/// `forest_ir`), `None` to infer it from the class.
+pub fn summary_zh(inc: &Incident, kind: Option<&str>, names: &Names) -> String {
+    let kind = kind.unwrap_or(match inc.class {
+        Class::ElectricalFire => "electrical",
+        Class::ForestFire => "forest_ir",
+        Class::Fire | Class::Hazard => "smoke",
+    });
+    let alarming = if inc.alarm_devices.is_empty() { inc.devices.len() } else { inc.alarm_devices.len() }.max(1);
+    let dev = device_zh(kind);
+    let confirmed = inc.severity == Severity::Critical && inc.confirmed.is_some();
+    let what = match inc.class {
+        Class::Fire => {
+            let heat = inc.signals.iter().any(|s| s == "heat");
+            let n = if alarming > 1 { count_zh(alarming) } else { String::new() };
+            let alarm = if heat && inc.signals.iter().any(|s| s == "smoke") {
+                format!("{n}{dev}烟温同时报警")
+            } else if heat {
+                format!("{n}{dev}高温报警")
+            } else {
+                format!("{n}{dev}报警")
+            };
+            format!("{alarm}，{}火灾", if confirmed { "确认" } else { "疑似" })
+        }
+        Class::ElectricalFire => format!("{dev}报警，{}电气火灾", if confirmed { "确认" } else { "疑似" }),
+        Class::ForestFire => format!("{dev}发现火点，{}森林火灾", if confirmed { "确认" } else { "疑似" }),
+        Class::Hazard => {
+            let issues: Vec<&str> = inc.signals.iter().map(|s| hazard_zh(s)).collect();
+            let issues = if issues.is_empty() { "异常".to_owned() } else { issues.join("、") };
+            format!("{dev}{issues}，消防隐患待整改")
+        }
+    };
+    let mut tags = Vec::new();
+    if inc.vulnerable {
+        tags.push("特殊群体户");
+    }
+    if let Some(site) = inc.site_type.as_deref().and_then(site_zh) {
+        tags.push(site);
+    }
+    let tags = if tags.is_empty() { String::new() } else { format!("（{}）", tags.join("，")) };
+    format!("{} {} {what}{tags}", local_time_zh(inc.opened_at_ms), place_zh(inc, names))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::Status;
+
+    pub(crate) fn incident() -> Incident {
+        Incident {
+            id: "INC-500112-20261129-0001".into(),
+            class: Class::Fire,
+            severity: Severity::Critical,
+            status: Status::Open,
+            correlation_key: "hh:h1".into(),
+            county: "500112".into(),
+            township: "500112002".into(),
+            community: "500112002001".into(),
+            grid_id: "500112002001-g1".into(),
+            household_id: "h1".into(),
+            address: "3 栋 2 单元 502 室".into(),
+            site_type: Some("residential".into()),
+            vulnerable: true,
+            lat: Some(29.72),
+            lon: Some(106.63),
+            devices: vec!["sd-1".into(), "sd-2".into()],
+            alarm_devices: vec!["sd-1".into(), "sd-2".into()],
+            sounding_devices: vec![],
+            signals: vec!["smoke".into()],
+            confirmed: Some("two devices".into()),
+            silenced: false,
+            // 2026-11-29 06:56:57 UTC = 14:56 in Chongqing.
+            opened_at_ms: 1_795_935_417_000,
+            updated_at_ms: 1_795_935_417_000,
+            first_alarm_ms: 1_795_935_417_000,
+            last_alarm_ms: 1_795_935_417_000,
+            evidence_count: 2,
+            notified_stations: vec![],
+            notified_grids: vec![],
+            summary: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_two_detector_fire_in_a_vulnerable_home_reads_like_the_design_example() {
+        let s = summary_zh(&incident(), Some("smoke"), Names::embedded());
+        assert_eq!(
+            s,
+            "11月29日 14:56 渝北区双龙湖街道五星路社区 3 栋 2 单元 502 室 两只烟感报警，确认火灾（特殊群体户）"
+        );
+    }
+
+    #[test]
+    fn an_address_that_names_its_community_is_not_prefixed_twice_and_hazards_name_the_problem() {
+        let mut inc = incident();
+        inc.address = "五星路社区 8栋1单元2102室".into();
+        inc.class = Class::Hazard;
+        inc.signals = vec!["battery_low".into(), "tamper".into()];
+        inc.vulnerable = false;
+        let s = summary_zh(&inc, None, Names::embedded());
+        assert!(s.ends_with("渝北区双龙湖街道五星路社区 8栋1单元2102室 烟感电量低、被拆除，消防隐患待整改"), "{s}");
+    }
+}

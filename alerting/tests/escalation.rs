@@ -1,0 +1,141 @@
+//! Escalation timers with an injected clock (DESIGN §6), through the dispatch planner: every
+//! plan and tick takes `now_ms`, so time is whatever the test says.
+
+mod dispatch_fixture;
+
+use dispatch_fixture::{registry, wuxinglu_fire};
+use firegrid_alerting::availability::{Availability, StationStatus};
+use firegrid_alerting::dispatch::Dispatch;
+use firegrid_alerting::dispatch_config::DispatchSettings;
+use firegrid_alerting::incident::{Action, Class, Event, Incident, Severity};
+use firegrid_alerting::outbox::{DispatchPlan, Dispatcher};
+
+const T0: i64 = 1_795_935_417_000;
+
+fn planner(dir: &std::path::Path) -> (Dispatch, Availability) {
+    let avail = Availability::default();
+    (Dispatch::new(registry(dir), avail.clone(), DispatchSettings::default()), avail)
+}
+
+/// Opens `inc` at `at` and returns the plan.
+fn open(d: &mut Dispatch, inc: &Incident, at: i64) -> DispatchPlan {
+    let audit = inc.audit(Event::Opened, None, "engine", "", at);
+    d.plan(&audit, inc, at)
+}
+
+fn act(d: &mut Dispatch, inc: &mut Incident, action: Action, at: i64) -> DispatchPlan {
+    let audit = inc.apply(action, "station:x", "", at).expect("legal transition");
+    d.plan(&audit, inc, at)
+}
+
+/// `(target, role, seq)` of the MQTT rows of plans.
+fn sent(plans: &[(String, DispatchPlan)]) -> Vec<(String, String, String)> {
+    plans
+        .iter()
+        .flat_map(|(_, p)| p.outbox.iter())
+        .filter(|o| o.channel == "mqtt")
+        .map(|o| {
+            let seq = o.idempotency_key.trim_end_matches("/mqtt").rsplit(':').next().unwrap_or("").to_owned();
+            (o.target.clone(), o.role.clone(), seq)
+        })
+        .collect()
+}
+
+fn one(target: &str, role: &str, seq: u32) -> Vec<(String, String, String)> {
+    vec![(target.to_owned(), role.to_owned(), seq.to_string())]
+}
+
+#[test]
+fn an_unacknowledged_respond_goes_to_the_next_station_of_the_tier_after_sixty_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let inc = wuxinglu_fire();
+    let first = open(&mut d, &inc, T0);
+    assert_eq!(sent(&[(inc.id.clone(), first)])[0], ("ms-500112002001".into(), "respond".into(), "1".into()));
+    assert!(d.tick(T0 + 59_999).is_empty(), "not before the deadline");
+    let next = d.tick(T0 + 60_000);
+    assert_eq!(sent(&next), one("ms-500112002002", "respond", 2));
+    assert_eq!(next[0].1.stations, vec!["ms-500112002002"], "the new station may act on the incident");
+    assert!(d.tick(T0 + 60_001).is_empty(), "the slot is re-armed, not fired again");
+}
+
+#[test]
+fn when_the_tier_has_no_one_left_the_respond_climbs_to_the_township_team_then_the_district() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, avail) = planner(dir.path());
+    for s in ["ms-500112002002", "ms-500112129001", "ms-500112131001"] {
+        avail.set(s, StationStatus::OffDuty);
+    }
+    let inc = wuxinglu_fire();
+    open(&mut d, &inc, T0);
+    assert_eq!(sent(&d.tick(T0 + 60_000)), one("tt-500112002", "respond", 2));
+    avail.set("tt-500112129", StationStatus::Busy);
+    avail.set("tt-500112133", StationStatus::Busy);
+    assert_eq!(sent(&d.tick(T0 + 120_000)), one("ds-500112", "respond", 3));
+    let last = d.tick(T0 + 180_000);
+    assert!(sent(&last).is_empty(), "nobody is left: the slot is dropped, not retried forever");
+    assert!(d.tick(T0 + 240_000).is_empty());
+}
+
+#[test]
+fn an_acknowledgement_just_before_the_deadline_prevents_the_escalation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let mut inc = wuxinglu_fire();
+    open(&mut d, &inc, T0);
+    act(&mut d, &mut inc, Action::Dispatched, T0);
+    let p = act(&mut d, &mut inc, Action::Ack, T0 + 59_999);
+    assert!(p.outbox.is_empty() && p.state.is_some(), "the acknowledgement is persisted with the timer state");
+    assert!(d.tick(T0 + 60_000).is_empty());
+    assert!(d.tick(T0 + 61_000).is_empty());
+}
+
+#[test]
+fn acknowledged_but_not_on_scene_in_three_minutes_brings_in_the_township_team() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let mut inc = wuxinglu_fire();
+    open(&mut d, &inc, T0);
+    act(&mut d, &mut inc, Action::Ack, T0 + 30_000);
+    assert!(d.tick(T0 + 30_000 + 179_999).is_empty());
+    assert_eq!(sent(&d.tick(T0 + 30_000 + 180_000)), one("tt-500112002", "respond", 2));
+    assert!(d.tick(T0 + 1_000_000).is_empty(), "once");
+}
+
+#[test]
+fn on_scene_in_time_means_no_township_team() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let mut inc = wuxinglu_fire();
+    open(&mut d, &inc, T0);
+    act(&mut d, &mut inc, Action::Ack, T0 + 10_000);
+    act(&mut d, &mut inc, Action::OnScene, T0 + 100_000);
+    assert!(d.tick(T0 + 1_000_000).is_empty());
+}
+
+#[test]
+fn a_hazard_unacknowledged_for_a_day_goes_to_the_township_team() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let mut inc = wuxinglu_fire();
+    inc.class = Class::Hazard;
+    inc.severity = Severity::Medium;
+    inc.signals = vec!["fault".into()];
+    open(&mut d, &inc, T0);
+    assert!(d.tick(T0 + 86_399_999).is_empty());
+    assert_eq!(sent(&d.tick(T0 + 86_400_000)), one("tt-500112002", "rectify", 2));
+    assert!(d.tick(T0 + 3 * 86_400_000).is_empty(), "once");
+}
+
+#[test]
+fn a_severity_rise_renotifies_everyone_in_a_new_round() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut d, _) = planner(dir.path());
+    let mut inc = wuxinglu_fire();
+    open(&mut d, &inc, T0);
+    let p = act(&mut d, &mut inc, Action::Confirm, T0 + 5_000);
+    let got = sent(&[(inc.id.clone(), p)]);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|(_, _, seq)| seq == "2"));
+    assert!(got.contains(&("ds-500112".into(), "forward_119".into(), "2".into())));
+}

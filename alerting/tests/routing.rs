@@ -1,0 +1,123 @@
+//! The routing table of DESIGN §6 over a registry of real Chongqing divisions (渝北区).
+
+mod dispatch_fixture;
+
+use std::collections::HashMap;
+
+use dispatch_fixture::{incident, registry, wuxinglu_fire};
+use firegrid_alerting::availability::StationStatus;
+use firegrid_alerting::incident::{Class, Incident, Severity};
+use firegrid_alerting::routing::{distance_km, Route, Router};
+
+fn route_with(inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = registry(dir.path()).snapshot();
+    let avail: HashMap<String, StationStatus> = busy.iter().map(|s| ((*s).to_owned(), StationStatus::Busy)).collect();
+    let router = Router { registry: &reg, availability: &avail, max_distance_km: 15.0 };
+    router.route(inc).into_iter().map(|r: Route| (r.recipient.target(), r.role.as_str().to_owned())).collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+#[test]
+fn a_fire_in_a_covered_community_goes_to_its_micro_station_and_grid_manager() {
+    assert_eq!(
+        route_with(&wuxinglu_fire(), &[]),
+        pairs(&[("ms-500112002001", "respond"), ("grid:500112002001-g1", "verify")])
+    );
+}
+
+#[test]
+fn an_uncovered_village_gets_the_nearest_micro_station_across_the_township_boundary() {
+    // 环山村 of 玉峰山镇: its township's only micro station covers 石坪社区 alone; 迎龙社区's, in 龙兴镇, is nearer.
+    let inc =
+        incident(Class::Fire, Severity::High, "500112129", "500112129203", "500112129203-g1", Some((29.690, 106.780)));
+    assert!(distance_km((29.690, 106.780), (29.69, 106.79)) < distance_km((29.690, 106.780), (29.70, 106.745)));
+    assert_eq!(route_with(&inc, &[]), pairs(&[("ms-500112131001", "respond"), ("grid:500112129203-g1", "verify")]));
+}
+
+#[test]
+fn a_busy_covering_station_is_skipped_for_the_nearest_available_one() {
+    assert_eq!(
+        route_with(&wuxinglu_fire(), &["ms-500112002001"]),
+        pairs(&[("ms-500112002002", "respond"), ("grid:500112002001-g1", "verify")])
+    );
+}
+
+#[test]
+fn with_no_micro_station_within_range_the_township_team_responds() {
+    // A village of 统景镇, some 30 km from the nearest micro station.
+    let inc = incident(Class::Fire, Severity::High, "500112133", "500112133201", "", Some((29.900, 106.900)));
+    assert_eq!(route_with(&inc, &[]), pairs(&[("tt-500112133", "respond")]));
+}
+
+#[test]
+fn a_critical_fire_in_a_vulnerable_home_brings_micro_township_team_and_district() {
+    let mut inc = wuxinglu_fire();
+    inc.severity = Severity::Critical;
+    inc.vulnerable = true;
+    assert_eq!(
+        route_with(&inc, &[]),
+        pairs(&[
+            ("ms-500112002001", "respond"),
+            ("grid:500112002001-g1", "verify"),
+            ("tt-500112002", "respond"),
+            ("ds-500112", "forward_119"),
+        ])
+    );
+}
+
+#[test]
+fn a_forest_fire_goes_to_the_forest_team_the_township_team_and_the_district() {
+    let mut inc = incident(Class::ForestFire, Severity::Critical, "500112133", "", "", Some((29.895, 106.905)));
+    inc.signals = vec!["hotspot".into()];
+    assert_eq!(
+        route_with(&inc, &[]),
+        pairs(&[("ft-500112133", "respond"), ("tt-500112133", "respond"), ("ds-500112", "forward_119")])
+    );
+}
+
+#[test]
+fn an_electrical_fire_is_routed_as_a_fire_and_the_grid_manager_also_rectifies() {
+    let mut inc = wuxinglu_fire();
+    inc.class = Class::ElectricalFire;
+    assert_eq!(
+        route_with(&inc, &[]),
+        pairs(&[
+            ("ms-500112002001", "respond"),
+            ("grid:500112002001-g1", "verify"),
+            ("grid:500112002001-g1", "rectify")
+        ])
+    );
+}
+
+#[test]
+fn a_hazard_stays_in_the_grid() {
+    let mut inc = wuxinglu_fire();
+    inc.class = Class::Hazard;
+    inc.severity = Severity::Medium;
+    inc.signals = vec!["battery_low".into()];
+    assert_eq!(route_with(&inc, &[]), pairs(&[("grid:500112002001-g1", "rectify")]));
+}
+
+#[test]
+fn an_unregistered_device_routes_by_its_topic_township() {
+    // Known only by the topic: county 500112, township 玉峰山镇; no community, grid or coordinates.
+    let inc = incident(Class::Fire, Severity::High, "500112129", "", "", None);
+    assert_eq!(route_with(&inc, &[]), pairs(&[("ms-500112129001", "respond")]));
+    let mut critical = inc.clone();
+    critical.severity = Severity::Critical;
+    assert_eq!(
+        route_with(&critical, &[]),
+        pairs(&[("ms-500112129001", "respond"), ("tt-500112129", "respond"), ("ds-500112", "forward_119")])
+    );
+}
+
+#[test]
+fn unavailable_stations_are_skipped_all_the_way_up_the_tiers() {
+    let inc = wuxinglu_fire();
+    let all_micro = ["ms-500112002001", "ms-500112002002", "ms-500112129001", "ms-500112131001"];
+    assert_eq!(route_with(&inc, &all_micro), pairs(&[("tt-500112002", "respond"), ("grid:500112002001-g1", "verify")]));
+}
