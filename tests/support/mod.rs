@@ -99,6 +99,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod process;
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;

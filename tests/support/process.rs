@@ -1,0 +1,133 @@
+//! The real `firegrid` binary as a child process: started with a config file and environment
+//! overrides, killed with SIGKILL or stopped with SIGTERM by PID, measured through
+//! `/proc/{pid}/status`, and always killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// A running firegrid process.
+pub struct Firegrid {
+    child: Option<Child>,
+    config: PathBuf,
+    env: Vec<(String, String)>,
+    pub http_port: u16,
+    log: PathBuf,
+}
+
+impl Firegrid {
+    /// Writes nothing: takes a config file and overrides, and starts the binary.
+    pub async fn start(config: &Path, env: Vec<(String, String)>, log: &Path) -> Result<Firegrid> {
+        let http_port = super::free_port()?;
+        let mut f = Firegrid { child: None, config: config.to_owned(), env, http_port, log: log.to_owned() };
+        f.spawn().await?;
+        Ok(f)
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .envs(self.env.iter().cloned())
+            .env("FIREGRID_HTTP__LISTEN", format!("127.0.0.1:{}", self.http_port))
+            .env("FIREGRID_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting the firegrid binary")?;
+        self.child = Some(child);
+        let port = self.http_port;
+        super::eventually(Duration::from_secs(20), || async move {
+            let r = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
+            Ok(r.ok().filter(|r| r.status().is_success()).map(|_| ()))
+        })
+        .await
+        .with_context(|| format!("firegrid did not come up; log:\n{}", self.log_tail()))
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGKILL, then start again with the same config.
+    pub async fn kill9_and_restart(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit (exit code 0) within `limit`.
+    pub async fn stop(&mut self, limit: Duration) -> Result<()> {
+        let Some(mut c) = self.child.take() else { return Ok(()) };
+        let pid = c.id().to_string();
+        Command::new("sh").args(["-c", "kill -s TERM \"$1\"", "sh", &pid]).status()?;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = c.try_wait()? {
+                if !status.success() {
+                    bail!("firegrid exited with {status}; log:\n{}", self.log_tail());
+                }
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                bail!("firegrid did not stop within {limit:?} of SIGTERM");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Resident set size now and at its peak, KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let Some(pid) = self.pid() else { return (0, 0) };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// `/readyz` as JSON.
+    pub async fn readyz(&self) -> Result<serde_json::Value> {
+        Ok(reqwest::get(format!("http://127.0.0.1:{}/readyz", self.http_port)).await?.json().await?)
+    }
+
+    /// One metric's value from `/metrics` (the first sample whose line starts with `name`).
+    pub async fn metric(&self, name: &str) -> Result<f64> {
+        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.http_port)).await?.text().await?;
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .with_context(|| format!("metric {name} not found"))
+    }
+
+    /// The last lines of the log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Firegrid {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
