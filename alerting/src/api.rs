@@ -94,17 +94,20 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Caller, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer <token>"))?;
-        let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthorized("Authorization must be a Bearer token"))?;
-        state.tokens.authenticate(token.trim()).cloned().map(Caller).ok_or(ApiError::Unauthorized("unknown token"))
+        authenticate(&parts.headers, &state.tokens).map(Caller)
     }
+}
+
+/// The principal of a request's `Authorization: Bearer <token>` header (401 without one).
+pub fn authenticate(headers: &axum::http::HeaderMap, tokens: &TokenSet) -> Result<Principal, ApiError> {
+    let value =
+        headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("missing Authorization: Bearer <token>"))?;
+    let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(ApiError::Unauthorized("Authorization must be a Bearer token"))?;
+    tokens.authenticate(token.trim()).cloned().ok_or(ApiError::Unauthorized("unknown token"))
 }
 
 /// The incident API routes, to merge into the binary's router.

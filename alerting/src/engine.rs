@@ -18,7 +18,7 @@ use crate::correlate::{CorrelateError, Outcome};
 use crate::incident::{Action, Class, Event, Incident, TransitionError};
 use crate::metrics::Metrics;
 use crate::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
-use crate::store::{IncidentFilter, IncidentRecord, Store, StoreError, StoreThread};
+use crate::store::{IncidentFilter, IncidentRecord, OutboxRow, Store, StoreError, StoreThread};
 
 /// Most readings evaluated per batch (one store transaction per batch).
 const BATCH: usize = 512;
@@ -128,6 +128,11 @@ impl EngineHandle {
         Ok(self.writer.call(move |s| s.mark_failed(&key, next_attempt_ms, &error)).await??)
     }
 
+    /// For the dispatch stage: marks outbox entries delivered in one transaction.
+    pub async fn outbox_delivered_many(&self, keys: Vec<String>, at_ms: i64) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.mark_delivered_many(&keys, at_ms)).await??)
+    }
+
     /// Wakes the delivery stage: notified after every commit that enqueued notifications.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_signal.clone()
@@ -137,6 +142,12 @@ impl EngineHandle {
     pub async fn outbox_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, AlertError> {
         let key = idempotency_key.to_owned();
         Ok(self.writer.call(move |s| s.mark_delivered(&key, at_ms)).await??)
+    }
+
+    /// For the console: the incident's outbox rows, oldest first, and its dispatch state (JSON).
+    pub async fn dispatch_log(&self, id: &str) -> Result<(Vec<OutboxRow>, Option<String>), AlertError> {
+        let id = id.to_owned();
+        Ok(self.reader.call(move |s| s.dispatch_log(&id)).await??)
     }
 }
 

@@ -540,6 +540,30 @@ impl Store {
         Ok(rows)
     }
 
+    /// Marks outbox entries delivered in one transaction; returns how many were not already.
+    pub fn mark_delivered_many(&mut self, keys: &[String], at_ms: i64) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let e = |what| {
+            let path = path.clone();
+            move |source| StoreError::Sqlite { path, what, source }
+        };
+        let tx = self.conn.transaction().map_err(e("begin"))?;
+        let mut n = 0;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
+                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL",
+                )
+                .map_err(e("prepare outbox delivered"))?;
+            for k in keys {
+                n += st.execute(params![k, at_ms]).map_err(e("mark outbox entry delivered"))?;
+            }
+        }
+        tx.commit().map_err(e("commit"))?;
+        Ok(n)
+    }
+
     /// Marks an outbox entry delivered.
     pub fn mark_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, StoreError> {
         let n = self
@@ -551,6 +575,59 @@ impl Store {
             )
             .map_err(self.err("mark outbox entry delivered"))?;
         Ok(n == 1)
+    }
+}
+
+/// One outbox row of an incident with its delivery outcome (the console's dispatch log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxRow {
+    /// The row.
+    pub entry: OutboxEntry,
+    /// Delivered at, epoch ms; `None` while pending.
+    pub delivered_at_ms: Option<i64>,
+    /// The last failed attempt's error.
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// The dispatch log of an incident: its outbox rows, oldest first, and its dispatch state
+    /// (escalation timers, JSON) when it has one. Read-only (the console's detail view).
+    pub fn dispatch_log(&self, incident_id: &str) -> Result<(Vec<OutboxRow>, Option<String>), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT idempotency_key, incident_id, target, role, channel, payload, created_at_ms,
+                        next_attempt_ms, attempts, delivered_at_ms, last_error
+                 FROM outbox WHERE incident_id = ?1 ORDER BY id",
+            )
+            .map_err(self.err("prepare dispatch log query"))?;
+        let rows = st
+            .query_map([incident_id], |r| {
+                Ok(OutboxRow {
+                    entry: OutboxEntry {
+                        idempotency_key: r.get(0)?,
+                        incident_id: r.get(1)?,
+                        target: r.get(2)?,
+                        role: r.get(3)?,
+                        channel: r.get(4)?,
+                        payload: r.get(5)?,
+                        created_at_ms: r.get(6)?,
+                        next_attempt_ms: r.get(7)?,
+                        attempts: r.get(8)?,
+                    },
+                    delivered_at_ms: r.get(9)?,
+                    last_error: r.get(10)?,
+                })
+            })
+            .map_err(self.err("query dispatch log"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read dispatch log"))?;
+        let state = self
+            .conn
+            .query_row("SELECT doc FROM dispatch_state WHERE incident_id = ?1", [incident_id], |r| r.get(0))
+            .optional()
+            .map_err(self.err("read dispatch state"))?;
+        Ok((rows, state))
     }
 }
 

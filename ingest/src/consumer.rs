@@ -177,10 +177,35 @@ pub fn outbound(
     (Acker { tx }, task)
 }
 
+/// A second route for topics that are not readings (the dispatch stage's acknowledgements and
+/// station status): messages matching `filters` go to `tx` instead of the reading queue. The
+/// filters are subscribed with the reading filters on every connection.
+#[derive(Debug, Clone)]
+pub struct ControlRoute {
+    /// MQTT subscription filters (`+` and `#` wildcards).
+    pub filters: Vec<String>,
+    /// The queue of their messages.
+    pub tx: mpsc::Sender<Message>,
+}
+
+/// Whether an MQTT topic matches a subscription filter (`+` one level, `#` the rest).
+pub fn filter_matches(filter: &str, topic: &str) -> bool {
+    let mut t = topic.split('/');
+    for f in filter.split('/') {
+        match (f, t.next()) {
+            ("#", _) => return true,
+            ("+", Some(_)) => {}
+            (f, Some(level)) if f == level => {}
+            _ => return false,
+        }
+    }
+    t.next().is_none()
+}
+
 /// Runs the event loop until `stop` is cancelled and the disconnect went out (or the
 /// connection is down at that point).
 pub async fn run_event_loop(
-    mut eventloop: EventLoop,
+    eventloop: EventLoop,
     client: AsyncClient,
     settings: MqttSettings,
     tx: mpsc::Sender<Message>,
@@ -188,9 +213,29 @@ pub async fn run_event_loop(
     metrics: IngestMetrics,
     stop: CancellationToken,
 ) {
+    run_event_loop_with(eventloop, client, settings, tx, None, state, metrics, stop).await;
+}
+
+/// [`run_event_loop`] with a [`ControlRoute`] for non-reading topics.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_event_loop_with(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    settings: MqttSettings,
+    tx: mpsc::Sender<Message>,
+    control: Option<ControlRoute>,
+    state: Arc<ConnState>,
+    metrics: IngestMetrics,
+    stop: CancellationToken,
+) {
     let mut backoff = Backoff::new(settings.reconnect_min, settings.reconnect_max);
-    let filters: Vec<Filter> =
-        settings.subscriptions.iter().map(|f| Filter::new(f.clone(), QoS::AtLeastOnce)).collect();
+    let control_filters = control.as_ref().map_or(&[][..], |c| c.filters.as_slice());
+    let filters: Vec<Filter> = settings
+        .subscriptions
+        .iter()
+        .chain(control_filters)
+        .map(|f| Filter::new(f.clone(), QoS::AtLeastOnce))
+        .collect();
     let mut last_error_log = 0i64;
     loop {
         let event = tokio::select! {
@@ -216,6 +261,10 @@ pub async fn run_event_loop(
                     topic: p.topic.clone(),
                 });
                 let msg = Message { topic: p.topic, payload: p.payload, ack, received_at_ms: crate::now_ms() };
+                let to_control = control.as_ref().filter(|c| {
+                    std::str::from_utf8(&msg.topic).is_ok_and(|t| c.filters.iter().any(|f| filter_matches(f, t)))
+                });
+                let tx = to_control.map_or(&tx, |c| &c.tx);
                 match tx.try_send(msg) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(msg)) => {
@@ -259,4 +308,19 @@ pub async fn run_event_loop(
     }
     state.connected.store(false, Ordering::Release);
     metrics.mqtt_connected.set(0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_matches;
+
+    #[test]
+    fn subscription_filters_match_topics_level_by_level() {
+        assert!(filter_matches("firegrid/v1/ack/+", "firegrid/v1/ack/ms-1"));
+        assert!(!filter_matches("firegrid/v1/ack/+", "firegrid/v1/ack/grid/g-1"));
+        assert!(filter_matches("firegrid/v1/ack/grid/+", "firegrid/v1/ack/grid/g-1"));
+        assert!(!filter_matches("firegrid/v1/+/+/+/+", "firegrid/v1/ack/ms-1"));
+        assert!(filter_matches("firegrid/#", "firegrid/v1/status/ms-1"));
+        assert!(!filter_matches("firegrid/v1/status/+", "firegrid/v1/status"));
+    }
 }

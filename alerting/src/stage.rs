@@ -1,0 +1,121 @@
+//! The dispatch stage assembled for the binary, so that its wiring is a few lines: build it
+//! beside the [`Engine`] (it installs the planner), give the MQTT consumer its
+//! [`ControlRoute`], merge its [`router`](DispatchStage::router), then [`spawn`](DispatchStage::spawn)
+//! the delivery loop and the control task once the engine handle and the MQTT client exist.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use firegrid_ingest::consumer::{Acker, ControlRoute, Message};
+use firegrid_ingest::registry::SharedRegistry;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::availability::Availability;
+use crate::control::Control;
+use crate::deliver::{DeliverError, Delivery, DispatchMetrics};
+use crate::dispatch::{Dispatch, DispatchError};
+use crate::dispatch_config::DispatchSettings;
+use crate::engine::{Engine, EngineHandle};
+use crate::notify::sse::SseHub;
+use crate::TokenSet;
+
+/// Control messages queued between the MQTT event loop and the control task.
+const CONTROL_QUEUE: usize = 1024;
+
+/// Why the dispatch stage cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// The planner could not resume its state.
+    #[error(transparent)]
+    Dispatch(#[from] DispatchError),
+    /// Metrics or the webhook client.
+    #[error(transparent)]
+    Deliver(#[from] DeliverError),
+}
+
+/// The parts of the dispatch stage (see the module doc).
+#[derive(Debug)]
+pub struct DispatchStage {
+    settings: DispatchSettings,
+    registry: SharedRegistry,
+    availability: Availability,
+    hub: SseHub,
+    metrics: DispatchMetrics,
+    prefix: String,
+    control_tx: mpsc::Sender<Message>,
+    control_rx: mpsc::Receiver<Message>,
+}
+
+impl DispatchStage {
+    /// Resumes the planner from the engine's store (`data_dir`), installs it in `engine` and
+    /// registers the metrics. Blocking file I/O: call at start-up, after [`Engine::open`].
+    pub fn new(
+        settings: DispatchSettings,
+        engine: &mut Engine,
+        registry: SharedRegistry,
+        data_dir: &Path,
+        metrics: &prometheus::Registry,
+        prefix: &str,
+    ) -> Result<DispatchStage, StageError> {
+        let availability = Availability::default();
+        let planner = Dispatch::open(registry.clone(), availability.clone(), settings.clone(), data_dir)?;
+        engine.set_dispatcher(planner);
+        let metrics = DispatchMetrics::register(metrics).map_err(DeliverError::from)?;
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        Ok(DispatchStage {
+            settings,
+            registry,
+            availability,
+            hub: SseHub::default(),
+            metrics,
+            prefix: prefix.to_owned(),
+            control_tx,
+            control_rx,
+        })
+    }
+
+    /// The acknowledgement and status subscriptions, for the MQTT consumer.
+    pub fn control_route(&self) -> ControlRoute {
+        ControlRoute { filters: crate::control::subscriptions(&self.prefix), tx: self.control_tx.clone() }
+    }
+
+    /// `POST /api/v1/stations/{id}/availability` and `GET /api/v1/events`.
+    pub fn router(&self, tokens: TokenSet) -> axum::Router {
+        crate::dispatch_api::router(tokens, self.registry.clone(), self.availability.clone(), self.hub.clone())
+    }
+
+    /// Station availability (shared with routing).
+    pub fn availability(&self) -> Availability {
+        self.availability.clone()
+    }
+
+    /// Spawns the delivery loop and the control task; both stop at `shutdown`.
+    pub fn spawn(self, handle: EngineHandle, acker: Acker, shutdown: CancellationToken) -> JoinHandle<()> {
+        let delivery = Delivery {
+            handle: handle.clone(),
+            registry: self.registry.clone(),
+            settings: self.settings,
+            prefix: self.prefix.clone(),
+            mqtt: Arc::new(acker.clone()),
+            sse: self.hub,
+            metrics: self.metrics,
+        };
+        let control = Control {
+            handle: handle.clone(),
+            registry: self.registry,
+            availability: self.availability,
+            prefix: self.prefix,
+        };
+        drop(self.control_tx);
+        let signal = handle.outbox_signal();
+        let control = tokio::spawn(control.run(self.control_rx, acker, shutdown.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = delivery.run(signal, shutdown).await {
+                tracing::error!(error = %e, "dispatch delivery could not start");
+            }
+            let _ = control.await;
+        })
+    }
+}
