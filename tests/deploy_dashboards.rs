@@ -1,0 +1,978 @@
+//! Every query the shipped dashboards and alert rules make runs against a real server holding real data.
+//!
+//! One test starts a real InfluxDB 1.x (Debian package `influxdb`), a real mosquitto and a real Prometheus (Debian
+//! package `prometheus`, configured from `deploy/prometheus/prometheus.yml` with its rules, scraping every second),
+//! runs firegrid in-process with `store.influxdb.api = "v1"` against them, and publishes readings of all three kinds
+//! over MQTT — normal ones, one alarm-level reading per kind, a low battery, and malformed messages. Then:
+//!
+//! * every InfluxQL query of `deploy/grafana/dashboards/*.json` — panel targets, template variables and
+//!   annotations — is run with the Grafana macros substituted as Grafana does (`$timeFilter` as the dashboard's
+//!   default range in epoch milliseconds, `$__interval`, `$county` = one county, `$township` = All) and must answer
+//!   without error and with rows; the alarm-level tables must list exactly the devices that sent an alarm-level
+//!   reading, and the incident panels must show the incidents firegrid opened;
+//! * every PromQL query of the dashboards and every alert rule expression runs against Prometheus without error;
+//!   a query whose metrics firegrid exports must return series (firegrid's own `/metrics` says which it exports;
+//!   the others are listed on stdout), and Prometheus must report every rule evaluated and healthy;
+//! * the alerts that describe a broken pipeline (broker disconnected, store unreachable, ingest stalled) are quiet
+//!   for this healthy one, and the rejections alert expression matches the burst of malformed messages.
+//!
+//! A second test, ignored by default, measures the heaviest panels on a week of one county's data:
+//! `cargo test --release --test deploy_dashboards -- --ignored --nocapture`.
+//!
+//! Servers run on free loopback ports in temporary directories and are killed by PID when dropped.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context as _, Result};
+use serde_json::Value;
+use support::fleet::{self, TestDevice};
+use support::Mosquitto;
+use tokio_util::sync::CancellationToken;
+
+/// Upper bound of the end-to-end test.
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+/// Upper bound of the week measurement.
+const MEASURE_TIMEOUT: Duration = Duration::from_secs(600);
+const INFLUXD_BIN: &str = "/usr/bin/influxd";
+const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
+const PROMTOOL_BIN: &str = "/usr/bin/promtool";
+/// The database firegrid writes to (`store.influxdb.bucket`) and the dashboards' data source reads.
+const DATABASE: &str = "firegrid";
+/// The county the dashboards are looked at for (`$county`).
+const COUNTY: &str = "500112";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server processes
+
+/// A server process, killed by its PID (through `Child`) and reaped on drop; its output goes to a log file.
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &'static str, program: &str, args: &[String], dir: &Path) -> Result<Process> {
+        ensure!(
+            Path::new(program).is_file(),
+            "{program} not found: run ./scripts/test.sh, which installs the Debian packages influxdb and prometheus"
+        );
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("spawning {program}"))?;
+        Ok(Process { name, child, log })
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Polls `ready` until it is true; fails if the process exits or `START_TIMEOUT` passes.
+    async fn wait_ready(&mut self, http: &reqwest::Client, url: &str, status: u16) -> Result<()> {
+        let deadline = Instant::now() + support::START_TIMEOUT;
+        loop {
+            if let Some(exit) = self.child.try_wait()? {
+                bail!("{} exited during start-up ({exit}):\n{}", self.name, self.log_tail());
+            }
+            if let Ok(r) = http.get(url).timeout(Duration::from_millis(500)).send().await {
+                if r.status().as_u16() == status {
+                    return Ok(());
+                }
+            }
+            ensure!(Instant::now() < deadline, "{} not ready at {url}:\n{}", self.name, self.log_tail());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- last lines of {}:\n{}", self.name, self.log_tail());
+        }
+    }
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder().no_proxy().timeout(support::HTTP_TIMEOUT).build()?)
+}
+
+/// An InfluxDB 1.x server (`influxd`) on loopback ports, with its data in a temporary directory.
+struct InfluxDb {
+    // Before `_dir`: the process dies before its directory is removed.
+    _process: Process,
+    port: u16,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// The rows of one InfluxQL statement's answer.
+#[derive(Debug, Default)]
+struct InfluxAnswer {
+    series: Vec<Value>,
+}
+
+impl InfluxAnswer {
+    fn rows(&self) -> usize {
+        self.series.iter().map(|s| s["values"].as_array().map_or(0, Vec::len)).sum()
+    }
+
+    /// Every row as column name → value, with the series' tags added as columns.
+    fn records(&self) -> Vec<BTreeMap<String, Value>> {
+        let mut out = Vec::new();
+        for s in &self.series {
+            let columns: Vec<String> =
+                s["columns"].as_array().into_iter().flatten().map(|c| c.as_str().unwrap_or("").to_owned()).collect();
+            for row in s["values"].as_array().into_iter().flatten() {
+                let mut record: BTreeMap<String, Value> =
+                    columns.iter().cloned().zip(row.as_array().into_iter().flatten().cloned()).collect();
+                if let Some(tags) = s["tags"].as_object() {
+                    for (k, v) in tags {
+                        record.insert(k.clone(), v.clone());
+                    }
+                }
+                out.push(record);
+            }
+        }
+        out
+    }
+}
+
+impl InfluxDb {
+    async fn start() -> Result<InfluxDb> {
+        let dir = tempfile::Builder::new().prefix("firegrid-influxdb-").tempdir()?;
+        let http = http_client()?;
+        let mut last = None;
+        for _ in 0..3 {
+            let (port, rpc) = (support::free_port()?, support::free_port()?);
+            let d = dir.path().display();
+            let conf = format!(
+                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+                 [meta]\n  dir = \"{d}/meta\"\n  logging-enabled = false\n\
+                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
+                 [monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n"
+            );
+            let conf_path = dir.path().join("influxdb.conf");
+            std::fs::write(&conf_path, conf)?;
+            let mut process = Process::spawn(
+                "influxd",
+                INFLUXD_BIN,
+                &["-config".into(), conf_path.display().to_string()],
+                dir.path(),
+            )?;
+            match process.wait_ready(&http, &format!("http://127.0.0.1:{port}/ping"), 204).await {
+                Ok(()) => {
+                    let db = InfluxDb { _process: process, port, http, _dir: dir };
+                    db.statement(&format!("CREATE DATABASE \"{DATABASE}\"")).await?;
+                    return Ok(db);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("influxd did not start")))
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A statement that changes something (POST /query).
+    async fn statement(&self, q: &str) -> Result<()> {
+        let r = self.http.post(format!("{}/query", self.url())).form(&[("q", q)]).send().await?;
+        let status = r.status();
+        let body = r.text().await?;
+        ensure!(status.is_success() && !body.contains("\"error\""), "{q}: {status} {body}");
+        Ok(())
+    }
+
+    /// Runs one InfluxQL query as Grafana's data source does (POST /query, db, epoch=ms).
+    async fn query(&self, q: &str) -> Result<InfluxAnswer> {
+        let r = self
+            .http
+            .post(format!("{}/query", self.url()))
+            .form(&[("db", DATABASE), ("epoch", "ms"), ("q", q)])
+            .send()
+            .await
+            .context("POST /query")?;
+        let status = r.status();
+        let body: Value = r.json().await.context("InfluxDB answer is not JSON")?;
+        ensure!(status.is_success(), "InfluxDB answered {status}: {body}");
+        if let Some(e) = body["error"].as_str() {
+            bail!("InfluxDB: {e}");
+        }
+        let results = body["results"].as_array().context("no results")?;
+        ensure!(results.len() == 1, "one statement expected, got {} results", results.len());
+        if let Some(e) = results[0]["error"].as_str() {
+            bail!("InfluxDB: {e}");
+        }
+        Ok(InfluxAnswer { series: results[0]["series"].as_array().cloned().unwrap_or_default() })
+    }
+
+    /// Writes line protocol with millisecond timestamps (the v1 API firegrid uses with `api = "v1"`).
+    async fn write(&self, lines: String) -> Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/write?db={DATABASE}&precision=ms", self.url()))
+            .body(lines)
+            .send()
+            .await
+            .context("POST /write")?;
+        let status = r.status();
+        ensure!(status.as_u16() == 204, "/write answered {status}: {}", r.text().await.unwrap_or_default());
+        Ok(())
+    }
+}
+
+/// A Prometheus server with its TSDB in a temporary directory.
+struct Prometheus {
+    // Before `_dir`: the process dies before its directory is removed.
+    _process: Process,
+    port: u16,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    /// Starts Prometheus on `deploy/prometheus/prometheus.yml`, changed only to scrape `target` every second,
+    /// evaluate every second and read the rules from the repository.
+    async fn start(target: &str) -> Result<Prometheus> {
+        let dir = tempfile::Builder::new().prefix("firegrid-prometheus-").tempdir()?;
+        let shipped = root().join("deploy/prometheus/prometheus.yml");
+        let mut config: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&shipped)?)?;
+        config["global"]["scrape_interval"] = "1s".into();
+        config["global"]["evaluation_interval"] = "1s".into();
+        let rules = root().join("deploy/prometheus/rules/*.yml").display().to_string();
+        config["rule_files"] = serde_yaml::Value::Sequence(vec![rules.into()]);
+        let jobs = config["scrape_configs"].as_sequence_mut().context("scrape_configs")?;
+        ensure!(jobs.len() == 1, "one scrape job expected in {}", shipped.display());
+        ensure!(jobs[0]["job_name"].as_str() == Some("firegrid"), "the scrape job is called firegrid");
+        jobs[0]["scrape_interval"] = "1s".into();
+        jobs[0]["scrape_timeout"] = "1s".into();
+        jobs[0]["static_configs"][0]["targets"] = serde_yaml::Value::Sequence(vec![target.into()]);
+        let conf_path = dir.path().join("prometheus.yml");
+        std::fs::write(&conf_path, serde_yaml::to_string(&config)?)?;
+        let http = http_client()?;
+        let mut last = None;
+        for _ in 0..3 {
+            let port = support::free_port()?;
+            let args = vec![
+                format!("--config.file={}", conf_path.display()),
+                format!("--storage.tsdb.path={}", dir.path().join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--log.level=warn".to_owned(),
+            ];
+            let mut process = Process::spawn("prometheus", PROMETHEUS_BIN, &args, dir.path())?;
+            match process.wait_ready(&http, &format!("http://127.0.0.1:{port}/-/ready"), 200).await {
+                Ok(()) => return Ok(Prometheus { _process: process, port, http, _dir: dir }),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("prometheus did not start")))
+    }
+
+    async fn api(&self, path: &str, form: &[(&str, &str)]) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("http://127.0.0.1:{}/api/v1/{path}", self.port))
+            .query(form)
+            .send()
+            .await
+            .with_context(|| format!("GET /api/v1/{path}"))?;
+        let status = r.status();
+        let text = r.text().await?;
+        let body: Value =
+            serde_json::from_str(&text).with_context(|| format!("/api/v1/{path} answered {status}: {text}"))?;
+        ensure!(body["status"] == "success", "Prometheus: {body}");
+        Ok(body["data"].clone())
+    }
+
+    /// An instant query; returns the result vector.
+    async fn query(&self, expr: &str) -> Result<Vec<Value>> {
+        let data = self.api("query", &[("query", expr)]).await?;
+        Ok(data["result"].as_array().cloned().unwrap_or_default())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dashboards
+
+/// Where a query is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Influx,
+    Prometheus,
+}
+
+/// One query of a dashboard: a panel target, a template variable or an annotation.
+#[derive(Debug, Clone)]
+struct DashQuery {
+    dashboard: String,
+    /// Panel title (or `variable NAME`, `annotation NAME`).
+    panel: String,
+    ref_id: String,
+    source: Source,
+    text: String,
+    /// The dashboard's default range, e.g. `now-6h`.
+    from: String,
+}
+
+fn source_of(datasource: &Value) -> Option<Source> {
+    match datasource["type"].as_str()? {
+        "influxdb" => Some(Source::Influx),
+        "prometheus" => Some(Source::Prometheus),
+        _ => None,
+    }
+}
+
+fn load_dashboards() -> Result<Vec<(String, Value)>> {
+    let dir = root().join("deploy/grafana/dashboards");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let json: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            out.push((path.file_name().unwrap_or_default().to_string_lossy().into_owned(), json));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    ensure!(out.len() == 3, "three dashboards expected in {}, found {}", dir.display(), out.len());
+    Ok(out)
+}
+
+fn collect_panels<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
+    for p in panels.as_array().into_iter().flatten() {
+        out.push(p);
+        collect_panels(&p["panels"], out);
+    }
+}
+
+/// Every query of every dashboard.
+fn dashboard_queries() -> Result<Vec<DashQuery>> {
+    let mut out = Vec::new();
+    for (file, d) in load_dashboards()? {
+        let from = d["time"]["from"].as_str().context("time.from")?.to_owned();
+        let mut panels = Vec::new();
+        collect_panels(&d["panels"], &mut panels);
+        for p in panels {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let source = source_of(&t["datasource"]).or_else(|| source_of(&p["datasource"]));
+                let source = source.with_context(|| format!("{file}: no data source for {}", p["title"]))?;
+                let text = match source {
+                    Source::Influx => t["query"].as_str(),
+                    Source::Prometheus => t["expr"].as_str(),
+                };
+                out.push(DashQuery {
+                    dashboard: file.clone(),
+                    panel: p["title"].as_str().unwrap_or("").to_owned(),
+                    ref_id: t["refId"].as_str().unwrap_or("").to_owned(),
+                    source,
+                    text: text.with_context(|| format!("{file}: {} has no query", p["title"]))?.to_owned(),
+                    from: from.clone(),
+                });
+            }
+        }
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            let Some(source) = source_of(&v["datasource"]) else { continue };
+            let text = v["query"].as_str().or_else(|| v["query"]["query"].as_str()).context("variable query")?;
+            out.push(DashQuery {
+                dashboard: file.clone(),
+                panel: format!("variable {}", v["name"].as_str().unwrap_or("")),
+                ref_id: String::new(),
+                source,
+                text: text.to_owned(),
+                from: from.clone(),
+            });
+        }
+        for a in d["annotations"]["list"].as_array().into_iter().flatten() {
+            let Some(source) = source_of(&a["datasource"]) else { continue };
+            for text in [a["query"].as_str(), a["target"]["query"].as_str()].into_iter().flatten() {
+                out.push(DashQuery {
+                    dashboard: file.clone(),
+                    panel: format!("annotation {}", a["name"].as_str().unwrap_or("")),
+                    ref_id: String::new(),
+                    source,
+                    text: text.to_owned(),
+                    from: from.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `now-6h` → 6 h.
+fn relative_range(from: &str) -> Result<Duration> {
+    let spec = from.strip_prefix("now-").with_context(|| format!("unsupported time.from {from}"))?;
+    let (number, unit) = spec.split_at(spec.len() - 1);
+    let n: u64 = number.parse().with_context(|| format!("time.from {from}"))?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("unsupported unit in time.from {from}"),
+    };
+    Ok(Duration::from_secs(n * secs))
+}
+
+/// Fails if a Grafana variable or macro is left in `text`.
+fn ensure_substituted(text: &str) -> Result<()> {
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'$' && bytes.get(i + 1).is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'{') {
+            bail!("unsubstituted variable in {text}");
+        }
+    }
+    Ok(())
+}
+
+/// Substitutes the Grafana macros and variables of an InfluxQL query the way Grafana does.
+fn render_influxql(text: &str, vars: &[(&str, &str)], from_ms: i64, to_ms: i64, interval: &str) -> Result<String> {
+    let mut s = text
+        .replace("$timeFilter", &format!("time >= {from_ms}ms and time <= {to_ms}ms"))
+        .replace("$__interval", interval)
+        .replace("$interval", interval);
+    let mut vars = vars.to_vec();
+    vars.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+    for (name, value) in vars {
+        s = s.replace(&format!("${name}"), value);
+    }
+    ensure_substituted(&s)?;
+    Ok(s)
+}
+
+/// Substitutes the Grafana macros and variables of a PromQL query.
+fn render_promql(text: &str, range: &str) -> Result<String> {
+    let s = text
+        .replace("$__rate_interval", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", range)
+        .replace("$instance", ".*");
+    ensure_substituted(&s)?;
+    Ok(s)
+}
+
+/// Metric names a PromQL expression refers to (histogram series mapped to their metric).
+fn metric_names(expr: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("firegrid_") {
+        let tail = &rest[i..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        out.insert(base.to_owned());
+        rest = &tail[end..];
+    }
+    if expr.contains("up{") {
+        out.insert("up".to_owned());
+    }
+    out
+}
+
+/// Metric names in a Prometheus text exposition (histogram series mapped to their metric).
+fn exported_metrics(exposition: &str) -> BTreeSet<String> {
+    exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .chain(std::iter::once("up".to_owned()))
+        .collect()
+}
+
+fn rule_expressions() -> Result<Vec<(String, String)>> {
+    let path = root().join("deploy/prometheus/rules/firegrid.rules.yml");
+    let rules: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&path)?)?;
+    let mut out = Vec::new();
+    for group in rules["groups"].as_sequence().context("groups")? {
+        for rule in group["rules"].as_sequence().context("rules")? {
+            let name = rule["alert"].as_str().or_else(|| rule["record"].as_str()).context("rule name")?;
+            out.push((name.to_owned(), rule["expr"].as_str().context("expr")?.to_owned()));
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data
+
+fn now_ms() -> i64 {
+    firegrid_ingest::now_ms()
+}
+
+/// Devices that send an alarm-level reading, by kind, and the payloads they send.
+struct Alarms {
+    smoke: TestDevice,
+    electrical: TestDevice,
+    forest_ir: TestDevice,
+    low_battery: TestDevice,
+}
+
+impl Alarms {
+    fn pick(devices: &[TestDevice]) -> Result<Alarms> {
+        let find = |kind: &str, skip: usize| {
+            devices
+                .iter()
+                .filter(|d| d.kind == kind && d.county == COUNTY && d.registered)
+                .nth(skip)
+                .cloned()
+                .with_context(|| format!("no registered {kind} device in {COUNTY}"))
+        };
+        Ok(Alarms {
+            smoke: find("smoke", 0)?,
+            electrical: find("electrical", 0)?,
+            forest_ir: find("forest_ir", 0)?,
+            low_battery: find("smoke", 1)?,
+        })
+    }
+
+    fn messages(&self, ts: i64) -> Vec<(String, Vec<u8>)> {
+        let smoke = format!(
+            r#"{{"ts":{ts},"seq":100,"status":"alarm","values":{{"obscuration_db_m":0.31,"temperature_c":41.5,"alarm":true,"battery_pct":80}}}}"#
+        );
+        let electrical = format!(
+            r#"{{"ts":{ts},"seq":100,"values":{{"residual_current_ma":350,"cable_temp_c":[75.5,31.5],"arc_fault":true}}}}"#
+        );
+        let forest = format!(
+            r#"{{"ts":{ts},"seq":100,"values":{{"max_temp_c":180,"hotspot_px":40,"smoke_score":0.93,"lat":29.71,"lon":106.62}}}}"#
+        );
+        let battery = format!(
+            r#"{{"ts":{ts},"seq":100,"values":{{"obscuration_db_m":0.02,"temperature_c":22,"battery_pct":9}}}}"#
+        );
+        vec![
+            (fleet::topic(&self.smoke), smoke.into_bytes()),
+            (fleet::topic(&self.electrical), electrical.into_bytes()),
+            (fleet::topic(&self.forest_ir), forest.into_bytes()),
+            (fleet::topic(&self.low_battery), battery.into_bytes()),
+        ]
+    }
+}
+
+fn settings(dir: &Path, mqtt: &Mosquitto, influx: &InfluxDb, devices: &[TestDevice]) -> Result<firegrid::Settings> {
+    let reg = fleet::write_registry(dir, devices)?;
+    let mut c = firegrid::Config::default();
+    c.mqtt.url = mqtt.url();
+    c.mqtt.client_id = format!("firegrid-deploy-test-{}", std::process::id());
+    c.mqtt.reconnect_max_ms = 500;
+    c.store.influxdb.url = influx.url();
+    c.store.influxdb.api = "v1".into();
+    c.store.influxdb.bucket = DATABASE.into();
+    c.store.influxdb.retry_max_ms = 500;
+    c.registry.devices = reg.devices.display().to_string();
+    c.registry.stations = reg.stations.display().to_string();
+    c.registry.grids = reg.grids.display().to_string();
+    c.http.listen = "127.0.0.1:0".into();
+    c.data.dir = dir.join("data").display().to_string();
+    Ok(c.validate()?)
+}
+
+/// Polls `check` every 200 ms until it yields a value, or fails with its last complaint after `timeout`.
+async fn until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    support::eventually(timeout, &mut check).await.with_context(|| format!("waiting for {what}"))
+}
+
+fn device_ids(answer: &InfluxAnswer) -> BTreeSet<String> {
+    answer.records().iter().filter_map(|r| r.get("device_id").and_then(Value::as_str).map(str::to_owned)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_what_firegrid_wrote() -> Result<()> {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let influx = InfluxDb::start().await?;
+        let mqtt = Mosquitto::start().await?;
+        let dir = tempfile::tempdir()?;
+        let devices = fleet::devices(40);
+        let alarms = Alarms::pick(&devices)?;
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(settings(dir.path(), &mqtt, &influx, &devices)?, shutdown.clone()).await?;
+        let addr = running.http_addr;
+        let prometheus = Prometheus::start(&addr.to_string()).await?;
+        until(Duration::from_secs(15), "firegrid ready", || async {
+            Ok(reqwest::get(format!("http://{addr}/readyz")).await?.status().is_success().then_some(()))
+        })
+        .await?;
+        // A first scrape before any traffic, so rates and increases have a baseline.
+        until(Duration::from_secs(15), "a first scrape", || async {
+            Ok((!prometheus.query("firegrid_mqtt_connected == 1").await?.is_empty()).then_some(()))
+        })
+        .await?;
+
+        // Five normal readings per device over the last five minutes, then the alarm-level ones, then garbage.
+        let now = now_ms();
+        let mut messages = Vec::new();
+        for seq in 1..=5u64 {
+            for d in &devices {
+                let ts = now - (6 - seq as i64) * 60_000;
+                messages.push((fleet::topic(d), fleet::payload(d, seq, ts).into_bytes()));
+            }
+        }
+        messages.extend(alarms.messages(now));
+        let readings = messages.len();
+        messages.extend(fleet::malformed(now).into_iter().map(|(t, p, _)| (t, p)));
+        fleet::publish_all(mqtt.port(), "deploy-dashboards-publisher", messages).await?;
+
+        let stored = until(Duration::from_secs(30), "every reading in InfluxDB", || async {
+            let a = influx.query(r#"SELECT count("seq") FROM "smoke", "electrical", "forest_ir""#).await?;
+            let n: i64 = a.records().iter().filter_map(|r| r.get("count").and_then(Value::as_i64)).sum();
+            Ok((n == readings as i64).then_some(n))
+        })
+        .await?;
+        ensure!(stored == readings as i64);
+        let incidents = until(Duration::from_secs(30), "incidents in fire_incident", || async {
+            let a =
+                influx.query(r#"SELECT "incident_id", "class" FROM "fire_incident" WHERE "event" = 'opened'"#).await?;
+            let classes: BTreeSet<String> =
+                a.records().iter().filter_map(|r| r.get("class").and_then(Value::as_str).map(str::to_owned)).collect();
+            Ok(classes.contains("fire").then_some(a.records()))
+        })
+        .await?;
+        let incident_ids: BTreeSet<String> =
+            incidents.iter().filter_map(|r| r.get("incident_id").and_then(Value::as_str).map(str::to_owned)).collect();
+
+        // InfluxQL: every panel, variable and annotation query returns rows.
+        let queries = dashboard_queries()?;
+        let to = now_ms() + 60_000;
+        let mut influx_checked = 0;
+        let mut panel_answers: BTreeMap<String, InfluxAnswer> = BTreeMap::new();
+        for q in queries.iter().filter(|q| q.source == Source::Influx) {
+            let range = relative_range(&q.from)?;
+            let from = to - i64::try_from(range.as_millis())?;
+            let vars = [("county", COUNTY), ("township", ".*")];
+            let text = render_influxql(&q.text, &vars, from, to, "1m")?;
+            let answer = influx
+                .query(&text)
+                .await
+                .with_context(|| format!("{} / {} {}: {text}", q.dashboard, q.panel, q.ref_id))?;
+            ensure!(answer.rows() > 0, "{} / {} {} returned no rows: {text}", q.dashboard, q.panel, q.ref_id);
+            // Every tag value of the county/township variables belongs to data firegrid wrote.
+            if q.panel == "variable county" {
+                let values: BTreeSet<String> = answer
+                    .records()
+                    .iter()
+                    .filter_map(|r| r.get("value").and_then(Value::as_str).map(str::to_owned))
+                    .collect();
+                ensure!(values == BTreeSet::from(["500112".to_owned(), "500238".to_owned()]), "counties {values:?}");
+            }
+            panel_answers.insert(format!("{}/{}/{}", q.dashboard, q.panel, q.ref_id), answer);
+            influx_checked += 1;
+        }
+        ensure!(influx_checked >= 25, "only {influx_checked} InfluxQL queries found");
+
+        // The alarm-level tables list exactly the devices that sent an alarm-level reading.
+        for (panel, device) in [
+            ("烟感报警级读数", &alarms.smoke),
+            ("电气报警级读数", &alarms.electrical),
+            ("林火报警级读数", &alarms.forest_ir),
+        ] {
+            let answer = panel_answers.get(&format!("readings.json/{panel}/A")).context(panel.to_owned())?;
+            let ids = device_ids(answer);
+            ensure!(ids == BTreeSet::from([device.id.clone()]), "{panel} lists {ids:?}, expected {}", device.id);
+        }
+        // The latest-readings tables have one row per device of the county.
+        for kind in ["smoke", "electrical", "forest_ir"] {
+            let panel = match kind {
+                "smoke" => "烟感最新读数",
+                "electrical" => "电气最新读数",
+                _ => "红外最新读数",
+            };
+            let answer = panel_answers.get(&format!("readings.json/{panel}/A")).context(panel)?;
+            let want: BTreeSet<String> =
+                devices.iter().filter(|d| d.kind == kind && d.county == COUNTY).map(|d| d.id.clone()).collect();
+            ensure!(device_ids(answer) == want, "{panel}: {:?} vs {want:?}", device_ids(answer));
+        }
+        // The open-incidents table holds every incident firegrid opened (none is closed yet).
+        let open = panel_answers.get("fleet-incidents.json/未结事件/A").context("未结事件")?;
+        let listed: BTreeSet<String> = open
+            .records()
+            .iter()
+            .filter_map(|r| r.get("incident_id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        ensure!(incident_ids.is_subset(&listed), "open incidents {listed:?} miss some of {incident_ids:?}");
+
+        // PromQL: every dashboard query and every rule expression executes; those over exported metrics have data.
+        let exposition = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
+        let exported = exported_metrics(&exposition);
+        let promql: Vec<(String, String)> = queries
+            .iter()
+            .filter(|q| q.source == Source::Prometheus)
+            .map(|q| (format!("{} / {} {}", q.dashboard, q.panel, q.ref_id), q.text.clone()))
+            .collect();
+        let rules = rule_expressions()?;
+        ensure!(rules.len() >= 8, "alert rules: {rules:?}");
+        let mut not_exported = BTreeSet::new();
+        for (name, text) in &promql {
+            let expr = render_promql(text, "5m")?;
+            let names = metric_names(&expr);
+            let missing: BTreeSet<String> = names.difference(&exported).cloned().collect();
+            // Variable queries (label_values) are answered from the series API, like Grafana does.
+            if let Some(args) = expr.strip_prefix("label_values(").and_then(|e| e.strip_suffix(')')) {
+                let (metric, label) = args.split_once(',').context("label_values(metric, label)")?;
+                let data = prometheus.api(&format!("label/{}/values", label.trim()), &[("match[]", metric)]).await?;
+                ensure!(data.as_array().is_some_and(|v| !v.is_empty()), "{name}: no values");
+                continue;
+            }
+            if !missing.is_empty() {
+                prometheus.query(&expr).await.with_context(|| format!("{name}: {expr}"))?;
+                not_exported.extend(missing);
+                continue;
+            }
+            until(Duration::from_secs(20), &format!("{name} to return series: {expr}"), || async {
+                Ok((!prometheus.query(&expr).await?.is_empty()).then_some(()))
+            })
+            .await?;
+        }
+        for (name, expr) in &rules {
+            prometheus.query(expr).await.with_context(|| format!("rule {name}: {expr}"))?;
+            let missing: BTreeSet<String> = metric_names(expr).difference(&exported).cloned().collect();
+            not_exported.extend(missing);
+        }
+        if !not_exported.is_empty() {
+            println!("metrics used by the dashboards or rules that firegrid does not export yet: {not_exported:?}");
+        }
+
+        // The rules are loaded and evaluated without error.
+        until(Duration::from_secs(20), "every rule evaluated and healthy", || async {
+            let data = prometheus.api("rules", &[]).await?;
+            let mut seen = Vec::new();
+            for group in data["groups"].as_array().into_iter().flatten() {
+                for rule in group["rules"].as_array().into_iter().flatten() {
+                    let evaluated = rule["lastEvaluation"].as_str().is_some_and(|t| !t.starts_with("0001"));
+                    ensure!(rule["health"] != "err", "rule {} fails: {}", rule["name"], rule["lastError"]);
+                    if evaluated && rule["health"] == "ok" {
+                        seen.push(rule["name"].as_str().unwrap_or("").to_owned());
+                    }
+                }
+            }
+            Ok((seen.len() == rules.len()).then_some(()))
+        })
+        .await?;
+
+        // A healthy pipeline trips none of the breakage alerts; the burst of malformed messages is a spike.
+        let expr = |name: &str| rules.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone()).context(name.to_owned());
+        for quiet in ["FiregridBrokerDisconnected", "FiregridStoreUnreachable", "FiregridIngestStalled"] {
+            let got = prometheus.query(&expr(quiet)?).await?;
+            ensure!(got.is_empty(), "{quiet} matches a healthy pipeline: {got:?}");
+        }
+        let spiking = expr("FiregridRejectionsSpiking")?;
+        until(Duration::from_secs(10), "the rejections alert expression to match", || async {
+            Ok((!prometheus.query(&spiking).await?.is_empty()).then_some(()))
+        })
+        .await?;
+
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
+        drop(prometheus);
+        drop(influx);
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[test]
+fn promtool_accepts_the_config_and_the_rules_and_every_alert_has_a_passing_unit_test() -> Result<()> {
+    let prom = root().join("deploy/prometheus");
+    let run = |args: &[&str]| -> Result<String> {
+        ensure!(Path::new(PROMTOOL_BIN).is_file(), "{PROMTOOL_BIN} missing: install the Debian package prometheus");
+        let out = Command::new(PROMTOOL_BIN).args(args).current_dir(&prom).output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        ensure!(out.status.success(), "promtool {}: {text}", args.join(" "));
+        Ok(text)
+    };
+    run(&["check", "config", "prometheus.yml"])?;
+    run(&["check", "rules", "rules/firegrid.rules.yml"])?;
+    let tested = run(&["test", "rules", "tests/firegrid.rules.test.yml"])?;
+    ensure!(tested.contains("SUCCESS"), "{tested}");
+
+    // Each alert appears in a test case that expects it to fire.
+    let tests: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(prom.join("tests/firegrid.rules.test.yml"))?)?;
+    let mut fired = BTreeSet::new();
+    for case in tests["tests"].as_sequence().context("tests")? {
+        for check in case["alert_rule_test"].as_sequence().into_iter().flatten() {
+            if check["exp_alerts"].as_sequence().is_some_and(|a| !a.is_empty()) {
+                fired.insert(check["alertname"].as_str().unwrap_or("").to_owned());
+            }
+        }
+    }
+    let alerts: BTreeSet<String> = rule_expressions()?.into_iter().map(|(n, _)| n).collect();
+    ensure!(alerts == fired, "alerts without a firing test: {:?}", alerts.difference(&fired).collect::<Vec<_>>());
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Measurement
+
+/// One county's devices from the sample registry: (kind, the line-protocol measurement and tags firegrid
+/// pre-encodes for the device).
+fn county_devices(county: &str) -> Result<Vec<(String, String)>> {
+    let r = root().join("deploy/registry");
+    let paths = firegrid_ingest::registry::RegistryPaths {
+        devices: r.join("devices.csv"),
+        stations: r.join("stations.csv"),
+        grids: r.join("grids.csv"),
+    };
+    let registry = firegrid_ingest::registry::Registry::load(&paths)?;
+    let mut out: Vec<(String, String)> = registry
+        .devices()
+        .filter(|d| d.county == county)
+        .map(|d| (d.kind.as_str().to_owned(), d.line_prefix.clone()))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// Deterministic noise in [0, 1) from a counter.
+fn noise(i: u64) -> f64 {
+    let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 31;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 29;
+    (x >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: writes a week of one county's readings (about 1.5 million points); run with --ignored"]
+async fn the_heaviest_panels_answer_in_reasonable_time_on_a_week_of_one_county() -> Result<()> {
+    tokio::time::timeout(MEASURE_TIMEOUT, async {
+        let influx = InfluxDb::start().await?;
+        let devices = county_devices(COUNTY)?;
+        ensure!(devices.len() > 1000, "{} devices in {COUNTY}", devices.len());
+        // Readings at each kind's expected interval (DESIGN §5): smoke hourly, electrical every 5 min,
+        // forest_ir every minute, over 7 days ending now; one alarm-level reading in 2,000.
+        let end = now_ms() - 60_000;
+        let week = 7 * 86_400_000i64;
+        let start = end - week;
+        let written = Instant::now();
+        let mut points = 0u64;
+        let mut body = String::with_capacity(4 << 20);
+        let mut counter = 0u64;
+        for (kind, prefix) in &devices {
+            let step = match kind.as_str() {
+                "smoke" => 3_600_000,
+                "electrical" => 300_000,
+                _ => 60_000,
+            };
+            let offset = (noise(counter) * step as f64) as i64;
+            let mut ts = start + offset;
+            let mut seq = 0u64;
+            while ts < end {
+                counter += 1;
+                seq += 1;
+                let n = noise(counter);
+                let alarm = noise(counter ^ 0xABCD) < 0.0005;
+                let fields = match kind.as_str() {
+                    "smoke" if alarm => "obscuration_db_m=0.4,temperature_c=61,battery_pct=70,alarm=true".to_owned(),
+                    "smoke" => format!(
+                        "obscuration_db_m={:.3},temperature_c={:.1},battery_pct={:.0},alarm=false",
+                        n * 0.05,
+                        18.0 + n * 8.0,
+                        20.0 + n * 80.0
+                    ),
+                    "electrical" if alarm => "residual_current_ma=360,cable_temp_c_1=74,cable_temp_c_2=40,arc_fault=false".into(),
+                    "electrical" => format!(
+                        "residual_current_ma={:.1},cable_temp_c_1={:.1},cable_temp_c_2={:.1},current_a={:.1},voltage_v={:.0}",
+                        20.0 + n * 150.0,
+                        25.0 + n * 20.0,
+                        24.0 + n * 18.0,
+                        n * 60.0,
+                        215.0 + n * 10.0
+                    ),
+                    _ if alarm => "max_temp_c=140,hotspot_px=25i,smoke_score=0.85".into(),
+                    _ => format!("max_temp_c={:.1},hotspot_px=0i,smoke_score={:.2}", 10.0 + n * 25.0, n * 0.2),
+                };
+                let status = if alarm { "alarm" } else { "normal" };
+                body.push_str(&format!("{prefix},status={status} {fields},seq={seq}i {ts}\n"));
+                points += 1;
+                if body.len() > (4 << 20) - 512 {
+                    influx.write(std::mem::take(&mut body)).await?;
+                }
+                ts += step;
+            }
+        }
+        // Incidents: about 40 a day, each opened and resolved half an hour later.
+        let classes = ["fire", "electrical_fire", "forest_fire", "hazard"];
+        let severities = ["low", "medium", "high", "critical"];
+        for i in 0..280u64 {
+            let at = start + (noise(i + 77) * week as f64) as i64;
+            let class = classes[(i % 4) as usize];
+            let severity = severities[((i / 4) % 4) as usize];
+            let township = format!("{COUNTY}{:03}", 1 + i % 20);
+            for (event, status, dt) in [("opened", "open", 0), ("resolved", "resolved", 1_800_000)] {
+                if i % 10 == 0 && event == "resolved" {
+                    continue; // a tenth stays open
+                }
+                body.push_str(&format!(
+                    "fire_incident,class={class},severity={severity},county={COUNTY},township={township} \
+                     incident_id=\"inc-{i:05}\",event=\"{event}\",status=\"{status}\",summary=\"渝北区 测试事件 {i}\" {}\n",
+                    at + dt
+                ));
+                points += 1;
+            }
+        }
+        influx.write(std::mem::take(&mut body)).await?;
+        let write_secs = written.elapsed().as_secs_f64();
+        println!(
+            "wrote {points} points for {} devices of {COUNTY} over 7 days in {write_secs:.1} s ({:.0} points/s)",
+            devices.len(),
+            points as f64 / write_secs
+        );
+
+        // Every InfluxQL query of the dashboards over the week, $__interval as Grafana picks it for a week on a
+        // ~1,000-pixel panel (10m); the median of three runs after one warm-up.
+        let to = now_ms();
+        let from = to - week;
+        let mut timings = Vec::new();
+        for q in dashboard_queries()?.iter().filter(|q| q.source == Source::Influx) {
+            let text = render_influxql(&q.text, &[("county", COUNTY), ("township", ".*")], from, to, "10m")?;
+            let warm = influx.query(&text).await.with_context(|| format!("{} / {}: {text}", q.dashboard, q.panel))?;
+            ensure!(warm.rows() > 0, "{} / {} returned no rows on a week of data: {text}", q.dashboard, q.panel);
+            let mut runs = Vec::new();
+            for _ in 0..3 {
+                let t = Instant::now();
+                influx.query(&text).await?;
+                runs.push(t.elapsed());
+            }
+            runs.sort();
+            timings.push((runs[1], warm.rows(), format!("{} / {} {}", q.dashboard, q.panel, q.ref_id)));
+        }
+        timings.sort_by_key(|t| std::cmp::Reverse(t.0));
+        println!("median query time over 7 days of {COUNTY} (slowest first):");
+        for (t, rows, name) in &timings {
+            println!("  {:>8.1} ms  {rows:>6} rows  {name}", t.as_secs_f64() * 1000.0);
+        }
+        let slowest = timings.first().map(|t| t.0).unwrap_or_default();
+        ensure!(slowest < Duration::from_secs(30), "the slowest panel took {slowest:?}");
+        Ok(())
+    })
+    .await
+    .context("measurement timed out")?
+}
