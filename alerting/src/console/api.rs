@@ -1,0 +1,155 @@
+//! The console's read-only API additions (DESIGN §7), token-protected like the incident API:
+//! `GET /api/v1/whoami` (the caller's role and subject), `GET /api/v1/stations` (the registry's
+//! stations with position, tier and run-time availability, for the map) and
+//! `GET /api/v1/incidents/{id}/dispatch` (the incident's dispatch log — every notification with
+//! its channel, delivery and acknowledgement deadline — and its escalation state, for the clock, and the latest message's `summary_zh`).
+//! A station or grid token reads the dispatch log only of incidents it was notified of.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use firegrid_ingest::registry::SharedRegistry;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::api::{authenticate, ApiError};
+use crate::auth::{Role, TokenSet};
+use crate::availability::{Availability, StationStatus};
+use crate::engine::EngineHandle;
+
+#[derive(Clone)]
+struct ConsoleApiState {
+    engine: EngineHandle,
+    tokens: Arc<TokenSet>,
+    registry: SharedRegistry,
+    availability: Availability,
+}
+
+/// The console's read-only routes, to merge beside the incident API.
+pub fn router(engine: EngineHandle, tokens: TokenSet, registry: SharedRegistry, availability: Availability) -> Router {
+    let state = ConsoleApiState { engine, tokens: Arc::new(tokens), registry, availability };
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route("/api/v1/stations", get(stations))
+        .route("/api/v1/incidents/{id}/dispatch", get(dispatch_log))
+        .with_state(state)
+}
+
+async fn whoami(State(st): State<ConsoleApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = authenticate(&headers, &st.tokens)?;
+    Ok(Json(json!({
+        "role": caller.role.as_str(),
+        "subject": caller.subject,
+        "actor": caller.actor(),
+        "sees_all": caller.sees_all(),
+    }))
+    .into_response())
+}
+
+/// One station as the map shows it.
+#[derive(Debug, Serialize)]
+struct StationView<'a> {
+    station_id: &'a str,
+    name: &'a str,
+    tier: &'static str,
+    county: &'a str,
+    township: &'a str,
+    community: &'a str,
+    lat: f64,
+    lon: f64,
+    /// `available`, `busy` or `off_duty` (run-time value, else the registry's).
+    status: &'static str,
+    available: bool,
+}
+
+async fn stations(State(st): State<ConsoleApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authenticate(&headers, &st.tokens)?;
+    let reg = st.registry.snapshot();
+    let overrides = st.availability.snapshot();
+    let list: Vec<StationView<'_>> = reg
+        .stations()
+        .iter()
+        .map(|s| {
+            let status = overrides.get(&s.station_id).copied().unwrap_or(if s.available {
+                StationStatus::Available
+            } else {
+                StationStatus::OffDuty
+            });
+            StationView {
+                station_id: &s.station_id,
+                name: &s.name,
+                tier: s.tier.as_str(),
+                county: &s.county,
+                township: &s.township,
+                community: &s.community,
+                lat: s.lat,
+                lon: s.lon,
+                status: status.as_str(),
+                available: status == StationStatus::Available,
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "stations": list })).into_response())
+}
+
+/// One notification of the dispatch log.
+#[derive(Debug, Serialize)]
+struct NotificationView {
+    target: String,
+    role: String,
+    channel: String,
+    seq: Option<u64>,
+    tier: Option<String>,
+    created_at_ms: i64,
+    delivered_at_ms: Option<i64>,
+    attempts: u32,
+    last_error: Option<String>,
+    ack_deadline: Option<String>,
+}
+
+async fn dispatch_log(
+    State(st): State<ConsoleApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let caller = authenticate(&headers, &st.tokens)?;
+    let rec = st.engine.get(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    if !caller.sees_all() && !rec.incident.notified(&caller.subject, caller.role == Role::Grid) {
+        return Err(ApiError::Forbidden(format!("{} was not notified of incident {id}", caller.actor())));
+    }
+    let (rows, state) = st.engine.dispatch_log(&id).await?;
+    let mut summary_zh = None;
+    let notifications: Vec<NotificationView> = rows
+        .into_iter()
+        .map(|r| {
+            let msg: Value = serde_json::from_str(&r.entry.payload).unwrap_or(Value::Null);
+            if let Some(s) = msg.get("summary_zh").and_then(Value::as_str) {
+                summary_zh = Some(s.to_owned());
+            }
+            NotificationView {
+                target: r.entry.target,
+                role: r.entry.role,
+                channel: r.entry.channel,
+                seq: msg.get("seq").and_then(Value::as_u64),
+                tier: msg.get("tier").and_then(Value::as_str).map(str::to_owned),
+                created_at_ms: r.entry.created_at_ms,
+                delivered_at_ms: r.delivered_at_ms,
+                attempts: r.entry.attempts,
+                last_error: r.last_error,
+                ack_deadline: msg.get("ack_deadline").and_then(Value::as_str).map(str::to_owned),
+            }
+        })
+        .collect();
+    let escalation: Value = state.and_then(|doc| serde_json::from_str(&doc).ok()).unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "incident_id": id,
+        "summary_zh": summary_zh,
+        "notifications": notifications,
+        "escalation": escalation,
+    }))
+    .into_response())
+}
