@@ -2,7 +2,8 @@
 # The firegrid test command (named in the README; `.ci/run` calls it).
 #
 # 1. Installs the real servers the end-to-end tests talk to — Debian packages mosquitto, mosquitto-clients and
-#    victoria-metrics — when they are missing (apt-get, through sudo when not root).
+#    victoria-metrics — and the console's browser test's headless Chromium (chromium, chromium-driver, and
+#    fonts-wqy-microhei for Chinese glyphs in its screenshots) when they are missing (apt-get, through sudo when not root).
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo test over the whole workspace.
 #
 # The tests start their own mosquitto and VictoriaMetrics on free 127.0.0.1 ports in temporary directories and stop
@@ -16,8 +17,9 @@ MOSQUITTO="${FIREGRID_TEST_MOSQUITTO:-/usr/sbin/mosquitto}"
 VICTORIA_METRICS="${FIREGRID_TEST_VICTORIA_METRICS:-/usr/bin/victoria-metrics}"
 
 if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto_sub >/dev/null \
-    || ! command -v mosquitto_pub >/dev/null; then
-    echo "==> installing mosquitto, mosquitto-clients and victoria-metrics from Debian"
+    || ! command -v mosquitto_pub >/dev/null || [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]] \
+    || [[ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]]; then
+    echo "==> installing mosquitto, mosquitto-clients, victoria-metrics, chromium and chromium-driver from Debian"
     if [[ "$(id -u)" -eq 0 ]]; then
         SUDO=()
     elif command -v sudo >/dev/null; then
@@ -28,9 +30,9 @@ if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto
     fi
     "${SUDO[@]}" apt-get update
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        mosquitto mosquitto-clients victoria-metrics
+        mosquitto mosquitto-clients victoria-metrics chromium chromium-driver fonts-wqy-microhei
 fi
-for binary in "$MOSQUITTO" "$VICTORIA_METRICS"; do
+for binary in "$MOSQUITTO" "$VICTORIA_METRICS" /usr/bin/chromium /usr/bin/chromedriver; do
     if [[ ! -x "$binary" ]]; then
         echo "error: $binary is still missing" >&2
         exit 1

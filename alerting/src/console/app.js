@@ -33,7 +33,7 @@ const L = {
     reading: 'Reading', reason: 'Reason', target: 'Recipient', role: 'Role', channel: 'Channel',
     delivered: 'delivered', pending: 'pending', failed: 'failed', event: 'Event', by: 'By', no_rows: 'none',
     stations: 'Stations', unavailable: 'unavailable', count_active: 'active', count_critical: 'critical',
-    devices_alarm: 'devices alarming', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
+    devices_alarm: 'alarming', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
   },
 };
 const N = {
@@ -50,6 +50,8 @@ const N = {
     residential: '住宅', rental: '群租房', small_venue: '九小场所', elderly_care: '养老机构', school: '学校',
     hospital: '医院', ancient_town: '古镇古村', factory: '工厂', forest: '林区', other: '其他',
     smoke: '烟感', heat: '温感', electrical: '电气', hotspot: '热点', forest_ir: '林火红外',
+    fault: '故障', tamper: '防拆', battery_low: '电量低', residual_prealarm: '剩余电流预警', smoke_prealarm: '烟雾预警',
+    offline: '离线',
   },
   en: {
     fire: 'Fire', electrical_fire: 'Electrical fire', forest_fire: 'Forest fire', hazard: 'Hazard',
@@ -64,6 +66,8 @@ const N = {
     residential: 'residential', rental: 'rental', small_venue: 'small venue', elderly_care: 'elderly care',
     school: 'school', hospital: 'hospital', ancient_town: 'ancient town', factory: 'factory', forest: 'forest',
     other: 'other', smoke: 'smoke', heat: 'heat', electrical: 'electrical', hotspot: 'hotspot', forest_ir: 'forest IR',
+    fault: 'fault', tamper: 'tamper', battery_low: 'low battery', residual_prealarm: 'residual current pre-alarm',
+    smoke_prealarm: 'smoke pre-alarm', offline: 'offline',
   },
 };
 const ACTION_LABEL = {
@@ -161,7 +165,7 @@ function applyLang() {
   for (const el of document.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
   $('lang').textContent = S.lang === 'zh' ? 'EN' : '中文';
   setLive(S.live);
-  if (S.me) { renderHeader(); renderList(); renderMap(); renderDetail(); }
+  if (S.me) { renderHeader(); renderList(); renderMap(); renderDetail(); renderAlarm(); }
 }
 
 // ---------- login ----------
@@ -322,13 +326,19 @@ function beep() {
 }
 function alarm(list) {
   window.__firegrid.alarms += list.length;
-  const inc = list[0];
-  $('alarm-text').textContent = `${t('new_critical')}：${n(inc.class)} · ${place(inc)}` +
-    (list.length > 1 ? ` (+${list.length - 1})` : '');
+  S.alarmList = list;
+  renderAlarm();
   $('alarm').hidden = false;
-  $('alarm').dataset.incident = inc.id;
+  $('alarm').dataset.incident = list[0].id;
   beep();
-  if (!S.selected) select(inc.id);
+  if (!S.selected) select(list[0].id);
+}
+function renderAlarm() {
+  const list = S.alarmList || [];
+  if (!list.length) return;
+  const inc = list[0];
+  $('alarm-text').textContent = `${t('new_critical')}${S.lang === 'zh' ? '：' : ': '}${n(inc.class)} · ${place(inc)}` +
+    (inc.vulnerable ? ` · ${t('vulnerable')}` : '') + (list.length > 1 ? ` (+${list.length - 1})` : '');
 }
 
 // ---------- rendering ----------
@@ -340,9 +350,12 @@ function line(inc) {
   const devs = (inc.alarm_devices && inc.alarm_devices.length) || (inc.devices || []).length;
   const sig = (inc.signals || []).map(n).join('+');
   const vul = inc.vulnerable ? (S.lang === 'zh' ? '（特殊群体户）' : ' (vulnerable household)') : '';
+  if (inc.class === 'hazard') {
+    return S.lang === 'zh' ? `${place(inc)} ${sig || t('no_rows')}${vul}` : `${sig || 'hazard'} at ${place(inc)}${vul}`;
+  }
   return S.lang === 'zh'
-    ? `${place(inc)} ${devs} ${t('devices_alarm')}${sig ? `（${sig}）` : ''}，${n(inc.class)}${vul}`
-    : `${n(inc.class)}: ${devs} ${t('devices_alarm')}${sig ? ` (${sig})` : ''} at ${place(inc)}${vul}`;
+    ? `${place(inc)} ${devs} ${t('devices_alarm')}${sig ? `（${sig}）` : ''}${vul}`
+    : `${devs} ${devs === 1 ? 'device' : 'devices'} alarming${sig ? ` (${sig})` : ''} at ${place(inc)}${vul}`;
 }
 function stationName(id) {
   if (id && id.startsWith('grid:')) return `${S.lang === 'zh' ? '网格' : 'grid'} ${id.slice(5)}`;
@@ -389,7 +402,9 @@ function renderList() {
 // graticule with a scale bar — no tiles, readable at a glance.
 function renderMap() {
   const svg = $('map');
-  const W = 1000, H = 720, pad = 48;
+  const W = Math.max(320, Math.round(svg.clientWidth || 1000)), H = Math.max(240, Math.round(svg.clientHeight || 720));
+  svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const padX = 70, padTop = 48, padBottom = 72;
   const showClosed = $('show-closed').checked;
   const incs = S.incidents.filter((i) => i.lat != null && i.lon != null && (showClosed || !TERMINAL.has(i.status)));
   const pts = S.stations.map((x) => [x.lat, x.lon]).concat(incs.map((i) => [i.lat, i.lon]));
@@ -400,30 +415,32 @@ function renderMap() {
   if (la1 - la0 < minSpan) { const c = (la0 + la1) / 2; la0 = c - minSpan / 2; la1 = c + minSpan / 2; }
   if (lo1 - lo0 < minSpan) { const c = (lo0 + lo1) / 2; lo0 = c - minSpan / 2; lo1 = c + minSpan / 2; }
   const k = Math.cos(((la0 + la1) / 2) * Math.PI / 180);
-  const sc = Math.min((W - 2 * pad) / ((lo1 - lo0) * k), (H - 2 * pad) / (la1 - la0));
-  const ox = (W - (lo1 - lo0) * k * sc) / 2, oy = (H - (la1 - la0) * sc) / 2;
+  const iw = W - 2 * padX, ih = H - padTop - padBottom;
+  const sc = Math.min(iw / ((lo1 - lo0) * k), ih / (la1 - la0));
+  const ox = padX + (iw - (lo1 - lo0) * k * sc) / 2, oy = padBottom + (ih - (la1 - la0) * sc) / 2;
   const X = (lo) => ox + (lo - lo0) * k * sc, Y = (la) => H - oy - (la - la0) * sc;
   const g = [];
-  // Graticule at a round step.
-  const span = Math.max(lo1 - lo0, la1 - la0);
-  const step = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].find((x) => span / x <= 8) || 2;
-  const grid = s('g', { class: 'grid' });
+  // Graticule at a round step, over the whole pane.
+  const span = Math.max(W / (k * sc), H / sc);
+  const step = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1].find((x) => span / x <= 10) || 2;
   const dec = step < 0.01 ? 3 : 2;
-  for (let lo = Math.ceil((lo0 - 0.5 * pad / (k * sc)) / step) * step; X(lo) < W; lo += step) {
-    grid.append(s('line', { x1: X(lo), y1: 0, x2: X(lo), y2: H }), s('text', { x: X(lo) + 3, y: 14 }, `${lo.toFixed(dec)}°E`));
+  const grid = s('g', { class: 'grid' });
+  for (let lo = Math.ceil((lo0 - ox / (k * sc)) / step) * step; X(lo) < W; lo += step) {
+    grid.append(s('line', { x1: X(lo), y1: 0, x2: X(lo), y2: H }));
+    if (X(lo) + 75 < W - 50) grid.append(s('text', { x: X(lo) + 3, y: 14 }, `${lo.toFixed(dec)}°E`));
   }
-  for (let la = Math.ceil((la0 - 0.5 * pad / sc) / step) * step; Y(la) > 0; la += step) {
-    grid.append(s('line', { x1: 0, y1: Y(la), x2: W, y2: Y(la) }), s('text', { x: 4, y: Y(la) - 3 }, `${la.toFixed(dec)}°N`));
+  for (let la = Math.ceil((la0 - oy / sc) / step) * step; Y(la) > 0; la += step) {
+    grid.append(s('line', { x1: 0, y1: Y(la), x2: W, y2: Y(la) }), s('text', { x: 4, y: Y(la) - 4 }, `${la.toFixed(dec)}°N`));
   }
   g.push(grid);
-  // Scale bar: a round number of km about a fifth of the width.
+  // Scale bar (a round number of km, about a sixth of the width) and north.
   const kmPerPx = 111.32 / sc;
-  const km = [0.5, 1, 2, 5, 10, 20, 50].find((x) => x / kmPerPx > W / 8) || 100;
-  const bx = W - 40 - km / kmPerPx, by = H - 24;
-  g.push(s('g', { class: 'scale' }, s('line', { x1: bx, y1: by, x2: W - 40, y2: by }),
-    s('line', { x1: bx, y1: by - 5, x2: bx, y2: by + 5 }), s('line', { x1: W - 40, y1: by - 5, x2: W - 40, y2: by + 5 }),
-    s('text', { x: bx, y: by - 8 }, `${km} km`)));
-  g.push(s('text', { class: 'north', x: W - 30, y: 30, 'text-anchor': 'middle' }, S.lang === 'zh' ? '北 ▲' : 'N ▲'));
+  const km = [0.2, 0.5, 1, 2, 5, 10, 20, 50].find((x) => x / kmPerPx > W / 7) || 100;
+  const bx1 = W - 24, bx0 = bx1 - km / kmPerPx, by = H - 20;
+  g.push(s('g', { class: 'scale' }, s('line', { x1: bx0, y1: by, x2: bx1, y2: by }),
+    s('line', { x1: bx0, y1: by - 5, x2: bx0, y2: by + 5 }), s('line', { x1: bx1, y1: by - 5, x2: bx1, y2: by + 5 }),
+    s('text', { x: (bx0 + bx1) / 2, y: by - 8, 'text-anchor': 'middle' }, `${km} km`)));
+  g.push(s('text', { class: 'north', x: W - 28, y: 42, 'text-anchor': 'middle' }, S.lang === 'zh' ? '▲ 北' : '▲ N'));
   // Dispatch links of the selected incident: incident → notified stations.
   const sel = incs.find((i) => i.id === S.selected);
   const acked = new Set();
@@ -437,7 +454,9 @@ function renderMap() {
     }
   }
   // Stations.
+  const labels = [], marks = [];
   const label = new Set([S.station, ...((sel && sel.notified_stations) || [])]);
+  if (S.stations.length <= 12) for (const st of S.stations) label.add(st.station_id);
   for (const st of S.stations) {
     const ts = TIER_STYLE[st.tier] || TIER_STYLE.micro;
     const x = X(st.lon), y = Y(st.lat), r = ts.size;
@@ -449,9 +468,11 @@ function renderMap() {
         : s('polygon', { class: cls, points: `${x},${y - r * 1.2} ${x + r},${y + r * 0.8} ${x - r},${y + r * 0.8}`, fill: ts.color });
     shape.append(s('title', {}, `${st.name} · ${n(st.tier)}${st.available ? '' : ` · ${t('unavailable')}`}`));
     g.push(shape);
+    marks.push({ x, y, r });
     if (label.has(st.station_id)) {
       if (st.station_id === S.station) g.push(s('circle', { class: 'sel-ring', cx: x, cy: y, r: r + 6 }));
-      g.push(s('text', { class: 'stn-label', x: x + r + 5, y: y + 4 }, st.name));
+      const major = st.station_id === S.station || (sel && (sel.notified_stations || []).includes(st.station_id));
+      labels.push({ x, y, r, text: st.name, cls: `stn-label${major ? '' : ' minor'}`, prio: major ? 1 : 3 });
     }
   }
   // Incidents: low severity first so the critical ones are drawn on top.
@@ -464,9 +485,37 @@ function renderMap() {
       fill: SEV_COLOR[inc.severity], 'data-id': inc.id, onclick: () => select(inc.id) });
     c.append(s('title', {}, `${n(inc.class)} · ${n(inc.severity)} · ${place(inc)}`));
     g.push(c);
+    marks.push({ x, y, r: inc.id === S.selected ? 16 : 9 });
+    if (!closed && incs.length <= 15) {
+      const p = place(inc);
+      labels.push({ x, y, r: 9, text: `${n(inc.class)} · ${p.length > 14 ? `${p.slice(0, 13)}…` : p}`,
+        cls: `inc-label sev-t-${inc.severity}`, prio: inc.id === S.selected ? 0 : 2 - SEV_RANK[inc.severity] / 10 });
+    }
   }
+  g.push(...placeLabels(labels, marks, W, H));
   svg.replaceChildren(...g);
   renderLegend();
+}
+// Greedy label placement: most important first, at the first of eight spots around its point
+// that overlaps no placed label, no marker and stays inside the pane; a label with no free spot is left out.
+function placeLabels(labels, marks, W, H) {
+  const boxes = marks.map((m) => [m.x - m.r, m.y - m.r, m.x + m.r, m.y + m.r]);
+  const hit = (b) => b[0] < 0 || b[1] < 16 || b[2] > W || b[3] > H - 40 ||
+    boxes.some((o) => b[0] < o[2] && b[2] > o[0] && b[1] < o[3] && b[3] > o[1]);
+  const out = [];
+  for (const l of labels.sort((a, b) => a.prio - b.prio)) {
+    const w = [...l.text].reduce((acc, ch) => acc + (ch.charCodeAt(0) > 0x2e80 ? 13 : 7), 0), hh = 15, d = l.r + 4;
+    const spots = [[d, -hh / 2], [d, -hh - 2], [d, 2], [-d - w, -hh / 2], [-d - w, -hh - 2], [-d - w, 2],
+      [-w / 2, -d - hh], [-w / 2, d]];
+    for (const [dx, dy] of spots) {
+      const b = [l.x + dx, l.y + dy, l.x + dx + w, l.y + dy + hh];
+      if (hit(b)) continue;
+      boxes.push(b);
+      out.push(s('text', { class: l.cls, x: b[0], y: b[3] - 3 }, l.text));
+      break;
+    }
+  }
+  return out;
 }
 function renderLegend() {
   const item = (cls, color, text) => {
@@ -597,7 +646,8 @@ function renderDetail() {
     h('h3', {}, t('audit')),
     table(['time', 'event', 'by'], rec.audit.map((a) => [
       h('td', { class: 't' }, fmt(a.at_ms)),
-      h('td', {}, `${n(a.event)}${a.from_status ? ` ${n(a.from_status)} → ` : ' → '}${n(a.to_status)}`,
+      h('td', {}, h('b', {}, n(a.event)), ' ',
+        h('span', { class: 'dim' }, `${a.from_status ? `${n(a.from_status)} ` : ''}→ ${n(a.to_status)}`),
         a.note ? h('br') : null, a.note ? h('span', { class: 'pend' }, a.note) : null),
       h('td', {}, a.actor)])));
   renderClock();
@@ -655,6 +705,8 @@ document.addEventListener('DOMContentLoaded', () => {
     if ($('alarm').dataset.incident) select($('alarm').dataset.incident);
   });
   $('show-closed').addEventListener('change', () => { renderList(); renderMap(); });
+  let resizeTimer = null;
+  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(renderMap, 100); });
   applyLang();
   setInterval(tick, 1000);
   tick();
