@@ -5,7 +5,8 @@
 //! receives (a refused publish is dropped by the broker) and by the reason codes the broker answers.
 //!
 //! Only the listener (a free loopback port), the file paths and the log destination are rewritten for the test;
-//! every other line of the shipped configuration is used as is.
+//! every other line of the shipped configuration is used as is. docker-compose's extra simulator listener
+//! (`deploy/compose/mosquitto-conf.d`) is included the same way and checked too: anonymous, readings only.
 
 mod support;
 
@@ -31,6 +32,8 @@ const MOSQUITTO_PASSWD_BIN: &str = "/usr/bin/mosquitto_passwd";
 struct Broker {
     child: Child,
     port: u16,
+    /// docker-compose's simulator listener: anonymous, readings only.
+    simulator_port: u16,
     log: PathBuf,
 }
 
@@ -84,6 +87,7 @@ fn test_config(root: &Path, dir: &Path, port: u16) -> Result<String> {
             "acl_file" => Some(format!("acl_file {}", dir.join("acl").display())),
             "persistence_location" => Some(format!("persistence_location {}/", dir.display())),
             "log_dest" => Some("log_dest stderr".to_owned()),
+            "include_dir" => Some(format!("include_dir {}", dir.join("conf.d").display())),
             _ => None,
         };
         match replacement {
@@ -95,7 +99,7 @@ fn test_config(root: &Path, dir: &Path, port: u16) -> Result<String> {
         }
         out.push('\n');
     }
-    ensure!(rewritten == 5, "expected to rewrite 5 lines of mosquitto.conf, rewrote {rewritten}");
+    ensure!(rewritten == 6, "expected to rewrite 6 lines of mosquitto.conf, rewrote {rewritten}");
     // As root, mosquitto 2.0 switches to the `mosquitto` user, which cannot read our temporary directory.
     if std::fs::metadata(dir)?.uid() == 0 {
         out.push_str("user root\n");
@@ -103,10 +107,32 @@ fn test_config(root: &Path, dir: &Path, port: u16) -> Result<String> {
     Ok(out)
 }
 
+/// docker-compose's simulator listener (`deploy/compose/mosquitto-conf.d`) on `port`, its ACL from `dir`.
+fn simulator_listener(root: &Path, dir: &Path, port: u16) -> Result<()> {
+    let source = root.join("deploy/compose/mosquitto-conf.d");
+    let target = dir.join("conf.d");
+    std::fs::create_dir_all(&target)?;
+    std::fs::copy(source.join("simulator.acl"), target.join("simulator.acl"))?;
+    let shipped = std::fs::read_to_string(source.join("simulator.conf"))?;
+    let mut out = String::new();
+    for line in shipped.lines() {
+        match line.split_whitespace().next().unwrap_or("") {
+            "listener" => out.push_str(&format!("listener {port} 127.0.0.1")),
+            "acl_file" => out.push_str(&format!("acl_file {}", target.join("simulator.acl").display())),
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    std::fs::write(target.join("simulator.conf"), out)?;
+    Ok(())
+}
+
 async fn start_broker(root: &Path, dir: &Path) -> Result<Broker> {
     std::fs::copy(root.join("deploy/mosquitto/acl"), dir.join("acl")).context("copying the ACL file")?;
     write_passwords(&dir.join("passwd"))?;
     let port = support::free_port()?;
+    let simulator_port = support::free_port()?;
+    simulator_listener(root, dir, simulator_port)?;
     let conf = dir.join("mosquitto.conf");
     std::fs::write(&conf, test_config(root, dir, port)?)?;
     let log = dir.join("server.log");
@@ -119,13 +145,14 @@ async fn start_broker(root: &Path, dir: &Path) -> Result<Broker> {
         .stderr(out)
         .spawn()
         .with_context(|| format!("spawning {MOSQUITTO_BIN}"))?;
-    let mut broker = Broker { child, port, log };
+    let mut broker = Broker { child, port, simulator_port, log };
     let deadline = Instant::now() + support::START_TIMEOUT;
     loop {
         if let Some(status) = broker.child.try_wait()? {
             bail!("mosquitto exited ({status}): {}", std::fs::read_to_string(&broker.log).unwrap_or_default());
         }
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        let main = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok();
+        if main && tokio::net::TcpStream::connect(("127.0.0.1", simulator_port)).await.is_ok() {
             return Ok(broker);
         }
         ensure!(Instant::now() < deadline, "mosquitto did not listen on 127.0.0.1:{port}");
@@ -335,7 +362,25 @@ async fn the_shipped_acls_refuse_a_platform_dispatching_and_a_station_acking_for
         let code = station1.publish("firegrid/v1/500112/500112002/smoke/sd-000001", reading).await?;
         ensure!(code != PubAckReason::Success, "a station published a reading ({code:?})");
 
-        drop((firegrid, platform, station1, station2));
+        // docker-compose's simulator listener: anonymous clients publish readings and nothing else.
+        let mut simulator = match connect(broker.simulator_port, "simulator", None).await? {
+            Connected::Yes(c) => c,
+            Connected::Refused(why) => bail!("the simulator listener refused an anonymous client: {why}"),
+        };
+        let forged = r#"{"incident_id":"forged-by-simulator"}"#;
+        let code = simulator.publish("firegrid/v1/dispatch/mst-500112002001", forged).await?;
+        ensure!(code != PubAckReason::Success, "the simulator listener accepted a dispatch ({code:?})");
+        let simulated = r#"{"seq":2,"values":{"obscuration_db_m":0.04}}"#;
+        let code = simulator.publish("firegrid/v1/500112/500112002/smoke/sd-000002", simulated).await?;
+        ensure!(code == PubAckReason::Success, "a simulated reading was answered {code:?}");
+        let got = firegrid.receive_until(simulated).await?;
+        ensure!(got.len() == 1, "firegrid received {got:?}");
+        let marker = r#"{"incident_id":"after-simulator"}"#;
+        firegrid.publish("firegrid/v1/dispatch/mst-500112002001", marker).await?;
+        let got = station1.receive_until(marker).await?;
+        ensure!(got.len() == 1, "the station received a dispatch from the simulator listener: {got:?}");
+
+        drop((firegrid, platform, station1, station2, simulator));
         drop(broker);
         Ok(())
     })

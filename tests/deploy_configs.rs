@@ -1,0 +1,502 @@
+//! The deployment files in `deploy/` (and the root `Dockerfile`) are well-formed and agree with each other and
+//! with firegrid: every JSON, YAML and TOML file parses; every `FIREGRID_*` setting that docker-compose, systemd
+//! and Kubernetes give firegrid is a configuration key firegrid accepts (unknown keys are errors) and the result
+//! validates; the Kubernetes Deployments probe `/healthz` and `/readyz` and each county partition has its own
+//! subscription and session; the dashboards use only the provisioned data sources, carry Chinese titles and
+//! English descriptions, and cover every metric of DESIGN §7; every file a compose service mounts exists (or is
+//! one of the git-ignored secrets `compose/make-secrets.sh` writes); and the real `firegrid check-config` accepts
+//! the sample configuration. Docker itself is not run here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, ensure, Context as _, Result};
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn deploy() -> PathBuf {
+    root().join("deploy")
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files_under(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn yaml_documents(path: &Path) -> Result<Vec<Yaml>> {
+    let text = read(path)?;
+    let mut docs = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = <Yaml as serde::Deserialize>::deserialize(doc).with_context(|| format!("{}", path.display()))?;
+        if !value.is_null() {
+            docs.push(value);
+        }
+    }
+    Ok(docs)
+}
+
+fn yaml(path: &Path) -> Result<Yaml> {
+    let mut docs = yaml_documents(path)?;
+    ensure!(docs.len() == 1, "{}: one YAML document expected, found {}", path.display(), docs.len());
+    Ok(docs.remove(0))
+}
+
+/// Loads `config` (a firegrid.toml) with `env` applied exactly as `firegrid run` does, and validates it.
+fn firegrid_config(config: &Path, env: &[(String, String)]) -> Result<firegrid::Config> {
+    let loaded = firegrid::Config::load(Some(config), env.to_vec())
+        .with_context(|| format!("{} with {env:?}", config.display()))?;
+    loaded.validate().with_context(|| format!("{} with {env:?} does not validate", config.display()))?;
+    Ok(loaded)
+}
+
+/// The `FIREGRID_*` pairs, with every secret file (`*_FILE`, read by validation) replaced by a stand-in in `dir`:
+/// the target system's secret paths do not exist here.
+fn firegrid_env<'a>(dir: &Path, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (k, v) in pairs.into_iter().filter(|(k, _)| k.starts_with("FIREGRID_")) {
+        let value = if k.ends_with("_FILE") {
+            let file = dir.join(k.to_ascii_lowercase());
+            let content = if k.contains("TOKENS") { "token,role,subject\nt-1,dispatcher,\n" } else { "stand-in\n" };
+            std::fs::write(&file, content)?;
+            file.display().to_string()
+        } else {
+            v.to_owned()
+        };
+        out.push((k.to_owned(), value));
+    }
+    Ok(out)
+}
+
+#[test]
+fn every_json_yaml_and_toml_file_in_deploy_parses() -> Result<()> {
+    let mut files = Vec::new();
+    files_under(&deploy(), &mut files)?;
+    let mut parsed = BTreeMap::<&str, usize>::new();
+    for path in &files {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext {
+            "json" => {
+                serde_json::from_str::<Json>(&read(path)?).with_context(|| format!("{}", path.display()))?;
+            }
+            "yml" | "yaml" => {
+                ensure!(!yaml_documents(path)?.is_empty(), "{} is empty", path.display());
+            }
+            "toml" => {
+                toml::from_str::<toml::Table>(&read(path)?).with_context(|| format!("{}", path.display()))?;
+            }
+            _ => continue,
+        }
+        *parsed.entry(if ext == "yml" { "yaml" } else { ext }).or_default() += 1;
+    }
+    // Three dashboards; provisioning, Prometheus, compose and Kubernetes files; the sample configuration.
+    ensure!(parsed.get("json").copied().unwrap_or(0) >= 3, "{parsed:?}");
+    ensure!(parsed.get("yaml").copied().unwrap_or(0) >= 10, "{parsed:?}");
+    ensure!(parsed.get("toml").copied().unwrap_or(0) >= 1, "{parsed:?}");
+    Ok(())
+}
+
+#[test]
+fn the_shell_scripts_in_deploy_are_valid_sh() -> Result<()> {
+    let mut files = Vec::new();
+    files_under(&deploy(), &mut files)?;
+    let scripts: Vec<&PathBuf> = files.iter().filter(|p| p.extension().is_some_and(|e| e == "sh")).collect();
+    ensure!(scripts.len() >= 2, "scripts: {scripts:?}");
+    for script in scripts {
+        let status = Command::new("sh").arg("-n").arg(script).status()?;
+        ensure!(status.success(), "sh -n {}: {status}", script.display());
+    }
+    Ok(())
+}
+
+#[test]
+fn the_sample_configuration_passes_the_real_check_config() -> Result<()> {
+    let out = Command::new(env!("CARGO_BIN_EXE_firegrid"))
+        .args(["check-config", "--config", "deploy/firegrid.toml"])
+        .current_dir(root())
+        .env_remove("FIREGRID_LOG")
+        .output()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ensure!(out.status.success(), "firegrid check-config failed: {text}");
+    ensure!(text.contains("configuration ok"), "{text}");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Grafana
+
+fn datasource_uids() -> Result<BTreeMap<String, String>> {
+    let ds = yaml(&deploy().join("grafana/provisioning/datasources/firegrid.yml"))?;
+    let mut out = BTreeMap::new();
+    for d in ds["datasources"].as_sequence().context("datasources")? {
+        out.insert(d["uid"].as_str().context("uid")?.to_owned(), d["type"].as_str().context("type")?.to_owned());
+    }
+    Ok(out)
+}
+
+fn has_cjk(s: &str) -> bool {
+    s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+}
+
+fn walk_datasources<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
+    match value {
+        Json::Object(map) => {
+            for (k, v) in map {
+                if k == "datasource" && v.is_object() {
+                    out.push(v);
+                }
+                walk_datasources(v, out);
+            }
+        }
+        Json::Array(items) => items.iter().for_each(|v| walk_datasources(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_dashboards_use_the_provisioned_data_sources_and_are_titled_in_chinese_and_described_in_english() -> Result<()> {
+    let uids = datasource_uids()?;
+    ensure!(
+        uids.values().collect::<BTreeSet<_>>() == BTreeSet::from([&"influxdb".to_owned(), &"prometheus".to_owned()])
+    );
+    let dir = deploy().join("grafana/dashboards");
+    let mut dashboard_uids = BTreeSet::new();
+    let mut all_text = String::new();
+    let mut files = Vec::new();
+    files_under(&dir, &mut files)?;
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "json")) {
+        let name = path.display().to_string();
+        let text = read(path)?;
+        all_text.push_str(&text);
+        let d: Json = serde_json::from_str(&text)?;
+        ensure!(dashboard_uids.insert(d["uid"].as_str().context("uid")?.to_owned()), "{name}: duplicate uid");
+        ensure!(has_cjk(d["title"].as_str().unwrap_or("")), "{name}: dashboard title in Chinese");
+        let mut refs = Vec::new();
+        walk_datasources(&d, &mut refs);
+        for r in refs {
+            let Some(uid) = r["uid"].as_str() else { bail!("{name}: data source without uid: {r}") };
+            if uid == "-- Grafana --" {
+                continue;
+            }
+            ensure!(uids.get(uid).map(String::as_str) == r["type"].as_str(), "{name}: unknown data source {r}");
+        }
+        let mut ids = BTreeSet::new();
+        let mut panels = 0;
+        let mut stack: Vec<&Json> = d["panels"].as_array().context("panels")?.iter().collect();
+        while let Some(p) = stack.pop() {
+            stack.extend(p["panels"].as_array().into_iter().flatten());
+            let title = p["title"].as_str().unwrap_or("");
+            ensure!(ids.insert(p["id"].as_i64().context("panel id")?), "{name}: duplicate panel id {}", p["id"]);
+            ensure!(p["gridPos"]["w"].as_i64().is_some_and(|w| w > 0 && w <= 24), "{name}: gridPos of {title}");
+            ensure!(has_cjk(title), "{name}: panel title {title:?} is not Chinese");
+            if p["type"] == "row" {
+                continue;
+            }
+            panels += 1;
+            let description = p["description"].as_str().unwrap_or("");
+            let ascii_words = description.split_whitespace().filter(|w| w.is_ascii()).count();
+            ensure!(ascii_words >= 5, "{name}: panel {title} needs an English description, has {description:?}");
+            ensure!(p["targets"].as_array().is_some_and(|t| !t.is_empty()), "{name}: {title} has no query");
+        }
+        ensure!(panels >= 7, "{name}: {panels} panels");
+    }
+    ensure!(dashboard_uids.len() == 3, "{dashboard_uids:?}");
+    // DESIGN §7 metrics on the dashboards, and every reading measurement and the incident measurement.
+    for needle in [
+        "firegrid_messages_received_total",
+        "firegrid_messages_rejected_total",
+        "firegrid_points_written_total",
+        "firegrid_write_batches_total",
+        "firegrid_write_seconds_bucket",
+        "firegrid_spool_bytes",
+        "firegrid_incidents_opened_total",
+        "firegrid_dispatches_total",
+        "firegrid_dispatch_seconds_bucket",
+        "firegrid_devices_offline",
+        "firegrid_mqtt_connected",
+        "FROM \\\"smoke\\\"",
+        "FROM \\\"electrical\\\"",
+        "FROM \\\"forest_ir\\\"",
+        "FROM \\\"fire_incident\\\"",
+    ] {
+        ensure!(all_text.contains(needle), "no dashboard uses {needle}");
+    }
+
+    // The provider loads the directory docker-compose mounts the dashboards into.
+    let provider = yaml(&deploy().join("grafana/provisioning/dashboards/firegrid.yml"))?;
+    let path = provider["providers"][0]["options"]["path"].as_str().context("provider path")?;
+    let compose = yaml(&deploy().join("docker-compose.yml"))?;
+    let grafana_mounts: Vec<&str> = compose["services"]["grafana"]["volumes"]
+        .as_sequence()
+        .context("grafana volumes")?
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    ensure!(
+        grafana_mounts.iter().any(|m| m.starts_with("./grafana/dashboards:") && m.contains(path)),
+        "{grafana_mounts:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// docker-compose, Dockerfile
+
+#[test]
+fn the_compose_file_runs_the_whole_stack_from_files_that_exist_with_settings_firegrid_accepts() -> Result<()> {
+    let compose = yaml(&deploy().join("docker-compose.yml"))?;
+    let services = compose["services"].as_mapping().context("services")?;
+    let names: BTreeSet<&str> = services.keys().filter_map(Yaml::as_str).collect();
+    let want = BTreeSet::from(["mosquitto", "influxdb", "grafana", "prometheus", "firegrid", "simulator"]);
+    ensure!(names == want, "services {names:?}");
+    let ignored = read(&deploy().join(".gitignore"))?;
+    let generated = |source: &str| {
+        let rel = source.trim_start_matches("./");
+        ignored.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).any(|l| {
+            let l = l.trim_end_matches('/');
+            rel == l || rel.starts_with(&format!("{l}/"))
+        })
+    };
+    for (name, service) in services {
+        let name = name.as_str().unwrap_or("");
+        for volume in service["volumes"].as_sequence().into_iter().flatten() {
+            let spec = volume.as_str().context("short volume syntax")?;
+            let source = spec.split(':').next().unwrap_or("");
+            if source.starts_with("./") || source.starts_with("../") {
+                ensure!(
+                    deploy().join(source).exists() || generated(source),
+                    "{name} mounts {source}, which does not exist and is not a generated secret"
+                );
+            } else {
+                ensure!(compose["volumes"].get(source).is_some(), "{name}: volume {source} is not declared");
+            }
+        }
+        for port in service["ports"].as_sequence().into_iter().flatten() {
+            ensure!(
+                port.as_str().is_some_and(|p| p.starts_with("127.0.0.1:")),
+                "{name} publishes {port:?} beyond loopback"
+            );
+        }
+        for secret in service["secrets"].as_sequence().into_iter().flatten() {
+            let secret = secret.as_str().context("secret name")?;
+            let file = compose["secrets"][secret]["file"].as_str().with_context(|| format!("secret {secret}"))?;
+            ensure!(generated(file), "secret file {file} must be git-ignored (deploy/.gitignore)");
+        }
+    }
+    let script = read(&deploy().join("compose/make-secrets.sh"))?;
+    for file in compose["secrets"].as_mapping().context("secrets")?.values() {
+        let file = file["file"].as_str().context("file")?.trim_start_matches("./");
+        ensure!(script.contains(file), "compose/make-secrets.sh does not write {file}");
+    }
+
+    // firegrid's environment is valid configuration on top of the mounted firegrid.toml.
+    let secrets = tempfile::tempdir()?;
+    let firegrid = &compose["services"]["firegrid"];
+    let env: Vec<(&str, &str)> = firegrid["environment"]
+        .as_mapping()
+        .context("firegrid environment")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+        .collect();
+    let config = firegrid_config(&deploy().join("firegrid.toml"), &firegrid_env(secrets.path(), env)?)?;
+    ensure!(config.mqtt.url == "mqtt://mosquitto:1883" && config.mqtt.username == "firegrid");
+    ensure!(config.http.listen == "0.0.0.0:8080", "firegrid must listen beyond the container's loopback");
+    // The simulator talks to the simulator listener of compose/mosquitto-conf.d.
+    let sim = read(&deploy().join("compose/mosquitto-conf.d/simulator.conf"))?;
+    let command: Vec<&str> = compose["services"]["simulator"]["command"]
+        .as_sequence()
+        .context("command")?
+        .iter()
+        .filter_map(Yaml::as_str)
+        .collect();
+    ensure!(command.starts_with(&["simulate", "run"]), "{command:?}");
+    ensure!(command.contains(&"mqtt://mosquitto:1884") && sim.contains("listener 1884"), "{command:?}");
+    Ok(())
+}
+
+#[test]
+fn the_dockerfile_is_multi_stage_runs_unprivileged_and_copies_only_what_exists() -> Result<()> {
+    let text = read(&root().join("Dockerfile"))?;
+    let froms: Vec<&str> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    ensure!(froms.len() >= 2 && froms[0].contains(" AS build"), "{froms:?}");
+    ensure!(text.contains("COPY --from=build"), "the runtime stage takes the binary from the build stage");
+    let user = text.lines().rfind(|l| l.starts_with("USER ")).context("USER")?;
+    ensure!(!user.contains("root") && !user.ends_with(" 0"), "{user}");
+    for line in text.lines().filter(|l| l.starts_with("COPY ") && !l.contains("--from=")) {
+        let parts: Vec<&str> = line.split_whitespace().skip(1).collect();
+        for source in &parts[..parts.len() - 1] {
+            ensure!(*source == "." || root().join(source).exists(), "Dockerfile copies missing {source}");
+        }
+    }
+    ensure!(text.contains("--bin firegrid") && text.contains("ENTRYPOINT [\"/usr/local/bin/firegrid\"]"));
+    let ignore = read(&root().join(".dockerignore"))?;
+    ensure!(ignore.lines().any(|l| l.trim() == "target"), "target/ is excluded from the build context");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// systemd
+
+#[test]
+fn the_systemd_unit_is_hardened_and_its_settings_are_valid_configuration() -> Result<()> {
+    let path = deploy().join("systemd/firegrid.service");
+    let text = read(&path)?;
+    let mut section = String::new();
+    let mut keys: Vec<(String, String, String)> = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = s.to_owned();
+            continue;
+        }
+        let (k, v) = line.split_once('=').with_context(|| format!("not key=value: {line}"))?;
+        keys.push((section.clone(), k.to_owned(), v.to_owned()));
+    }
+    let get =
+        |k: &'static str| keys.iter().filter(move |(s, key, _)| s == "Service" && key == k).map(|(_, _, v)| v.as_str());
+    for (key, value) in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("DynamicUser", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        ("MemoryDenyWriteExecute", "yes"),
+        ("KillSignal", "SIGTERM"),
+    ] {
+        ensure!(get(key).any(|v| v == value), "{key}={value} missing from the unit");
+    }
+    ensure!(get("ExecStart").any(|v| v.contains("firegrid run --config")), "ExecStart");
+    ensure!(get("ExecReload").any(|v| v.contains("-HUP")), "reload is SIGHUP (registry reload)");
+    let stop: u64 = get("TimeoutStopSec").next().context("TimeoutStopSec")?.parse()?;
+    ensure!(stop > 10, "firegrid needs up to 10 s to stop; TimeoutStopSec={stop}");
+    // Environment= settings are valid firegrid configuration keys.
+    let secrets = tempfile::tempdir()?;
+    let env: Vec<(&str, &str)> = get("Environment").filter_map(|v| v.split_once('=')).collect();
+    ensure!(env.len() >= 5, "{env:?}");
+    firegrid_config(&deploy().join("firegrid.toml"), &firegrid_env(secrets.path(), env)?)?;
+
+    // With systemd installed, systemd-analyze checks every directive (the binary path swapped for one that exists).
+    if Path::new("/usr/bin/systemd-analyze").is_file() {
+        let dir = tempfile::tempdir()?;
+        let copy = dir.path().join("firegrid.service");
+        std::fs::write(&copy, text.replace("/usr/local/bin/firegrid", "/bin/true"))?;
+        let out = Command::new("/usr/bin/systemd-analyze").arg("verify").arg(&copy).output()?;
+        let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        ensure!(out.status.success() && !report.contains("Unknown"), "systemd-analyze verify: {report}");
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Kubernetes
+
+#[test]
+fn each_kubernetes_partition_probes_healthz_and_readyz_and_has_its_own_counties_and_session() -> Result<()> {
+    let dir = deploy().join("kubernetes");
+    let kustomization = yaml(&dir.join("kustomization.yaml"))?;
+    let mut objects = Vec::new();
+    for resource in kustomization["resources"].as_sequence().context("resources")? {
+        let file = resource.as_str().context("resource")?;
+        objects.extend(yaml_documents(&dir.join(file))?);
+    }
+    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
+    ensure!(kinds.contains(&"ConfigMap") && kinds.contains(&"Service"), "{kinds:?}");
+    let secret = yaml(&dir.join("secret.example.yaml"))?;
+    ensure!(secret["kind"] == "Secret");
+    let secret_keys: BTreeSet<&str> =
+        secret["stringData"].as_mapping().context("stringData")?.keys().filter_map(Yaml::as_str).collect();
+
+    let config_map = objects.iter().find(|o| o["kind"] == "ConfigMap").context("ConfigMap")?;
+    let toml_text = config_map["data"]["firegrid.toml"].as_str().context("firegrid.toml")?;
+    let tmp = tempfile::tempdir()?;
+    let config_path = tmp.path().join("firegrid.toml");
+    std::fs::write(&config_path, toml_text)?;
+
+    let claims: BTreeSet<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "PersistentVolumeClaim")
+        .filter_map(|o| o["metadata"]["name"].as_str())
+        .collect();
+    let mut counties = BTreeSet::new();
+    let mut client_ids = BTreeSet::new();
+    let deployments: Vec<&Yaml> = objects.iter().filter(|o| o["kind"] == "Deployment").collect();
+    ensure!(deployments.len() >= 2, "one Deployment per county partition");
+    for d in deployments {
+        let name = d["metadata"]["name"].as_str().context("name")?;
+        ensure!(d["spec"]["replicas"].as_i64() == Some(1), "{name}: one replica per MQTT session");
+        ensure!(d["spec"]["strategy"]["type"] == "Recreate", "{name}: Recreate, never two sessions at once");
+        let pod = &d["spec"]["template"];
+        let labels = &pod["metadata"]["labels"];
+        for (k, v) in d["spec"]["selector"]["matchLabels"].as_mapping().context("selector")? {
+            ensure!(labels.get(k) == Some(v), "{name}: the selector does not match the pod labels");
+        }
+        let c = &pod["spec"]["containers"][0];
+        let port = c["ports"][0]["name"].as_str().context("port name")?;
+        for (probe, path) in
+            [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")]
+        {
+            ensure!(c[probe]["httpGet"]["path"].as_str() == Some(path), "{name}: {probe} on {path}");
+            ensure!(c[probe]["httpGet"]["port"].as_str() == Some(port), "{name}: {probe} on port {port}");
+        }
+        let sc = &c["securityContext"];
+        ensure!(
+            sc["readOnlyRootFilesystem"] == Yaml::Bool(true) && sc["allowPrivilegeEscalation"] == Yaml::Bool(false)
+        );
+        ensure!(pod["spec"]["securityContext"]["runAsNonRoot"] == Yaml::Bool(true), "{name}: runAsNonRoot");
+        let volumes: BTreeMap<&str, &Yaml> = pod["spec"]["volumes"]
+            .as_sequence()
+            .context("volumes")?
+            .iter()
+            .filter_map(|v| Some((v["name"].as_str()?, v)))
+            .collect();
+        for m in c["volumeMounts"].as_sequence().context("mounts")? {
+            let v = m["name"].as_str().context("mount name")?;
+            ensure!(volumes.contains_key(v), "{name}: mount of undeclared volume {v}");
+        }
+        for v in volumes.values() {
+            if let Some(claim) = v["persistentVolumeClaim"]["claimName"].as_str() {
+                ensure!(claims.contains(claim), "{name}: claim {claim} is not declared");
+            }
+            for item in v["secret"]["items"].as_sequence().into_iter().flatten() {
+                let key = item["key"].as_str().context("key")?;
+                ensure!(secret_keys.contains(key), "{name}: secret key {key} is not in secret.example.yaml");
+            }
+        }
+        let env: Vec<(&str, &str)> = c["env"]
+            .as_sequence()
+            .context("env")?
+            .iter()
+            .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+            .collect();
+        let config = firegrid_config(&config_path, &firegrid_env(tmp.path(), env)?)?;
+        ensure!(config.mqtt.counties.len() == 1, "{name}: one county per partition");
+        ensure!(counties.insert(config.mqtt.counties[0].clone()), "{name}: county partition used twice");
+        ensure!(client_ids.insert(config.mqtt.client_id.clone()), "{name}: MQTT client id used twice");
+        ensure!(config.http.listen.starts_with("0.0.0.0:"), "{name}: probes reach the pod IP");
+        let service = objects
+            .iter()
+            .find(|o| o["kind"] == "Service" && o["metadata"]["name"].as_str() == Some(name))
+            .with_context(|| format!("Service {name}"))?;
+        for (k, v) in service["spec"]["selector"].as_mapping().context("service selector")? {
+            ensure!(labels.get(k) == Some(v), "Service {name} does not select its pods");
+        }
+    }
+    Ok(())
+}
