@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::config::{
     ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings, SpoolConfig,
@@ -150,6 +151,8 @@ pub struct Config {
     pub spool: SpoolConfig,
     /// `[alerting]`: detection thresholds and windows, per kind and per site type.
     pub alerting: AlertingConfig,
+    /// `[dispatch]`: routing range, escalation timers, webhook secret and delivery retries.
+    pub dispatch: DispatchConfig,
 }
 
 /// Validated configuration: what `run` takes.
@@ -173,6 +176,8 @@ pub struct Settings {
     pub spool: Option<SpoolSettings>,
     /// Alert engine configuration (validated again by the engine into its typed settings).
     pub alerting: AlertingConfig,
+    /// Dispatch settings (validated).
+    pub dispatch: DispatchSettings,
 }
 
 impl Config {
@@ -228,6 +233,7 @@ impl Config {
             ingest: self.ingest.validate()?,
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting: self.alerting.clone(),
+            dispatch: self.dispatch.validate()?,
         })
     }
 }

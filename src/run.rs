@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use firegrid_alerting::stage::{DispatchStage, StageError};
 use firegrid_alerting::{AlertError, Engine, TokenSet};
 use firegrid_ingest::consumer::{self, ConnState};
 use firegrid_ingest::metrics::IngestMetrics;
@@ -56,6 +57,9 @@ pub enum RunError {
     /// The alert engine could not start.
     #[error("alert engine: {0}")]
     Alerting(#[from] AlertError),
+    /// The dispatch stage could not start.
+    #[error("dispatch: {0}")]
+    Dispatch(#[from] StageError),
     /// The API token file is invalid.
     #[error(transparent)]
     Tokens(#[from] firegrid_alerting::auth::TokenError),
@@ -96,7 +100,15 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         stations = registry.snapshot().stations().len()
     );
 
-    let engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, &metrics_registry)?;
+    let mut engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, &metrics_registry)?;
+    let dispatch = DispatchStage::new(
+        settings.dispatch.clone(),
+        &mut engine,
+        registry.clone(),
+        &settings.data_dir,
+        &metrics_registry,
+        &settings.mqtt.topic_prefix,
+    )?;
     let tokens = load_tokens(&settings.tokens_file)?;
     let state = Arc::new(ConnState::default());
     let health = Arc::new(StoreHealth::default());
@@ -123,11 +135,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let writer_abort = CancellationToken::new();
     let http_stop = CancellationToken::new();
 
-    let event_loop = tokio::spawn(consumer::run_event_loop(
+    let event_loop = tokio::spawn(consumer::run_event_loop_with(
         eventloop,
         client,
         settings.mqtt.clone(),
         msg_tx,
+        Some(dispatch.control_route()),
         state.clone(),
         metrics.clone(),
         mqtt_stop.clone(),
@@ -162,7 +175,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let pipeline = tokio::spawn(pipeline.run(msg_rx, intake_stop.clone()));
 
     let alert_stop = CancellationToken::new();
-    let api = firegrid_alerting::router(engine.handle(), tokens);
+    let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens));
+    let dispatch_stop = CancellationToken::new();
+    let dispatch = dispatch.spawn(engine.handle(), acker.clone(), dispatch_stop.clone());
     let alerting = tokio::spawn(engine.run(readings_rx, incident_tx, alert_stop.clone()));
     let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health }).merge(api);
     let http_stop2 = http_stop.clone();
@@ -206,6 +221,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             writer_abort.cancel();
             let _ = writer.await;
         }
+        // Stop delivery before the disconnect; undelivered rows stay in the outbox for the next start.
+        dispatch_stop.cancel();
+        let _ = tokio::time::timeout(DISCONNECT_TIMEOUT, dispatch).await;
         acker.disconnect();
         let mut outbound = outbound;
         if tokio::time::timeout(DISCONNECT_TIMEOUT, &mut outbound).await.is_err() {

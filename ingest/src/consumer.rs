@@ -100,7 +100,7 @@ pub fn connect(s: &MqttSettings) -> Result<(AsyncClient, EventLoop), ConsumerErr
 #[derive(Debug)]
 enum Outbound {
     Ack(AckToken),
-    Publish { topic: String, payload: Vec<u8> },
+    Publish { topic: String, payload: Vec<u8>, deadletter: bool },
     Disconnect,
 }
 
@@ -122,9 +122,14 @@ impl Acker {
         let _ = self.tx.send(Outbound::Ack(token));
     }
 
-    /// Publishes a QoS 1 message (dead letters, dispatches), in order with the acks.
+    /// Publishes a QoS 1 dead letter, in order with the acks (counted in the dead-letter metric).
     pub fn publish(&self, topic: String, payload: Vec<u8>) {
-        let _ = self.tx.send(Outbound::Publish { topic, payload });
+        let _ = self.tx.send(Outbound::Publish { topic, payload, deadletter: true });
+    }
+
+    /// Publishes a QoS 1 message that is not a dead letter (dispatch notifications), in order.
+    pub fn publish_message(&self, topic: String, payload: Vec<u8>) {
+        let _ = self.tx.send(Outbound::Publish { topic, payload, deadletter: false });
     }
 
     /// Disconnects cleanly once everything queued before has been handed to the client.
@@ -153,9 +158,9 @@ pub fn outbound(
                     p.pkid = token.pkid;
                     client.ack(&p).await
                 }
-                Outbound::Publish { topic, payload } => {
+                Outbound::Publish { topic, payload, deadletter } => {
                     let r = client.publish(topic, QoS::AtLeastOnce, false, payload).await;
-                    if r.is_ok() {
+                    if r.is_ok() && deadletter {
                         metrics.deadletters.inc();
                     }
                     r

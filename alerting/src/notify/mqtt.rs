@@ -12,7 +12,7 @@ pub trait Publish: Send + Sync + 'static {
 
 impl Publish for Acker {
     fn publish(&self, topic: String, payload: Vec<u8>) {
-        Acker::publish(self, topic, payload);
+        Acker::publish_message(self, topic, payload);
     }
 }
 
