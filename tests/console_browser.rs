@@ -35,6 +35,7 @@ sd-wx-001,smoke,500112,500112002,500112002001,g-wx-01,h-wx-502,五星路 3栋2�
 sd-wx-002,smoke,500112,500112002,500112002001,g-wx-01,h-wx-502,五星路 3栋2单元502室,29.7192,106.6322,residential,true
 sd-wx-003,smoke,500112,500112002,500112002001,g-wx-01,h-wx-301,五星路 1栋301室,29.7176,106.6338,residential,false
 sd-lc-101,smoke,500112,500112002,500112002002,g-lc-01,h-lc-101,龙昌街 8号 火锅店,29.7251,106.6381,small_venue,false
+sd-lc-102,smoke,500112,500112002,500112002002,g-lc-01,h-lc-102,龙昌街 12号 2-3,29.7268,106.6362,residential,false
 ";
 const STATIONS: &str = "\
 station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
@@ -191,6 +192,11 @@ impl Browser {
 
     async fn goto(&self, url: &str) -> Result<()> {
         self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url }))).await.map(drop)
+    }
+
+    /// A Chrome DevTools Protocol command through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        self.cmd(reqwest::Method::POST, "/goog/cdp/execute", Some(json!({ "cmd": cmd, "params": params }))).await
     }
 
     async fn js(&self, script: &str) -> Result<Value> {
@@ -377,7 +383,8 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
     ensure!(b.js("return window.__noReload").await? == json!("still-here"), "the page was reloaded");
     b.wait_for("the visual alarm", "!document.getElementById('alarm').hidden", wait).await?;
     ensure!(b.js("return window.__firegrid.alarms").await?.as_u64() >= Some(1), "no new-critical cue");
-    // The detail opens on the alarm; wait for its dispatch log and escalation clock.
+    // The banner opens the incident; wait for its dispatch log and escalation clock.
+    b.click("#alarm-close").await?;
     b.wait_for(
         "the detail with the dispatch log",
         &format!("document.querySelector('#detail .inc-id') && document.querySelector('#detail .inc-id').textContent == '{new_id}'"),
@@ -386,6 +393,7 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
     .await?;
     b.wait_for("the dispatch log rows", "document.querySelectorAll('#detail table').length >= 3", wait).await?;
     b.wait_for("the escalation clock", "!document.getElementById('clockbox').hidden", wait).await?;
+    b.js("document.getElementById('alarm').hidden = false; return 1").await?; // keep the cue in the screenshot
     b.screenshot("03-new-critical").await?;
     b.click("#lang").await?;
     b.wait_for("English labels", "document.documentElement.lang == 'en'", wait).await?;
@@ -434,5 +442,32 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
     b.screenshot("05-station-acknowledged").await?;
     let failures = b.failures().await?;
     ensure!(failures.is_empty(), "failed requests or errors in the station view: {failures:#?}");
+
+    // 5. Without the live stream (blocked in the browser), the page polls the list every 2 s: a new fire still
+    //    appears without a reload.
+    b.cdp("Network.enable", json!({})).await?;
+    b.cdp("Network.setBlockedURLs", json!({ "urls": ["*/api/v1/events*"] })).await?;
+    b.click("#logout").await?;
+    b.goto(&format!("{base}/")).await?;
+    b.wait_for("the login form", "!document.getElementById('login').hidden", wait).await?;
+    b.type_into("#token", DISPATCHER).await?;
+    b.click("#login-form button[type=submit]").await?;
+    b.wait_for("polling", "document.getElementById('live').classList.contains('poll')", wait).await?;
+    b.wait_for("the incident list", "document.querySelectorAll('#list .item').length >= 3", wait).await?;
+    b.js("window.__noReload = 'polling'; return 1").await?;
+    let before = b.js("return document.querySelectorAll('#list .item').length").await?;
+    fleet_publish(mqtt, vec![smoke("sd-lc-102", "500112002002", 1, true, 30.0, 95)]).await?;
+    b.wait_for(
+        "a new incident while polling",
+        &format!("document.querySelectorAll('#list .item').length > {before}"),
+        Duration::from_secs(30),
+    )
+    .await?;
+    ensure!(b.js("return window.__noReload").await? == json!("polling"), "the page was reloaded");
+    ensure!(
+        b.js("return document.getElementById('live').classList.contains('poll')").await? == json!(true),
+        "the page should still be polling"
+    );
+    b.screenshot("06-polling").await?;
     Ok(())
 }

@@ -230,8 +230,10 @@ async function refresh() {
       S.seen.set(inc.id, inc.severity);
     }
     S.incidents = list;
+    const first = !S.primed;
     S.primed = true;
     if (newCritical.length) alarm(newCritical);
+    else if (first && !S.selected && list.length && !TERMINAL.has(list[0].status)) select(list[0].id);
     renderHeader();
     renderList();
     renderMap();
@@ -331,7 +333,9 @@ function alarm(list) {
   $('alarm').hidden = false;
   $('alarm').dataset.incident = list[0].id;
   beep();
-  if (!S.selected) select(list[0].id);
+  // Bring it up unless the dispatcher is on another critical incident (the banner opens it).
+  const cur = S.incidents.find((i) => i.id === S.selected);
+  if (!cur || cur.severity !== 'critical' || TERMINAL.has(cur.status)) select(list[0].id);
 }
 function renderAlarm() {
   const list = S.alarmList || [];
@@ -488,7 +492,7 @@ function renderMap() {
     marks.push({ x, y, r: inc.id === S.selected ? 16 : 9 });
     if (!closed && incs.length <= 15) {
       const p = place(inc);
-      labels.push({ x, y, r: 9, text: `${n(inc.class)} · ${p.length > 14 ? `${p.slice(0, 13)}…` : p}`,
+      labels.push({ x, y, r: inc.id === S.selected ? 16 : 9, text: `${n(inc.class)} · ${p.length > 14 ? `${p.slice(0, 13)}…` : p}`,
         cls: `inc-label sev-t-${inc.severity}`, prio: inc.id === S.selected ? 0 : 2 - SEV_RANK[inc.severity] / 10 });
     }
   }
