@@ -175,7 +175,14 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let pipeline = tokio::spawn(pipeline.run(msg_rx, intake_stop.clone()));
 
     let alert_stop = CancellationToken::new();
-    let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens));
+    let console = firegrid_alerting::console::api::router(
+        engine.handle(),
+        tokens.clone(),
+        registry.clone(),
+        dispatch.availability(),
+    )
+    .merge(firegrid_alerting::console::router());
+    let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens)).merge(console);
     let dispatch_stop = CancellationToken::new();
     let dispatch = dispatch.spawn(engine.handle(), acker.clone(), dispatch_stop.clone());
     let alerting = tokio::spawn(engine.run(readings_rx, incident_tx, alert_stop.clone()));
