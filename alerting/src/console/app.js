@@ -199,7 +199,12 @@ async function start() {
   renderHeader();
   await refresh();
   connectStream();
-  if (S.audio && S.audio.state === 'suspended') $('sound').hidden = false;
+  // A page restored from sessionStorage has had no click yet: the browser keeps audio suspended until one.
+  try {
+    S.audio = S.audio || new AudioContext();
+    S.audio.onstatechange = () => { $('sound').hidden = S.audio.state !== 'suspended'; };
+    $('sound').hidden = S.audio.state !== 'suspended';
+  } catch (_) { /* no audio device: the visual cue stays */ }
 }
 
 // ---------- data ----------
