@@ -90,7 +90,7 @@ const S = {
   lang: params.get('lang') || localStorage.getItem('firegrid.lang') || 'zh',
   station: params.get('station') || '',
   me: null, stations: [], stationById: new Map(), incidents: [], selected: null, detail: null,
-  seen: new Map(), primed: false, summaries: new Map(), fresh: new Set(),
+  seen: new Map(), primed: false, summaries: new Map(), fresh: new Map(),
   live: 'off', sseCtl: null, lastRefresh: 0, lastSseTry: 0, refreshing: false, pendingRefresh: false, audio: null,
 };
 window.__firegrid = { alarms: 0, refreshes: 0, errors: [] };
@@ -231,7 +231,7 @@ async function refresh() {
       const prev = S.seen.get(inc.id);
       const critNow = inc.severity === 'critical' && !TERMINAL.has(inc.status);
       if (S.primed && critNow && (prev === undefined || prev !== 'critical')) newCritical.push(inc);
-      if (S.primed && prev === undefined) S.fresh.add(inc.id);
+      if (S.primed && prev === undefined) S.fresh.set(inc.id, Date.now());
       S.seen.set(inc.id, inc.severity);
     }
     S.incidents = list;
@@ -392,6 +392,7 @@ function badges(inc) {
   ];
 }
 function renderList() {
+  for (const [id, at] of S.fresh) if (Date.now() - at > 60000) S.fresh.delete(id);
   const showClosed = $('show-closed').checked;
   const rows = S.incidents.filter((i) => showClosed || !TERMINAL.has(i.status));
   $('empty').hidden = rows.length > 0;
@@ -553,7 +554,10 @@ async function loadDetail(id, quiet) {
     if (S.selected !== id) return;
     rec.log = log;
     if (log.summary_zh) S.summaries.set(id, log.summary_zh);
+    const sig = JSON.stringify(rec);
+    if (quiet && S.detail && S.detailSig === sig) return; // unchanged: the clock ticks on its own
     S.detail = rec;
+    S.detailSig = sig;
     renderDetail();
     renderMap();
   } catch (e) {
@@ -616,7 +620,11 @@ function renderDetail() {
   if (!rec || rec.incident.id !== S.selected) { box.replaceChildren(h('p', { class: 'empty' }, t('pick'))); return; }
   const inc = rec.incident;
   const acts = inc.class === 'hazard' ? ['ack', 'rectified'] : ['ack', 'on_scene', 'resolve', 'confirm', 'false_alarm'];
+  const old = $('note');
   const note = h('input', { class: 'note', id: 'note', placeholder: t('note'), maxlength: '200' });
+  if (old && old.dataset.incident === inc.id) note.value = old.value;
+  note.dataset.incident = inc.id;
+  const refocus = old && document.activeElement === old;
   const buttons = acts.map((a) => h('button', {
     type: 'button', 'data-action': a, disabled: !allowed(inc.class, inc.status, a),
     class: a === 'ack' ? 'primary' : a === 'false_alarm' ? 'danger' : '',
@@ -659,6 +667,7 @@ function renderDetail() {
         h('span', { class: 'dim' }, `${a.from_status ? `${n(a.from_status)} ` : ''}→ ${n(a.to_status)}`),
         a.note ? h('br') : null, a.note ? h('span', { class: 'pend' }, a.note) : null),
       h('td', {}, a.actor)])));
+  if (refocus) note.focus();
   renderClock();
 }
 async function act(id, action, note) {
