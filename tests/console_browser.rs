@@ -11,6 +11,7 @@
 
 mod support;
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -97,7 +98,8 @@ fn smoke(device: &str, community: &str, seq: u64, alarm: bool, temp: f64, batter
     (topic, payload.to_string().into_bytes())
 }
 
-/// chromedriver as a child process, killed by PID on drop.
+/// chromedriver as a child process in its own process group (the browsers it starts join it), killed by that
+/// group's id — chromedriver's PID — on drop, so a panic or a timeout leaves no Chromium behind.
 struct ChromeDriver {
     child: Child,
     port: u16,
@@ -113,6 +115,7 @@ impl ChromeDriver {
         }
         let port = support::free_port()?;
         let child = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .arg(format!("--log-path={}", log.display()))
             .stdin(Stdio::null())
@@ -137,7 +140,12 @@ impl ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        // chromedriver ends the browsers of its sessions when it exits; the session is deleted first.
+        // The session is normally deleted first (chromedriver then ends its browser); this is the backstop.
+        // kill(1) with a negative id signals only the process group made for chromedriver.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
