@@ -17,7 +17,7 @@
 //!   for this healthy one, and the rejections alert expression matches the burst of malformed messages.
 //!
 //! A second test, ignored by default, measures the heaviest panels on a week of one county's data:
-//! `cargo test --release --test deploy_dashboards -- --ignored --nocapture`.
+//! `cargo test --test deploy_dashboards -- --ignored --nocapture`.
 //!
 //! Servers run on free loopback ports in temporary directories and are killed by PID when dropped.
 
