@@ -15,7 +15,7 @@ const L = {
     ago_h: '小时前', time: '时间', device: '设备', reading: '读数', reason: '原因', target: '接收方', role: '任务',
     channel: '通道', delivered: '已送达', pending: '待送达', failed: '失败', event: '事件', by: '操作人',
     no_rows: '无', stations: '消防站', unavailable: '不可用', count_active: '进行中', count_critical: '危急',
-    devices_alarm: '台设备报警', forbidden: '无权操作', escalates: '未确认将升级至下一站',
+    devices_alarm: '台设备报警', map_all: '全域', map_focus: '聚焦事件', forbidden: '无权操作', escalates: '未确认将升级至下一站',
   },
   en: {
     title: 'Fire dispatch console', login_title: 'Token login', login: 'Log in', logout: 'Log out',
@@ -33,7 +33,7 @@ const L = {
     reading: 'Reading', reason: 'Reason', target: 'Recipient', role: 'Role', channel: 'Channel',
     delivered: 'delivered', pending: 'pending', failed: 'failed', event: 'Event', by: 'By', no_rows: 'none',
     stations: 'Stations', unavailable: 'unavailable', count_active: 'active', count_critical: 'critical',
-    devices_alarm: 'alarming', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
+    devices_alarm: 'alarming', map_all: 'Overview', map_focus: 'Focus incidents', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
   },
 };
 const N = {
@@ -164,6 +164,7 @@ function applyLang() {
   for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
   for (const el of document.querySelectorAll('[data-i18n-title]')) el.title = t(el.dataset.i18nTitle);
   $('lang').textContent = S.lang === 'zh' ? 'EN' : '中文';
+  $('map-all').textContent = t(S.mapAll ? 'map_focus' : 'map_all');
   setLive(S.live);
   if (S.me) { renderHeader(); renderList(); renderMap(); renderDetail(); renderAlarm(); }
 }
@@ -417,11 +418,11 @@ function renderMap() {
   const padX = 70, padTop = 48, padBottom = 72;
   const showClosed = $('show-closed').checked;
   const incs = S.incidents.filter((i) => i.lat != null && i.lon != null && (showClosed || !TERMINAL.has(i.status)));
-  const pts = S.stations.map((x) => [x.lat, x.lon]).concat(incs.map((i) => [i.lat, i.lon]));
+  const pts = frame(incs);
   if (!pts.length) { svg.replaceChildren(); renderLegend(); return; }
   let [la0, la1, lo0, lo1] = [Infinity, -Infinity, Infinity, -Infinity];
   for (const [la, lo] of pts) { la0 = Math.min(la0, la); la1 = Math.max(la1, la); lo0 = Math.min(lo0, lo); lo1 = Math.max(lo1, lo); }
-  const minSpan = 0.02;
+  const minSpan = 0.03;
   if (la1 - la0 < minSpan) { const c = (la0 + la1) / 2; la0 = c - minSpan / 2; la1 = c + minSpan / 2; }
   if (lo1 - lo0 < minSpan) { const c = (lo0 + lo1) / 2; lo0 = c - minSpan / 2; lo1 = c + minSpan / 2; }
   const k = Math.cos(((la0 + la1) / 2) * Math.PI / 180);
@@ -463,13 +464,17 @@ function renderMap() {
       if (st) g.push(s('line', { class: `link${acked.has(id) ? ' acked' : ''}`, x1: X(sel.lon), y1: Y(sel.lat), x2: X(st.lon), y2: Y(st.lat) }));
     }
   }
-  // Stations.
+  // Stations (smaller where many are in view).
+  const crowded = S.stations.filter((st) => { const x = X(st.lon), y = Y(st.lat); return x >= 0 && y >= 0 && x <= W && y <= H; })
+    .length > 80;
   const labels = [], marks = [];
   const label = new Set([S.station, ...((sel && sel.notified_stations) || [])]);
   if (S.stations.length <= 12) for (const st of S.stations) label.add(st.station_id);
   for (const st of S.stations) {
     const ts = TIER_STYLE[st.tier] || TIER_STYLE.micro;
-    const x = X(st.lon), y = Y(st.lat), r = ts.size;
+    const x = X(st.lon), y = Y(st.lat);
+    if (x < -20 || y < -20 || x > W + 20 || y > H + 20) continue;
+    const r = ts.size * (crowded ? 0.6 : 1);
     const cls = `stn${st.available ? '' : ' off'}`;
     const shape = st.tier === 'district'
       ? s('rect', { class: cls, x: x - r, y: y - r, width: 2 * r, height: 2 * r, fill: ts.color })
@@ -505,6 +510,27 @@ function renderMap() {
   g.push(...placeLabels(labels, marks, W, H));
   svg.replaceChildren(...g);
   renderLegend();
+}
+// What the map frames: everything in the overview; else the selected incident with its notified stations and the
+// active incidents within 15 km of it; else every active incident; else every station.
+function frame(incs) {
+  const all = () => S.stations.map((x) => [x.lat, x.lon]).concat(incs.map((i) => [i.lat, i.lon]));
+  const active = incs.filter((i) => !TERMINAL.has(i.status));
+  if (S.mapAll || (!active.length && !incs.some((i) => i.id === S.selected))) return all();
+  const sel = incs.find((i) => i.id === S.selected);
+  if (sel) {
+    const near = (i) => km(sel, i) <= 15;
+    return [[sel.lat, sel.lon]]
+      .concat((sel.notified_stations || []).map((id) => S.stationById.get(id)).filter((st) => st && near(st))
+        .map((st) => [st.lat, st.lon]))
+      .concat(active.filter(near).map((i) => [i.lat, i.lon]));
+  }
+  return active.map((i) => [i.lat, i.lon]);
+}
+function km(a, b) {
+  const r = Math.PI / 180, dla = (b.lat - a.lat) * r, dlo = (b.lon - a.lon) * r;
+  const h = Math.sin(dla / 2) ** 2 + Math.cos(a.lat * r) * Math.cos(b.lat * r) * Math.sin(dlo / 2) ** 2;
+  return 12742 * Math.asin(Math.sqrt(h));
 }
 // Greedy label placement: most important first, at the first of eight spots around its point
 // that overlaps no placed label, no marker and stays inside the pane; a label with no free spot is left out.
@@ -723,6 +749,11 @@ document.addEventListener('DOMContentLoaded', () => {
     if ($('alarm').dataset.incident) select($('alarm').dataset.incident);
   });
   $('show-closed').addEventListener('change', () => { renderList(); renderMap(); });
+  $('map-all').addEventListener('click', () => {
+    S.mapAll = !S.mapAll;
+    $('map-all').textContent = t(S.mapAll ? 'map_focus' : 'map_all');
+    renderMap();
+  });
   let resizeTimer = null;
   window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(renderMap, 100); });
   applyLang();
