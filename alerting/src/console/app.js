@@ -703,6 +703,7 @@ async function act(id, action, note) {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ note: note || '' }),
     });
     toast(`${t('done')}：${ACTION_LABEL[S.lang][action]} → ${n(inc.status)}`);
+    if ($('note')) $('note').value = '';
   } catch (e) {
     if (e instanceof AuthError) { showLogin(e.message); return; }
     toast(`${t('forbidden')}：${e.message}`, true);
