@@ -226,6 +226,7 @@ async function refresh() {
   try {
     const r = await api('/api/v1/incidents?limit=500');
     window.__firegrid.refreshes++;
+    if (S.live === 'off') setLive(S.sseUp ? 'on' : 'poll');
     const list = (r.incidents || []).filter(visible).sort(order);
     const newCritical = [];
     for (const inc of list) {
@@ -278,6 +279,7 @@ async function connectStream() {
     const r = await fetch('/api/v1/events', { headers: { Authorization: `Bearer ${S.token}`, Accept: 'text/event-stream' },
       signal: ctl.signal, cache: 'no-store' });
     if (!r.ok || !r.body) throw new Error(`events: HTTP ${r.status}`);
+    S.sseUp = true;
     setLive('on');
     soonRefresh();
     const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -293,8 +295,9 @@ async function connectStream() {
       }
     }
   } catch (e) {
-    if (ctl.signal.aborted) return;
+    if (ctl.signal.aborted) { S.sseUp = false; return; }
   }
+  S.sseUp = false;
   if (S.sseCtl === ctl) { S.sseCtl = null; if (S.me) setLive('poll'); }
 }
 function onEvent(block) {
@@ -381,6 +384,7 @@ function renderHeader() {
   $('view-label').textContent = `${label} · ${me.actor}`;
   const active = S.incidents.filter((i) => !TERMINAL.has(i.status));
   const crit = active.filter((i) => i.severity === 'critical').length;
+  document.title = `${crit ? `(${crit}) ` : ''}firegrid ${t('title')}`;
   const c = $('counts');
   c.replaceChildren(`${t('count_active')} `, h('b', {}, active.length), ` · ${t('count_critical')} `,
     h('b', { class: 'c-crit' }, crit));
@@ -400,7 +404,8 @@ function renderList() {
   $('list').replaceChildren(...rows.map((inc) => h('li', {
     class: `item${inc.id === S.selected ? ' sel' : ''}${TERMINAL.has(inc.status) ? ' closed' : ''}${S.fresh.has(inc.id) ? ' fresh' : ''}`,
     'data-id': inc.id, 'data-status': inc.status, 'data-severity': inc.severity,
-    onclick: () => select(inc.id),
+    tabindex: '0', onclick: () => select(inc.id),
+    onkeydown: (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); select(inc.id); } },
   },
   h('span', { class: `bar sev-${inc.severity}` }),
   h('span', {}, h('b', {}, n(inc.class)), ' ', badges(inc)),
