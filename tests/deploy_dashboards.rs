@@ -646,22 +646,31 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
         })
         .await?;
         ensure!(stored == readings as i64);
-        let incidents = until(Duration::from_secs(30), "incidents in fire_incident", || async {
-            let a =
-                influx.query(r#"SELECT "incident_id", "class" FROM "fire_incident" WHERE "event" = 'opened'"#).await?;
-            let classes: BTreeSet<String> =
-                a.records().iter().filter_map(|r| r.get("class").and_then(Value::as_str).map(str::to_owned)).collect();
-            Ok(classes.contains("fire").then_some(a.records()))
+        // Every incident firegrid opened (its own counter) has its transitions in fire_incident.
+        let incident_ids = until(Duration::from_secs(30), "every opened incident in fire_incident", || async {
+            let metrics = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
+            let opened: f64 = metrics
+                .lines()
+                .filter(|l| l.starts_with("firegrid_incidents_opened_total{"))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            let records = influx.query(r#"SELECT "incident_id", "class" FROM "fire_incident""#).await?.records();
+            let ids: BTreeSet<String> = records
+                .iter()
+                .filter_map(|r| r.get("incident_id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            let fire = records.iter().any(|r| r.get("class").and_then(Value::as_str) == Some("fire"));
+            Ok((fire && ids.len() as f64 == opened).then_some(ids))
         })
         .await?;
-        let incident_ids: BTreeSet<String> =
-            incidents.iter().filter_map(|r| r.get("incident_id").and_then(Value::as_str).map(str::to_owned)).collect();
 
         // InfluxQL: every panel, variable and annotation query returns rows.
         let queries = dashboard_queries()?;
         let to = now_ms() + 60_000;
         let mut influx_checked = 0;
         let mut panel_answers: BTreeMap<String, InfluxAnswer> = BTreeMap::new();
+        // The township of the alarming smoke detector, as the township variable would offer it.
+        let township = alarms.smoke.township.clone();
         for q in queries.iter().filter(|q| q.source == Source::Influx) {
             let range = relative_range(&q.from)?;
             let from = to - i64::try_from(range.as_millis())?;
@@ -680,6 +689,22 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
                     .filter_map(|r| r.get("value").and_then(Value::as_str).map(str::to_owned))
                     .collect();
                 ensure!(values == BTreeSet::from(["500112".to_owned(), "500238".to_owned()]), "counties {values:?}");
+            }
+            // Grafana's other substitutions run too: several counties (a multi-value variable becomes a regex
+            // alternation) and one township.
+            for vars in
+                [[("county", "(500112|500238)"), ("township", ".*")], [("county", COUNTY), ("township", &township)]]
+            {
+                let text = render_influxql(&q.text, &vars, from, to, "1m")?;
+                let other =
+                    influx.query(&text).await.with_context(|| format!("{} / {}: {text}", q.dashboard, q.panel))?;
+                ensure!(
+                    other.rows() > 0 || vars[1].1 != ".*",
+                    "{} / {} {} returned no rows: {text}",
+                    q.dashboard,
+                    q.panel,
+                    q.ref_id
+                );
             }
             panel_answers.insert(format!("{}/{}/{}", q.dashboard, q.panel, q.ref_id), answer);
             influx_checked += 1;
@@ -708,6 +733,20 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
                 devices.iter().filter(|d| d.kind == kind && d.county == COUNTY).map(|d| d.id.clone()).collect();
             ensure!(device_ids(answer) == want, "{panel}: {:?} vs {want:?}", device_ids(answer));
         }
+        // The per-county count is the number of incidents firegrid opened (all of them in the alarming county).
+        let per_county = panel_answers.get("fleet-incidents.json/事件数（按区县）/A").context("事件数（按区县）")?;
+        let counted: Vec<(Option<String>, Option<i64>)> = per_county
+            .records()
+            .iter()
+            .map(|r| {
+                (r.get("county").and_then(Value::as_str).map(str::to_owned), r.get("事件数").and_then(Value::as_i64))
+            })
+            .collect();
+        ensure!(
+            counted == vec![(Some(COUNTY.to_owned()), Some(incident_ids.len() as i64))],
+            "事件数（按区县）: {counted:?}, firegrid opened {}",
+            incident_ids.len()
+        );
         // The open-incidents table holds every incident firegrid opened (none is closed yet).
         let open = panel_answers.get("fleet-incidents.json/未结事件/A").context("未结事件")?;
         let listed: BTreeSet<String> = open
