@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::config::{
-    ConfigError, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig, MqttSettings, SpoolConfig,
+    ConfigError, EmbeddedStoreConfig, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig,
+    MqttSettings, SpoolConfig,
 };
 use firegrid_ingest::registry::RegistryPaths;
 use firegrid_ingest::spool::SpoolSettings;
@@ -53,16 +54,35 @@ pub enum LoadError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `influxdb`: the InfluxDB v2 write API (InfluxDB 2.x/3.x/Cloud, VictoriaMetrics).
+    /// `influxdb`: the InfluxDB write API (InfluxDB 1.x/2.x/3.x/Cloud, VictoriaMetrics);
+    /// `embedded`: a SQLite file under `[data] dir`, no server needed.
     pub backend: String,
     /// `[store.influxdb]`.
     pub influxdb: InfluxConfig,
+    /// `[store.embedded]`.
+    pub embedded: EmbeddedStoreConfig,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: "influxdb".into(), influxdb: InfluxConfig::default() }
+        StoreConfig {
+            backend: "influxdb".into(),
+            influxdb: InfluxConfig::default(),
+            embedded: EmbeddedStoreConfig::default(),
+        }
     }
+}
+
+/// The validated store choice.
+#[derive(Debug, Clone)]
+pub enum StoreSettings {
+    /// The InfluxDB write API.
+    Influx(InfluxSettings),
+    /// The embedded store, with its retention.
+    Embedded {
+        /// Points older than this are deleted.
+        retention: std::time::Duration,
+    },
 }
 
 /// `[registry]`: the three registry files (paths relative to the working directory).
@@ -161,7 +181,9 @@ pub struct Settings {
     /// MQTT.
     pub mqtt: MqttSettings,
     /// Store.
-    pub influxdb: InfluxSettings,
+    pub store: StoreSettings,
+    /// Store write retry backoff (first delay, cap).
+    pub store_retry: (std::time::Duration, std::time::Duration),
     /// Registry files.
     pub registry: RegistryPaths,
     /// HTTP listen address.
@@ -181,9 +203,20 @@ pub struct Settings {
 }
 
 impl Config {
-    /// Reads `path` (or only defaults when `None`) and applies the environment.
+    /// What `firegrid run` uses with no configuration file at all: the embedded broker and the
+    /// embedded store, so one command runs everything on one machine. With a file, every key
+    /// not in it takes its documented default (`deploy/firegrid.toml`).
+    pub fn standalone() -> Config {
+        let mut c = Config::default();
+        c.mqtt.url = "embedded".into();
+        c.store.backend = "embedded".into();
+        c
+    }
+
+    /// Reads `path` (or, when `None`, starts from [`Config::standalone`]) and applies the
+    /// environment.
     pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, LoadError> {
-        let mut value = toml::Value::try_from(Config::default())
+        let mut value = toml::Value::try_from(Config::standalone())
             .map_err(|e| LoadError::Parse { path: PathBuf::from("<defaults>"), message: e.to_string() })?;
         if let Some(path) = path {
             let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
@@ -207,13 +240,23 @@ impl Config {
 
     /// Validates every component.
     pub fn validate(&self) -> Result<Settings, LoadError> {
-        if self.store.backend != "influxdb" {
-            return Err(ConfigError {
-                key: "store.backend".into(),
-                message: format!("`{}` is not available; use \"influxdb\"", self.store.backend),
+        let influx = self.store.influxdb.validate()?;
+        let store_retry = (influx.retry_min, influx.retry_max);
+        let store = match self.store.backend.as_str() {
+            "influxdb" => StoreSettings::Influx(influx),
+            "embedded" => StoreSettings::Embedded {
+                retention: std::time::Duration::from_secs(
+                    u64::from(self.store.embedded.retention_days.max(1)) * 86_400,
+                ),
+            },
+            other => {
+                return Err(ConfigError {
+                    key: "store.backend".into(),
+                    message: format!("`{other}` is not influxdb or embedded"),
+                }
+                .into())
             }
-            .into());
-        }
+        };
         self.alerting.validate().map_err(|e| ConfigError { key: "alerting".into(), message: e.to_string() })?;
         let http_listen = self.http.listen.parse().map_err(|_| ConfigError {
             key: "http.listen".into(),
@@ -221,7 +264,8 @@ impl Config {
         })?;
         Ok(Settings {
             mqtt: self.mqtt.validate()?,
-            influxdb: self.store.influxdb.validate()?,
+            store,
+            store_retry,
             registry: RegistryPaths {
                 devices: self.registry.devices.clone().into(),
                 stations: self.registry.stations.clone().into(),
@@ -281,8 +325,10 @@ mod tests {
     #[test]
     fn defaults_load_and_validate_without_a_file() {
         let c = Config::load(None, env(&[])).expect("defaults");
+        assert_eq!(c, Config::standalone());
         let s = c.validate().expect("valid");
         assert_eq!(s.mqtt.port, 1883);
+        assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded { .. }));
         assert_eq!(s.http_listen.port(), 8080);
     }
 

@@ -3,7 +3,9 @@
 //! crates) into one service; the `firegrid` binary only parses the command line, loads the
 //! configuration, sets up logging and calls [`run`].
 
+pub mod broker;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod run;
 

@@ -33,6 +33,22 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Everything on one machine: embedded broker and store, a generated registry, the
+    /// simulator with fires and hazards, and the dispatcher console.
+    Demo {
+        /// Where the demo keeps its registry, tokens, incidents and readings.
+        #[arg(long, default_value = "firegrid-data/demo")]
+        data_dir: PathBuf,
+        /// Console and API address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Where the embedded broker takes MQTT 3.1.1 publishers.
+        #[arg(long, default_value = "127.0.0.1:1883")]
+        mqtt_listen: String,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration_seconds: Option<u64>,
+    },
     /// Simulate a Chongqing sensor fleet: registry files, readings with scenarios, load.
     #[command(subcommand)]
     Simulate(Box<firegrid_simulator::cli::SimulateCommand>),
@@ -46,7 +62,8 @@ enum Command {
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FIREGRID_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // rumqttd logs every dropped client connection at ERROR; keep its warnings only.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd::server::broker=off"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -84,6 +101,21 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             })?;
             Ok(())
         }
+        Command::Demo { data_dir, listen, mqtt_listen, duration_seconds } => {
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(shutdown_on_signal(shutdown.clone()));
+                let opts = firegrid::demo::DemoOptions {
+                    data_dir,
+                    http_listen: listen,
+                    mqtt_listen,
+                    duration: duration_seconds.map(std::time::Duration::from_secs),
+                };
+                firegrid::demo::run(opts, shutdown).await
+            })?;
+            Ok(())
+        }
         Command::Simulate(cmd) => {
             let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
             rt.block_on(cmd.execute())?;
@@ -92,12 +124,19 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let (_, settings) = load(config.as_ref())?;
             let reg = firegrid_ingest::registry::Registry::load(&settings.registry)?;
+            let store = match &settings.store {
+                firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
+                firegrid::config::StoreSettings::Embedded { .. } => {
+                    format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
+                }
+            };
+            let broker = match settings.mqtt.embedded {
+                Some(a) => format!("embedded on {a}"),
+                None => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
+            };
             println!(
-                "configuration ok: broker {}:{} ({} subscription(s)), store {}, registry {} devices, {} stations",
-                settings.mqtt.host,
-                settings.mqtt.port,
+                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations",
                 settings.mqtt.subscriptions.len(),
-                settings.influxdb.write_url,
                 reg.device_count(),
                 reg.stations().len()
             );

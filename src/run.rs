@@ -10,17 +10,20 @@ use std::time::Duration;
 use firegrid_alerting::stage::{DispatchStage, StageError};
 use firegrid_alerting::{AlertError, Engine, TokenSet};
 use firegrid_ingest::consumer::{self, ConnState};
+use firegrid_ingest::embedded_store::{EmbeddedStore, EmbeddedStoreError};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::pipeline::{MqttWriteSink, Pipeline};
 use firegrid_ingest::registry::{RegistryError, SharedRegistry};
 use firegrid_ingest::spool::{Spool, SpoolError};
+use firegrid_ingest::store::Store;
 use firegrid_ingest::writer::{InfluxV2, StoreHealth, WriterError};
 use firegrid_ingest::writer_task::Writer;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::broker::{self, BrokerError};
+use crate::config::{Settings, StoreSettings};
 use crate::http::{self, HttpState};
 
 /// Time the writer gets after intake stops to write what it holds.
@@ -43,6 +46,12 @@ pub enum RunError {
     /// The store client could not be set up.
     #[error(transparent)]
     Store(#[from] WriterError),
+    /// The embedded broker could not start.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The embedded store could not be opened.
+    #[error(transparent)]
+    EmbeddedStore(#[from] EmbeddedStoreError),
     /// The spool could not be opened.
     #[error(transparent)]
     Spool(#[from] SpoolError),
@@ -112,10 +121,23 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let tokens = load_tokens(&settings.tokens_file)?;
     let state = Arc::new(ConnState::default());
     let health = Arc::new(StoreHealth::default());
+    let mut settings = settings;
+    if let Some(listen) = settings.mqtt.embedded {
+        let internal = broker::start(listen, settings.mqtt.max_packet_bytes)?;
+        settings.mqtt.host = internal.ip().to_string();
+        settings.mqtt.port = internal.port();
+    }
     let (client, eventloop) = consumer::connect(&settings.mqtt)?;
     let (acker, outbound) = consumer::outbound(client.clone(), state.clone(), metrics.clone());
     let outbound = tokio::spawn(outbound);
-    let store = InfluxV2::new(settings.influxdb.clone())?;
+    let store = match &settings.store {
+        StoreSettings::Influx(s) => Store::Influx(InfluxV2::new(s.clone())?),
+        StoreSettings::Embedded { retention } => {
+            let e = EmbeddedStore::open(&settings.data_dir, *retention)?;
+            tracing::info!(event = "embedded_store", file = %e.path().display(), "readings go to the embedded SQLite store");
+            Store::Embedded(e)
+        }
+    };
     let spool = open_spool(&settings, &metrics)?;
 
     let listener = tokio::net::TcpListener::bind(settings.http_listen)
@@ -150,14 +172,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         prefix: settings.mqtt.topic_prefix.clone(),
         metrics: metrics.clone(),
     });
-    let writer = Writer {
-        store,
-        sink,
-        spool,
-        retry: (settings.influxdb.retry_min, settings.influxdb.retry_max),
-        health: health.clone(),
-        metrics: metrics.clone(),
-    };
+    let writer =
+        Writer { store, sink, spool, retry: settings.store_retry, health: health.clone(), metrics: metrics.clone() };
     let writer = tokio::spawn(writer.run(batch_rx, writer_abort.clone()));
     let pipeline = Pipeline {
         prefix: settings.mqtt.topic_prefix.clone(),
@@ -166,6 +182,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         batch_max_lines: settings.ingest.batch_max_lines.get(),
         batch_max_age: settings.ingest.batch_max_age,
         flush_at_unacked: (window * usize::from(settings.ingest.batch_window_percent) / 100).max(1),
+        batch_idle: settings.ingest.batch_idle,
         batches: batch_tx,
         readings: Some(readings_tx),
         extra_lines: Some(incident_rx),

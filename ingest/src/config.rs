@@ -56,8 +56,11 @@ impl Secret {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// `mqtt://host:port` (plain), `mqtts://host:port` (TLS).
+    /// `mqtt://host:port` (plain), `mqtts://host:port` (TLS), or `embedded`: firegrid starts an
+    /// MQTT broker in-process on `embedded_listen`, which external publishers can use too.
     pub url: String,
+    /// Where the embedded broker listens (with `url = "embedded"`).
+    pub embedded_listen: String,
     /// Fixed client id: the broker keeps this session's queue while firegrid is away.
     pub client_id: String,
     /// Topic prefix of every firegrid topic.
@@ -92,6 +95,7 @@ impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             url: "mqtt://127.0.0.1:1883".into(),
+            embedded_listen: "127.0.0.1:1883".into(),
             client_id: "firegrid".into(),
             topic_prefix: "firegrid/v1".into(),
             counties: Vec::new(),
@@ -119,6 +123,8 @@ pub struct MqttSettings {
     pub port: u16,
     /// TLS on, with an optional CA file.
     pub tls: Option<Option<PathBuf>>,
+    /// Start the embedded broker on this address first.
+    pub embedded: Option<std::net::SocketAddr>,
     /// Client id.
     pub client_id: String,
     /// Topic prefix, no trailing slash.
@@ -180,12 +186,22 @@ pub fn parse_url(url: &str) -> Option<(&str, &str, Option<u16>)> {
 impl MqttConfig {
     /// Validates into settings.
     pub fn validate(&self) -> Result<MqttSettings, ConfigError> {
-        let bad_url = || err("mqtt.url", format!("`{}` is not mqtt://host:port or mqtts://host:port", self.url));
-        let (scheme, host, port) = parse_url(&self.url).ok_or_else(bad_url)?;
-        let (tls, default_port) = match scheme {
-            "mqtt" | "tcp" => (None, 1883),
-            "mqtts" | "ssl" => (Some((!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file))), 8883),
-            _ => return Err(bad_url()),
+        let bad_url =
+            || err("mqtt.url", format!("`{}` is not mqtt://host:port, mqtts://host:port or embedded", self.url));
+        let (embedded, host, port, tls) = if self.url == "embedded" {
+            let addr: std::net::SocketAddr = self
+                .embedded_listen
+                .parse()
+                .map_err(|_| err("mqtt.embedded_listen", format!("`{}` is not host:port", self.embedded_listen)))?;
+            (Some(addr), addr.ip().to_string(), addr.port(), None)
+        } else {
+            let (scheme, host, port) = parse_url(&self.url).ok_or_else(bad_url)?;
+            let (tls, default_port) = match scheme {
+                "mqtt" | "tcp" => (None, 1883),
+                "mqtts" | "ssl" => (Some((!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file))), 8883),
+                _ => return Err(bad_url()),
+            };
+            (None, host.to_owned(), port.unwrap_or(default_port), tls)
         };
         if self.client_id.is_empty() || self.client_id.len() > 128 {
             return Err(err("mqtt.client_id", "must be 1-128 characters and fixed across restarts"));
@@ -211,9 +227,10 @@ impl MqttConfig {
         let password = self.password.resolve(&self.password_file, "mqtt.password_file")?;
         let credentials = (!self.username.is_empty()).then(|| (self.username.clone(), password));
         Ok(MqttSettings {
-            host: host.to_owned(),
-            port: port.unwrap_or(default_port),
+            host,
+            port,
             tls,
+            embedded,
             client_id: self.client_id.clone(),
             topic_prefix: prefix.to_owned(),
             subscriptions: crate::topic::subscriptions(prefix, &self.counties, &self.shared_group),
@@ -330,6 +347,20 @@ impl InfluxConfig {
     }
 }
 
+/// `[store.embedded]`: the SQLite store under `[data] dir` (see `embedded_store`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedStoreConfig {
+    /// Points older than this are deleted (checked hourly).
+    pub retention_days: u32,
+}
+
+impl Default for EmbeddedStoreConfig {
+    fn default() -> Self {
+        EmbeddedStoreConfig { retention_days: 30 }
+    }
+}
+
 /// `[spool]`: the disk spool that holds batches while the store is unavailable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -381,8 +412,11 @@ pub struct IngestConfig {
     pub batch_max_lines: usize,
     /// …or when its oldest line is this old…
     pub batch_max_age_ms: u64,
-    /// …or when its unacknowledged messages reach this share (percent) of the broker's window.
+    /// …or when its unacknowledged messages reach this share (percent) of the broker's window…
     pub batch_window_percent: u8,
+    /// …or when no message has come for this long: a broker whose real window is smaller than
+    /// `receive_maximum` (rumqttd's is 100) pauses until acks come, and this keeps it fed.
+    pub batch_idle_ms: u64,
     /// Batches queued for the writer; when full, intake waits (backpressure, nothing dropped).
     pub pending_batches: usize,
 }
@@ -396,6 +430,7 @@ impl Default for IngestConfig {
             batch_max_lines: 5000,
             batch_max_age_ms: 1000,
             batch_window_percent: 50,
+            batch_idle_ms: 10,
             pending_batches: 4,
         }
     }
@@ -412,6 +447,8 @@ pub struct IngestSettings {
     pub batch_max_age: Duration,
     /// Share of the receive window at which a batch is flushed.
     pub batch_window_percent: u8,
+    /// Idle time after which a batch with unacknowledged messages is flushed.
+    pub batch_idle: Duration,
     /// Writer queue length.
     pub pending_batches: NonZeroUsize,
 }
@@ -435,6 +472,7 @@ impl IngestConfig {
             batch_max_lines: nz(self.batch_max_lines, "ingest.batch_max_lines")?,
             batch_max_age: Duration::from_millis(self.batch_max_age_ms.max(1)),
             batch_window_percent: self.batch_window_percent,
+            batch_idle: Duration::from_millis(self.batch_idle_ms.max(1)),
             pending_batches: nz(self.pending_batches, "ingest.pending_batches")?,
         })
     }
@@ -458,6 +496,10 @@ mod tests {
     fn the_defaults_validate_and_bad_values_name_their_key() {
         let s = MqttConfig::default().validate().expect("defaults valid");
         assert_eq!((s.host.as_str(), s.port, s.tls.is_none()), ("127.0.0.1", 1883, true));
+        assert_eq!(s.embedded, None);
+        let emb = MqttConfig { url: "embedded".into(), embedded_listen: "127.0.0.1:1999".into(), ..Default::default() };
+        let emb = emb.validate().expect("valid");
+        assert_eq!((emb.host.as_str(), emb.port, emb.embedded.map(|a| a.port())), ("127.0.0.1", 1999, Some(1999)));
         assert_eq!(s.subscriptions, vec!["firegrid/v1/+/+/+/+"]);
         let tls = MqttConfig { url: "mqtts://b".into(), ..Default::default() }.validate().expect("tls");
         assert_eq!((tls.port, tls.tls), (8883, Some(None)));

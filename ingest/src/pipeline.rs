@@ -38,6 +38,8 @@ pub struct Pipeline {
     pub batch_max_age: Duration,
     /// Unacknowledged messages that trigger a flush.
     pub flush_at_unacked: usize,
+    /// A batch holding unacknowledged messages is flushed when no message came for this long.
+    pub batch_idle: Duration,
     /// To the writer (bounded: when full, intake waits).
     pub batches: mpsc::Sender<Batch>,
     /// To the alert engine (bounded: when full, intake waits), if alerting runs.
@@ -53,6 +55,7 @@ pub struct Pipeline {
 struct State {
     batch: Batch,
     unacked: usize,
+    last_message: Instant,
     registry: Arc<Registry>,
     log_limit: RateLimiter,
 }
@@ -64,6 +67,7 @@ impl Pipeline {
         let mut st = State {
             batch: Batch::with_capacity(self.batch_max_lines.min(8192)),
             unacked: 0,
+            last_message: Instant::now(),
             registry: self.registry.snapshot(),
             log_limit: RateLimiter::new(1000),
         };
@@ -73,7 +77,14 @@ impl Pipeline {
             let deadline = if st.batch.is_empty() {
                 Instant::now() + far
             } else {
-                Instant::from_std(st.batch.opened_at()) + self.batch_max_age
+                let aged = Instant::from_std(st.batch.opened_at()) + self.batch_max_age;
+                // Messages waiting for their ack hold the broker's window: don't sit on them
+                // once the stream pauses (the broker may be waiting for exactly these acks).
+                if st.unacked > 0 {
+                    aged.min(st.last_message + self.batch_idle)
+                } else {
+                    aged
+                }
             };
             tokio::select! {
                 biased;
@@ -122,6 +133,7 @@ impl Pipeline {
     }
 
     async fn handle(&self, m: Message, st: &mut State) {
+        st.last_message = Instant::now();
         self.metrics.received(enrich::topic_kind(&self.prefix, &m.topic));
         match enrich::process(&self.prefix, &m.topic, &m.payload, m.received_at_ms, &self.limits, &st.registry) {
             Ok(r) => {

@@ -1,0 +1,83 @@
+//! The embedded MQTT broker (`[mqtt] url = "embedded"`): rumqttd in-process on a loopback
+//! port, so one command runs the whole pipeline with nothing else installed. External
+//! publishers (the simulator, a real gateway) connect to the same port with MQTT 3.1.1 or 5.
+//!
+//! rumqttd keeps sessions in memory: queued messages for a disconnected client survive a
+//! reconnect but not a restart of firegrid — production deployments use mosquitto or EMQX.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The broker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The generated configuration was refused.
+    #[error("embedded broker configuration: {0}")]
+    Config(String),
+    /// It did not accept connections in time (port taken?).
+    #[error("embedded broker on {0} did not start listening (is the port in use? set mqtt.embedded_listen)")]
+    NotListening(SocketAddr),
+}
+
+/// Starts the broker: MQTT 3.1.1 on `listen` for publishers, and MQTT 5 on a free loopback
+/// port for firegrid's own consumer (returned). Returns once both accept connections; the
+/// broker's threads live as long as the process.
+pub fn start(listen: SocketAddr, max_packet_bytes: u32) -> Result<SocketAddr, BrokerError> {
+    if std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
+        return Err(BrokerError::NotListening(listen));
+    }
+    let internal = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| BrokerError::Config(format!("no free loopback port: {e}")))?;
+    let toml = format!(
+        r#"
+id = 0
+[router]
+id = 0
+max_connections = 10010
+max_outgoing_packet_count = 1000
+max_segment_size = 104857600
+max_segment_count = 10
+
+[v4.1]
+name = "firegrid-v4"
+listen = "{listen}"
+next_connection_delay_ms = 1
+[v4.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = {max_packet_bytes}
+max_inflight_count = 1000
+dynamic_filters = true
+
+[v5.1]
+name = "firegrid-v5"
+listen = "{internal}"
+next_connection_delay_ms = 1
+[v5.1.connections]
+connection_timeout_ms = 60000
+max_payload_size = {max_packet_bytes}
+max_inflight_count = 10000
+dynamic_filters = true
+"#
+    );
+    let config: rumqttd::Config = toml::from_str(&toml).map_err(|e| BrokerError::Config(e.to_string()))?;
+    let mut broker = rumqttd::Broker::new(config);
+    std::thread::Builder::new()
+        .name("embedded-broker".into())
+        .spawn(move || {
+            if let Err(e) = broker.start() {
+                tracing::error!(event = "embedded_broker_failed", error = %e);
+            }
+        })
+        .map_err(|e| BrokerError::Config(e.to_string()))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let up = |a: &SocketAddr| std::net::TcpStream::connect_timeout(a, Duration::from_millis(200)).is_ok();
+    while Instant::now() < deadline {
+        if up(&listen) && up(&internal) {
+            tracing::info!(event = "embedded_broker_started", listen = %listen, internal_v5 = %internal);
+            return Ok(internal);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(BrokerError::NotListening(listen))
+}

@@ -1,0 +1,180 @@
+//! `firegrid demo`: the whole system on one machine with nothing installed — the embedded
+//! broker and store, a generated Chongqing registry (渝中区, 渝北区, 巫溪县), API tokens, the
+//! simulator publishing the fleet with fires, electrical faults, a forest hotspot and hazards
+//! from the first minute on, and the dispatcher console. Runs until Ctrl-C.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use firegrid_simulator::fleet::{generate_registry, FleetSpec};
+use firegrid_simulator::registry_files::{paths_in, write_registry};
+use firegrid_simulator::run::{run_scenario, RunSpec};
+use firegrid_simulator::scenario::ScenarioKind;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// Demo failures.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The registry could not be generated.
+    #[error("generating the registry: {0}")]
+    Simulator(#[from] firegrid_simulator::error::SimError),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::LoadError),
+    /// The service failed.
+    #[error(transparent)]
+    Run(#[from] crate::run::RunError),
+}
+
+/// Options of `firegrid demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where everything is kept (registry, tokens, incidents, readings).
+    pub data_dir: PathBuf,
+    /// HTTP address of the console and API.
+    pub http_listen: String,
+    /// Where the embedded broker takes publishers.
+    pub mqtt_listen: String,
+    /// Stop after this long (`None` = until Ctrl-C).
+    pub duration: Option<Duration>,
+}
+
+/// The scenarios the demo plays, in order, one every few seconds.
+const SCENARIOS: [ScenarioKind; 8] = [
+    ScenarioKind::KitchenFire,
+    ScenarioKind::ArcFault,
+    ScenarioKind::ForestHotspot,
+    ScenarioKind::LowBattery,
+    ScenarioKind::CookingSteam,
+    ScenarioKind::Tamper,
+    ScenarioKind::ResidualCurrentCreep,
+    ScenarioKind::SunGlint,
+];
+
+/// Prepares the files, starts the service and the simulator, and runs until `shutdown`.
+pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DemoError::Io { path, source }
+    };
+    std::fs::create_dir_all(&opts.data_dir).map_err(io(&opts.data_dir))?;
+    let fleet_spec = FleetSpec::default();
+    let registry_dir = opts.data_dir.join("registry");
+    let paths = paths_in(&registry_dir);
+    if !paths.devices.exists() {
+        write_registry(&generate_registry(&fleet_spec)?, &registry_dir)?;
+    }
+    let tokens_file = opts.data_dir.join("tokens.csv");
+    let dispatcher_token = ensure_tokens(&tokens_file, &paths)?;
+
+    let mut config = Config::standalone();
+    config.mqtt.embedded_listen = opts.mqtt_listen.clone();
+    config.mqtt.client_id = "firegrid-demo".into();
+    config.http.listen = opts.http_listen.clone();
+    config.data.dir = opts.data_dir.display().to_string();
+    config.api.tokens_file = tokens_file.display().to_string();
+    config.registry.devices = paths.devices.display().to_string();
+    config.registry.stations = paths.stations.display().to_string();
+    config.registry.grids = paths.grids.display().to_string();
+    let settings = config.validate()?;
+    let mqtt = settings.mqtt.embedded;
+    let running = crate::run::start(settings, shutdown.clone()).await?;
+
+    println!();
+    println!("  firegrid demo is running.");
+    println!("  console:           http://{}/   (dispatcher token: {dispatcher_token})", running.http_addr);
+    println!("  station tokens:    {}", tokens_file.display());
+    if let Some(m) = mqtt {
+        println!("  MQTT (3.1.1):      mqtt://{m}  — publish your own readings under firegrid/v1/…");
+    }
+    println!("  readings (SQLite): {}", opts.data_dir.join("readings.sqlite3").display());
+    println!("  metrics:           http://{}/metrics", running.http_addr);
+    println!("  Ctrl-C stops it; the data stays in {}.", opts.data_dir.display());
+    println!();
+
+    let spec = RunSpec {
+        host: mqtt.map_or_else(|| "127.0.0.1".into(), |m| m.ip().to_string()),
+        port: mqtt.map_or(1883, |m| m.port()),
+        client_id: "firegrid-demo-sim".into(),
+        fleet: fleet_spec,
+        registry: Some(paths),
+        speedup: 60.0,
+        // The simulator plans its scenarios for a long run (it leaves out events that could not
+        // finish in time); `--duration-seconds` stops the whole demo instead.
+        duration: Duration::from_secs(7 * 24 * 3600),
+        scenarios: SCENARIOS.to_vec(),
+        every: Some(Duration::from_secs(3)),
+        truth_path: Some(opts.data_dir.join("truth.jsonl")),
+        ..RunSpec::default()
+    };
+    let sim_stop = shutdown.clone();
+    let sim = tokio::spawn(async move {
+        tokio::select! {
+            r = run_scenario(&spec) => {
+                if let Err(e) = r {
+                    tracing::error!(event = "simulator_failed", error = %e);
+                }
+            }
+            _ = sim_stop.cancelled() => {}
+        }
+    });
+    if let Some(d) = opts.duration {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            stop.cancel();
+        });
+    }
+    let result = running.wait().await;
+    sim.abort();
+    Ok(result?)
+}
+
+/// Writes a token file (admin, dispatcher, one per station and per grid) unless one exists;
+/// returns the dispatcher's token.
+fn ensure_tokens(file: &Path, paths: &firegrid_ingest::registry::RegistryPaths) -> Result<String, DemoError> {
+    let io = |source| DemoError::Io { path: file.to_owned(), source };
+    if let Ok(text) = std::fs::read_to_string(file) {
+        let existing = text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+            let mut parts = l.split(',');
+            let (token, role) = (parts.next()?, parts.next()?);
+            (role.trim() == "dispatcher").then(|| token.trim().to_owned())
+        });
+        if let Some(t) = existing {
+            return Ok(t);
+        }
+    }
+    let reg = firegrid_ingest::registry::Registry::load(paths)
+        .map_err(|e| DemoError::Io { path: paths.devices.clone(), source: std::io::Error::other(e.to_string()) })?;
+    let mut out = String::from("# token,role,subject — generated by `firegrid demo`; keep this file private\n");
+    let dispatcher = random_token().map_err(io)?;
+    out.push_str(&format!("{},admin,\n{dispatcher},dispatcher,\n", random_token().map_err(io)?));
+    for s in reg.stations() {
+        out.push_str(&format!("{},station,{}\n", random_token().map_err(io)?, s.station_id));
+    }
+    let mut grids: Vec<_> = reg.grids().map(|g| g.grid_id.clone()).collect();
+    grids.sort();
+    for g in grids {
+        out.push_str(&format!("{},grid,{g}\n", random_token().map_err(io)?));
+    }
+    std::fs::write(file, out).map_err(io)?;
+    Ok(dispatcher)
+}
+
+/// 128 random bits from the OS, as hex.
+fn random_token() -> std::io::Result<String> {
+    let mut buf = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}

@@ -1,0 +1,82 @@
+//! `firegrid demo` as a user runs it: a child process with nothing but the binary. Within 60 s
+//! the embedded store holds readings and the API shows a critical fire dispatched to stations.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (http, mqtt) = (support::free_port()?, support::free_port()?);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
+        .args(["demo", "--data-dir"])
+        .arg(dir.path().join("demo"))
+        .args(["--listen", &format!("127.0.0.1:{http}"), "--mqtt-listen", &format!("127.0.0.1:{mqtt}")])
+        .args(["--duration-seconds", "120"])
+        .env("FIREGRID_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let started = tokio::time::Instant::now();
+    let result = async {
+        let stdout = child.stdout.take().context("stdout")?;
+        let token = tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|l| l.split("dispatcher token: ").nth(1).map(|t| t.trim_end_matches(')').trim().to_owned()))
+        })
+        .await?
+        .context("the demo prints the dispatcher's token")?;
+        let client = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{http}");
+        let fire = support::eventually(Duration::from_secs(60).saturating_sub(started.elapsed()), || {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move {
+                let r: serde_json::Value =
+                    client.get(format!("{base}/api/v1/incidents")).bearer_auth(&token).send().await?.json().await?;
+                let list = r["incidents"].as_array().cloned().unwrap_or_default();
+                Ok(list.into_iter().find(|i| {
+                    i["severity"] == "critical"
+                        && matches!(i["class"].as_str(), Some("fire" | "forest_fire" | "electrical_fire"))
+                        && i["notified_stations"].as_array().is_some_and(|s| !s.is_empty())
+                }))
+            }
+        })
+        .await
+        .context("a critical fire dispatched to stations within 60 s")?;
+        println!("critical {} {} after {:?}", fire["class"], fire["id"], started.elapsed());
+        let db = dir.path().join("demo/readings.sqlite3");
+        let points: i64 =
+            rusqlite::Connection::open(&db)?.query_row("SELECT count(*) FROM points", [], |r| r.get(0))?;
+        ensure!(points > 100, "{points} readings in the embedded store");
+        let m = reqwest::get(format!("{base}/metrics")).await?.text().await?;
+        ensure!(m
+            .lines()
+            .any(|l| l.starts_with("firegrid_dispatches_total") && l.contains("delivered") && !l.ends_with(" 0")));
+        anyhow::Ok(())
+    }
+    .await;
+    let pid = child.id().to_string();
+    Command::new("sh").args(["-c", "kill -s TERM \"$1\"", "sh", &pid]).status()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break Some(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    result?;
+    ensure!(status.is_some_and(|s| s.success()), "the demo stops cleanly on SIGTERM: {status:?}");
+    Ok(())
+}
