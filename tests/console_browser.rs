@@ -219,14 +219,35 @@ impl Browser {
         Ok(v[ELEMENT].as_str().context("element id")?.to_owned())
     }
 
+    /// Clicks the element; the page redraws its list and detail on every update, so an element that went stale
+    /// between finding and clicking is found again (a few times).
     async fn click(&self, css: &str) -> Result<()> {
-        let el = self.find(css).await?;
-        self.cmd(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await.map(drop)
+        let mut attempt = 0;
+        loop {
+            let el = self.find(css).await?;
+            match self.cmd(reqwest::Method::POST, &format!("/element/{el}/click"), Some(json!({}))).await {
+                Err(e) if attempt < 5 && e.to_string().contains("stale element") => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
     }
 
     async fn type_into(&self, css: &str, text: &str) -> Result<()> {
-        let el = self.find(css).await?;
-        self.cmd(reqwest::Method::POST, &format!("/element/{el}/value"), Some(json!({ "text": text }))).await.map(drop)
+        let mut attempt = 0;
+        loop {
+            let el = self.find(css).await?;
+            let typed = match self.cmd(reqwest::Method::POST, &format!("/element/{el}/clear"), Some(json!({}))).await {
+                Ok(_) => {
+                    let body = Some(json!({ "text": text }));
+                    self.cmd(reqwest::Method::POST, &format!("/element/{el}/value"), body).await
+                }
+                Err(e) => Err(e),
+            };
+            match typed {
+                Err(e) if attempt < 5 && e.to_string().contains("stale element") => attempt += 1,
+                other => return other.map(drop),
+            }
+        }
     }
 
     /// Evaluates `expr` every 200 ms until it is truthy; returns its value.
@@ -412,6 +433,10 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
 
     // 4. The station view with the station's own token: only its incidents; acknowledge.
     b.click("#logout").await?;
+    ensure!(
+        b.js("return document.getElementById('app').textContent.includes('INC-')").await? == json!(false),
+        "incident data stays in the page after logging out"
+    );
     b.goto(&format!("{base}/?station={STATION_ID}")).await?;
     b.wait_for("the login form", "!document.getElementById('login').hidden", wait).await?;
     b.type_into("#token", STATION).await?;

@@ -173,6 +173,14 @@ function applyLang() {
 function showLogin(msg) {
   stopStream();
   S.me = null;
+  S.incidents = []; S.detail = null; S.selected = null; S.seen.clear(); S.primed = false; S.alarmList = [];
+  $('alarm').hidden = true;
+  // Nothing of the previous session stays in the page.
+  $('list').replaceChildren();
+  $('map').replaceChildren();
+  $('detail').replaceChildren(h('p', { class: 'empty' }, t('pick')));
+  $('counts').replaceChildren();
+  $('view-label').textContent = '';
   $('app').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
@@ -188,7 +196,7 @@ async function start() {
     if (!(e instanceof AuthError) && S.token) setTimeout(start, 3000);
     return;
   }
-  if (!S.station && S.me.role === 'station') S.station = S.me.subject;
+  S.station = params.get('station') || (S.me.role === 'station' ? S.me.subject : '');
   $('login').hidden = true;
   $('app').hidden = false;
   $('logout').hidden = false;
@@ -738,7 +746,6 @@ document.addEventListener('DOMContentLoaded', () => {
   $('logout').addEventListener('click', () => {
     sessionStorage.removeItem('firegrid.token');
     S.token = '';
-    S.incidents = []; S.detail = null; S.selected = null; S.seen.clear(); S.primed = false;
     showLogin('');
   });
   $('lang').addEventListener('click', () => {
