@@ -1,7 +1,8 @@
 //! The `fire_incident` measurement (DESIGN §4): one line-protocol line per incident transition,
 //! so Grafana can draw incidents as annotations. Tags `class, severity, county, township,
-//! station_id` (the first notified station, when known); fields `incident_id, event, summary` and,
-//! as an extension, `status`; timestamp in milliseconds.
+//! station_id` (the first notified station, when known) and, as an extension, `transition` (the
+//! event again, so that transitions in the same millisecond are distinct points); fields
+//! `incident_id, event, summary` and, as an extension, `status`; timestamp in milliseconds.
 
 use firegrid_ingest::line_protocol::{push_int, push_tag, quote_field};
 
@@ -21,6 +22,9 @@ pub fn encode(entry: &AuditEntry, inc: &Incident) -> String {
     if let Some(station) = inc.notified_stations.first() {
         push_tag(&mut out, "station_id", station);
     }
+    // Transitions of one incident often share a millisecond (opened and dispatched); a store
+    // keeps one point per series and time, so the transition is part of the series.
+    push_tag(&mut out, "transition", entry.event.as_str());
     out.push_str(" incident_id=");
     quote_field(&mut out, &inc.id);
     out.push_str(",event=");
