@@ -181,6 +181,7 @@ function showLogin(msg) {
   $('detail').replaceChildren(h('p', { class: 'empty' }, t('pick')));
   $('counts').replaceChildren();
   $('view-label').textContent = '';
+  $('live').hidden = true;
   $('app').hidden = true;
   $('logout').hidden = true;
   $('login').hidden = false;
@@ -200,6 +201,7 @@ async function start() {
   $('login').hidden = true;
   $('app').hidden = false;
   $('logout').hidden = false;
+  $('live').hidden = false;
   try {
     const st = await api('/api/v1/stations');
     S.stations = st.stations || [];
