@@ -201,7 +201,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     .merge(firegrid_alerting::console::router());
     let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens)).merge(console);
     let dispatch_stop = CancellationToken::new();
-    let dispatch = dispatch.spawn(engine.handle(), acker.clone(), dispatch_stop.clone());
+    let dispatch = dispatch.spawn(engine.handle(), acker.clone(), &settings.mqtt, dispatch_stop.clone())?;
     let alerting = tokio::spawn(engine.run(readings_rx, incident_tx, alert_stop.clone()));
     let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health }).merge(api);
     let http_stop2 = http_stop.clone();

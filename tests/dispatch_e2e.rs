@@ -172,7 +172,8 @@ fn write_registry(dir: &Path, hook: &str) -> Result<firegrid_ingest::registry::R
         &paths.devices,
         "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n\
          sd-e2e-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-e2e-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n\
-         sd-e2e-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-e2e-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n",
+         sd-e2e-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-e2e-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n\
+         sd-e2e-3,smoke,500112,500112002,500112002001,500112002001-g1,hh-e2e-2,5 栋 1 单元 101 室,29.7212,106.6308,residential,false\n",
     )?;
     std::fs::write(
         &paths.stations,
@@ -203,9 +204,13 @@ fn write_tokens(dir: &Path) -> Result<std::path::PathBuf> {
 }
 
 fn alarm(seq: u64) -> (String, Vec<u8>) {
+    alarm_from(INCIDENT_TOPIC, seq)
+}
+
+fn alarm_from(topic: &str, seq: u64) -> (String, Vec<u8>) {
     let ts = firegrid_ingest::now_ms();
     let p = format!(r#"{{"ts":{ts},"seq":{seq},"status":"alarm","values":{{"obscuration_db_m":0.42,"alarm":true}}}}"#);
-    (INCIDENT_TOPIC.to_owned(), p.into_bytes())
+    (topic.to_owned(), p.into_bytes())
 }
 
 fn hmac_hex(secret: &str, body: &str) -> String {
@@ -314,15 +319,38 @@ async fn a_sensor_fire_reaches_the_right_stations_a_signed_webhook_and_takes_sta
         let url = format!("{api}/api/v1/stations/ms-500112002002/availability");
         let r = http.post(&url).bearer_auth(STATION).body(r#"{"status":"busy"}"#).send().await?;
         ensure!(r.status() == 403, "a station token may not set availability: {}", r.status());
-        let r = http.post(&url).bearer_auth(ADMIN).body(r#"{"status":"busy"}"#).send().await?;
+        let r = http.post(&url).bearer_auth(ADMIN).body(r#"{"status":"available"}"#).send().await?;
         ensure!(r.status() == 200, "{}", r.status());
+
+        // A station reports itself busy over MQTT: the next fire in its community goes to the nearest other micro station.
+        let busy = ("firegrid/v1/status/ms-500112002001".to_owned(), br#"{"status":"busy"}"#.to_vec());
+        fleet::publish_all(mqtt.port(), "e2e-status", vec![busy]).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        fleet::publish_all(
+            mqtt.port(),
+            "e2e-sensor-3",
+            vec![alarm_from("firegrid/v1/500112/500112002/smoke/sd-e2e-3", 1)],
+        )
+        .await?;
+        watch
+            .until(Duration::from_secs(20), |seen| {
+                seen.iter().any(|(t, v)| t.ends_with("/ms-500112002002") && v["evidence"][0]["device_id"] == "sd-e2e-3")
+            })
+            .await?;
+        ensure!(
+            !watch
+                .seen
+                .iter()
+                .any(|(t, v)| t.ends_with("/ms-500112002001") && v["evidence"][0]["device_id"] == "sd-e2e-3"),
+            "the busy station was notified"
+        );
 
         let metrics = http.get(format!("{api}/metrics")).send().await?.text().await?;
         ensure!(
-            metrics.contains(r#"firegrid_dispatches_total{channel="mqtt",outcome="delivered",tier="micro"} 1"#),
+            metrics.contains(r#"firegrid_dispatches_total{channel="mqtt",outcome="delivered",tier="micro"} 2"#),
             "{metrics}"
         );
-        ensure!(metrics.contains("firegrid_dispatch_seconds_count 1"), "{metrics}");
+        ensure!(metrics.contains("firegrid_dispatch_seconds_count 2"), "{metrics}");
         shutdown.cancel();
         running.wait().await?;
         Ok(())

@@ -168,7 +168,16 @@ impl Delivery {
                     });
                     match e.channel.as_str() {
                         "mqtt" => {
-                            self.mqtt.publish(dispatch_topic(&self.prefix, &e.target), e.payload.clone().into_bytes());
+                            let topic = dispatch_topic(&self.prefix, &e.target);
+                            if let Err(err) = self.mqtt.publish(topic, e.payload.clone().into_bytes()) {
+                                self.count(&meta.tier, "mqtt", "failed");
+                                let next = now + i64::try_from(self.settings.retry_min.as_millis()).unwrap_or(1000);
+                                tracing::warn!(key = %e.idempotency_key, error = %err, "MQTT client queue full; retrying");
+                                if let Err(se) = self.handle.outbox_failed(&e.idempotency_key, next, &err).await {
+                                    tracing::error!(error = %se, "failed MQTT attempt not recorded");
+                                }
+                                continue;
+                            }
                             if meta.seq == 1 && !timed.contains(&e.incident_id) {
                                 if let Some(r) = meta.received_at {
                                     let secs = (now_ms() - r).max(0) as f64 / 1000.0;

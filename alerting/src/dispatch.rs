@@ -78,6 +78,8 @@ impl Dispatch {
         data_dir: &Path,
     ) -> Result<Dispatch, DispatchError> {
         let mut d = Dispatch::new(registry, availability, settings);
+        // Parse the names table now rather than on the first fire.
+        let _ = Names::embedded();
         let store = Store::open_reader(data_dir)?;
         for inc in store.active_incidents()? {
             d.incidents.insert(inc.id.clone(), inc);

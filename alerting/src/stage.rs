@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use firegrid_ingest::config::MqttSettings;
 use firegrid_ingest::consumer::{Acker, ControlRoute, Message};
 use firegrid_ingest::registry::SharedRegistry;
 use tokio::sync::mpsc;
@@ -18,6 +19,7 @@ use crate::deliver::{DeliverError, Delivery, DispatchMetrics};
 use crate::dispatch::{Dispatch, DispatchError};
 use crate::dispatch_config::DispatchSettings;
 use crate::engine::{Engine, EngineHandle};
+use crate::notify::mqtt::MqttPublisher;
 use crate::notify::sse::SseHub;
 use crate::TokenSet;
 
@@ -33,6 +35,9 @@ pub enum StageError {
     /// Metrics or the webhook client.
     #[error(transparent)]
     Deliver(#[from] DeliverError),
+    /// The dispatch MQTT client could not be set up.
+    #[error("dispatch MQTT client: {0}")]
+    Mqtt(#[from] firegrid_ingest::consumer::ConsumerError),
 }
 
 /// The parts of the dispatch stage (see the module doc).
@@ -91,14 +96,24 @@ impl DispatchStage {
         self.availability.clone()
     }
 
-    /// Spawns the delivery loop and the control task; both stop at `shutdown`.
-    pub fn spawn(self, handle: EngineHandle, acker: Acker, shutdown: CancellationToken) -> JoinHandle<()> {
+    /// Spawns the delivery loop (with its own MQTT connection to the broker of `mqtt`) and the
+    /// control task (acknowledging through the consumer's `acker`); all stop at `shutdown`.
+    pub fn spawn(
+        self,
+        handle: EngineHandle,
+        acker: Acker,
+        mqtt: &MqttSettings,
+        shutdown: CancellationToken,
+    ) -> Result<JoinHandle<()>, StageError> {
+        let publisher_stop = CancellationToken::new();
+        let (publisher, connection) = MqttPublisher::connect(mqtt, publisher_stop.clone())?;
+        let connection = tokio::spawn(connection);
         let delivery = Delivery {
             handle: handle.clone(),
             registry: self.registry.clone(),
             settings: self.settings,
             prefix: self.prefix.clone(),
-            mqtt: Arc::new(acker.clone()),
+            mqtt: Arc::new(publisher),
             sse: self.hub,
             metrics: self.metrics,
         };
@@ -111,11 +126,13 @@ impl DispatchStage {
         drop(self.control_tx);
         let signal = handle.outbox_signal();
         let control = tokio::spawn(control.run(self.control_rx, acker, shutdown.clone()));
-        tokio::spawn(async move {
+        Ok(tokio::spawn(async move {
             if let Err(e) = delivery.run(signal, shutdown).await {
                 tracing::error!(error = %e, "dispatch delivery could not start");
             }
+            publisher_stop.cancel();
+            let _ = connection.await;
             let _ = control.await;
-        })
+        }))
     }
 }

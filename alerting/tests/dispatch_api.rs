@@ -1,0 +1,98 @@
+//! The dispatch routes: station availability is admin-only, and the console's event stream
+//! shows a station only its own notifications (a dispatcher sees them all).
+
+use std::path::Path;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use firegrid_alerting::availability::{Availability, StationStatus};
+use firegrid_alerting::dispatch_api::router;
+use firegrid_alerting::notify::sse::{SseHub, SseItem};
+use firegrid_alerting::TokenSet;
+use futures_util::StreamExt;
+use tower::ServiceExt;
+
+mod dispatch_fixture;
+
+const TOKENS: &str = "token,role,subject\n\
+    admin-0123456789abcdef,admin,ops\n\
+    dispatch-0123456789abcdef,dispatcher,duty\n\
+    station-0123456789abcdef,station,ms-500112002001\n";
+
+fn app(dir: &Path, availability: Availability, hub: SseHub) -> axum::Router {
+    let tokens = TokenSet::parse(Path::new("tokens.csv"), TOKENS).expect("tokens");
+    router(tokens, dispatch_fixture::registry(dir), availability, hub)
+}
+
+fn post(token: &str, station: &str, body: &str) -> Request<Body> {
+    Request::post(format!("/api/v1/stations/{station}/availability"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(body.to_owned()))
+        .expect("request")
+}
+
+#[tokio::test]
+async fn only_an_admin_sets_availability_and_only_of_a_known_station() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let avail = Availability::default();
+    let app = app(dir.path(), avail.clone(), SseHub::default());
+    let status = |r: axum::response::Response| r.status();
+    let busy = r#"{"status":"busy"}"#;
+    assert_eq!(
+        status(app.clone().oneshot(post("station-0123456789abcdef", "ms-500112002001", busy)).await.expect("r")),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(app.clone().oneshot(post("admin-0123456789abcdef", "ms-nowhere", busy)).await.expect("r")),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        status(
+            app.clone()
+                .oneshot(post("admin-0123456789abcdef", "ms-500112002001", r#"{"status":"asleep"}"#))
+                .await
+                .expect("r")
+        ),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(avail.get("ms-500112002001"), None);
+    assert_eq!(
+        status(app.clone().oneshot(post("admin-0123456789abcdef", "ms-500112002001", busy)).await.expect("r")),
+        StatusCode::OK
+    );
+    assert_eq!(avail.get("ms-500112002001"), Some(StationStatus::Busy));
+    let anon = Request::post("/api/v1/stations/ms-500112002001/availability").body(Body::from(busy)).expect("request");
+    assert_eq!(status(app.oneshot(anon).await.expect("r")), StatusCode::UNAUTHORIZED);
+}
+
+/// The `data:` lines of the first `n` dispatch events of a stream.
+async fn events(app: axum::Router, token: &str, hub: &SseHub, n: usize) -> Vec<String> {
+    let req = Request::get("/api/v1/events")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let resp = app.oneshot(req).await.expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body().into_data_stream();
+    for (target, payload) in [("ms-500112002002", "other"), ("ms-500112002001", "mine"), ("grid:g-1", "grid")] {
+        hub.send(SseItem { target: target.into(), payload: payload.into() });
+    }
+    let mut text = String::new();
+    let mut got = Vec::new();
+    while got.len() < n {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next()).await.expect("an event in time");
+        text.push_str(&String::from_utf8_lossy(&chunk.expect("stream open").expect("chunk")));
+        got = text.lines().filter_map(|l| l.strip_prefix("data: ")).map(str::to_owned).collect();
+    }
+    got
+}
+
+#[tokio::test]
+async fn the_event_stream_shows_a_station_its_own_notifications_and_a_dispatcher_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = SseHub::default();
+    let app = app(dir.path(), Availability::default(), hub.clone());
+    assert_eq!(events(app.clone(), "station-0123456789abcdef", &hub, 1).await, vec!["mine"]);
+    assert_eq!(events(app, "dispatch-0123456789abcdef", &hub, 3).await, vec!["other", "mine", "grid"]);
+}

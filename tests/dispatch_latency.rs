@@ -1,0 +1,171 @@
+//! Measurement (ignored by default): `firegrid_dispatch_seconds` and the time from a sensor's
+//! publish to its station's dispatch topic, under 20,000 readings/s of background traffic from
+//! the simulator's load generator (`firegrid simulate load --rate 20000 --qos 1`), with the sample
+//! registry of deploy/registry, a real mosquitto and a real VictoriaMetrics. Every 100 ms a probe
+//! publishes a fire alarm from a different household and times the arrival of its notification.
+//! Run: `cargo test --release --test dispatch_latency -- --ignored --nocapture`.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use support::{Mosquitto, VictoriaMetrics};
+use tokio_util::sync::CancellationToken;
+
+const LOAD_SECONDS: u64 = 40;
+const PROBES: usize = 250;
+
+/// Smoke devices of distinct households: `(device_id, topic)`.
+fn probe_devices(root: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(root.join("deploy/registry/devices.csv"))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() < 7 || f[1] != "smoke" || !seen.insert(f[6].to_owned()) {
+            continue;
+        }
+        out.push((f[0].to_owned(), format!("firegrid/v1/{}/{}/smoke/{}", f[2], f[3], f[0])));
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mqtt = Mosquitto::start().await?;
+    let vm = VictoriaMetrics::start().await?;
+    let dir = tempfile::tempdir()?;
+    let mut c = firegrid::Config::default();
+    c.mqtt.url = mqtt.url();
+    c.mqtt.client_id = format!("firegrid-latency-{}", std::process::id());
+    c.store.influxdb.url = vm.url();
+    for (k, v) in
+        [("devices", &mut c.registry.devices), ("stations", &mut c.registry.stations), ("grids", &mut c.registry.grids)]
+    {
+        *v = root.join(format!("deploy/registry/{k}.csv")).display().to_string();
+    }
+    c.http.listen = "127.0.0.1:0".into();
+    c.data.dir = dir.path().join("data").display().to_string();
+    let shutdown = CancellationToken::new();
+    let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
+    let api = format!("http://{}", running.http_addr);
+
+    // The probe: subscribed to every dispatch topic, publishing alarms.
+    let mut opts = MqttOptions::new("latency-probe", "127.0.0.1", mqtt.port());
+    opts.set_max_packet_size(Some(1 << 20)).set_keep_alive(Duration::from_secs(30));
+    let (client, mut el) = AsyncClient::new(opts, 1000);
+    client.subscribe("firegrid/v1/dispatch/#", QoS::AtLeastOnce).await?;
+    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant, i64, i64)>();
+    let probe_loop = tokio::spawn(async move {
+        while let Ok(ev) = el.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = ev {
+                let now = Instant::now();
+                if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&p.payload) {
+                    if v["seq"] == 1 {
+                        if let Some(d) = v["evidence"][0]["device_id"].as_str() {
+                            let received = v["received_at"].as_i64().unwrap_or(0);
+                            let _ = arrived_tx.send((d.to_owned(), now, received, firegrid_ingest::now_ms()));
+                        }
+                    }
+                }
+            }
+        }
+    });
+
+    let load = tokio::process::Command::new(env!("CARGO_BIN_EXE_firegrid"))
+        .args(["simulate", "load", "--url", &mqtt.url(), "--rate", "20000", "--qos", "1", "--json"])
+        .args(["--duration", &format!("{LOAD_SECONDS}s"), "--registry-dir"])
+        .arg(root.join("deploy/registry"))
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("load generator")?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let devices = probe_devices(root)?;
+    ensure!(devices.len() >= PROBES);
+    let mut sent: HashMap<String, (Instant, i64)> = HashMap::new();
+    let mut latencies = Vec::new();
+    // Split by firegrid's receive time: publish → firegrid (broker and ingest queue), firegrid → probe.
+    let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
+    let mut record =
+        |d: String, at: Instant, received: i64, arrived_ms: i64, sent: &mut HashMap<String, (Instant, i64)>| {
+            if let Some((t0, t0_ms)) = sent.remove(&d) {
+                latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+                inbound.push((received - t0_ms) as f64);
+                outbound.push((arrived_ms - received) as f64);
+            }
+        };
+    for (i, (id, topic)) in devices.iter().take(PROBES).enumerate() {
+        let ts = firegrid_ingest::now_ms();
+        let payload = format!(
+            r#"{{"ts":{ts},"seq":{},"status":"alarm","values":{{"obscuration_db_m":0.4,"alarm":true}}}}"#,
+            1_000_000 + i
+        );
+        sent.insert(id.clone(), (Instant::now(), firegrid_ingest::now_ms()));
+        client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await?;
+        let until = Instant::now() + Duration::from_millis(100);
+        while let Ok(Some((d, at, rec, arr))) = tokio::time::timeout_at(until.into(), arrived_rx.recv()).await {
+            record(d, at, rec, arr, &mut sent);
+        }
+    }
+    let until = Instant::now() + Duration::from_secs(10);
+    while !sent.is_empty() {
+        match tokio::time::timeout_at(until.into(), arrived_rx.recv()).await {
+            Ok(Some((d, at, rec, arr))) => record(d, at, rec, arr, &mut sent),
+            _ => break,
+        }
+    }
+    let out = load.wait_with_output().await?;
+    let load_report = String::from_utf8_lossy(&out.stdout).into_owned();
+    let metrics = reqwest::get(format!("{api}/metrics")).await?.text().await?;
+    let received: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("firegrid_messages_received_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    drop(record);
+    latencies.sort_by(f64::total_cmp);
+    inbound.sort_by(f64::total_cmp);
+    outbound.sort_by(f64::total_cmp);
+    println!("load generator: {}", load_report.trim());
+    println!("firegrid received {received} readings");
+    println!(
+        "sensor publish -> station dispatch topic: n={} (of {PROBES}) p50={:.1} ms p90={:.1} ms p99={:.1} ms max={:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.9),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "  publish -> firegrid receipt: p50={:.0} ms p99={:.0} ms; receipt -> probe: p50={:.0} ms p99={:.0} ms",
+        percentile(&inbound, 0.5),
+        percentile(&inbound, 0.99),
+        percentile(&outbound, 0.5),
+        percentile(&outbound, 0.99)
+    );
+    for l in metrics.lines().filter(|l| l.starts_with("firegrid_dispatch_seconds")) {
+        println!("{l}");
+    }
+    probe_loop.abort();
+    shutdown.cancel();
+    running.wait().await?;
+    ensure!(latencies.len() == PROBES, "{} of {PROBES} probes were dispatched", latencies.len());
+    Ok(())
+}
