@@ -1,6 +1,16 @@
 //! firegrid alerting: fire detection rules, incident correlation and lifecycle, the durable
-//! incident store and the HTTP API (DESIGN §5). Pure modules (`rules`, `correlate`, `incident`,
-//! `core`, `line`) do no I/O and take an explicit clock; `store`, `engine` and `api` are the edges.
+//! incident store and the HTTP API (DESIGN §5), and 城乡一体 dispatch (DESIGN §6). Pure modules
+//! (`rules`, `correlate`, `incident`, `core`, `line`, `routing`, `escalation`, `summary`,
+//! `message`, `names`) do no I/O and take an explicit clock; `store`, `engine`, `api`, `deliver`,
+//! `notify`, `control` and `dispatch_api` are the edges.
+//!
+//! Dispatch: [`dispatch::Dispatch`] is the engine's [`outbox::Dispatcher`] (routing and escalation
+//! timers, persisted with every transition); [`deliver::Delivery`] drains the outbox to MQTT,
+//! webhooks and the console's SSE; [`control::Control`] applies acknowledgements and station
+//! status from MQTT. [`stage::DispatchStage`] assembles them for the binary:
+//! `DispatchStage::new(settings, &mut engine, …)` after [`Engine::open`], its
+//! `control_route()` for the MQTT consumer, its `router(tokens)` merged into the HTTP app, and
+//! `spawn(engine.handle(), acker, &mqtt_settings, stop)` once the MQTT client exists.
 //!
 //! Wiring in the binary (the `[alerting]` table of firegrid.toml is [`AlertingConfig`]; see
 //! [`config::SAMPLE_TOML`]):
