@@ -6,6 +6,7 @@
 pub mod broker;
 pub mod config;
 pub mod demo;
+pub mod eval;
 pub mod http;
 pub mod run;
 

@@ -52,6 +52,9 @@ enum Command {
     /// Simulate a Chongqing sensor fleet: registry files, readings with scenarios, load.
     #[command(subcommand)]
     Simulate(Box<firegrid_simulator::cli::SimulateCommand>),
+    /// Score what firegrid did with a simulated run against its ground truth: recall, nuisance
+    /// dispatches, severity, routing against the policy, time to dispatch.
+    Eval(Box<firegrid::eval::EvalArgs>),
     /// Validate the configuration and the registry files, and say what to fix.
     CheckConfig {
         /// firegrid.toml.
@@ -119,6 +122,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(cmd) => {
             let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
             rt.block_on(cmd.execute())?;
+            Ok(())
+        }
+        Command::Eval(args) => {
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(args.execute())?;
             Ok(())
         }
         Command::CheckConfig { config } => {

@@ -7,6 +7,8 @@
 pub mod cli;
 pub mod divisions;
 pub mod error;
+pub mod eval;
+pub mod eval_collect;
 pub mod fleet;
 pub mod geo;
 pub mod load;
