@@ -3,7 +3,7 @@
 //! simulator publishing the fleet with fires, electrical faults, a forest hotspot and hazards
 //! from the first minute on, and the dispatcher console. Runs until Ctrl-C.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct DemoOptions {
     pub duration: Option<Duration>,
 }
 
+/// One round of the simulator: every scenario kind at least once, then the next round.
+const ROUND: Duration = Duration::from_secs(180);
+
 /// The scenarios the demo plays, in order, one every few seconds.
 const SCENARIOS: [ScenarioKind; 8] = [
     ScenarioKind::KitchenFire,
@@ -91,17 +94,21 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     let mqtt = settings.mqtt.embedded;
     let running = crate::run::start(settings, shutdown.clone()).await?;
 
-    println!();
-    println!("  firegrid demo is running.");
-    println!("  console:           http://{}/   (dispatcher token: {dispatcher_token})", running.http_addr);
-    println!("  station tokens:    {}", tokens_file.display());
+    let mut banner = String::from("\n  firegrid demo is running.\n");
+    banner.push_str(&format!(
+        "  console:           http://{}/   (dispatcher token: {dispatcher_token})\n",
+        running.http_addr
+    ));
+    banner.push_str(&format!("  station tokens:    {}\n", tokens_file.display()));
     if let Some(m) = mqtt {
-        println!("  MQTT (3.1.1):      mqtt://{m}  — publish your own readings under firegrid/v1/…");
+        banner.push_str(&format!("  MQTT (3.1.1):      mqtt://{m}  — publish your own readings under firegrid/v1/…\n"));
     }
-    println!("  readings (SQLite): {}", opts.data_dir.join("readings.sqlite3").display());
-    println!("  metrics:           http://{}/metrics", running.http_addr);
-    println!("  Ctrl-C stops it; the data stays in {}.", opts.data_dir.display());
-    println!();
+    banner.push_str(&format!("  readings (SQLite): {}\n", opts.data_dir.join("readings.sqlite3").display()));
+    banner.push_str(&format!("  metrics:           http://{}/metrics\n", running.http_addr));
+    banner.push_str(&format!("  Ctrl-C stops it; the data stays in {}.\n\n", opts.data_dir.display()));
+    // Not println!: a closed stdout (a pipe whose reader left) must not stop the demo.
+    let mut out = std::io::stdout();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
 
     let spec = RunSpec {
         host: mqtt.map_or_else(|| "127.0.0.1".into(), |m| m.ip().to_string()),
@@ -110,23 +117,28 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
         fleet: fleet_spec,
         registry: Some(paths),
         speedup: 60.0,
-        // The simulator plans its scenarios for a long run (it leaves out events that could not
-        // finish in time); `--duration-seconds` stops the whole demo instead.
-        duration: Duration::from_secs(7 * 24 * 3600),
+        // Rounds of a few minutes, one after the other: the simulator plans a round's scenarios
+        // up front (and leaves out those that could not finish within it).
+        duration: ROUND,
         scenarios: SCENARIOS.to_vec(),
-        every: Some(Duration::from_secs(3)),
-        truth_path: Some(opts.data_dir.join("truth.jsonl")),
+        every: Some(Duration::from_secs(4)),
+        truth_path: None,
+        // The first fire starts at once: a newcomer sees a dispatch within the first minute.
+        lead: Some(Duration::from_secs(1)),
         ..RunSpec::default()
     };
     let sim_stop = shutdown.clone();
     let sim = tokio::spawn(async move {
-        tokio::select! {
-            r = run_scenario(&spec) => {
-                if let Err(e) = r {
-                    tracing::error!(event = "simulator_failed", error = %e);
+        loop {
+            tokio::select! {
+                r = run_scenario(&spec) => {
+                    if let Err(e) = r {
+                        tracing::error!(event = "simulator_failed", error = %e, "retrying in 5 s");
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
                 }
+                _ = sim_stop.cancelled() => return,
             }
-            _ = sim_stop.cancelled() => {}
         }
     });
     if let Some(d) = opts.duration {

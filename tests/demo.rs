@@ -25,14 +25,21 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
     let started = tokio::time::Instant::now();
     let result = async {
         let stdout = child.stdout.take().context("stdout")?;
-        let token = tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find_map(|l| l.split("dispatcher token: ").nth(1).map(|t| t.trim_end_matches(')').trim().to_owned()))
-        })
-        .await?
-        .context("the demo prints the dispatcher's token")?;
+        // Read stdout to its end on a thread of its own, handing over the token when it shows.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(t) = line.split("dispatcher token: ").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(t.trim_end_matches(')').trim().to_owned());
+                    }
+                }
+            }
+        });
+        let token = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .context("the demo prints the dispatcher's token within 30 s")??;
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{http}");
         let fire = support::eventually(Duration::from_secs(60).saturating_sub(started.elapsed()), || {

@@ -202,6 +202,7 @@ impl SimulateCommand {
                     scenarios: if scenarios.is_empty() { ScenarioKind::ALL.to_vec() } else { scenarios },
                     every,
                     truth_path: Some(truth.clone()),
+                    lead: None,
                 };
                 eprintln!("publishing to {url} for {duration:?} at {speedup}x; ground truth to {}", truth.display());
                 let r = run_scenario(&spec).await?;

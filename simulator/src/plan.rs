@@ -59,6 +59,9 @@ pub struct PlanSpec {
     pub every_ms: Option<i64>,
     /// Topic prefix (malformed messages build their own topics).
     pub prefix: String,
+    /// Quiet time before the first scenario (devices report normally first); `None` = a tenth
+    /// of the run, at most 20 s.
+    pub lead_ms: Option<i64>,
 }
 
 /// Plans the scenarios of a run: each on devices not used by another (so no two events share a
@@ -72,7 +75,7 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let targets = Targets::of(fleet);
     let mut rng = SimRng::derive(spec.seed, "plan");
     let mut used: HashSet<String> = HashSet::new();
-    let lead = (spec.duration_ms / 10).min(20_000);
+    let lead = spec.lead_ms.unwrap_or((spec.duration_ms / 10).min(20_000)).max(0);
     let run_end = spec.start_ms + spec.duration_ms;
     let span = (spec.duration_ms * 6 / 10 - lead).max(1);
     let every = spec.every_ms.unwrap_or(span / spec.kinds.len() as i64).max(1_000);
@@ -143,6 +146,7 @@ mod tests {
             kinds: ScenarioKind::ALL.to_vec(),
             every_ms: None,
             prefix: "firegrid/v1".into(),
+            lead_ms: None,
         };
         let plan = plan(&f, &spec);
         let names: Vec<&str> = plan.iter().map(|i| i.truth[0].scenario.as_str()).collect();
@@ -161,6 +165,7 @@ mod tests {
             kinds: vec![ScenarioKind::CookingSteam, ScenarioKind::ArcFault],
             every_ms: Some(60_000),
             prefix: "firegrid/v1".into(),
+            lead_ms: None,
         };
         let plan = plan(&f, &spec);
         assert!(plan.len() >= 30, "{}", plan.len());

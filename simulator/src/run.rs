@@ -50,6 +50,8 @@ pub struct RunSpec {
     pub every: Option<Duration>,
     /// Where to write the ground truth (JSONL); `None` = nowhere.
     pub truth_path: Option<PathBuf>,
+    /// Quiet time before the first scenario; `None` = a tenth of the run, at most 20 s.
+    pub lead: Option<Duration>,
 }
 
 impl Default for RunSpec {
@@ -68,6 +70,7 @@ impl Default for RunSpec {
             scenarios: ScenarioKind::ALL.to_vec(),
             every: None,
             truth_path: Some(PathBuf::from("truth.jsonl")),
+            lead: None,
         }
     }
 }
@@ -133,6 +136,7 @@ pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
         kinds: spec.scenarios.clone(),
         every_ms: spec.every.map(|e| e.as_millis() as i64),
         prefix: spec.topic_prefix.clone(),
+        lead_ms: spec.lead.map(|l| l.as_millis() as i64),
     };
     let mut pending: Vec<TruthRecord> = Vec::new();
     for inj in plan(&fleet, &plan_spec) {

@@ -368,7 +368,15 @@ mod tests {
     }
 
     fn spec(kinds: Vec<ScenarioKind>) -> PlanSpec {
-        PlanSpec { seed: 9, start_ms: START, duration_ms: 600_000, kinds, every_ms: None, prefix: "firegrid/v1".into() }
+        PlanSpec {
+            seed: 9,
+            start_ms: START,
+            duration_ms: 600_000,
+            kinds,
+            every_ms: None,
+            prefix: "firegrid/v1".into(),
+            lead_ms: None,
+        }
     }
 
     fn values(r: &ScheduledReading) -> Value {

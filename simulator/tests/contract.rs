@@ -23,6 +23,7 @@ fn judge(topic_str: &str, payload: &[u8], received_at: i64) -> Result<firegrid_i
 fn every_generated_reading_is_accepted_by_the_ingest_decoder() {
     let fleet = generate_registry(&FleetSpec::default()).expect("fleet");
     let spec = PlanSpec {
+        lead_ms: None,
         seed: 1,
         start_ms: START,
         duration_ms: 600_000,
@@ -55,6 +56,7 @@ fn every_generated_reading_is_accepted_by_the_ingest_decoder() {
 fn each_malformed_message_is_refused_for_the_reason_in_its_truth() {
     let fleet = generate_registry(&FleetSpec::default()).expect("fleet");
     let spec = PlanSpec {
+        lead_ms: None,
         seed: 2,
         start_ms: START,
         duration_ms: 60_000,
