@@ -128,10 +128,12 @@ impl Delivery {
         let mut timed: VecDeque<String> = VecDeque::new();
         let mut poll = tokio::time::interval(self.settings.outbox_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // At shutdown one last pass sends what the engine enqueued while stopping (webhooks wait for the next start).
+        let mut last = false;
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => last = true,
                 Some(r) = done_rx.recv() => {
                     let mut batch = vec![r];
                     while let Ok(r) = done_rx.try_recv() {
@@ -196,6 +198,7 @@ impl Delivery {
                             self.count(&meta.tier, "sse", "delivered");
                             delivered.push(e.idempotency_key);
                         }
+                        "webhook" if last => {}
                         "webhook" => match self.webhook_url(&e.target) {
                             Some(url) => {
                                 in_flight.insert(e.idempotency_key.clone());
@@ -222,9 +225,12 @@ impl Delivery {
                         tracing::error!(error = %err, "outbox rows sent but not marked; they will be sent again");
                     }
                 }
-                if !full || fresh == 0 {
+                if !full || fresh == 0 || last {
                     break;
                 }
+            }
+            if last {
+                break;
             }
         }
         Ok(())
