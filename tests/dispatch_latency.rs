@@ -36,6 +36,32 @@ fn probe_devices(root: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Probe timings, ms: end to end, and split at firegrid's receive time into publish → firegrid
+/// (broker and ingest queue) and firegrid → probe.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<f64>,
+    inbound: Vec<f64>,
+    outbound: Vec<f64>,
+}
+
+impl Samples {
+    fn record(
+        &mut self,
+        sent: &mut HashMap<String, (Instant, i64)>,
+        d: String,
+        at: Instant,
+        received: i64,
+        arrived: i64,
+    ) {
+        if let Some((t0, t0_ms)) = sent.remove(&d) {
+            self.latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
+            self.inbound.push((received - t0_ms) as f64);
+            self.outbound.push((arrived - received) as f64);
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -100,17 +126,7 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
     let devices = probe_devices(root)?;
     ensure!(devices.len() >= PROBES);
     let mut sent: HashMap<String, (Instant, i64)> = HashMap::new();
-    let mut latencies = Vec::new();
-    // Split by firegrid's receive time: publish → firegrid (broker and ingest queue), firegrid → probe.
-    let (mut inbound, mut outbound) = (Vec::new(), Vec::new());
-    let mut record =
-        |d: String, at: Instant, received: i64, arrived_ms: i64, sent: &mut HashMap<String, (Instant, i64)>| {
-            if let Some((t0, t0_ms)) = sent.remove(&d) {
-                latencies.push(at.duration_since(t0).as_secs_f64() * 1000.0);
-                inbound.push((received - t0_ms) as f64);
-                outbound.push((arrived_ms - received) as f64);
-            }
-        };
+    let mut samples = Samples::default();
     for (i, (id, topic)) in devices.iter().take(PROBES).enumerate() {
         let ts = firegrid_ingest::now_ms();
         let payload = format!(
@@ -121,13 +137,13 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
         client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await?;
         let until = Instant::now() + Duration::from_millis(100);
         while let Ok(Some((d, at, rec, arr))) = tokio::time::timeout_at(until.into(), arrived_rx.recv()).await {
-            record(d, at, rec, arr, &mut sent);
+            samples.record(&mut sent, d, at, rec, arr);
         }
     }
     let until = Instant::now() + Duration::from_secs(10);
     while !sent.is_empty() {
         match tokio::time::timeout_at(until.into(), arrived_rx.recv()).await {
-            Ok(Some((d, at, rec, arr))) => record(d, at, rec, arr, &mut sent),
+            Ok(Some((d, at, rec, arr))) => samples.record(&mut sent, d, at, rec, arr),
             _ => break,
         }
     }
@@ -139,7 +155,7 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
         .filter(|l| l.starts_with("firegrid_messages_received_total"))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
-    drop(record);
+    let Samples { mut latencies, mut inbound, mut outbound } = samples;
     latencies.sort_by(f64::total_cmp);
     inbound.sort_by(f64::total_cmp);
     outbound.sort_by(f64::total_cmp);
