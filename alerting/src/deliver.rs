@@ -6,6 +6,8 @@
 //! ever: a fire notification is never dropped. A crash between sending and marking means the row
 //! is sent again after the restart: receivers deduplicate by the message's `idempotency_key`.
 //!
+//! Delivered rows are deleted after 30 days (hourly); undelivered rows are never deleted.
+//!
 //! Metrics: `firegrid_dispatches_total{tier,channel,outcome}` (`delivered`, `failed`,
 //! `skipped`: a webhook row whose recipient no longer has a URL) and `firegrid_dispatch_seconds`,
 //! from the receipt of the reading that opened an incident to its first MQTT notification.
@@ -31,6 +33,10 @@ use crate::outbox::OutboxEntry;
 const PASS: usize = 256;
 /// Incidents remembered as having had their first notification timed.
 const TIMED_KEPT: usize = 4096;
+/// Delivered outbox rows are kept this long (the audit trail keeps who was notified for good).
+const DELIVERED_KEPT_MS: i64 = 30 * 86_400_000;
+/// How often delivered rows past [`DELIVERED_KEPT_MS`] are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What can stop the delivery loop from starting.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +134,8 @@ impl Delivery {
         let mut timed: VecDeque<String> = VecDeque::new();
         let mut poll = tokio::time::interval(self.settings.outbox_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // At shutdown one last pass sends what the engine enqueued while stopping (webhooks wait for the next start).
         let mut last = false;
         loop {
@@ -144,6 +152,14 @@ impl Delivery {
                 }
                 () = signal.notified() => {}
                 _ = poll.tick() => {}
+                _ = prune.tick() => {
+                    match self.handle.prune_outbox(now_ms() - DELIVERED_KEPT_MS).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(rows = n, "pruned delivered outbox rows older than 30 days"),
+                        Err(e) => tracing::warn!(error = %e, "outbox prune failed"),
+                    }
+                    continue;
+                }
             }
             loop {
                 let now = now_ms();

@@ -133,6 +133,11 @@ impl EngineHandle {
         Ok(self.writer.call(move |s| s.mark_delivered_many(&keys, at_ms)).await??)
     }
 
+    /// For the dispatch stage: deletes outbox rows delivered before `before_ms`.
+    pub async fn prune_outbox(&self, before_ms: i64) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.prune_delivered(before_ms)).await??)
+    }
+
     /// Wakes the delivery stage: notified after every commit that enqueued notifications.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_signal.clone()

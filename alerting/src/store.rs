@@ -540,6 +540,13 @@ impl Store {
         Ok(rows)
     }
 
+    /// Deletes outbox rows delivered before `before_ms`; returns how many.
+    pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute("DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1", [before_ms])
+            .map_err(self.err("prune delivered outbox rows"))
+    }
+
     /// Marks outbox entries delivered in one transaction; returns how many were not already.
     pub fn mark_delivered_many(&mut self, keys: &[String], at_ms: i64) -> Result<usize, StoreError> {
         let path = self.path.clone();

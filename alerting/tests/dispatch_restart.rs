@@ -72,3 +72,35 @@ async fn an_escalation_due_after_a_restart_still_fires() {
     }
     second.stop().await;
 }
+
+#[test]
+fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never() {
+    use firegrid_alerting::correlate::Outcome;
+    use firegrid_alerting::outbox::OutboxEntry;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(dir.path()).expect("store");
+    let row = |key: &str| OutboxEntry {
+        idempotency_key: key.into(),
+        incident_id: "INC-1".into(),
+        target: "ms-1".into(),
+        role: "respond".into(),
+        channel: "mqtt".into(),
+        payload: "{}".into(),
+        created_at_ms: 1_000,
+        next_attempt_ms: 1_000,
+        attempts: 0,
+    };
+    let out = Outcome { outbox: vec![row("a/mqtt"), row("b/mqtt"), row("c/mqtt")], ..Outcome::default() };
+    store.write(&out).expect("write");
+    store.mark_delivered_many(&["a/mqtt".into()], 2_000).expect("mark");
+    store.mark_delivered_many(&["b/mqtt".into()], 9_000).expect("mark");
+    assert_eq!(store.prune_delivered(5_000).expect("prune"), 1);
+    let left: Vec<String> =
+        store.due_outbox(i64::MAX, 10).expect("due").into_iter().map(|o| o.idempotency_key).collect();
+    assert_eq!(left, vec!["c/mqtt"], "the pending row stays");
+    assert_eq!(
+        store.prune_delivered(i64::MAX).expect("prune"),
+        1,
+        "b, delivered at 9 000, goes once past its retention"
+    );
+}
