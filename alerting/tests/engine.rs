@@ -21,7 +21,7 @@ async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
     let line = e.line_after(smoke_alarm(&d, t, Some(1))).await;
     assert!(
         line.starts_with(
-            "fire_incident,class=fire,severity=high,county=500112,township=500112002 incident_id=\"INC-500112-"
+            "fire_incident,class=fire,severity=high,county=500112,township=500112002,transition=opened incident_id=\"INC-500112-"
         ),
         "{line}"
     );
@@ -44,7 +44,7 @@ async fn actions_move_the_lifecycle_and_each_transition_is_one_line() {
     let inc = e.handle.record_notified(&id, vec!["m-1".into()], vec!["g-1".into()], vec![]).await.unwrap();
     assert_eq!(inc.status, Status::Dispatched);
     let line = e.next_line().await;
-    assert!(line.contains("station_id=m-1 ") && line.contains("event=\"dispatched\""), "{line}");
+    assert!(line.contains("station_id=m-1,transition=dispatched ") && line.contains("event=\"dispatched\""), "{line}");
     for (action, event) in [(Action::Ack, "acknowledged"), (Action::OnScene, "on_scene"), (Action::Resolve, "resolved")]
     {
         e.handle.act(&id, action, "station:m-1", "").await.unwrap();
