@@ -6,7 +6,10 @@
 //!
 //! The scoring is pure code in `firegrid_simulator::eval`; the routing policy it checks against
 //! is alerting's own ([`firegrid_alerting::routing::Router`]) over the registry the pipeline
-//! loaded, so the evaluation never carries a copy of the policy. This module is the wiring.
+//! loaded, so the evaluation never carries a copy of the policy. It assumes every station is as
+//! available as the registry says: availability changed at run time through the API is not seen
+//! here, and a round routed around a busy station would count as a mismatch. This module is the
+//! wiring.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
