@@ -357,7 +357,8 @@ impl SharedRegistry {
     }
 }
 
-const DEVICE_COLUMNS: &[&str] = &[
+/// The columns of `devices.csv`, in the order generated files write them.
+pub const DEVICE_COLUMNS: &[&str] = &[
     "device_id",
     "kind",
     "county",
@@ -371,7 +372,8 @@ const DEVICE_COLUMNS: &[&str] = &[
     "site_type",
     "vulnerable",
 ];
-const STATION_COLUMNS: &[&str] = &[
+/// The columns of `stations.csv`, in the order generated files write them.
+pub const STATION_COLUMNS: &[&str] = &[
     "station_id",
     "name",
     "tier",
@@ -384,7 +386,8 @@ const STATION_COLUMNS: &[&str] = &[
     "available",
     "webhook_url",
 ];
-const GRID_COLUMNS: &[&str] = &["grid_id", "community", "manager", "phone", "webhook_url"];
+/// The columns of `grids.csv`, in the order generated files write them.
+pub const GRID_COLUMNS: &[&str] = &["grid_id", "community", "manager", "phone", "webhook_url"];
 
 /// One CSV row, with its columns resolved by header name.
 struct Row<'a> {

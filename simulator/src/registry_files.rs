@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use firegrid_ingest::registry::RegistryPaths;
+use firegrid_ingest::registry::{RegistryPaths, DEVICE_COLUMNS, GRID_COLUMNS, STATION_COLUMNS};
 
 use crate::error::SimError;
 use crate::fleet::Fleet;
@@ -16,21 +16,7 @@ pub fn paths_in(dir: &Path) -> RegistryPaths {
 /// The `devices.csv` text.
 pub fn devices_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
-    w.write_record([
-        "device_id",
-        "kind",
-        "county",
-        "township",
-        "community",
-        "grid_id",
-        "household_id",
-        "address",
-        "lat",
-        "lon",
-        "site_type",
-        "vulnerable",
-    ])
-    .map_err(csv_err("devices.csv"))?;
+    w.write_record(DEVICE_COLUMNS).map_err(csv_err("devices.csv"))?;
     for d in &fleet.devices {
         w.write_record([
             d.device_id.as_str(),
@@ -54,20 +40,7 @@ pub fn devices_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
 /// The `stations.csv` text.
 pub fn stations_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
-    w.write_record([
-        "station_id",
-        "name",
-        "tier",
-        "county",
-        "township",
-        "community",
-        "lat",
-        "lon",
-        "covers",
-        "available",
-        "webhook_url",
-    ])
-    .map_err(csv_err("stations.csv"))?;
+    w.write_record(STATION_COLUMNS).map_err(csv_err("stations.csv"))?;
     for s in &fleet.stations {
         w.write_record([
             s.station_id.as_str(),
@@ -90,7 +63,7 @@ pub fn stations_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
 /// The `grids.csv` text.
 pub fn grids_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
-    w.write_record(["grid_id", "community", "manager", "phone", "webhook_url"]).map_err(csv_err("grids.csv"))?;
+    w.write_record(GRID_COLUMNS).map_err(csv_err("grids.csv"))?;
     for g in &fleet.grids {
         w.write_record([g.grid_id.as_str(), &g.community, &g.manager, &g.phone, ""]).map_err(csv_err("grids.csv"))?;
     }
