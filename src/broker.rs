@@ -4,6 +4,8 @@
 //!
 //! rumqttd keeps sessions in memory: queued messages for a disconnected client survive a
 //! reconnect but not a restart of firegrid — production deployments use mosquitto or EMQX.
+//! Its per-topic-filter log is capped at 4 × 16 MiB (its default, 10 × 100 MiB, let a demo grow
+//! by ~0.6 MiB/s): a subscriber more than 64 MiB behind loses the oldest messages.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,8 +38,8 @@ id = 0
 id = 0
 max_connections = 10010
 max_outgoing_packet_count = 1000
-max_segment_size = 104857600
-max_segment_count = 10
+max_segment_size = 16777216
+max_segment_count = 4
 
 [v4.1]
 name = "firegrid-v4"

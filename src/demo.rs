@@ -129,7 +129,11 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     };
     let sim_stop = shutdown.clone();
     let sim = tokio::spawn(async move {
+        let mut spec = spec;
         loop {
+            // A new seed each round picks new households: the same ones would only add evidence
+            // to the incidents they opened in the previous round.
+            spec.fleet.seed = spec.fleet.seed.wrapping_add(1);
             tokio::select! {
                 r = run_scenario(&spec) => {
                     if let Err(e) = r {
