@@ -17,10 +17,10 @@
 //! escalations (timers) and are not the policy's table.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::eval_report::{percentile, render_table, EvalReport, EventOutcome, Percentiles, Ratio, RoutingMismatch};
 use crate::truth::{ExpectedClass, Severity, TruthRecord};
 
 /// Why scoring could not be done.
@@ -109,160 +109,7 @@ impl Default for EvalSettings {
     }
 }
 
-/// A count out of a total.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Ratio {
-    /// How many.
-    pub count: usize,
-    /// Out of.
-    pub total: usize,
-    /// `count / total`, `None` when the total is 0.
-    pub rate: Option<f64>,
-}
-
-impl Ratio {
-    fn of(count: usize, total: usize) -> Ratio {
-        Ratio { count, total, rate: (total > 0).then(|| count as f64 / total as f64) }
-    }
-
-    fn show(&self) -> String {
-        match self.rate {
-            Some(r) => format!("{:.1} % ({}/{})", r * 100.0, self.count, self.total),
-            None => "n/a (0 events)".to_owned(),
-        }
-    }
-}
-
-/// Percentiles of a sample (nearest rank), ms.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Percentiles {
-    /// Sample size.
-    pub count: usize,
-    /// Median.
-    pub p50: Option<i64>,
-    /// 95th percentile.
-    pub p95: Option<i64>,
-    /// 99th percentile.
-    pub p99: Option<i64>,
-    /// Largest.
-    pub max: Option<i64>,
-}
-
-/// Nearest-rank percentile `p` (0–100] of a sample.
-pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted.get(rank.min(sorted.len()) - 1).copied()
-}
-
-impl Percentiles {
-    /// The percentiles of `sample` (any order).
-    pub fn of(sample: &[i64]) -> Percentiles {
-        let mut s = sample.to_vec();
-        s.sort_unstable();
-        Percentiles {
-            count: s.len(),
-            p50: percentile(&s, 50.0),
-            p95: percentile(&s, 95.0),
-            p99: percentile(&s, 99.0),
-            max: s.last().copied(),
-        }
-    }
-
-    fn show(&self) -> String {
-        let f = |v: Option<i64>| v.map_or("-".to_owned(), |ms| format!("{:.3} s", ms as f64 / 1000.0));
-        format!(
-            "p50 {}  p95 {}  p99 {}  max {}  (n={})",
-            f(self.p50),
-            f(self.p95),
-            f(self.p99),
-            f(self.max),
-            self.count
-        )
-    }
-}
-
-/// What became of one truth event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EventOutcome {
-    /// Truth id.
-    pub id: String,
-    /// Scenario.
-    pub scenario: String,
-    /// Expected class.
-    pub expected_class: ExpectedClass,
-    /// Expected severity.
-    pub expected_severity: Option<Severity>,
-    /// Incidents matched (any class).
-    pub incidents: Vec<String>,
-    /// Class of the first matched incident.
-    pub class: Option<String>,
-    /// Its severity.
-    pub severity: Option<String>,
-    /// `detected`, `missed`, `wrong_class`, `quiet` (nuisance, nothing dispatched as a fire),
-    /// `dispatched_as_fire` (nuisance), `opened_not_fire` (nuisance with a hazard) or `dead_letter`.
-    pub outcome: String,
-    /// Time from `start_ts` to the first dispatch message, ms.
-    pub dispatch_after_start_ms: Option<i64>,
-    /// Time from the first alarm reading to the first dispatch message, ms.
-    pub dispatch_after_alarm_ms: Option<i64>,
-}
-
-/// A notification round that differs from the policy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RoutingMismatch {
-    /// Incident.
-    pub incident_id: String,
-    /// Round (`0` when checked against the incident's notified lists).
-    pub seq: u32,
-    /// Severity of the round.
-    pub severity: String,
-    /// What the policy computes (`station_id role`).
-    pub expected: Vec<String>,
-    /// What was sent.
-    pub sent: Vec<String>,
-}
-
-/// The evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalReport {
-    /// Injected fires detected with the right class.
-    pub fire_recall: Ratio,
-    /// Hazards detected as hazards.
-    pub hazard_recall: Ratio,
-    /// Nuisance events (expected `none`, not malformed input) dispatched as a fire.
-    pub nuisance_dispatch_rate: Ratio,
-    /// Malformed-input events that opened an incident (they should be dead letters).
-    pub malformed_opened: Ratio,
-    /// Detected events whose incident reached the expected severity.
-    pub severity_agreement: Ratio,
-    /// Incidents of the run whose notification rounds all match the policy.
-    pub routing_accuracy: Ratio,
-    /// `dispatch_messages` (rounds seen on MQTT) or `incident_notified` (the API's lists only).
-    pub routing_source: String,
-    /// From the event's start to the first dispatch message, fires only, ms.
-    pub time_to_dispatch_from_start_ms: Percentiles,
-    /// From the first alarm reading to the first dispatch message, fires only, ms.
-    pub time_to_dispatch_from_alarm_ms: Percentiles,
-    /// Fire-class incidents opened during the run that match no truth event.
-    pub unmatched_fire_incidents: Vec<String>,
-    /// Rounds that differ from the policy.
-    pub routing_mismatches: Vec<RoutingMismatch>,
-    /// Incidents whose expected routing could not be computed, with why.
-    pub routing_errors: Vec<String>,
-    /// Notification rounds checked against the policy (openings and severity rises).
-    pub routing_rounds_checked: usize,
-    /// Rounds at an unchanged severity (escalation timers), not the policy's table.
-    pub escalation_rounds: usize,
-    /// Dispatch messages seen.
-    pub dispatch_messages: usize,
-    /// Per event.
-    pub events: Vec<EventOutcome>,
-}
-
-fn class_name(c: ExpectedClass) -> &'static str {
+pub(crate) fn class_name(c: ExpectedClass) -> &'static str {
     match c {
         ExpectedClass::Fire => "fire",
         ExpectedClass::ElectricalFire => "electrical_fire",
@@ -272,7 +119,7 @@ fn class_name(c: ExpectedClass) -> &'static str {
     }
 }
 
-fn severity_name(s: Severity) -> &'static str {
+pub(crate) fn severity_name(s: Severity) -> &'static str {
     match s {
         Severity::Low => "low",
         Severity::Medium => "medium",
@@ -530,64 +377,6 @@ pub fn score(
         dispatch_messages: dispatches.len(),
         events,
     })
-}
-
-/// The report as a table for people.
-pub fn render_table(r: &EvalReport) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "{:<34} value", "metric");
-    let _ = writeln!(s, "{:<34} {}", "fire recall", r.fire_recall.show());
-    let _ = writeln!(s, "{:<34} {}", "hazard recall", r.hazard_recall.show());
-    let _ = writeln!(s, "{:<34} {}", "nuisance dispatch rate", r.nuisance_dispatch_rate.show());
-    let _ = writeln!(s, "{:<34} {}", "malformed input opening incidents", r.malformed_opened.show());
-    let _ = writeln!(s, "{:<34} {}", "severity agreement", r.severity_agreement.show());
-    let _ = writeln!(
-        s,
-        "{:<34} {} [{}: {} rounds checked, {} escalation rounds]",
-        "routing accuracy",
-        r.routing_accuracy.show(),
-        r.routing_source,
-        r.routing_rounds_checked,
-        r.escalation_rounds
-    );
-    let _ = writeln!(s, "{:<34} {}", "time to dispatch (from start)", r.time_to_dispatch_from_start_ms.show());
-    let _ = writeln!(s, "{:<34} {}", "time to dispatch (from 1st alarm)", r.time_to_dispatch_from_alarm_ms.show());
-    let _ = writeln!(s, "{:<34} {}", "dispatch messages seen", r.dispatch_messages);
-    let _ = writeln!(s, "{:<34} {}", "fire incidents matching no event", r.unmatched_fire_incidents.len());
-    let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "{:<10} {:<24} {:<16} {:<9} {:<16} {:<9} {:<19} {:>9}",
-        "event", "scenario", "expected", "severity", "got", "severity", "outcome", "dispatch"
-    );
-    for e in &r.events {
-        let _ = writeln!(
-            s,
-            "{:<10} {:<24} {:<16} {:<9} {:<16} {:<9} {:<19} {:>9}",
-            e.id,
-            e.scenario,
-            class_name(e.expected_class),
-            e.expected_severity.map_or("-", severity_name),
-            e.class.as_deref().unwrap_or("-"),
-            e.severity.as_deref().unwrap_or("-"),
-            e.outcome,
-            e.dispatch_after_start_ms.map_or("-".to_owned(), |ms| format!("{:.3} s", ms as f64 / 1000.0)),
-        );
-    }
-    for m in &r.routing_mismatches {
-        let _ = writeln!(
-            s,
-            "routing: {} round {} ({}): policy {:?}, sent {:?}",
-            m.incident_id, m.seq, m.severity, m.expected, m.sent
-        );
-    }
-    for e in &r.routing_errors {
-        let _ = writeln!(s, "routing not computed: {e}");
-    }
-    for id in &r.unmatched_fire_incidents {
-        let _ = writeln!(s, "unmatched fire incident: {id}");
-    }
-    s
 }
 
 #[cfg(test)]

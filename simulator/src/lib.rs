@@ -9,6 +9,7 @@ pub mod divisions;
 pub mod error;
 pub mod eval;
 pub mod eval_collect;
+pub mod eval_report;
 pub mod fleet;
 pub mod geo;
 pub mod load;
