@@ -131,9 +131,6 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     let sim = tokio::spawn(async move {
         let mut spec = spec;
         loop {
-            // A new seed each round picks new households: the same ones would only add evidence
-            // to the incidents they opened in the previous round.
-            spec.fleet.seed = spec.fleet.seed.wrapping_add(1);
             tokio::select! {
                 r = run_scenario(&spec) => {
                     if let Err(e) = r {
@@ -143,6 +140,10 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
                 }
                 _ = sim_stop.cancelled() => return,
             }
+            // A new seed each round picks new households: the same ones would only add evidence
+            // to the incidents they opened in the previous round. The first round keeps the
+            // default seed, whose first kitchen fire is in a vulnerable household (critical).
+            spec.fleet.seed = spec.fleet.seed.wrapping_add(1);
         }
     });
     if let Some(d) = opts.duration {
