@@ -21,16 +21,7 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         let devices = fleet::devices(50);
         let reg = fleet::write_registry(dir.path(), &devices)?;
         std::fs::write(dir.path().join("tokens.csv"), format!("{TOKEN},dispatcher,\n"))?;
-        let mut c = firegrid::Config::default();
-        c.mqtt.url = mqtt.url();
-        c.mqtt.client_id = "firegrid-alerting-e2e".into();
-        c.store.influxdb.url = vm.url();
-        c.registry.devices = reg.devices.display().to_string();
-        c.registry.stations = reg.stations.display().to_string();
-        c.registry.grids = reg.grids.display().to_string();
-        c.api.tokens_file = dir.path().join("tokens.csv").display().to_string();
-        c.http.listen = "127.0.0.1:0".into();
-        c.data.dir = dir.path().join("data").display().to_string();
+        let c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), "firegrid-alerting-e2e");
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let addr = running.http_addr;

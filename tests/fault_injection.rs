@@ -34,18 +34,9 @@ impl Setup {
     /// Writes the config file; `spool_max_bytes` 0 keeps the default.
     fn config(&self, spool_max_bytes: u64) -> Result<std::path::PathBuf> {
         let reg = fleet::write_registry(self.dir.path(), &self.devices)?;
-        let mut c = firegrid::Config::default();
-        c.mqtt.url = self.mqtt.url();
-        c.mqtt.client_id = "firegrid-fault".into();
-        c.mqtt.reconnect_max_ms = 500;
-        c.store.influxdb.url = self.vm.url();
+        let mut c = fleet::harness_config(self.dir.path(), &reg, &self.mqtt.url(), &self.vm.url(), "firegrid-fault");
         c.store.influxdb.retry_max_ms = 1000;
         c.store.influxdb.timeout_ms = 2000;
-        c.registry.devices = reg.devices.display().to_string();
-        c.registry.stations = reg.stations.display().to_string();
-        c.registry.grids = reg.grids.display().to_string();
-        c.api.tokens_file = self.dir.path().join("tokens.csv").display().to_string();
-        c.data.dir = self.dir.path().join("data").display().to_string();
         if spool_max_bytes > 0 {
             c.spool.max_bytes = spool_max_bytes;
             c.spool.segment_bytes = spool_max_bytes.min(1 << 20);

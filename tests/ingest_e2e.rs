@@ -15,18 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, devices: &[TestDevice]) -> Result<firegrid::Settings> {
     let reg = fleet::write_registry(dir, devices)?;
-    let mut c = firegrid::Config::default();
-    c.mqtt.url = mqtt.url();
-    c.mqtt.client_id = format!("firegrid-test-{}", std::process::id());
-    c.mqtt.reconnect_max_ms = 500;
-    c.store.influxdb.url = vm.url();
-    c.store.influxdb.retry_max_ms = 500;
-    c.registry.devices = reg.devices.display().to_string();
-    c.registry.stations = reg.stations.display().to_string();
-    c.registry.grids = reg.grids.display().to_string();
-    c.http.listen = "127.0.0.1:0".into();
-    c.data.dir = dir.join("data").display().to_string();
-    Ok(c.validate()?)
+    let client_id = format!("firegrid-test-{}", std::process::id());
+    Ok(fleet::harness_config(dir, &reg, &mqtt.url(), &vm.url(), &client_id).validate()?)
 }
 
 /// `per_device` readings of every device, seq numbers from `first_seq`.

@@ -114,19 +114,10 @@ impl Alarms {
 
 fn settings(dir: &Path, mqtt: &Mosquitto, influx: &InfluxDb, devices: &[TestDevice]) -> Result<firegrid::Settings> {
     let reg = fleet::write_registry(dir, devices)?;
-    let mut c = firegrid::Config::default();
-    c.mqtt.url = mqtt.url();
-    c.mqtt.client_id = format!("firegrid-deploy-test-{}", std::process::id());
-    c.mqtt.reconnect_max_ms = 500;
-    c.store.influxdb.url = influx.url();
+    let client_id = format!("firegrid-deploy-test-{}", std::process::id());
+    let mut c = fleet::harness_config(dir, &reg, &mqtt.url(), &influx.url(), &client_id);
     c.store.influxdb.api = "v1".into();
     c.store.influxdb.bucket = DATABASE.into();
-    c.store.influxdb.retry_max_ms = 500;
-    c.registry.devices = reg.devices.display().to_string();
-    c.registry.stations = reg.stations.display().to_string();
-    c.registry.grids = reg.grids.display().to_string();
-    c.http.listen = "127.0.0.1:0".into();
-    c.data.dir = dir.join("data").display().to_string();
     Ok(c.validate()?)
 }
 

@@ -69,6 +69,31 @@ pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<firegrid_ing
     Ok(paths)
 }
 
+/// A firegrid configuration for the harness servers: the broker and store URLs, a fixed client
+/// id, fast reconnects and retries, the registry files, `dir/tokens.csv`, `dir/data` and an HTTP
+/// port chosen by the OS. Tests change what they need on the returned value.
+pub fn harness_config(
+    dir: &Path,
+    reg: &firegrid_ingest::registry::RegistryPaths,
+    mqtt_url: &str,
+    store_url: &str,
+    client_id: &str,
+) -> firegrid::Config {
+    let mut c = firegrid::Config::default();
+    c.mqtt.url = mqtt_url.to_owned();
+    c.mqtt.client_id = client_id.to_owned();
+    c.mqtt.reconnect_max_ms = 500;
+    c.store.influxdb.url = store_url.to_owned();
+    c.store.influxdb.retry_max_ms = 500;
+    c.registry.devices = reg.devices.display().to_string();
+    c.registry.stations = reg.stations.display().to_string();
+    c.registry.grids = reg.grids.display().to_string();
+    c.api.tokens_file = dir.join("tokens.csv").display().to_string();
+    c.http.listen = "127.0.0.1:0".into();
+    c.data.dir = dir.join("data").display().to_string();
+    c
+}
+
 /// The topic of a device's readings.
 pub fn topic(dev: &TestDevice) -> String {
     format!("firegrid/v1/{}/{}/{}/{}", dev.county, dev.township, dev.kind, dev.id)
