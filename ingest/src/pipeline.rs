@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
 use crate::consumer::{Acker, Message};
-use crate::deadletter::{DeadLetter, Rejection};
+use crate::deadletter::{DeadLetter, Reason, Rejection};
 use crate::enrich;
 use crate::line_protocol;
 use crate::metrics::{IngestMetrics, RateLimiter};
@@ -134,9 +134,9 @@ impl Pipeline {
 
     async fn handle(&self, m: Message, st: &mut State) {
         st.last_message = Instant::now();
-        self.metrics.received(enrich::topic_kind(&self.prefix, &m.topic));
         match enrich::process(&self.prefix, &m.topic, &m.payload, m.received_at_ms, &self.limits, &st.registry) {
             Ok(r) => {
+                self.metrics.received(Some(r.reading.kind));
                 if r.location_mismatch {
                     self.metrics.location_mismatch.inc();
                     if let Some(suppressed) = st.log_limit.allow("location_mismatch", m.received_at_ms) {
@@ -153,7 +153,15 @@ impl Pipeline {
                     let _ = tx.send(r).await;
                 }
             }
-            Err(rejection) => self.reject(m, rejection, st).await,
+            Err(rejection) => {
+                // Only a refused message pays for a second look at its topic.
+                let kind = match rejection.reason {
+                    Reason::BadTopic => None,
+                    _ => enrich::topic_kind(&self.prefix, &m.topic),
+                };
+                self.metrics.received(kind);
+                self.reject(m, rejection, st).await
+            }
         }
     }
 
