@@ -28,6 +28,8 @@ use crate::http::{self, HttpState};
 
 /// Time the writer gets after intake stops to write what it holds.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+/// How often the embedded store deletes points past their retention.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Time the MQTT client gets to send its last acks and disconnect.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -137,6 +139,11 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
             tracing::info!(event = "embedded_store", file = %e.path().display(), "readings go to the embedded SQLite store");
             Store::Embedded(e)
         }
+    };
+    // The embedded store's retention: an hourly delete of points older than `retention_days`.
+    let retention = match &store {
+        Store::Embedded(e) => Some(tokio::spawn(e.clone().run_retention(RETENTION_EVERY, shutdown.clone()))),
+        Store::Influx(_) => None,
     };
     let spool = open_spool(&settings, &metrics)?;
 
@@ -260,6 +267,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         http_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), &mut http).await;
         reload.abort();
+        if let Some(r) = retention {
+            r.abort();
+        }
         tracing::info!(event = "stopped");
         match early {
             Some(name) => Err(RunError::TaskExited(name)),

@@ -100,6 +100,23 @@ impl EmbeddedStore {
         lock(&self.conn).execute("DELETE FROM points WHERE ts_ms < ?1", params![cutoff])
     }
 
+    /// Deletes expired points now and then every `every` until `stop` is cancelled.
+    pub async fn run_retention(self, every: Duration, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            let this = self.clone();
+            match tokio::task::spawn_blocking(move || this.expire(crate::now_ms())).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => tracing::info!(event = "embedded_store_expired", points = n),
+                Ok(Err(e)) => tracing::warn!(event = "embedded_store_expire_failed", error = %e),
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
     /// Points stored (all measurements).
     pub fn count(&self) -> Result<u64, rusqlite::Error> {
         lock(&self.conn).query_row("SELECT count(*) FROM points", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
@@ -211,6 +228,27 @@ mod tests {
             .expect("query");
         assert_eq!(v, 0.04);
         assert_eq!(store.expire(86_400_000 + 1500).expect("expire"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_retention_task_deletes_expired_points_when_it_starts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(3600)).expect("opens");
+        let old = crate::now_ms() - 2 * 3_600_000;
+        let fresh = crate::now_ms();
+        let body = format!("smoke,device_id=a f=1 {old}\nsmoke,device_id=a f=2 {fresh}\n");
+        assert_eq!(store.write(&body).await, WriteResult::Ok);
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(store.clone().run_retention(Duration::from_secs(3600), stop.clone()));
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while store.count().expect("count") != 1 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the expired point is deleted");
+        stop.cancel();
+        task.await.expect("the task stops when cancelled");
     }
 
     #[tokio::test]
