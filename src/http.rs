@@ -49,6 +49,9 @@ struct Readiness {
     ready: bool,
     mqtt_connected: bool,
     store: &'static str,
+    /// When the store last accepted a write, epoch ms (absent before the first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_store_write_ms: Option<i64>,
 }
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
@@ -68,5 +71,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     };
     let ready = mqtt_connected && matches!(store, "ok" | "degraded_spooling");
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (code, Json(Readiness { ready, mqtt_connected, store }))
+    let last = s.store.last_ok_ms.load(Ordering::Relaxed);
+    let last_store_write_ms = (last > 0).then_some(last);
+    (code, Json(Readiness { ready, mqtt_connected, store, last_store_write_ms }))
 }

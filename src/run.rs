@@ -164,7 +164,7 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let writer_abort = CancellationToken::new();
     let http_stop = CancellationToken::new();
 
-    let event_loop = tokio::spawn(consumer::run_event_loop_with(
+    let event_loop = tokio::spawn(consumer::run_event_loop(
         eventloop,
         client,
         settings.mqtt.clone(),

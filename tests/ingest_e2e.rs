@@ -136,6 +136,11 @@ async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_d
             .all(|l| l["detail"].as_str().is_some_and(|d| !d.is_empty()) && l["payload_b64"].is_string()));
 
         ensure!(ready(addr).await?, "/readyz stays ready");
+        let r: serde_json::Value = reqwest::get(format!("http://{addr}/readyz")).await?.json().await?;
+        ensure!(
+            r["last_store_write_ms"].as_i64().is_some_and(|t| t > 0),
+            "/readyz says when the store last took a write: {r}"
+        );
         let metrics = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
         ensure!(metrics.contains("firegrid_messages_rejected_total{reason=\"too_large\"} 7"), "{metrics}");
         ensure!(metrics.contains(&format!("firegrid_points_written_total {}", want.len())));

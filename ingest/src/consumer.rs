@@ -208,22 +208,10 @@ pub fn filter_matches(filter: &str, topic: &str) -> bool {
 }
 
 /// Runs the event loop until `stop` is cancelled and the disconnect went out (or the
-/// connection is down at that point).
-pub async fn run_event_loop(
-    eventloop: EventLoop,
-    client: AsyncClient,
-    settings: MqttSettings,
-    tx: mpsc::Sender<Message>,
-    state: Arc<ConnState>,
-    metrics: IngestMetrics,
-    stop: CancellationToken,
-) {
-    run_event_loop_with(eventloop, client, settings, tx, None, state, metrics, stop).await;
-}
-
-/// [`run_event_loop`] with a [`ControlRoute`] for non-reading topics.
+/// connection is down at that point). Messages on `control` filters (acks and status of the
+/// dispatch stage) go to that route instead of the reading queue.
 #[allow(clippy::too_many_arguments)]
-pub async fn run_event_loop_with(
+pub async fn run_event_loop(
     mut eventloop: EventLoop,
     client: AsyncClient,
     settings: MqttSettings,
