@@ -164,16 +164,17 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let writer_abort = CancellationToken::new();
     let http_stop = CancellationToken::new();
 
-    let event_loop = tokio::spawn(consumer::run_event_loop(
+    let event_loop = consumer::EventLoopTask {
         eventloop,
         client,
-        settings.mqtt.clone(),
-        msg_tx,
-        Some(dispatch.control_route()),
-        state.clone(),
-        metrics.clone(),
-        mqtt_stop.clone(),
-    ));
+        settings: settings.mqtt.clone(),
+        readings: msg_tx,
+        control: Some(dispatch.control_route()),
+        state: state.clone(),
+        sequencer: acker.sequencer().clone(),
+        metrics: metrics.clone(),
+    };
+    let event_loop = tokio::spawn(event_loop.run(mqtt_stop.clone()));
     let sink = Arc::new(MqttWriteSink {
         acker: acker.clone(),
         prefix: settings.mqtt.topic_prefix.clone(),

@@ -155,12 +155,13 @@ impl Control {
                         received_at: msg.received_at_ms,
                     };
                     if let Ok(json) = serde_json::to_vec(&dl) {
-                        acker.publish(format!("{}/deadletter", control.prefix), json);
+                        acker.deadletter(format!("{}/deadletter", control.prefix), json, msg.ack.is_none());
                     }
                 }
             }
+            // Its ack leaves in arrival order, behind the readings that came before it.
             if let Some(token) = msg.ack {
-                acker.ack(token);
+                token.complete();
             }
         }
     }

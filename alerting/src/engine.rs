@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use firegrid_ingest::reading::EnrichedReading;
+use firegrid_ingest::ack::{AckSequencer, AckToken};
+use firegrid_ingest::pipeline::AlertInput;
 use firegrid_ingest::registry::{Registry, SharedRegistry};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -238,7 +239,7 @@ impl Engine {
     /// evaluated and persisted before it returns.
     pub async fn run(
         mut self,
-        mut readings: mpsc::Receiver<EnrichedReading>,
+        mut readings: mpsc::Receiver<AlertInput>,
         incident_lines: mpsc::Sender<String>,
         shutdown: CancellationToken,
     ) -> Result<(), AlertError> {
@@ -279,23 +280,25 @@ impl Engine {
         Ok(())
     }
 
-    async fn evaluate(
-        &mut self,
-        batch: &mut Vec<EnrichedReading>,
-        lines: &mpsc::Sender<String>,
-    ) -> Result<(), AlertError> {
+    /// Evaluates a batch of readings, commits what they changed, then completes their parts of
+    /// the MQTT acks: a reading is acknowledged only once its consequences are durable.
+    async fn evaluate(&mut self, batch: &mut Vec<AlertInput>, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
         if batch.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let mut out = Outcome::default();
-        for er in batch.drain(..) {
-            out.merge(self.core.on_reading(&er, now));
+        let mut acks: Vec<AckToken> = Vec::with_capacity(batch.len());
+        for input in batch.drain(..) {
+            out.merge(self.core.on_reading(&input.reading, now));
+            acks.extend(input.ack);
         }
         let dups = self.core.duplicates();
         self.metrics.duplicates.inc_by(dups - self.duplicates_seen);
         self.duplicates_seen = dups;
-        self.commit(out, lines).await
+        self.commit(out, lines).await?;
+        AckSequencer::complete_all(acks);
+        Ok(())
     }
 
     /// Picks up devices added by a registry reload (O(devices), only when the registry changed).

@@ -3,20 +3,7 @@
 
 use std::time::Instant;
 
-use bytes::Bytes;
-
-/// Identifies one QoS 1 message to acknowledge: the packet id on a given connection.
-/// `generation` counts connections; an ack for an earlier connection is never sent on a new
-/// one (the broker redelivers that message, and the store de-duplicates the point).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckToken {
-    /// Connection generation the message arrived on.
-    pub generation: u64,
-    /// MQTT packet identifier.
-    pub pkid: u16,
-    /// The topic it came on (kept for dead letters; a cheap reference-counted clone).
-    pub topic: Bytes,
-}
+pub use crate::ack::AckToken;
 
 /// Lines and their acks. Lines without a token (incident annotations) need no ack.
 #[derive(Debug)]
@@ -55,7 +42,7 @@ impl Batch {
         if !body.is_empty() && !body.ends_with('\n') {
             ends.push(body.len());
         }
-        let acks = vec![None; ends.len()];
+        let acks = std::iter::repeat_with(|| None).take(ends.len()).collect();
         Batch { body, ends, acks, opened_at: Instant::now() }
     }
 
@@ -128,7 +115,7 @@ mod tests {
     use super::*;
 
     fn tok(pkid: u16) -> Option<AckToken> {
-        Some(AckToken { generation: 1, pkid, topic: Bytes::from_static(b"t") })
+        Some(AckToken::detached(1, pkid, bytes::Bytes::from_static(b"t")))
     }
 
     #[test]
@@ -145,15 +132,15 @@ mod tests {
         assert_eq!(a.line(2), "m f=2i 1");
         assert_eq!(c.line(0), "m f=3i 1");
         assert_eq!(c.body(), "m f=3i 1\nm f=4i 1\nfire_incident x=1i 2\n");
-        assert_eq!(c.ack(0).map(|t| t.pkid), Some(3));
-        let pkids: Vec<u16> = a.into_acks().into_iter().chain(c.into_acks()).map(|t| t.pkid).collect();
+        assert_eq!(c.ack(0).map(AckToken::pkid), Some(3));
+        let pkids: Vec<u16> = a.into_acks().into_iter().chain(c.into_acks()).map(|t| t.pkid()).collect();
         assert_eq!(pkids, vec![0, 1, 2, 3, 4]);
     }
 
     #[test]
     fn a_spooled_body_becomes_a_batch_of_its_lines_without_acks() {
         let b = Batch::from_body("a f=1 1\nb f=2 2\n".into());
-        assert_eq!((b.len(), b.line(1), b.ack(0)), (2, "b f=2 2", None));
+        assert_eq!((b.len(), b.line(1), b.ack(0).is_none()), (2, "b f=2 2", true));
         assert!(Batch::from_body(String::new()).is_empty());
     }
 

@@ -2,6 +2,7 @@
 //! readings, the device/station registry, line-protocol encoding, and at the edges the MQTT
 //! consumer and the time-series writers. Pure modules do no I/O and are tested with plain values.
 
+pub mod ack;
 pub mod batch;
 pub mod config;
 pub mod consumer;

@@ -64,6 +64,12 @@ pub struct IngestMetrics {
     pub ingest_queue_full: IntCounter,
     /// Dead letters published.
     pub deadletters: IntCounter,
+    /// Dead letters of QoS 0 messages dropped because their bounded queue was full.
+    pub deadletters_dropped: IntCounter,
+    /// QoS 0 messages dropped because the ingest queue was full.
+    pub qos0_dropped: IntCounter,
+    /// QoS 1 messages received and not yet acknowledged (places in the ack sequence).
+    pub mqtt_unacked: IntGauge,
 }
 
 impl IngestMetrics {
@@ -119,6 +125,18 @@ impl IngestMetrics {
                 "Times the ingest queue was full and the MQTT event loop waited",
             )?,
             deadletters: IntCounter::new("firegrid_deadletters_published_total", "Dead letters published")?,
+            deadletters_dropped: IntCounter::new(
+                "firegrid_deadletters_dropped_total",
+                "Dead letters of QoS 0 messages dropped because their bounded queue was full",
+            )?,
+            qos0_dropped: IntCounter::new(
+                "firegrid_mqtt_qos0_dropped_total",
+                "QoS 0 messages dropped because the ingest queue was full (QoS 1 messages wait instead)",
+            )?,
+            mqtt_unacked: IntGauge::new(
+                "firegrid_mqtt_unacked_messages",
+                "QoS 1 messages received and not yet acknowledged (waiting for the store, the engine or an earlier message)",
+            )?,
         };
         registry.register(Box::new(m.received.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
@@ -136,6 +154,9 @@ impl IngestMetrics {
         registry.register(Box::new(m.stale_acks.clone()))?;
         registry.register(Box::new(m.ingest_queue_full.clone()))?;
         registry.register(Box::new(m.deadletters.clone()))?;
+        registry.register(Box::new(m.deadletters_dropped.clone()))?;
+        registry.register(Box::new(m.qos0_dropped.clone()))?;
+        registry.register(Box::new(m.mqtt_unacked.clone()))?;
         // Pre-create every label value so dashboards see zeros, not gaps.
         for k in Kind::ALL {
             m.received.with_label_values(&[k.as_str()]);

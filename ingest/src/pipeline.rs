@@ -1,6 +1,10 @@
 //! The ingest task between the MQTT edge and the writer: decode → validate → enrich → encode
-//! into batches; dead-letter and acknowledge refused messages at once (so bad payloads never
-//! fill the broker's window); hand readings to the alert engine.
+//! into batches; dead-letter refused messages at once; hand readings to the alert engine.
+//!
+//! Acknowledgements leave in arrival order (see [`crate::ack`]): a reading's ack waits for the
+//! store (or the spool) *and*, when alerting runs, for the engine's commit — two parts of its
+//! place; a refused message's ack waits behind the readings that came before it, and it holds a
+//! window slot until then, so it counts towards the window flush below.
 //!
 //! A batch goes to the writer when it holds `batch_max_lines` lines, when its oldest line is
 //! `batch_max_age` old, or when its unacknowledged messages reach the configured share of the
@@ -13,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::ack::{AckSequencer, AckToken};
 use crate::batch::Batch;
 use crate::consumer::{Acker, Message};
 use crate::deadletter::{DeadLetter, Reason, Rejection};
@@ -42,14 +47,25 @@ pub struct Pipeline {
     pub batch_idle: Duration,
     /// To the writer (bounded: when full, intake waits).
     pub batches: mpsc::Sender<Batch>,
-    /// To the alert engine (bounded: when full, intake waits), if alerting runs.
-    pub readings: Option<mpsc::Sender<EnrichedReading>>,
+    /// To the alert engine (bounded: when full, intake waits), if alerting runs. Each reading
+    /// carries a part of its message's ack, completed after the engine's commit.
+    pub readings: Option<mpsc::Sender<AlertInput>>,
     /// Extra lines to store (incident annotations), if any.
     pub extra_lines: Option<mpsc::Receiver<String>>,
     /// Acks and dead letters.
     pub acker: Acker,
     /// Metrics.
     pub metrics: IngestMetrics,
+}
+
+/// A reading for the alert engine, with its part of the message's acknowledgement (`None` for
+/// QoS 0): the engine completes it once what the reading changed is committed.
+#[derive(Debug)]
+pub struct AlertInput {
+    /// The enriched reading.
+    pub reading: EnrichedReading,
+    /// The engine's part of the message's ack.
+    pub ack: Option<AckToken>,
 }
 
 struct State {
@@ -90,7 +106,7 @@ impl Pipeline {
                 biased;
                 _ = stop.cancelled() => break,
                 m = rx.recv() => match m {
-                    Some(m) => self.handle(m, &mut st).await,
+                    Some(m) => self.handle(m, &mut st, &mut extra).await,
                     None => break,
                 },
                 l = recv_opt(&mut extra) => match l {
@@ -110,7 +126,7 @@ impl Pipeline {
         }
         // Drain what the event loop already handed over, then the last batch.
         while let Ok(m) = rx.try_recv() {
-            self.handle(m, &mut st).await;
+            self.handle(m, &mut st, &mut extra).await;
         }
         if let Some(extra) = extra.as_mut() {
             while let Ok(line) = extra.try_recv() {
@@ -132,7 +148,7 @@ impl Pipeline {
         self.batches.send(full).await.is_ok()
     }
 
-    async fn handle(&self, m: Message, st: &mut State) {
+    async fn handle(&self, m: Message, st: &mut State, extra: &mut Option<mpsc::Receiver<String>>) {
         st.last_message = Instant::now();
         match enrich::process(&self.prefix, &m.topic, &m.payload, m.received_at_ms, &self.limits, &st.registry) {
             Ok(r) => {
@@ -143,14 +159,17 @@ impl Pipeline {
                         tracing::warn!(event = "location_mismatch", device_id = %r.reading.device_id, topic_county = %r.reading.county, topic_township = %r.reading.township, suppressed, "registry location wins; the platform should fix its topic");
                     }
                 }
-                let has_ack = m.ack.is_some();
-                st.batch.push_with(m.ack, |out| line_protocol::encode(out, &r));
-                if has_ack {
+                if m.ack.is_some() {
                     st.unacked += 1;
                 }
+                // The engine's part of the ack is forked before the store's can complete.
+                let engine_ack = match (&self.readings, &m.ack) {
+                    (Some(_), Some(ack)) => Some(ack.fork()),
+                    _ => None,
+                };
+                st.batch.push_with(m.ack, |out| line_protocol::encode(out, &r));
                 if let Some(tx) = &self.readings {
-                    // Bounded: a slow alert engine slows intake rather than lose a fire reading.
-                    let _ = tx.send(r).await;
+                    self.to_engine(tx, AlertInput { reading: r, ack: engine_ack }, st, extra).await;
                 }
             }
             Err(rejection) => {
@@ -160,21 +179,52 @@ impl Pipeline {
                     _ => enrich::topic_kind(&self.prefix, &m.topic),
                 };
                 self.metrics.received(kind);
-                self.reject(m, rejection, st).await
+                self.reject(m, rejection, st)
             }
         }
     }
 
-    async fn reject(&self, m: Message, rejection: Rejection, st: &mut State) {
+    /// Bounded: a slow alert engine slows intake rather than lose a fire reading. While waiting,
+    /// the engine's `fire_incident` lines are still taken in, or the engine (waiting to hand
+    /// them over) and this task (waiting to hand it a reading) would wait on each other.
+    async fn to_engine(
+        &self,
+        tx: &mpsc::Sender<AlertInput>,
+        input: AlertInput,
+        st: &mut State,
+        extra: &mut Option<mpsc::Receiver<String>>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                permit = tx.reserve() => {
+                    // A closed engine queue is shutdown or a failed engine: the reading's ack
+                    // part is dropped uncompleted, so the broker redelivers it.
+                    if let Ok(permit) = permit {
+                        permit.send(input);
+                    }
+                    return;
+                }
+                l = recv_opt(extra) => match l {
+                    Some(line) => st.batch.push_with(None, |out| out.push_str(&line)),
+                    None => *extra = None,
+                },
+            }
+        }
+    }
+
+    fn reject(&self, m: Message, rejection: Rejection, st: &mut State) {
         self.metrics.rejected(rejection.reason);
         if let Some(suppressed) = st.log_limit.allow(rejection.reason.as_str(), m.received_at_ms) {
             tracing::warn!(event = "message_rejected", reason = rejection.reason.as_str(), detail = %rejection.detail, suppressed, "dead-lettered");
         }
         let topic_str = String::from_utf8_lossy(&m.topic);
         let dl = DeadLetter::new(&topic_str, &rejection, &m.payload, m.received_at_ms);
-        self.acker.publish(topic::deadletter(&self.prefix), dl.to_json());
+        self.acker.deadletter(topic::deadletter(&self.prefix), dl.to_json(), m.ack.is_none());
         if let Some(ack) = m.ack {
-            self.acker.ack(ack);
+            // Its ack leaves behind the readings before it; until then it holds a window slot.
+            st.unacked += 1;
+            ack.complete();
         }
     }
 }
@@ -197,10 +247,8 @@ pub struct MqttWriteSink {
 }
 
 impl crate::writer::WriteSink for MqttWriteSink {
-    async fn persisted(&self, acks: Vec<crate::batch::AckToken>) {
-        for a in acks {
-            self.acker.ack(a);
-        }
+    async fn persisted(&self, acks: Vec<AckToken>) {
+        AckSequencer::complete_all(acks);
     }
 
     async fn refused(&self, line: crate::writer::RefusedLine) {
@@ -208,9 +256,9 @@ impl crate::writer::WriteSink for MqttWriteSink {
         tracing::warn!(event = "message_rejected", reason = line.rejection.reason.as_str(), detail = %line.rejection.detail, "the store refused a line; dead-lettered");
         let topic = line.ack.as_ref().map(|a| String::from_utf8_lossy(&a.topic).into_owned()).unwrap_or_default();
         let dl = DeadLetter::new(&topic, &line.rejection, line.line.as_bytes(), crate::now_ms());
-        self.acker.publish(topic::deadletter(&self.prefix), dl.to_json());
+        self.acker.deadletter(topic::deadletter(&self.prefix), dl.to_json(), line.ack.is_none());
         if let Some(a) = line.ack {
-            self.acker.ack(a);
+            a.complete();
         }
     }
 }

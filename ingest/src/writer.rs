@@ -234,9 +234,10 @@ pub async fn attempt<S: LineStore, K: WriteSink>(
                     WriteResult::Rejected(msg) => format!("store refused the line: {msg}"),
                     _ => "store refused the line as too large (HTTP 413)".to_owned(),
                 };
+                let line = b.line(0).to_owned();
                 let refused = RefusedLine {
-                    line: b.line(0).to_owned(),
-                    ack: b.ack(0).cloned(),
+                    line,
+                    ack: b.into_acks().into_iter().next(),
                     rejection: Rejection::new(Reason::StoreRejected, detail),
                 };
                 sink.refused(refused).await;
@@ -354,10 +355,10 @@ mod tests {
 
     impl WriteSink for Collect {
         async fn persisted(&self, acks: Vec<AckToken>) {
-            self.acked.lock().expect("lock").extend(acks.into_iter().map(|a| a.pkid));
+            self.acked.lock().expect("lock").extend(acks.into_iter().map(|a| a.pkid()));
         }
         async fn refused(&self, line: RefusedLine) {
-            self.refused.lock().expect("lock").push((line.line, line.ack.map(|a| a.pkid), line.rejection.detail));
+            self.refused.lock().expect("lock").push((line.line, line.ack.map(|a| a.pkid()), line.rejection.detail));
         }
     }
 
@@ -366,7 +367,7 @@ mod tests {
         let sink = Arc::new(Collect::default());
         let mut batch = Batch::new();
         for (i, l) in lines.iter().enumerate() {
-            let tok = AckToken { generation: 1, pkid: i as u16, topic: bytes::Bytes::new() };
+            let tok = AckToken::detached(1, i as u16, bytes::Bytes::new());
             batch.push_with(Some(tok), |out| out.push_str(l));
         }
         let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));

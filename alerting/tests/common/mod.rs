@@ -168,10 +168,19 @@ pub fn start_full(
     let mut engine = firegrid_alerting::Engine::open(config, registry, dir, &metrics).expect("engine opens");
     setup(&mut engine);
     let handle = engine.handle();
-    let (readings, rx) = tokio::sync::mpsc::channel(1024);
+    let (readings, mut rx) = tokio::sync::mpsc::channel::<EnrichedReading>(1024);
+    // The engine takes readings with their ack parts (none here: no MQTT in these tests).
+    let (inputs, inputs_rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(async move {
+        while let Some(reading) = rx.recv().await {
+            if inputs.send(firegrid_ingest::pipeline::AlertInput { reading, ack: None }).await.is_err() {
+                return;
+            }
+        }
+    });
     let (tx, lines) = tokio::sync::mpsc::channel(1024);
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let task = tokio::spawn(engine.run(rx, tx, shutdown.clone()));
+    let task = tokio::spawn(engine.run(inputs_rx, tx, shutdown.clone()));
     Running { handle, readings, lines, shutdown, task, metrics }
 }
 
