@@ -1,5 +1,5 @@
 //! The HTTP edge: `/metrics` (Prometheus text), `/healthz` (process up) and `/readyz`
-//! (broker connected and store writable). Component routers (the incident API, the console)
+//! (broker connected, store writable, alert engine committing). Component routers (the incident API, the console)
 //! are merged in by `run`.
 
 use std::sync::atomic::Ordering;
@@ -10,6 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use firegrid_alerting::health::{EngineHealth, EngineState};
 use firegrid_ingest::consumer::ConnState;
 use firegrid_ingest::writer::StoreHealth;
 use prometheus::{Encoder, TextEncoder};
@@ -24,6 +25,8 @@ pub struct HttpState {
     pub mqtt: Arc<ConnState>,
     /// Store health.
     pub store: Arc<StoreHealth>,
+    /// The alert engine's health, when alerting runs.
+    pub alerting: Option<Arc<EngineHealth>>,
 }
 
 /// The built-in routes.
@@ -49,6 +52,10 @@ struct Readiness {
     ready: bool,
     mqtt_connected: bool,
     store: &'static str,
+    /// The alert engine: `ok`, `incident_store_failing` or `stalled` (absent when alerting does
+    /// not run). Acknowledgements wait for the engine's commit, so either failure is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerting: Option<&'static str>,
     /// When the store last accepted a write, epoch ms (absent before the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_store_write_ms: Option<i64>,
@@ -69,9 +76,12 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     } else {
         "ok"
     };
-    let ready = mqtt_connected && matches!(store, "ok" | "degraded_spooling");
+    let alerting = s.alerting.as_ref().map(|h| h.state(firegrid_ingest::now_ms()));
+    let ready =
+        mqtt_connected && matches!(store, "ok" | "degraded_spooling") && alerting.is_none_or(|a| a == EngineState::Ok);
+    let alerting = alerting.map(EngineState::as_str);
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let last = s.store.last_ok_ms.load(Ordering::Relaxed);
     let last_store_write_ms = (last > 0).then_some(last);
-    (code, Json(Readiness { ready, mqtt_connected, store, last_store_write_ms }))
+    (code, Json(Readiness { ready, mqtt_connected, store, alerting, last_store_write_ms }))
 }

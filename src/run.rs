@@ -210,8 +210,15 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens)).merge(console);
     let dispatch_stop = CancellationToken::new();
     let dispatch = dispatch.spawn(engine.handle(), acker.clone(), &settings.mqtt, dispatch_stop.clone())?;
+    let engine_health = engine.handle().health();
     let alerting = tokio::spawn(engine.run(readings_rx, incident_tx, alert_stop.clone()));
-    let app = http::router(HttpState { metrics: metrics_registry, mqtt: state, store: health }).merge(api);
+    let app = http::router(HttpState {
+        metrics: metrics_registry,
+        mqtt: state,
+        store: health,
+        alerting: Some(engine_health),
+    })
+    .merge(api);
     let http_stop2 = http_stop.clone();
     let http =
         tokio::spawn(

@@ -94,18 +94,18 @@ async fn a_sixty_second_store_outage_under_steady_load_loses_nothing_and_memory_
         let publisher = tokio::spawn(fleet::publish_paced(s.mqtt.port(), "outage-load", stream, 5000));
         tokio::time::sleep(Duration::from_secs(10)).await;
         s.vm.stop().await?;
-        let (rss_start, _) = fg.rss_kib();
+        let (rss_start, _) = fg.rss_kib()?;
         let mut rss_max = rss_start;
         for _ in 0..60 {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            rss_max = rss_max.max(fg.rss_kib().0);
+            rss_max = rss_max.max(fg.rss_kib()?.0);
         }
         let ready = fg.readyz().await?;
         let spooled = fg.metric("firegrid_spool_appended_points_total").await?;
         s.vm.start_again().await?;
         publisher.await??;
         s.assert_all_stored(&s.expected(1..801), Duration::from_secs(120)).await?;
-        let (_, peak) = fg.rss_kib();
+        let (_, peak) = fg.rss_kib()?;
         println!(
             "outage: RSS {rss_start} KiB at its start, {rss_max} KiB at most during it; peak (VmHWM) {peak} KiB; {spooled} points spooled; readyz during it: {ready}"
         );

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AlertingConfig, ConfigError, Settings};
 use crate::core::AlertCore;
 use crate::correlate::{CorrelateError, Outcome};
+use crate::health::EngineHealth;
 use crate::incident::{Action, Class, Event, Incident, TransitionError};
 use crate::metrics::Metrics;
 use crate::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
@@ -66,6 +67,7 @@ pub struct EngineHandle {
     reader: StoreThread,
     writer: StoreThread,
     outbox_signal: Arc<tokio::sync::Notify>,
+    health: Arc<EngineHealth>,
 }
 
 impl std::fmt::Debug for Command {
@@ -139,6 +141,11 @@ impl EngineHandle {
         Ok(self.writer.call(move |s| s.prune_delivered(before_ms)).await??)
     }
 
+    /// The engine's health (for `/readyz`).
+    pub fn health(&self) -> Arc<EngineHealth> {
+        self.health.clone()
+    }
+
     /// Wakes the delivery stage: notified after every commit that enqueued notifications.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_signal.clone()
@@ -207,6 +214,7 @@ impl Engine {
             reader,
             writer: writer.clone(),
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
+            health: Arc::new(EngineHealth::default()),
         };
         let engine = Engine {
             settings,
@@ -246,18 +254,25 @@ impl Engine {
         let mut tick = tokio::time::interval(self.settings.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
+        let health = self.handle.health.clone();
         loop {
+            // Each piece of work below counts as one for the stall check of `/readyz`.
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(cmd) = self.commands.recv() => self.command(cmd, &incident_lines).await,
+                Some(cmd) = self.commands.recv() => {
+                    health.busy(now_ms());
+                    self.command(cmd, &incident_lines).await;
+                }
                 n = readings.recv_many(&mut batch, BATCH) => {
                     if n == 0 {
                         break;
                     }
+                    health.busy(now_ms());
                     self.evaluate(&mut batch, &incident_lines).await?;
                 }
                 _ = tick.tick() => {
+                    health.busy(now_ms());
                     self.rewatch();
                     let now = now_ms();
                     let mut out = self.core.on_tick(now);
@@ -268,6 +283,7 @@ impl Engine {
                     self.commit(out, &incident_lines).await?;
                 }
             }
+            health.idle();
         }
         while let Ok(er) = readings.try_recv() {
             batch.push(er);
@@ -366,9 +382,13 @@ impl Engine {
         loop {
             let o = out.clone();
             match self.writer.call(move |s| s.write(&o)).await {
-                Ok(Ok(())) => break,
+                Ok(Ok(())) => {
+                    self.handle.health.committed(true);
+                    break;
+                }
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "incident store write failed");
+                    self.handle.health.committed(false);
+                    tracing::error!(event = "incident_store_write_failed", error = %e, retry_in_ms = delay.as_millis() as u64, "acknowledgements wait until the store commits");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }

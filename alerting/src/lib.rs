@@ -51,6 +51,7 @@ pub mod dispatch_config;
 pub mod engine;
 pub mod escalation;
 pub mod evidence;
+pub mod health;
 pub mod incident;
 pub mod line;
 pub mod message;

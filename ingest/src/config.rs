@@ -109,7 +109,7 @@ impl Default for MqttConfig {
             keep_alive_seconds: 30,
             reconnect_min_ms: 100,
             reconnect_max_ms: 10_000,
-            max_packet_bytes: 1 << 20,
+            max_packet_bytes: 64 * 1024,
         }
     }
 }

@@ -203,6 +203,35 @@ pub async fn publish_all(broker_port: u16, client_id: &str, messages: Vec<(Strin
     Ok(())
 }
 
+/// Publishes every message with QoS 1 over MQTT 3.1.1 (the embedded broker's public listener)
+/// and returns once the broker acknowledged them all.
+pub async fn publish_all_v311(broker_port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>) -> Result<()> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut opts = MqttOptions::new(client_id, "127.0.0.1", broker_port);
+    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut el) = AsyncClient::new(opts, 1000);
+    let n = messages.len();
+    let publisher = tokio::spawn(async move {
+        for (t, p) in messages {
+            client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
+        }
+        anyhow::Ok(client)
+    });
+    let mut acked = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while acked < n {
+        match tokio::time::timeout_at(deadline, el.poll()).await.context("publishing timed out")? {
+            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
+            Ok(_) => {}
+            Err(e) => bail!("publisher connection failed after {acked}/{n} acks: {e}"),
+        }
+    }
+    let client = publisher.await??;
+    client.disconnect().await.ok();
+    let _ = tokio::time::timeout(Duration::from_millis(500), el.poll()).await;
+    Ok(())
+}
+
 /// Publishes every message with QoS 1 at about `rate` messages per second (paced in 10 ms
 /// steps, catching up when late) and returns once the broker acknowledged them all.
 pub async fn publish_paced(

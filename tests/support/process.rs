@@ -90,18 +90,20 @@ impl Firegrid {
         }
     }
 
-    /// Resident set size now and at its peak, KiB.
-    pub fn rss_kib(&self) -> (u64, u64) {
-        let Some(pid) = self.pid() else { return (0, 0) };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
+    /// Resident set size now and at its peak, KiB. An unreadable `/proc` is an error: a memory
+    /// check must never pass because it could not look.
+    pub fn rss_kib(&self) -> Result<(u64, u64)> {
+        let pid = self.pid().context("firegrid is not running")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .with_context(|| format!("reading /proc/{pid}/status"))?;
+        let field = |name: &str| -> Result<u64> {
             status
                 .lines()
                 .find(|l| l.starts_with(name))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-                .unwrap_or(0)
+                .with_context(|| format!("no {name} in /proc/{pid}/status"))
         };
-        (field("VmRSS:"), field("VmHWM:"))
+        Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
 
     /// `/readyz` as JSON.
