@@ -17,9 +17,12 @@ use tokio_util::sync::CancellationToken;
 const READINGS: u64 = 10_000;
 const EVERY: u64 = 100;
 
+/// The messages to publish, the (device, seq) pairs they carry, and how many are refused.
+type Stream = (Vec<(String, Vec<u8>)>, BTreeSet<(String, u64)>, usize);
+
 /// 10,000 readings; after every 100th one a malformed reading and a station's ack (of an
 /// incident that does not exist, so the dispatch stage refuses it and dead-letters it).
-fn stream(devices: &[TestDevice]) -> (Vec<(String, Vec<u8>)>, BTreeSet<(String, u64)>, usize) {
+fn stream(devices: &[TestDevice]) -> Stream {
     let now = firegrid_ingest::now_ms();
     let mut msgs = Vec::new();
     let mut want = BTreeSet::new();
