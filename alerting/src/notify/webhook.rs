@@ -88,6 +88,27 @@ pub fn signature(secret: &[u8], timestamp_s: i64, body: &[u8]) -> String {
     hmac_sha256_hex(secret, &message)
 }
 
+/// What failed, with its causes ("error sending request: client error (Connect): tcp connect
+/// error: Connection refused"), and never the URL: should a cause quote it, its path and query
+/// are cut out.
+fn request_error(e: reqwest::Error, url: &str) -> String {
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    let secret_parts = reqwest::Url::parse(url)
+        .map(|u| [u.query().map(str::to_owned), Some(u.path().to_owned()).filter(|p| p.len() > 1)])
+        .unwrap_or_default();
+    for part in secret_parts.into_iter().flatten() {
+        message = message.replace(&part, "…");
+    }
+    message.replace(url, &redact(url))
+}
+
 /// A webhook sender (cheap to clone).
 #[derive(Clone)]
 pub struct Webhook {
@@ -134,7 +155,7 @@ impl Webhook {
             .body(body.to_owned())
             .send()
             .await
-            .map_err(|e| WebhookError::Request { url: redact(url), message: e.without_url().to_string() })?;
+            .map_err(|e| WebhookError::Request { url: redact(url), message: request_error(e, url) })?;
         let status = resp.status();
         if status.is_success() {
             Ok(())
@@ -179,6 +200,18 @@ mod tests {
         ] {
             assert_eq!(redact(url), shown, "{url}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_says_why_without_the_url() {
+        // A port that was free a moment ago: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let url = format!("http://127.0.0.1:{port}/robot/send?access_token=tok-123");
+        let w = Webhook::new(Duration::from_secs(2), b"k".to_vec()).expect("client");
+        let e = w.send(&url, "k1", "{}", 0).await.expect_err("refused").to_string();
+        assert!(e.starts_with(&format!("webhook http://127.0.0.1:{port}/…: ")), "{e}");
+        assert!(e.to_ascii_lowercase().contains("connect"), "the cause is kept: {e}");
+        assert!(!e.contains("tok-123") && !e.contains("/robot/send"), "{e}");
     }
 
     #[test]
