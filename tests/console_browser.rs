@@ -5,7 +5,9 @@
 //! token, checks that the console loaded with no failed request and no script error, publishes the
 //! readings of a fire to mosquitto and waits for the new critical incident to appear without a
 //! reload, then opens the station view (`/?station=…`) with the station's token and acknowledges
-//! the incident there. Screenshots go to `target/test-artifacts/console/`.
+//! the incident there; and, with every station made busy by an admin, a fire in a household without a
+//! grid manager raises the dispatchers' "no recipient" banner, which goes once a station is available.
+//! Screenshots go to `target/test-artifacts/console/`.
 //!
 //! A missing `chromium` or `chromedriver` fails the test with what to install; nothing is skipped.
 
@@ -26,6 +28,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DISPATCHER: &str = "dispatcher-console-0123456789";
 const STATION: &str = "station-wuxing-0123456789abc";
+const ADMIN: &str = "admin-console-0123456789abcd";
 const STATION_ID: &str = "ms-wuxing";
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -37,6 +40,7 @@ sd-wx-002,smoke,500112,500112002,500112002001,g-wx-01,h-wx-502,五星路 3栋2�
 sd-wx-003,smoke,500112,500112002,500112002001,g-wx-01,h-wx-301,五星路 1栋301室,29.7176,106.6338,residential,false
 sd-lc-101,smoke,500112,500112002,500112002002,g-lc-01,h-lc-101,龙昌街 8号 火锅店,29.7251,106.6381,small_venue,false
 sd-lc-102,smoke,500112,500112002,500112002002,g-lc-01,h-lc-102,龙昌街 12号 2-3,29.7268,106.6362,residential,false
+sd-fh-201,smoke,500112,500112002,500112002007,,h-fh-201,飞湖路 6号,29.7125,106.6270,residential,false
 ";
 const STATIONS: &str = "\
 station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
@@ -66,7 +70,9 @@ fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegr
     std::fs::write(dir.join("grids.csv"), GRIDS)?;
     std::fs::write(
         dir.join("tokens.csv"),
-        format!("token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n"),
+        format!(
+            "token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"
+        ),
     )?;
     let mut c = firegrid::Config::default();
     c.mqtt.url = mqtt.url();
@@ -502,5 +508,51 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
         "the page should still be polling"
     );
     b.screenshot("06-polling").await?;
+
+    // 6. Every station busy (an admin, over the API) and a fire where no grid manager is registered: nobody can be
+    //    sent, and the dispatchers see it in a banner that opens the incident; it goes once a station is available.
+    let available = ["ms-wuxing", "ms-longchang", "tt-shuanglonghu", "tt-huixing", "d-500112"];
+    for station in available {
+        set_status(addr, station, "busy").await?;
+    }
+    fleet_publish(mqtt, vec![smoke("sd-fh-201", "500112002007", 1, true, 30.0, 95)]).await?;
+    let stranded = b
+        .wait_for(
+            "the unroutable banner",
+            "!document.getElementById('unroutable').hidden && document.querySelector('#unroutable-list [data-id]') \
+                && document.querySelector('#unroutable-list [data-id]').dataset.id",
+            Duration::from_secs(30),
+        )
+        .await?;
+    let stranded = stranded.as_str().context("incident id")?.to_owned();
+    let text = b.js("return document.getElementById('unroutable').textContent").await?;
+    ensure!(text.as_str().is_some_and(|t| t.contains("无可用接警力量")), "banner text: {text}");
+    b.click(&format!("#unroutable-list [data-id=\"{stranded}\"]")).await?;
+    b.wait_for(
+        "the unroutable incident's detail",
+        &format!("document.querySelector('#detail .inc-id') && document.querySelector('#detail .inc-id').textContent == '{stranded}'"),
+        wait,
+    )
+    .await?;
+    b.screenshot("07-unroutable").await?;
+    set_status(addr, "ms-wuxing", "available").await?;
+    b.wait_for("the banner to go", "document.getElementById('unroutable').hidden", Duration::from_secs(30)).await?;
+    let (_, rec) = api(addr, DISPATCHER, &format!("/api/v1/incidents/{stranded}")).await?;
+    ensure!(rec["incident"]["notified_stations"] == json!(["ms-wuxing"]), "dispatched once available: {rec}");
+    // The event stream is still blocked on purpose (step 5).
+    let failures: Vec<String> = b.failures().await?.into_iter().filter(|f| !f.contains("/api/v1/events")).collect();
+    ensure!(failures.is_empty(), "failed requests or errors around the banner: {failures:#?}");
+    Ok(())
+}
+
+/// Sets a station's availability with the admin token, over the HTTP API.
+async fn set_status(addr: std::net::SocketAddr, station: &str, status: &str) -> Result<()> {
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/api/v1/stations/{station}/availability"))
+        .bearer_auth(ADMIN)
+        .body(json!({ "status": status }).to_string())
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "{station} {status}: {}", r.status());
     Ok(())
 }

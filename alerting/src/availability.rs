@@ -1,9 +1,11 @@
 //! Station availability at run time (DESIGN §6): `available`, `busy` or `off_duty`, set by an
 //! admin over the API or by the station itself on MQTT `firegrid/v1/status/{station_id}`. The
 //! registry's `available` column is the starting value; a change here lasts until the next one
-//! (or a restart). Shared, cheap to read: routing takes a snapshot per decision.
+//! (or a restart). Shared, cheap to read: routing takes a snapshot per decision, and the dispatch
+//! planner watches the [`Availability::generation`] to route unroutable incidents again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +61,7 @@ pub fn parse_status_body(body: &[u8]) -> Result<StationStatus, AvailabilityError
 #[derive(Debug, Clone, Default)]
 pub struct Availability {
     overrides: Arc<RwLock<HashMap<String, StationStatus>>>,
+    generation: Arc<AtomicU64>,
 }
 
 impl Availability {
@@ -66,6 +69,12 @@ impl Availability {
     pub fn set(&self, station_id: &str, status: StationStatus) {
         let mut m = self.overrides.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         m.insert(station_id.to_owned(), status);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Changes so far: a different value means a status was set since it was last read.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// The status set at run time, if any.
@@ -95,8 +104,10 @@ mod tests {
     fn a_set_status_is_seen_by_every_clone() {
         let a = Availability::default();
         let b = a.clone();
+        let before = b.generation();
         a.set("ms-1", StationStatus::Busy);
         assert_eq!(b.get("ms-1"), Some(StationStatus::Busy));
         assert_eq!(b.snapshot().len(), 1);
+        assert_ne!(b.generation(), before, "every clone sees that something changed");
     }
 }

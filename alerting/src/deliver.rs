@@ -1,42 +1,49 @@
 //! The delivery loop (DESIGN §6, §8): drains the durable outbox at least once per row. Woken at
 //! once by the engine after a commit that enqueued notifications (and polled every
-//! `outbox_poll_ms` for retries), it publishes MQTT rows and broadcasts console rows inline,
-//! sends webhooks on their own tasks (a slow receiver never delays a fire's MQTT message), then
-//! marks rows delivered — or records the failed attempt with a capped exponential backoff, for
-//! ever: a fire notification is never dropped. A crash between sending and marking means the row
-//! is sent again after the restart: receivers deduplicate by the message's `idempotency_key`.
+//! `outbox_poll_ms` for retries), it hands MQTT rows to the dispatch connection and broadcasts
+//! console rows inline, sends webhooks on their own tasks (a slow receiver never delays a fire's
+//! MQTT message), then records each outcome:
 //!
-//! Delivered rows are deleted after 30 days (hourly); undelivered rows are never deleted.
+//! - MQTT: delivered on the broker's PUBACK for the row's publish ([`crate::notify::mqtt`]
+//!   reports it); a row whose connection dropped first, or that the broker refused, goes back to
+//!   the outbox with a capped exponential backoff and is sent again, for ever: a fire
+//!   notification is never dropped.
+//! - Webhook: delivered on a 2xx answer; otherwise retried with the same backoff until its
+//!   incident closes or it is older than `webhook_max_age_seconds`, when it is `abandoned`.
+//! - Console (SSE): delivered once broadcast.
 //!
-//! Metrics: `firegrid_dispatches_total{tier,channel,outcome}` (`delivered`, `failed`,
-//! `skipped`: a webhook row whose recipient no longer has a URL) and `firegrid_dispatch_seconds`,
-//! from the receipt of the reading that opened an incident to its first MQTT notification.
+//! A crash between sending and marking means the row is sent again after the restart: receivers
+//! deduplicate by the message's `idempotency_key`. Delivered and abandoned rows are deleted after
+//! 30 days (hourly); pending rows are never deleted. Metrics: [`DispatchMetrics`].
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use firegrid_ingest::registry::SharedRegistry;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, Opts};
 use serde::Deserialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch_config::DispatchSettings;
+use crate::dispatch_metrics::DispatchMetrics;
 use crate::engine::{now_ms, EngineHandle};
-use crate::notify::mqtt::{dispatch_topic, Publish};
+use crate::notify::mqtt::{dispatch_topic, MqttPublisher};
+use crate::notify::puback::Report;
 use crate::notify::sse::{SseHub, SseItem};
 use crate::notify::webhook::{Webhook, WebhookError};
 use crate::outbox::OutboxEntry;
 
-/// Rows read per pass.
+/// Rows read per page of a pass.
 const PASS: usize = 256;
 /// Incidents remembered as having had their first notification timed.
 const TIMED_KEPT: usize = 4096;
-/// Delivered outbox rows are kept this long (the audit trail keeps who was notified for good).
+/// Delivered and abandoned outbox rows are kept this long (the audit trail keeps who was notified for good).
 const DELIVERED_KEPT_MS: i64 = 30 * 86_400_000;
-/// How often delivered rows past [`DELIVERED_KEPT_MS`] are deleted.
+/// How often rows past [`DELIVERED_KEPT_MS`] are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// At shutdown, how long the loop waits for the PUBACKs of rows in flight.
+const SHUTDOWN_PUBACK_WAIT: Duration = Duration::from_secs(1);
 
 /// What can stop the delivery loop from starting.
 #[derive(Debug, thiserror::Error)]
@@ -49,40 +56,8 @@ pub enum DeliverError {
     Webhook(#[from] WebhookError),
 }
 
-/// The dispatch metrics.
-#[derive(Debug, Clone)]
-pub struct DispatchMetrics {
-    /// `firegrid_dispatches_total{tier,channel,outcome}`.
-    pub dispatches: IntCounterVec,
-    /// `firegrid_dispatch_seconds`.
-    pub seconds: Histogram,
-}
-
-impl DispatchMetrics {
-    /// Registers the metrics.
-    pub fn register(registry: &prometheus::Registry) -> Result<DispatchMetrics, prometheus::Error> {
-        let dispatches = IntCounterVec::new(
-            Opts::new(
-                "firegrid_dispatches_total",
-                "Dispatch notification attempts by recipient tier, channel and outcome",
-            ),
-            &["tier", "channel", "outcome"],
-        )?;
-        let seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "firegrid_dispatch_seconds",
-                "From the receipt of the reading that opened an incident to its first notification published",
-            )
-            .buckets(vec![0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 3.0, 10.0, 60.0]),
-        )?;
-        registry.register(Box::new(dispatches.clone()))?;
-        registry.register(Box::new(seconds.clone()))?;
-        Ok(DispatchMetrics { dispatches, seconds })
-    }
-}
-
 /// The fields of a stored message the loop needs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 struct Meta {
     #[serde(default)]
     seq: u32,
@@ -94,18 +69,41 @@ struct Meta {
     idempotency_key: String,
 }
 
+impl Meta {
+    fn of(payload: &str) -> Meta {
+        serde_json::from_str(payload).unwrap_or_default()
+    }
+}
+
+/// An MQTT row handed to the connection, awaiting its [`Report`].
+#[derive(Debug)]
+struct Sent {
+    meta: Meta,
+    incident_id: String,
+    attempts: u32,
+}
+
+/// What the loop holds between passes: rows in flight are not handed over again.
+#[derive(Debug, Default)]
+struct InFlight {
+    webhooks: HashSet<String>,
+    mqtt: HashMap<String, Sent>,
+    /// Incidents whose first notification was timed.
+    timed: VecDeque<String>,
+}
+
 /// The delivery loop's parts.
 pub struct Delivery {
     /// The engine (outbox access).
     pub handle: EngineHandle,
     /// Webhook URLs.
     pub registry: SharedRegistry,
-    /// Retry bounds, poll period, webhook secret.
+    /// Retry bounds, poll period, webhook secret and maximum age.
     pub settings: DispatchSettings,
     /// MQTT topic prefix.
     pub prefix: String,
-    /// The MQTT client.
-    pub mqtt: Arc<dyn Publish>,
+    /// The dispatch MQTT connection.
+    pub mqtt: MqttPublisher,
     /// The console hub.
     pub sse: SseHub,
     /// Metrics.
@@ -123,15 +121,31 @@ pub fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
     min.saturating_mul(1u32 << attempts.min(20)).min(max)
 }
 
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
 type WebhookResult = (OutboxEntry, String, Result<(), WebhookError>);
 
+/// Where the rows of one pass go.
+struct Pass<'a> {
+    webhook: &'a Webhook,
+    done: &'a mpsc::UnboundedSender<WebhookResult>,
+    last: bool,
+}
+
 impl Delivery {
-    /// Runs until `shutdown`; `signal` is [`EngineHandle::outbox_signal`].
-    pub async fn run(self, signal: Arc<Notify>, shutdown: CancellationToken) -> Result<(), DeliverError> {
+    /// Runs until `shutdown`; `reports` is the dispatch connection's channel
+    /// ([`MqttPublisher::connect`]), `signal` is [`EngineHandle::outbox_signal`].
+    pub async fn run(
+        self,
+        mut reports: mpsc::UnboundedReceiver<Report>,
+        signal: Arc<Notify>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DeliverError> {
         let webhook = Webhook::new(self.settings.webhook_timeout, self.settings.webhook_secret.clone())?;
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WebhookResult>();
-        let mut in_flight: HashSet<String> = HashSet::new();
-        let mut timed: VecDeque<String> = VecDeque::new();
+        let mut f = InFlight::default();
         let mut poll = tokio::time::interval(self.settings.outbox_poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut prune = tokio::time::interval(PRUNE_EVERY);
@@ -142,114 +156,252 @@ impl Delivery {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => last = true,
+                Some(r) = reports.recv() => {
+                    let mut batch = vec![r];
+                    while let Ok(r) = reports.try_recv() {
+                        batch.push(r);
+                    }
+                    self.mqtt_reports(batch, &mut f).await;
+                    continue;
+                }
                 Some(r) = done_rx.recv() => {
                     let mut batch = vec![r];
                     while let Ok(r) = done_rx.try_recv() {
                         batch.push(r);
                     }
-                    self.webhook_results(batch, &mut in_flight).await;
+                    self.webhook_results(batch, &mut f).await;
                     continue;
                 }
                 () = signal.notified() => {}
                 _ = poll.tick() => {}
                 _ = prune.tick() => {
-                    match self.handle.prune_outbox(now_ms() - DELIVERED_KEPT_MS).await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(rows = n, "pruned delivered outbox rows older than 30 days"),
-                        Err(e) => tracing::warn!(error = %e, "outbox prune failed"),
-                    }
+                    self.prune().await;
                     continue;
                 }
             }
-            loop {
-                let now = now_ms();
-                let due = match self.handle.due_outbox(now, PASS).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox read failed; retrying at the next poll");
-                        break;
-                    }
-                };
-                let full = due.len() == PASS;
-                let mut delivered = Vec::new();
-                let mut fresh = 0;
-                for e in due {
-                    if in_flight.contains(&e.idempotency_key) {
-                        continue;
-                    }
-                    fresh += 1;
-                    let meta: Meta = serde_json::from_str(&e.payload).unwrap_or(Meta {
-                        seq: 0,
-                        tier: String::new(),
-                        received_at: None,
-                        idempotency_key: String::new(),
-                    });
-                    match e.channel.as_str() {
-                        "mqtt" => {
-                            let topic = dispatch_topic(&self.prefix, &e.target);
-                            if let Err(err) = self.mqtt.publish(topic, e.payload.clone().into_bytes()) {
-                                self.count(&meta.tier, "mqtt", "failed");
-                                let next = now + i64::try_from(self.settings.retry_min.as_millis()).unwrap_or(1000);
-                                tracing::warn!(key = %e.idempotency_key, error = %err, "MQTT client queue full; retrying");
-                                if let Err(se) = self.handle.outbox_failed(&e.idempotency_key, next, &err).await {
-                                    tracing::error!(error = %se, "failed MQTT attempt not recorded");
-                                }
-                                continue;
-                            }
-                            if meta.seq == 1 && !timed.contains(&e.incident_id) {
-                                if let Some(r) = meta.received_at {
-                                    let secs = (now_ms() - r).max(0) as f64 / 1000.0;
-                                    self.metrics.seconds.observe(secs);
-                                }
-                                timed.push_back(e.incident_id.clone());
-                                if timed.len() > TIMED_KEPT {
-                                    timed.pop_front();
-                                }
-                            }
-                            self.count(&meta.tier, "mqtt", "delivered");
-                            delivered.push(e.idempotency_key);
-                        }
-                        "sse" => {
-                            self.sse.send(SseItem { target: e.target.clone(), payload: e.payload.clone() });
-                            self.count(&meta.tier, "sse", "delivered");
-                            delivered.push(e.idempotency_key);
-                        }
-                        "webhook" if last => {}
-                        "webhook" => match self.webhook_url(&e.target) {
-                            Some(url) => {
-                                in_flight.insert(e.idempotency_key.clone());
-                                let (w, tx, key) = (webhook.clone(), done_tx.clone(), meta.idempotency_key.clone());
-                                tokio::spawn(async move {
-                                    let r = w.send(&url, &key, &e.payload).await;
-                                    let _ = tx.send((e, meta.tier, r));
-                                });
-                            }
-                            None => {
-                                tracing::warn!(target = %e.target, "webhook row for a recipient without webhook_url: skipped");
-                                self.count(&meta.tier, "webhook", "skipped");
-                                delivered.push(e.idempotency_key);
-                            }
-                        },
-                        other => {
-                            tracing::error!(channel = other, key = %e.idempotency_key, "unknown outbox channel: skipped");
-                            delivered.push(e.idempotency_key);
-                        }
-                    }
-                }
-                if !delivered.is_empty() {
-                    if let Err(err) = self.handle.outbox_delivered_many(delivered, now_ms()).await {
-                        tracing::error!(error = %err, "outbox rows sent but not marked; they will be sent again");
-                    }
-                }
-                if !full || fresh == 0 || last {
-                    break;
-                }
-            }
+            self.abandon(&f).await;
+            self.pass(&mut f, &Pass { webhook: &webhook, done: &done_tx, last }).await;
             if last {
+                self.settle(&mut reports, &mut f).await;
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Sends every due row once, page by page past the rows that stay due (in flight).
+    async fn pass(&self, f: &mut InFlight, p: &Pass<'_>) {
+        let mut offset = 0;
+        loop {
+            let due = match self.handle.due_outbox_page(now_ms(), PASS, offset).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(event = "outbox_read_failed", error = %e, "retrying at the next poll");
+                    return;
+                }
+            };
+            let full = due.len() == PASS;
+            let mut delivered = Vec::new();
+            for e in due {
+                if self.send(e, f, p, &mut delivered).await {
+                    offset += 1;
+                }
+            }
+            // Rows whose delivery could not be recorded would come back in the next page: stop here.
+            if !self.mark_delivered(delivered).await || !full {
+                return;
+            }
+        }
+    }
+
+    /// Sends one row; true when it stays due in the outbox (in flight, or left for later).
+    async fn send(&self, e: OutboxEntry, f: &mut InFlight, p: &Pass<'_>, delivered: &mut Vec<String>) -> bool {
+        let meta = Meta::of(&e.payload);
+        match e.channel.as_str() {
+            "mqtt" => self.send_mqtt(e, meta, f).await,
+            "sse" => {
+                self.sse.send(SseItem { target: e.target.clone(), payload: e.payload });
+                self.count(&meta.tier, "sse", "delivered");
+                delivered.push(e.idempotency_key);
+                false
+            }
+            "webhook" if p.last => true,
+            "webhook" if f.webhooks.contains(&e.idempotency_key) => true,
+            "webhook" => match self.webhook_url(&e.target) {
+                Some(url) => {
+                    f.webhooks.insert(e.idempotency_key.clone());
+                    let (w, tx, key) = (p.webhook.clone(), p.done.clone(), meta.idempotency_key.clone());
+                    tokio::spawn(async move {
+                        let r = w.send(&url, &key, &e.payload, now_ms() / 1000).await;
+                        let _ = tx.send((e, meta.tier, r));
+                    });
+                    true
+                }
+                None => {
+                    tracing::warn!(event = "webhook_skipped", target = %e.target, "the recipient has no webhook_url any more");
+                    self.count(&meta.tier, "webhook", "skipped");
+                    delivered.push(e.idempotency_key);
+                    false
+                }
+            },
+            other => {
+                tracing::error!(event = "outbox_unknown_channel", channel = other, key = %e.idempotency_key, "skipped");
+                delivered.push(e.idempotency_key);
+                false
+            }
+        }
+    }
+
+    /// Hands an MQTT row to the connection (once: its PUBACK or return settles it).
+    async fn send_mqtt(&self, e: OutboxEntry, meta: Meta, f: &mut InFlight) -> bool {
+        if f.mqtt.contains_key(&e.idempotency_key) {
+            return true;
+        }
+        let topic = dispatch_topic(&self.prefix, &e.target);
+        match self.mqtt.publish(&e.idempotency_key, topic, e.payload.into_bytes()) {
+            Ok(()) => {
+                let sent = Sent { meta, incident_id: e.incident_id, attempts: e.attempts };
+                f.mqtt.insert(e.idempotency_key, sent);
+                true
+            }
+            Err(err) => {
+                self.count(&meta.tier, "mqtt", "failed");
+                tracing::warn!(event = "dispatch_mqtt_queue_full", key = %e.idempotency_key, error = %err, "retrying");
+                let next = now_ms() + ms(self.settings.retry_min);
+                if let Err(se) = self.handle.outbox_failed(&e.idempotency_key, next, &err).await {
+                    tracing::error!(event = "outbox_attempt_not_recorded", error = %se);
+                }
+                false
+            }
+        }
+    }
+
+    /// PUBACKs and returns from the dispatch connection.
+    async fn mqtt_reports(&self, batch: Vec<Report>, f: &mut InFlight) {
+        let mut delivered = Vec::new();
+        for r in batch {
+            match r {
+                Report::Delivered(key) => {
+                    if let Some(sent) = f.mqtt.remove(&key) {
+                        self.count(&sent.meta.tier, "mqtt", "delivered");
+                        self.time_first(&sent, f);
+                    }
+                    delivered.push(key);
+                }
+                Report::Returned { key, reason } => {
+                    let (tier, attempts) = f.mqtt.remove(&key).map(|s| (s.meta.tier, s.attempts)).unwrap_or_default();
+                    self.count(&tier, "mqtt", "failed");
+                    let wait = backoff(attempts, self.settings.retry_min, self.settings.retry_max);
+                    tracing::warn!(event = "dispatch_mqtt_returned", key = %key, retry_in_ms = ms(wait), reason = %reason);
+                    if let Err(se) = self.handle.outbox_failed(&key, now_ms() + ms(wait), &reason).await {
+                        tracing::error!(event = "outbox_attempt_not_recorded", error = %se);
+                    }
+                }
+            }
+        }
+        self.mark_delivered(delivered).await;
+    }
+
+    /// `firegrid_dispatch_seconds`: the first MQTT notification of an incident acknowledged.
+    fn time_first(&self, sent: &Sent, f: &mut InFlight) {
+        if sent.meta.seq != 1 || f.timed.contains(&sent.incident_id) {
+            return;
+        }
+        if let Some(r) = sent.meta.received_at {
+            self.metrics.seconds.observe((now_ms() - r).max(0) as f64 / 1000.0);
+        }
+        f.timed.push_back(sent.incident_id.clone());
+        if f.timed.len() > TIMED_KEPT {
+            f.timed.pop_front();
+        }
+    }
+
+    async fn webhook_results(&self, batch: Vec<WebhookResult>, f: &mut InFlight) {
+        let mut delivered = Vec::new();
+        for (e, tier, r) in batch {
+            f.webhooks.remove(&e.idempotency_key);
+            match r {
+                Ok(()) => {
+                    self.count(&tier, "webhook", "delivered");
+                    delivered.push(e.idempotency_key);
+                }
+                Err(err) => {
+                    self.count(&tier, "webhook", "failed");
+                    let wait = backoff(e.attempts, self.settings.retry_min, self.settings.retry_max);
+                    tracing::warn!(event = "webhook_failed", key = %e.idempotency_key, attempts = e.attempts + 1,
+                        retry_in_ms = ms(wait), error = %err);
+                    if let Err(se) =
+                        self.handle.outbox_failed(&e.idempotency_key, now_ms() + ms(wait), &err.to_string()).await
+                    {
+                        tracing::error!(event = "outbox_attempt_not_recorded", error = %se, "it is retried at once");
+                    }
+                }
+            }
+        }
+        self.mark_delivered(delivered).await;
+    }
+
+    /// Gives up the webhooks of closed incidents and those past `webhook_max_age_seconds`
+    /// (not those being sent: their answer decides).
+    async fn abandon(&self, f: &InFlight) {
+        let before = now_ms().saturating_sub(ms(self.settings.webhook_max_age));
+        let rows = match self.handle.webhooks_to_abandon(before).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(event = "outbox_read_failed", error = %e, "webhooks to abandon: retrying at the next poll");
+                return;
+            }
+        };
+        let rows: Vec<_> = rows.into_iter().filter(|a| !f.webhooks.contains(&a.idempotency_key)).collect();
+        if rows.is_empty() {
+            return;
+        }
+        let keys = rows.iter().map(|a| (a.idempotency_key.clone(), a.reason)).collect();
+        if let Err(e) = self.handle.outbox_abandoned(keys, now_ms()).await {
+            tracing::error!(event = "outbox_abandon_failed", error = %e, "retrying at the next poll");
+            return;
+        }
+        for a in rows {
+            self.count(&Meta::of(&a.payload).tier, "webhook", "abandoned");
+            tracing::warn!(event = "webhook_abandoned", key = %a.idempotency_key, reason = a.reason.as_str());
+        }
+    }
+
+    /// At shutdown: waits briefly for the PUBACKs of rows in flight (the rest is sent again at the next start).
+    async fn settle(&self, reports: &mut mpsc::UnboundedReceiver<Report>, f: &mut InFlight) {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_PUBACK_WAIT;
+        while !f.mqtt.is_empty() {
+            let Ok(Some(r)) = tokio::time::timeout_at(deadline, reports.recv()).await else { break };
+            let mut batch = vec![r];
+            while let Ok(r) = reports.try_recv() {
+                batch.push(r);
+            }
+            self.mqtt_reports(batch, f).await;
+        }
+    }
+
+    /// Records deliveries; false when the store refused (the rows will be sent again).
+    async fn mark_delivered(&self, keys: Vec<String>) -> bool {
+        if keys.is_empty() {
+            return true;
+        }
+        match self.handle.outbox_delivered_many(keys, now_ms()).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::error!(event = "outbox_delivered_not_recorded", error = %err, "they will be sent again");
+                false
+            }
+        }
+    }
+
+    async fn prune(&self) {
+        match self.handle.prune_outbox(now_ms() - DELIVERED_KEPT_MS).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(event = "outbox_pruned", rows = n, "delivered and abandoned rows older than 30 days")
+            }
+            Err(e) => tracing::warn!(event = "outbox_prune_failed", error = %e),
+        }
     }
 
     fn webhook_url(&self, target: &str) -> Option<String> {
@@ -262,34 +414,6 @@ impl Delivery {
 
     fn count(&self, tier: &str, channel: &str, outcome: &str) {
         self.metrics.dispatches.with_label_values(&[tier, channel, outcome]).inc();
-    }
-
-    async fn webhook_results(&self, batch: Vec<WebhookResult>, in_flight: &mut HashSet<String>) {
-        let mut delivered = Vec::new();
-        for (e, tier, r) in batch {
-            in_flight.remove(&e.idempotency_key);
-            match r {
-                Ok(()) => {
-                    self.count(&tier, "webhook", "delivered");
-                    delivered.push(e.idempotency_key);
-                }
-                Err(err) => {
-                    self.count(&tier, "webhook", "failed");
-                    let wait = backoff(e.attempts, self.settings.retry_min, self.settings.retry_max);
-                    let next = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                    tracing::warn!(key = %e.idempotency_key, attempts = e.attempts + 1, retry_in_ms = wait.as_millis() as u64,
-                        error = %err, "webhook delivery failed");
-                    if let Err(se) = self.handle.outbox_failed(&e.idempotency_key, next, &err.to_string()).await {
-                        tracing::error!(error = %se, "failed webhook attempt not recorded; it is retried at once");
-                    }
-                }
-            }
-        }
-        if !delivered.is_empty() {
-            if let Err(err) = self.handle.outbox_delivered_many(delivered, now_ms()).await {
-                tracing::error!(error = %err, "webhooks delivered but not marked; they will be sent again");
-            }
-        }
     }
 }
 

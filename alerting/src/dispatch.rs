@@ -5,14 +5,22 @@
 //! the state, all persisted in the transaction of the change. On each tick it fires the due
 //! timers. At start-up it reloads the state of active incidents from the store, so timers resume.
 //! Plans are computed from memory only (a registry snapshot and availability): no I/O.
+//!
+//! An incident whose route names no recipient at all (no station of any tier in range, no grid
+//! manager) is *unroutable*: counted once in `firegrid_dispatch_unroutable_total{class}`, kept in
+//! `firegrid_dispatch_unroutable{class}` and in its persisted state (the console's banner reads
+//! it), and routed again on the first tick after a station's availability or the registry
+//! changes — and after a restart — until someone is notified or the incident closes.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use firegrid_ingest::registry::{SharedRegistry, Tier};
+use firegrid_ingest::registry::{Registry, SharedRegistry, Tier};
 
 use crate::availability::Availability;
 use crate::dispatch_config::DispatchSettings;
+use crate::dispatch_metrics::DispatchMetrics;
 use crate::escalation::{Due, Escalation};
 use crate::incident::{AuditEntry, Event, Evidence, Incident};
 use crate::message::{Context, DispatchMessage, EvidenceItem};
@@ -53,6 +61,9 @@ pub struct Dispatch {
     incidents: HashMap<String, Incident>,
     evidence: HashMap<String, Vec<EvidenceItem>>,
     evidence_received: HashMap<String, i64>,
+    metrics: Option<DispatchMetrics>,
+    /// Availability generation and registry last routed against for the unroutable incidents.
+    routed_against: Option<(u64, Arc<Registry>)>,
 }
 
 impl Dispatch {
@@ -66,7 +77,24 @@ impl Dispatch {
             incidents: HashMap::new(),
             evidence: HashMap::new(),
             evidence_received: HashMap::new(),
+            metrics: None,
+            routed_against: None,
         }
+    }
+
+    /// Counts unroutable incidents into `metrics` (without, they are tracked but not counted).
+    pub fn with_metrics(mut self, metrics: DispatchMetrics) -> Dispatch {
+        self.metrics = Some(metrics);
+        self.update_unroutable_gauge();
+        self
+    }
+
+    /// Incidents unroutable now, as `(incident_id, since_ms)`, longest first.
+    pub fn unroutable(&self) -> Vec<(String, i64)> {
+        let mut v: Vec<(String, i64)> =
+            self.states.iter().filter_map(|(id, e)| e.unroutable_since_ms.map(|t| (id.clone(), t))).collect();
+        v.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 
     /// A planner resuming the escalation state of the active incidents in `data_dir`'s store
@@ -108,6 +136,10 @@ impl Dispatch {
         let esc = self.states.entry(inc.id.clone()).or_insert_with(|| Escalation::new(&inc.id, inc.class));
         if esc.received_at_ms.is_none() {
             esc.received_at_ms = self.evidence_received.get(&inc.id).copied();
+        }
+        if let Some(since) = esc.unroutable_since_ms.take() {
+            tracing::info!(event = "dispatch_rerouted", incident = %inc.id, unroutable_ms = now_ms - since,
+                recipients = routes.len(), "an unroutable incident found its recipients");
         }
         for (slot, id, tier) in escalations {
             esc.escalated(*slot, id, tier, now_ms, &timeouts);
@@ -153,7 +185,59 @@ impl Dispatch {
             }
         }
         plan.state = serde_json::to_string(esc).ok();
+        self.update_unroutable_gauge();
         plan
+    }
+
+    /// Routing found no recipient for `inc`: unroutable, unless an earlier round notified someone
+    /// (a severity rise with nobody new to tell; the earlier recipients stay on it).
+    fn unroutable_now(&mut self, inc: &Incident, now_ms: i64) -> DispatchPlan {
+        let esc = self.states.entry(inc.id.clone()).or_insert_with(|| Escalation::new(&inc.id, inc.class));
+        if esc.seq > 0 {
+            tracing::warn!(event = "dispatch_no_new_recipient", incident = %inc.id, severity = %inc.severity,
+                "no recipient available for the new round; those notified before stay on it");
+            return DispatchPlan::default();
+        }
+        if esc.unroutable_since_ms.is_none() {
+            esc.unroutable_since_ms = Some(now_ms);
+            if let Some(m) = &self.metrics {
+                m.unroutable_total.with_label_values(&[inc.class.as_str()]).inc();
+            }
+            tracing::error!(event = "dispatch_unroutable", incident = %inc.id, class = %inc.class,
+                county = %inc.county, township = %inc.township,
+                "no station of any tier and no grid manager available: routed again when availability or the registry changes");
+        }
+        self.update_unroutable_gauge();
+        self.save(&inc.id)
+    }
+
+    /// Routes the unroutable incidents again if availability or the registry changed since the
+    /// last try (the first tick after a start always tries).
+    fn reroute(&mut self, now_ms: i64) -> Vec<(String, DispatchPlan)> {
+        let current = (self.availability.generation(), self.registry.snapshot());
+        let changed = self.routed_against.as_ref().is_none_or(|(g, r)| *g != current.0 || !Arc::ptr_eq(r, &current.1));
+        self.routed_against = Some(current);
+        let waiting = self.unroutable();
+        if !changed || waiting.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (id, _) in waiting {
+            let Some(inc) = self.incidents.get(&id).cloned() else { continue };
+            let routes = self.router_routes(&inc);
+            if !routes.is_empty() {
+                out.push((id, self.notify(&inc, &routes, now_ms, &[])));
+            }
+        }
+        out
+    }
+
+    fn update_unroutable_gauge(&self) {
+        let Some(m) = &self.metrics else { return };
+        for c in crate::incident::Class::ALL {
+            let n = self.states.values().filter(|e| e.class == *c && e.unroutable_since_ms.is_some()).count();
+            m.unroutable.with_label_values(&[c.as_str()]).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     fn save(&self, id: &str) -> DispatchPlan {
@@ -251,10 +335,13 @@ impl Dispatcher for Dispatch {
 
     fn plan(&mut self, t: &AuditEntry, inc: &Incident, now_ms: i64) -> DispatchPlan {
         if inc.status.is_terminal() {
-            self.states.remove(&inc.id);
+            let was_unroutable = self.states.remove(&inc.id).is_some_and(|e| e.unroutable_since_ms.is_some());
             self.incidents.remove(&inc.id);
             self.evidence.remove(&inc.id);
             self.evidence_received.remove(&inc.id);
+            if was_unroutable {
+                self.update_unroutable_gauge();
+            }
             return DispatchPlan::default();
         }
         self.incidents.insert(inc.id.clone(), inc.clone());
@@ -263,8 +350,7 @@ impl Dispatcher for Dispatch {
             Event::Opened | Event::Escalated => {
                 let routes = self.router_routes(inc);
                 if routes.is_empty() {
-                    tracing::error!(incident = %inc.id, township = %inc.township, "no recipient found for the incident");
-                    return DispatchPlan::default();
+                    return self.unroutable_now(inc, now_ms);
                 }
                 self.notify(inc, &routes, now_ms, &[])
             }
@@ -285,13 +371,13 @@ impl Dispatcher for Dispatch {
     }
 
     fn tick(&mut self, now_ms: i64) -> Vec<(String, DispatchPlan)> {
+        let mut out = self.reroute(now_ms);
         let due: Vec<String> = self
             .states
             .iter()
             .filter(|(_, e)| e.next_due().is_some_and(|d| d <= now_ms))
             .map(|(k, _)| k.clone())
             .collect();
-        let mut out = Vec::new();
         for id in due {
             let Some((routes, moves)) = self.resolve_due(&id, now_ms) else { continue };
             let Some(inc) = self.incidents.get(&id).cloned() else { continue };

@@ -20,7 +20,9 @@ use crate::health::EngineHealth;
 use crate::incident::{Action, Class, Event, Incident, TransitionError};
 use crate::metrics::Metrics;
 use crate::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
-use crate::store::{IncidentFilter, IncidentRecord, OutboxRow, Store, StoreError, StoreThread};
+use crate::store::{
+    Abandon, AbandonReason, IncidentFilter, IncidentRecord, OutboxRow, Store, StoreError, StoreThread, Unroutable,
+};
 
 /// Most readings evaluated per batch (one store transaction per batch).
 const BATCH: usize = 512;
@@ -118,6 +120,32 @@ impl EngineHandle {
     /// For the dispatch stage: outbox entries not yet delivered and due by `now_ms`, oldest first.
     pub async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, AlertError> {
         Ok(self.writer.call(move |s| s.due_outbox(now_ms, limit)).await??)
+    }
+
+    /// For the dispatch stage: [`EngineHandle::due_outbox`] past its first `offset` rows.
+    pub async fn due_outbox_page(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<OutboxEntry>, AlertError> {
+        Ok(self.writer.call(move |s| s.due_outbox_page(now_ms, limit, offset)).await??)
+    }
+
+    /// For the dispatch stage: pending webhooks of closed incidents or enqueued before
+    /// `created_before_ms`.
+    pub async fn webhooks_to_abandon(&self, created_before_ms: i64) -> Result<Vec<Abandon>, AlertError> {
+        Ok(self.writer.call(move |s| s.webhooks_to_abandon(created_before_ms)).await??)
+    }
+
+    /// For the dispatch stage: records rows as abandoned; returns how many changed.
+    pub async fn outbox_abandoned(&self, rows: Vec<(String, AbandonReason)>, at_ms: i64) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.mark_abandoned(&rows, at_ms)).await??)
+    }
+
+    /// For the console: active incidents with no recipient, longest unroutable first.
+    pub async fn unroutable(&self) -> Result<Vec<Unroutable>, AlertError> {
+        Ok(self.reader.call(|s| s.unroutable()).await??)
     }
 
     /// For the dispatch stage: records a failed attempt; the entry is due again at `next_attempt_ms`.

@@ -10,6 +10,10 @@
 //!
 //! An acknowledgement at any time before a deadline (even 1 ms) cancels it: a timer fires only at
 //! or after its due time.
+//!
+//! An incident for which routing found no recipient at all keeps a state too, with
+//! `unroutable_since_ms` set and no round yet: the planner routes it again when availability or
+//! the registry changes, also after a restart.
 
 use serde::{Deserialize, Serialize};
 
@@ -78,6 +82,9 @@ pub struct Escalation {
     pub hazard_due_ms: Option<i64>,
     /// Epoch ms of the reading that opened the incident (for `firegrid_dispatch_seconds`).
     pub received_at_ms: Option<i64>,
+    /// Routing found no recipient at all since this epoch ms (no round sent yet); `None` once routed.
+    #[serde(default)]
+    pub unroutable_since_ms: Option<i64>,
 }
 
 impl Escalation {
@@ -93,6 +100,7 @@ impl Escalation {
             on_scene_due_ms: None,
             hazard_due_ms: None,
             received_at_ms: None,
+            unroutable_since_ms: None,
         }
     }
 
@@ -238,6 +246,14 @@ mod tests {
         acked.acknowledged(86_399_999, &T);
         assert!(acked.due(86_400_000).is_empty());
         assert_eq!(e.due(86_400_000), vec![Due::Hazard]);
+    }
+
+    #[test]
+    fn a_state_stored_before_unroutable_existed_still_loads() {
+        let old = r#"{"incident_id":"INC-1","class":"fire","seq":1,"sent":[],"slots":[],"acked_at_ms":null,
+            "on_scene_due_ms":null,"hazard_due_ms":null,"received_at_ms":null}"#;
+        let e: Escalation = serde_json::from_str(old).expect("parses");
+        assert_eq!(e.unroutable_since_ms, None);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! `notify`, `control` and `dispatch_api` are the edges.
 //!
 //! Dispatch: [`dispatch::Dispatch`] is the engine's [`outbox::Dispatcher`] (routing and escalation
-//! timers, persisted with every transition); [`deliver::Delivery`] drains the outbox to MQTT,
-//! webhooks and the console's SSE; [`control::Control`] applies acknowledgements and station
+//! timers, persisted with every transition; incidents with no recipient are `unroutable` and
+//! routed again when availability or the registry changes); [`deliver::Delivery`] drains the
+//! outbox to MQTT (delivered on the broker's PUBACK), signed webhooks and the console's SSE;
+//! [`control::Control`] applies acknowledgements and station
 //! status from MQTT. [`stage::DispatchStage`] assembles them for the binary:
 //! `DispatchStage::new(settings, &mut engine, …)` after [`Engine::open`], its
 //! `control_route()` for the MQTT consumer, its `router(tokens)` merged into the HTTP app, and
@@ -48,6 +50,7 @@ pub mod deliver;
 pub mod dispatch;
 pub mod dispatch_api;
 pub mod dispatch_config;
+pub mod dispatch_metrics;
 pub mod engine;
 pub mod escalation;
 pub mod evidence;

@@ -9,6 +9,11 @@
 //! coordinates, else the centroid of the stations of its township (an unregistered device is
 //! known by its topic's county and township only), else covering alone decides. A district
 //! station (`forward_119`, the last tier) is taken at any distance when none covers the county.
+//!
+//! Tier fallback: where a `respond` finds no available station of its tier this way, it goes up a
+//! tier ([`tier_above`]: micro → township_team → district; volunteer → township_team;
+//! forest_team → district). A route with no recipient at all — nothing available at any tier,
+//! no grid manager — leaves the incident *unroutable* (the dispatch planner's business).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -260,7 +265,7 @@ impl Router<'_> {
                 }
                 if incident.severity == Severity::Critical {
                     let taken = responders(&routes);
-                    let team = self.pick(Tier::TownshipTeam, &place, &[]);
+                    let team = self.pick_up(Tier::TownshipTeam, &place, &[]);
                     if team.as_ref().is_none_or(|t| !taken.contains(&t.station_id)) {
                         add_station(&mut routes, team, Role::Respond);
                     }
@@ -268,7 +273,7 @@ impl Router<'_> {
                 }
             }
             Class::ForestFire => {
-                add_station(&mut routes, self.pick(Tier::ForestTeam, &place, &[]), Role::Respond);
+                add_station(&mut routes, self.pick_up(Tier::ForestTeam, &place, &[]), Role::Respond);
                 let taken = responders(&routes);
                 add_station(&mut routes, self.pick_up(Tier::TownshipTeam, &place, &taken), Role::Respond);
                 add_station(&mut routes, self.pick(Tier::District, &place, &[]), Role::Forward119);

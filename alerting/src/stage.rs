@@ -1,10 +1,11 @@
 //! The dispatch stage assembled for the binary, so that its wiring is a few lines: build it
-//! beside the [`Engine`] (it installs the planner), give the MQTT consumer its
-//! [`ControlRoute`], merge its [`router`](DispatchStage::router), then [`spawn`](DispatchStage::spawn)
-//! the delivery loop and the control task once the engine handle and the MQTT client exist.
+//! beside the [`Engine`] (it installs the planner, and refuses a registry with webhook
+//! recipients while the webhook secret is empty), give the MQTT consumer its [`ControlRoute`],
+//! merge its [`router`](DispatchStage::router), then [`spawn`](DispatchStage::spawn) the
+//! delivery loop, its MQTT connection and the control task once the engine handle and the MQTT
+//! client exist.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use firegrid_ingest::config::MqttSettings;
 use firegrid_ingest::consumer::{Acker, ControlRoute, Message};
@@ -15,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::availability::Availability;
 use crate::control::Control;
-use crate::deliver::{DeliverError, Delivery, DispatchMetrics};
+use crate::deliver::{DeliverError, Delivery};
 use crate::dispatch::{Dispatch, DispatchError};
 use crate::dispatch_config::DispatchSettings;
+use crate::dispatch_metrics::DispatchMetrics;
 use crate::engine::{Engine, EngineHandle};
 use crate::notify::mqtt::MqttPublisher;
 use crate::notify::sse::SseHub;
@@ -38,6 +40,9 @@ pub enum StageError {
     /// The dispatch MQTT client could not be set up.
     #[error("dispatch MQTT client: {0}")]
     Mqtt(#[from] firegrid_ingest::consumer::ConsumerError),
+    /// The configuration and the registry disagree (a webhook recipient but no secret).
+    #[error(transparent)]
+    Config(#[from] firegrid_ingest::config::ConfigError),
 }
 
 /// The parts of the dispatch stage (see the module doc).
@@ -54,8 +59,9 @@ pub struct DispatchStage {
 }
 
 impl DispatchStage {
-    /// Resumes the planner from the engine's store (`data_dir`), installs it in `engine` and
-    /// registers the metrics. Blocking file I/O: call at start-up, after [`Engine::open`].
+    /// Checks the webhook secret against the registry, resumes the planner from the engine's
+    /// store (`data_dir`), installs it in `engine` and registers the metrics. Blocking file I/O:
+    /// call at start-up, after [`Engine::open`].
     pub fn new(
         settings: DispatchSettings,
         engine: &mut Engine,
@@ -64,10 +70,12 @@ impl DispatchStage {
         metrics: &prometheus::Registry,
         prefix: &str,
     ) -> Result<DispatchStage, StageError> {
+        settings.check_webhooks(&registry.snapshot())?;
         let availability = Availability::default();
-        let planner = Dispatch::open(registry.clone(), availability.clone(), settings.clone(), data_dir)?;
-        engine.set_dispatcher(planner);
         let metrics = DispatchMetrics::register(metrics).map_err(DeliverError::from)?;
+        let planner = Dispatch::open(registry.clone(), availability.clone(), settings.clone(), data_dir)?
+            .with_metrics(metrics.clone());
+        engine.set_dispatcher(planner);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         Ok(DispatchStage {
             settings,
@@ -106,14 +114,14 @@ impl DispatchStage {
         shutdown: CancellationToken,
     ) -> Result<JoinHandle<()>, StageError> {
         let publisher_stop = CancellationToken::new();
-        let (publisher, connection) = MqttPublisher::connect(mqtt, publisher_stop.clone())?;
+        let (publisher, reports, connection) = MqttPublisher::connect(mqtt, publisher_stop.clone())?;
         let connection = tokio::spawn(connection);
         let delivery = Delivery {
             handle: handle.clone(),
             registry: self.registry.clone(),
             settings: self.settings,
             prefix: self.prefix.clone(),
-            mqtt: Arc::new(publisher),
+            mqtt: publisher,
             sse: self.hub,
             metrics: self.metrics,
         };
@@ -127,8 +135,8 @@ impl DispatchStage {
         let signal = handle.outbox_signal();
         let control = tokio::spawn(control.run(self.control_rx, acker, shutdown.clone()));
         Ok(tokio::spawn(async move {
-            if let Err(e) = delivery.run(signal, shutdown).await {
-                tracing::error!(error = %e, "dispatch delivery could not start");
+            if let Err(e) = delivery.run(reports, signal, shutdown).await {
+                tracing::error!(event = "dispatch_delivery_failed", error = %e, "dispatch delivery could not start");
             }
             publisher_stop.cancel();
             let _ = connection.await;

@@ -1,6 +1,11 @@
 //! The durable incident store: embedded SQLite (bundled, WAL, `synchronous=FULL`) holding
 //! incidents, their evidence, the audit trail, the id counters and the dispatch outbox. One
 //! [`Outcome`] is written in one transaction, so a crash leaves either all of a change or none.
+//!
+//! An outbox row is pending until it is delivered (`delivered_at_ms`) or, for a webhook only,
+//! abandoned (`abandoned_at_ms`: its incident closed or it outlived `webhook_max_age_seconds`);
+//! the two are exclusive. Schema version 2 added `abandoned_at_ms`; older files are migrated at
+//! open.
 //! SQLite calls never run on the async runtime: [`StoreThread`] owns a connection on a dedicated
 //! thread and runs closures there.
 
@@ -12,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::correlate::Outcome;
 use crate::incident::{AuditEntry, Class, Event, Evidence, Incident, Severity, Status};
-use crate::outbox::OutboxEntry;
+
+mod outbox;
+
+pub use outbox::{Abandon, AbandonReason, OutboxRow, Unroutable};
 
 /// A store operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -135,15 +143,33 @@ CREATE TABLE IF NOT EXISTS outbox (
     next_attempt_ms INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     delivered_at_ms INTEGER,
-    last_error TEXT
+    last_error TEXT,
+    abandoned_at_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at_ms, next_attempt_ms);
 CREATE TABLE IF NOT EXISTS dispatch_state (
     incident_id TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
-PRAGMA user_version = 1;
 ";
+
+/// The schema version [`SCHEMA`] and [`migrate`] leave.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a file of an older schema up to [`SCHEMA_VERSION`] (after [`SCHEMA`] ran).
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_abandoned: i64 =
+        conn.query_row("SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'abandoned_at_ms'", [], |r| {
+            r.get(0)
+        })?;
+    if has_abandoned == 0 {
+        conn.execute_batch("ALTER TABLE outbox ADD COLUMN abandoned_at_ms INTEGER")?;
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+}
+
+/// Incident statuses that close an incident.
+const CLOSED: &str = "('resolved', 'false_alarm', 'rectified')";
 
 /// A connection to the incident database.
 #[derive(Debug)]
@@ -172,6 +198,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err("set synchronous"))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err("set busy timeout"))?;
         conn.execute_batch(SCHEMA).map_err(err("create schema"))?;
+        migrate(&conn).map_err(err("migrate schema"))?;
         Ok(Store { conn, path: path.display().to_string() })
     }
 
@@ -480,49 +507,6 @@ impl Store {
             .collect()
     }
 
-    /// Outbox entries not yet delivered whose next attempt is due by `now_ms`, oldest first.
-    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT idempotency_key, incident_id, target, role, channel, payload, created_at_ms,
-                        next_attempt_ms, attempts
-                 FROM outbox WHERE delivered_at_ms IS NULL AND next_attempt_ms <= ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(self.err("prepare outbox query"))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = st
-            .query_map(params![now_ms, limit], |r| {
-                Ok(OutboxEntry {
-                    idempotency_key: r.get(0)?,
-                    incident_id: r.get(1)?,
-                    target: r.get(2)?,
-                    role: r.get(3)?,
-                    channel: r.get(4)?,
-                    payload: r.get(5)?,
-                    created_at_ms: r.get(6)?,
-                    next_attempt_ms: r.get(7)?,
-                    attempts: r.get(8)?,
-                })
-            })
-            .map_err(self.err("query outbox"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("read outbox"))?;
-        Ok(rows)
-    }
-
-    /// Records a failed delivery attempt: the entry is retried at `next_attempt_ms`.
-    pub fn mark_failed(&self, idempotency_key: &str, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
-                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL",
-                params![idempotency_key, next_attempt_ms, error],
-            )
-            .map_err(self.err("record failed outbox attempt"))?;
-        Ok(())
-    }
-
     /// The dispatch state of every incident not yet closed, `(incident_id, json)`.
     pub fn dispatch_states(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut st = self
@@ -538,103 +522,6 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err("read dispatch state"))?;
         Ok(rows)
-    }
-
-    /// Deletes outbox rows delivered before `before_ms`; returns how many.
-    pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.conn
-            .execute("DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1", [before_ms])
-            .map_err(self.err("prune delivered outbox rows"))
-    }
-
-    /// Marks outbox entries delivered in one transaction; returns how many were not already.
-    pub fn mark_delivered_many(&mut self, keys: &[String], at_ms: i64) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let e = |what| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path, what, source }
-        };
-        let tx = self.conn.transaction().map_err(e("begin"))?;
-        let mut n = 0;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
-                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL",
-                )
-                .map_err(e("prepare outbox delivered"))?;
-            for k in keys {
-                n += st.execute(params![k, at_ms]).map_err(e("mark outbox entry delivered"))?;
-            }
-        }
-        tx.commit().map_err(e("commit"))?;
-        Ok(n)
-    }
-
-    /// Marks an outbox entry delivered.
-    pub fn mark_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
-                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL",
-                params![idempotency_key, at_ms],
-            )
-            .map_err(self.err("mark outbox entry delivered"))?;
-        Ok(n == 1)
-    }
-}
-
-/// One outbox row of an incident with its delivery outcome (the console's dispatch log).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OutboxRow {
-    /// The row.
-    pub entry: OutboxEntry,
-    /// Delivered at, epoch ms; `None` while pending.
-    pub delivered_at_ms: Option<i64>,
-    /// The last failed attempt's error.
-    pub last_error: Option<String>,
-}
-
-impl Store {
-    /// The dispatch log of an incident: its outbox rows, oldest first, and its dispatch state
-    /// (escalation timers, JSON) when it has one. Read-only (the console's detail view).
-    pub fn dispatch_log(&self, incident_id: &str) -> Result<(Vec<OutboxRow>, Option<String>), StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT idempotency_key, incident_id, target, role, channel, payload, created_at_ms,
-                        next_attempt_ms, attempts, delivered_at_ms, last_error
-                 FROM outbox WHERE incident_id = ?1 ORDER BY id",
-            )
-            .map_err(self.err("prepare dispatch log query"))?;
-        let rows = st
-            .query_map([incident_id], |r| {
-                Ok(OutboxRow {
-                    entry: OutboxEntry {
-                        idempotency_key: r.get(0)?,
-                        incident_id: r.get(1)?,
-                        target: r.get(2)?,
-                        role: r.get(3)?,
-                        channel: r.get(4)?,
-                        payload: r.get(5)?,
-                        created_at_ms: r.get(6)?,
-                        next_attempt_ms: r.get(7)?,
-                        attempts: r.get(8)?,
-                    },
-                    delivered_at_ms: r.get(9)?,
-                    last_error: r.get(10)?,
-                })
-            })
-            .map_err(self.err("query dispatch log"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("read dispatch log"))?;
-        let state = self
-            .conn
-            .query_row("SELECT doc FROM dispatch_state WHERE incident_id = ?1", [incident_id], |r| r.get(0))
-            .optional()
-            .map_err(self.err("read dispatch state"))?;
-        Ok((rows, state))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Escalation timers are durable: the planner's state is written with each change of the
 //! incident, so an engine restarted before a deadline still escalates at it (real clock, a 1 s
-//! acknowledgement timeout).
+//! acknowledgement timeout); so is an incident's being unroutable. The outbox keeps pending,
+//! delivered and abandoned rows apart, also in a file of the previous schema.
 
 mod common;
 mod dispatch_fixture;
@@ -16,7 +17,7 @@ use firegrid_alerting::engine::now_ms;
 use firegrid_alerting::store::Store;
 use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{SharedRegistry, SiteType};
+use firegrid_ingest::registry::{Device, SharedRegistry, SiteType};
 
 fn start_dispatching(data: &Path, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
     start_full(data, AlertingConfig::default(), reg.clone(), |engine| {
@@ -103,4 +104,129 @@ fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never
         1,
         "b, delivered at 9 000, goes once past its retention"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a_station_is_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let reg = dispatch_fixture::registry_from(
+        dir.path(),
+        &dispatch_fixture::STATIONS.replace(",true,", ",false,"),
+        dispatch_fixture::GRIDS,
+    );
+    let settings = DispatchSettings::default();
+    let mut first = start_dispatching(&data, &reg, &settings);
+    // A household of 五星路 without a grid manager: with every station off duty nobody can be told.
+    let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
+    let d = std::sync::Arc::new(Device { grid_id: String::new(), ..(*d).clone() });
+    let line = first.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
+    assert!(line.contains("event=\"opened\""), "{line}");
+    first.stop().await;
+    assert!(pending(&data).is_empty(), "nobody was notified");
+    let unroutable = Store::open(&data).expect("store").unroutable().expect("query");
+    assert_eq!(unroutable.len(), 1, "{unroutable:?}");
+
+    // The micro station is back in the registry while firegrid was down: the first tick routes the incident.
+    std::fs::write(dir.path().join("stations.csv"), dispatch_fixture::STATIONS).expect("stations.csv");
+    reg.reload().expect("reload");
+    let second = start_dispatching(&data, &reg, &settings);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let rows = pending(&data);
+        if !rows.is_empty() {
+            assert!(rows.iter().all(|r| r.1 == "respond" && r.2 == "1/mqtt"), "the first round: {rows:?}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not routed after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(Store::open(&data).expect("store").unroutable().expect("query").is_empty());
+    second.stop().await;
+}
+
+/// The outbox table and version of the previous schema (before `abandoned_at_ms`).
+const SCHEMA_1: &str = "
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    incident_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    role TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at_ms INTEGER,
+    last_error TEXT
+);
+INSERT INTO outbox (idempotency_key, incident_id, target, role, channel, payload, created_at_ms, next_attempt_ms,
+    attempts, last_error)
+VALUES ('old/webhook', 'INC-1', 'ms-1', 'respond', 'webhook', '{\"tier\":\"micro\"}', 1000, 1000, 3, 'HTTP 500'),
+       ('old/mqtt', 'INC-1', 'ms-1', 'respond', 'mqtt', '{}', 1000, 1000, 0, NULL);
+PRAGMA user_version = 1;
+";
+
+#[test]
+fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never_sent_again() {
+    use firegrid_alerting::correlate::Outcome;
+    use firegrid_alerting::incident::{Class, Severity, Status};
+    use firegrid_alerting::outbox::OutboxEntry;
+    use firegrid_alerting::store::AbandonReason;
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let old = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path())).expect("sqlite");
+        old.execute_batch(SCHEMA_1).expect("schema 1");
+    }
+    let mut store = Store::open(dir.path()).expect("the old file opens");
+    let version: i64 = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path()))
+        .expect("sqlite")
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 2);
+
+    // A webhook of a closed incident, enqueued just now.
+    let mut closed = dispatch_fixture::incident(Class::Fire, Severity::High, "500112002", "", "", None);
+    closed.id = "INC-2".into();
+    closed.status = Status::Resolved;
+    let fresh = OutboxEntry {
+        idempotency_key: "fresh/webhook".into(),
+        incident_id: "INC-2".into(),
+        target: "ms-1".into(),
+        role: "respond".into(),
+        channel: "webhook".into(),
+        payload: "{}".into(),
+        created_at_ms: 9_000,
+        next_attempt_ms: 9_000,
+        attempts: 0,
+    };
+    store.write(&Outcome { incidents: vec![closed], outbox: vec![fresh], ..Outcome::default() }).expect("write");
+
+    let found: Vec<(String, AbandonReason)> =
+        store.webhooks_to_abandon(5_000).expect("query").into_iter().map(|a| (a.idempotency_key, a.reason)).collect();
+    assert_eq!(
+        found,
+        vec![("old/webhook".into(), AbandonReason::MaxAge), ("fresh/webhook".into(), AbandonReason::IncidentClosed)]
+    );
+    assert_eq!(store.mark_abandoned(&found, 10_000).expect("mark"), 2);
+    let due: Vec<String> =
+        store.due_outbox(i64::MAX, 10).expect("due").into_iter().map(|o| o.idempotency_key).collect();
+    assert_eq!(due, vec!["old/mqtt"], "abandoned rows are never due again; MQTT is never abandoned");
+    store.mark_failed("old/webhook", 20_000, "HTTP 500").expect("failed");
+    assert_eq!(
+        store.mark_delivered_many(&["old/webhook".into()], 20_000).expect("mark"),
+        0,
+        "abandoned stays abandoned"
+    );
+
+    let (rows, _) = store.dispatch_log("INC-1").expect("log");
+    let webhook = rows.iter().find(|r| r.entry.channel == "webhook").expect("webhook row");
+    assert_eq!((webhook.state(), webhook.abandoned_at_ms, webhook.delivered_at_ms), ("abandoned", Some(10_000), None));
+    assert_eq!(
+        webhook.last_error.as_deref(),
+        Some("abandoned: not delivered within dispatch.webhook_max_age_seconds; last attempt: HTTP 500")
+    );
+    assert!(store.webhooks_to_abandon(i64::MAX).expect("query").is_empty(), "each row is abandoned once");
+    assert_eq!(store.prune_delivered(10_001).expect("prune"), 2, "abandoned rows are pruned like delivered ones");
 }

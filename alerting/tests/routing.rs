@@ -121,3 +121,51 @@ fn unavailable_stations_are_skipped_all_the_way_up_the_tiers() {
     let all_micro = ["ms-500112002001", "ms-500112002002", "ms-500112129001", "ms-500112131001"];
     assert_eq!(route_with(&inc, &all_micro), pairs(&[("tt-500112002", "respond"), ("grid:500112002001-g1", "verify")]));
 }
+
+#[test]
+fn a_critical_fire_with_no_township_team_in_range_has_the_district_station_respond() {
+    // Every township team off duty: the critical fire's second responder comes from the tier above.
+    let mut inc = wuxinglu_fire();
+    inc.severity = Severity::Critical;
+    let teams = ["tt-500112002", "tt-500112129", "tt-500112133"];
+    assert_eq!(
+        route_with(&inc, &teams),
+        pairs(&[
+            ("ms-500112002001", "respond"),
+            ("grid:500112002001-g1", "verify"),
+            ("ds-500112", "respond"),
+            ("ds-500112", "forward_119"),
+        ])
+    );
+}
+
+#[test]
+fn a_forest_fire_with_no_forest_team_available_goes_up_to_the_district_station() {
+    let mut inc = incident(Class::ForestFire, Severity::Critical, "500112133", "", "", Some((29.895, 106.905)));
+    inc.signals = vec!["hotspot".into()];
+    assert_eq!(
+        route_with(&inc, &["ft-500112133"]),
+        pairs(&[("ds-500112", "respond"), ("tt-500112133", "respond"), ("ds-500112", "forward_119")])
+    );
+}
+
+#[test]
+fn with_no_micro_station_and_no_township_team_in_range_a_fire_goes_to_the_district_station() {
+    // A village of 统景镇 with its township team off duty: micro → township_team → district.
+    let inc = incident(Class::Fire, Severity::High, "500112133", "500112133201", "", Some((29.900, 106.900)));
+    assert_eq!(route_with(&inc, &["tt-500112133"]), pairs(&[("ds-500112", "respond")]));
+}
+
+#[test]
+fn with_nothing_available_at_any_tier_and_no_grid_a_fire_has_no_recipient() {
+    let inc = incident(Class::Fire, Severity::Critical, "500112133", "500112133201", "", Some((29.900, 106.900)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let everyone: Vec<String> =
+        registry(dir.path()).snapshot().stations().iter().map(|s| s.station_id.clone()).collect();
+    let everyone: Vec<&str> = everyone.iter().map(String::as_str).collect();
+    assert_eq!(route_with(&inc, &everyone), pairs(&[]));
+    // With a grid manager the incident still has a recipient.
+    let mut with_grid = inc.clone();
+    with_grid.grid_id = "500112129203-g1".into();
+    assert_eq!(route_with(&with_grid, &everyone), pairs(&[("grid:500112129203-g1", "verify")]));
+}

@@ -2,8 +2,11 @@
 //! `GET /api/v1/whoami` (the caller's role and subject), `GET /api/v1/stations` (the registry's
 //! stations with position, tier and run-time availability, for the map) and
 //! `GET /api/v1/incidents/{id}/dispatch` (the incident's dispatch log — every notification with
-//! its channel, delivery and acknowledgement deadline — and its escalation state, for the clock, and the latest message's `summary_zh`).
-//! A station or grid token reads the dispatch log only of incidents it was notified of.
+//! its channel, state (`pending`, `delivered`, `abandoned`), delivery and acknowledgement
+//! deadline — and its escalation state, for the clock, and the latest message's `summary_zh`) and
+//! `GET /api/v1/dispatch/unroutable` (active incidents for which no recipient was found: the
+//! console's banner). A station or grid token reads the dispatch log only of incidents it was
+//! notified of, and sees no unroutable incident (nobody was notified of one).
 
 use std::sync::Arc;
 
@@ -36,6 +39,7 @@ pub fn router(engine: EngineHandle, tokens: TokenSet, registry: SharedRegistry, 
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/stations", get(stations))
         .route("/api/v1/incidents/{id}/dispatch", get(dispatch_log))
+        .route("/api/v1/dispatch/unroutable", get(unroutable))
         .with_state(state)
 }
 
@@ -105,7 +109,10 @@ struct NotificationView {
     seq: Option<u64>,
     tier: Option<String>,
     created_at_ms: i64,
+    /// `pending`, `delivered` or `abandoned`.
+    state: &'static str,
     delivered_at_ms: Option<i64>,
+    abandoned_at_ms: Option<i64>,
     attempts: u32,
     last_error: Option<String>,
     ack_deadline: Option<String>,
@@ -131,6 +138,8 @@ async fn dispatch_log(
                 summary_zh = Some(s.to_owned());
             }
             NotificationView {
+                state: r.state(),
+                abandoned_at_ms: r.abandoned_at_ms,
                 target: r.entry.target,
                 role: r.entry.role,
                 channel: r.entry.channel,
@@ -152,4 +161,41 @@ async fn dispatch_log(
         "escalation": escalation,
     }))
     .into_response())
+}
+
+/// One unroutable incident as the banner shows it.
+#[derive(Debug, Serialize)]
+struct UnroutableView {
+    incident_id: String,
+    class: &'static str,
+    severity: &'static str,
+    county: String,
+    township: String,
+    community: String,
+    address: String,
+    opened_at_ms: i64,
+    unroutable_since_ms: i64,
+}
+
+async fn unroutable(State(st): State<ConsoleApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = authenticate(&headers, &st.tokens)?;
+    let list: Vec<UnroutableView> = st
+        .engine
+        .unroutable()
+        .await?
+        .into_iter()
+        .filter(|u| caller.sees_all() || u.incident.notified(&caller.subject, caller.role == Role::Grid))
+        .map(|u| UnroutableView {
+            class: u.incident.class.as_str(),
+            severity: u.incident.severity.as_str(),
+            incident_id: u.incident.id,
+            county: u.incident.county,
+            township: u.incident.township,
+            community: u.incident.community,
+            address: u.incident.address,
+            opened_at_ms: u.incident.opened_at_ms,
+            unroutable_since_ms: u.since_ms,
+        })
+        .collect();
+    Ok(Json(json!({ "incidents": list })).into_response())
 }

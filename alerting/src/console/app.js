@@ -16,6 +16,8 @@ const L = {
     channel: '通道', delivered: '已送达', pending: '待送达', failed: '失败', event: '事件', by: '操作人',
     no_rows: '无', stations: '消防站', unavailable: '不可用', count_active: '进行中', count_critical: '危急',
     devices_alarm: '台设备报警', map_all: '全域', map_focus: '聚焦事件', forbidden: '无权操作', escalates: '未确认将升级至下一站',
+    unroutable_banner: '起事件无可用接警力量，尚未派出（有站点恢复可用或登记表更新后自动派出）', unroutable: '无人可派',
+    abandoned: '已放弃',
   },
   en: {
     title: 'Fire dispatch console', login_title: 'Token login', login: 'Log in', logout: 'Log out',
@@ -34,6 +36,8 @@ const L = {
     delivered: 'delivered', pending: 'pending', failed: 'failed', event: 'Event', by: 'By', no_rows: 'none',
     stations: 'Stations', unavailable: 'unavailable', count_active: 'active', count_critical: 'critical',
     devices_alarm: 'alarming', map_all: 'Overview', map_focus: 'Focus incidents', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
+    unroutable_banner: 'incident(s) have no available station or grid manager and are not dispatched (sent as soon as a station becomes available or the registry changes)',
+    unroutable: 'unroutable', abandoned: 'abandoned',
   },
 };
 const N = {
@@ -89,11 +93,11 @@ const S = {
   token: sessionStorage.getItem('firegrid.token') || '',
   lang: params.get('lang') || localStorage.getItem('firegrid.lang') || 'zh',
   station: params.get('station') || '',
-  me: null, stations: [], stationById: new Map(), incidents: [], selected: null, detail: null,
+  me: null, stations: [], stationById: new Map(), incidents: [], selected: null, detail: null, unroutable: [],
   seen: new Map(), primed: false, summaries: new Map(), fresh: new Map(),
   live: 'off', sseCtl: null, lastRefresh: 0, lastSseTry: 0, refreshing: false, pendingRefresh: false, audio: null,
 };
-window.__firegrid = { alarms: 0, refreshes: 0, errors: [] };
+window.__firegrid = { alarms: 0, refreshes: 0, errors: [], unroutable: 0 };
 window.addEventListener('error', (e) => window.__firegrid.errors.push(String(e.message || e)));
 window.addEventListener('unhandledrejection', (e) => window.__firegrid.errors.push(String(e.reason)));
 
@@ -166,7 +170,7 @@ function applyLang() {
   $('lang').textContent = S.lang === 'zh' ? 'EN' : '中文';
   $('map-all').textContent = t(S.mapAll ? 'map_focus' : 'map_all');
   setLive(S.live);
-  if (S.me) { renderHeader(); renderList(); renderMap(); renderDetail(); renderAlarm(); }
+  if (S.me) { renderHeader(); renderList(); renderMap(); renderDetail(); renderAlarm(); renderUnroutable(); }
 }
 
 // ---------- login ----------
@@ -174,7 +178,9 @@ function showLogin(msg) {
   stopStream();
   S.me = null;
   S.incidents = []; S.detail = null; S.selected = null; S.seen.clear(); S.primed = false; S.alarmList = [];
+  S.unroutable = [];
   $('alarm').hidden = true;
+  $('unroutable').hidden = true;
   // Nothing of the previous session stays in the page.
   $('list').replaceChildren();
   $('map').replaceChildren();
@@ -247,6 +253,7 @@ async function refresh() {
       S.seen.set(inc.id, inc.severity);
     }
     S.incidents = list;
+    await loadUnroutable();
     const first = !S.primed;
     S.primed = true;
     if (newCritical.length) alarm(newCritical);
@@ -254,6 +261,7 @@ async function refresh() {
     renderHeader();
     renderList();
     renderMap();
+    renderUnroutable();
     if (S.selected) await loadDetail(S.selected, true);
   } catch (e) {
     if (e instanceof AuthError) { showLogin(e.message); return; }
@@ -364,6 +372,28 @@ function renderAlarm() {
     (inc.vulnerable ? ` · ${t('vulnerable')}` : '') + (list.length > 1 ? ` (+${list.length - 1})` : '');
 }
 
+// ---------- incidents nobody could be sent to (dispatchers and admins only) ----------
+async function loadUnroutable() {
+  if (!S.me || !S.me.sees_all) { S.unroutable = []; return; }
+  try {
+    const r = await api('/api/v1/dispatch/unroutable');
+    S.unroutable = r.incidents || [];
+  } catch (e) {
+    if (e instanceof AuthError) throw e;
+    /* keep the last list: a banner must not vanish because one request failed */
+  }
+}
+function renderUnroutable() {
+  const list = S.unroutable || [];
+  window.__firegrid.unroutable = list.length;
+  $('unroutable').hidden = !list.length;
+  if (!list.length) { $('unroutable-list').replaceChildren(); return; }
+  $('unroutable-text').textContent = `${list.length} ${t('unroutable_banner')}${S.lang === 'zh' ? '：' : ': '}`;
+  $('unroutable-list').replaceChildren(...list.map((u) => h('button', {
+    type: 'button', class: 'unroutable-item', 'data-id': u.incident_id, title: u.incident_id, onclick: () => select(u.incident_id),
+  }, `${n(u.class)} · ${place(u)} · ${ago(u.unroutable_since_ms)}`)));
+}
+
 // ---------- rendering ----------
 function place(inc) {
   return inc.address || inc.community || inc.township || inc.county || '';
@@ -404,6 +434,7 @@ function badges(inc) {
     h('span', { class: `badge sev-${inc.severity}` }, n(inc.severity)),
     h('span', { class: `badge st st-${inc.status}` }, n(inc.status)),
     inc.vulnerable ? h('span', { class: 'badge vul' }, t('vulnerable')) : null,
+    (S.unroutable || []).some((u) => u.incident_id === inc.id) ? h('span', { class: 'badge unrt' }, t('unroutable')) : null,
   ];
 }
 function renderList() {
@@ -678,9 +709,13 @@ function renderDetail() {
     if (!groups.has(key)) groups.set(key, { ...x, channels: [] });
     groups.get(key).channels.push(x);
   }
-  const chan = (x) => h('span', { class: x.delivered_at_ms ? 'ok' : x.last_error ? 'bad' : 'pend',
-    title: x.last_error || (x.delivered_at_ms ? fmt(x.delivered_at_ms, true) : '') },
-  `${n(x.channel)} ${x.delivered_at_ms ? '✓' : x.last_error ? '✗' : '…'} `);
+  const chan = (x) => {
+    const gone = x.state === 'abandoned';
+    return h('span', { class: x.delivered_at_ms ? 'ok' : gone || x.last_error ? 'bad' : 'pend', 'data-state': x.state,
+      title: gone ? `${t('abandoned')} ${fmt(x.abandoned_at_ms, true)} · ${x.last_error || ''}`
+        : x.last_error || (x.delivered_at_ms ? fmt(x.delivered_at_ms, true) : '') },
+    `${n(x.channel)} ${x.delivered_at_ms ? '✓' : gone ? '⊘' : x.last_error ? '✗' : '…'} `);
+  };
   box.replaceChildren(
     h('div', { class: 'head' }, h('b', {}, n(inc.class)), badges(inc), h('span', { class: 'inc-id' }, inc.id)),
     h('p', { class: 'summary' }, line(inc)),

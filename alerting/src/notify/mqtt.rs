@@ -1,93 +1,169 @@
 //! MQTT delivery: `{prefix}/dispatch/{station_id}` and, for grid managers,
 //! `{prefix}/dispatch/grid/{grid_id}`, QoS 1. Dispatches go out on their own connection
 //! ([`MqttPublisher`], client id `{client_id}-dispatch`, same broker, credentials and TLS as the
-//! consumer), so a fire's notification never queues behind the consumer's stream of
-//! acknowledgements under load. A row counts as delivered once the client has taken it: rumqttc
-//! keeps unacknowledged QoS 1 publishes and sends them again after a reconnect.
+//! consumer, clean start: it subscribes to nothing), so a fire's notification never queues behind
+//! the consumer's stream of acknowledgements under load.
+//!
+//! A row counts as delivered only on the broker's PUBACK for its publish, on the connection that
+//! carried it ([`crate::notify::puback`]): the one task that owns the connection's event loop
+//! ([`MqttPublisher::connect`]) maps packet ids to outbox keys and reports each row delivered or
+//! returned on a channel to the delivery loop. Until then the row stays pending in the outbox; a
+//! row in flight when the connection drops is returned (rumqttc's own resend list is cleared)
+//! and sent again from the outbox after the reconnect, and after a restart every pending row is
+//! sent again — a duplicate at worst, which receivers drop by `idempotency_key`.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use firegrid_ingest::config::MqttSettings;
-use firegrid_ingest::consumer::{self, Acker, ConsumerError};
+use firegrid_ingest::consumer::{self, ConsumerError};
+use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, EventLoop};
+use rumqttc::v5::{AsyncClient, Event, EventLoop, Request};
+use rumqttc::Outgoing;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use super::puback::{Report, Tracker};
 
 /// Publishes queued in the dispatch client before `publish` refuses (the row is then retried).
 const QUEUE: usize = 4096;
+/// At shutdown, time for queued publishes, their PUBACKs and the DISCONNECT.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
-/// A way to publish QoS 1 messages without waiting.
-pub trait Publish: Send + Sync + 'static {
-    /// Hands one message to the client (QoS 1, in order); an error means it was not taken.
-    fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), String>;
+/// The dispatch stage's own MQTT connection: hands rows to the client (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct MqttPublisher {
+    client: AsyncClient,
+    tracker: Arc<Mutex<Tracker>>,
 }
 
-impl Publish for Acker {
-    fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), String> {
-        self.publish_message(topic, payload);
+impl MqttPublisher {
+    /// A client for the consumer's broker under `{client_id}-dispatch`, the channel of its
+    /// [`Report`]s, and its connection task (reconnects with the consumer's backoff until `stop`).
+    pub fn connect(
+        settings: &MqttSettings,
+        stop: CancellationToken,
+    ) -> Result<
+        (MqttPublisher, mpsc::UnboundedReceiver<Report>, impl std::future::Future<Output = ()> + Send),
+        ConsumerError,
+    > {
+        let mut s = settings.clone();
+        s.client_id = format!("{}-dispatch", settings.client_id);
+        let mut options = consumer::options(&s)?;
+        options.set_clean_start(true).set_session_expiry_interval(None);
+        let (client, eventloop) = AsyncClient::new(options, QUEUE);
+        let tracker = Arc::new(Mutex::new(Tracker::default()));
+        let (reports, rx) = mpsc::unbounded_channel();
+        let link = Link { tracker: tracker.clone(), reports, min: s.reconnect_min, max: s.reconnect_max };
+        let task = link.drive(eventloop, client.clone(), stop);
+        Ok((MqttPublisher { client, tracker }, rx, task))
+    }
+
+    /// Hands one row's message to the client (QoS 1, in order); its [`Report`] follows on the
+    /// channel. An error means it was not taken (queue full, connection task gone).
+    pub fn publish(&self, key: &str, topic: String, payload: Vec<u8>) -> Result<(), String> {
+        // One lock around the request and its place in the order: the connection task matches
+        // packet ids to keys in exactly this order.
+        let mut t = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
+        self.client.try_publish(topic, QoS::AtLeastOnce, false, payload).map_err(|e| e.to_string())?;
+        t.handed(key.to_owned());
         Ok(())
     }
 }
 
-/// The dispatch stage's own MQTT client.
-#[derive(Debug, Clone)]
-pub struct MqttPublisher {
-    client: AsyncClient,
+/// The connection task's state besides the event loop.
+struct Link {
+    tracker: Arc<Mutex<Tracker>>,
+    reports: mpsc::UnboundedSender<Report>,
+    min: Duration,
+    max: Duration,
 }
 
-impl Publish for MqttPublisher {
-    fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), String> {
-        self.client.try_publish(topic, QoS::AtLeastOnce, false, payload).map_err(|e| e.to_string())
-    }
-}
-
-impl MqttPublisher {
-    /// A client for the consumer's broker under `{client_id}-dispatch`, and its connection task
-    /// (reconnects with the consumer's backoff until `stop`).
-    pub fn connect(
-        settings: &MqttSettings,
-        stop: CancellationToken,
-    ) -> Result<(MqttPublisher, impl std::future::Future<Output = ()> + Send), ConsumerError> {
-        let mut s = settings.clone();
-        s.client_id = format!("{}-dispatch", settings.client_id);
-        let (client, eventloop) = AsyncClient::new(consumer::options(&s)?, QUEUE);
-        let task = drive(eventloop, client.clone(), s.reconnect_min, s.reconnect_max, stop);
-        Ok((MqttPublisher { client }, task))
-    }
-}
-
-async fn drive(mut el: EventLoop, client: AsyncClient, min: Duration, max: Duration, stop: CancellationToken) {
-    let mut delay = min;
-    loop {
-        tokio::select! {
-            ev = el.poll() => match ev {
-                Ok(rumqttc::v5::Event::Incoming(rumqttc::v5::mqttbytes::v5::Packet::ConnAck(_))) => {
-                    delay = min;
-                    tracing::info!(event = "dispatch_mqtt_connected");
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(event = "dispatch_mqtt_error", error = %e, retry_in_ms = delay.as_millis() as u64);
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = stop.cancelled() => return,
-                    }
-                    delay = (delay * 2).min(max);
-                }
-            },
-            () = stop.cancelled() => {
-                let _ = client.try_disconnect();
-                // Let what is queued and the disconnect go out, briefly.
-                let _ = tokio::time::timeout(Duration::from_millis(500), async {
-                    while let Ok(ev) = el.poll().await {
-                        if matches!(ev, rumqttc::v5::Event::Outgoing(rumqttc::Outgoing::Disconnect)) {
-                            break;
+impl Link {
+    async fn drive(self, mut el: EventLoop, client: AsyncClient, stop: CancellationToken) {
+        let mut delay = self.min;
+        loop {
+            tokio::select! {
+                ev = el.poll() => match ev {
+                    Ok(ev) => {
+                        if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
+                            delay = self.min;
+                            tracing::info!(event = "dispatch_mqtt_connected");
                         }
+                        self.follow(&ev);
                     }
-                })
-                .await;
-                return;
+                    Err(e) => {
+                        let returned = self.dropped(&mut el, &e.to_string());
+                        tracing::warn!(event = "dispatch_mqtt_error", error = %e, returned,
+                            retry_in_ms = delay.as_millis() as u64);
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = stop.cancelled() => return,
+                        }
+                        delay = (delay * 2).min(self.max);
+                    }
+                },
+                () = stop.cancelled() => return self.close(&mut el, &client).await,
             }
+        }
+    }
+
+    /// One event: PUBACKs settle rows.
+    fn follow(&self, ev: &Event) {
+        if let Event::Incoming(Packet::PubAck(ack)) = ev {
+            if ack.reason == PubAckReason::NoMatchingSubscribers {
+                tracing::info!(
+                    event = "dispatch_mqtt_no_subscriber",
+                    pkid = ack.pkid,
+                    "the broker took a dispatch nobody is subscribed to"
+                );
+            }
+        }
+        let mut out = Vec::new();
+        self.tracker.lock().unwrap_or_else(PoisonError::into_inner).on_event(ev, &mut out);
+        self.send(out);
+    }
+
+    /// The connection dropped (rumqttc has moved what it held to `el.pending`): settle the
+    /// events it buffered, clear its resend list and return the rest to the outbox. Returns how
+    /// many rows went back.
+    fn dropped(&self, el: &mut EventLoop, error: &str) -> usize {
+        let mut out = Vec::new();
+        let mut t = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
+        // Events of the old connection not yet yielded (PUBACKs read in the same batch count).
+        for ev in el.state.events.drain(..) {
+            t.on_event(&ev, &mut out);
+        }
+        let drained = el.pending.iter().filter(|r| matches!(r, Request::Publish(p) if p.pkid == 0)).count();
+        el.pending.clear();
+        el.state.collision = None;
+        out.extend(t.disconnected(drained, &format!("connection lost before the broker's PUBACK: {error}")));
+        drop(t);
+        let returned = out.iter().filter(|r| matches!(r, Report::Returned { .. })).count();
+        self.send(out);
+        returned
+    }
+
+    /// Shutdown: let queued publishes, their PUBACKs and the DISCONNECT go out, briefly; rows
+    /// still unacknowledged stay pending in the outbox for the next start.
+    async fn close(&self, el: &mut EventLoop, client: &AsyncClient) {
+        let _ = client.try_disconnect();
+        let _ = tokio::time::timeout(CLOSE_GRACE, async {
+            while let Ok(ev) = el.poll().await {
+                self.follow(&ev);
+                if matches!(ev, Event::Outgoing(Outgoing::Disconnect)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+
+    fn send(&self, out: Vec<Report>) {
+        for r in out {
+            // The delivery loop has stopped at shutdown: the row stays pending, sent at the next start.
+            let _ = self.reports.send(r);
         }
     }
 }
