@@ -138,6 +138,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at_ms, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS outbox_incident ON outbox(incident_id, target);
 CREATE TABLE IF NOT EXISTS dispatch_state (
     incident_id TEXT PRIMARY KEY,
     doc TEXT NOT NULL
@@ -540,11 +541,31 @@ impl Store {
         Ok(rows)
     }
 
-    /// Deletes outbox rows delivered before `before_ms`; returns how many.
+    /// Deletes outbox rows delivered before `before_ms`; returns how many. Rows of incidents not
+    /// yet closed are kept: they say how each recipient was notified, which decides what it may do.
     pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
         self.conn
-            .execute("DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1", [before_ms])
+            .execute(
+                "DELETE FROM outbox WHERE delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1
+                 AND incident_id NOT IN
+                     (SELECT id FROM incidents WHERE status NOT IN ('resolved', 'false_alarm', 'rectified'))",
+                [before_ms],
+            )
             .map_err(self.err("prune delivered outbox rows"))
+    }
+
+    /// The distinct notification roles of `target`'s outbox rows of an incident.
+    pub fn notification_roles(&self, incident_id: &str, target: &str) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT role FROM outbox WHERE incident_id = ?1 AND target = ?2 ORDER BY role")
+            .map_err(self.err("prepare notification roles query"))?;
+        let rows = st
+            .query_map(params![incident_id, target], |r| r.get(0))
+            .map_err(self.err("query notification roles"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(self.err("read notification roles"))?;
+        Ok(rows)
     }
 
     /// Marks outbox entries delivered in one transaction; returns how many were not already.
