@@ -205,6 +205,29 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_reload_swaps_the_users_and_a_bad_file_keeps_them() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("users.csv");
+        firegrid_alerting::private_file::write_private(&file, FILE).unwrap();
+        let shared = SharedUsers::load(&file).unwrap();
+        let broker_copy = shared.clone();
+        firegrid_alerting::private_file::write_private(&file, "newcomer,newcomer-password-0123\n").unwrap();
+        assert_eq!(shared.reload().unwrap().unwrap(), 1);
+        assert!(broker_copy.check("newcomer", "newcomer-password-0123"));
+        assert!(!broker_copy.check("publisher", "0123456789abcdef0123"), "a removed user is refused");
+        firegrid_alerting::private_file::write_private(&file, "x,short\n").unwrap();
+        assert!(shared.reload().unwrap().unwrap_err().to_string().contains("users.csv:1:"));
+        firegrid_alerting::private_file::write_private(&file, "other,other-password-01234\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(shared.reload().unwrap().unwrap_err().to_string().contains("chmod 600"));
+        assert!(broker_copy.check("newcomer", "newcomer-password-0123"), "failed reloads keep the users");
+        assert!(!broker_copy.check("other", "other-password-01234"));
+        assert!(SharedUsers::fixed(BrokerUsers::single("a", "b")).reload().is_none());
+    }
+
     #[test]
     fn generated_secrets_are_long_and_differ() {
         let (a, b) = (random_secret().unwrap(), random_secret().unwrap());

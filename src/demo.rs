@@ -183,7 +183,11 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
 /// exists; returns the dispatcher's token.
 fn ensure_tokens(file: &Path, paths: &firegrid_ingest::registry::RegistryPaths) -> Result<String, DemoError> {
     let io = |source| DemoError::Io { path: file.to_owned(), source };
-    if let Some(t) = existing(file, "dispatcher", 1).map_err(io)? {
+    let dispatcher = |cols: &[&str]| match cols {
+        [token, "dispatcher", ..] => Some((*token).to_owned()),
+        _ => None,
+    };
+    if let Some(t) = existing(file, dispatcher).map_err(io)? {
         return Ok(t);
     }
     let reg = firegrid_ingest::registry::Registry::load(paths)
@@ -207,7 +211,11 @@ fn ensure_tokens(file: &Path, paths: &firegrid_ingest::registry::RegistryPaths) 
 /// returns the publisher's password.
 fn ensure_users(file: &Path) -> Result<String, DemoError> {
     let io = |source| DemoError::Io { path: file.to_owned(), source };
-    if let Some(p) = existing(file, PUBLISHER, 0).map_err(io)? {
+    let publisher = |cols: &[&str]| match cols {
+        [user, password, ..] if *user == PUBLISHER => Some((*password).to_owned()),
+        _ => None,
+    };
+    if let Some(p) = existing(file, publisher).map_err(io)? {
         return Ok(p);
     }
     let password = random_secret()?;
@@ -219,10 +227,10 @@ fn ensure_users(file: &Path) -> Result<String, DemoError> {
     Ok(password)
 }
 
-/// From a file an earlier demo run wrote: column 0 of the row whose column `key` is `value`
-/// (tokens: the dispatcher's token; users: the publisher's password, column 1). The file is made
-/// private again (0600) if its mode was loosened: it is the demo's own.
-fn existing(file: &Path, value: &str, key: usize) -> std::io::Result<Option<String>> {
+/// From a file an earlier demo run wrote: what `pick` finds in the first row (comments skipped)
+/// whose columns it recognises. The file is made private again (0600) if its mode was loosened:
+/// it is the demo's own.
+fn existing(file: &Path, pick: impl Fn(&[&str]) -> Option<String>) -> std::io::Result<Option<String>> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -230,11 +238,33 @@ fn existing(file: &Path, value: &str, key: usize) -> std::io::Result<Option<Stri
     };
     let found = text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let cols: Vec<&str> = l.split(',').map(str::trim).collect();
-        (cols.get(key) == Some(&value)).then(|| cols.get(1 - key).map(|s| (*s).to_owned())).flatten()
+        pick(&cols)
     });
     if found.is_some() {
         #[cfg(unix)]
         std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     }
     Ok(found)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_second_demo_run_reuses_its_publisher_and_makes_the_file_private_again() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("broker-users.csv");
+        let first = ensure_users(&file).unwrap();
+        let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(), 0o600);
+        let users = crate::broker_users::BrokerUsers::load(&file).unwrap();
+        assert!(users.check(PUBLISHER, &first), "the file holds the printed password");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(ensure_users(&file).unwrap(), first);
+        assert_eq!(mode(), 0o600);
+    }
 }
