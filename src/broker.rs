@@ -1,6 +1,14 @@
-//! The embedded MQTT broker (`[mqtt] url = "embedded"`): rumqttd in-process on a loopback
-//! port, so one command runs the whole pipeline with nothing else installed. External
-//! publishers (the simulator, a real gateway) connect to the same port with MQTT 3.1.1 or 5.
+//! The embedded MQTT broker (`[mqtt] url = "embedded"`): rumqttd in-process, so one command runs
+//! the whole pipeline with nothing else installed. External publishers (the simulator, a real
+//! gateway) connect with MQTT 3.1.1 on `mqtt.embedded_listen`; with `mqtt.embedded_users_file`
+//! only the users of that file get in (a non-loopback `embedded_listen` without it is refused at
+//! load: DESIGN §7). firegrid's own consumer and dispatch connection use MQTT 5 on a second,
+//! internal listener on a free loopback port, which takes only credentials generated at each
+//! start (so another local user cannot reach it as an anonymous client either).
+//!
+//! The embedded broker has no per-topic ACLs: a user it lets in may publish to any topic — an
+//! acknowledgement for any station included. Where stations connect over MQTT, use mosquitto or
+//! EMQX with the ACLs of docs/operations.md.
 //!
 //! rumqttd keeps sessions in memory: queued messages for a disconnected client survive a
 //! reconnect but not a restart of firegrid — production deployments use mosquitto or EMQX.
@@ -9,6 +17,8 @@
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use crate::broker_users::{random_secret, BrokerUsers, SharedUsers};
 
 /// The broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -21,10 +31,28 @@ pub enum BrokerError {
     NotListening(SocketAddr),
 }
 
-/// Starts the broker: MQTT 3.1.1 on `listen` for publishers, and MQTT 5 on a free loopback
-/// port for firegrid's own consumer (returned). Returns once both accept connections; the
-/// broker's threads live as long as the process.
-pub fn start(listen: SocketAddr, max_packet_bytes: u32) -> Result<SocketAddr, BrokerError> {
+/// Where firegrid's own clients reach the started broker.
+#[derive(Clone)]
+pub struct Internal {
+    /// The internal MQTT 5 listener (loopback).
+    pub addr: SocketAddr,
+    /// Generated username.
+    pub username: String,
+    /// Generated password (128 random bits).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Internal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Internal").field("addr", &self.addr).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// Starts the broker: MQTT 3.1.1 on `listen` for publishers (only `users`, when given; anyone
+/// otherwise), and MQTT 5 on a free loopback port for firegrid's own clients, with credentials
+/// generated now (returned). Returns once both accept connections; the broker's threads live as
+/// long as the process.
+pub fn start(listen: SocketAddr, max_packet_bytes: u32, users: Option<SharedUsers>) -> Result<Internal, BrokerError> {
     if std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
         return Err(BrokerError::NotListening(listen));
     }
@@ -62,7 +90,18 @@ max_inflight_count = 10000
 dynamic_filters = true
 "#
     );
-    let config: rumqttd::Config = toml::from_str(&toml).map_err(|e| BrokerError::Config(e.to_string()))?;
+    let mut config: rumqttd::Config = toml::from_str(&toml).map_err(|e| BrokerError::Config(e.to_string()))?;
+    let password = random_secret().map_err(|e| BrokerError::Config(e.to_string()))?;
+    let own = Internal { addr: internal, username: "firegrid-internal".to_owned(), password };
+    let own_users = SharedUsers::fixed(BrokerUsers::single(&own.username, &own.password));
+    for server in config.v5.iter_mut().flat_map(|m| m.values_mut()) {
+        require_login(server, own_users.clone());
+    }
+    if let Some(users) = users {
+        for server in config.v4.iter_mut().flat_map(|m| m.values_mut()) {
+            require_login(server, users.clone());
+        }
+    }
     let mut broker = rumqttd::Broker::new(config);
     std::thread::Builder::new()
         .name("embedded-broker".into())
@@ -77,9 +116,17 @@ dynamic_filters = true
     while Instant::now() < deadline {
         if up(&listen) && up(&internal) {
             tracing::info!(event = "embedded_broker_started", listen = %listen, internal_v5 = %internal);
-            return Ok(internal);
+            return Ok(own);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(BrokerError::NotListening(listen))
+}
+
+/// Makes a listener let in only `users` (checked at each CONNECT, so a reload applies to new
+/// connections). rumqttd refuses a client without or with wrong credentials before its session.
+fn require_login(server: &mut rumqttd::ServerSettings, users: SharedUsers) {
+    server.set_auth_handler(move |_client_id: String, username: String, password: String| {
+        std::future::ready(users.check(&username, &password))
+    });
 }

@@ -188,8 +188,10 @@ pub struct Settings {
     pub registry: RegistryPaths,
     /// HTTP listen address.
     pub http_listen: std::net::SocketAddr,
-    /// API tokens file.
+    /// API tokens file (mode 0600; reloaded on SIGHUP).
     pub tokens_file: PathBuf,
+    /// The embedded broker's users file (mode 0600), when set and the broker is embedded.
+    pub embedded_users_file: Option<PathBuf>,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Ingest limits and batching.
@@ -262,8 +264,10 @@ impl Config {
             key: "http.listen".into(),
             message: format!("`{}` is not host:port (e.g. 127.0.0.1:8080)", self.http.listen),
         })?;
+        let mqtt = self.mqtt.validate()?;
+        let embedded_users_file = self.embedded_users(&mqtt)?;
         Ok(Settings {
-            mqtt: self.mqtt.validate()?,
+            mqtt,
             store,
             store_retry,
             registry: RegistryPaths {
@@ -273,12 +277,35 @@ impl Config {
             },
             http_listen,
             tokens_file: self.api.tokens_file.clone().into(),
+            embedded_users_file,
             data_dir: self.data.dir.clone().into(),
             ingest: self.ingest.validate()?,
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting: self.alerting.clone(),
             dispatch: self.dispatch.validate()?,
         })
+    }
+}
+
+impl Config {
+    /// The embedded broker's users file. Anonymous clients are allowed only on a loopback
+    /// `embedded_listen`: anything that can reach the port may be hostile, and an anonymous client
+    /// could forge a station's acknowledgement or read every dispatch.
+    fn embedded_users(&self, mqtt: &firegrid_ingest::config::MqttSettings) -> Result<Option<PathBuf>, ConfigError> {
+        let Some(listen) = mqtt.embedded else { return Ok(None) };
+        let file = &self.mqtt.embedded_users_file;
+        if file.is_empty() && !listen.ip().is_loopback() {
+            return Err(ConfigError {
+                key: "mqtt.embedded_users_file".into(),
+                message: format!(
+                    "mqtt.embedded_listen {listen} is not a loopback address, so the embedded broker needs users: set \
+                     mqtt.embedded_users_file to a CSV `username,password` (chmod 600), or listen on 127.0.0.1. \
+                     It has no per-topic ACLs either: where stations connect over MQTT, use mosquitto or EMQX \
+                     (docs/operations.md)"
+                ),
+            });
+        }
+        Ok((!file.is_empty()).then(|| PathBuf::from(file)))
     }
 }
 
@@ -363,6 +390,23 @@ mod tests {
         assert!(e.contains("FIREGRID_MQTT__URLL") && e.contains("mqtt.urll"), "{e}");
         let e = Config::load(None, env(&[("FIREGRID_MQTT__RECEIVE_MAXIMUM", "lots")])).expect_err("bad").to_string();
         assert!(e.contains("not an integer"), "{e}");
+    }
+
+    #[test]
+    fn an_embedded_broker_off_loopback_needs_a_users_file() {
+        let mut c = Config::standalone();
+        c.mqtt.embedded_listen = "0.0.0.0:1883".into();
+        let e = c.validate().expect_err("anonymous on every interface").to_string();
+        assert!(e.starts_with("mqtt.embedded_users_file:") && e.contains("0.0.0.0:1883"), "{e}");
+        assert!(e.contains("mosquitto or EMQX"), "{e}");
+        c.mqtt.embedded_users_file = "users.csv".into();
+        assert_eq!(c.validate().expect("with users").embedded_users_file, Some(PathBuf::from("users.csv")));
+        let mut c = Config::standalone();
+        c.mqtt.embedded_listen = "[::1]:1883".into();
+        assert_eq!(c.validate().expect("loopback").embedded_users_file, None);
+        let mut c = Config::default();
+        c.mqtt.embedded_users_file = "users.csv".into();
+        assert_eq!(c.validate().expect("external broker").embedded_users_file, None, "only the embedded broker");
     }
 
     #[test]

@@ -2,17 +2,24 @@
 //! broker and store, a generated Chongqing registry (渝中区, 渝北区, 巫溪县), API tokens, the
 //! simulator publishing the fleet with fires, electrical faults, a forest hotspot and hazards
 //! from the first minute on, and the dispatcher console. Runs until Ctrl-C.
+//!
+//! Its secrets are files only their owner may read (mode 0600): the API tokens and the embedded
+//! broker's users — a `publisher` the simulator logs in as, whose password the banner prints for
+//! your own publishers. Anonymous MQTT clients are refused.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use firegrid_alerting::private_file::write_private;
+use firegrid_ingest::config::Secret;
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
 use firegrid_simulator::registry_files::{paths_in, write_registry};
 use firegrid_simulator::run::{run_scenario, RunSpec};
 use firegrid_simulator::scenario::ScenarioKind;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker_users::{random_secret, UsersError};
 use crate::config::Config;
 
 /// Demo failures.
@@ -35,7 +42,13 @@ pub enum DemoError {
     /// The service failed.
     #[error(transparent)]
     Run(#[from] crate::run::RunError),
+    /// No randomness for tokens and passwords.
+    #[error(transparent)]
+    Random(#[from] UsersError),
 }
+
+/// The broker user the simulator (and your own publishers) log in as.
+const PUBLISHER: &str = "publisher";
 
 /// Options of `firegrid demo`.
 #[derive(Debug, Clone)]
@@ -80,6 +93,8 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     }
     let tokens_file = opts.data_dir.join("tokens.csv");
     let dispatcher_token = ensure_tokens(&tokens_file, &paths)?;
+    let users_file = opts.data_dir.join("broker-users.csv");
+    let publisher_password = ensure_users(&users_file)?;
 
     let mut config = Config::standalone();
     config.mqtt.embedded_listen = opts.mqtt_listen.clone();
@@ -87,6 +102,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     config.http.listen = opts.http_listen.clone();
     config.data.dir = opts.data_dir.display().to_string();
     config.api.tokens_file = tokens_file.display().to_string();
+    config.mqtt.embedded_users_file = users_file.display().to_string();
     config.registry.devices = paths.devices.display().to_string();
     config.registry.stations = paths.stations.display().to_string();
     config.registry.grids = paths.grids.display().to_string();
@@ -102,6 +118,10 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     banner.push_str(&format!("  station tokens:    {}\n", tokens_file.display()));
     if let Some(m) = mqtt {
         banner.push_str(&format!("  MQTT (3.1.1):      mqtt://{m}  — publish your own readings under firegrid/v1/…\n"));
+        banner.push_str(&format!(
+            "  MQTT login:        user {PUBLISHER}, password {publisher_password}   (users: {})\n",
+            users_file.display()
+        ));
     }
     banner.push_str(&format!("  readings (SQLite): {}\n", opts.data_dir.join("readings.sqlite3").display()));
     banner.push_str(&format!("  metrics:           http://{}/metrics\n", running.http_addr));
@@ -125,6 +145,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
         truth_path: None,
         // The first fire starts at once: a newcomer sees a dispatch within the first minute.
         lead: Some(Duration::from_secs(1)),
+        credentials: Some((PUBLISHER.to_owned(), Secret(publisher_password))),
         ..RunSpec::default()
     };
     let sim_stop = shutdown.clone();
@@ -158,40 +179,92 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     Ok(result?)
 }
 
-/// Writes a token file (admin, dispatcher, one per station and per grid) unless one exists;
-/// returns the dispatcher's token.
+/// Writes a token file (admin, dispatcher, one per station and per grid, mode 0600) unless one
+/// exists; returns the dispatcher's token.
 fn ensure_tokens(file: &Path, paths: &firegrid_ingest::registry::RegistryPaths) -> Result<String, DemoError> {
     let io = |source| DemoError::Io { path: file.to_owned(), source };
-    if let Ok(text) = std::fs::read_to_string(file) {
-        let existing = text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
-            let mut parts = l.split(',');
-            let (token, role) = (parts.next()?, parts.next()?);
-            (role.trim() == "dispatcher").then(|| token.trim().to_owned())
-        });
-        if let Some(t) = existing {
-            return Ok(t);
-        }
+    let dispatcher = |cols: &[&str]| match cols {
+        [token, "dispatcher", ..] => Some((*token).to_owned()),
+        _ => None,
+    };
+    if let Some(t) = existing(file, dispatcher).map_err(io)? {
+        return Ok(t);
     }
     let reg = firegrid_ingest::registry::Registry::load(paths)
         .map_err(|e| DemoError::Io { path: paths.devices.clone(), source: std::io::Error::other(e.to_string()) })?;
     let mut out = String::from("# token,role,subject — generated by `firegrid demo`; keep this file private\n");
-    let dispatcher = random_token().map_err(io)?;
-    out.push_str(&format!("{},admin,\n{dispatcher},dispatcher,\n", random_token().map_err(io)?));
+    let dispatcher = random_secret()?;
+    out.push_str(&format!("{},admin,\n{dispatcher},dispatcher,\n", random_secret()?));
     for s in reg.stations() {
-        out.push_str(&format!("{},station,{}\n", random_token().map_err(io)?, s.station_id));
+        out.push_str(&format!("{},station,{}\n", random_secret()?, s.station_id));
     }
     let mut grids: Vec<_> = reg.grids().map(|g| g.grid_id.clone()).collect();
     grids.sort();
     for g in grids {
-        out.push_str(&format!("{},grid,{g}\n", random_token().map_err(io)?));
+        out.push_str(&format!("{},grid,{g}\n", random_secret()?));
     }
-    std::fs::write(file, out).map_err(io)?;
+    write_private(file, &out).map_err(io)?;
     Ok(dispatcher)
 }
 
-/// 128 random bits from the OS, as hex.
-fn random_token() -> std::io::Result<String> {
-    let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+/// Writes the embedded broker's users file (the publisher, mode 0600) unless one exists;
+/// returns the publisher's password.
+fn ensure_users(file: &Path) -> Result<String, DemoError> {
+    let io = |source| DemoError::Io { path: file.to_owned(), source };
+    let publisher = |cols: &[&str]| match cols {
+        [user, password, ..] if *user == PUBLISHER => Some((*password).to_owned()),
+        _ => None,
+    };
+    if let Some(p) = existing(file, publisher).map_err(io)? {
+        return Ok(p);
+    }
+    let password = random_secret()?;
+    let text = format!(
+        "# username,password — the embedded broker's users, generated by `firegrid demo`; keep this file private\n\
+         {PUBLISHER},{password}\n"
+    );
+    write_private(file, &text).map_err(io)?;
+    Ok(password)
+}
+
+/// From a file an earlier demo run wrote: what `pick` finds in the first row (comments skipped)
+/// whose columns it recognises. The file is made private again (0600) if its mode was loosened:
+/// it is the demo's own.
+fn existing(file: &Path, pick: impl Fn(&[&str]) -> Option<String>) -> std::io::Result<Option<String>> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let found = text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let cols: Vec<&str> = l.split(',').map(str::trim).collect();
+        pick(&cols)
+    });
+    if found.is_some() {
+        #[cfg(unix)]
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_second_demo_run_reuses_its_publisher_and_makes_the_file_private_again() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("broker-users.csv");
+        let first = ensure_users(&file).unwrap();
+        let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(), 0o600);
+        let users = crate::broker_users::BrokerUsers::load(&file).unwrap();
+        assert!(users.check(PUBLISHER, &first), "the file holds the printed password");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(ensure_users(&file).unwrap(), first);
+        assert_eq!(mode(), 0o600);
+    }
 }

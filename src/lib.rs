@@ -4,6 +4,7 @@
 //! configuration, sets up logging and calls [`run`].
 
 pub mod broker;
+pub mod broker_users;
 pub mod config;
 pub mod demo;
 pub mod eval;

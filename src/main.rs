@@ -140,12 +140,17 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
                 }
             };
-            let broker = match settings.mqtt.embedded {
-                Some(a) => format!("embedded on {a}"),
-                None => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
+            let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
+                (Some(a), Some(file)) => {
+                    let users = firegrid::broker_users::BrokerUsers::load(file)?;
+                    format!("embedded on {a}, {} user(s)", users.len())
+                }
+                (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
+                (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
             };
+            let tokens = check_tokens(&settings.tokens_file)?;
             println!(
-                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations",
+                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
                 settings.mqtt.subscriptions.len(),
                 reg.device_count(),
                 reg.stations().len()
@@ -153,6 +158,15 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The tokens file as `run` would load it (a missing file is allowed: the API then refuses every call).
+fn check_tokens(file: &std::path::Path) -> anyhow::Result<String> {
+    if !file.exists() {
+        return Ok(format!("no API tokens ({} does not exist: the API refuses every call)", file.display()));
+    }
+    let tokens = firegrid_alerting::TokenSet::load(file)?;
+    Ok(format!("{} API token(s)", tokens.len()))
 }
 
 async fn shutdown_on_signal(token: CancellationToken) {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firegrid_alerting::stage::{DispatchStage, StageError};
-use firegrid_alerting::{AlertError, Engine, TokenSet};
+use firegrid_alerting::{AlertError, Engine, SharedTokens, TokenSet};
 use firegrid_ingest::consumer::{self, ConnState};
 use firegrid_ingest::embedded_store::{EmbeddedStore, EmbeddedStoreError};
 use firegrid_ingest::metrics::IngestMetrics;
@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::{self, BrokerError};
+use crate::broker_users::{SharedUsers, UsersError};
 use crate::config::{Settings, StoreSettings};
 use crate::http::{self, HttpState};
 
@@ -74,6 +75,9 @@ pub enum RunError {
     /// The API token file is invalid.
     #[error(transparent)]
     Tokens(#[from] firegrid_alerting::auth::TokenError),
+    /// The embedded broker's users file is invalid.
+    #[error(transparent)]
+    BrokerUsers(#[from] UsersError),
     /// A task ended before shutdown.
     #[error("the {0} task stopped unexpectedly")]
     TaskExited(&'static str),
@@ -124,10 +128,12 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
     let state = Arc::new(ConnState::default());
     let health = Arc::new(StoreHealth::default());
     let mut settings = settings;
+    let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
     if let Some(listen) = settings.mqtt.embedded {
-        let internal = broker::start(listen, settings.mqtt.max_packet_bytes)?;
-        settings.mqtt.host = internal.ip().to_string();
-        settings.mqtt.port = internal.port();
+        let internal = broker::start(listen, settings.mqtt.max_packet_bytes, broker_users.clone())?;
+        settings.mqtt.host = internal.addr.ip().to_string();
+        settings.mqtt.port = internal.addr.port();
+        settings.mqtt.credentials = Some((internal.username, internal.password));
     }
     let (client, eventloop) = consumer::connect(&settings.mqtt)?;
     let (acker, outbound) = consumer::outbound(client.clone(), state.clone(), metrics.clone());
@@ -207,7 +213,9 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         dispatch.availability(),
     )
     .merge(firegrid_alerting::console::router());
-    let api = firegrid_alerting::router(engine.handle(), tokens.clone()).merge(dispatch.router(tokens)).merge(console);
+    let api = firegrid_alerting::router(engine.handle(), tokens.clone())
+        .merge(dispatch.router(tokens.clone()))
+        .merge(console);
     let dispatch_stop = CancellationToken::new();
     let dispatch = dispatch.spawn(engine.handle(), acker.clone(), &settings.mqtt, dispatch_stop.clone())?;
     let engine_health = engine.handle().health();
@@ -226,7 +234,8 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         );
     tracing::info!(event = "started", http = %http_addr, "firegrid is running");
 
-    let reload = tokio::spawn(reload_on_sighup(registry.clone(), shutdown.clone()));
+    let reloadable = Reloadable { registry: registry.clone(), tokens, broker_users };
+    let reload = tokio::spawn(reload_on_sighup(reloadable, shutdown.clone()));
 
     let handle = tokio::spawn(async move {
         let mut event_loop = event_loop;
@@ -311,21 +320,50 @@ fn open_spool(settings: &Settings, metrics: &IngestMetrics) -> Result<Option<Arc
     Ok(Some(Arc::new(std::sync::Mutex::new(spool))))
 }
 
-/// The API tokens; without a token file the API answers 401 to every call (nothing is served
-/// without a token) and says so in the log.
-fn load_tokens(path: &std::path::Path) -> Result<TokenSet, RunError> {
+/// The API tokens, shared by the routers and reloaded on SIGHUP; without a token file the API
+/// answers 401 to every call (nothing is served without a token) and says so in the log, until a
+/// reload finds the file.
+fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
     if !path.exists() {
         tracing::warn!(event = "no_api_tokens", file = %path.display(), "the incident API refuses every call until this file exists");
-        return Ok(TokenSet::default());
+        return Ok(SharedTokens::with_file(TokenSet::default(), path));
     }
-    Ok(TokenSet::load(path)?)
+    Ok(SharedTokens::load(path)?)
+}
+
+/// What SIGHUP reloads: the registry, the API tokens and the embedded broker's users. A file
+/// that fails to load keeps what was in force.
+struct Reloadable {
+    registry: SharedRegistry,
+    tokens: SharedTokens,
+    broker_users: Option<SharedUsers>,
+}
+
+impl Reloadable {
+    fn reload(&self) {
+        match self.registry.reload() {
+            Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
+            Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
+        }
+        match self.tokens.reload() {
+            Ok(n) => tracing::info!(event = "tokens_reloaded", tokens = n),
+            Err(e) => tracing::error!(event = "tokens_reload_failed", error = %e, "keeping the previous tokens"),
+        }
+        match self.broker_users.as_ref().and_then(SharedUsers::reload) {
+            Some(Ok(n)) => tracing::info!(event = "broker_users_reloaded", users = n),
+            Some(Err(e)) => {
+                tracing::error!(event = "broker_users_reload_failed", error = %e, "keeping the previous users");
+            }
+            None => {}
+        }
+    }
 }
 
 #[cfg(unix)]
-async fn reload_on_sighup(registry: SharedRegistry, shutdown: CancellationToken) {
+async fn reload_on_sighup(what: Reloadable, shutdown: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::warn!(event = "sighup_unavailable", "registry reload on SIGHUP is off");
+        tracing::warn!(event = "sighup_unavailable", "registry and token reload on SIGHUP is off");
         return;
     };
     loop {
@@ -333,14 +371,11 @@ async fn reload_on_sighup(registry: SharedRegistry, shutdown: CancellationToken)
             _ = shutdown.cancelled() => return,
             s = hup.recv() => if s.is_none() { return },
         }
-        match registry.reload() {
-            Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
-            Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
-        }
+        what.reload();
     }
 }
 
 #[cfg(not(unix))]
-async fn reload_on_sighup(_registry: SharedRegistry, shutdown: CancellationToken) {
+async fn reload_on_sighup(_what: Reloadable, shutdown: CancellationToken) {
     shutdown.cancelled().await;
 }

@@ -20,7 +20,11 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         let dir = tempfile::tempdir()?;
         let devices = fleet::devices(50);
         let reg = fleet::write_registry(dir.path(), &devices)?;
-        std::fs::write(dir.path().join("tokens.csv"), format!("{TOKEN},dispatcher,\n"))?;
+        // Mode 0600: firegrid refuses a tokens file others may read.
+        firegrid_alerting::private_file::write_private(
+            &dir.path().join("tokens.csv"),
+            &format!("{TOKEN},dispatcher,\n"),
+        )?;
         let c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), "firegrid-alerting-e2e");
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;

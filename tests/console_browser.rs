@@ -68,11 +68,10 @@ fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegr
     std::fs::write(dir.join("devices.csv"), DEVICES)?;
     std::fs::write(dir.join("stations.csv"), STATIONS)?;
     std::fs::write(dir.join("grids.csv"), GRIDS)?;
-    std::fs::write(
-        dir.join("tokens.csv"),
-        format!(
-            "token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"
-        ),
+    // Mode 0600: firegrid refuses a tokens file others may read.
+    firegrid_alerting::private_file::write_private(
+        &dir.join("tokens.csv"),
+        &format!("token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"),
     )?;
     let mut c = firegrid::Config::default();
     c.mqtt.url = mqtt.url();

@@ -1,9 +1,13 @@
 //! `firegrid demo` as a user runs it: a child process with nothing but the binary. Within 60 s
-//! the embedded store holds readings and the API shows a critical fire dispatched to stations.
+//! the embedded store holds readings (the simulator logs in to the embedded broker with the
+//! credentials the demo generated) and the API shows a critical fire dispatched to stations; its
+//! secret files are mode 0600, and its broker refuses anonymous clients but lets in the publisher
+//! whose credentials it printed.
 
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -25,21 +29,33 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
     let started = tokio::time::Instant::now();
     let result = async {
         let stdout = child.stdout.take().context("stdout")?;
-        // Read stdout to its end on a thread of its own, handing over the token when it shows.
+        // Read stdout to its end on a thread of its own, handing over the token and the MQTT
+        // password when both showed.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let mut tx = Some(tx);
+            let (mut tx, mut token) = (Some(tx), None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(t) = line.split("dispatcher token: ").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(t.trim_end_matches(')').trim().to_owned());
+                    token = Some(t.trim_end_matches(')').trim().to_owned());
+                }
+                if let Some(p) = line.split("user publisher, password ").nth(1) {
+                    let password = p.split_whitespace().next().unwrap_or("").to_owned();
+                    if let (Some(tx), Some(token)) = (tx.take(), token.clone()) {
+                        let _ = tx.send((token, password));
                     }
                 }
             }
         });
-        let token = tokio::time::timeout(Duration::from_secs(30), rx)
+        let (token, password) = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
-            .context("the demo prints the dispatcher's token within 30 s")??;
+            .context("the demo prints the dispatcher's token and the publisher's password within 30 s")??;
+        for file in ["tokens.csv", "broker-users.csv"] {
+            let mode = std::fs::metadata(dir.path().join("demo").join(file))?.permissions().mode() & 0o777;
+            ensure!(mode == 0o600, "{file} has mode {mode:o}");
+        }
+        let anonymous = support::login::login(mqtt, "demo-anonymous", None).await?;
+        ensure!(matches!(anonymous, support::login::Login::Refused(_)), "the demo's broker let an anonymous client in");
+        support::login::session(mqtt, "demo-publisher", Some(("publisher", &password))).await?;
         let client = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{http}");
         let fire = support::eventually(Duration::from_secs(60).saturating_sub(started.elapsed()), || {

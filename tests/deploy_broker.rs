@@ -1,8 +1,9 @@
 //! The shipped mosquitto configuration (`deploy/mosquitto/mosquitto.conf` and `deploy/mosquitto/acl`) on a real
 //! mosquitto with a password file made by the real `mosquitto_passwd`: anonymous and wrong-password clients are
 //! refused, each role may do what docs/operations.md says, and the ACLs refuse a platform publishing to a dispatch
-//! topic and a station acknowledging for another station — checked with real MQTT 5 clients, by what a subscriber
-//! receives (a refused publish is dropped by the broker) and by the reason codes the broker answers.
+//! topic or under another platform's county and a station acknowledging for another station — checked with real
+//! MQTT 5 clients, by what a subscriber receives (a refused publish is dropped by the broker) and by the reason codes
+//! the broker answers.
 //!
 //! Only the listener (a free loopback port), the file paths and the log destination are rewritten for the test;
 //! every other line of the shipped configuration is used as is. docker-compose's extra simulator listener
@@ -48,9 +49,10 @@ impl Drop for Broker {
 }
 
 /// Users of the test and their passwords: one per role of the ACL file.
-const USERS: [(&str, &str); 5] = [
+const USERS: [(&str, &str); 6] = [
     ("firegrid", "pipeline-secret"),
     ("platform-yubei", "platform-secret"),
+    ("platform-wuxi", "platform-wuxi-secret"),
     ("mst-500112002001", "station-1-secret"),
     ("mst-500112002002", "station-2-secret"),
     ("dispatcher", "dispatcher-secret"),
@@ -381,6 +383,52 @@ async fn the_shipped_acls_refuse_a_platform_dispatching_and_a_station_acking_for
         ensure!(got.len() == 1, "the station received a dispatch from the simulator listener: {got:?}");
 
         drop((firegrid, platform, station1, station2, simulator));
+        drop(broker);
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_platform_publishes_readings_only_under_its_own_counties() -> Result<()> {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = tempfile::Builder::new().prefix("firegrid-deploy-broker-").tempdir()?;
+        let broker = start_broker(root, dir.path()).await?;
+        let mut firegrid = login(broker.port, "firegrid").await?;
+        firegrid.subscribe("firegrid/v1/+/+/+/+").await?;
+        let mut platforms = [login(broker.port, "platform-yubei").await?, login(broker.port, "platform-wuxi").await?];
+        // 渝北区 is 500112, 巫溪县 500238 (deploy/registry/devices.csv); platform 0 is yubei, 1 is wuxi.
+        let cases = [
+            (0, "firegrid/v1/500112/500112002/smoke/sd-000001", true),
+            (0, "firegrid/v1/500238/500238100/forest_ir/fi-000001", false),
+            (0, "firegrid/v1/500103/500103001/electrical/em-000001", false),
+            (1, "firegrid/v1/500238/500238100/forest_ir/fi-000002", true),
+            (1, "firegrid/v1/500112/500112002/smoke/sd-000002", false),
+        ];
+        let mut expected = Vec::new();
+        for (i, (who, topic, allowed)) in cases.into_iter().enumerate() {
+            let payload = format!(r#"{{"seq":{i},"values":{{"obscuration_db_m":0.03}}}}"#);
+            let platform = &mut platforms[who];
+            let code = platform.publish(topic, &payload).await?;
+            ensure!(
+                (code == PubAckReason::Success) == allowed,
+                "{} publishing to {topic} was answered {code:?}",
+                platform.name
+            );
+            if allowed {
+                expected.push((topic.to_owned(), payload));
+            }
+        }
+        // A last reading of yubei's, published after the others, arrives after exactly the allowed ones.
+        let marker = r#"{"seq":99,"values":{}}"#;
+        let code = platforms[0].publish("firegrid/v1/500112/500112002/smoke/sd-marker", marker).await?;
+        ensure!(code == PubAckReason::Success, "{code:?}");
+        expected.push(("firegrid/v1/500112/500112002/smoke/sd-marker".to_owned(), marker.to_owned()));
+        let got = firegrid.receive_until(marker).await?;
+        ensure!(got == expected, "firegrid received {got:?}, expected {expected:?}");
+        drop((firegrid, platforms));
         drop(broker);
         Ok(())
     })

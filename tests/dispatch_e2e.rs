@@ -198,9 +198,10 @@ fn write_registry(dir: &Path, hook: &str) -> Result<firegrid_ingest::registry::R
 
 fn write_tokens(dir: &Path) -> Result<std::path::PathBuf> {
     let p = dir.join("tokens.csv");
-    std::fs::write(
+    // Mode 0600: firegrid refuses a tokens file others may read.
+    firegrid_alerting::private_file::write_private(
         &p,
-        format!("token,role,subject\n{ADMIN},admin,ops\n{STATION},station,ms-500112002001\nstation-token-ms-500112002002,station,ms-500112002002\n"),
+        &format!("token,role,subject\n{ADMIN},admin,ops\n{STATION},station,ms-500112002001\nstation-token-ms-500112002002,station,ms-500112002002\n"),
     )?;
     Ok(p)
 }

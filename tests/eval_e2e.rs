@@ -60,7 +60,11 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
         let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("tokens.csv"), format!("{TOKEN},dispatcher,\n"))?;
+        // Mode 0600: firegrid refuses a tokens file others may read.
+        firegrid_alerting::private_file::write_private(
+            &dir.path().join("tokens.csv"),
+            &format!("{TOKEN},dispatcher,\n"),
+        )?;
         let reg_paths = paths_in(&registry_dir);
         let mut c = firegrid::Config::default();
         c.mqtt.url = mqtt.url();

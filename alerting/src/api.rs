@@ -2,11 +2,12 @@
 //! `GET /api/v1/incidents` (filters `status, class, county, township`, `since` — opened at or after,
 //! epoch ms or RFC 3339 — and `limit`, newest first), `GET /api/v1/incidents/{id}`, `POST /api/v1/incidents/{id}/{action}` with
 //! `action` one of `ack, on_scene, resolve, false_alarm, confirm, rectified` and an optional JSON
-//! body `{"note": "…"}`. Every route needs `Authorization: Bearer <token>` (401 without); a
-//! station or grid token sees and acts only on incidents it was notified of (403 otherwise); an
-//! illegal transition is 409. Errors are JSON `{"error": code, "reason": text}`.
-
-use std::sync::Arc;
+//! body `{"note": "…", "by": "…"}` (at most 2 KiB stored, 400 beyond). Every route needs
+//! `Authorization: Bearer <token>` (401 without); a station or grid token sees only incidents it was
+//! notified of, and acts on them as the role × action table allows ([`crate::permissions`]: 403
+//! with the reason otherwise); an illegal transition is 409; repeating what is done (an `ack` of
+//! an acknowledged incident) answers 200 with the incident unchanged. Errors are JSON
+//! `{"error": code, "reason": text}`.
 
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
@@ -17,9 +18,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Principal, Role, TokenSet};
+use crate::auth::{Principal, Role, SharedTokens};
 use crate::engine::{AlertError, EngineHandle};
 use crate::incident::{Action, Class, Incident, Status};
+use crate::permissions::{decide, parse_notified, Request};
 use crate::store::IncidentFilter;
 
 /// An API refusal: status code, machine code and a reason for people.
@@ -84,7 +86,7 @@ impl IntoResponse for ApiError {
 #[derive(Clone)]
 struct ApiState {
     engine: EngineHandle,
-    tokens: Arc<TokenSet>,
+    tokens: SharedTokens,
 }
 
 /// The authenticated caller of a request.
@@ -99,7 +101,7 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 /// The principal of a request's `Authorization: Bearer <token>` header (401 without one).
-pub fn authenticate(headers: &axum::http::HeaderMap, tokens: &TokenSet) -> Result<Principal, ApiError> {
+pub fn authenticate(headers: &axum::http::HeaderMap, tokens: &SharedTokens) -> Result<Principal, ApiError> {
     let value =
         headers.get(header::AUTHORIZATION).ok_or(ApiError::Unauthorized("missing Authorization: Bearer <token>"))?;
     let value = value.to_str().map_err(|_| ApiError::Unauthorized("malformed Authorization header"))?;
@@ -107,12 +109,13 @@ pub fn authenticate(headers: &axum::http::HeaderMap, tokens: &TokenSet) -> Resul
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or(ApiError::Unauthorized("Authorization must be a Bearer token"))?;
-    tokens.authenticate(token.trim()).cloned().ok_or(ApiError::Unauthorized("unknown token"))
+    tokens.authenticate(token.trim()).ok_or(ApiError::Unauthorized("unknown token"))
 }
 
-/// The incident API routes, to merge into the binary's router.
-pub fn router(engine: EngineHandle, tokens: TokenSet) -> Router {
-    let state = ApiState { engine, tokens: Arc::new(tokens) };
+/// The incident API routes, to merge into the binary's router. `tokens` is a fixed
+/// [`crate::TokenSet`] or a [`SharedTokens`] that a reload replaces.
+pub fn router(engine: EngineHandle, tokens: impl Into<SharedTokens>) -> Router {
+    let state = ApiState { engine, tokens: tokens.into() };
     Router::new()
         .route("/api/v1/incidents", get(list))
         .route("/api/v1/incidents/{id}", get(show))
@@ -220,13 +223,32 @@ async fn act(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?
     };
+    let note = crate::note::compose(&body.note, &body.by).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !caller.sees_all() {
-        let rec = st.engine.get(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
-        if !may_see(&caller, &rec.incident) {
-            return Err(ApiError::Forbidden(format!("{} was not notified of incident {id}", caller.actor())));
-        }
+        permit(&st.engine, &caller, &id, action).await?;
     }
-    let note = if body.by.is_empty() { body.note } else { format!("{} (by {})", body.note, body.by) };
-    let inc = st.engine.act(&id, action, &caller.actor(), note.trim()).await?;
+    let inc = st.engine.act(&id, action, &caller.actor(), &note).await?;
     Ok(Json(inc).into_response())
+}
+
+/// Asks the role × action table whether a station or grid token may take `action` on incident
+/// `id`, with the roles it was notified as (from the dispatch outbox, never from the request).
+async fn permit(engine: &EngineHandle, caller: &Principal, id: &str, action: Action) -> Result<(), ApiError> {
+    let rec = engine.get(id).await?.ok_or_else(|| ApiError::NotFound(format!("no incident {id}")))?;
+    let actor = caller.actor();
+    if !may_see(caller, &rec.incident) {
+        return Err(ApiError::Forbidden(format!("{actor} was not notified of incident {id}")));
+    }
+    let target = if caller.role == Role::Grid { format!("grid:{}", caller.subject) } else { caller.subject.clone() };
+    let roles = parse_notified(&engine.notification_roles(id, &target).await?);
+    decide(&Request {
+        caller: caller.role,
+        actor: &actor,
+        incident_id: id,
+        class: rec.incident.class,
+        unverified: false,
+        notified_as: &roles,
+        action,
+    })
+    .map_err(|d| ApiError::Forbidden(d.to_string()))
 }

@@ -1,22 +1,29 @@
 //! API bearer tokens (DESIGN §7): the `[api] tokens_file` CSV `token,role,subject` (a header row
 //! is optional; `#` starts a comment line). Roles `admin | dispatcher | station | grid`; the
 //! subject of a station or grid token is its station_id or grid_id. A malformed row fails the load
-//! with `file:line: what is wrong`. Presented tokens are compared in constant time against every
-//! entry, so neither timing nor early exit tells how much of a token matched.
+//! with `file:line: what is wrong`; a file group or others may read is refused with the
+//! `chmod 600` hint ([`crate::private_file`]). Presented tokens are compared in constant time
+//! against every entry, so neither timing nor early exit tells how much of a token matched.
+//!
+//! The routers share one [`SharedTokens`]: `reload` (on SIGHUP) swaps in a whole new set, or keeps
+//! the old one when the file is bad.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::private_file::{read_private, PrivateFileError};
 
 /// A token file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The file cannot be read.
-    #[error("{}: cannot read: {source}", file.display())]
-    Io {
-        /// The file.
-        file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The file cannot be read, or group or others may read it.
+    #[error(transparent)]
+    File(#[from] PrivateFileError),
+    /// No tokens file is configured (nothing to reload).
+    #[error("no tokens file to load")]
+    NoFile,
     /// A row is malformed.
     #[error("{}:{line}: {message}", file.display())]
     Row {
@@ -100,10 +107,9 @@ impl std::fmt::Debug for TokenSet {
 }
 
 impl TokenSet {
-    /// Loads and checks the token file.
+    /// Loads and checks the token file (refused when group or others may read it).
     pub fn load(path: &Path) -> Result<TokenSet, TokenError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TokenError::Io { file: path.to_owned(), source })?;
-        TokenSet::parse(path, &text)
+        TokenSet::parse(path, &read_private(path)?)
     }
 
     /// Parses the file's text; `path` only names it in errors.
@@ -171,8 +177,61 @@ impl TokenSet {
     }
 }
 
+/// The tokens in force, shared by every router: [`SharedTokens::reload`] replaces the whole set at
+/// once (a request sees the old set or the new one, never a mix), and a bad file leaves the old
+/// set in force. Cloning shares the set.
+#[derive(Debug, Clone, Default)]
+pub struct SharedTokens {
+    current: Arc<ArcSwap<TokenSet>>,
+    file: Option<Arc<PathBuf>>,
+}
+
+impl From<TokenSet> for SharedTokens {
+    /// A fixed set (no file to reload from).
+    fn from(set: TokenSet) -> SharedTokens {
+        SharedTokens { current: Arc::new(ArcSwap::from_pointee(set)), file: None }
+    }
+}
+
+impl SharedTokens {
+    /// `set`, reloaded from `file` by [`SharedTokens::reload`] (the file need not exist yet).
+    pub fn with_file(set: TokenSet, file: &Path) -> SharedTokens {
+        SharedTokens { current: Arc::new(ArcSwap::from_pointee(set)), file: Some(Arc::new(file.to_owned())) }
+    }
+
+    /// Loads `file` (see [`TokenSet::load`]) and keeps it for reloads.
+    pub fn load(file: &Path) -> Result<SharedTokens, TokenError> {
+        Ok(SharedTokens::with_file(TokenSet::load(file)?, file))
+    }
+
+    /// Reads the file again and, when it is valid, puts its tokens in force; returns how many.
+    /// On an error the tokens in force stay as they were.
+    pub fn reload(&self) -> Result<usize, TokenError> {
+        let file = self.file.as_deref().ok_or(TokenError::NoFile)?;
+        let set = TokenSet::load(file)?;
+        let n = set.len();
+        self.current.store(Arc::new(set));
+        Ok(n)
+    }
+
+    /// The file reloaded from, if any.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref().map(PathBuf::as_path)
+    }
+
+    /// The tokens in force now.
+    pub fn snapshot(&self) -> Arc<TokenSet> {
+        self.current.load_full()
+    }
+
+    /// The principal of a presented token among the tokens in force (see [`TokenSet::authenticate`]).
+    pub fn authenticate(&self, presented: &str) -> Option<Principal> {
+        self.current.load().authenticate(presented).cloned()
+    }
+}
+
 /// Constant-time equality: the time depends only on the lengths, never on where bytes differ.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = u8::from(a.len() != b.len());
     for (i, &x) in a.iter().enumerate() {
         let y = b.get(i).copied().unwrap_or(!x);
@@ -215,6 +274,29 @@ mod tests {
             let e = TokenSet::parse(Path::new("tokens.csv"), text).unwrap_err().to_string();
             assert!(e.starts_with(want), "{e:?} should start with {want:?}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_reload_swaps_the_whole_set_and_a_bad_file_keeps_the_old_one() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens.csv");
+        crate::private_file::write_private(&file, FILE).unwrap();
+        let shared = SharedTokens::load(&file).unwrap();
+        let router_copy = shared.clone();
+        assert!(router_copy.authenticate("station-0123456789abcdef").is_some());
+        crate::private_file::write_private(&file, "fresh-0123456789abcdef,grid,g-1\n").unwrap();
+        assert_eq!(shared.reload().unwrap(), 1);
+        assert!(router_copy.authenticate("station-0123456789abcdef").is_none(), "a removed token is refused");
+        assert_eq!(router_copy.authenticate("fresh-0123456789abcdef").unwrap().role, Role::Grid);
+        crate::private_file::write_private(&file, "fresh-0123456789abcdef,king,x\n").unwrap();
+        assert!(shared.reload().unwrap_err().to_string().contains("tokens.csv:1: unknown role"));
+        std::fs::write(&file, FILE).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(shared.reload().unwrap_err().to_string().contains("chmod 600"));
+        assert!(router_copy.authenticate("fresh-0123456789abcdef").is_some(), "failed reloads keep the old set");
+        assert!(matches!(SharedTokens::from(TokenSet::default()).reload(), Err(TokenError::NoFile)));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! `{prefix}/ack/{station_id}` and `{prefix}/ack/grid/{grid_id}` (payload
 //! `{"incident_id","action","by","note"}`), and availability on `{prefix}/status/{station_id}`
 //! (`{"status":"busy"}`). The broker's ACL lets each station publish only to its own topics, so
-//! the topic names the actor. A station may act only on incidents it was notified of; anything
-//! refused goes to `{prefix}/deadletter` with a reason, and every message is acknowledged once
-//! handled (QoS 1).
+//! the topic names the actor (the embedded broker has no per-topic ACLs: DESIGN §7). The same
+//! role × action table as the HTTP API decides ([`crate::permissions`], with the roles the sender
+//! was notified as); a note over 2 KiB is refused; repeating what is done changes nothing.
+//! Anything refused goes to `{prefix}/deadletter` with a reason (`not_notified`, `forbidden`,
+//! `note_too_long`, …) and the reason text, and every message is acknowledged once handled (QoS 1).
 
 use std::sync::Arc;
 
@@ -15,9 +17,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Role;
 use crate::availability::{parse_status_body, Availability};
 use crate::engine::{AlertError, EngineHandle};
 use crate::incident::Action;
+use crate::permissions::{decide, parse_notified, Denial, Request};
 
 /// The subscription filters of the control topics under `prefix`.
 pub fn subscriptions(prefix: &str) -> Vec<String> {
@@ -66,6 +70,12 @@ pub enum Refusal {
     /// The sender was not notified of the incident.
     #[error("not_notified: {0}")]
     NotNotified(String),
+    /// The role × action table does not let the sender take the action.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The note (with `by`) is longer than 2 KiB.
+    #[error("note_too_long: {0}")]
+    NoteTooLong(String),
     /// The lifecycle forbids the action.
     #[error("illegal_transition: {0}")]
     Illegal(String),
@@ -83,6 +93,8 @@ impl Refusal {
             Refusal::UnknownStation(_) => "unknown_station",
             Refusal::UnknownIncident(_) => "unknown_incident",
             Refusal::NotNotified(_) => "not_notified",
+            Refusal::Forbidden(_) => "forbidden",
+            Refusal::NoteTooLong(_) => "note_too_long",
             Refusal::Illegal(_) => "illegal_transition",
             Refusal::Unavailable(_) => "unavailable",
         }
@@ -169,18 +181,22 @@ impl Control {
     /// Applies one control message; returns what was done.
     pub async fn handle(&self, topic: &str, payload: &[u8]) -> Result<String, Refusal> {
         let t = parse_topic(&self.prefix, topic).ok_or_else(|| Refusal::BadTopic(topic.to_owned()))?;
-        let (subject, is_grid) = match t {
+        match t {
             ControlTopic::Status(id) => {
                 if self.registry.snapshot().station(id).is_none() {
                     return Err(Refusal::UnknownStation(id.to_owned()));
                 }
                 let status = parse_status_body(payload).map_err(|e| Refusal::BadPayload(e.to_string()))?;
                 self.availability.set(id, status);
-                return Ok(format!("station {id} is {}", status.as_str()));
+                Ok(format!("station {id} is {}", status.as_str()))
             }
-            ControlTopic::StationAck(id) => (id, false),
-            ControlTopic::GridAck(id) => (id, true),
-        };
+            ControlTopic::StationAck(id) => self.ack(Role::Station, id, payload).await,
+            ControlTopic::GridAck(id) => self.ack(Role::Grid, id, payload).await,
+        }
+    }
+
+    /// An acknowledgement or report of station or grid `subject`.
+    async fn ack(&self, caller: Role, subject: &str, payload: &[u8]) -> Result<String, Refusal> {
         let body: AckBody = serde_json::from_slice(payload).map_err(|e| Refusal::BadPayload(e.to_string()))?;
         let action = Action::parse(&body.action).filter(|a| *a != Action::Dispatched).ok_or_else(|| {
             Refusal::BadPayload(format!(
@@ -188,24 +204,41 @@ impl Control {
                 body.action
             ))
         })?;
-        let unavailable = |e: AlertError| Refusal::Unavailable(e.to_string());
-        let rec = self
-            .handle
-            .get(&body.incident_id)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| Refusal::UnknownIncident(body.incident_id.clone()))?;
-        let actor = if is_grid { format!("grid:{subject}") } else { format!("station:{subject}") };
-        if !rec.incident.notified(subject, is_grid) {
-            return Err(Refusal::NotNotified(format!("{actor} was not notified of incident {}", body.incident_id)));
-        }
-        let note = if body.by.is_empty() { body.note } else { format!("{} (by {})", body.note, body.by) };
-        match self.handle.act(&body.incident_id, action, &actor, note.trim()).await {
+        let note = crate::note::compose(&body.note, &body.by).map_err(|e| Refusal::NoteTooLong(e.to_string()))?;
+        let actor = format!("{}:{subject}", caller.as_str());
+        self.permit(caller, subject, &actor, &body.incident_id, action).await?;
+        match self.handle.act(&body.incident_id, action, &actor, &note).await {
             Ok(inc) => Ok(format!("{actor} {action} {}: now {}", inc.id, inc.status)),
             Err(AlertError::Transition(t)) => Err(Refusal::Illegal(t.to_string())),
             Err(AlertError::NotFound(id)) => Err(Refusal::UnknownIncident(id)),
-            Err(e) => Err(unavailable(e)),
+            Err(e) => Err(Refusal::Unavailable(e.to_string())),
         }
+    }
+
+    /// The role × action table, with the roles `subject` was notified as (from the outbox).
+    async fn permit(&self, caller: Role, subject: &str, actor: &str, id: &str, action: Action) -> Result<(), Refusal> {
+        let unavailable = |e: AlertError| Refusal::Unavailable(e.to_string());
+        let rec =
+            self.handle.get(id).await.map_err(unavailable)?.ok_or_else(|| Refusal::UnknownIncident(id.to_owned()))?;
+        let is_grid = caller == Role::Grid;
+        if !rec.incident.notified(subject, is_grid) {
+            return Err(Refusal::NotNotified(format!("{actor} was not notified of incident {id}")));
+        }
+        let target = if is_grid { format!("grid:{subject}") } else { subject.to_owned() };
+        let roles = parse_notified(&self.handle.notification_roles(id, &target).await.map_err(unavailable)?);
+        let request = Request {
+            caller,
+            actor,
+            incident_id: id,
+            class: rec.incident.class,
+            unverified: false,
+            notified_as: &roles,
+            action,
+        };
+        decide(&request).map_err(|d| match d {
+            Denial::NotNotified(why) => Refusal::NotNotified(why),
+            Denial::Forbidden(why) => Refusal::Forbidden(why),
+        })
     }
 }
 

@@ -283,7 +283,8 @@ impl Correlator {
         out
     }
 
-    /// Applies a responder's (or the dispatch stage's) action to an active incident.
+    /// Applies a responder's (or the dispatch stage's) action to an active incident. A repeat
+    /// ([`Incident::repeats`]) changes nothing: an empty outcome (no audit entry, no line, no plan).
     pub fn act(
         &mut self,
         id: &str,
@@ -293,6 +294,9 @@ impl Correlator {
         now_ms: i64,
     ) -> Result<Outcome, CorrelateError> {
         let inc = self.active.get_mut(id).ok_or_else(|| CorrelateError::NotActive(id.to_owned()))?;
+        if inc.repeats(action) {
+            return Ok(Outcome::default());
+        }
         let entry = inc.apply(action, actor, note, now_ms)?;
         let mut out = Outcome::default();
         out.audit.push(entry);
@@ -420,6 +424,7 @@ impl Correlator {
             sounding_devices: Vec::new(),
             signals: Vec::new(),
             confirmed: None,
+            confirmed_by: None,
             silenced: false,
             opened_at_ms: now_ms,
             updated_at_ms: now_ms,

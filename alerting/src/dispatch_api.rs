@@ -4,8 +4,6 @@
 //! dispatch messages (`event: dispatch`, data: the message JSON) — every message for admin and
 //! dispatcher tokens, a station's or grid's own for theirs.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -17,21 +15,26 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::{authenticate, ApiError};
-use crate::auth::{Principal, Role, TokenSet};
+use crate::auth::{Principal, Role, SharedTokens};
 use crate::availability::{parse_status_body, Availability};
 use crate::notify::sse::{SseHub, SseItem};
 
 #[derive(Clone)]
 struct DispatchState {
-    tokens: Arc<TokenSet>,
+    tokens: SharedTokens,
     registry: SharedRegistry,
     availability: Availability,
     hub: SseHub,
 }
 
 /// The dispatch routes.
-pub fn router(tokens: TokenSet, registry: SharedRegistry, availability: Availability, hub: SseHub) -> Router {
-    let state = DispatchState { tokens: Arc::new(tokens), registry, availability, hub };
+pub fn router(
+    tokens: impl Into<SharedTokens>,
+    registry: SharedRegistry,
+    availability: Availability,
+    hub: SseHub,
+) -> Router {
+    let state = DispatchState { tokens: tokens.into(), registry, availability, hub };
     Router::new()
         .route("/api/v1/stations/{id}/availability", post(set_availability))
         .route("/api/v1/events", get(events))

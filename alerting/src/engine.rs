@@ -185,6 +185,14 @@ impl EngineHandle {
         Ok(self.writer.call(move |s| s.mark_delivered(&key, at_ms)).await??)
     }
 
+    /// How `target` (a station id, or `grid:{grid_id}`) was notified of an incident: the distinct
+    /// `role`s of its outbox rows (`respond`, `verify`, `rectify`, `forward_119`), for the
+    /// permission table ([`crate::permissions`]).
+    pub async fn notification_roles(&self, id: &str, target: &str) -> Result<Vec<String>, AlertError> {
+        let (id, target) = (id.to_owned(), target.to_owned());
+        Ok(self.reader.call(move |s| s.notification_roles(&id, &target)).await??)
+    }
+
     /// For the console: the incident's outbox rows, oldest first, and its dispatch state (JSON).
     pub async fn dispatch_log(&self, id: &str) -> Result<(Vec<OutboxRow>, Option<String>), AlertError> {
         let id = id.to_owned();
@@ -371,7 +379,9 @@ impl Engine {
         };
         let answer = match result {
             Ok(out) => {
-                let inc = out.incidents.iter().find(|i| i.id == id).cloned();
+                // A repeated action changes nothing: the answer is the incident as it is.
+                let inc =
+                    out.incidents.iter().find(|i| i.id == id).or_else(|| self.core.correlator().get(&id)).cloned();
                 match self.commit(out, lines).await {
                     Ok(()) => inc.ok_or_else(|| AlertError::NotFound(id.clone())),
                     Err(e) => Err(e),
@@ -383,10 +393,12 @@ impl Engine {
         let _ = reply.send(answer);
     }
 
-    /// An action on an id that is not active: refused with the closed incident's status, or not found.
+    /// An action on an id that is not active: the closed incident unchanged when the action
+    /// repeats what closed it, else refused with its status; or not found.
     async fn closed_or_missing(&self, id: &str, action: Action) -> Result<Incident, AlertError> {
         let key = id.to_owned();
         match self.handle.reader.call(move |s| s.get(&key)).await?? {
+            Some(rec) if rec.incident.repeats(action) => Ok(rec.incident),
             Some(rec) => Err(AlertError::Transition(TransitionError::Illegal {
                 incident_id: rec.incident.id.clone(),
                 class: rec.incident.class,

@@ -224,6 +224,9 @@ pub struct Incident {
     pub signals: Vec<String>,
     /// Confirmed (by rule or responder): the reason.
     pub confirmed: Option<String>,
+    /// The first responder who confirmed it (`role:subject`); another `confirm` changes nothing.
+    #[serde(default)]
+    pub confirmed_by: Option<String>,
     /// Someone pressed hush on a detector of the incident.
     pub silenced: bool,
     /// Opened, epoch ms (engine clock).
@@ -297,9 +300,27 @@ fn event_of(to: Status) -> Event {
 }
 
 impl Incident {
+    /// Whether `action` would repeat what is already done — `ack` of an acknowledged incident,
+    /// `resolve` of a resolved one, `confirm` of one a responder already confirmed: it then changes
+    /// nothing and is recorded nowhere (the caller answers with the incident as it is, so a
+    /// retried request is harmless).
+    pub fn repeats(&self, action: Action) -> bool {
+        let done = match action {
+            Action::Dispatched => return false,
+            Action::Confirm => return self.confirmed_by.is_some(),
+            Action::Ack => Status::Acknowledged,
+            Action::OnScene => Status::OnScene,
+            Action::Resolve => Status::Resolved,
+            Action::FalseAlarm => Status::FalseAlarm,
+            Action::Rectified => Status::Rectified,
+        };
+        self.status == done
+    }
+
     /// Applies a responder action at `at_ms`, returning the audit entry, or why it is refused.
     /// `confirm` raises severity to critical (`escalated`); on an already critical incident it is
-    /// recorded as `confirmed`, without a severity change.
+    /// recorded as `confirmed`, without a severity change. (Callers skip repeats first: see
+    /// [`Incident::repeats`].)
     pub fn apply(
         &mut self,
         action: Action,
@@ -317,6 +338,9 @@ impl Incident {
         let event = if action == Action::Confirm {
             if self.confirmed.is_none() {
                 self.confirmed = Some(format!("confirmed by {actor}"));
+            }
+            if self.confirmed_by.is_none() {
+                self.confirmed_by = Some(actor.to_owned());
             }
             if self.severity == Severity::Critical {
                 Event::Confirmed

@@ -1,7 +1,7 @@
 //! firegrid alerting: fire detection rules, incident correlation and lifecycle, the durable
 //! incident store and the HTTP API (DESIGN §5), and 城乡一体 dispatch (DESIGN §6). Pure modules
 //! (`rules`, `correlate`, `incident`, `core`, `line`, `routing`, `escalation`, `summary`,
-//! `message`, `names`) do no I/O and take an explicit clock; `store`, `engine`, `api`, `deliver`,
+//! `message`, `names`, `permissions`, `note`) do no I/O and take an explicit clock; `store`, `engine`, `api`, `deliver`,
 //! `notify`, `control` and `dispatch_api` are the edges.
 //!
 //! Dispatch: [`dispatch::Dispatch`] is the engine's [`outbox::Dispatcher`] (routing and escalation
@@ -60,8 +60,11 @@ pub mod line;
 pub mod message;
 pub mod metrics;
 pub mod names;
+pub mod note;
 pub mod notify;
 pub mod outbox;
+pub mod permissions;
+pub mod private_file;
 pub mod routing;
 pub mod rules;
 pub mod settings;
@@ -71,6 +74,6 @@ pub mod store;
 pub mod summary;
 
 pub use api::router;
-pub use auth::TokenSet;
+pub use auth::{SharedTokens, TokenSet};
 pub use config::AlertingConfig;
 pub use engine::{AlertError, Engine, EngineHandle};

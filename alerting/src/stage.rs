@@ -23,7 +23,7 @@ use crate::dispatch_metrics::DispatchMetrics;
 use crate::engine::{Engine, EngineHandle};
 use crate::notify::mqtt::MqttPublisher;
 use crate::notify::sse::SseHub;
-use crate::TokenSet;
+use crate::SharedTokens;
 
 /// Control messages queued between the MQTT event loop and the control task.
 const CONTROL_QUEUE: usize = 1024;
@@ -95,7 +95,7 @@ impl DispatchStage {
     }
 
     /// `POST /api/v1/stations/{id}/availability` and `GET /api/v1/events`.
-    pub fn router(&self, tokens: TokenSet) -> axum::Router {
+    pub fn router(&self, tokens: impl Into<SharedTokens>) -> axum::Router {
         crate::dispatch_api::router(tokens, self.registry.clone(), self.availability.clone(), self.hub.clone())
     }
 

@@ -147,6 +147,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     abandoned_at_ms INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox(delivered_at_ms, next_attempt_ms);
+CREATE INDEX IF NOT EXISTS outbox_incident ON outbox(incident_id, target);
 CREATE TABLE IF NOT EXISTS dispatch_state (
     incident_id TEXT PRIMARY KEY,
     doc TEXT NOT NULL

@@ -147,6 +147,7 @@ mod tests {
             sounding_devices: vec![],
             signals: vec!["smoke".into()],
             confirmed: Some("two devices".into()),
+            confirmed_by: None,
             silenced: false,
             // 2026-11-29 06:56:57 UTC = 14:56 in Chongqing.
             opened_at_ms: 1_795_935_417_000,

@@ -61,6 +61,9 @@ pub struct MqttConfig {
     pub url: String,
     /// Where the embedded broker listens (with `url = "embedded"`).
     pub embedded_listen: String,
+    /// CSV `username,password` (mode 0600) of the clients the embedded broker lets in; empty =
+    /// anonymous clients, allowed only on a loopback `embedded_listen` (checked by the binary).
+    pub embedded_users_file: String,
     /// Fixed client id: the broker keeps this session's queue while firegrid is away.
     pub client_id: String,
     /// Topic prefix of every firegrid topic.
@@ -96,6 +99,7 @@ impl Default for MqttConfig {
         MqttConfig {
             url: "mqtt://127.0.0.1:1883".into(),
             embedded_listen: "127.0.0.1:1883".into(),
+            embedded_users_file: String::new(),
             client_id: "firegrid".into(),
             topic_prefix: "firegrid/v1".into(),
             counties: Vec::new(),

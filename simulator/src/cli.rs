@@ -203,6 +203,7 @@ impl SimulateCommand {
                     every,
                     truth_path: Some(truth.clone()),
                     lead: None,
+                    credentials: None,
                 };
                 eprintln!("publishing to {url} for {duration:?} at {speedup}x; ground truth to {}", truth.display());
                 let r = run_scenario(&spec).await?;

@@ -122,6 +122,7 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
         client_id: spec.client_id.clone(),
         qos: spec.qos,
         inflight: spec.inflight,
+        credentials: None,
     };
     let mut publisher = Publisher::connect(&target, Duration::from_secs(10)).await?;
     let total = spec.total.unwrap_or(u64::MAX);

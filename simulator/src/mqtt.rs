@@ -53,6 +53,8 @@ pub struct MqttTarget {
     pub qos: u8,
     /// Most unacknowledged QoS 1 publishes in flight.
     pub inflight: u16,
+    /// Username and password, for a broker that wants them (the demo's embedded broker).
+    pub credentials: Option<(String, firegrid_ingest::config::Secret)>,
 }
 
 #[derive(Debug, Default)]
@@ -99,6 +101,9 @@ impl Publisher {
             .set_inflight(target.inflight.max(1))
             .set_max_packet_size(1 << 20, 1 << 20)
             .set_request_channel_capacity(4096);
+        if let Some((user, password)) = &target.credentials {
+            opts.set_credentials(user, &password.0);
+        }
         let (client, mut eventloop) = AsyncClient::new(opts, 4096);
         // No Nagle delay: a lone publish (a paced load, the last of a batch) goes out at once.
         let mut net = eventloop.network_options();

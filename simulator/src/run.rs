@@ -52,6 +52,8 @@ pub struct RunSpec {
     pub truth_path: Option<PathBuf>,
     /// Quiet time before the first scenario; `None` = a tenth of the run, at most 20 s.
     pub lead: Option<Duration>,
+    /// Username and password for the broker; `None` = anonymous.
+    pub credentials: Option<(String, firegrid_ingest::config::Secret)>,
 }
 
 impl Default for RunSpec {
@@ -71,6 +73,7 @@ impl Default for RunSpec {
             every: None,
             truth_path: Some(PathBuf::from("truth.jsonl")),
             lead: None,
+            credentials: None,
         }
     }
 }
@@ -112,6 +115,7 @@ pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
         client_id: spec.client_id.clone(),
         qos: spec.qos,
         inflight: 1000,
+        credentials: spec.credentials.clone(),
     };
     let mut truth_out = match &spec.truth_path {
         Some(p) => Some(BufWriter::new(File::create(p).map_err(|source| SimError::Io { path: p.clone(), source })?)),

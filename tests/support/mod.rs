@@ -99,6 +99,7 @@
 #![allow(dead_code)]
 
 pub mod fleet;
+pub mod login;
 pub mod mosquitto;
 pub mod process;
 pub mod victoria;

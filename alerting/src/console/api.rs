@@ -8,8 +8,6 @@
 //! console's banner). A station or grid token reads the dispatch log only of incidents it was
 //! notified of, and sees no unroutable incident (nobody was notified of one).
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -20,21 +18,26 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::{authenticate, ApiError};
-use crate::auth::{Role, TokenSet};
+use crate::auth::{Role, SharedTokens};
 use crate::availability::{Availability, StationStatus};
 use crate::engine::EngineHandle;
 
 #[derive(Clone)]
 struct ConsoleApiState {
     engine: EngineHandle,
-    tokens: Arc<TokenSet>,
+    tokens: SharedTokens,
     registry: SharedRegistry,
     availability: Availability,
 }
 
 /// The console's read-only routes, to merge beside the incident API.
-pub fn router(engine: EngineHandle, tokens: TokenSet, registry: SharedRegistry, availability: Availability) -> Router {
-    let state = ConsoleApiState { engine, tokens: Arc::new(tokens), registry, availability };
+pub fn router(
+    engine: EngineHandle,
+    tokens: impl Into<SharedTokens>,
+    registry: SharedRegistry,
+    availability: Availability,
+) -> Router {
+    let state = ConsoleApiState { engine, tokens: tokens.into(), registry, availability };
     Router::new()
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/stations", get(stations))

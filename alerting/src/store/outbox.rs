@@ -106,11 +106,27 @@ impl Store {
     pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
         self.conn
             .execute(
-                "DELETE FROM outbox WHERE (delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1)
-                    OR (abandoned_at_ms IS NOT NULL AND abandoned_at_ms < ?1)",
+                "DELETE FROM outbox WHERE ((delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1)
+                    OR (abandoned_at_ms IS NOT NULL AND abandoned_at_ms < ?1))
+                  AND incident_id NOT IN
+                      (SELECT id FROM incidents WHERE status NOT IN ('resolved', 'false_alarm', 'rectified'))",
                 [before_ms],
             )
             .map_err(self.err("prune delivered outbox rows"))
+    }
+
+    /// The distinct notification roles of `target`'s outbox rows of an incident.
+    pub fn notification_roles(&self, incident_id: &str, target: &str) -> Result<Vec<String>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT role FROM outbox WHERE incident_id = ?1 AND target = ?2 ORDER BY role")
+            .map_err(self.err("prepare notification roles query"))?;
+        let rows = st
+            .query_map(params![incident_id, target], |r| r.get(0))
+            .map_err(self.err("query notification roles"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(self.err("read notification roles"))?;
+        Ok(rows)
     }
 
     /// Marks outbox entries delivered in one transaction; returns how many were not already.

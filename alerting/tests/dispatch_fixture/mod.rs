@@ -78,6 +78,7 @@ pub fn incident(
         sounding_devices: vec!["sd-1".into()],
         signals: vec!["smoke".into()],
         confirmed: None,
+        confirmed_by: None,
         silenced: false,
         opened_at_ms: 1_795_935_417_000,
         updated_at_ms: 1_795_935_417_000,
