@@ -87,6 +87,7 @@ pub fn incident(
         notified_stations: vec![],
         notified_grids: vec![],
         summary: String::new(),
+        verification: None,
     }
 }
 
