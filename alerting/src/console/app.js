@@ -16,6 +16,7 @@ const L = {
     channel: '通道', delivered: '已送达', pending: '待送达', failed: '失败', event: '事件', by: '操作人',
     no_rows: '无', stations: '消防站', unavailable: '不可用', count_active: '进行中', count_critical: '危急',
     devices_alarm: '台设备报警', map_all: '全域', map_focus: '聚焦事件', forbidden: '无权操作', escalates: '未确认将升级至下一站',
+    unverified: '待核实',
   },
   en: {
     title: 'Fire dispatch console', login_title: 'Token login', login: 'Log in', logout: 'Log out',
@@ -34,6 +35,7 @@ const L = {
     delivered: 'delivered', pending: 'pending', failed: 'failed', event: 'Event', by: 'By', no_rows: 'none',
     stations: 'Stations', unavailable: 'unavailable', count_active: 'active', count_critical: 'critical',
     devices_alarm: 'alarming', map_all: 'Overview', map_focus: 'Focus incidents', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
+    unverified: 'unverified',
   },
 };
 const N = {
@@ -51,7 +53,7 @@ const N = {
     hospital: '医院', ancient_town: '古镇古村', factory: '工厂', forest: '林区', other: '其他',
     smoke: '烟感', heat: '温感', electrical: '电气', hotspot: '热点', forest_ir: '林火红外',
     fault: '故障', tamper: '防拆', battery_low: '电量低', residual_prealarm: '剩余电流预警', smoke_prealarm: '烟雾预警',
-    offline: '离线',
+    offline: '离线', unregistered_device: '未登记设备', late_alarm: '迟到报警',
   },
   en: {
     fire: 'Fire', electrical_fire: 'Electrical fire', forest_fire: 'Forest fire', hazard: 'Hazard',
@@ -67,7 +69,8 @@ const N = {
     school: 'school', hospital: 'hospital', ancient_town: 'ancient town', factory: 'factory', forest: 'forest',
     other: 'other', smoke: 'smoke', heat: 'heat', electrical: 'electrical', hotspot: 'hotspot', forest_ir: 'forest IR',
     fault: 'fault', tamper: 'tamper', battery_low: 'low battery', residual_prealarm: 'residual current pre-alarm',
-    smoke_prealarm: 'smoke pre-alarm', offline: 'offline',
+    smoke_prealarm: 'smoke pre-alarm', offline: 'offline', unregistered_device: 'unregistered device',
+    late_alarm: 'late alarm',
   },
 };
 const ACTION_LABEL = {
@@ -404,6 +407,8 @@ function badges(inc) {
     h('span', { class: `badge sev-${inc.severity}` }, n(inc.severity)),
     h('span', { class: `badge st st-${inc.status}` }, n(inc.status)),
     inc.vulnerable ? h('span', { class: 'badge vul' }, t('vulnerable')) : null,
+    inc.verification ? h('span', { class: 'badge unv', 'data-verification': inc.verification },
+      `${t('unverified')} · ${n(inc.verification)}`) : null,
   ];
 }
 function renderList() {
