@@ -101,15 +101,16 @@ impl Detector {
     /// own `ts` for their windows. Only registered devices are watched for silence.
     pub fn evaluate(&mut self, er: &EnrichedReading, now_ms: i64) -> Verdict {
         let r = &er.reading;
-        let settings = self.settings.clone();
-        let rules = settings.rules(er.device.as_ref().map(|d| d.site_type));
+        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type));
         if er.device.is_some() {
             let after = offline_after_ms(rules, r.kind);
             self.offline.seen(&r.device_id, now_ms, after, || device_ref(er));
         }
         let seen = Seen::of(r);
-        let dedup = settings.correlation.dedup_per_device;
-        let Some(st) = self.state(er) else { return Verdict::Assessed(Assessment::default()) };
+        let dedup = self.settings.correlation.dedup_per_device;
+        let Some(st) = state(&mut self.devices, &mut self.unregistered, &mut self.changes, er, dedup) else {
+            return Verdict::Assessed(Assessment::default());
+        };
         if dedup::is_redelivery(&st.recent, &seen) {
             return Verdict::Duplicate;
         }
@@ -130,34 +131,9 @@ impl Detector {
         Verdict::Assessed(out)
     }
 
-    /// The state of the reading's device, made when new. A device lives in one map only: the
-    /// registered one once the registry knows it (taking over a state kept while it was not).
-    fn state(&mut self, er: &EnrichedReading) -> Option<&mut DeviceState> {
-        let id = er.reading.device_id.as_str();
-        let (kind, dedup) = (er.reading.kind, self.settings.correlation.dedup_per_device);
-        if er.device.is_some() || self.devices.contains_key(id) {
-            if !self.devices.contains_key(id) {
-                let mut st = self.unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, dedup, false));
-                st.unregistered = false;
-                self.devices.insert(id.to_owned(), st);
-            }
-            return self.devices.get_mut(id);
-        }
-        let mut evicted = Vec::new();
-        if !self.unregistered.contains(id) {
-            self.unregistered.insert(id.to_owned(), DeviceState::new(kind, dedup, true), &mut evicted);
-            self.forget(std::mem::take(&mut evicted));
-        }
-        self.unregistered.touch(id, || DeviceState::new(kind, dedup, true), &mut evicted)
-    }
-
     /// Deletes the rows of states dropped from the bounded map.
     fn forget(&mut self, evicted: Vec<(String, DeviceState)>) {
-        for (id, st) in evicted {
-            if st.persisted {
-                self.changes.push((id, None));
-            }
-        }
+        forget(&mut self.changes, evicted);
     }
 
     /// Devices that fell silent by `now_ms`: each raised once per silence. Costs O(due devices).
@@ -174,6 +150,40 @@ impl Detector {
     /// Devices currently offline.
     pub fn offline_count(&self) -> usize {
         self.offline.offline_count()
+    }
+}
+
+/// The state of the reading's device, made when new. A device lives in one map only: the
+/// registered one once the registry knows it (taking over a state kept while it was not).
+fn state<'a>(
+    devices: &'a mut HashMap<String, DeviceState>,
+    unregistered: &'a mut Generations<DeviceState>,
+    changes: &mut Vec<RowChange>,
+    er: &EnrichedReading,
+    dedup: usize,
+) -> Option<&'a mut DeviceState> {
+    let id = er.reading.device_id.as_str();
+    let kind = er.reading.kind;
+    if er.device.is_some() || devices.contains_key(id) {
+        if !devices.contains_key(id) {
+            let mut st = unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, dedup, false));
+            st.unregistered = false;
+            devices.insert(id.to_owned(), st);
+        }
+        return devices.get_mut(id);
+    }
+    let mut evicted = Vec::new();
+    let st = unregistered.touch(id, || DeviceState::new(kind, dedup, true), &mut evicted);
+    forget(changes, evicted);
+    st
+}
+
+/// Deletes the `rule_state` rows of states dropped from the bounded map.
+fn forget(changes: &mut Vec<RowChange>, evicted: Vec<(String, DeviceState)>) {
+    for (id, st) in evicted {
+        if st.persisted {
+            changes.push((id, None));
+        }
     }
 }
 
