@@ -70,8 +70,7 @@ fn smoke_alarm(ts: i64, seq: u64) -> Vec<u8> {
 }
 
 fn smoke_reading(ts: i64, seq: u64, obscuration: f64) -> Vec<u8> {
-    format!(r#"{{"ts":{ts},"seq":{seq},"status":"normal","values":{{"obscuration_db_m":{obscuration}}}}}"#)
-        .into_bytes()
+    format!(r#"{{"ts":{ts},"seq":{seq},"status":"normal","values":{{"obscuration_db_m":{obscuration}}}}}"#).into_bytes()
 }
 
 fn topic(kind: &str, id: &str) -> String {
@@ -98,7 +97,8 @@ fn flood_message(i: usize, ts: i64) -> (String, Vec<u8>) {
 
 /// Resident set size of a process, KiB, from `/proc/{pid}/status`; unreadable is an error.
 fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).with_context(|| format!("reading /proc/{pid}/status"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -340,7 +340,10 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
         fleet::publish_all(
             mqtt.port(),
             "trust-fresh",
-            vec![(topic("smoke", "sd-home-1"), smoke_alarm(now, 2)), (topic("smoke", "sd-home-2"), smoke_alarm(now + 1000, 2))],
+            vec![
+                (topic("smoke", "sd-home-1"), smoke_alarm(now, 2)),
+                (topic("smoke", "sd-home-2"), smoke_alarm(now + 1000, 2)),
+            ],
         )
         .await?;
         watch
@@ -383,7 +386,8 @@ async fn a_detector_published_under_another_kinds_topic_is_dead_lettered_and_kee
         let mut watch = DispatchWatch::start(mqtt.port()).await?;
         let mut dead = fleet::DeadLetterWatch::start(mqtt.port()).await?;
         let now = firegrid_ingest::now_ms();
-        let electrical = format!(r#"{{"ts":{},"seq":2,"values":{{"residual_current_ma":5,"cable_temp_c":[20]}}}}"#, now + 5000);
+        let electrical =
+            format!(r#"{{"ts":{},"seq":2,"values":{{"residual_current_ma":5,"cable_temp_c":[20]}}}}"#, now + 5000);
         // Smoke over the alarm level, a forged electrical reading under the detector's id, smoke again.
         for (t, p) in [
             (topic("smoke", "sd-shop-1"), smoke_reading(now, 1, 0.3)),

@@ -211,7 +211,6 @@ impl Correlator {
         // A late reading says nothing about whether the device sounds now.
         let live = verification != Some(Verification::LateAlarm);
         if !a.alarms.is_empty() {
-            let reason = a.alarms.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
             let id = match verification {
                 None => Some(match self.find_fire(er) {
                     Some(id) => id,
@@ -220,7 +219,7 @@ impl Correlator {
                 Some(v) => self.unverified(er, v, now_ms, &mut out),
             };
             if let Some(id) = id {
-                self.alarm(&id, er, a, live, &reason, now_ms, &mut out);
+                self.alarm(&id, er, a, live, now_ms, &mut out);
             }
         } else if live && (a.quiet || a.silenced) {
             if let Some(id) = self.sounding.remove(&r.device_id) {
@@ -240,21 +239,12 @@ impl Correlator {
 
     /// Adds an alarm reading to incident `id`: evidence, devices, signals, sounding, and the
     /// severity rules — which leave an incident awaiting verification as it is.
-    #[allow(clippy::too_many_arguments)]
-    fn alarm(
-        &mut self,
-        id: &str,
-        er: &EnrichedReading,
-        a: &Assessment,
-        live: bool,
-        reason: &str,
-        now_ms: i64,
-        out: &mut Outcome,
-    ) {
+    fn alarm(&mut self, id: &str, er: &EnrichedReading, a: &Assessment, live: bool, now_ms: i64, out: &mut Outcome) {
         let r = &er.reading;
+        let reason = a.alarms.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
         let settings = self.settings.clone();
         let Some(inc) = self.active.get_mut(id) else { return };
-        out.evidence.push(evidence_of(inc, er, reason));
+        out.evidence.push(evidence_of(inc, er, &reason));
         inc.evidence_count += 1;
         push_unique(&mut inc.devices, &r.device_id);
         push_unique(&mut inc.alarm_devices, &r.device_id);

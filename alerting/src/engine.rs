@@ -197,7 +197,11 @@ impl Engine {
         let writer = StoreThread::spawn(store, "alert-store-write")?;
         let metrics = Metrics::register(metrics)?;
         let mut core = AlertCore::new(settings.clone());
-        tracing::info!(active = active.len(), devices = rule_state.len(), "alert engine resumes incidents and rule state");
+        tracing::info!(
+            active = active.len(),
+            devices = rule_state.len(),
+            "alert engine resumes incidents and rule state"
+        );
         for (device, error) in core.restore(active, counters, rule_state) {
             tracing::warn!(event = "rule_state_undecodable", device = %device, error = %error,
                 "stored rule state does not decode; the device's rules start afresh");
@@ -447,9 +451,13 @@ impl Engine {
         let new = suppressed.saturating_sub(self.metrics.unregistered_suppressed.get());
         if new > 0 {
             self.metrics.unregistered_suppressed.inc_by(new);
-            tracing::warn!(event = "unregistered_alarms_suppressed", new, total = suppressed,
+            tracing::warn!(
+                event = "unregistered_alarms_suppressed",
+                new,
+                total = suppressed,
                 limit = self.settings.trust.unregistered_max_open_incidents,
-                "alarms of unregistered devices stored only: the open unverified incidents are at their limit");
+                "alarms of unregistered devices stored only: the open unverified incidents are at their limit"
+            );
         }
     }
 }

@@ -219,7 +219,8 @@ impl Store {
 
     /// The rule-state rows `(device_id, json)` (to resume detection after a restart).
     pub fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut st = self.conn.prepare("SELECT device_id, doc FROM rule_state").map_err(self.err("prepare rule state"))?;
+        let mut st =
+            self.conn.prepare("SELECT device_id, doc FROM rule_state").map_err(self.err("prepare rule state"))?;
         let rows = st
             .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .map_err(self.err("query rule state"))?
@@ -244,7 +245,8 @@ fn write_rule_state(
             "INSERT INTO rule_state (device_id, doc) VALUES (?1, ?2) ON CONFLICT(device_id) DO UPDATE SET doc = ?2",
         )
         .map_err(e("prepare rule state upsert"))?;
-    let mut del = tx.prepare_cached("DELETE FROM rule_state WHERE device_id = ?1").map_err(e("prepare rule state delete"))?;
+    let mut del =
+        tx.prepare_cached("DELETE FROM rule_state WHERE device_id = ?1").map_err(e("prepare rule state delete"))?;
     for (device, doc) in rows {
         match doc {
             Some(doc) => up.execute(params![device, doc]).map_err(e("upsert rule state"))?,
@@ -371,7 +373,6 @@ fn write_changes(tx: &rusqlite::Transaction<'_>, out: &Outcome, path: &str) -> R
 }
 
 impl Store {
-
     /// Incidents not yet closed (to resume correlation after a restart).
     pub fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         self.incidents_where("status NOT IN ('resolved', 'false_alarm', 'rectified')", &[], usize::MAX)

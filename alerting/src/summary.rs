@@ -111,7 +111,9 @@ pub fn summary_zh(inc: &Incident, kind: Option<&str>, names: &Names) -> String {
     };
     let what = match inc.verification {
         None => what,
-        Some(Verification::UnregisteredDevice) => format!("未登记{dev}报警，待核实（设备不在登记册中，请核实后确认或排除）"),
+        Some(Verification::UnregisteredDevice) => {
+            format!("未登记{dev}报警，待核实（设备不在登记册中，请核实后确认或排除）")
+        }
         Some(Verification::LateAlarm) => {
             format!("{dev}报警，待核实（迟到报警：报警时间 {}，非实时火警）", local_time_zh(inc.first_alarm_ms))
         }

@@ -228,9 +228,12 @@ async fn a_forest_hotspot_frame_window_split_across_a_restart_still_alarms() {
     let dir = tempfile::tempdir().unwrap();
     let d = device("fr-1", Kind::ForestIr, "", SiteType::Forest, false);
     let t = now_ms();
-    let line =
-        split_across_a_restart(dir.path(), vec![forest(&d, t, 140.0, 12, None)], forest(&d, t + 20_000, 150.0, 20, None))
-            .await;
+    let line = split_across_a_restart(
+        dir.path(),
+        vec![forest(&d, t, 140.0, 12, None)],
+        forest(&d, t + 20_000, 150.0, 20, None),
+    )
+    .await;
     let line = line.expect("the second hotspot frame within 60 s after the restart is a forest fire");
     assert!(line.starts_with("fire_incident,class=forest_fire,"), "{line}");
 }

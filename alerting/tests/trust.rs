@@ -12,9 +12,9 @@ use std::sync::Arc;
 use common::*;
 use firegrid_alerting::config::{AlertingConfig, UnregisteredPolicy};
 use firegrid_alerting::core::AlertCore;
+use firegrid_alerting::correlate::CorrelateError;
 use firegrid_alerting::correlate::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus, TransitionError, Verification};
-use firegrid_alerting::correlate::CorrelateError;
 use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status, Values};
 use firegrid_ingest::registry::SiteType;
 
@@ -106,7 +106,8 @@ fn under_store_only_an_unregistered_device_raises_nothing_and_keeps_no_state() {
 #[test]
 fn unregistered_forest_cameras_are_never_watched_for_silence() {
     let mut core = core_with(AlertingConfig::default());
-    let cams: Vec<_> = (0..200).map(|i| device(&format!("fr-x{i}"), Kind::ForestIr, "", SiteType::Forest, false)).collect();
+    let cams: Vec<_> =
+        (0..200).map(|i| device(&format!("fr-x{i}"), Kind::ForestIr, "", SiteType::Forest, false)).collect();
     feed(&mut core, cams.iter().map(|c| unregistered(forest(c, T0, 20.0, 0, None))));
     let mut out = core.on_tick(T0 + DAY);
     out.merge(core.on_tick(T0 + 2 * DAY));
@@ -129,7 +130,8 @@ fn a_flood_of_made_up_ids_keeps_per_device_state_bounded() {
 fn open_unverified_incidents_are_capped_and_further_unregistered_alarms_counted() {
     let config = AlertingConfig { unregistered_max_open_incidents: 3, ..AlertingConfig::default() };
     let mut core = core_with(config);
-    let ghosts: Vec<_> = (0..5).map(|i| device(&format!("sd-g{i}"), Kind::Smoke, "", SiteType::Residential, false)).collect();
+    let ghosts: Vec<_> =
+        (0..5).map(|i| device(&format!("sd-g{i}"), Kind::Smoke, "", SiteType::Residential, false)).collect();
     feed(&mut core, ghosts.iter().map(|g| unregistered(smoke_alarm(g, T0, Some(1)))));
     assert_eq!(core.correlator().active().count(), 3);
     assert_eq!(core.unregistered_suppressed(), 2);
@@ -164,7 +166,8 @@ fn a_two_day_old_alarm_is_a_late_record_and_a_fresh_one_of_the_household_opens_a
     assert_eq!(live.verification, None);
     // Late readings keep joining the late record, never the live fire.
     let out = feed(&mut core, [received_at(smoke_alarm(&b, T0 - DAY, Some(9)), T0 + 20 * S)]);
-    assert_eq!(out.incidents.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), [late.id.clone()]);
+    let joined: Vec<&str> = out.incidents.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(joined, [late.id.as_str()]);
     let mut tick = core.on_tick(T0 + 10 * MIN);
     tick.merge(core.on_tick(T0 + 20 * MIN));
     assert!(tick.audit.iter().all(|x| x.incident_id != late.id), "no timer escalates the late record");
@@ -213,7 +216,11 @@ fn only_devices_whose_rule_state_is_not_the_default_have_rule_state_rows() {
     assert!(out.rule_state.is_empty(), "normal readings cost no row");
     let out = feed(&mut core, [smoke(&d, T0 + 2000 * S, 0.3)]);
     assert_eq!(out.rule_state.len(), 1);
-    assert!(out.rule_state[0].1.as_deref().is_some_and(|doc| doc.contains("\"consecutive\":1")), "{:?}", out.rule_state);
+    assert!(
+        out.rule_state[0].1.as_deref().is_some_and(|doc| doc.contains("\"consecutive\":1")),
+        "{:?}",
+        out.rule_state
+    );
     let out = feed(&mut core, [smoke(&d, T0 + 2010 * S, 0.01)]);
     assert_eq!(out.rule_state, [("sd-1".to_owned(), None)], "back to default: the row is deleted");
 }

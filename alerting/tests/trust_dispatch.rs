@@ -159,7 +159,8 @@ async fn an_unregistered_alarm_goes_to_the_township_team_as_verify_until_confirm
 #[test]
 fn a_verifiers_acknowledgement_arms_no_fire_timer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d = Dispatch::new(dispatch_fixture::registry(dir.path()), Availability::default(), DispatchSettings::default());
+    let mut d =
+        Dispatch::new(dispatch_fixture::registry(dir.path()), Availability::default(), DispatchSettings::default());
     let mut inc = dispatch_fixture::wuxinglu_fire();
     inc.severity = Severity::Medium;
     inc.verification = Some(Verification::LateAlarm);

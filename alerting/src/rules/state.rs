@@ -49,7 +49,9 @@ impl KindState {
     fn is_default(&self) -> bool {
         match self {
             KindState::Smoke(s) => s.consecutive == 0,
-            KindState::Electrical(e) => e.residual_since.is_none() && e.prealarm_since.is_none() && e.cable_since.is_none(),
+            KindState::Electrical(e) => {
+                e.residual_since.is_none() && e.prealarm_since.is_none() && e.cable_since.is_none()
+            }
             KindState::ForestIr(f) => f.frames.is_empty(),
         }
     }
