@@ -198,6 +198,7 @@ impl Engine {
         let metrics = Metrics::register(metrics)?;
         let mut core = AlertCore::new(settings.clone());
         tracing::info!(
+            event = "alert_engine_resumed",
             active = active.len(),
             devices = rule_state.len(),
             "alert engine resumes incidents and rule state"
