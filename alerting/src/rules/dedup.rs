@@ -126,6 +126,41 @@ impl Pack {
 mod tests {
     use super::*;
     use firegrid_ingest::reading::{Kind, SmokeValues, Status};
+    use proptest::prelude::*;
+
+    fn status(i: u8) -> Status {
+        [Status::Normal, Status::Alarm, Status::Fault, Status::Test][usize::from(i % 4)]
+    }
+
+    proptest! {
+        /// With a device `ts`, a reading repeats a remembered one exactly when seq, ts, status and
+        /// every value are equal: whatever else a replay copies, a different content is new.
+        #[test]
+        fn a_reading_is_a_duplicate_exactly_when_seq_ts_and_content_repeat(
+            a in (0u64..4, 0i64..4, 0u8..4, 0u8..3, proptest::option::of(0u8..3)),
+            b in (0u64..4, 0i64..4, 0u8..4, 0u8..3, proptest::option::of(0u8..3)),
+        ) {
+            let seen = |(seq, ts, st, ob, bat): (u64, i64, u8, u8, Option<u8>)| {
+                Seen::of(&Reading {
+                    device_id: "sd-1".into(),
+                    kind: Kind::Smoke,
+                    county: "500112".into(),
+                    township: "500112002".into(),
+                    ts_ms: 1_000 + ts,
+                    received_at_ms: 9_000 + ts,
+                    seq: Some(seq),
+                    status: status(st),
+                    values: Values::Smoke(SmokeValues {
+                        obscuration_db_m: f64::from(ob) / 10.0,
+                        battery_pct: bat.map(f64::from),
+                        ..Default::default()
+                    }),
+                })
+            };
+            let recent: VecDeque<_> = [seen(a)].into_iter().collect();
+            prop_assert_eq!(is_redelivery(&recent, &seen(b)), a == b);
+        }
+    }
 
     fn smoke(seq: Option<u64>, ts: i64, rx: i64, status: Status, obscuration: f64) -> Seen {
         Seen::of(&Reading {
