@@ -71,7 +71,9 @@ fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegr
     // Mode 0600: firegrid refuses a tokens file others may read.
     firegrid_alerting::private_file::write_private(
         &dir.join("tokens.csv"),
-        &format!("token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"),
+        &format!(
+            "token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"
+        ),
     )?;
     let mut c = firegrid::Config::default();
     c.mqtt.url = mqtt.url();

@@ -246,7 +246,7 @@ async fn permit(engine: &EngineHandle, caller: &Principal, id: &str, action: Act
         actor: &actor,
         incident_id: id,
         class: rec.incident.class,
-        unverified: false,
+        unverified: rec.incident.verification.is_some(),
         notified_as: &roles,
         action,
     })

@@ -9,7 +9,9 @@ use std::time::Duration;
 use firegrid_ingest::registry::SiteType;
 use serde::{Deserialize, Serialize};
 
-pub use crate::settings::{CorrelationRules, ElectricalRules, ForestIrRules, KindRules, Settings, SmokeRules};
+pub use crate::settings::{
+    CorrelationRules, ElectricalRules, ForestIrRules, KindRules, Settings, SmokeRules, TrustRules, UnregisteredPolicy,
+};
 
 /// A configuration value that cannot be used; the message names the key and what to fix.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -151,7 +153,7 @@ pub struct CorrelationConfig {
     pub confirm_persist_seconds: u64,
     /// Site types where a single-device fire alarm is critical at once.
     pub critical_site_types: Vec<String>,
-    /// Readings remembered per device to drop MQTT redeliveries (same seq, else same ts).
+    /// Readings remembered per device to drop MQTT redeliveries (same seq, ts and content).
     pub dedup_readings_per_device: usize,
 }
 
@@ -203,7 +205,14 @@ pub struct SiteOverride {
 
 /// The `[alerting]` table with every key at its default and a comment, for `deploy/firegrid.toml`
 /// (a test checks it parses to [`AlertingConfig::default`]).
-pub const SAMPLE_TOML: &str = r#"[alerting.smoke]
+pub const SAMPLE_TOML: &str = r#"[alerting]
+unregistered = "verify"                # alarm of a device missing from the registry: "verify" (unverified
+                                       # incident, township team asked to check) or "store_only"
+unregistered_max_devices = 10000       # unregistered ids whose rule state is kept (least recently seen dropped)
+unregistered_max_open_incidents = 100  # open unverified incidents of unregistered devices; beyond, stored only
+max_alarm_age_seconds = 300            # an alarm older than this on arrival is a late_alarm (verify), not a live fire
+
+[alerting.smoke]
 obscuration_alarm_db_m = 0.15          # dB/m counted as smoke
 obscuration_consecutive_readings = 2   # smoke readings in a row for a fire alarm (1 = cooking steam)
 heat_alarm_c = 57.0                    # temperature that alarms on its own, °C
@@ -237,7 +246,7 @@ forest_radius_m = 1000.0               # forest hotspots within this distance �
 forest_window_seconds = 1800           # … and this time join one forest fire
 confirm_persist_seconds = 120          # alarm sounding unsilenced this long = confirmed (critical)
 critical_site_types = ["elderly_care", "school", "hospital", "ancient_town"]
-dedup_readings_per_device = 16         # (seq, else ts) remembered per device to drop MQTT redeliveries
+dedup_readings_per_device = 16         # (seq, ts, content) remembered per device to drop MQTT redeliveries
 
 [alerting.engine]
 tick_ms = 1000                         # offline check and persistence timer period
@@ -249,9 +258,23 @@ startup_grace_seconds = 0              # extra silence allowed after start-up be
 "#;
 
 /// The `[alerting]` table of firegrid.toml.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
+    /// What an alarm of a device missing from the registry does: `verify` (an unverified
+    /// incident the township team is asked to check) or `store_only` (stored, nothing raised).
+    /// Any id can be made up, so an unknown device never raises a fire on its own.
+    pub unregistered: UnregisteredPolicy,
+    /// Unregistered device ids whose rule state is kept; the least recently seen are dropped
+    /// beyond it, so a flood of made-up ids keeps memory flat.
+    pub unregistered_max_devices: usize,
+    /// Open unverified incidents of unregistered devices at most; further unregistered alarms are
+    /// stored only and counted (`firegrid_unregistered_alarms_suppressed_total`), so a flood of
+    /// made-up ids cannot bury the township teams or grow memory.
+    pub unregistered_max_open_incidents: usize,
+    /// An alarm whose reading (`ts`) is older than this when it arrives is a late alarm: stored,
+    /// recorded for the grid manager to check (`verify`), never dispatched as a live fire, seconds.
+    pub max_alarm_age_seconds: u64,
     /// Smoke detector thresholds.
     pub smoke: SmokeConfig,
     /// Electrical detector thresholds.
@@ -264,6 +287,23 @@ pub struct AlertingConfig {
     pub engine: EngineConfig,
     /// Overrides per site type (`residential`, `school`, …), keyed by the registry's `site_type`.
     pub site_type: BTreeMap<String, SiteOverride>,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            unregistered: UnregisteredPolicy::Verify,
+            unregistered_max_devices: 10_000,
+            unregistered_max_open_incidents: 100,
+            max_alarm_age_seconds: 300,
+            smoke: SmokeConfig::default(),
+            electrical: ElectricalConfig::default(),
+            forest_ir: ForestIrConfig::default(),
+            correlation: CorrelationConfig::default(),
+            engine: EngineConfig::default(),
+            site_type: BTreeMap::new(),
+        }
+    }
 }
 
 impl AlertingConfig {
@@ -315,6 +355,7 @@ impl AlertingConfig {
         if self.engine.tick_ms == 0 || self.engine.tick_ms > 60_000 {
             return Err(invalid("engine.tick_ms", "must be between 1 and 60000 milliseconds"));
         }
+        let trust = self.trust()?;
         Ok(Settings {
             base,
             per_site,
@@ -328,6 +369,26 @@ impl AlertingConfig {
             },
             tick: Duration::from_millis(self.engine.tick_ms),
             startup_grace: Duration::from_secs(self.engine.startup_grace_seconds),
+            trust,
+        })
+    }
+
+    fn trust(&self) -> Result<TrustRules, ConfigError> {
+        positive_secs("max_alarm_age_seconds", self.max_alarm_age_seconds)?;
+        if self.unregistered_max_devices == 0 {
+            return Err(invalid("unregistered_max_devices", "must be at least 1"));
+        }
+        if self.unregistered_max_open_incidents == 0 {
+            return Err(invalid(
+                "unregistered_max_open_incidents",
+                "must be at least 1; set unregistered = \"store_only\" to raise nothing for unregistered devices",
+            ));
+        }
+        Ok(TrustRules {
+            unregistered: self.unregistered,
+            unregistered_max_devices: self.unregistered_max_devices,
+            unregistered_max_open_incidents: self.unregistered_max_open_incidents,
+            max_alarm_age: Duration::from_secs(self.max_alarm_age_seconds),
         })
     }
 }
@@ -489,5 +550,20 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("forest_ir.smoke_confirm_score"));
         let cfg: AlertingConfig = toml::from_str("[site_type.school.smoke]\nheat_alarm_c = \"hot\"\n").unwrap();
         assert!(cfg.validate().is_err());
+        let cfg: AlertingConfig = toml::from_str("max_alarm_age_seconds = 0\n").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("alerting.max_alarm_age_seconds"));
+        let cfg: AlertingConfig = toml::from_str("unregistered_max_open_incidents = 0\n").unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("store_only"));
+        let err = toml::from_str::<AlertingConfig>("unregistered = \"ignore\"\n").unwrap_err().to_string();
+        assert!(err.contains("unregistered") && err.contains("store_only"), "{err}");
+    }
+
+    #[test]
+    fn unregistered_devices_are_verified_and_old_alarms_are_late_by_default() {
+        let s = AlertingConfig::default().validate().unwrap();
+        assert_eq!(s.trust.unregistered, UnregisteredPolicy::Verify);
+        assert_eq!(s.trust.max_alarm_age, Duration::from_secs(300));
+        let cfg: AlertingConfig = toml::from_str("unregistered = \"store_only\"\n").unwrap();
+        assert_eq!(cfg.validate().unwrap().trust.unregistered, UnregisteredPolicy::StoreOnly);
     }
 }

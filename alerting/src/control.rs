@@ -231,7 +231,7 @@ impl Control {
             actor,
             incident_id: id,
             class: rec.incident.class,
-            unverified: false,
+            unverified: rec.incident.verification.is_some(),
             notified_as: &roles,
             action,
         };

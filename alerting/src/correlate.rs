@@ -4,6 +4,12 @@
 //! alarm adds evidence and never opens a second incident; severity only rises, and each rise is an
 //! `escalated` audit entry (the only repeat that re-notifies). Every change comes back as an
 //! [`Outcome`] for the store and the `fire_incident` lines.
+//!
+//! An alarm that needs a person's check first — from a device missing from the registry, or a
+//! reading older than the alarm age limit — opens or joins an *unverified* incident of its own
+//! (keys `unreg:…`, `late:…`): at most `medium`, never confirmed or escalated by the rules, and
+//! never joined by live alarms, so a fresh alarm of the same household opens a live fire as
+//! usual. A person's `confirm` makes it a live incident with the usual severity.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +18,9 @@ use firegrid_ingest::reading::{EnrichedReading, Kind, Values};
 
 use crate::config::Settings;
 use crate::evidence::{evidence_of, summary};
-use crate::incident::{Action, AuditEntry, Class, Event, Evidence, Incident, Severity, Status, TransitionError};
+use crate::incident::{
+    Action, AuditEntry, Class, Event, Evidence, Incident, Severity, Status, TransitionError, Verification,
+};
 use crate::outbox::OutboxEntry;
 use crate::rules::{millis, Assessment, DeviceRef, Hazard};
 use crate::severity::{confirm, fire_severity, hazard_severity, reassess};
@@ -32,7 +40,7 @@ pub enum CorrelateError {
 }
 
 /// Everything that changed: incident snapshots to upsert, evidence and audit entries to append,
-/// and incident-number counters to persist.
+/// incident-number counters and rule-state rows to persist.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Outcome {
     /// Changed incidents (latest snapshot of each).
@@ -47,12 +55,16 @@ pub struct Outcome {
     pub outbox: Vec<OutboxEntry>,
     /// Dispatch state `(incident_id, json)` to persist in the same transaction (escalation timers).
     pub dispatch_state: Vec<(String, String)>,
+    /// Rule-state rows `(device_id, Some(json))` to upsert or `(device_id, None)` to delete, in
+    /// order, in the same transaction: the per-device detection state later decisions depend on
+    /// (DESIGN §5, guarantees: rule state survives a restart).
+    pub rule_state: Vec<(String, Option<String>)>,
 }
 
 impl Outcome {
-    /// Nothing changed.
+    /// Nothing changed: no incident, evidence, audit entry or rule-state row.
     pub fn is_empty(&self) -> bool {
-        self.incidents.is_empty() && self.evidence.is_empty() && self.audit.is_empty()
+        self.incidents.is_empty() && self.evidence.is_empty() && self.audit.is_empty() && self.rule_state.is_empty()
     }
 
     /// Appends another outcome, keeping one (the latest) snapshot per incident.
@@ -65,6 +77,7 @@ impl Outcome {
         self.counters.extend(other.counters);
         self.outbox.extend(other.outbox);
         self.dispatch_state.extend(other.dispatch_state);
+        self.rule_state.extend(other.rule_state);
     }
 
     fn put(&mut self, inc: Incident) {
@@ -84,6 +97,7 @@ pub struct Correlator {
     sounding: HashMap<String, String>,
     forest: Vec<String>,
     counters: HashMap<String, u64>,
+    suppressed: u64,
 }
 
 fn class_of(kind: Kind) -> Class {
@@ -121,7 +135,14 @@ impl Correlator {
             sounding: HashMap::new(),
             forest: Vec::new(),
             counters: HashMap::new(),
+            suppressed: 0,
         }
+    }
+
+    /// Alarms of unregistered devices stored only because the open unverified incidents were at
+    /// their limit, so far.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed
     }
 
     /// Resumes from the store: active incidents (their keys and timers) and id counters.
@@ -139,7 +160,7 @@ impl Correlator {
 
     fn index(&mut self, inc: &Incident) {
         self.by_key.insert(inc.correlation_key.clone(), inc.id.clone());
-        if inc.class == Class::ForestFire {
+        if inc.class == Class::ForestFire && inc.verification.is_none() {
             push_unique(&mut self.forest, &inc.id);
         }
         for d in &inc.sounding_devices {
@@ -176,43 +197,31 @@ impl Correlator {
         n
     }
 
-    /// Feeds one assessed reading at engine time `now_ms`.
-    pub fn observe(&mut self, er: &EnrichedReading, a: &Assessment, now_ms: i64) -> Outcome {
+    /// Feeds one assessed reading at engine time `now_ms`. `verification` says why its alarm
+    /// needs a person's check (unregistered device, late reading), `None` for a live alarm.
+    pub fn observe(
+        &mut self,
+        er: &EnrichedReading,
+        a: &Assessment,
+        verification: Option<Verification>,
+        now_ms: i64,
+    ) -> Outcome {
         let mut out = Outcome::default();
         let r = &er.reading;
+        // A late reading says nothing about whether the device sounds now.
+        let live = verification != Some(Verification::LateAlarm);
         if !a.alarms.is_empty() {
-            let reason = a.alarms.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
-            let id = match self.find_fire(er) {
-                Some(id) => id,
-                None => self.open(er, class_of(r.kind), fire_key(er), now_ms, &mut out),
+            let id = match verification {
+                None => Some(match self.find_fire(er) {
+                    Some(id) => id,
+                    None => self.open(er, class_of(r.kind), fire_key(er), None, now_ms, &mut out),
+                }),
+                Some(v) => self.unverified(er, v, now_ms, &mut out),
             };
-            let settings = self.settings.clone();
-            if let Some(inc) = self.active.get_mut(&id) {
-                out.evidence.push(evidence_of(inc, er, &reason));
-                inc.evidence_count += 1;
-                push_unique(&mut inc.devices, &r.device_id);
-                push_unique(&mut inc.alarm_devices, &r.device_id);
-                for (s, _) in &a.alarms {
-                    push_unique(&mut inc.signals, s.as_str());
-                }
-                inc.last_alarm_ms = inc.last_alarm_ms.max(r.ts_ms);
-                inc.updated_at_ms = now_ms;
-                if a.silenced {
-                    inc.silenced = true;
-                    inc.sounding_devices.retain(|d| d != &r.device_id);
-                    self.sounding.remove(&r.device_id);
-                } else {
-                    push_unique(&mut inc.sounding_devices, &r.device_id);
-                    self.sounding.insert(r.device_id.clone(), id.clone());
-                }
-                let persisted = r.ts_ms.saturating_sub(inc.first_alarm_ms);
-                if !a.silenced && persisted >= millis(settings.correlation.confirm_persist) {
-                    confirm(inc, format!("alarm persisting {} s unsilenced", persisted / 1000));
-                }
-                reassess(inc, &settings, now_ms, &mut out);
-                out.put(inc.clone());
+            if let Some(id) = id {
+                self.alarm(&id, er, a, live, now_ms, &mut out);
             }
-        } else if a.quiet || a.silenced {
+        } else if live && (a.quiet || a.silenced) {
             if let Some(id) = self.sounding.remove(&r.device_id) {
                 if let Some(inc) = self.active.get_mut(&id) {
                     inc.sounding_devices.retain(|d| d != &r.device_id);
@@ -226,6 +235,65 @@ impl Correlator {
             self.hazard(er, *h, reason, now_ms, &mut out);
         }
         out
+    }
+
+    /// Adds an alarm reading to incident `id`: evidence, devices, signals, sounding, and the
+    /// severity rules — which leave an incident awaiting verification as it is.
+    fn alarm(&mut self, id: &str, er: &EnrichedReading, a: &Assessment, live: bool, now_ms: i64, out: &mut Outcome) {
+        let r = &er.reading;
+        let reason = a.alarms.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>().join("; ");
+        let settings = self.settings.clone();
+        let Some(inc) = self.active.get_mut(id) else { return };
+        out.evidence.push(evidence_of(inc, er, &reason));
+        inc.evidence_count += 1;
+        push_unique(&mut inc.devices, &r.device_id);
+        push_unique(&mut inc.alarm_devices, &r.device_id);
+        for (s, _) in &a.alarms {
+            push_unique(&mut inc.signals, s.as_str());
+        }
+        inc.last_alarm_ms = inc.last_alarm_ms.max(r.ts_ms);
+        inc.updated_at_ms = now_ms;
+        if live && a.silenced {
+            inc.silenced = true;
+            inc.sounding_devices.retain(|d| d != &r.device_id);
+            self.sounding.remove(&r.device_id);
+        } else if live {
+            push_unique(&mut inc.sounding_devices, &r.device_id);
+            self.sounding.insert(r.device_id.clone(), id.to_owned());
+        }
+        if inc.verification.is_none() {
+            let persisted = r.ts_ms.saturating_sub(inc.first_alarm_ms);
+            if live && !a.silenced && persisted >= millis(settings.correlation.confirm_persist) {
+                confirm(inc, format!("alarm persisting {} s unsilenced", persisted / 1000));
+            }
+            reassess(inc, &settings, now_ms, out);
+        } else {
+            inc.summary = summary(inc);
+        }
+        out.put(inc.clone());
+    }
+
+    /// The unverified incident an alarm needing a check joins or opens; `None` when an
+    /// unregistered device's alarm finds the open unverified incidents at their limit (it is
+    /// stored only, and counted).
+    fn unverified(&mut self, er: &EnrichedReading, v: Verification, now_ms: i64, out: &mut Outcome) -> Option<String> {
+        let key = format!("{}:{}", key_prefix(v), fire_key(er));
+        let window = millis(self.settings.correlation.household_window);
+        let joinable = |inc: &Incident| {
+            inc.class != Class::Hazard
+                && (v == Verification::LateAlarm || er.reading.ts_ms <= inc.last_alarm_ms.saturating_add(window))
+        };
+        if let Some(inc) = self.by_key.get(&key).and_then(|id| self.active.get(id)).filter(|i| joinable(i)) {
+            return Some(inc.id.clone());
+        }
+        if v == Verification::UnregisteredDevice {
+            let open = self.active.values().filter(|i| i.verification == Some(v)).count();
+            if open >= self.settings.trust.unregistered_max_open_incidents {
+                self.suppressed += 1;
+                return None;
+            }
+        }
+        Some(self.open(er, class_of(er.reading.kind), key, Some(v), now_ms, out))
     }
 
     /// Raises the offline hazard of a silent device.
@@ -269,6 +337,7 @@ impl Correlator {
         let settings = self.settings.clone();
         for inc in self.active.values_mut() {
             if inc.class != Class::Hazard
+                && inc.verification.is_none()
                 && inc.severity < Severity::Critical
                 && !inc.silenced
                 && !inc.sounding_devices.is_empty()
@@ -297,7 +366,16 @@ impl Correlator {
         if inc.repeats(action) {
             return Ok(Outcome::default());
         }
-        let entry = inc.apply(action, actor, note, now_ms)?;
+        let awaited = inc.verification.is_some();
+        let mut entry = inc.apply(action, actor, note, now_ms)?;
+        if awaited && inc.verification.is_none() {
+            // Checked by a person: a live fire now, with the severity the usual rules give.
+            inc.severity = inc.severity.max(fire_severity(inc, &self.settings));
+            entry.severity = inc.severity;
+            if inc.class == Class::ForestFire {
+                push_unique(&mut self.forest, id);
+            }
+        }
         let mut out = Outcome::default();
         out.audit.push(entry);
         inc.summary = summary(inc);
@@ -343,7 +421,8 @@ impl Correlator {
         } else {
             (millis(c.household_window), fire_key(er))
         };
-        let fresh = |inc: &Incident| r.ts_ms <= inc.last_alarm_ms.saturating_add(window);
+        // Live alarms never join an incident that awaits verification.
+        let fresh = |inc: &Incident| r.ts_ms <= inc.last_alarm_ms.saturating_add(window) && inc.verification.is_none();
         if let Some(inc) = self.by_key.get(&key).and_then(|id| self.active.get(id)) {
             if fresh(inc) && inc.class != Class::Hazard {
                 return Some(inc.id.clone());
@@ -367,7 +446,7 @@ impl Correlator {
         let key = format!("hz:{}", er.reading.device_id);
         let id = match self.by_key.get(&key).filter(|id| self.active.contains_key(*id)) {
             Some(id) => id.clone(),
-            None => self.open(er, Class::Hazard, key, now_ms, out),
+            None => self.open(er, Class::Hazard, key, None, now_ms, out),
         };
         if let Some(inc) = self.active.get_mut(&id) {
             out.evidence.push(evidence_of(inc, er, reason));
@@ -390,8 +469,17 @@ impl Correlator {
         }
     }
 
-    /// Opens an incident for the reading's location and returns its id (evidence is added by the caller).
-    fn open(&mut self, er: &EnrichedReading, class: Class, key: String, now_ms: i64, out: &mut Outcome) -> String {
+    /// Opens an incident for the reading's location and returns its id (evidence is added by the
+    /// caller). An incident awaiting verification opens at `medium` and stays there until checked.
+    fn open(
+        &mut self,
+        er: &EnrichedReading,
+        class: Class,
+        key: String,
+        verification: Option<Verification>,
+        now_ms: i64,
+        out: &mut Outcome,
+    ) -> String {
         let r = &er.reading;
         let county = er.county().to_owned();
         let day = crate::incident::local_day(now_ms);
@@ -402,7 +490,11 @@ impl Correlator {
         let id = crate::incident::incident_id(&county, now_ms, *n);
         let d = er.device.as_deref();
         let (lat, lon) = location(er).map_or((None, None), |(a, b)| (Some(a), Some(b)));
-        let initial = if class == Class::Hazard { Severity::Low } else { Severity::High };
+        let initial = match (class, verification) {
+            (Class::Hazard, _) => Severity::Low,
+            (_, Some(_)) => Severity::Medium,
+            _ => Severity::High,
+        };
         let mut inc = Incident {
             id: id.clone(),
             class,
@@ -434,8 +526,9 @@ impl Correlator {
             notified_stations: Vec::new(),
             notified_grids: Vec::new(),
             summary: String::new(),
+            verification,
         };
-        if class != Class::Hazard {
+        if class != Class::Hazard && verification.is_none() {
             inc.severity = fire_severity(&inc, &self.settings);
         }
         inc.summary = summary(&inc);
@@ -443,6 +536,14 @@ impl Correlator {
         self.index(&inc);
         self.active.insert(id.clone(), inc);
         id
+    }
+}
+
+/// The key prefix of incidents awaiting verification: they never share a key with live ones.
+fn key_prefix(v: Verification) -> &'static str {
+    match v {
+        Verification::UnregisteredDevice => "unreg",
+        Verification::LateAlarm => "late",
     }
 }
 

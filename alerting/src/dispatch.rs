@@ -354,6 +354,9 @@ impl Dispatcher for Dispatch {
                 }
                 self.notify(inc, &routes, now_ms, &[])
             }
+            // A verifier's acknowledgement starts no fire timer: once the incident is confirmed,
+            // its responders are told in a new round and their own acknowledgements count.
+            Event::Acknowledged if inc.verification.is_some() => self.save(&inc.id),
             Event::Acknowledged => {
                 if let Some(e) = self.states.get_mut(&inc.id) {
                     e.acknowledged(now_ms, &timeouts);

@@ -236,12 +236,21 @@ impl Engine {
         let store = Store::open(data_dir)?;
         let active = store.active_incidents()?;
         let counters = store.counters()?;
+        let rule_state = store.rule_states()?;
         let reader = StoreThread::spawn(Store::open_reader(data_dir)?, "alert-store-read")?;
         let writer = StoreThread::spawn(store, "alert-store-write")?;
         let metrics = Metrics::register(metrics)?;
         let mut core = AlertCore::new(settings.clone());
-        tracing::info!(active = active.len(), "alert engine resumes incidents");
-        core.restore(active, counters);
+        tracing::info!(
+            event = "alert_engine_resumed",
+            active = active.len(),
+            devices = rule_state.len(),
+            "alert engine resumes incidents and rule state"
+        );
+        for (device, error) in core.restore(active, counters, rule_state) {
+            tracing::warn!(event = "rule_state_undecodable", device = %device, error = %error,
+                "stored rule state does not decode; the device's rules start afresh");
+        }
         let watched = registry.snapshot();
         core.watch_registry(&watched, now_ms());
         let (tx, commands) = mpsc::channel(64);
@@ -498,5 +507,21 @@ impl Engine {
             self.metrics.open.with_label_values(&[c.as_str()]).set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         self.metrics.offline.set(i64::try_from(self.core.offline_count()).unwrap_or(i64::MAX));
+        let (registered, unregistered) = self.core.detector().held();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.metrics.state_devices.with_label_values(&["registered"]).set(gauge(registered));
+        self.metrics.state_devices.with_label_values(&["unregistered"]).set(gauge(unregistered));
+        let suppressed = self.core.unregistered_suppressed();
+        let new = suppressed.saturating_sub(self.metrics.unregistered_suppressed.get());
+        if new > 0 {
+            self.metrics.unregistered_suppressed.inc_by(new);
+            tracing::warn!(
+                event = "unregistered_alarms_suppressed",
+                new,
+                total = suppressed,
+                limit = self.settings.trust.unregistered_max_open_incidents,
+                "alarms of unregistered devices stored only: the open unverified incidents are at their limit"
+            );
+        }
     }
 }

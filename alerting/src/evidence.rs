@@ -83,5 +83,10 @@ pub fn summary(inc: &Incident) -> String {
         s.push_str("; confirmed: ");
         s.push_str(c);
     }
+    if let Some(v) = inc.verification {
+        s.push_str("; unverified (");
+        s.push_str(v.as_str());
+        s.push_str("): a person must check it before it is handled as a fire");
+    }
     s
 }

@@ -129,6 +129,19 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Why an incident awaits a person's check before it may be handled as a live fire
+    /// (DESIGN §5): while set, severity stays at most `medium`, the incident is routed only as
+    /// `verify`, and nothing escalates it as a fire; `confirm` clears it.
+    Verification {
+        /// The alarm came from a device missing from the registry (any id can be made up).
+        UnregisteredDevice => "unregistered_device",
+        /// The alarm's reading was older than `alerting.max_alarm_age_seconds` when it arrived
+        /// (buffered by the device, or replayed): not a live fire until checked.
+        LateAlarm => "late_alarm",
+    }
+);
+
 impl Status {
     /// A closed incident takes no more transitions and no more evidence.
     pub fn is_terminal(self) -> bool {
@@ -245,6 +258,10 @@ pub struct Incident {
     pub notified_grids: Vec<String>,
     /// One line a dispatcher can read.
     pub summary: String,
+    /// Set while the incident awaits a person's check (an unregistered device, a late alarm);
+    /// `None` for a live incident and once someone confirmed it.
+    #[serde(default)]
+    pub verification: Option<Verification>,
 }
 
 /// A transition that cannot be made, with the context to explain why.
@@ -259,6 +276,17 @@ pub enum TransitionError {
         class: Class,
         /// Its status.
         status: Status,
+        /// The refused action.
+        action: Action,
+    },
+    /// The incident awaits a person's check: it can be confirmed (a live fire from then on),
+    /// closed as a false alarm or acknowledged, nothing else.
+    #[error("incident {incident_id} awaits verification ({verification}): cannot {action}; confirm it or close it as false_alarm")]
+    AwaitsVerification {
+        /// The incident.
+        incident_id: String,
+        /// Why it awaits a check.
+        verification: Verification,
         /// The refused action.
         action: Action,
     },
@@ -319,8 +347,9 @@ impl Incident {
 
     /// Applies a responder action at `at_ms`, returning the audit entry, or why it is refused.
     /// `confirm` raises severity to critical (`escalated`); on an already critical incident it is
-    /// recorded as `confirmed`, without a severity change. (Callers skip repeats first: see
-    /// [`Incident::repeats`].)
+    /// recorded as `confirmed`, without a severity change. On an incident awaiting verification,
+    /// `confirm` is the check instead (see [`Incident::verified`]) and `on_scene`/`resolve` are
+    /// refused. (Callers skip repeats first: see [`Incident::repeats`].)
     pub fn apply(
         &mut self,
         action: Action,
@@ -328,6 +357,19 @@ impl Incident {
         note: &str,
         at_ms: i64,
     ) -> Result<AuditEntry, TransitionError> {
+        if let Some(verification) = self.verification {
+            match action {
+                Action::Confirm => return Ok(self.verified(actor, note, at_ms)),
+                Action::OnScene | Action::Resolve => {
+                    return Err(TransitionError::AwaitsVerification {
+                        incident_id: self.id.clone(),
+                        verification,
+                        action,
+                    })
+                }
+                _ => {}
+            }
+        }
         let to = next_status(self.class, self.status, action).ok_or_else(|| TransitionError::Illegal {
             incident_id: self.id.clone(),
             class: self.class,
@@ -354,6 +396,20 @@ impl Incident {
         self.status = to;
         self.updated_at_ms = at_ms;
         Ok(self.audit(event, Some(from), actor, note, at_ms))
+    }
+
+    /// A person checked an incident that awaited verification and confirms the alarm: it becomes
+    /// a live incident, back to `open` so the fire lifecycle starts afresh (the dispatch stage
+    /// moves it to `dispatched` when the responders are told). The entry is `escalated`: the
+    /// caller sets the severity the usual rules give (always above the `medium` it had), and that
+    /// rise is what makes the dispatch stage notify the responders in a new round.
+    fn verified(&mut self, actor: &str, note: &str, at_ms: i64) -> AuditEntry {
+        let from = self.status;
+        let why = self.verification.take().map_or("", Verification::as_str);
+        self.status = Status::Open;
+        self.updated_at_ms = at_ms;
+        let note = if note.is_empty() { format!("verified ({why})") } else { note.to_owned() };
+        self.audit(Event::Escalated, Some(from), actor, &note, at_ms)
     }
 
     /// An audit entry for this incident's current status and severity.

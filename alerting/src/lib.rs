@@ -1,7 +1,8 @@
 //! firegrid alerting: fire detection rules, incident correlation and lifecycle, the durable
 //! incident store and the HTTP API (DESIGN §5), and 城乡一体 dispatch (DESIGN §6). Pure modules
-//! (`rules`, `correlate`, `incident`, `core`, `line`, `routing`, `escalation`, `summary`,
-//! `message`, `names`, `permissions`, `note`) do no I/O and take an explicit clock; `store`, `engine`, `api`, `deliver`,
+//! (`rules`, `correlate`, `incident`, `core`, `line`, `routing`, `verify_route`, `escalation`,
+//! `summary`, `message`, `names`, `permissions`, `note`) do no I/O and take an explicit clock;
+//! `store`, `engine`, `api`, `deliver`,
 //! `notify`, `control` and `dispatch_api` are the edges.
 //!
 //! Dispatch: [`dispatch::Dispatch`] is the engine's [`outbox::Dispatcher`] (routing and escalation
@@ -72,6 +73,7 @@ pub mod severity;
 pub mod stage;
 pub mod store;
 pub mod summary;
+pub mod verify_route;
 
 pub use api::router;
 pub use auth::{SharedTokens, TokenSet};

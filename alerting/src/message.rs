@@ -1,8 +1,8 @@
 //! The dispatch message of DESIGN §6, as sent on every channel (MQTT, webhook, console):
 //! `{"incident_id","seq","class","severity","role","station_id","status","opened_at",
 //! "ack_deadline","location":{…},"site_type","vulnerable","devices","evidence":[…],"summary_zh"}`
-//! plus optional extensions `idempotency_key`, `tier` and `received_at` (epoch ms of the reading
-//! that opened the incident). Times are UTC, RFC 3339. Pure.
+//! plus optional extensions `idempotency_key`, `tier`, `received_at` (epoch ms of the reading
+//! that opened the incident) and `verification` (why an incident awaits a check, when it does). Times are UTC, RFC 3339. Pure.
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,9 @@ pub struct DispatchMessage {
     pub tier: String,
     /// Receive time of the reading that opened the incident, epoch ms.
     pub received_at: Option<i64>,
+    /// Why the incident awaits a check (`unregistered_device`, `late_alarm`); absent for a live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
 }
 
 /// RFC 3339 UTC of epoch milliseconds (`""` if out of range).
@@ -149,6 +152,7 @@ impl DispatchMessage {
             idempotency_key: idempotency_key(&inc.id, &target, role, cx.seq),
             tier: route.recipient.tier().to_owned(),
             received_at: cx.received_at,
+            verification: inc.verification.map(|v| v.as_str().to_owned()),
             station_id: target,
         }
     }

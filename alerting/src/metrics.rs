@@ -1,6 +1,8 @@
 //! Alerting metrics (DESIGN §7, names are contract): `firegrid_incidents_opened_total{class,severity}`,
 //! `firegrid_incidents_open{class}` and `firegrid_devices_offline`, plus the count of dropped
-//! redeliveries. Registered into the registry the binary serves at `/metrics`.
+//! redeliveries, of unregistered devices' alarms stored only (open unverified incidents at their
+//! limit) and of devices whose rule state is held. Registered into the registry the binary serves
+//! at `/metrics`.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -17,6 +19,10 @@ pub struct Metrics {
     pub offline: IntGauge,
     /// Readings dropped as MQTT redeliveries.
     pub duplicates: IntCounter,
+    /// Alarms of unregistered devices stored only: the open unverified incidents were at their limit.
+    pub unregistered_suppressed: IntCounter,
+    /// Devices whose rule state is held in memory, by `registry` (`registered`, `unregistered`).
+    pub state_devices: IntGaugeVec,
 }
 
 impl Metrics {
@@ -31,6 +37,14 @@ impl Metrics {
         let offline = IntGauge::new("firegrid_devices_offline", "Devices silent for their offline delay")?;
         let duplicates =
             IntCounter::new("firegrid_alert_duplicates_total", "Readings dropped by alerting as MQTT redeliveries")?;
+        let unregistered_suppressed = IntCounter::new(
+            "firegrid_unregistered_alarms_suppressed_total",
+            "Alarms of unregistered devices stored only because the open unverified incidents were at their limit",
+        )?;
+        let state_devices = IntGaugeVec::new(
+            Opts::new("firegrid_alert_state_devices", "Devices whose detection rule state is held, by registry status"),
+            &["registry"],
+        )?;
         for c in Class::ALL {
             open.with_label_values(&[c.as_str()]).set(0);
             for s in Severity::ALL {
@@ -41,6 +55,8 @@ impl Metrics {
         registry.register(Box::new(open.clone()))?;
         registry.register(Box::new(offline.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
-        Ok(Metrics { opened, open, offline, duplicates })
+        registry.register(Box::new(unregistered_suppressed.clone()))?;
+        registry.register(Box::new(state_devices.clone()))?;
+        Ok(Metrics { opened, open, offline, duplicates, unregistered_suppressed, state_devices })
     }
 }

@@ -229,6 +229,9 @@ impl Router<'_> {
 
     /// The recipients of an incident's notification (the table of DESIGN §6).
     pub fn route(&self, incident: &Incident) -> Vec<Route> {
+        if let Some(v) = incident.verification {
+            return crate::verify_route::verification_routes(self, incident, v);
+        }
         let place = Place::of(incident, self.registry);
         let mut routes: Vec<Route> = Vec::new();
         let add_station = |routes: &mut Vec<Route>, s: Option<Arc<Station>>, role: Role| {

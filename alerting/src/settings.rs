@@ -87,6 +87,31 @@ pub struct CorrelationRules {
     pub dedup_per_device: usize,
 }
 
+/// What an alarm of a device missing from the registry does (`alerting.unregistered`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnregisteredPolicy {
+    /// Opens an `unverified` incident: at most `medium`, routed only as `verify` to the township
+    /// team of the topic's township, a live fire once a person confirms it.
+    #[default]
+    Verify,
+    /// The readings are stored; nothing is raised.
+    StoreOnly,
+}
+
+/// Validated handling of devices missing from the registry and of late alarms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrustRules {
+    /// What an unregistered device's alarm does.
+    pub unregistered: UnregisteredPolicy,
+    /// Unregistered devices whose rule state is kept (the least recently seen are dropped).
+    pub unregistered_max_devices: usize,
+    /// Open unverified incidents of unregistered devices at most (≥ 1).
+    pub unregistered_max_open_incidents: usize,
+    /// An alarm whose reading is older than this on arrival is a late alarm.
+    pub max_alarm_age: Duration,
+}
+
 /// The validated configuration the engine runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -100,6 +125,8 @@ pub struct Settings {
     pub tick: Duration,
     /// Start-up grace for offline detection.
     pub startup_grace: Duration,
+    /// Unregistered devices and late alarms.
+    pub trust: TrustRules,
 }
 
 impl Settings {

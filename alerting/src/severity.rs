@@ -50,7 +50,13 @@ pub fn fire_severity(inc: &Incident, settings: &Settings) -> Severity {
 }
 
 /// Recomputes a fire's severity; a rise is an `escalated` audit entry (and so a re-notification).
+/// An incident awaiting verification keeps its severity (at most `medium`) until a person
+/// confirms it.
 pub fn reassess(inc: &mut Incident, settings: &Settings, now_ms: i64, out: &mut Outcome) {
+    if inc.verification.is_some() {
+        inc.summary = summary(inc);
+        return;
+    }
     let before = inc.severity;
     inc.severity = before.max(fire_severity(inc, settings));
     inc.summary = summary(inc);

@@ -1,11 +1,18 @@
 //! The durable incident store: embedded SQLite (bundled, WAL, `synchronous=FULL`) holding
-//! incidents, their evidence, the audit trail, the id counters and the dispatch outbox. One
-//! [`Outcome`] is written in one transaction, so a crash leaves either all of a change or none.
+//! incidents, their evidence, the audit trail, the id counters, the dispatch outbox and the
+//! per-device rule state of the detection rules (`rule_state`: one row per device whose state is
+//! not the default). One [`Outcome`] is written in one transaction, so a crash leaves either all
+//! of a change or none — the rule state of a reading is never ahead of, or behind, its incidents.
 //!
 //! An outbox row is pending until it is delivered (`delivered_at_ms`) or, for a webhook only,
 //! abandoned (`abandoned_at_ms`: its incident closed or it outlived `webhook_max_age_seconds`);
-//! the two are exclusive. Schema version 2 added `abandoned_at_ms`; older files are migrated at
-//! open.
+//! the two are exclusive.
+//!
+//! Schema versions (`PRAGMA user_version`): 1 = incidents, evidence, audit, counters, outbox,
+//! dispatch state; 3 adds `rule_state` and `outbox.abandoned_at_ms` (2 was either one of them on
+//! a development branch). Tables are `CREATE … IF NOT EXISTS` and [`migrate`] adds missing
+//! columns, so opening an older database migrates it in place; incident documents written before
+//! a field existed still decode (new fields are `#[serde(default)]`).
 //! SQLite calls never run on the async runtime: [`StoreThread`] owns a connection on a dedicated
 //! thread and runs closures there.
 
@@ -152,10 +159,14 @@ CREATE TABLE IF NOT EXISTS dispatch_state (
     incident_id TEXT PRIMARY KEY,
     doc TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rule_state (
+    device_id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
 ";
 
 /// The schema version [`SCHEMA`] and [`migrate`] leave.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Brings a file of an older schema up to [`SCHEMA_VERSION`] (after [`SCHEMA`] ran).
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -228,11 +239,58 @@ impl Store {
             return Ok(());
         }
         let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|source| StoreError::Sqlite { path, what: "begin", source })?;
+        write_changes(&tx, out, &self.path)?;
+        write_rule_state(&tx, &out.rule_state, &self.path)?;
+        tx.commit().map_err(|source| StoreError::Sqlite { path: self.path.clone(), what: "commit", source })
+    }
+
+    /// The rule-state rows `(device_id, json)` (to resume detection after a restart).
+    pub fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st =
+            self.conn.prepare("SELECT device_id, doc FROM rule_state").map_err(self.err("prepare rule state"))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.err("query rule state"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read rule state"))?;
+        Ok(rows)
+    }
+}
+
+/// Upserts and deletes rule-state rows in order (a later change of a device wins).
+fn write_rule_state(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[(String, Option<String>)],
+    path: &str,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let e = |what| move |source| StoreError::Sqlite { path: path.to_owned(), what, source };
+    let mut up = tx
+        .prepare_cached(
+            "INSERT INTO rule_state (device_id, doc) VALUES (?1, ?2) ON CONFLICT(device_id) DO UPDATE SET doc = ?2",
+        )
+        .map_err(e("prepare rule state upsert"))?;
+    let mut del =
+        tx.prepare_cached("DELETE FROM rule_state WHERE device_id = ?1").map_err(e("prepare rule state delete"))?;
+    for (device, doc) in rows {
+        match doc {
+            Some(doc) => up.execute(params![device, doc]).map_err(e("upsert rule state"))?,
+            None => del.execute(params![device]).map_err(e("delete rule state"))?,
+        };
+    }
+    Ok(())
+}
+
+/// Writes the incident side of an outcome into an open transaction.
+fn write_changes(tx: &rusqlite::Transaction<'_>, out: &Outcome, path: &str) -> Result<(), StoreError> {
+    {
         let e = |what| {
-            let path = path.clone();
+            let path = path.to_owned();
             move |source| StoreError::Sqlite { path, what, source }
         };
-        let tx = self.conn.transaction().map_err(e("begin"))?;
         {
             let mut up = tx
                 .prepare_cached(
@@ -338,9 +396,11 @@ impl Store {
                 ds.execute(params![id, doc]).map_err(e("upsert dispatch state"))?;
             }
         }
-        tx.commit().map_err(e("commit"))
+        Ok(())
     }
+}
 
+impl Store {
     /// Incidents not yet closed (to resume correlation after a restart).
     pub fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         self.incidents_where("status NOT IN ('resolved', 'false_alarm', 'rectified')", &[], usize::MAX)

@@ -2,7 +2,7 @@
 //! (DESIGN §6), e.g. 「11月29日 14:56 渝北区双龙湖街道五星路社区 3 栋 2 单元 502 室 两只烟感报警，疑似火灾（特殊群体户）」.
 //! Time in Asia/Shanghai (UTC+8); places by name from [`Names`]. Pure.
 
-use crate::incident::{Class, Incident, Severity};
+use crate::incident::{Class, Incident, Severity, Verification};
 use crate::names::Names;
 
 /// Chinese count of devices: 一只, 两只, 三只 … (digits above ten).
@@ -109,6 +109,15 @@ pub fn summary_zh(inc: &Incident, kind: Option<&str>, names: &Names) -> String {
             format!("{dev}{issues}，消防隐患待整改")
         }
     };
+    let what = match inc.verification {
+        None => what,
+        Some(Verification::UnregisteredDevice) => {
+            format!("未登记{dev}报警，待核实（设备不在登记册中，请核实后确认或排除）")
+        }
+        Some(Verification::LateAlarm) => {
+            format!("{dev}报警，待核实（迟到报警：报警时间 {}，非实时火警）", local_time_zh(inc.first_alarm_ms))
+        }
+    };
     let mut tags = Vec::new();
     if inc.vulnerable {
         tags.push("特殊群体户");
@@ -158,6 +167,7 @@ mod tests {
             notified_stations: vec![],
             notified_grids: vec![],
             summary: String::new(),
+            verification: None,
         }
     }
 
@@ -168,6 +178,26 @@ mod tests {
             s,
             "11月29日 14:56 渝北区双龙湖街道五星路社区 3 栋 2 单元 502 室 两只烟感报警，确认火灾（特殊群体户）"
         );
+    }
+
+    #[test]
+    fn an_incident_awaiting_verification_says_it_is_unverified_and_why() {
+        let mut inc = incident();
+        inc.severity = Severity::Medium;
+        inc.confirmed = None;
+        inc.alarm_devices = vec!["sd-1".into()];
+        inc.verification = Some(Verification::LateAlarm);
+        // Alarm measured two days before it arrived.
+        inc.first_alarm_ms = inc.opened_at_ms - 2 * 86_400_000;
+        let s = summary_zh(&inc, Some("smoke"), Names::embedded());
+        assert!(s.contains("烟感报警，待核实（迟到报警：报警时间 11月27日 14:56，非实时火警）"), "{s}");
+        assert!(!s.contains("火灾"), "not announced as a fire: {s}");
+        inc.verification = Some(Verification::UnregisteredDevice);
+        inc.address.clear();
+        inc.community.clear();
+        inc.vulnerable = false;
+        let s = summary_zh(&inc, Some("smoke"), Names::embedded());
+        assert_eq!(s, "11月29日 14:56 渝北区双龙湖街道 未登记烟感报警，待核实（设备不在登记册中，请核实后确认或排除）");
     }
 
     #[test]

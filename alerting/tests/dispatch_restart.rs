@@ -184,7 +184,7 @@ fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never
         .expect("sqlite")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 
     // A webhook of a closed incident, enqueued just now.
     let mut closed = dispatch_fixture::incident(Class::Fire, Severity::High, "500112002", "", "", None);

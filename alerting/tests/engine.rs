@@ -180,3 +180,160 @@ async fn a_registered_device_that_never_reports_is_offline_once_and_counted() {
     assert_eq!(e.metric("firegrid_incidents_open", &[("class", "hazard")]), 1.0);
     e.stop().await;
 }
+
+/// Feeds `first` to an engine on `dir`, stops it (the reading is committed at shutdown), starts
+/// a new engine on the same directory and returns the line `second` produces there, if any
+/// within 2 s.
+async fn split_across_a_restart(
+    dir: &std::path::Path,
+    first: Vec<firegrid_ingest::reading::EnrichedReading>,
+    second: firegrid_ingest::reading::EnrichedReading,
+) -> Option<String> {
+    let e = start(dir);
+    for r in first {
+        e.readings.send(r).await.unwrap();
+    }
+    let mut lines = e.stop().await;
+    assert!(lines.try_recv().is_err(), "nothing was raised before the restart");
+    let mut e = start(dir);
+    e.readings.send(second).await.unwrap();
+    let line = tokio::time::timeout(std::time::Duration::from_secs(2), e.lines.recv()).await.ok().flatten();
+    e.stop().await;
+    line
+}
+
+#[tokio::test]
+async fn a_two_reading_smoke_confirmation_split_across_a_restart_is_still_confirmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
+    let t = now_ms();
+    let line = split_across_a_restart(dir.path(), vec![smoke(&d, t, 0.3)], smoke(&d, t + 10_000, 0.35)).await;
+    let line = line.expect("the second smoke reading after the restart confirms the alarm");
+    assert!(line.starts_with("fire_incident,class=fire,severity=high,") && line.contains("opened"), "{line}");
+}
+
+#[tokio::test]
+async fn an_electrical_sustain_window_split_across_a_restart_still_alarms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = device("em-1", Kind::Electrical, "h-2", SiteType::Residential, false);
+    let t = now_ms();
+    let first = vec![electrical(&d, t, 350.0, 30.0), electrical(&d, t + 10_000, 360.0, 30.0)];
+    let line = split_across_a_restart(dir.path(), first, electrical(&d, t + 31_000, 355.0, 30.0)).await;
+    let line = line.expect("31 s over 300 mA across the restart is an electrical fire");
+    assert!(line.starts_with("fire_incident,class=electrical_fire,"), "{line}");
+}
+
+#[tokio::test]
+async fn a_forest_hotspot_frame_window_split_across_a_restart_still_alarms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = device("fr-1", Kind::ForestIr, "", SiteType::Forest, false);
+    let t = now_ms();
+    let line = split_across_a_restart(
+        dir.path(),
+        vec![forest(&d, t, 140.0, 12, None)],
+        forest(&d, t + 20_000, 150.0, 20, None),
+    )
+    .await;
+    let line = line.expect("the second hotspot frame within 60 s after the restart is a forest fire");
+    assert!(line.starts_with("fire_incident,class=forest_fire,"), "{line}");
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_restart_is_still_a_duplicate() {
+    // The reading was committed but its acknowledgement never reached the broker: it comes again.
+    let dir = tempfile::tempdir().unwrap();
+    let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
+    let mut steam = smoke(&d, now_ms(), 0.3);
+    steam.reading.seq = Some(77);
+    let line = split_across_a_restart(dir.path(), vec![steam.clone()], steam).await;
+    assert_eq!(line, None, "one smoke reading delivered twice is still one reading, not two in a row");
+}
+
+#[tokio::test]
+async fn rule_state_rows_follow_the_devices_state_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = device("sd-a", Kind::Smoke, "h-1", SiteType::Residential, false);
+    let b = device("sd-b", Kind::Smoke, "h-2", SiteType::Residential, false);
+    let e = start(dir.path());
+    let t = now_ms();
+    for i in 0..50 {
+        e.readings.send(smoke(&a, t + i * 1000, 0.01)).await.unwrap();
+    }
+    e.readings.send(smoke(&b, t, 0.3)).await.unwrap();
+    e.stop().await;
+    let store = firegrid_alerting::store::Store::open(dir.path()).unwrap();
+    let rows = store.rule_states().unwrap();
+    assert_eq!(rows.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["sd-b"], "only the device under way");
+    drop(store);
+    let e = start(dir.path());
+    e.readings.send(smoke(&b, t + 10_000, 0.01)).await.unwrap();
+    e.stop().await;
+    let store = firegrid_alerting::store::Store::open(dir.path()).unwrap();
+    assert!(store.rule_states().unwrap().is_empty(), "back to default: the row is gone");
+}
+
+/// The schema of an incidents.sqlite3 written before rule state was persisted (user_version 1).
+const SCHEMA_V1: &str = "
+CREATE TABLE incidents (id TEXT PRIMARY KEY, status TEXT NOT NULL, class TEXT NOT NULL, severity TEXT NOT NULL,
+    county TEXT NOT NULL, township TEXT NOT NULL, opened_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL);
+CREATE INDEX incidents_status ON incidents(status);
+CREATE INDEX incidents_opened ON incidents(opened_at_ms);
+CREATE TABLE evidence (id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, device_id TEXT NOT NULL, kind TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL, received_at_ms INTEGER NOT NULL, seq INTEGER, status TEXT NOT NULL, reason TEXT NOT NULL,
+    values_json TEXT NOT NULL, UNIQUE (incident_id, device_id, ts_ms, reason));
+CREATE TABLE audit (id INTEGER PRIMARY KEY, incident_id TEXT NOT NULL, at_ms INTEGER NOT NULL, event TEXT NOT NULL,
+    from_status TEXT, to_status TEXT NOT NULL, severity TEXT NOT NULL, actor TEXT NOT NULL, note TEXT NOT NULL);
+CREATE INDEX audit_incident ON audit(incident_id);
+CREATE TABLE id_counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE outbox (id INTEGER PRIMARY KEY, idempotency_key TEXT NOT NULL UNIQUE, incident_id TEXT NOT NULL,
+    target TEXT NOT NULL, role TEXT NOT NULL, channel TEXT NOT NULL, payload TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at_ms INTEGER, last_error TEXT);
+CREATE INDEX outbox_pending ON outbox(delivered_at_ms, next_attempt_ms);
+CREATE TABLE dispatch_state (incident_id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+PRAGMA user_version = 1;
+";
+
+#[tokio::test]
+async fn an_incident_store_of_schema_version_1_opens_and_its_incidents_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = now_ms();
+    // An open fire as version 1 wrote it: no `verification` in the document.
+    let doc = serde_json::json!({
+        "id": "INC-500112-20261129-0001", "class": "fire", "severity": "high", "status": "dispatched",
+        "correlation_key": "hh:h-1", "county": "500112", "township": "500112002", "community": "500112002003",
+        "grid_id": "g-1", "household_id": "h-1", "address": "五星路", "site_type": "residential",
+        "vulnerable": false, "lat": 29.72, "lon": 106.63, "devices": ["sd-a"], "alarm_devices": ["sd-a"],
+        "sounding_devices": ["sd-a"], "signals": ["smoke"], "confirmed": null, "silenced": false,
+        "opened_at_ms": t, "updated_at_ms": t, "first_alarm_ms": t, "last_alarm_ms": t, "evidence_count": 1,
+        "notified_stations": ["m-1"], "notified_grids": [], "summary": "fire high"
+    });
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("incidents.sqlite3")).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO incidents VALUES ('INC-500112-20261129-0001', 'dispatched', 'fire', 'high', '500112',
+             '500112002', ?1, ?1, ?2)",
+            rusqlite::params![t, doc.to_string()],
+        )
+        .unwrap();
+    }
+    let mut e = start(dir.path());
+    let rec = e.handle.get("INC-500112-20261129-0001").await.unwrap().expect("the old incident is there");
+    assert_eq!(rec.incident.verification, None);
+    assert_eq!(e.metric("firegrid_incidents_open", &[("class", "fire")]), 1.0);
+    // The household's next alarm joins it, and rule state is written to the new table.
+    let a = device("sd-a", Kind::Smoke, "h-1", SiteType::Residential, false);
+    e.readings.send(smoke(&a, t + 1000, 0.3)).await.unwrap();
+    e.readings.send(smoke_alarm(&a, t + 2000, Some(5))).await.unwrap();
+    e.handle.act("INC-500112-20261129-0001", Action::Ack, "dispatcher:duty", "").await.unwrap();
+    let line = e.next_line().await;
+    assert!(line.contains("event=\"acknowledged\""), "{line}");
+    e.stop().await;
+    let conn = rusqlite::Connection::open(dir.path().join("incidents.sqlite3")).unwrap();
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 3);
+    let evidence: i64 = conn.query_row("SELECT count(*) FROM evidence", [], |r| r.get(0)).unwrap();
+    assert_eq!(evidence, 1, "the alarm joined the resumed incident");
+}

@@ -1,6 +1,7 @@
 //! Property: no sequence of readings, ticks and actions panics the rules or the correlation,
 //! whatever the values (extremes, NaN, out-of-order and duplicate timestamps), and the
-//! invariants hold: severity never falls, closed incidents are not active.
+//! invariants hold: severity never falls, closed incidents are not active, and an incident
+//! awaiting verification (unregistered device, late alarm) is never above `medium`.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod common;
@@ -18,7 +19,7 @@ use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Read { dev: usize, dt: i64, seq: Option<u64>, status: u8, a: f64, b: f64, c: f64, flag: bool },
+    Read { dev: usize, dt: i64, seq: Option<u64>, status: u8, a: f64, b: f64, c: f64, flag: bool, known: bool },
     Tick(i64),
     Act { pick: usize, action: usize },
 }
@@ -29,8 +30,13 @@ fn num() -> impl Strategy<Value = f64> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..6usize, -120_000..120_000i64, proptest::option::of(0..5u64), 0..4u8, num(), num(), num(), any::<bool>())
-            .prop_map(|(dev, dt, seq, status, a, b, c, flag)| Op::Read { dev, dt, seq, status, a, b, c, flag }),
+        6 => (
+            (0..6usize, -600_000..120_000i64, proptest::option::of(0..5u64), 0..4u8),
+            (num(), num(), num(), any::<bool>(), proptest::bool::weighted(0.8)),
+        )
+            .prop_map(|((dev, dt, seq, status), (a, b, c, flag, known))| Op::Read {
+                dev, dt, seq, status, a, b, c, flag, known
+            }),
         1 => (0..20_000_000i64).prop_map(Op::Tick),
         1 => (0..8usize, 0..7usize).prop_map(|(pick, action)| Op::Act { pick, action }),
     ]
@@ -55,7 +61,7 @@ proptest! {
         let mut seen: HashMap<String, Severity> = HashMap::new();
         for op in ops {
             let out = match op {
-                Op::Read { dev, dt, seq, status, a, b, c, flag } => {
+                Op::Read { dev, dt, seq, status, a, b, c, flag, known } => {
                     let d = &devices[dev];
                     now += dt.abs();
                     let status = [Status::Normal, Status::Alarm, Status::Fault, Status::Test][status as usize];
@@ -74,6 +80,9 @@ proptest! {
                     };
                     let mut r = reading(d, now + dt, seq, status, values);
                     r.reading.received_at_ms = now;
+                    if !known {
+                        r.device = None;
+                    }
                     core.on_reading(&r, now)
                 }
                 Op::Tick(dt) => {
@@ -98,6 +107,7 @@ proptest! {
                     prop_assert!(inc.severity >= *prev, "severity of {} fell", inc.id);
                 }
                 seen.insert(inc.id.clone(), inc.severity);
+                prop_assert!(inc.verification.is_none() || inc.severity <= Severity::Medium, "{} unverified above medium", inc.id);
                 prop_assert_eq!(core.correlator().get(&inc.id).is_none(), inc.status.is_terminal());
             }
         }

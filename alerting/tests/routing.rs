@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use dispatch_fixture::{incident, registry, wuxinglu_fire};
 use firegrid_alerting::availability::StationStatus;
-use firegrid_alerting::incident::{Class, Incident, Severity};
+use firegrid_alerting::incident::{Class, Incident, Severity, Verification};
 use firegrid_alerting::routing::{distance_km, Route, Router};
 
 fn route_with(inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
@@ -168,4 +168,27 @@ fn with_nothing_available_at_any_tier_and_no_grid_a_fire_has_no_recipient() {
     let mut with_grid = inc.clone();
     with_grid.grid_id = "500112129203-g1".into();
     assert_eq!(route_with(&with_grid, &everyone), pairs(&[("grid:500112129203-g1", "verify")]));
+}
+
+#[test]
+fn an_unregistered_devices_alarm_goes_only_to_its_topic_townships_team_as_verify() {
+    let mut inc = incident(Class::Fire, Severity::Medium, "500112129", "", "", None);
+    inc.verification = Some(Verification::UnregisteredDevice);
+    assert_eq!(route_with(&inc, &[]), pairs(&[("tt-500112129", "verify")]));
+    // Its team busy: the nearest available township team checks instead; still verify only.
+    assert_eq!(route_with(&inc, &["tt-500112129"]), pairs(&[("tt-500112002", "verify")]));
+    let mut forest = incident(Class::ForestFire, Severity::Medium, "500112133", "", "", Some((29.895, 106.905)));
+    forest.verification = Some(Verification::UnregisteredDevice);
+    assert_eq!(route_with(&forest, &[]), pairs(&[("tt-500112133", "verify")]));
+}
+
+#[test]
+fn a_late_alarm_goes_only_to_the_grid_manager_as_verify_else_the_township_team() {
+    let mut inc = wuxinglu_fire();
+    inc.severity = Severity::Medium;
+    inc.vulnerable = true;
+    inc.verification = Some(Verification::LateAlarm);
+    assert_eq!(route_with(&inc, &[]), pairs(&[("grid:500112002001-g1", "verify")]));
+    inc.grid_id.clear();
+    assert_eq!(route_with(&inc, &[]), pairs(&[("tt-500112002", "verify")]));
 }

@@ -26,11 +26,13 @@ pub enum Reason {
     BadTimestamp,
     /// The time-series store refused the encoded line (HTTP 400/422) with a message.
     StoreRejected,
+    /// The topic names another kind than the device's registered kind.
+    KindMismatch,
 }
 
 impl Reason {
     /// Every reason, in a fixed order (metric pre-registration).
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::BadTopic,
         Reason::NotUtf8,
         Reason::NotJson,
@@ -40,6 +42,7 @@ impl Reason {
         Reason::OutOfRange,
         Reason::BadTimestamp,
         Reason::StoreRejected,
+        Reason::KindMismatch,
     ];
 
     /// The label and wire value.
@@ -54,6 +57,7 @@ impl Reason {
             Reason::OutOfRange => "out_of_range",
             Reason::BadTimestamp => "bad_timestamp",
             Reason::StoreRejected => "store_rejected",
+            Reason::KindMismatch => "kind_mismatch",
         }
     }
 }

@@ -13,8 +13,10 @@ use crate::topic;
 ///
 /// A registered device whose topic names another county or township keeps the registry's
 /// location and is flagged (`location_mismatch`), never rejected: a fire reading is not thrown
-/// away over metadata. A device registered as another kind than its topic says is treated as
-/// unregistered for this reading (and flagged), since its values follow the topic's kind.
+/// away over metadata. A device registered as another kind than its topic says is rejected
+/// (`kind_mismatch`): its values follow the topic's kind, so evaluating them would reset the
+/// device's rule state — anyone who can publish could silence a detector that way — and storing
+/// them would mix two kinds under one device.
 pub fn process(
     prefix: &str,
     topic_bytes: &[u8],
@@ -32,7 +34,12 @@ pub fn process(
             let mismatch = d.county != t.county || d.township != t.township;
             (Some(Arc::clone(d)), mismatch)
         }
-        Some(_) => (None, true),
+        Some(d) => {
+            return Err(Rejection::new(
+                Reason::KindMismatch,
+                format!("device {} is registered as {}, the topic says {}", t.device_id, d.kind, t.kind),
+            ))
+        }
         None => (None, false),
     };
     Ok(EnrichedReading { reading, device, location_mismatch })
@@ -101,6 +108,34 @@ mod tests {
         assert!(r.location_mismatch);
         assert_eq!(r.county(), "500112");
         assert_eq!(r.township(), "500112002");
+    }
+
+    #[test]
+    fn a_registered_device_published_under_another_kind_is_refused_as_kind_mismatch() {
+        let reg = registry();
+        let electrical = br#"{"values":{"residual_current_ma":20,"cable_temp_c":[30]}}"#;
+        let err = process(
+            "firegrid/v1",
+            b"firegrid/v1/500112/500112002/electrical/sd-1",
+            electrical,
+            0,
+            &Limits::default(),
+            &reg,
+        )
+        .expect_err("refused");
+        assert_eq!(err.reason, Reason::KindMismatch);
+        assert_eq!(err.detail, "device sd-1 is registered as smoke, the topic says electrical");
+        // The same payload from an unknown id is an unregistered reading, not a mismatch.
+        let r = process(
+            "firegrid/v1",
+            b"firegrid/v1/500112/500112002/electrical/em-9",
+            electrical,
+            0,
+            &Limits::default(),
+            &reg,
+        )
+        .expect("accepted");
+        assert!(r.device.is_none() && !r.location_mismatch);
     }
 
     #[test]

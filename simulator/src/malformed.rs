@@ -1,6 +1,7 @@
-//! Malformed input, one message for each dead-letter reason of DESIGN §2, so a run exercises
-//! firegrid's rejection path: `bad_topic`, `not_utf8`, `not_json`, `too_large`,
-//! `missing_field`, `wrong_type`, `out_of_range`, `bad_timestamp`.
+//! Malformed input, one message for each dead-letter reason of DESIGN §2 that a publisher can
+//! cause, so a run exercises firegrid's rejection path: `bad_topic`, `not_utf8`, `not_json`,
+//! `too_large`, `missing_field`, `wrong_type`, `out_of_range`, `bad_timestamp`, `kind_mismatch`
+//! (a registered device's id under another kind's topic, with that kind's valid values).
 
 use firegrid_ingest::reading::Kind;
 use firegrid_ingest::topic::reading_topic;
@@ -9,8 +10,17 @@ use crate::fleet::FleetDevice;
 use crate::readings::Message;
 
 /// The dead-letter reasons the simulator produces.
-pub const REASONS: [&str; 8] =
-    ["bad_topic", "not_utf8", "not_json", "too_large", "missing_field", "wrong_type", "out_of_range", "bad_timestamp"];
+pub const REASONS: [&str; 9] = [
+    "bad_topic",
+    "not_utf8",
+    "not_json",
+    "too_large",
+    "missing_field",
+    "wrong_type",
+    "out_of_range",
+    "bad_timestamp",
+    "kind_mismatch",
+];
 
 /// Default payload limit of DESIGN §2 (4 KiB); `too_large` goes past it.
 pub const MAX_PAYLOAD: usize = 4096;
@@ -60,6 +70,15 @@ pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -
         "bad_timestamp" => {
             let ts = at_ms - 10 * 86_400_000;
             (topic, format!(r#"{{"ts":{ts},"values":{values}}}"#).into_bytes())
+        }
+        // The device's id under another kind's topic, with that kind's valid values.
+        "kind_mismatch" => {
+            let other = match device.kind {
+                Kind::Smoke => Kind::Electrical,
+                Kind::Electrical | Kind::ForestIr => Kind::Smoke,
+            };
+            let topic = reading_topic(prefix, &device.county, &device.township, other, &device.device_id);
+            (topic, format!(r#"{{"ts":{at_ms},"values":{}}}"#, sample_values(other)).into_bytes())
         }
         _ => return None,
     };
@@ -123,6 +142,9 @@ mod tests {
         let ts = v.get("ts").and_then(|t| t.as_i64()).unwrap_or(NOW);
         if NOW - ts > 7 * 86_400_000 {
             return "bad_timestamp";
+        }
+        if topic::parse("firegrid/v1", &m.topic).is_ok_and(|t| t.kind != kind) {
+            return "kind_mismatch";
         }
         "ok"
     }

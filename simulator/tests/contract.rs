@@ -1,22 +1,37 @@
-//! Everything the simulator publishes is judged by firegrid's own decoder (DESIGN §2): normal
-//! readings and scenario readings are accepted, each malformed message is refused for exactly
-//! the reason its ground truth names.
+//! Everything the simulator publishes is judged by firegrid's own decoder and enrichment against
+//! the fleet's registry (DESIGN §2): normal readings and scenario readings are accepted, each
+//! malformed message is refused for exactly the reason its ground truth names.
 
 use firegrid_ingest::deadletter::Reason;
-use firegrid_ingest::payload::{decode, Limits};
+use firegrid_ingest::enrich;
+use firegrid_ingest::payload::Limits;
 use firegrid_ingest::reading::{Status, Values};
-use firegrid_ingest::topic;
-use firegrid_simulator::fleet::{generate_registry, FleetSpec};
+use firegrid_ingest::registry::Registry;
+use firegrid_simulator::fleet::{generate_registry, Fleet, FleetSpec};
 use firegrid_simulator::plan::{plan, PlanSpec};
 use firegrid_simulator::readings::{Intervals, ReadingGenerator};
+use firegrid_simulator::registry_files::write_registry;
 use firegrid_simulator::scenario::ScenarioKind;
 
 const P: &str = "firegrid/v1";
 const START: i64 = 1_795_930_000_000;
 
-fn judge(topic_str: &str, payload: &[u8], received_at: i64) -> Result<firegrid_ingest::reading::Reading, Reason> {
-    let t = topic::parse(P, topic_str).map_err(|_| Reason::BadTopic)?;
-    decode(&t, payload, received_at, &Limits::default()).map_err(|r| r.reason)
+/// The fleet's registry as firegrid loads it from the files the simulator writes.
+fn registry(fleet: &Fleet) -> Registry {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let paths = write_registry(fleet, dir.path()).expect("registry files");
+    Registry::load(&paths).expect("the simulator's registry loads")
+}
+
+fn judge(
+    reg: &Registry,
+    topic_str: &str,
+    payload: &[u8],
+    received_at: i64,
+) -> Result<firegrid_ingest::reading::Reading, Reason> {
+    enrich::process(P, topic_str.as_bytes(), payload, received_at, &Limits::default(), reg)
+        .map(|er| er.reading)
+        .map_err(|r| r.reason)
 }
 
 #[test]
@@ -31,6 +46,7 @@ fn every_generated_reading_is_accepted_by_the_ingest_decoder() {
         every_ms: None,
         prefix: P.into(),
     };
+    let reg = registry(&fleet);
     let injections = plan(&fleet, &spec);
     let mut gen = ReadingGenerator::new(&fleet, 1, START, P, Intervals::default());
     for inj in &injections {
@@ -38,7 +54,7 @@ fn every_generated_reading_is_accepted_by_the_ingest_decoder() {
     }
     let (mut n, mut alarms, mut tests) = (0, 0, 0);
     while let Some(m) = gen.next_until(START + 700_000) {
-        let reading = judge(&m.topic, &m.payload, m.at_ms)
+        let reading = judge(&reg, &m.topic, &m.payload, m.at_ms)
             .unwrap_or_else(|r| panic!("{} {} refused: {r:?}", m.topic, String::from_utf8_lossy(&m.payload)));
         assert_eq!(reading.ts_ms, m.at_ms);
         alarms += usize::from(reading.status == Status::Alarm);
@@ -64,10 +80,11 @@ fn each_malformed_message_is_refused_for_the_reason_in_its_truth() {
         every_ms: None,
         prefix: P.into(),
     };
+    let reg = registry(&fleet);
     let inj = &plan(&fleet, &spec)[0];
     assert_eq!(inj.raw.len(), inj.truth.len());
     for (m, t) in inj.raw.iter().zip(&inj.truth) {
-        let got = judge(&m.topic, &m.payload, m.at_ms).expect_err("must be refused");
+        let got = judge(&reg, &m.topic, &m.payload, m.at_ms).expect_err("must be refused");
         assert_eq!(Some(got.as_str()), t.deadletter_reason.as_deref(), "{}", t.what);
     }
 }

@@ -18,6 +18,7 @@ const L = {
     devices_alarm: '台设备报警', map_all: '全域', map_focus: '聚焦事件', forbidden: '无权操作', escalates: '未确认将升级至下一站',
     unroutable_banner: '起事件无可用接警力量，尚未派出（有站点恢复可用或登记表更新后自动派出）', unroutable: '无人可派',
     abandoned: '已放弃',
+    unverified: '待核实',
   },
   en: {
     title: 'Fire dispatch console', login_title: 'Token login', login: 'Log in', logout: 'Log out',
@@ -38,6 +39,7 @@ const L = {
     devices_alarm: 'alarming', map_all: 'Overview', map_focus: 'Focus incidents', forbidden: 'Not allowed', escalates: 'escalates to the next station if unacknowledged',
     unroutable_banner: 'incident(s) have no available station or grid manager and are not dispatched (sent as soon as a station becomes available or the registry changes)',
     unroutable: 'unroutable', abandoned: 'abandoned',
+    unverified: 'unverified',
   },
 };
 const N = {
@@ -55,7 +57,7 @@ const N = {
     hospital: '医院', ancient_town: '古镇古村', factory: '工厂', forest: '林区', other: '其他',
     smoke: '烟感', heat: '温感', electrical: '电气', hotspot: '热点', forest_ir: '林火红外',
     fault: '故障', tamper: '防拆', battery_low: '电量低', residual_prealarm: '剩余电流预警', smoke_prealarm: '烟雾预警',
-    offline: '离线',
+    offline: '离线', unregistered_device: '未登记设备', late_alarm: '迟到报警',
   },
   en: {
     fire: 'Fire', electrical_fire: 'Electrical fire', forest_fire: 'Forest fire', hazard: 'Hazard',
@@ -71,7 +73,8 @@ const N = {
     school: 'school', hospital: 'hospital', ancient_town: 'ancient town', factory: 'factory', forest: 'forest',
     other: 'other', smoke: 'smoke', heat: 'heat', electrical: 'electrical', hotspot: 'hotspot', forest_ir: 'forest IR',
     fault: 'fault', tamper: 'tamper', battery_low: 'low battery', residual_prealarm: 'residual current pre-alarm',
-    smoke_prealarm: 'smoke pre-alarm', offline: 'offline',
+    smoke_prealarm: 'smoke pre-alarm', offline: 'offline', unregistered_device: 'unregistered device',
+    late_alarm: 'late alarm',
   },
 };
 const ACTION_LABEL = {
@@ -435,6 +438,8 @@ function badges(inc) {
     h('span', { class: `badge st st-${inc.status}` }, n(inc.status)),
     inc.vulnerable ? h('span', { class: 'badge vul' }, t('vulnerable')) : null,
     (S.unroutable || []).some((u) => u.incident_id === inc.id) ? h('span', { class: 'badge unrt' }, t('unroutable')) : null,
+    inc.verification ? h('span', { class: 'badge unv', 'data-verification': inc.verification },
+      `${t('unverified')} · ${n(inc.verification)}`) : null,
   ];
 }
 function renderList() {

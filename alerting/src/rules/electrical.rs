@@ -10,7 +10,8 @@ use super::{millis, Hazard, Signal};
 use crate::config::ElectricalRules;
 
 /// Per-device electrical state: since when each condition has held (epoch ms).
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ElectricalState {
     /// Residual current at or over the alarm value since.
     pub residual_since: Option<i64>,

@@ -14,7 +14,8 @@ use crate::config::ForestIrRules;
 const MAX_FRAMES: usize = 64;
 
 /// Per-camera state: timestamps of recent hotspot frames.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ForestIrState {
     /// Hotspot frame timestamps within the window, oldest first.
     pub frames: VecDeque<i64>,

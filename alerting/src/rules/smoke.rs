@@ -8,7 +8,8 @@ use super::{Hazard, Signal};
 use crate::config::SmokeRules;
 
 /// Per-device smoke state.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SmokeState {
     /// Consecutive readings with obscuration at or over the alarm value.
     pub consecutive: u32,

@@ -242,3 +242,15 @@ pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegri
     std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").unwrap();
     SharedRegistry::load(paths).unwrap()
 }
+
+/// The reading as from a device missing from the registry (the topic's location only).
+pub fn unregistered(mut r: EnrichedReading) -> EnrichedReading {
+    r.device = None;
+    r
+}
+
+/// The reading as received at `at_ms` (its `ts` unchanged): `at_ms - ts` is its age on arrival.
+pub fn received_at(mut r: EnrichedReading, at_ms: i64) -> EnrichedReading {
+    r.reading.received_at_ms = at_ms;
+    r
+}

@@ -88,6 +88,7 @@ pub fn incident(
         notified_stations: vec![],
         notified_grids: vec![],
         summary: String::new(),
+        verification: None,
     }
 }
 
