@@ -55,7 +55,10 @@ fn write_registry(dir: &Path) -> Result<firegrid_ingest::registry::RegistryPaths
         &paths.grids,
         "grid_id,community,manager,phone,webhook_url\n500112002001-g1,500112002001,王芳,13800000001,\n",
     )?;
-    std::fs::write(dir.join("tokens.csv"), "token,role,subject\ntrust-admin-0123456789abcdef,admin,ops\n")?;
+    firegrid_alerting::private_file::write_private(
+        &dir.join("tokens.csv"),
+        "token,role,subject\ntrust-admin-0123456789abcdef,admin,ops\n",
+    )?;
     Ok(paths)
 }
 

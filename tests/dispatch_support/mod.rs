@@ -72,9 +72,10 @@ pub fn write_registry(
 /// Writes `tokens.csv` (admin, dispatcher, the covering micro station) into `dir`.
 pub fn write_tokens(dir: &Path) -> Result<PathBuf> {
     let p = dir.join("tokens.csv");
-    std::fs::write(
+    // Mode 0600: firegrid refuses a tokens file others may read.
+    firegrid_alerting::private_file::write_private(
         &p,
-        format!(
+        &format!(
             "token,role,subject\n{ADMIN},admin,ops\n{DISPATCHER},dispatcher,duty\n{STATION},station,ms-500112002001\n"
         ),
     )?;
