@@ -8,14 +8,15 @@
 //! your own publishers. Anonymous MQTT clients are refused.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use firegrid_alerting::private_file::write_private;
 use firegrid_ingest::config::Secret;
-use firegrid_simulator::fleet::{generate_registry, FleetSpec};
-use firegrid_simulator::registry_files::{paths_in, write_registry};
-use firegrid_simulator::run::{run_scenario, RunSpec};
+use firegrid_ingest::registry::RegistryPaths;
+use firegrid_simulator::fleet::{generate_registry, paths_in, write_registry, FleetSpec};
+use firegrid_simulator::run::{run_scenario_until, RunSpec};
 use firegrid_simulator::scenario::ScenarioKind;
 use tokio_util::sync::CancellationToken;
 
@@ -78,64 +79,77 @@ const SCENARIOS: [ScenarioKind; 8] = [
     ScenarioKind::SunGlint,
 ];
 
-/// Prepares the files, starts the service and the simulator, and runs until `shutdown`.
-pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
-    let io = |path: &Path| {
-        let path = path.to_owned();
-        move |source| DemoError::Io { path, source }
-    };
-    std::fs::create_dir_all(&opts.data_dir).map_err(io(&opts.data_dir))?;
-    let fleet_spec = FleetSpec::default();
-    let registry_dir = opts.data_dir.join("registry");
-    let paths = paths_in(&registry_dir);
-    if !paths.devices.exists() {
-        write_registry(&generate_registry(&fleet_spec)?, &registry_dir)?;
-    }
-    let tokens_file = opts.data_dir.join("tokens.csv");
-    let dispatcher_token = ensure_tokens(&tokens_file, &paths)?;
-    let users_file = opts.data_dir.join("broker-users.csv");
-    let publisher_password = ensure_users(&users_file)?;
+/// How long the simulator gets, once the demo stops, to hand what it published to the broker.
+const SIMULATOR_DRAIN: Duration = Duration::from_secs(3);
 
+/// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
+/// users, with the two secrets the banner prints.
+struct DemoFiles {
+    registry: RegistryPaths,
+    tokens_file: PathBuf,
+    dispatcher_token: String,
+    users_file: PathBuf,
+    publisher_password: String,
+}
+
+/// Writes what is missing of the registry, tokens and users (an earlier run's files are kept).
+fn prepare(data_dir: &Path) -> Result<DemoFiles, DemoError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| DemoError::Io { path: data_dir.to_owned(), source })?;
+    let registry_dir = data_dir.join("registry");
+    let registry = paths_in(&registry_dir);
+    if !registry.devices.exists() {
+        write_registry(&generate_registry(&FleetSpec::default())?, &registry_dir)?;
+    }
+    let tokens_file = data_dir.join("tokens.csv");
+    let dispatcher_token = ensure_tokens(&tokens_file, &registry)?;
+    let users_file = data_dir.join("broker-users.csv");
+    let publisher_password = ensure_users(&users_file)?;
+    Ok(DemoFiles { registry, tokens_file, dispatcher_token, users_file, publisher_password })
+}
+
+/// The standalone configuration (embedded broker and store) over the demo's files.
+fn config(opts: &DemoOptions, files: &DemoFiles) -> Config {
     let mut config = Config::standalone();
     config.mqtt.embedded_listen = opts.mqtt_listen.clone();
     config.mqtt.client_id = "firegrid-demo".into();
     config.http.listen = opts.http_listen.clone();
     config.data.dir = opts.data_dir.display().to_string();
-    config.api.tokens_file = tokens_file.display().to_string();
-    config.mqtt.embedded_users_file = users_file.display().to_string();
-    config.registry.devices = paths.devices.display().to_string();
-    config.registry.stations = paths.stations.display().to_string();
-    config.registry.grids = paths.grids.display().to_string();
-    let settings = config.validate()?;
-    let mqtt = settings.mqtt.embedded;
-    let running = crate::run::start(settings, shutdown.clone()).await?;
+    config.api.tokens_file = files.tokens_file.display().to_string();
+    config.mqtt.embedded_users_file = files.users_file.display().to_string();
+    config.registry.devices = files.registry.devices.display().to_string();
+    config.registry.stations = files.registry.stations.display().to_string();
+    config.registry.grids = files.registry.grids.display().to_string();
+    config
+}
 
+/// What the demo prints once it runs: where the console is and the secrets to use it.
+fn banner(opts: &DemoOptions, files: &DemoFiles, http: SocketAddr, mqtt: Option<SocketAddr>) -> String {
     let mut banner = String::from("\n  firegrid demo is running.\n");
-    banner.push_str(&format!(
-        "  console:           http://{}/   (dispatcher token: {dispatcher_token})\n",
-        running.http_addr
-    ));
-    banner.push_str(&format!("  station tokens:    {}\n", tokens_file.display()));
+    let token = &files.dispatcher_token;
+    banner.push_str(&format!("  console:           http://{http}/   (dispatcher token: {token})\n"));
+    banner.push_str(&format!("  station tokens:    {}\n", files.tokens_file.display()));
     if let Some(m) = mqtt {
         banner.push_str(&format!("  MQTT (3.1.1):      mqtt://{m}  — publish your own readings under firegrid/v1/…\n"));
         banner.push_str(&format!(
-            "  MQTT login:        user {PUBLISHER}, password {publisher_password}   (users: {})\n",
-            users_file.display()
+            "  MQTT login:        user {PUBLISHER}, password {}   (users: {})\n",
+            files.publisher_password,
+            files.users_file.display()
         ));
     }
     banner.push_str(&format!("  readings (SQLite): {}\n", opts.data_dir.join("readings.sqlite3").display()));
-    banner.push_str(&format!("  metrics:           http://{}/metrics\n", running.http_addr));
+    banner.push_str(&format!("  metrics:           http://{http}/metrics\n"));
     banner.push_str(&format!("  Ctrl-C stops it; the data stays in {}.\n\n", opts.data_dir.display()));
-    // Not println!: a closed stdout (a pipe whose reader left) must not stop the demo.
-    let mut out = std::io::stdout();
-    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    banner
+}
 
-    let spec = RunSpec {
+/// The simulator's run: the demo fleet from its registry files, logged in as the publisher.
+fn simulation(files: &DemoFiles, mqtt: Option<SocketAddr>) -> RunSpec {
+    RunSpec {
         host: mqtt.map_or_else(|| "127.0.0.1".into(), |m| m.ip().to_string()),
         port: mqtt.map_or(1883, |m| m.port()),
         client_id: "firegrid-demo-sim".into(),
-        fleet: fleet_spec,
-        registry: Some(paths),
+        fleet: FleetSpec::default(),
+        registry: Some(files.registry.clone()),
         speedup: 60.0,
         // Rounds of a few minutes, one after the other: the simulator plans a round's scenarios
         // up front (and leaves out those that could not finish within it).
@@ -145,43 +159,75 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
         truth_path: None,
         // The first fire starts at once: a newcomer sees a dispatch within the first minute.
         lead: Some(Duration::from_secs(1)),
-        credentials: Some((PUBLISHER.to_owned(), Secret(publisher_password))),
+        credentials: Some((PUBLISHER.to_owned(), Secret(files.publisher_password.clone()))),
         ..RunSpec::default()
-    };
-    let sim_stop = shutdown.clone();
-    let sim = tokio::spawn(async move {
-        let mut spec = spec;
-        loop {
-            tokio::select! {
-                r = run_scenario(&spec) => {
-                    if let Err(e) = r {
-                        tracing::error!(event = "simulator_failed", error = %e, "retrying in 5 s");
-                        tokio::time::sleep(Duration::from_secs(5)).await;
-                    }
-                }
-                _ = sim_stop.cancelled() => return,
-            }
-            // A new seed each round picks new households: the same ones would only add evidence
-            // to the incidents they opened in the previous round. The first round keeps the
-            // default seed, whose first kitchen fire is in a vulnerable household (critical).
-            spec.fleet.seed = spec.fleet.seed.wrapping_add(1);
-        }
-    });
-    if let Some(d) = opts.duration {
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(d).await;
-            stop.cancel();
-        });
     }
-    let result = running.wait().await;
-    sim.abort();
+}
+
+/// Plays rounds of the simulation until `stop`; a failed round is retried after 5 s.
+async fn simulate(mut spec: RunSpec, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Err(e) = run_scenario_until(&spec, &stop).await {
+            tracing::error!(event = "simulator_failed", error = %e, "retrying in 5 s");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+        // A new seed each round picks new households: the same ones would only add evidence
+        // to the incidents they opened in the previous round. The first round keeps the
+        // default seed, whose first kitchen fire is in a vulnerable household (critical).
+        spec.fleet.seed = spec.fleet.seed.wrapping_add(1);
+    }
+}
+
+/// Cancels `demo` after `d`, unless it was cancelled before.
+async fn stop_after(d: Duration, demo: CancellationToken) {
+    tokio::select! {
+        () = tokio::time::sleep(d) => demo.cancel(),
+        () = demo.cancelled() => {}
+    }
+}
+
+/// Prepares the files, starts the service and the simulator, and runs until `shutdown` (or
+/// `opts.duration`). Shutdown is a tree: the demo's token (a child of `shutdown`, also cancelled
+/// by the timer or by the service ending early) stops the simulator (its child) first, so what
+/// it published reaches the broker; then the service's own token starts the service's ordered
+/// shutdown.
+pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
+    let files = prepare(&opts.data_dir)?;
+    let settings = config(&opts, &files).validate()?;
+    let mqtt = settings.mqtt.embedded;
+    let service = CancellationToken::new();
+    let running = crate::run::start(settings, service.clone()).await?;
+    // Not println!: a closed stdout (a pipe whose reader left) must not stop the demo.
+    let mut out = std::io::stdout();
+    let _ = out.write_all(banner(&opts, &files, running.http_addr, mqtt).as_bytes()).and_then(|()| out.flush());
+    let demo = shutdown.child_token();
+    let sim = tokio::spawn(simulate(simulation(&files, mqtt), demo.child_token()));
+    if let Some(d) = opts.duration {
+        tokio::spawn(stop_after(d, demo.clone()));
+    }
+    let mut service_done = std::pin::pin!(running.wait());
+    let ended_early = tokio::select! {
+        r = &mut service_done => Some(r),
+        () = demo.cancelled() => None,
+    };
+    demo.cancel();
+    if tokio::time::timeout(SIMULATOR_DRAIN, sim).await.is_err() {
+        tracing::warn!(event = "simulator_drain_timeout", "the simulator did not finish its publishes in time");
+    }
+    service.cancel();
+    let result = match ended_early {
+        Some(r) => r,
+        None => service_done.await,
+    };
     Ok(result?)
 }
 
 /// Writes a token file (admin, dispatcher, one per station and per grid, mode 0600) unless one
 /// exists; returns the dispatcher's token.
-fn ensure_tokens(file: &Path, paths: &firegrid_ingest::registry::RegistryPaths) -> Result<String, DemoError> {
+fn ensure_tokens(file: &Path, paths: &RegistryPaths) -> Result<String, DemoError> {
     let io = |source| DemoError::Io { path: file.to_owned(), source };
     let dispatcher = |cols: &[&str]| match cols {
         [token, "dispatcher", ..] => Some((*token).to_owned()),

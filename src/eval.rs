@@ -11,7 +11,7 @@
 //! here, and a round routed around a busy station would count as a mismatch. This module is the
 //! wiring.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,9 +19,11 @@ use clap::Args;
 use firegrid_alerting::incident::{Incident, Severity};
 use firegrid_alerting::routing::Router;
 use firegrid_ingest::registry::Registry;
-use firegrid_simulator::eval::{render_table, score, EvalReport, EvalSettings, ObservedDispatch, ObservedIncident};
-use firegrid_simulator::eval_collect::{fetch_incidents, CollectError, DispatchListener};
-use firegrid_simulator::truth::{parse_records, TruthRecord};
+use firegrid_simulator::eval::{
+    fetch_incidents, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings, ListenError,
+    Notified, Observed, ObservedDispatch, ObservedIncident,
+};
+use firegrid_simulator::scenario::truth::{parse_records, Severity as TruthSeverity, TruthRecord};
 
 /// Why an evaluation could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +39,12 @@ pub enum EvalError {
     /// The registry could not be loaded.
     #[error(transparent)]
     Registry(#[from] firegrid_ingest::registry::RegistryError),
-    /// Collecting from firegrid failed.
+    /// Collecting the incidents from the API failed.
     #[error(transparent)]
     Collect(#[from] CollectError),
+    /// Listening to the dispatch topics failed.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
     /// The MQTT URL is malformed.
     #[error(transparent)]
     Simulator(#[from] firegrid_simulator::SimError),
@@ -94,14 +99,24 @@ pub fn read_truth(path: &std::path::Path) -> Result<Vec<TruthRecord>, EvalError>
     parse_records(&text).map_err(|e| EvalError::Truth { path: path.to_owned(), source: Box::new(e) })
 }
 
-/// Scores collected incidents (with the API's raw JSON) and dispatch messages against `truth`,
-/// routing checked with alerting's [`Router`] over `registry`.
+/// What the routing policy is computed from: the registry the pipeline loaded and its
+/// `[dispatch] max_distance_km` (every station as available as the registry says).
+#[derive(Debug, Clone, Copy)]
+pub struct Routing<'a> {
+    /// The registry.
+    pub registry: &'a Registry,
+    /// The pipeline's `[dispatch] max_distance_km`.
+    pub max_distance_km: f64,
+}
+
+/// Scores collected incidents (with the API's raw JSON) and dispatch messages (`None` when the
+/// dispatch topics were not listened to) against `truth`, routing checked with alerting's
+/// [`Router`].
 pub fn evaluate(
     truth: &[TruthRecord],
     incidents: &[(ObservedIncident, serde_json::Value)],
     dispatches: Option<&[ObservedDispatch]>,
-    registry: &Registry,
-    max_distance_km: f64,
+    routing: &Routing<'_>,
     settings: &EvalSettings,
 ) -> Result<EvalReport, EvalError> {
     let full: HashMap<String, Result<Incident, String>> = incidents
@@ -109,18 +124,20 @@ pub fn evaluate(
         .map(|(o, raw)| (o.id.clone(), serde_json::from_value::<Incident>(raw.clone()).map_err(|e| e.to_string())))
         .collect();
     let availability = HashMap::new();
-    let router = Router { registry, availability: &availability, max_distance_km };
-    let policy = |o: &ObservedIncident, severity: &str| -> Result<BTreeSet<(String, String)>, String> {
+    let router =
+        Router { registry: routing.registry, availability: &availability, max_distance_km: routing.max_distance_km };
+    let policy = |o: &ObservedIncident, severity: TruthSeverity| -> Result<Notified, String> {
         let mut inc = match full.get(&o.id) {
             Some(Ok(i)) => i.clone(),
             Some(Err(e)) => return Err(format!("the API's incident does not decode: {e}")),
             None => return Err("not listed by the API".into()),
         };
-        inc.severity = Severity::parse(severity).ok_or_else(|| format!("unknown severity `{severity}`"))?;
+        inc.severity =
+            Severity::parse(severity.as_str()).ok_or_else(|| format!("unknown severity `{}`", severity.as_str()))?;
         Ok(router.route(&inc).into_iter().map(|r| (r.recipient.target(), r.role.as_str().to_owned())).collect())
     };
     let observed: Vec<ObservedIncident> = incidents.iter().map(|(o, _)| o.clone()).collect();
-    Ok(score(truth, &observed, dispatches.unwrap_or(&[]), dispatches.is_some(), &policy, settings)?)
+    Ok(score(truth, Observed { incidents: &observed, dispatches }, &policy, settings)?)
 }
 
 impl EvalArgs {
@@ -128,7 +145,7 @@ impl EvalArgs {
     pub async fn execute(self) -> Result<EvalReport, EvalError> {
         let listener = match &self.mqtt {
             Some(url) => {
-                let (host, port) = firegrid_simulator::mqtt::parse_url(url)?;
+                let (host, port) = firegrid_simulator::publisher::parse_url(url)?;
                 let id = format!("firegrid-eval-{}", std::process::id());
                 Some(DispatchListener::start(&host, port, &self.topic_prefix, &id, Duration::from_secs(10)).await?)
             }
@@ -145,16 +162,11 @@ impl EvalArgs {
             Some(l) => Some(l.finish().await),
             None => None,
         };
-        let registry = Registry::load(&firegrid_simulator::registry_files::paths_in(&self.registry_dir))?;
+        let registry = Registry::load(&firegrid_simulator::fleet::paths_in(&self.registry_dir))?;
         let settings = EvalSettings { after_ms: self.grace_seconds as i64 * 1000, ..EvalSettings::default() };
-        let report = evaluate(
-            &truth,
-            &incidents,
-            collected.as_ref().map(|c| c.dispatches.as_slice()),
-            &registry,
-            self.max_distance_km,
-            &settings,
-        )?;
+        let routing = Routing { registry: &registry, max_distance_km: self.max_distance_km };
+        let dispatches = collected.as_ref().map(|c| c.dispatches.as_slice());
+        let report = evaluate(&truth, &incidents, dispatches, &routing, &settings)?;
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

@@ -16,11 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use firegrid_simulator::eval::{render_table, EvalReport, EvalSettings};
-use firegrid_simulator::eval_collect::{fetch_incidents, DispatchListener};
-use firegrid_simulator::registry_files::paths_in;
+use firegrid_simulator::eval::{fetch_incidents, render_table, DispatchListener, EvalReport, EvalSettings, Outcome};
+use firegrid_simulator::fleet::paths_in;
+use firegrid_simulator::scenario::truth::ExpectedClass;
 use firegrid_simulator::scenario::ScenarioKind;
-use firegrid_simulator::truth::ExpectedClass;
 use firegrid_simulator::{FleetSpec, RunSpec};
 use support::{Mosquitto, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
@@ -48,7 +47,7 @@ const ORDER: [ScenarioKind; 11] = [
 fn settled(r: &EvalReport) -> bool {
     r.fire_recall.rate == Some(1.0)
         && r.hazard_recall.rate == Some(1.0)
-        && r.events.iter().filter(|e| e.outcome == "detected").all(|e| e.dispatch_after_start_ms.is_some())
+        && r.events.iter().filter(|e| e.outcome == Outcome::Detected).all(|e| e.dispatch_after_start_ms.is_some())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,6 +112,7 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         let registry = firegrid_ingest::registry::Registry::load(&reg_paths)?;
         let since = truth.iter().map(|t| t.start_ts).min().context("truth lines")? - 5_000;
         let eval_settings = EvalSettings::default();
+        let routing = firegrid::eval::Routing { registry: &registry, max_distance_km };
 
         // Let the pipeline finish the last events (the offline camera is noticed 3 min after it
         // went quiet), then score once more with everything that arrived.
@@ -120,8 +120,7 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         loop {
             let incidents = fetch_incidents(&api, TOKEN, since).await?;
             let seen = listener.snapshot();
-            let r =
-                firegrid::eval::evaluate(&truth, &incidents, Some(&seen), &registry, max_distance_km, &eval_settings)?;
+            let r = firegrid::eval::evaluate(&truth, &incidents, Some(&seen), &routing, &eval_settings)?;
             if settled(&r) || tokio::time::Instant::now() >= deadline {
                 break;
             }
@@ -131,14 +130,8 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         tokio::time::sleep(Duration::from_secs(3)).await;
         let incidents = fetch_incidents(&api, TOKEN, since).await?;
         let collected = listener.finish().await;
-        let report = firegrid::eval::evaluate(
-            &truth,
-            &incidents,
-            Some(&collected.dispatches),
-            &registry,
-            max_distance_km,
-            &eval_settings,
-        )?;
+        let report =
+            firegrid::eval::evaluate(&truth, &incidents, Some(&collected.dispatches), &routing, &eval_settings)?;
         eprintln!("{}", render_table(&report));
         eprintln!("{}", serde_json::to_string(&report)?);
         shutdown.cancel();

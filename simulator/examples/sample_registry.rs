@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use firegrid_ingest::reading::Kind;
+use firegrid_simulator::fleet::write_registry;
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
-use firegrid_simulator::registry_files::write_registry;
 
 fn main() -> Result<(), firegrid_simulator::SimError> {
     let dir = std::env::args_os()

@@ -10,11 +10,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use crate::error::SimError;
-use crate::fleet::{generate_registry, FleetSpec, DEFAULT_SEED};
+use crate::fleet::{generate_registry, paths_in, write_registry, FleetSpec, DEFAULT_SEED};
 use crate::load::{run_load_observed, LoadProgress, LoadSpec};
-use crate::mqtt::parse_url;
+use crate::publisher::parse_url;
 use crate::readings::Intervals;
-use crate::registry_files::{paths_in, write_registry};
 use crate::run::{run_scenario, RunSpec};
 use crate::scenario::ScenarioKind;
 
@@ -70,203 +69,196 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `firegrid simulate registry`: where to write, which fleet.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct RegistryArgs {
+    /// Directory to write the three files into.
+    #[arg(long, default_value = "deploy/registry")]
+    pub out_dir: PathBuf,
+    /// The fleet.
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+}
+
+/// `firegrid simulate run`: the broker, the fleet, the pace, the scenarios, the truth file.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct RunArgs {
+    /// Broker URL.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    pub url: String,
+    /// MQTT client id.
+    #[arg(long, default_value = "firegrid-sim")]
+    pub client_id: String,
+    /// Topic prefix.
+    #[arg(long, default_value = "firegrid/v1")]
+    pub topic_prefix: String,
+    /// QoS 0 or 1.
+    #[arg(long, default_value_t = 1)]
+    pub qos: u8,
+    /// The fleet (give the flags the registry was generated with).
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    /// Read the fleet from devices.csv etc. in this directory instead of generating it.
+    #[arg(long)]
+    pub registry_dir: Option<PathBuf>,
+    /// Speed-up of the background heartbeat (scenarios play in real time).
+    #[arg(long, default_value_t = 60.0)]
+    pub speedup: f64,
+    /// How long to run (600, 10m, …).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Scenarios to inject, comma-separated (default: all).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub scenarios: Vec<ScenarioKind>,
+    /// Time between scenario starts (default: one of each over the first 60 % of the run).
+    #[arg(long, value_parser = parse_duration)]
+    pub every: Option<Duration>,
+    /// Ground-truth output (JSONL).
+    #[arg(long, default_value = "truth.jsonl")]
+    pub truth: PathBuf,
+}
+
+/// `firegrid simulate load`: the broker, the rate, when to stop, how to report.
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct LoadArgs {
+    /// Broker URL.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    pub url: String,
+    /// Messages per second; 0 = as fast as possible.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Stop after this many messages.
+    #[arg(long)]
+    pub total: Option<u64>,
+    /// Stop after this long (default 10s when no --total is given).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// QoS 0 or 1.
+    #[arg(long, default_value_t = 0)]
+    pub qos: u8,
+    /// MQTT client id.
+    #[arg(long, default_value = "firegrid-load")]
+    pub client_id: String,
+    /// Topic prefix.
+    #[arg(long, default_value = "firegrid/v1")]
+    pub topic_prefix: String,
+    /// Most unacknowledged QoS 1 publishes in flight.
+    #[arg(long, default_value_t = 1000)]
+    pub inflight: u16,
+    /// Seed of the fleet whose devices send.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+    /// Read the fleet from devices.csv etc. in this directory instead of generating it.
+    #[arg(long)]
+    pub registry_dir: Option<PathBuf>,
+    /// Print the final figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `firegrid simulate …`
 #[derive(Debug, Clone, PartialEq, Subcommand)]
 pub enum SimulateCommand {
     /// Generate devices.csv, stations.csv and grids.csv (DESIGN §3) for chosen counties.
-    Registry {
-        /// Directory to write the three files into.
-        #[arg(long, default_value = "deploy/registry")]
-        out_dir: PathBuf,
-        /// The fleet.
-        #[command(flatten)]
-        fleet: FleetArgs,
-    },
+    Registry(RegistryArgs),
     /// Publish the fleet's readings with scenarios, writing the ground truth as JSONL.
-    Run {
-        /// Broker URL.
-        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
-        url: String,
-        /// MQTT client id.
-        #[arg(long, default_value = "firegrid-sim")]
-        client_id: String,
-        /// Topic prefix.
-        #[arg(long, default_value = "firegrid/v1")]
-        topic_prefix: String,
-        /// QoS 0 or 1.
-        #[arg(long, default_value_t = 1)]
-        qos: u8,
-        /// The fleet (give the flags the registry was generated with).
-        #[command(flatten)]
-        fleet: FleetArgs,
-        /// Read the fleet from devices.csv etc. in this directory instead of generating it.
-        #[arg(long)]
-        registry_dir: Option<PathBuf>,
-        /// Speed-up of the background heartbeat (scenarios play in real time).
-        #[arg(long, default_value_t = 60.0)]
-        speedup: f64,
-        /// How long to run (600, 10m, …).
-        #[arg(long, default_value = "10m", value_parser = parse_duration)]
-        duration: Duration,
-        /// Scenarios to inject, comma-separated (default: all).
-        #[arg(long, value_delimiter = ',', value_enum)]
-        scenarios: Vec<ScenarioKind>,
-        /// Time between scenario starts (default: one of each over the first 60 % of the run).
-        #[arg(long, value_parser = parse_duration)]
-        every: Option<Duration>,
-        /// Ground-truth output (JSONL).
-        #[arg(long, default_value = "truth.jsonl")]
-        truth: PathBuf,
-    },
+    Run(RunArgs),
     /// Publish readings as fast as asked and report the rate achieved.
-    Load {
-        /// Broker URL.
-        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
-        url: String,
-        /// Messages per second; 0 = as fast as possible.
-        #[arg(long, default_value_t = 1000.0)]
-        rate: f64,
-        /// Stop after this many messages.
-        #[arg(long)]
-        total: Option<u64>,
-        /// Stop after this long (default 10s when no --total is given).
-        #[arg(long, value_parser = parse_duration)]
-        duration: Option<Duration>,
-        /// QoS 0 or 1.
-        #[arg(long, default_value_t = 0)]
-        qos: u8,
-        /// MQTT client id.
-        #[arg(long, default_value = "firegrid-load")]
-        client_id: String,
-        /// Topic prefix.
-        #[arg(long, default_value = "firegrid/v1")]
-        topic_prefix: String,
-        /// Most unacknowledged QoS 1 publishes in flight.
-        #[arg(long, default_value_t = 1000)]
-        inflight: u16,
-        /// Seed of the fleet whose devices send.
-        #[arg(long, default_value_t = DEFAULT_SEED)]
-        seed: u64,
-        /// Read the fleet from devices.csv etc. in this directory instead of generating it.
-        #[arg(long)]
-        registry_dir: Option<PathBuf>,
-        /// Print the final figures as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Load(LoadArgs),
 }
 
 impl SimulateCommand {
     /// Runs the command.
     pub async fn execute(self) -> Result<(), SimError> {
         match self {
-            SimulateCommand::Registry { out_dir, fleet } => {
-                let f = generate_registry(&fleet.spec())?;
-                let paths = write_registry(&f, &out_dir)?;
-                println!(
-                    "wrote {} devices to {}, {} stations to {}, {} grids to {}",
-                    f.devices.len(),
-                    paths.devices.display(),
-                    f.stations.len(),
-                    paths.stations.display(),
-                    f.grids.len(),
-                    paths.grids.display()
-                );
-                Ok(())
-            }
-            SimulateCommand::Run {
-                url,
-                client_id,
-                topic_prefix,
-                qos,
-                fleet,
-                registry_dir,
-                speedup,
-                duration,
-                scenarios,
-                every,
-                truth,
-            } => {
-                let (host, port) = parse_url(&url)?;
-                let spec = RunSpec {
-                    host,
-                    port,
-                    client_id,
-                    qos,
-                    topic_prefix,
-                    fleet: fleet.spec(),
-                    registry: registry_dir.as_deref().map(paths_in),
-                    intervals: Intervals::default(),
-                    speedup,
-                    duration,
-                    scenarios: if scenarios.is_empty() { ScenarioKind::ALL.to_vec() } else { scenarios },
-                    every,
-                    truth_path: Some(truth.clone()),
-                    lead: None,
-                    credentials: None,
-                };
-                eprintln!("publishing to {url} for {duration:?} at {speedup}x; ground truth to {}", truth.display());
-                let r = run_scenario(&spec).await?;
-                println!(
-                    "sent {} messages in {:.1} s ({} errors); {} events in {}",
-                    r.sent,
-                    r.elapsed.as_secs_f64(),
-                    r.errors,
-                    r.truth.len(),
-                    truth.display()
-                );
-                Ok(())
-            }
-            SimulateCommand::Load {
-                url,
-                rate,
-                total,
-                duration,
-                qos,
-                client_id,
-                topic_prefix,
-                inflight,
-                seed,
-                registry_dir,
-                json,
-            } => {
-                let (host, port) = parse_url(&url)?;
-                let duration =
-                    if total.is_none() && duration.is_none() { Some(Duration::from_secs(10)) } else { duration };
-                let spec = LoadSpec {
-                    host,
-                    port,
-                    rate: (rate > 0.0).then_some(rate),
-                    total,
-                    duration,
-                    qos,
-                    client_id,
-                    topic_prefix,
-                    fleet: FleetSpec { seed, ..FleetSpec::default() },
-                    registry: registry_dir.as_deref().map(paths_in),
-                    inflight,
-                };
-                let r = run_load_observed(&spec, progress_bar).await?;
-                eprintln!();
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "sent": r.sent, "errors": r.errors, "elapsed_s": r.elapsed.as_secs_f64(),
-                            "rate": r.rate, "asked_rate": spec.rate, "qos": qos,
-                        })
-                    );
-                } else {
-                    let asked = spec.rate.map_or("unlimited".to_owned(), |r| format!("{r:.0}/s"));
-                    println!("sent      {}", r.sent);
-                    println!("errors    {}", r.errors);
-                    println!("elapsed   {:.3} s", r.elapsed.as_secs_f64());
-                    println!("rate      {:.1}/s (asked {asked}, QoS {qos})", r.rate);
-                }
-                Ok(())
-            }
+            SimulateCommand::Registry(a) => registry(&a),
+            SimulateCommand::Run(a) => run(a).await,
+            SimulateCommand::Load(a) => load(a).await,
         }
     }
+}
+
+fn registry(a: &RegistryArgs) -> Result<(), SimError> {
+    let f = generate_registry(&a.fleet.spec())?;
+    let paths = write_registry(&f, &a.out_dir)?;
+    println!(
+        "wrote {} devices to {}, {} stations to {}, {} grids to {}",
+        f.devices.len(),
+        paths.devices.display(),
+        f.stations.len(),
+        paths.stations.display(),
+        f.grids.len(),
+        paths.grids.display()
+    );
+    Ok(())
+}
+
+async fn run(a: RunArgs) -> Result<(), SimError> {
+    let (host, port) = parse_url(&a.url)?;
+    let spec = RunSpec {
+        host,
+        port,
+        client_id: a.client_id,
+        qos: a.qos,
+        topic_prefix: a.topic_prefix,
+        fleet: a.fleet.spec(),
+        registry: a.registry_dir.as_deref().map(paths_in),
+        intervals: Intervals::default(),
+        speedup: a.speedup,
+        duration: a.duration,
+        scenarios: if a.scenarios.is_empty() { ScenarioKind::ALL.to_vec() } else { a.scenarios },
+        every: a.every,
+        truth_path: Some(a.truth.clone()),
+        lead: None,
+        credentials: None,
+    };
+    eprintln!("publishing to {} for {:?} at {}x; ground truth to {}", a.url, a.duration, a.speedup, a.truth.display());
+    let r = run_scenario(&spec).await?;
+    println!(
+        "sent {} messages in {:.1} s ({} errors); {} events in {}",
+        r.sent,
+        r.elapsed.as_secs_f64(),
+        r.errors,
+        r.truth.len(),
+        a.truth.display()
+    );
+    Ok(())
+}
+
+async fn load(a: LoadArgs) -> Result<(), SimError> {
+    let (host, port) = parse_url(&a.url)?;
+    let duration = if a.total.is_none() && a.duration.is_none() { Some(Duration::from_secs(10)) } else { a.duration };
+    let spec = LoadSpec {
+        host,
+        port,
+        rate: (a.rate > 0.0).then_some(a.rate),
+        total: a.total,
+        duration,
+        qos: a.qos,
+        client_id: a.client_id,
+        topic_prefix: a.topic_prefix,
+        fleet: FleetSpec { seed: a.seed, ..FleetSpec::default() },
+        registry: a.registry_dir.as_deref().map(paths_in),
+        inflight: a.inflight,
+    };
+    let r = run_load_observed(&spec, progress_bar).await?;
+    eprintln!();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "sent": r.sent, "errors": r.errors, "elapsed_s": r.elapsed.as_secs_f64(),
+                "rate": r.rate, "asked_rate": spec.rate, "qos": a.qos,
+            })
+        );
+    } else {
+        let asked = spec.rate.map_or("unlimited".to_owned(), |r| format!("{r:.0}/s"));
+        println!("sent      {}", r.sent);
+        println!("errors    {}", r.errors);
+        println!("elapsed   {:.3} s", r.elapsed.as_secs_f64());
+        println!("rate      {:.1}/s (asked {asked}, QoS {})", r.rate, a.qos);
+    }
+    Ok(())
 }
 
 fn progress_bar(p: LoadProgress) {
@@ -311,7 +303,7 @@ mod tests {
     fn the_subcommands_parse_with_their_defaults() {
         let c =
             Cli::try_parse_from(["x", "registry", "--out-dir", "/tmp/r", "--counties", "渝北区,500238"]).expect("ok");
-        let SimulateCommand::Registry { out_dir, fleet } = c.cmd else { panic!("registry") };
+        let SimulateCommand::Registry(RegistryArgs { out_dir, fleet }) = c.cmd else { panic!("registry") };
         assert_eq!(out_dir, PathBuf::from("/tmp/r"));
         assert_eq!(fleet.spec().counties, vec!["渝北区", "500238"]);
         assert_eq!(fleet.seed, DEFAULT_SEED);
@@ -319,12 +311,12 @@ mod tests {
 
         let c =
             Cli::try_parse_from(["x", "run", "--scenarios", "kitchen_fire,sun_glint", "--duration", "2m"]).expect("ok");
-        let SimulateCommand::Run { scenarios, duration, speedup, qos, .. } = c.cmd else { panic!("run") };
+        let SimulateCommand::Run(RunArgs { scenarios, duration, speedup, qos, .. }) = c.cmd else { panic!("run") };
         assert_eq!(scenarios, vec![ScenarioKind::KitchenFire, ScenarioKind::SunGlint]);
         assert_eq!((duration, speedup, qos), (Duration::from_secs(120), 60.0, 1));
 
         let c = Cli::try_parse_from(["x", "load", "--rate", "0", "--total", "5000", "--qos", "1"]).expect("ok");
-        let SimulateCommand::Load { rate, total, qos, .. } = c.cmd else { panic!("load") };
+        let SimulateCommand::Load(LoadArgs { rate, total, qos, .. }) = c.cmd else { panic!("load") };
         assert_eq!((rate, total, qos), (0.0, Some(5000), 1));
         assert!(Cli::try_parse_from(["x", "run", "--scenarios", "volcano"]).is_err());
     }
@@ -342,8 +334,7 @@ mod tests {
         ])
         .expect("ok");
         c.cmd.execute().await.expect("runs");
-        let reg =
-            firegrid_ingest::registry::Registry::load(&crate::registry_files::paths_in(dir.path())).expect("loads");
+        let reg = firegrid_ingest::registry::Registry::load(&crate::fleet::paths_in(dir.path())).expect("loads");
         assert!(reg.device_count() > 100);
     }
 }

@@ -3,17 +3,16 @@
 //! sender sends what it owes at once), or as fast as the broker takes them — until a total
 //! or a duration is reached, and reports what was delivered.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use firegrid_ingest::now_ms;
+use firegrid_ingest::registry::RegistryPaths;
 use tokio::time::Instant;
 
 use crate::error::SimError;
-use firegrid_ingest::registry::RegistryPaths;
-
-use crate::fleet::FleetSpec;
-use crate::mqtt::{MqttTarget, Publisher};
+use crate::fleet::{load_fleet, FleetSpec};
+use crate::publisher::{MqttTarget, Publisher};
 use crate::readings::{Intervals, ReadingGenerator};
-use crate::run::load_fleet;
 
 /// What load to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,10 +93,6 @@ pub async fn run_load(spec: &LoadSpec) -> Result<LoadReport, SimError> {
 /// How many messages are owed at `elapsed` on a schedule of `rate` per second.
 pub fn owed(rate: f64, elapsed: Duration) -> u64 {
     (elapsed.as_secs_f64() * rate).floor() as u64 + 1
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Runs a load, calling `observe` with progress about ten times a second.

@@ -8,64 +8,64 @@ use rand::{Rng, SeedableRng};
 
 /// A seeded random stream.
 #[derive(Debug)]
-pub struct SimRng(ChaCha8Rng);
+pub(crate) struct SimRng(ChaCha8Rng);
 
 /// FNV-1a, a stable hash for deriving sub-streams from labels.
-pub fn stable_hash(label: &str) -> u64 {
+pub(crate) fn stable_hash(label: &str) -> u64 {
     label.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 impl SimRng {
     /// A stream for `seed`.
-    pub fn seed(seed: u64) -> SimRng {
+    pub(crate) fn seed(seed: u64) -> SimRng {
         SimRng(ChaCha8Rng::seed_from_u64(seed))
     }
 
     /// An independent stream for `seed` and a label (a device id, a county code, …): the
     /// draws of one label never shift when another label's draws change.
-    pub fn derive(seed: u64, label: &str) -> SimRng {
+    pub(crate) fn derive(seed: u64, label: &str) -> SimRng {
         SimRng::seed(seed ^ stable_hash(label).rotate_left(17))
     }
 
     /// A raw 64-bit draw.
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0.next_u64()
     }
 
     /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
+    pub(crate) fn unit(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform in [lo, hi).
-    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+    pub(crate) fn range(&mut self, lo: f64, hi: f64) -> f64 {
         lo + (hi - lo) * self.unit()
     }
 
     /// Uniform integer in [0, n); 0 when `n` is 0.
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
     }
 
     /// Uniform integer in [lo, hi] (inclusive).
-    pub fn int(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn int(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi.saturating_sub(lo).saturating_add(1))
     }
 
     /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         self.unit() < p
     }
 
     /// Normal draw (Box–Muller).
-    pub fn normal(&mut self, mean: f64, sd: f64) -> f64 {
+    pub(crate) fn normal(&mut self, mean: f64, sd: f64) -> f64 {
         let u1 = 1.0 - self.unit(); // (0, 1]: ln is finite
         let u2 = self.unit();
         mean + sd * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
     /// A uniformly chosen element; `None` for an empty slice.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         let i = self.below(items.len() as u64) as usize;
         items.get(i)
     }

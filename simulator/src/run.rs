@@ -6,19 +6,20 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use firegrid_ingest::now_ms;
+use firegrid_ingest::registry::RegistryPaths;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::SimError;
-use firegrid_ingest::registry::{Registry, RegistryPaths};
-
-use crate::fleet::{generate_registry, Fleet, FleetSpec};
-use crate::mqtt::{MqttTarget, Publisher};
-use crate::plan::{plan, PlanSpec};
+use crate::fleet::{load_fleet, Fleet, FleetSpec};
+use crate::publisher::{MqttTarget, Publisher};
 use crate::readings::{Intervals, ReadingGenerator};
+use crate::scenario::plan::{plan, PlanSpec};
+use crate::scenario::truth::TruthRecord;
 use crate::scenario::ScenarioKind;
-use crate::truth::TruthRecord;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,20 +92,63 @@ pub struct RunReport {
     pub truth: Vec<TruthRecord>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+/// Where the ground truth goes: each record is written and flushed as its event starts, so a
+/// reader (`firegrid eval`, a test) sees events as they happen.
+struct TruthLog {
+    out: Option<(BufWriter<File>, PathBuf)>,
 }
 
-/// The fleet of `registry` when given, else the one `spec` generates.
-pub fn load_fleet(spec: &FleetSpec, registry: Option<&RegistryPaths>) -> Result<Fleet, SimError> {
-    match registry {
-        Some(paths) => Ok(Fleet::from_registry(&Registry::load(paths)?, spec.seed)),
-        None => generate_registry(spec),
+impl TruthLog {
+    fn create(path: Option<&PathBuf>) -> Result<TruthLog, SimError> {
+        let out = match path {
+            Some(p) => {
+                let file = File::create(p).map_err(|source| SimError::Io { path: p.clone(), source })?;
+                Some((BufWriter::new(file), p.clone()))
+            }
+            None => None,
+        };
+        Ok(TruthLog { out })
     }
+
+    fn write(&mut self, t: &TruthRecord) -> Result<(), SimError> {
+        let Some((out, path)) = self.out.as_mut() else { return Ok(()) };
+        out.write_all(t.to_line()?.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|source| SimError::Io { path: path.clone(), source })
+    }
+}
+
+/// The readings of a run starting at `start_ms` with its scenarios injected, and the truth of
+/// those scenarios latest first (so the next to start is at the end).
+fn schedule(spec: &RunSpec, fleet: &Fleet, start_ms: i64) -> (ReadingGenerator, Vec<TruthRecord>) {
+    let intervals = spec.intervals.sped_up(spec.speedup);
+    let mut gen = ReadingGenerator::new(fleet, spec.fleet.seed, start_ms, &spec.topic_prefix, intervals);
+    let plan_spec = PlanSpec {
+        seed: spec.fleet.seed,
+        start_ms,
+        duration_ms: spec.duration.as_millis() as i64,
+        kinds: spec.scenarios.clone(),
+        every_ms: spec.every.map(|e| e.as_millis() as i64),
+        prefix: spec.topic_prefix.clone(),
+        lead_ms: spec.lead.map(|l| l.as_millis() as i64),
+    };
+    let mut pending: Vec<TruthRecord> = Vec::new();
+    for inj in plan(fleet, &plan_spec) {
+        gen.inject(&inj);
+        pending.extend(inj.truth);
+    }
+    pending.sort_by_key(|t| std::cmp::Reverse(t.start_ts));
+    (gen, pending)
 }
 
 /// Runs the fleet and its scenarios for `spec.duration`, then stops.
 pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
+    run_scenario_until(spec, &CancellationToken::new()).await
+}
+
+/// Runs the fleet and its scenarios for `spec.duration` or until `stop` is cancelled, then waits
+/// (up to 30 s) for what was published to be delivered and disconnects.
+pub async fn run_scenario_until(spec: &RunSpec, stop: &CancellationToken) -> Result<RunReport, SimError> {
     if !(spec.speedup.is_finite() && spec.speedup > 0.0) {
         return Err(SimError::InvalidSpec(format!("speedup must be a positive number, not {}", spec.speedup)));
     }
@@ -117,51 +161,23 @@ pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
         inflight: 1000,
         credentials: spec.credentials.clone(),
     };
-    let mut truth_out = match &spec.truth_path {
-        Some(p) => Some(BufWriter::new(File::create(p).map_err(|source| SimError::Io { path: p.clone(), source })?)),
-        None => None,
-    };
+    let mut truth = TruthLog::create(spec.truth_path.as_ref())?;
     let mut publisher = Publisher::connect(&target, Duration::from_secs(10)).await?;
     let start_ms = now_ms();
     let start = Instant::now();
-    let duration_ms = spec.duration.as_millis() as i64;
-    let end_ms = start_ms + duration_ms;
-    let mut gen = ReadingGenerator::new(
-        &fleet,
-        spec.fleet.seed,
-        start_ms,
-        &spec.topic_prefix,
-        spec.intervals.sped_up(spec.speedup),
-    );
-    let plan_spec = PlanSpec {
-        seed: spec.fleet.seed,
-        start_ms,
-        duration_ms,
-        kinds: spec.scenarios.clone(),
-        every_ms: spec.every.map(|e| e.as_millis() as i64),
-        prefix: spec.topic_prefix.clone(),
-        lead_ms: spec.lead.map(|l| l.as_millis() as i64),
-    };
-    let mut pending: Vec<TruthRecord> = Vec::new();
-    for inj in plan(&fleet, &plan_spec) {
-        gen.inject(&inj);
-        pending.extend(inj.truth);
-    }
-    pending.sort_by_key(|t| std::cmp::Reverse(t.start_ts));
+    let end_ms = start_ms + spec.duration.as_millis() as i64;
+    let (mut gen, mut pending) = schedule(spec, &fleet, start_ms);
     let mut started = Vec::new();
-    loop {
-        let now = start_ms + start.elapsed().as_millis() as i64;
+    let elapsed_ms = || start_ms + start.elapsed().as_millis() as i64;
+    while !stop.is_cancelled() {
+        let now = elapsed_ms();
         if now >= end_ms {
             break;
         }
         while pending.last().is_some_and(|t| t.start_ts <= now) {
             let Some(t) = pending.pop() else { break };
-            if let (Some(out), Some(path)) = (truth_out.as_mut(), spec.truth_path.as_ref()) {
-                out.write_all(t.to_line()?.as_bytes())
-                    .and_then(|()| out.flush())
-                    .map_err(|source| SimError::Io { path: path.clone(), source })?;
-            }
-            tracing::info!(id = %t.id, scenario = %t.scenario, devices = ?t.devices, "scenario started");
+            truth.write(&t)?;
+            tracing::info!(event = "scenario_started", id = %t.id, scenario = %t.scenario, devices = ?t.devices);
             started.push(t);
         }
         while let Some(m) = gen.next_until(now) {
@@ -169,8 +185,11 @@ pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
         }
         let next = gen.next_due().unwrap_or(end_ms).min(end_ms);
         let next = pending.last().map_or(next, |t| next.min(t.start_ts));
-        let wait = (next - (start_ms + start.elapsed().as_millis() as i64)).clamp(1, 100);
-        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        let wait = (next - elapsed_ms()).clamp(1, 100);
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            () = stop.cancelled() => {}
+        }
     }
     let stats = publisher.finish(Duration::from_secs(30)).await;
     Ok(RunReport { sent: stats.delivered, errors: stats.errors, elapsed: start.elapsed(), truth: started })

@@ -7,10 +7,10 @@ use std::time::Duration;
 use firegrid_ingest::reading::Kind;
 use firegrid_simulator::fleet::FleetSpec;
 use firegrid_simulator::load::{run_load, LoadSpec};
-use firegrid_simulator::malformed::REASONS;
 use firegrid_simulator::run::{run_scenario, RunSpec};
+use firegrid_simulator::scenario::malformed::REASONS;
+use firegrid_simulator::scenario::truth::parse_records;
 use firegrid_simulator::scenario::ScenarioKind;
-use firegrid_simulator::truth::parse_records;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

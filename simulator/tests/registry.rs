@@ -5,7 +5,7 @@ use std::path::Path;
 
 use firegrid_ingest::registry::{Registry, Tier};
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
-use firegrid_simulator::registry_files::{paths_in, write_registry};
+use firegrid_simulator::fleet::{paths_in, write_registry};
 
 #[test]
 fn the_generated_registry_loads_through_the_ingest_loader() {

@@ -1,7 +1,7 @@
 //! Chinese names and addresses for generated fleets: people (grid managers), venues, sites and
 //! homes, in the forms a Chongqing dispatcher reads aloud.
 
-use crate::divisions::{Community, Township};
+use crate::fleet::divisions::{Community, Township};
 use crate::rng::SimRng;
 
 const SURNAMES: &[&str] = &[
@@ -17,20 +17,20 @@ const SMALL_VENUES: &[&str] =
     &["小餐饮", "小商店", "小旅馆", "小网吧", "小美容洗浴", "小歌舞娱乐", "小生产加工", "小学校幼儿园", "小医院诊所"];
 
 /// A person's name, e.g. 谭建华.
-pub fn person(rng: &mut SimRng) -> String {
+pub(crate) fn person(rng: &mut SimRng) -> String {
     let s = rng.pick(SURNAMES).copied().unwrap_or("王");
     let g = rng.pick(GIVEN).copied().unwrap_or("伟");
     format!("{s}{g}")
 }
 
 /// An 11-digit mobile number in a 1xx-0000-xxxx pattern that reads as a placeholder.
-pub fn phone(rng: &mut SimRng) -> String {
+pub(crate) fn phone(rng: &mut SimRng) -> String {
     let prefix = rng.pick(&["138", "139", "150", "177", "188"]).copied().unwrap_or("138");
     format!("{prefix}0000{:04}", rng.below(10_000))
 }
 
 /// A town's name without its 镇/乡/街道 suffix: 宁厂镇 → 宁厂.
-pub fn stem(name: &str) -> &str {
+pub(crate) fn stem(name: &str) -> &str {
     for suffix in ["街道", "镇", "乡"] {
         if let Some(s) = name.strip_suffix(suffix) {
             if !s.is_empty() {
@@ -42,7 +42,7 @@ pub fn stem(name: &str) -> &str {
 }
 
 /// A home: 「五星路社区 3栋2单元502室」 in town, 「中心村3组12号」 in a village.
-pub fn home(rng: &mut SimRng, c: &Community, building: u64) -> String {
+pub(crate) fn home(rng: &mut SimRng, c: &Community, building: u64) -> String {
     if c.urban {
         let unit = rng.int(1, 4);
         let floor = rng.int(2, 32);
@@ -54,18 +54,18 @@ pub fn home(rng: &mut SimRng, c: &Community, building: u64) -> String {
 }
 
 /// A small venue (九小场所) and its kind: 「五星路社区 12号门面（小餐饮）」.
-pub fn small_venue(rng: &mut SimRng, c: &Community) -> String {
+pub(crate) fn small_venue(rng: &mut SimRng, c: &Community) -> String {
     let kind = rng.pick(SMALL_VENUES).copied().unwrap_or("小商店");
     format!("{} {}号门面（{kind}）", c.short_name(), rng.int(1, 120))
 }
 
 /// A rental building (群租房): 「五星路社区 7栋（群租房）」.
-pub fn rental(c: &Community, building: u64) -> String {
+pub(crate) fn rental(c: &Community, building: u64) -> String {
     format!("{} {building}栋（群租房）", c.short_name())
 }
 
 /// An elderly-care home: 敬老院 in a town, 社区养老服务中心 in a street.
-pub fn elderly_care(t: &Township, c: &Community) -> String {
+pub(crate) fn elderly_care(t: &Township, c: &Community) -> String {
     if t.urban {
         format!("{}养老服务中心", c.short_name())
     } else {
@@ -74,7 +74,7 @@ pub fn elderly_care(t: &Township, c: &Community) -> String {
 }
 
 /// A school: 「双龙湖街道中心小学」, 「中心村小学」.
-pub fn school(rng: &mut SimRng, t: &Township, c: &Community) -> String {
+pub(crate) fn school(rng: &mut SimRng, t: &Township, c: &Community) -> String {
     if rng.chance(0.5) {
         format!("{}中心小学", stem(&t.name))
     } else {
@@ -83,7 +83,7 @@ pub fn school(rng: &mut SimRng, t: &Township, c: &Community) -> String {
 }
 
 /// A hospital: 社区卫生服务中心 in a street, 卫生院 in a town.
-pub fn hospital(t: &Township) -> String {
+pub(crate) fn hospital(t: &Township) -> String {
     if t.urban {
         format!("{}社区卫生服务中心", t.name)
     } else {
@@ -92,7 +92,7 @@ pub fn hospital(t: &Township) -> String {
 }
 
 /// An ancient town or village (古镇古寨古村): 「宁厂古镇 12号」.
-pub fn ancient_town(rng: &mut SimRng, t: &Township, c: &Community) -> String {
+pub(crate) fn ancient_town(rng: &mut SimRng, t: &Township, c: &Community) -> String {
     if t.name.ends_with('镇') {
         format!("{}古镇 {}号", stem(&t.name), rng.int(1, 200))
     } else {
@@ -101,12 +101,12 @@ pub fn ancient_town(rng: &mut SimRng, t: &Township, c: &Community) -> String {
 }
 
 /// A factory: 「统景工业园 3号厂房」.
-pub fn factory(rng: &mut SimRng, t: &Township) -> String {
+pub(crate) fn factory(rng: &mut SimRng, t: &Township) -> String {
     format!("{}工业园 {}号厂房", stem(&t.name), rng.int(1, 20))
 }
 
 /// A forest camera post: 「中心村林区3号监控点」.
-pub fn forest_post(c: &Community, n: u64) -> String {
+pub(crate) fn forest_post(c: &Community, n: u64) -> String {
     format!("{}林区{n}号监控点", c.short_name())
 }
 

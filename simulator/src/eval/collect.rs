@@ -1,18 +1,14 @@
-//! What `firegrid eval` collects from a running firegrid: the incidents of its HTTP API
-//! (`GET /api/v1/incidents`, a bearer token) and the dispatch messages on
-//! `{prefix}/dispatch/#` (MQTT, QoS 1), each stamped with the time it arrived. The HTTP client is a
-//! minimal HTTP/1.1 `GET` over plain TCP (the API of a firegrid on this host or a trusted
-//! network; put a TLS-terminating proxy's plain side in front for anything else).
+//! What `firegrid eval` collects from firegrid's HTTP API: the incidents of a run
+//! (`GET /api/v1/incidents`, a bearer token). The HTTP client is a minimal HTTP/1.1 `GET` over
+//! plain TCP (the API of a firegrid on this host or a trusted network; put a TLS-terminating
+//! proxy's plain side in front for anything else). The dispatch messages come from `listen`.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinHandle;
 
-use crate::eval::{ObservedDispatch, ObservedIncident};
+use crate::eval::observed::ObservedIncident;
 
 /// Why collecting failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +42,6 @@ pub enum CollectError {
         /// Why.
         detail: String,
     },
-    /// The MQTT subscription failed.
-    #[error("MQTT: {0}")]
-    Mqtt(String),
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// `http://host:port/base` split into host, port and base path (no trailing `/`).
@@ -152,118 +141,6 @@ pub async fn fetch_incidents(
         .collect()
 }
 
-/// A subscriber to the dispatch topics, collecting what arrives until [`DispatchListener::finish`].
-#[derive(Debug)]
-pub struct DispatchListener {
-    client: AsyncClient,
-    seen: Arc<Mutex<Vec<ObservedDispatch>>>,
-    undecodable: Arc<Mutex<u64>>,
-    task: JoinHandle<()>,
-}
-
-/// What a listener collected.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Collected {
-    /// The messages, in arrival order.
-    pub dispatches: Vec<ObservedDispatch>,
-    /// Messages on the dispatch topics that were not dispatch messages.
-    pub undecodable: u64,
-}
-
-impl DispatchListener {
-    /// Connects and subscribes to `{prefix}/dispatch/#`; returns once the broker granted the
-    /// subscription (so nothing published afterwards is missed), or fails after `timeout`.
-    pub async fn start(
-        host: &str,
-        port: u16,
-        prefix: &str,
-        client_id: &str,
-        timeout: Duration,
-    ) -> Result<DispatchListener, CollectError> {
-        let mut opts = MqttOptions::new(client_id, host, port);
-        opts.set_keep_alive(Duration::from_secs(30)).set_clean_session(true).set_max_packet_size(1 << 20, 1 << 20);
-        let (client, mut eventloop) = AsyncClient::new(opts, 64);
-        let topic = format!("{}/dispatch/#", prefix.trim_end_matches('/'));
-        client.subscribe(&topic, QoS::AtLeastOnce).await.map_err(|e| CollectError::Mqtt(e.to_string()))?;
-        let seen: Arc<Mutex<Vec<ObservedDispatch>>> = Arc::default();
-        let undecodable: Arc<Mutex<u64>> = Arc::default();
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), String>>();
-        let (s, u) = (seen.clone(), undecodable.clone());
-        let task = tokio::spawn(async move {
-            let mut ready = Some(ready_tx);
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if let Some(tx) = ready.take() {
-                            let _ = tx.send(Ok(()));
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let at = now_ms();
-                        match serde_json::from_slice::<ObservedDispatch>(&p.payload) {
-                            Ok(mut d) => {
-                                d.received_at_ms = at;
-                                if let Ok(mut v) = s.lock() {
-                                    v.push(d);
-                                }
-                            }
-                            Err(_) => {
-                                if let Ok(mut n) = u.lock() {
-                                    *n += 1;
-                                }
-                            }
-                        }
-                    }
-                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        if let Some(tx) = ready.take() {
-                            let _ = tx.send(Err(e.to_string()));
-                            break;
-                        }
-                        tracing::warn!(error = %e, "dispatch listener: connection lost, reconnecting");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                }
-            }
-        });
-        match tokio::time::timeout(timeout, ready_rx).await {
-            Ok(Ok(Ok(()))) => Ok(DispatchListener { client, seen, undecodable, task }),
-            Ok(Ok(Err(e))) => {
-                task.abort();
-                Err(CollectError::Mqtt(format!("{host}:{port}: {e}")))
-            }
-            _ => {
-                task.abort();
-                Err(CollectError::Mqtt(format!("{host}:{port}: no subscription granted in {timeout:?}")))
-            }
-        }
-    }
-
-    /// How many dispatch messages have arrived so far.
-    pub fn count(&self) -> usize {
-        self.seen.lock().map_or(0, |v| v.len())
-    }
-
-    /// The messages that arrived so far.
-    pub fn snapshot(&self) -> Vec<ObservedDispatch> {
-        self.seen.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    /// Disconnects and returns what arrived.
-    pub async fn finish(self) -> Collected {
-        let DispatchListener { client, seen, undecodable, mut task } = self;
-        let _ = client.disconnect().await;
-        if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
-            tracing::debug!("dispatch listener did not stop in 2 s");
-            task.abort();
-        }
-        let dispatches = seen.lock().map(|v| v.clone()).unwrap_or_default();
-        let undecodable = undecodable.lock().map_or(0, |n| *n);
-        Collected { dispatches, undecodable }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,13 +170,5 @@ mod tests {
             b"HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked), Some((401, b"abcde".to_vec())));
         assert_eq!(parse_response(b"garbage"), None);
-    }
-
-    #[test]
-    fn a_dispatch_message_decodes_into_what_the_evaluation_reads() {
-        let m = r#"{"incident_id":"INC-1","seq":2,"class":"fire","severity":"critical","role":"forward_119",
-            "station_id":"ds-500112","status":"dispatched","opened_at":"2026-11-29T06:56:57Z","devices":["a"]}"#;
-        let d: ObservedDispatch = serde_json::from_str(m).expect("decodes");
-        assert_eq!((d.seq, d.role.as_str(), d.station_id.as_str()), (2, "forward_119", "ds-500112"));
     }
 }

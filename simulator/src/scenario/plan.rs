@@ -9,7 +9,9 @@ use firegrid_ingest::registry::SiteType;
 
 use crate::fleet::Fleet;
 use crate::rng::SimRng;
-use crate::scenario::{inject, Injection, ScenarioKind};
+use crate::scenario::inject::{inject, Event};
+use crate::scenario::schedule::Injection;
+use crate::scenario::ScenarioKind;
 
 /// Which devices suit which scenario.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +66,45 @@ pub struct PlanSpec {
     pub lead_ms: Option<i64>,
 }
 
+/// The key under which an event claims a device: its household, or the device itself when it
+/// has none (a camera, a monitor of no household).
+fn claim(fleet: &Fleet, d: usize) -> String {
+    let dev = &fleet.devices[d];
+    if dev.household_id.is_empty() {
+        dev.device_id.clone()
+    } else {
+        dev.household_id.clone()
+    }
+}
+
+impl Targets {
+    /// Devices for a scenario not claimed by another event: a home of two or more detectors for
+    /// a kitchen fire, else one device of the right kind; `None` when none is left.
+    fn pick(&self, kind: ScenarioKind, fleet: &Fleet, rng: &mut SimRng, used: &HashSet<String>) -> Option<Vec<usize>> {
+        let pick_one = |rng: &mut SimRng, pool: &[usize]| {
+            let free: Vec<usize> = pool.iter().copied().filter(|&d| !used.contains(&claim(fleet, d))).collect();
+            rng.pick(&free).map(|&d| vec![d])
+        };
+        match kind {
+            ScenarioKind::KitchenFire => {
+                let household =
+                    |h: &[usize]| fleet.devices.get(h[0]).map(|x| x.household_id.clone()).unwrap_or_default();
+                let free: Vec<&Vec<usize>> =
+                    self.multi_homes.iter().filter(|h| !used.contains(&household(h))).collect();
+                rng.pick(&free).map(|h| (*h).clone())
+            }
+            ScenarioKind::CookingSteam
+            | ScenarioKind::TestButton
+            | ScenarioKind::LowBattery
+            | ScenarioKind::Tamper
+            | ScenarioKind::Malformed => pick_one(rng, &self.home_smoke),
+            ScenarioKind::ResidualCurrentCreep | ScenarioKind::ArcFault => pick_one(rng, &self.electrical),
+            ScenarioKind::ForestHotspot | ScenarioKind::SunGlint => pick_one(rng, &self.cameras),
+            ScenarioKind::Offline => pick_one(rng, &self.cameras).or_else(|| pick_one(rng, &self.electrical)),
+        }
+    }
+}
+
 /// Plans the scenarios of a run: each on devices not used by another (so no two events share a
 /// household and merge into one incident), starting 20 s in (a tenth of a short run), and only
 /// those that play out before the run ends.
@@ -82,50 +123,16 @@ pub fn plan(fleet: &Fleet, spec: &PlanSpec) -> Vec<Injection> {
     let count = if spec.every_ms.is_some() { (span / every + 1) as usize } else { spec.kinds.len() };
     for n in 0..count {
         let kind = spec.kinds[n % spec.kinds.len()];
-        let start = spec.start_ms + lead + n as i64 * every;
-        let group = |d: &[usize]| fleet.devices.get(d[0]).map(|x| x.household_id.clone()).unwrap_or_default();
-        let mut key = |d: usize| {
-            let dev = &fleet.devices[d];
-            if dev.household_id.is_empty() {
-                dev.device_id.clone()
-            } else {
-                dev.household_id.clone()
-            }
-        };
-        let pick_one =
-            |rng: &mut SimRng, pool: &[usize], used: &HashSet<String>, key: &mut dyn FnMut(usize) -> String| {
-                let free: Vec<usize> = pool.iter().copied().filter(|&d| !used.contains(&key(d))).collect();
-                rng.pick(&free).map(|&d| vec![d])
-            };
-        let devices = match kind {
-            ScenarioKind::KitchenFire => {
-                let free: Vec<&Vec<usize>> = targets.multi_homes.iter().filter(|h| !used.contains(&group(h))).collect();
-                rng.pick(&free).map(|h| (*h).clone())
-            }
-            ScenarioKind::CookingSteam
-            | ScenarioKind::TestButton
-            | ScenarioKind::LowBattery
-            | ScenarioKind::Tamper
-            | ScenarioKind::Malformed => pick_one(&mut rng, &targets.home_smoke, &used, &mut key),
-            ScenarioKind::ResidualCurrentCreep | ScenarioKind::ArcFault => {
-                pick_one(&mut rng, &targets.electrical, &used, &mut key)
-            }
-            ScenarioKind::ForestHotspot | ScenarioKind::SunGlint => {
-                pick_one(&mut rng, &targets.cameras, &used, &mut key)
-            }
-            ScenarioKind::Offline => pick_one(&mut rng, &targets.cameras, &used, &mut key)
-                .or_else(|| pick_one(&mut rng, &targets.electrical, &used, &mut key)),
-        };
-        let Some(devices) = devices else { continue };
-        let inj = inject(kind, fleet, &devices, start, &format!("ev-{:04}", n + 1), &spec.prefix);
+        let start_ms = spec.start_ms + lead + n as i64 * every;
+        let Some(devices) = targets.pick(kind, fleet, &mut rng, &used) else { continue };
+        let event = Event { kind, devices, start_ms, id: format!("ev-{:04}", n + 1) };
+        let inj = inject(fleet, &event, &spec.prefix);
         // An event that cannot play out (or be noticed, for offline) before the run ends would
         // be ground truth firegrid never had a chance to see: leave it out.
         if inj.truth.iter().any(|t| t.end_ts > run_end) {
             continue;
         }
-        for &d in &devices {
-            used.insert(key(d));
-        }
+        used.extend(event.devices.iter().map(|&d| claim(fleet, d)));
         out.push(inj);
     }
     out

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::eval::{class_name, severity_name};
-use crate::truth::{ExpectedClass, Severity};
+use crate::scenario::truth::{ExpectedClass, Severity};
 
 /// A count out of a total.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -20,6 +19,7 @@ pub struct Ratio {
 }
 
 impl Ratio {
+    /// `count` out of `total`.
     pub(crate) fn of(count: usize, total: usize) -> Ratio {
         Ratio { count, total, rate: (total > 0).then(|| count as f64 / total as f64) }
     }
@@ -84,6 +84,61 @@ impl Percentiles {
 }
 
 /// What became of one truth event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A fire or hazard opened with the expected class.
+    Detected,
+    /// A fire or hazard that opened nothing.
+    Missed,
+    /// A fire or hazard that opened an incident of another class only.
+    WrongClass,
+    /// A nuisance that opened nothing.
+    Quiet,
+    /// A nuisance dispatched as a fire.
+    DispatchedAsFire,
+    /// A nuisance or malformed message that opened an incident, not dispatched as a fire.
+    OpenedNotFire,
+    /// A malformed message that opened nothing (a dead letter, as it should be).
+    DeadLetter,
+}
+
+impl Outcome {
+    /// The name in the report.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Detected => "detected",
+            Outcome::Missed => "missed",
+            Outcome::WrongClass => "wrong_class",
+            Outcome::Quiet => "quiet",
+            Outcome::DispatchedAsFire => "dispatched_as_fire",
+            Outcome::OpenedNotFire => "opened_not_fire",
+            Outcome::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// Where routing was checked from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingSource {
+    /// The notification rounds seen on MQTT.
+    DispatchMessages,
+    /// The API's notified lists only.
+    IncidentNotified,
+}
+
+impl RoutingSource {
+    /// The name in the report.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RoutingSource::DispatchMessages => "dispatch_messages",
+            RoutingSource::IncidentNotified => "incident_notified",
+        }
+    }
+}
+
+/// What became of one truth event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct EventOutcome {
     /// Truth id.
@@ -97,12 +152,11 @@ pub struct EventOutcome {
     /// Incidents matched (any class).
     pub incidents: Vec<String>,
     /// Class of the first matched incident.
-    pub class: Option<String>,
+    pub class: Option<ExpectedClass>,
     /// Its severity.
-    pub severity: Option<String>,
-    /// `detected`, `missed`, `wrong_class`, `quiet` (nuisance, nothing dispatched as a fire),
-    /// `dispatched_as_fire` (nuisance), `opened_not_fire` (nuisance with a hazard) or `dead_letter`.
-    pub outcome: String,
+    pub severity: Option<Severity>,
+    /// What became of it.
+    pub outcome: Outcome,
     /// Time from `start_ts` to the first dispatch message, ms.
     pub dispatch_after_start_ms: Option<i64>,
     /// Time from the first alarm reading to the first dispatch message, ms.
@@ -117,7 +171,7 @@ pub struct RoutingMismatch {
     /// Round (`0` when checked against the incident's notified lists).
     pub seq: u32,
     /// Severity of the round.
-    pub severity: String,
+    pub severity: Severity,
     /// What the policy computes (`station_id role`).
     pub expected: Vec<String>,
     /// What was sent.
@@ -139,8 +193,8 @@ pub struct EvalReport {
     pub severity_agreement: Ratio,
     /// Incidents of the run whose notification rounds all match the policy.
     pub routing_accuracy: Ratio,
-    /// `dispatch_messages` (rounds seen on MQTT) or `incident_notified` (the API's lists only).
-    pub routing_source: String,
+    /// Where routing was checked from.
+    pub routing_source: RoutingSource,
     /// From the event's start to the first dispatch message, fires only, ms.
     pub time_to_dispatch_from_start_ms: Percentiles,
     /// From the first alarm reading to the first dispatch message, fires only, ms.
@@ -175,7 +229,7 @@ pub fn render_table(r: &EvalReport) -> String {
         "{:<34} {} [{}: {} rounds checked, {} escalation rounds]",
         "routing accuracy",
         r.routing_accuracy.show(),
-        r.routing_source,
+        r.routing_source.as_str(),
         r.routing_rounds_checked,
         r.escalation_rounds
     );
@@ -195,11 +249,11 @@ pub fn render_table(r: &EvalReport) -> String {
             "{:<10} {:<24} {:<16} {:<9} {:<16} {:<9} {:<19} {:>9}",
             e.id,
             e.scenario,
-            class_name(e.expected_class),
-            e.expected_severity.map_or("-", severity_name),
-            e.class.as_deref().unwrap_or("-"),
-            e.severity.as_deref().unwrap_or("-"),
-            e.outcome,
+            e.expected_class.as_str(),
+            e.expected_severity.map_or("-", Severity::as_str),
+            e.class.map_or("-", ExpectedClass::as_str),
+            e.severity.map_or("-", Severity::as_str),
+            e.outcome.as_str(),
             e.dispatch_after_start_ms.map_or("-".to_owned(), |ms| format!("{:.3} s", ms as f64 / 1000.0)),
         );
     }
@@ -207,7 +261,11 @@ pub fn render_table(r: &EvalReport) -> String {
         let _ = writeln!(
             s,
             "routing: {} round {} ({}): policy {:?}, sent {:?}",
-            m.incident_id, m.seq, m.severity, m.expected, m.sent
+            m.incident_id,
+            m.seq,
+            m.severity.as_str(),
+            m.expected,
+            m.sent
         );
     }
     for e in &r.routing_errors {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -67,6 +67,39 @@ struct Counters {
     last_error: Mutex<Option<String>>,
 }
 
+/// Polls the connection, counting CONNACKs, writes and PUBACKs, until the disconnect goes out
+/// (or, once stopping, the connection fails); a failure before that is counted and retried.
+async fn drive(mut eventloop: EventLoop, c: Arc<Counters>) {
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => c.connected.store(true, Ordering::Release),
+            Ok(Event::Incoming(Packet::PubAck(_))) => {
+                c.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Outgoing(Outgoing::Publish(_))) => {
+                c.written.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
+            Ok(_) => {}
+            Err(e) => {
+                c.connected.store(false, Ordering::Release);
+                if c.stopping.load(Ordering::Acquire) {
+                    break;
+                }
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut last) = c.last_error.lock() {
+                    *last = Some(e.to_string());
+                }
+                tracing::warn!(event = "publisher_connection_error", error = %e, "reconnecting");
+                tokio::time::sleep(RECONNECT_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Pause before polling again after the connection failed.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+
 /// A connected publisher.
 #[derive(Debug)]
 pub struct Publisher {
@@ -110,34 +143,7 @@ impl Publisher {
         net.set_tcp_nodelay(true);
         eventloop.set_network_options(net);
         let counters = Arc::new(Counters::default());
-        let c = counters.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => c.connected.store(true, Ordering::Release),
-                    Ok(Event::Incoming(Packet::PubAck(_))) => {
-                        c.acked.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Outgoing(Outgoing::Publish(_))) => {
-                        c.written.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Event::Outgoing(Outgoing::Disconnect)) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        c.connected.store(false, Ordering::Release);
-                        if c.stopping.load(Ordering::Acquire) {
-                            break;
-                        }
-                        c.errors.fetch_add(1, Ordering::Relaxed);
-                        if let Ok(mut last) = c.last_error.lock() {
-                            *last = Some(e.to_string());
-                        }
-                        tracing::warn!(error = %e, "MQTT connection error; reconnecting");
-                        tokio::time::sleep(Duration::from_millis(250)).await;
-                    }
-                }
-            }
-        });
+        let task = tokio::spawn(drive(eventloop, counters.clone()));
         let deadline = Instant::now() + timeout;
         while !counters.connected.load(Ordering::Acquire) {
             let failed = counters.last_error.lock().ok().and_then(|e| e.clone());

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use firegrid_ingest::registry::{RegistryPaths, DEVICE_COLUMNS, GRID_COLUMNS, STATION_COLUMNS};
 
 use crate::error::SimError;
-use crate::fleet::Fleet;
+use crate::fleet::model::Fleet;
 
 /// The three files under `dir`.
 pub fn paths_in(dir: &Path) -> RegistryPaths {

@@ -3,54 +3,57 @@
 //! `too_large`, `missing_field`, `wrong_type`, `out_of_range`, `bad_timestamp`, `kind_mismatch`
 //! (a registered device's id under another kind's topic, with that kind's valid values).
 
+use firegrid_ingest::deadletter::Reason;
 use firegrid_ingest::reading::Kind;
 use firegrid_ingest::topic::reading_topic;
 
 use crate::fleet::FleetDevice;
-use crate::readings::Message;
+use crate::scenario::inject::Scene;
+use crate::scenario::schedule::Message;
 
-/// The dead-letter reasons the simulator produces.
-pub const REASONS: [&str; 9] = [
-    "bad_topic",
-    "not_utf8",
-    "not_json",
-    "too_large",
-    "missing_field",
-    "wrong_type",
-    "out_of_range",
-    "bad_timestamp",
-    "kind_mismatch",
+/// The dead-letter reasons a publisher can cause (all but `store_rejected`, which only the store
+/// gives), in the order a malformed scenario sends them.
+pub const REASONS: [Reason; 9] = [
+    Reason::BadTopic,
+    Reason::NotUtf8,
+    Reason::NotJson,
+    Reason::TooLarge,
+    Reason::MissingField,
+    Reason::WrongType,
+    Reason::OutOfRange,
+    Reason::BadTimestamp,
+    Reason::KindMismatch,
 ];
 
 /// Default payload limit of DESIGN §2 (4 KiB); `too_large` goes past it.
-pub const MAX_PAYLOAD: usize = 4096;
+pub(crate) const MAX_PAYLOAD: usize = 4096;
 
 /// A message from `device` at `at_ms` that firegrid must reject for `reason`; `None` for a
 /// reason not in [`REASONS`].
-pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -> Option<Message> {
+pub fn malformed(reason: Reason, prefix: &str, device: &FleetDevice, at_ms: i64) -> Option<Message> {
     let topic = reading_topic(prefix, &device.county, &device.township, device.kind, &device.device_id);
     let values = sample_values(device.kind);
     let (topic, payload) = match reason {
         // A kind the contract does not know.
-        "bad_topic" => (
+        Reason::BadTopic => (
             format!("{prefix}/{}/{}/gas/{}", device.county, device.township, device.device_id),
             format!(r#"{{"ts":{at_ms},"values":{values}}}"#).into_bytes(),
         ),
         // GBK-encoded text, as a misconfigured platform sends it: 0xD1 0xCC is 「烟」.
-        "not_utf8" => {
+        Reason::NotUtf8 => {
             let mut p = format!(r#"{{"ts":{at_ms},"note":""#).into_bytes();
             p.extend_from_slice(&[0xD1, 0xCC, 0xB8, 0xD0]);
             p.extend_from_slice(format!(r#"","values":{values}}}"#).as_bytes());
             (topic, p)
         }
         // Cut off mid-object.
-        "not_json" => (topic, format!(r#"{{"ts":{at_ms},"values":{{"obscuration_db_m":0.0"#).into_bytes()),
-        "too_large" => {
+        Reason::NotJson => (topic, format!(r#"{{"ts":{at_ms},"values":{{"obscuration_db_m":0.0"#).into_bytes()),
+        Reason::TooLarge => {
             let pad = "x".repeat(MAX_PAYLOAD + 512);
             (topic, format!(r#"{{"ts":{at_ms},"values":{values},"debug":"{pad}"}}"#).into_bytes())
         }
-        "missing_field" => (topic, format!(r#"{{"ts":{at_ms},"seq":1,"status":"normal"}}"#).into_bytes()),
-        "wrong_type" => {
+        Reason::MissingField => (topic, format!(r#"{{"ts":{at_ms},"seq":1,"status":"normal"}}"#).into_bytes()),
+        Reason::WrongType => {
             let v = match device.kind {
                 Kind::Smoke => r#"{"obscuration_db_m":"0.03"}"#,
                 Kind::Electrical => r#"{"residual_current_ma":"45","cable_temp_c":[30.0]}"#,
@@ -58,7 +61,7 @@ pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -
             };
             (topic, format!(r#"{{"ts":{at_ms},"values":{v}}}"#).into_bytes())
         }
-        "out_of_range" => {
+        Reason::OutOfRange => {
             let v = match device.kind {
                 Kind::Smoke => r#"{"obscuration_db_m":25.0}"#,
                 Kind::Electrical => r#"{"residual_current_ma":20000,"cable_temp_c":[30.0]}"#,
@@ -67,12 +70,12 @@ pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -
             (topic, format!(r#"{{"ts":{at_ms},"values":{v}}}"#).into_bytes())
         }
         // Ten days in the past: beyond the 7-day window.
-        "bad_timestamp" => {
+        Reason::BadTimestamp => {
             let ts = at_ms - 10 * 86_400_000;
             (topic, format!(r#"{{"ts":{ts},"values":{values}}}"#).into_bytes())
         }
         // The device's id under another kind's topic, with that kind's valid values.
-        "kind_mismatch" => {
+        Reason::KindMismatch => {
             let other = match device.kind {
                 Kind::Smoke => Kind::Electrical,
                 Kind::Electrical | Kind::ForestIr => Kind::Smoke,
@@ -80,9 +83,24 @@ pub fn malformed(reason: &str, prefix: &str, device: &FleetDevice, at_ms: i64) -
             let topic = reading_topic(prefix, &device.county, &device.township, other, &device.device_id);
             (topic, format!(r#"{{"ts":{at_ms},"values":{}}}"#, sample_values(other)).into_bytes())
         }
-        _ => return None,
+        Reason::StoreRejected => return None,
     };
     Some(Message { at_ms, topic, payload, device: None })
+}
+
+/// The malformed scenario: one message per reason of [`REASONS`], 250 ms apart, from the
+/// event's device, each with its own truth record (`{id}.{n}`) naming the reason.
+pub(super) fn messages(s: &mut Scene<'_>, prefix: &str) {
+    for (k, reason) in REASONS.into_iter().enumerate() {
+        let at = s.start() + k as i64 * 250;
+        if let Some(m) = malformed(reason, prefix, s.dev, at) {
+            s.inj.raw.push(m);
+        }
+        let id = format!("{}.{}", s.event.id, k + 1);
+        let mut t = s.record(&id, &format!("malformed message: {}", reason.as_str()), &s.event.devices[..1], at);
+        t.deadletter_reason = Some(reason);
+        s.inj.truth.push(t);
+    }
 }
 
 fn sample_values(kind: Kind) -> &'static str {
@@ -154,9 +172,9 @@ mod tests {
         for kind in Kind::ALL {
             for reason in REASONS {
                 let m = malformed(reason, "firegrid/v1", &device(kind), NOW).expect("known reason");
-                assert_eq!(diagnose(&m, kind), reason, "{kind:?}");
+                assert_eq!(diagnose(&m, kind), reason.as_str(), "{kind:?}");
             }
         }
-        assert!(malformed("nonsense", "firegrid/v1", &device(Kind::Smoke), NOW).is_none());
+        assert!(malformed(Reason::StoreRejected, "firegrid/v1", &device(Kind::Smoke), NOW).is_none());
     }
 }

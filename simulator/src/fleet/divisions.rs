@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::error::SimError;
 
 /// The embedded divisions file.
-pub const DIVISIONS_CSV: &str = include_str!("../data/chongqing-divisions.csv");
+pub const DIVISIONS_CSV: &str = include_str!("../../data/chongqing-divisions.csv");
 
 /// A community or village committee (12-digit code).
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,8 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use firegrid_ingest::deadletter::Reason;
+
 use crate::error::SimError;
 
 /// The incident class firegrid should open for an event, or `none` for a nuisance.
@@ -23,6 +25,24 @@ pub enum ExpectedClass {
     None,
 }
 
+impl ExpectedClass {
+    /// The name on the wire and in the API (`fire`, `electrical_fire`, …, `none`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExpectedClass::Fire => "fire",
+            ExpectedClass::ElectricalFire => "electrical_fire",
+            ExpectedClass::ForestFire => "forest_fire",
+            ExpectedClass::Hazard => "hazard",
+            ExpectedClass::None => "none",
+        }
+    }
+
+    /// A fire of any kind (what must never be a nuisance's outcome).
+    pub const fn is_fire(self) -> bool {
+        matches!(self, ExpectedClass::Fire | ExpectedClass::ElectricalFire | ExpectedClass::ForestFire)
+    }
+}
+
 /// Incident severity (DESIGN §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,6 +55,18 @@ pub enum Severity {
     High,
     /// Critical: a confirmed fire, or a fire where people are vulnerable.
     Critical,
+}
+
+impl Severity {
+    /// The name on the wire and in the API (`low` … `critical`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// One injected event.
@@ -75,7 +107,8 @@ pub struct TruthRecord {
     pub expected_severity: Option<Severity>,
     /// For malformed input: the dead-letter reason firegrid should give.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub deadletter_reason: Option<String>,
+    #[serde(with = "reason_name")]
+    pub deadletter_reason: Option<Reason>,
 }
 
 impl TruthRecord {
@@ -100,4 +133,26 @@ pub fn write_records<W: Write>(out: &mut W, records: &[TruthRecord]) -> Result<(
 /// Reads truth records from JSONL text (blank lines skipped).
 pub fn parse_records(text: &str) -> Result<Vec<TruthRecord>, SimError> {
     text.lines().filter(|l| !l.trim().is_empty()).map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
+
+/// A dead-letter reason in a truth line, by its wire name (`not_json`, …).
+mod reason_name {
+    use firegrid_ingest::deadletter::Reason;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(reason: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {
+        match reason {
+            Some(r) => s.serialize_some(r.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Reason>, D::Error> {
+        let Some(name) = Option::<String>::deserialize(d)? else { return Ok(None) };
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown dead-letter reason `{name}`")))
+    }
 }

@@ -1,102 +1,25 @@
-//! Normal readings of a fleet over time: each device reports at its kind's interval (with a
-//! little jitter) values with realistic noise — quiet smoke detectors with a slowly draining
-//! battery, electrical monitors with leakage current and warm cables, forest cameras that see
-//! the day's warmth and no hotspot — plus whatever scenarios inject. Pure: the clock is plain
-//! epoch milliseconds handed in; the same seed and start give the same message sequence.
+//! The readings of a run in time order: every device's normal readings ([`normal`]) merged with
+//! what scenarios inject (readings with their own `seq`, raw messages, silences). Pure: the
+//! clock is plain epoch milliseconds handed in; the same seed and start give the same message
+//! sequence.
+//!
+//! Layout: this file is the merge; `normal` is a quiet device's noise model and reporting
+//! intervals; [`payload`] encodes the wire payloads of DESIGN §2.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
-use firegrid_ingest::reading::{Kind, Status};
-use firegrid_ingest::registry::SiteType;
-use firegrid_ingest::topic::reading_topic;
+use firegrid_ingest::reading::Status;
+
+mod normal;
+pub mod payload;
+
+pub use normal::Intervals;
 
 use crate::fleet::Fleet;
-use crate::payload::{encode, round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
-use crate::rng::SimRng;
-use crate::scenario::Injection;
-
-/// Reporting interval per kind, in milliseconds of simulated time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Intervals {
-    /// Smoke detector heartbeat (default 30 min; firegrid expects one at least hourly).
-    pub smoke_ms: i64,
-    /// Electrical monitor report (default 60 s).
-    pub electrical_ms: i64,
-    /// Forest camera frame report (default 30 s).
-    pub forest_ir_ms: i64,
-}
-
-impl Default for Intervals {
-    fn default() -> Self {
-        Intervals { smoke_ms: 30 * 60_000, electrical_ms: 60_000, forest_ir_ms: 30_000 }
-    }
-}
-
-impl Intervals {
-    /// The interval of a kind.
-    pub fn of(&self, kind: Kind) -> i64 {
-        match kind {
-            Kind::Smoke => self.smoke_ms,
-            Kind::Electrical => self.electrical_ms,
-            Kind::ForestIr => self.forest_ir_ms,
-        }
-    }
-
-    /// Every interval divided by a speed-up factor (at least 1 ms).
-    pub fn sped_up(&self, factor: f64) -> Intervals {
-        let f = if factor.is_finite() && factor > 0.0 { factor } else { 1.0 };
-        let s = |ms: i64| ((ms as f64 / f).round() as i64).max(1);
-        Intervals {
-            smoke_ms: s(self.smoke_ms),
-            electrical_ms: s(self.electrical_ms),
-            forest_ir_ms: s(self.forest_ir_ms),
-        }
-    }
-}
-
-/// One message to publish.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    /// When it is due (and, for readings, its `ts`), epoch ms.
-    pub at_ms: i64,
-    /// MQTT topic.
-    pub topic: String,
-    /// Payload bytes.
-    pub payload: Vec<u8>,
-    /// Index of the device in the fleet, when it is a device's reading.
-    pub device: Option<usize>,
-}
-
-/// A reading a scenario schedules for a device; the generator adds `seq`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledReading {
-    /// Measurement time, epoch ms.
-    pub at_ms: i64,
-    /// Device index in the fleet.
-    pub device: usize,
-    /// The device's status.
-    pub status: Status,
-    /// The values.
-    pub values: WireValues,
-}
-
-/// Per-device state: counters and the baselines its noise moves around.
-#[derive(Debug)]
-struct DeviceState {
-    kind: Kind,
-    topic: String,
-    seq: u64,
-    rng: SimRng,
-    battery: f64,
-    base_temp: f64,
-    base_obscuration: f64,
-    base_residual: f64,
-    cable_base: Vec<f64>,
-    base_current: f64,
-    /// Silenced (no normal readings) in these [from, until) windows.
-    silences: Vec<(i64, i64)>,
-}
+use crate::readings::normal::{normal_values, phase, DeviceState};
+use crate::readings::payload::encode;
+use crate::scenario::schedule::{Injection, Message, ScheduledReading};
 
 /// Generates a fleet's readings in time order.
 #[derive(Debug)]
@@ -105,7 +28,7 @@ pub struct ReadingGenerator {
     devices: Vec<DeviceState>,
     normal: BinaryHeap<Reverse<(i64, usize)>>,
     injected: BinaryHeap<Reverse<(i64, u64)>>,
-    pending: std::collections::HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending>,
     order: u64,
 }
 
@@ -121,42 +44,11 @@ impl ReadingGenerator {
         let mut devices = Vec::with_capacity(fleet.devices.len());
         let mut normal = BinaryHeap::with_capacity(fleet.devices.len());
         for (i, d) in fleet.devices.iter().enumerate() {
-            let mut rng = SimRng::derive(seed, &d.device_id);
-            let channels = match d.site_type {
-                SiteType::SmallVenue => rng.int(1, 2),
-                SiteType::Rental => 3,
-                _ => 4,
-            };
-            let indoor = d.kind != Kind::ForestIr;
-            let state = DeviceState {
-                kind: d.kind,
-                topic: reading_topic(prefix, &d.county, &d.township, d.kind, &d.device_id),
-                seq: rng.below(1_000),
-                battery: rng.range(55.0, 100.0),
-                base_temp: if indoor { rng.range(19.0, 27.0) } else { rng.range(12.0, 22.0) },
-                base_obscuration: rng.range(0.015, 0.04),
-                base_residual: rng.range(12.0, 80.0),
-                cable_base: (0..channels).map(|_| rng.range(27.0, 36.0)).collect(),
-                base_current: if d.site_type == SiteType::SmallVenue {
-                    rng.range(3.0, 25.0)
-                } else {
-                    rng.range(10.0, 60.0)
-                },
-                rng,
-                silences: Vec::new(),
-            };
+            devices.push(DeviceState::new(d, seed, prefix));
             let first = start_ms + phase(intervals.of(d.kind), seed, &d.device_id);
             normal.push(Reverse((first, i)));
-            devices.push(state);
         }
-        ReadingGenerator {
-            intervals,
-            devices,
-            normal,
-            injected: BinaryHeap::new(),
-            pending: std::collections::HashMap::new(),
-            order: 0,
-        }
+        ReadingGenerator { intervals, devices, normal, injected: BinaryHeap::new(), pending: HashMap::new(), order: 0 }
     }
 
     /// Number of devices.
@@ -207,30 +99,33 @@ impl ReadingGenerator {
                 let Reverse((_, key)) = self.injected.pop()?;
                 match self.pending.remove(&key)? {
                     Pending::Raw(m) => return Some(m),
-                    Pending::Reading(r) => {
-                        let Some(d) = self.devices.get_mut(r.device) else { continue };
-                        d.seq += 1;
-                        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
-                        return Some(Message {
-                            at_ms: r.at_ms,
-                            topic: d.topic.clone(),
-                            payload,
-                            device: Some(r.device),
-                        });
-                    }
+                    Pending::Reading(r) => match self.scheduled(r) {
+                        Some(m) => return Some(m),
+                        None => continue,
+                    },
                 }
             }
             let Reverse((at, i)) = self.normal.pop()?;
-            let interval = self.intervals.of(self.devices[i].kind);
-            let jitter = (interval as f64 * self.devices[i].rng.range(-0.02, 0.02)) as i64;
+            let device = self.devices.get_mut(i)?;
+            let interval = self.intervals.of(device.kind);
+            let jitter = (interval as f64 * device.rng.range(-0.02, 0.02)) as i64;
+            let silenced = device.silenced(at);
             self.normal.push(Reverse((at + (interval + jitter).max(1), i)));
-            if self.devices[i].silences.iter().any(|&(from, until)| at >= from && at < until) {
+            if silenced {
                 continue;
             }
             if let Some(m) = self.normal_message(i, at) {
                 return Some(m);
             }
         }
+    }
+
+    /// A scenario's reading with the device's next `seq`; `None` for an unknown device.
+    fn scheduled(&mut self, r: ScheduledReading) -> Option<Message> {
+        let d = self.devices.get_mut(r.device)?;
+        d.seq += 1;
+        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
+        Some(Message { at_ms: r.at_ms, topic: d.topic.clone(), payload, device: Some(r.device) })
     }
 
     /// A normal reading of device `i` at `ts_ms`, advancing its counters (the load generator
@@ -248,68 +143,11 @@ impl ReadingGenerator {
     }
 }
 
-/// A device's first report falls at a stable, device-specific phase of its interval.
-fn phase(interval: i64, seed: u64, device_id: &str) -> i64 {
-    let mut rng = SimRng::derive(seed ^ 0x9e37_79b9, device_id);
-    rng.below(interval.max(1) as u64) as i64
-}
-
-/// Daily temperature swing: coolest before dawn, warmest mid-afternoon (Chongqing, UTC+8).
-fn diurnal(ts_ms: i64) -> f64 {
-    let hour = ((ts_ms / 1000 + 8 * 3600).rem_euclid(86_400)) as f64 / 3600.0;
-    ((hour - 9.0) / 24.0 * std::f64::consts::TAU).sin()
-}
-
-fn normal_values(d: &mut DeviceState, ts_ms: i64) -> WireValues {
-    let rng = &mut d.rng;
-    match d.kind {
-        Kind::Smoke => {
-            d.battery = (d.battery - rng.range(0.0005, 0.01)).max(20.0);
-            WireValues::Smoke(SmokeValues {
-                obscuration_db_m: round((d.base_obscuration + rng.normal(0.0, 0.004)).clamp(0.01, 0.05), 3),
-                temperature_c: Some(round(
-                    (d.base_temp + 1.5 * diurnal(ts_ms) + rng.normal(0.0, 0.3)).clamp(18.0, 30.0),
-                    1,
-                )),
-                alarm: None,
-                battery_pct: Some(d.battery.round()),
-                tamper: None,
-                silenced: None,
-            })
-        }
-        Kind::Electrical => {
-            let load = 0.75 + 0.25 * diurnal(ts_ms) + rng.normal(0.0, 0.05);
-            let cable_temp_c = d
-                .cable_base
-                .iter()
-                .map(|b| round((b + 4.0 * (load - 0.75) + rng.normal(0.0, 0.4)).clamp(25.0, 45.0), 1))
-                .collect();
-            WireValues::Electrical(ElectricalValues {
-                residual_current_ma: round((d.base_residual + rng.normal(0.0, 5.0)).clamp(10.0, 120.0), 1),
-                cable_temp_c,
-                current_a: Some(round((d.base_current * load).max(0.1), 2)),
-                voltage_v: Some(round(rng.normal(220.0, 2.5).clamp(205.0, 235.0), 1)),
-                arc_fault: None,
-            })
-        }
-        Kind::ForestIr => {
-            let ambient = d.base_temp + 5.0 * diurnal(ts_ms) + rng.normal(0.0, 0.3);
-            WireValues::ForestIr(ForestIrValues {
-                max_temp_c: round(ambient + rng.range(2.0, 9.0), 1),
-                hotspot_px: 0,
-                smoke_score: Some(round(rng.normal(0.04, 0.03).clamp(0.0, 0.2), 2)),
-                lat: None,
-                lon: None,
-                ambient_c: Some(round(ambient, 1)),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fleet::{generate_registry, FleetSpec};
+    use firegrid_ingest::reading::Kind;
     use serde_json::Value;
 
     const START: i64 = 1_795_930_000_000;
