@@ -1,0 +1,130 @@
+//! Wiring and shutdown: builds every part from validated settings, runs them as tasks joined
+//! by bounded channels, and on shutdown stops intake, drains, flushes, acknowledges and
+//! disconnects — in that order, within a bounded time. A task that ends on its own before
+//! shutdown is an error.
+//!
+//! Layout:
+//! - `shutdown` — leaf: the [`CancellationToken`] tree of the shutdown order, and [`Part`], a
+//!   spawned task the supervisor waits for without ever aborting it;
+//! - `parts` — opening and spawning every part, each stopping at its node of the tree;
+//! - `supervise` — waiting for the trigger, then walking the tree leaf first;
+//! - `reload` — SIGHUP: the registry, the API tokens, the broker's users.
+//!
+//! [`Part`]: shutdown::Part
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use firegrid_alerting::stage::StageError;
+use firegrid_alerting::AlertError;
+use firegrid_ingest::consumer;
+use firegrid_ingest::embedded_store::EmbeddedStoreError;
+use firegrid_ingest::registry::{RegistryError, SharedRegistry};
+use firegrid_ingest::spool::SpoolError;
+use firegrid_ingest::writer::WriterError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::BrokerError;
+use crate::broker_users::UsersError;
+use crate::config::Settings;
+
+mod parts;
+mod reload;
+mod shutdown;
+mod supervise;
+
+/// Time the pipeline, then the alert engine, then the writer each get to finish what they hold.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
+/// How often the embedded store deletes points past their retention.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Time each later stage gets: the dispatch delivery to stop, the acker to send its last acks,
+/// the event loop to disconnect, the HTTP server to finish its requests.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the service could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The registry could not be loaded.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// Metrics could not be registered.
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// The MQTT client could not be set up.
+    #[error(transparent)]
+    Mqtt(#[from] consumer::ConsumerError),
+    /// The store client could not be set up.
+    #[error(transparent)]
+    Store(#[from] WriterError),
+    /// The embedded broker could not start.
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    /// The embedded store could not be opened.
+    #[error(transparent)]
+    EmbeddedStore(#[from] EmbeddedStoreError),
+    /// The spool could not be opened.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// The HTTP listener could not bind.
+    #[error("http.listen {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The alert engine could not start.
+    #[error("alert engine: {0}")]
+    Alerting(#[from] AlertError),
+    /// The dispatch stage could not start.
+    #[error("dispatch: {0}")]
+    Dispatch(#[from] StageError),
+    /// The API token file is invalid.
+    #[error(transparent)]
+    Tokens(#[from] firegrid_alerting::auth::TokenError),
+    /// The embedded broker's users file is invalid.
+    #[error(transparent)]
+    BrokerUsers(#[from] UsersError),
+    /// A task ended before shutdown.
+    #[error("the {0} task stopped unexpectedly")]
+    TaskExited(&'static str),
+}
+
+/// A started service.
+#[derive(Debug)]
+pub struct Running {
+    /// The address the HTTP server listens on (useful with port 0).
+    pub http_addr: SocketAddr,
+    /// The registry (reload from tests or signals).
+    pub registry: SharedRegistry,
+    handle: JoinHandle<Result<(), RunError>>,
+}
+
+impl Running {
+    /// Waits until the service has stopped.
+    pub async fn wait(self) -> Result<(), RunError> {
+        self.handle.await.unwrap_or(Err(RunError::TaskExited("supervisor")))
+    }
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), RunError> {
+    start(settings, shutdown).await?.wait().await
+}
+
+/// Starts every part and returns once the HTTP server is listening; cancelling `shutdown`
+/// starts the ordered shutdown, [`Running::wait`] waits for its end.
+pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, RunError> {
+    let tree = shutdown::ShutdownTree::new();
+    let (parts, http_addr, registry) = match parts::start(settings, &tree).await {
+        Ok(started) => started,
+        Err(e) => {
+            // What did start (the acker, a timer) stops with the tree.
+            tree.service.cancel();
+            return Err(e);
+        }
+    };
+    let handle = tokio::spawn(supervise::supervise(parts, tree, shutdown));
+    Ok(Running { http_addr, registry, handle })
+}

@@ -1,0 +1,57 @@
+//! SIGHUP: reloads the registry, the API tokens and the embedded broker's users while the
+//! service runs; a file that fails to load keeps what was in force.
+
+use firegrid_alerting::SharedTokens;
+use firegrid_ingest::registry::SharedRegistry;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker_users::SharedUsers;
+
+/// What SIGHUP reloads: the registry, the API tokens and the embedded broker's users. A file
+/// that fails to load keeps what was in force.
+pub(super) struct Reloadable {
+    pub(super) registry: SharedRegistry,
+    pub(super) tokens: SharedTokens,
+    pub(super) broker_users: Option<SharedUsers>,
+}
+
+impl Reloadable {
+    fn reload(&self) {
+        match self.registry.reload() {
+            Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
+            Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
+        }
+        match self.tokens.reload() {
+            Ok(n) => tracing::info!(event = "tokens_reloaded", tokens = n),
+            Err(e) => tracing::error!(event = "tokens_reload_failed", error = %e, "keeping the previous tokens"),
+        }
+        match self.broker_users.as_ref().and_then(SharedUsers::reload) {
+            Some(Ok(n)) => tracing::info!(event = "broker_users_reloaded", users = n),
+            Some(Err(e)) => {
+                tracing::error!(event = "broker_users_reload_failed", error = %e, "keeping the previous users");
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(super) async fn reload_on_sighup(what: Reloadable, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!(event = "sighup_unavailable", "registry and token reload on SIGHUP is off");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            s = hup.recv() => if s.is_none() { return },
+        }
+        what.reload();
+    }
+}
+
+#[cfg(not(unix))]
+pub(super) async fn reload_on_sighup(_what: Reloadable, shutdown: CancellationToken) {
+    shutdown.cancelled().await;
+}
