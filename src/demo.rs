@@ -20,7 +20,7 @@ use firegrid_simulator::run::{run_scenario_until, RunSpec};
 use firegrid_simulator::scenario::ScenarioKind;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker_users::{random_secret, UsersError};
+use crate::broker::users::{random_secret, UsersError};
 use crate::config::Config;
 
 /// Demo failures.
@@ -307,7 +307,7 @@ mod tests {
         let first = ensure_users(&file).unwrap();
         let mode = || std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(), 0o600);
-        let users = crate::broker_users::BrokerUsers::load(&file).unwrap();
+        let users = crate::broker::users::BrokerUsers::load(&file).unwrap();
         assert!(users.check(PUBLISHER, &first), "the file holds the printed password");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert_eq!(ensure_users(&file).unwrap(), first);

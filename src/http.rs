@@ -17,20 +17,20 @@ use prometheus::{Encoder, TextEncoder};
 use serde::Serialize;
 
 /// What the built-in endpoints read.
-#[derive(Clone)]
-pub struct HttpState {
+#[derive(Clone, Debug)]
+pub(crate) struct HttpState {
     /// Every metric of the process.
-    pub metrics: prometheus::Registry,
+    pub(crate) metrics: prometheus::Registry,
     /// MQTT connection.
-    pub mqtt: Arc<ConnState>,
+    pub(crate) mqtt: Arc<ConnState>,
     /// Store health.
-    pub store: Arc<StoreHealth>,
+    pub(crate) store: Arc<StoreHealth>,
     /// The alert engine's health, when alerting runs.
-    pub alerting: Option<Arc<EngineHealth>>,
+    pub(crate) alerting: Option<Arc<EngineHealth>>,
 }
 
 /// The built-in routes.
-pub fn router(state: HttpState) -> Router {
+pub(crate) fn router(state: HttpState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))

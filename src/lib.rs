@@ -2,13 +2,25 @@
 //! Chongqing. This crate wires the parts (`firegrid-ingest`, and the alerting and simulator
 //! crates) into one service; the `firegrid` binary only parses the command line, loads the
 //! configuration, sets up logging and calls [`run`].
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`config`] | `firegrid.toml` and `FIREGRID_*` overrides, validated into [`Settings`] |
+//! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
+//! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
+//! | [`broker`] | the embedded MQTT broker and its users file |
+//! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
+//! | [`eval`] | `firegrid eval`: collecting a run and scoring it with alerting's routing policy |
+
+#![warn(unreachable_pub)]
 
 pub mod broker;
-pub mod broker_users;
 pub mod config;
 pub mod demo;
 pub mod eval;
-pub mod http;
+pub(crate) mod http;
 pub mod run;
 
 pub use config::{Config, Settings};

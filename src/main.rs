@@ -142,7 +142,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             };
             let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
                 (Some(a), Some(file)) => {
-                    let users = firegrid::broker_users::BrokerUsers::load(file)?;
+                    let users = firegrid::broker::users::BrokerUsers::load(file)?;
                     format!("embedded on {a}, {} user(s)", users.len())
                 }
                 (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),

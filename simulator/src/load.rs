@@ -91,7 +91,7 @@ pub async fn run_load(spec: &LoadSpec) -> Result<LoadReport, SimError> {
 }
 
 /// How many messages are owed at `elapsed` on a schedule of `rate` per second.
-pub fn owed(rate: f64, elapsed: Duration) -> u64 {
+pub(crate) fn owed(rate: f64, elapsed: Duration) -> u64 {
     (elapsed.as_secs_f64() * rate).floor() as u64 + 1
 }
 

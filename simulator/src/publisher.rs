@@ -32,7 +32,7 @@ pub fn parse_url(url: &str) -> Result<(String, u16), SimError> {
 }
 
 /// QoS 0 or 1.
-pub fn qos(level: u8) -> Result<QoS, SimError> {
+pub(crate) fn qos(level: u8) -> Result<QoS, SimError> {
     match level {
         0 => Ok(QoS::AtMostOnce),
         1 => Ok(QoS::AtLeastOnce),
@@ -42,19 +42,19 @@ pub fn qos(level: u8) -> Result<QoS, SimError> {
 
 /// Where and how to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MqttTarget {
+pub(crate) struct MqttTarget {
     /// Broker host.
-    pub host: String,
+    pub(crate) host: String,
     /// Broker port.
-    pub port: u16,
+    pub(crate) port: u16,
     /// Client id.
-    pub client_id: String,
+    pub(crate) client_id: String,
     /// QoS level, 0 or 1.
-    pub qos: u8,
+    pub(crate) qos: u8,
     /// Most unacknowledged QoS 1 publishes in flight.
-    pub inflight: u16,
+    pub(crate) inflight: u16,
     /// Username and password, for a broker that wants them (the demo's embedded broker).
-    pub credentials: Option<(String, firegrid_ingest::config::Secret)>,
+    pub(crate) credentials: Option<(String, firegrid_ingest::config::Secret)>,
 }
 
 #[derive(Debug, Default)]
@@ -102,7 +102,7 @@ const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
 
 /// A connected publisher.
 #[derive(Debug)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     client: AsyncClient,
     qos: QoS,
     queued: u64,
@@ -112,21 +112,21 @@ pub struct Publisher {
 
 /// What a publisher delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublishStats {
+pub(crate) struct PublishStats {
     /// Publishes handed to the client.
-    pub queued: u64,
+    pub(crate) queued: u64,
     /// Publishes written to the socket (QoS 0) or acknowledged by the broker (QoS 1).
-    pub delivered: u64,
+    pub(crate) delivered: u64,
     /// Connection errors, plus publishes not delivered by the end.
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// When the last delivery was seen (or the wait for it gave up), before disconnecting.
-    pub drained_at: Instant,
+    pub(crate) drained_at: Instant,
 }
 
 impl Publisher {
     /// Connects and waits (up to `timeout`) for the broker's CONNACK; fails at once when the
     /// first attempt fails (no broker there, refused).
-    pub async fn connect(target: &MqttTarget, timeout: Duration) -> Result<Publisher, SimError> {
+    pub(crate) async fn connect(target: &MqttTarget, timeout: Duration) -> Result<Publisher, SimError> {
         let qos = qos(target.qos)?;
         let mut opts = MqttOptions::new(&target.client_id, &target.host, target.port);
         opts.set_keep_alive(Duration::from_secs(30))
@@ -166,32 +166,27 @@ impl Publisher {
     }
 
     /// Queues one publish; waits when the client's queue is full (backpressure).
-    pub async fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), SimError> {
+    pub(crate) async fn publish(&mut self, topic: String, payload: Vec<u8>) -> Result<(), SimError> {
         self.client.publish(topic, self.qos, false, payload).await.map_err(|e| SimError::Mqtt(e.to_string()))?;
         self.queued += 1;
         Ok(())
     }
 
     /// Publishes delivered so far (written for QoS 0, acknowledged for QoS 1).
-    pub fn delivered(&self) -> u64 {
+    pub(crate) fn delivered(&self) -> u64 {
         match self.qos {
             QoS::AtMostOnce => self.counters.written.load(Ordering::Relaxed),
             _ => self.counters.acked.load(Ordering::Relaxed),
         }
     }
 
-    /// Publishes queued so far.
-    pub fn queued(&self) -> u64 {
-        self.queued
-    }
-
     /// Connection errors so far.
-    pub fn errors(&self) -> u64 {
+    pub(crate) fn errors(&self) -> u64 {
         self.counters.errors.load(Ordering::Relaxed)
     }
 
     /// Waits up to `timeout` for every queued publish to be delivered, then disconnects.
-    pub async fn finish(self, timeout: Duration) -> PublishStats {
+    pub(crate) async fn finish(self, timeout: Duration) -> PublishStats {
         let deadline = Instant::now() + timeout;
         while self.delivered() < self.queued && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(2)).await;

@@ -25,8 +25,8 @@ use firegrid_ingest::writer::WriterError;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::broker::users::UsersError;
 use crate::broker::BrokerError;
-use crate::broker_users::UsersError;
 use crate::config::Settings;
 
 mod parts;

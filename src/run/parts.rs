@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker;
-use crate::broker_users::SharedUsers;
+use crate::broker::users::SharedUsers;
 use crate::config::{Settings, StoreSettings};
 use crate::http::{self, HttpState};
 use crate::run::reload::{reload_on_sighup, Reloadable};

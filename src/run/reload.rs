@@ -5,7 +5,7 @@ use firegrid_alerting::SharedTokens;
 use firegrid_ingest::registry::SharedRegistry;
 use tokio_util::sync::CancellationToken;
 
-use crate::broker_users::SharedUsers;
+use crate::broker::users::SharedUsers;
 
 /// What SIGHUP reloads: the registry, the API tokens and the embedded broker's users. A file
 /// that fails to load keeps what was in force.

@@ -45,7 +45,7 @@ pub enum CollectError {
 }
 
 /// `http://host:port/base` split into host, port and base path (no trailing `/`).
-pub fn parse_api_url(url: &str) -> Result<(String, u16, String), CollectError> {
+pub(crate) fn parse_api_url(url: &str) -> Result<(String, u16, String), CollectError> {
     let bad = || CollectError::Url(url.to_owned());
     let rest = url.strip_prefix("http://").ok_or_else(bad)?;
     let (authority, base) = rest.split_once('/').map_or((rest, ""), |(a, b)| (a, b));
@@ -78,7 +78,7 @@ fn dechunk(mut body: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Splits a raw HTTP/1.1 response into status and body.
-pub fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
+pub(crate) fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
     let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = std::str::from_utf8(&raw[..head_end]).ok()?;
     let mut lines = head.split("\r\n");
@@ -92,7 +92,7 @@ pub fn parse_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
 }
 
 /// `GET {api}{path}` with a bearer token, the JSON answer.
-pub async fn get_json(
+pub(crate) async fn get_json(
     api: &str,
     path: &str,
     token: &str,

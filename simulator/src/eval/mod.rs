@@ -6,24 +6,22 @@
 //! the `(station_id, role)` pairs it notifies — the binary wraps alerting's router.
 //!
 //! Layout:
-//! - [`observed`] — leaf: the incidents and dispatch messages as read, the policy, the windows;
-//! - [`score`] — matching events to incidents and the figures;
+//! - `observed` — leaf: the incidents and dispatch messages as read, the policy, the windows;
+//! - `score` — matching events to incidents and the figures;
 //! - `routing` — checking each incident's notification rounds against the policy;
-//! - [`report`] — the figures as values and as a table;
-//! - [`collect`] — the incidents from the HTTP API;
-//! - [`listen`] — the dispatch messages from MQTT.
+//! - `report` — the figures as values and as a table;
+//! - `collect` — the incidents from the HTTP API;
+//! - `listen` — the dispatch messages from MQTT.
 
-pub mod collect;
-pub mod listen;
-pub mod observed;
-pub mod report;
+mod collect;
+mod listen;
+mod observed;
+mod report;
 mod routing;
-pub mod score;
+mod score;
 
 pub use collect::{fetch_incidents, CollectError};
 pub use listen::{Collected, DispatchListener, ListenError};
 pub use observed::{EvalError, EvalSettings, Notified, Observed, ObservedDispatch, ObservedIncident, Policy};
-pub use report::{
-    percentile, render_table, EvalReport, EventOutcome, Outcome, Percentiles, Ratio, RoutingMismatch, RoutingSource,
-};
-pub use score::{matches, score};
+pub use report::{render_table, EvalReport, EventOutcome, Outcome, Percentiles, Ratio, RoutingMismatch, RoutingSource};
+pub use score::score;

@@ -48,7 +48,7 @@ pub struct Percentiles {
 }
 
 /// Nearest-rank percentile `p` (0–100] of a sample.
-pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+pub(crate) fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     if sorted.is_empty() {
         return None;
     }

@@ -16,7 +16,7 @@ use crate::eval::routing::{check_routing, rounds_of, Rounds};
 use crate::scenario::truth::{ExpectedClass, TruthRecord};
 
 /// Whether an incident matches a truth event: a shared device, opened in the window.
-pub fn matches(t: &TruthRecord, inc: &ObservedIncident, s: &EvalSettings) -> bool {
+pub(crate) fn matches(t: &TruthRecord, inc: &ObservedIncident, s: &EvalSettings) -> bool {
     let in_window = inc.opened_at_ms >= t.start_ts - s.before_ms && inc.opened_at_ms <= t.end_ts + s.after_ms;
     in_window && inc.devices.iter().chain(&inc.alarm_devices).any(|d| t.devices.contains(d))
 }

@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use crate::error::SimError;
 
 /// The embedded divisions file.
-pub const DIVISIONS_CSV: &str = include_str!("../../data/chongqing-divisions.csv");
+pub(crate) const DIVISIONS_CSV: &str = include_str!("../../data/chongqing-divisions.csv");
 
 /// A community or village committee (12-digit code).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Community {
+pub(crate) struct Community {
     /// 12-digit code.
     pub code: String,
     /// Official name, e.g. 五星路社区居民委员会.
@@ -24,7 +24,7 @@ pub struct Community {
 
 impl Community {
     /// The name people use: 五星路社区, 中心村.
-    pub fn short_name(&self) -> &str {
+    pub(crate) fn short_name(&self) -> &str {
         for suffix in ["居民委员会", "村民委员会", "委员会", "居委会", "村委会"] {
             if let Some(s) = self.name.strip_suffix(suffix) {
                 if !s.is_empty() {
@@ -38,7 +38,7 @@ impl Community {
 
 /// A township or street (9-digit code).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Township {
+pub(crate) struct Township {
     /// 9-digit code.
     pub code: String,
     /// Official name, e.g. 双龙湖街道.
@@ -51,7 +51,7 @@ pub struct Township {
 
 /// A county or district (6-digit code).
 #[derive(Debug, Clone, PartialEq)]
-pub struct County {
+pub(crate) struct County {
     /// 6-digit code.
     pub code: String,
     /// Official name, e.g. 渝北区.
@@ -66,19 +66,19 @@ pub struct County {
 
 /// Every county of the data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Divisions {
+pub(crate) struct Divisions {
     counties: Vec<County>,
     by_code: HashMap<String, usize>,
 }
 
 impl Divisions {
     /// Parses the embedded file.
-    pub fn embedded() -> Result<Divisions, SimError> {
+    pub(crate) fn embedded() -> Result<Divisions, SimError> {
         Divisions::parse(DIVISIONS_CSV)
     }
 
     /// Parses a divisions file (`code,name,level,parent,lon,lat`).
-    pub fn parse(text: &str) -> Result<Divisions, SimError> {
+    pub(crate) fn parse(text: &str) -> Result<Divisions, SimError> {
         let mut counties: Vec<County> = Vec::new();
         let mut by_code = HashMap::new();
         // township code -> (county index, township index)
@@ -134,12 +134,13 @@ impl Divisions {
     }
 
     /// Every county, in file order.
-    pub fn counties(&self) -> &[County] {
+    #[cfg(test)]
+    pub(crate) fn counties(&self) -> &[County] {
         &self.counties
     }
 
     /// The county with this 6-digit code or official name (渝北区).
-    pub fn county(&self, code_or_name: &str) -> Option<&County> {
+    pub(crate) fn county(&self, code_or_name: &str) -> Option<&County> {
         let key = code_or_name.trim();
         self.by_code.get(key).map(|&i| &self.counties[i]).or_else(|| self.counties.iter().find(|c| c.name == key))
     }

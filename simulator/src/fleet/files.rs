@@ -14,7 +14,7 @@ pub fn paths_in(dir: &Path) -> RegistryPaths {
 }
 
 /// The `devices.csv` text.
-pub fn devices_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
+pub(crate) fn devices_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
     w.write_record(DEVICE_COLUMNS).map_err(csv_err("devices.csv"))?;
     for d in &fleet.devices {
@@ -38,7 +38,7 @@ pub fn devices_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
 }
 
 /// The `stations.csv` text.
-pub fn stations_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
+pub(crate) fn stations_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
     w.write_record(STATION_COLUMNS).map_err(csv_err("stations.csv"))?;
     for s in &fleet.stations {
@@ -61,7 +61,7 @@ pub fn stations_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
 }
 
 /// The `grids.csv` text.
-pub fn grids_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
+pub(crate) fn grids_csv(fleet: &Fleet) -> Result<Vec<u8>, SimError> {
     let mut w = writer();
     w.write_record(GRID_COLUMNS).map_err(csv_err("grids.csv"))?;
     for g in &fleet.grids {

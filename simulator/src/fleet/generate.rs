@@ -29,7 +29,7 @@ pub fn generate_registry(spec: &FleetSpec) -> Result<Fleet, SimError> {
 }
 
 /// Generates the fleet of `spec` from given divisions.
-pub fn generate_from(divisions: &Divisions, spec: &FleetSpec) -> Result<Fleet, SimError> {
+pub(crate) fn generate_from(divisions: &Divisions, spec: &FleetSpec) -> Result<Fleet, SimError> {
     spec.validate()?;
     let mut b = Builder { spec, fleet: Fleet { seed: spec.seed, ..Fleet::default() }, counters: [0; 3] };
     let mut seen = Vec::new();

@@ -9,13 +9,13 @@
 //!   forest teams over the forested ones;
 //! - `township` — a township's team, communities, special sites and forest cameras;
 //! - `community` — a community's grids, micro station, homes, small venues and rental buildings;
-//! - [`divisions`] — the embedded Chongqing divisions data the fleet is laid on;
+//! - `divisions` — the embedded Chongqing divisions data the fleet is laid on;
 //! - `place`, `names` — leaves: positions on the map, Chinese names and addresses;
-//! - [`files`] — writing the fleet as `devices.csv`, `stations.csv`, `grids.csv`.
+//! - `files` — writing the fleet as `devices.csv`, `stations.csv`, `grids.csv`.
 
 mod community;
-pub mod divisions;
-pub mod files;
+pub(crate) mod divisions;
+mod files;
 mod generate;
 mod model;
 mod names;
@@ -24,6 +24,6 @@ mod spec;
 mod township;
 
 pub use files::{paths_in, write_registry};
-pub use generate::{generate_from, generate_registry, load_fleet};
+pub use generate::{generate_registry, load_fleet};
 pub use model::{Fleet, FleetDevice, FleetGrid, FleetStation};
 pub use spec::{FleetSpec, DEFAULT_COUNTIES, DEFAULT_SEED};

@@ -14,15 +14,15 @@ use crate::scenario::{fires, hazards, malformed, nuisances, ScenarioKind};
 
 /// A scenario placed on devices at a time.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Event {
+pub(crate) struct Event {
     /// Which scenario.
-    pub kind: ScenarioKind,
+    pub(crate) kind: ScenarioKind,
     /// Its devices: a household's detectors for a kitchen fire, else one device.
-    pub devices: Vec<usize>,
+    pub(crate) devices: Vec<usize>,
     /// When it starts, epoch ms.
-    pub start_ms: i64,
+    pub(crate) start_ms: i64,
     /// Its id in the truth, e.g. `ev-0003`.
-    pub id: String,
+    pub(crate) id: String,
 }
 
 /// What a scenario builder works on: the event, its first device, a random stream of its own,
@@ -92,7 +92,7 @@ impl Scene<'_> {
 /// Builds one scenario on its devices (malformed messages build their topics under `prefix`).
 /// Pure: the same arguments give the same injection; an event without a device of the fleet
 /// injects nothing.
-pub fn inject(fleet: &Fleet, event: &Event, prefix: &str) -> Injection {
+pub(crate) fn inject(fleet: &Fleet, event: &Event, prefix: &str) -> Injection {
     let mut rng = SimRng::derive(fleet.seed, &event.id);
     let Some(&first) = event.devices.first() else { return Injection::default() };
     let Some(dev) = fleet.devices.get(first) else { return Injection::default() };

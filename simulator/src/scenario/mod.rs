@@ -24,7 +24,6 @@ pub mod schedule;
 pub mod truth;
 mod values;
 
-pub use inject::{inject, Event};
 pub use plan::{plan, PlanSpec};
 pub use schedule::{Injection, Message, ScheduledReading, Silence};
 pub use truth::{ExpectedClass, Severity, TruthRecord};

@@ -18,7 +18,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::broker_users::{random_secret, BrokerUsers, SharedUsers};
+pub mod users;
+
+use crate::broker::users::{random_secret, BrokerUsers, SharedUsers};
 
 /// The broker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,13 +35,13 @@ pub enum BrokerError {
 
 /// Where firegrid's own clients reach the started broker.
 #[derive(Clone)]
-pub struct Internal {
+pub(crate) struct Internal {
     /// The internal MQTT 5 listener (loopback).
-    pub addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// Generated username.
-    pub username: String,
+    pub(crate) username: String,
     /// Generated password (128 random bits).
-    pub password: String,
+    pub(crate) password: String,
 }
 
 impl std::fmt::Debug for Internal {
@@ -52,7 +54,11 @@ impl std::fmt::Debug for Internal {
 /// otherwise), and MQTT 5 on a free loopback port for firegrid's own clients, with credentials
 /// generated now (returned). Returns once both accept connections; the broker's threads live as
 /// long as the process.
-pub fn start(listen: SocketAddr, max_packet_bytes: u32, users: Option<SharedUsers>) -> Result<Internal, BrokerError> {
+pub(crate) fn start(
+    listen: SocketAddr,
+    max_packet_bytes: u32,
+    users: Option<SharedUsers>,
+) -> Result<Internal, BrokerError> {
     if std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
         return Err(BrokerError::NotListening(listen));
     }

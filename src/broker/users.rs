@@ -17,7 +17,7 @@ use firegrid_alerting::auth::ct_eq;
 use firegrid_alerting::private_file::{read_private, PrivateFileError};
 
 /// Shortest password accepted (guessing over MQTT must be hopeless).
-pub const MIN_PASSWORD_LEN: usize = 16;
+pub(crate) const MIN_PASSWORD_LEN: usize = 16;
 
 /// A users file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +61,7 @@ impl std::fmt::Debug for BrokerUsers {
 
 impl BrokerUsers {
     /// One user (firegrid's own internal credentials).
-    pub fn single(username: &str, password: &str) -> BrokerUsers {
+    pub(crate) fn single(username: &str, password: &str) -> BrokerUsers {
         BrokerUsers { entries: vec![(username.to_owned(), password.as_bytes().to_vec())] }
     }
 
@@ -129,26 +129,26 @@ impl BrokerUsers {
 /// The users in force, shared with the broker's authentication and replaced by
 /// [`SharedUsers::reload`].
 #[derive(Debug, Clone)]
-pub struct SharedUsers {
+pub(crate) struct SharedUsers {
     current: Arc<ArcSwap<BrokerUsers>>,
     file: Option<Arc<PathBuf>>,
 }
 
 impl SharedUsers {
     /// A fixed set (nothing to reload).
-    pub fn fixed(users: BrokerUsers) -> SharedUsers {
+    pub(crate) fn fixed(users: BrokerUsers) -> SharedUsers {
         SharedUsers { current: Arc::new(ArcSwap::from_pointee(users)), file: None }
     }
 
     /// Loads `file` and keeps it for reloads.
-    pub fn load(file: &Path) -> Result<SharedUsers, UsersError> {
+    pub(crate) fn load(file: &Path) -> Result<SharedUsers, UsersError> {
         let users = BrokerUsers::load(file)?;
         Ok(SharedUsers { current: Arc::new(ArcSwap::from_pointee(users)), file: Some(Arc::new(file.to_owned())) })
     }
 
     /// Reads the file again and puts its users in force; on an error the old ones stay. `None`
     /// without a file.
-    pub fn reload(&self) -> Option<Result<usize, UsersError>> {
+    pub(crate) fn reload(&self) -> Option<Result<usize, UsersError>> {
         let file = self.file.as_deref()?;
         Some(BrokerUsers::load(file).map(|users| {
             let n = users.len();
@@ -158,13 +158,13 @@ impl SharedUsers {
     }
 
     /// Whether `username` with `password` may connect now.
-    pub fn check(&self, username: &str, password: &str) -> bool {
+    pub(crate) fn check(&self, username: &str, password: &str) -> bool {
         self.current.load().check(username, password)
     }
 }
 
 /// 128 random bits from the OS, as 32 hex characters (generated passwords and tokens).
-pub fn random_secret() -> Result<String, UsersError> {
+pub(crate) fn random_secret() -> Result<String, UsersError> {
     let mut buf = [0u8; 16];
     std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).map_err(UsersError::Random)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
