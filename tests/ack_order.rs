@@ -56,8 +56,7 @@ async fn stored_exactly_once(vm: &VictoriaMetrics, want: &BTreeSet<(String, u64)
 }
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> Result<f64> {
-    let text = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
-    Ok(text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok())).unwrap_or(f64::NAN))
+    support::api::metric(&format!("http://{addr}"), name).await
 }
 
 /// Runs firegrid on `config`, publishes the stream through `publish`, and checks the promise.
@@ -76,7 +75,7 @@ async fn check(
     })
     .await?;
     let mut watch = match watch_port {
-        Some(port) => Some(fleet::DeadLetterWatch::start(port).await?),
+        Some(port) => Some(support::watch::DeadLetterWatch::start(port).await?),
         None => None,
     };
     let (_, want, refused) = stream(devices);
@@ -113,7 +112,7 @@ async fn acks_leave_in_arrival_order_on_the_embedded_broker() -> Result<()> {
         let mut config = fleet::harness_config(dir.path(), &reg, "embedded", &vm.url(), "firegrid-ack-order");
         config.mqtt.embedded_listen = format!("127.0.0.1:{port}");
         let (msgs, _, _) = stream(&devices);
-        let publish = fleet::publish_all_v311(port, "ack-order-publisher", msgs);
+        let publish = support::publish::publish_all_v311(port, "ack-order-publisher", msgs);
         check(config, &vm, &devices, publish, None).await
     })
     .await?
@@ -129,7 +128,7 @@ async fn acks_leave_in_arrival_order_on_mosquitto() -> Result<()> {
         let reg = fleet::write_registry(dir.path(), &devices)?;
         let config = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), "firegrid-ack-order");
         let (msgs, _, _) = stream(&devices);
-        let publish = fleet::publish_all(mqtt.port(), "ack-order-publisher", msgs);
+        let publish = support::publish::publish_all(mqtt.port(), "ack-order-publisher", msgs);
         check(config, &vm, &devices, publish, Some(mqtt.port())).await
     })
     .await?

@@ -19,10 +19,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> Result<(u16, String)> {
 }
 
 async fn metric(addr: std::net::SocketAddr, name: &str) -> Result<f64> {
-    let (_, text) = get(addr, "/metrics").await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .with_context(|| format!("no metric {name}"))
+    support::api::metric(&format!("http://{addr}"), name).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +45,7 @@ async fn an_alarm_is_not_acknowledged_while_the_incident_store_cannot_commit_and
 
         let d = devices.iter().find(|d| d.kind == "smoke" && d.registered).context("a registered smoke detector")?;
         let alarm = br#"{"seq":1,"status":"alarm","values":{"obscuration_db_m":0.4,"alarm":true}}"#.to_vec();
-        fleet::publish_all(mqtt.port(), "alarm", vec![(fleet::topic(d), alarm)]).await?;
+        support::publish::publish_all(mqtt.port(), "alarm", vec![(fleet::topic(d), alarm)]).await?;
 
         let (code, body) = support::eventually(Duration::from_secs(30), || async {
             let (code, body) = get(addr, "/readyz").await?;

@@ -38,7 +38,7 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
             format!(r#"{{"ts":{ts},"seq":{seq},"status":"alarm","values":{{"obscuration_db_m":0.6,"alarm":true}}}}"#)
         };
         let sent_at = tokio::time::Instant::now();
-        fleet::publish_all(
+        support::publish::publish_all(
             mqtt.port(),
             "alarm-pub",
             vec![(fleet::topic(d), alarm(1, now).into_bytes()), (fleet::topic(d), alarm(2, now + 1000).into_bytes())],

@@ -7,12 +7,12 @@ mod support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use firegrid_alerting::private_file::write_private;
-use support::process::Firegrid;
+use support::process::{run_to_exit, Firegrid};
 
 const OLD: &str = "old-dispatcher-token-0123456789";
 const NEW: &str = "new-dispatcher-token-0123456789";
@@ -115,28 +115,11 @@ async fn sighup_reloads_the_tokens_and_a_bad_file_keeps_those_in_force() -> Resu
     .context("test timed out")?
 }
 
-/// Runs the binary to its end (at most 20 s); returns whether it succeeded and its stdout+stderr.
+/// Runs the binary to its end (at most 20 s); returns whether it succeeded and its output.
 fn run_to_end(args: &[&str], conf: &Path) -> Result<(bool, String)> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
-        .args(args)
-        .arg("--config")
-        .arg(conf)
-        .env("FIREGRID_HTTP__LISTEN", format!("127.0.0.1:{}", support::free_port()?))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while child.try_wait()?.is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("firegrid {args:?} did not end within 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output()?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
+    let conf = conf.display().to_string();
+    let args: Vec<&str> = args.iter().copied().chain(["--config", &conf]).collect();
+    run_to_exit(&args, &[], Duration::from_secs(20))
 }
 
 #[test]

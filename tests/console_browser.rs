@@ -374,7 +374,7 @@ async fn a_new_fire_appears_live_in_the_console_and_its_station_acknowledges_it_
 }
 
 async fn fleet_publish(mqtt: &Mosquitto, msgs: Vec<(String, Vec<u8>)>) -> Result<()> {
-    support::fleet::publish_all(mqtt.port(), &format!("console-test-{}", firegrid_ingest::now_ms()), msgs).await
+    support::publish::publish_all(mqtt.port(), &format!("console-test-{}", firegrid_ingest::now_ms()), msgs).await
 }
 
 async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Result<()> {

@@ -4,17 +4,17 @@
 //! and deliver it — each key at least once, which a station deduplicates to exactly once — after
 //! a SIGKILL and restart, or after the connection is cut and re-established.
 
-mod dispatch_support;
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use dispatch_support::proxy::FaultProxy;
-use dispatch_support::*;
+use support::dispatch::*;
 use support::process::Firegrid;
-use support::{fleet, Mosquitto, VictoriaMetrics};
+use support::proxy::FaultProxy;
+use support::watch::DispatchWatch;
+use support::{Mosquitto, VictoriaMetrics};
 
 /// firegrid behind the proxy, with a watcher on the real broker.
 struct Setup {
@@ -49,7 +49,7 @@ async fn setup() -> Result<Setup> {
 /// every MQTT notification of it into the proxy; returns the incident and the message keys.
 async fn fire_into_the_void(s: &Setup) -> Result<(String, BTreeSet<String>)> {
     s.proxy.swallow(true);
-    fleet::publish_all(s.mqtt.port(), "puback-sensor", vec![alarm("sd-1", 1)]).await?;
+    support::publish::publish_all(s.mqtt.port(), "puback-sensor", vec![alarm("sd-1", 1)]).await?;
     let round = support::eventually(Duration::from_secs(20), || async {
         let Some(id) = incident_ids(&s.base).await?.first().cloned() else { return Ok(None) };
         let keys: BTreeSet<String> = notifications(&s.base, &id)
@@ -69,13 +69,8 @@ async fn fire_into_the_void(s: &Setup) -> Result<(String, BTreeSet<String>)> {
 
 /// Sum of `firegrid_dispatches_total{channel="mqtt",outcome=…}`.
 async fn mqtt_count(base: &str, outcome: &str) -> Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics")).await?.text().await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("firegrid_dispatches_total{") && l.contains(r#"channel="mqtt""#))
-        .filter(|l| l.contains(&format!(r#"outcome="{outcome}""#)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
+    let outcome = format!(r#"outcome="{outcome}""#);
+    support::api::metric_sum(base, "firegrid_dispatches_total", &[r#"channel="mqtt""#, &outcome]).await
 }
 
 /// Nothing reached the broker, and firegrid marked nothing delivered.
@@ -84,7 +79,8 @@ async fn nothing_delivered(s: &mut Setup, id: &str) -> Result<()> {
         ensure!(n["state"] == "pending" && n["delivered_at_ms"].is_null(), "delivered before the broker had it: {n}");
     }
     ensure!(mqtt_count(&s.base, "delivered").await? == 0.0, "counted as delivered before the broker had it");
-    s.watch.settle(Duration::from_millis(300)).await;
+    // Every notification went into the proxy already: had one passed, the broker would have it before the marker.
+    s.watch.sync().await?;
     ensure!(s.watch.seen.is_empty(), "the broker got what the network dropped: {:?}", s.watch.seen);
     Ok(())
 }
@@ -92,24 +88,21 @@ async fn nothing_delivered(s: &mut Setup, id: &str) -> Result<()> {
 /// The station (the watcher, deduplicating by key) gets every key, and every row ends delivered
 /// by a PUBACK after `since_ms`.
 async fn every_key_delivered(s: &mut Setup, id: &str, keys: &BTreeSet<String>, since_ms: i64) -> Result<()> {
-    s.watch
-        .until(Duration::from_secs(30), |seen| {
-            keys.iter().all(|k| seen.iter().any(|(_, v)| v["idempotency_key"] == k.as_str()))
-        })
-        .await?;
-    s.watch.settle(Duration::from_millis(500)).await;
-    let per_key = s.watch.per_key();
-    let received: BTreeSet<String> = per_key.keys().cloned().collect();
-    ensure!(&received == keys, "after deduplication by key the station has {received:?}, expected {keys:?}");
-    println!("messages per key at the station: {per_key:?}");
-    support::eventually(Duration::from_secs(10), || async {
+    support::eventually(Duration::from_secs(30), || async {
         let rows = notifications(&s.base, id).await?;
         let mqtt: Vec<&serde_json::Value> = rows.iter().filter(|n| n["channel"] == "mqtt").collect();
         let done = mqtt.iter().all(|n| n["state"] == "delivered" && n["delivered_at_ms"].as_i64() >= Some(since_ms));
         Ok((mqtt.len() == keys.len() && done).then_some(()))
     })
     .await
-    .context("every MQTT row marked delivered, after the broker could have it")
+    .context("every MQTT row marked delivered, after the broker could have it")?;
+    // Delivered means the broker has it: after the marker, the station has every copy it will get.
+    s.watch.sync().await?;
+    let per_key = s.watch.per_key();
+    let received: BTreeSet<String> = per_key.keys().cloned().collect();
+    ensure!(&received == keys, "after deduplication by key the station has {received:?}, expected {keys:?}");
+    println!("messages per key at the station: {per_key:?}");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,14 +4,15 @@
 //! station available through the HTTP API; a second one as soon as a registry reload brings a
 //! new station.
 
-mod dispatch_support;
 mod support;
 
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use dispatch_support::*;
 use serde_json::Value;
+use support::api::metric;
+use support::dispatch::*;
+use support::watch::DispatchWatch;
 use support::{fleet, Mosquitto, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
 
@@ -21,15 +22,6 @@ const GRIDLESS: &str =
 sd-u1,smoke,500112,500112002,500112002001,,hh-u1,3 栋 2 单元 502 室,29.7210,106.6310,residential,false
 sd-u2,smoke,500112,500112002,500112002001,,hh-u2,5 栋 1 单元 101 室,29.7212,106.6308,residential,false
 ";
-
-/// `(metric line prefix, value)` from `/metrics`.
-async fn metric(base: &str, series: &str) -> Result<f64> {
-    let text = reqwest::get(format!("{base}/metrics")).await?.text().await?;
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .with_context(|| format!("{series} not in /metrics"))
-}
 
 /// The banner's list, as a dispatcher's console reads it.
 async fn banner(base: &str, token: &str) -> Result<Vec<Value>> {
@@ -75,7 +67,7 @@ async fn an_unroutable_incident_is_counted_shown_and_dispatched_once_a_station_i
         let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
 
         // Nobody to send the first fire to: counted, listed, not dispatched.
-        fleet::publish_all(mqtt.port(), "unroutable-sensor-1", vec![alarm("sd-u1", 1)]).await?;
+        support::publish::publish_all(mqtt.port(), "unroutable-sensor-1", vec![alarm("sd-u1", 1)]).await?;
         let first = unroutable_one(&base, "").await?;
         let id1 = first["incident_id"].as_str().context("incident_id")?.to_owned();
         ensure!(first["class"] == "fire" && first["unroutable_since_ms"].is_i64(), "{first}");
@@ -84,7 +76,9 @@ async fn an_unroutable_incident_is_counted_shown_and_dispatched_once_a_station_i
         ensure!(banner(&base, STATION).await?.is_empty(), "a station token sees no incident it was not notified of");
         let inc = get(&base, ADMIN, &format!("/api/v1/incidents/{id1}")).await?;
         ensure!(inc["incident"]["status"] == "open", "{inc}");
-        watch.settle(Duration::from_millis(300)).await;
+        let queued = notifications(&base, &id1).await?;
+        ensure!(queued.iter().all(|n| n["channel"] != "mqtt"), "queued for nobody: {queued:?}");
+        watch.sync().await?;
         ensure!(watch.seen.is_empty(), "dispatched to nobody, yet: {:?}", watch.seen);
 
         // An admin sets the covering micro station available over HTTP: the incident goes to it.
@@ -101,7 +95,7 @@ async fn an_unroutable_incident_is_counted_shown_and_dispatched_once_a_station_i
 
         // The station is busy again; a second fire is unroutable until a registry reload brings a new station.
         ensure!(post(&base, ADMIN, path, r#"{"status":"busy"}"#).await?.is_success());
-        fleet::publish_all(mqtt.port(), "unroutable-sensor-2", vec![alarm("sd-u2", 1)]).await?;
+        support::publish::publish_all(mqtt.port(), "unroutable-sensor-2", vec![alarm("sd-u2", 1)]).await?;
         let second = unroutable_one(&base, &id1).await?;
         let id2 = second["incident_id"].as_str().context("incident_id")?.to_owned();
         ensure!(metric(&base, r#"firegrid_dispatch_unroutable_total{class="fire"}"#).await? == 2.0);

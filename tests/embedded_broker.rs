@@ -8,12 +8,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use firegrid_alerting::private_file::write_private;
 use support::login::{login, session, Login};
+use support::process::run_to_exit;
 use tokio_util::sync::CancellationToken;
 
 const DISPATCHER: &str = "dispatcher-token-0123456789abcdef";
@@ -22,31 +22,15 @@ const GRID: (&str, &str) = ("grid-500112002001-g1", "grid-password-0123456789");
 const STATION: (&str, &str) = ("ms-500112002001", "station-password-0123456789");
 const ALARM_TOPIC: &str = "firegrid/v1/500112/500112002/smoke/sd-eb-1";
 
-/// A vulnerable household's smoke detector in 五星路社区 (渝北区), its micro station, grid, township
-/// team and district station.
+/// A vulnerable household's smoke detector in 五星路社区 (渝北区); the stations and the grid of the
+/// dispatch fixtures.
+const DEVICES: &str =
+    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
+sd-eb-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-eb-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
+";
+
 fn write_registry(dir: &Path) -> Result<firegrid_ingest::registry::RegistryPaths> {
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: dir.join("devices.csv"),
-        stations: dir.join("stations.csv"),
-        grids: dir.join("grids.csv"),
-    };
-    std::fs::write(
-        &paths.devices,
-        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n\
-         sd-eb-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-eb-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n",
-    )?;
-    std::fs::write(
-        &paths.stations,
-        "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n\
-         ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,\n\
-         tt-500112002,双龙湖街道专职消防队,township_team,500112,500112002,,29.7250,106.6360,,true,\n\
-         ms-500112002001,五星路社区微型消防站,micro,500112,500112002,500112002001,29.7205,106.6302,,true,\n",
-    )?;
-    std::fs::write(
-        &paths.grids,
-        "grid_id,community,manager,phone,webhook_url\n500112002001-g1,500112002001,王芳,13800000001,\n",
-    )?;
-    Ok(paths)
+    support::dispatch::write_registry(dir, DEVICES, &support::dispatch::stations(""), &support::dispatch::grids(""))
 }
 
 /// firegrid in-process with the embedded broker on a free loopback port and a users file.
@@ -176,30 +160,12 @@ fn a_non_loopback_embedded_listen_without_users_is_refused_by_run_and_check_conf
     let dir = tempfile::tempdir()?;
     let port = support::free_port()?;
     for command in ["check-config", "run"] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
-            .arg(command)
-            .current_dir(dir.path())
-            .env("FIREGRID_MQTT__EMBEDDED_LISTEN", format!("0.0.0.0:{port}"))
-            .env("FIREGRID_HTTP__LISTEN", format!("127.0.0.1:{}", support::free_port()?))
-            .env("FIREGRID_DATA__DIR", dir.path().join("data"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait()? {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                anyhow::bail!("`firegrid {command}` kept running with an anonymous broker on 0.0.0.0");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().context("stderr")?, &mut stderr)?;
-        ensure!(!status.success(), "`firegrid {command}` accepted it: {stderr}");
+        let listen = format!("0.0.0.0:{port}");
+        let data = dir.path().join("data").display().to_string();
+        let env = [("FIREGRID_MQTT__EMBEDDED_LISTEN", listen.as_str()), ("FIREGRID_DATA__DIR", data.as_str())];
+        let (ok, stderr) = run_to_exit(&[command], &env, Duration::from_secs(20))
+            .with_context(|| format!("`firegrid {command}` with an anonymous broker on 0.0.0.0"))?;
+        ensure!(!ok, "`firegrid {command}` accepted it: {stderr}");
         ensure!(
             stderr.contains("mqtt.embedded_users_file")
                 && stderr.contains("0.0.0.0:")

@@ -91,7 +91,7 @@ async fn a_sixty_second_store_outage_under_steady_load_loses_nothing_and_memory_
         let fg = s.firegrid(&config).await?;
         // 5,000 readings/s for 80 s: the store is down from 10 s to 70 s.
         let stream = s.readings(1, 800);
-        let publisher = tokio::spawn(fleet::publish_paced(s.mqtt.port(), "outage-load", stream, 5000));
+        let publisher = tokio::spawn(support::publish::publish_paced(s.mqtt.port(), "outage-load", stream, 5000));
         tokio::time::sleep(Duration::from_secs(10)).await;
         s.vm.stop().await?;
         let (rss_start, _) = fg.rss_kib()?;
@@ -123,7 +123,8 @@ async fn three_sigkills_during_a_fifty_thousand_reading_stream_lose_nothing() ->
         let s = Setup::new(500).await?;
         let config = s.config(0)?;
         let mut fg = s.firegrid(&config).await?;
-        let publisher = tokio::spawn(fleet::publish_paced(s.mqtt.port(), "kill-load", s.readings(1, 100), 5000));
+        let publisher =
+            tokio::spawn(support::publish::publish_paced(s.mqtt.port(), "kill-load", s.readings(1, 100), 5000));
         for _ in 0..3 {
             tokio::time::sleep(Duration::from_millis(2500)).await;
             fg.kill9_and_restart().await?;
@@ -144,7 +145,7 @@ async fn a_full_spool_stops_acks_and_the_broker_holds_the_backlog_until_the_stor
         let fg = s.firegrid(&config).await?;
         s.vm.stop().await?;
         // About 6 MB of line protocol against a 1 MiB spool.
-        fleet::publish_all(s.mqtt.port(), "spool-full-load", s.readings(1, 60)).await?;
+        support::publish::publish_all(s.mqtt.port(), "spool-full-load", s.readings(1, 60)).await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok((fg.readyz().await?["store"] == "failing_spool_full").then_some(()))
         })
@@ -171,7 +172,7 @@ async fn a_torn_or_corrupt_spool_tail_is_cut_at_start_up_and_nothing_is_missing(
         let config = s.config(0)?;
         let mut fg = s.firegrid(&config).await?;
         s.vm.stop().await?;
-        fleet::publish_all(s.mqtt.port(), "torn-load", s.readings(1, 25)).await?;
+        support::publish::publish_all(s.mqtt.port(), "torn-load", s.readings(1, 25)).await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok((fg.metric("firegrid_spool_appended_points_total").await? >= 5000.0).then_some(()))
         })

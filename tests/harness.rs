@@ -290,8 +290,17 @@ async fn mosquitto_keeps_autosaved_messages_across_a_kill() -> Result<()> {
         subscriber.disconnect().await?;
 
         let sent = publish_backlog(&broker, "firegrid/v1/test/crash", 100).await?;
-        // autosave_interval is 1 s: after 2.5 s the backlog is on disk.
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // The backlog is on disk once an autosave (every second) wrote the database after the last
+        // PUBACK: mosquitto stores, acknowledges and saves on one thread, so a save that ended
+        // after the acknowledgements began after the messages were stored.
+        let acked = std::time::SystemTime::now();
+        let db = broker.dir().join("mosquitto.db");
+        support::eventually(Duration::from_secs(10), || {
+            let db = db.clone();
+            async move { Ok((std::fs::metadata(&db)?.modified()? > acked).then_some(())) }
+        })
+        .await
+        .context("an autosave after the backlog was acknowledged")?;
         broker.kill();
         ensure!(!broker.is_running(), "still running after kill");
         broker.start_again().await?;
@@ -322,13 +331,23 @@ async fn mosquitto_gives_a_3_1_1_consumer_the_configured_in_flight_window() -> R
         consumer.disconnect().await?;
         publish_backlog(&broker, "firegrid/v1/test/window", window + 500).await?;
 
-        // Manual acks, never sent: the broker stops at its in-flight window.
+        // Manual acks, never sent: the broker stops at its in-flight window. It sends a resumed
+        // session's queue as it takes the connection; the SUBACK of a later SUBSCRIBE is the
+        // marker after which no more of it can come.
         let mut consumer = Client4::connect(&broker, "harness-window", true);
         consumer.connack().await?;
         let mut received = 0;
-        while let Some(packet) = consumer.next_incoming(Duration::from_secs(2)).await? {
-            if let rumqttc::Packet::Publish(_) = packet {
+        while received < window {
+            if let rumqttc::Packet::Publish(_) = consumer.expect_incoming().await? {
                 received += 1;
+            }
+        }
+        consumer.client.subscribe("firegrid/v1/marker", rumqttc::QoS::AtLeastOnce).await?;
+        loop {
+            match consumer.expect_incoming().await? {
+                rumqttc::Packet::Publish(_) => received += 1,
+                rumqttc::Packet::SubAck(_) => break,
+                _ => {}
             }
         }
         ensure!(received == window, "received {received} unacknowledged messages, expected the window {window}");

@@ -64,7 +64,7 @@ async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_d
         let addr = running.http_addr;
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
 
-        let mut watch = fleet::DeadLetterWatch::start(mqtt.port()).await?;
+        let mut watch = support::watch::DeadLetterWatch::start(mqtt.port()).await?;
         let bad = fleet::malformed(firegrid_ingest::now_ms());
         let mut msgs = readings(&devices, 1, 20);
         // Interleave the malformed messages through the stream.
@@ -73,7 +73,7 @@ async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_d
             msgs.insert(i * (step + 1), (t.clone(), p.clone()));
         }
         ensure!(msgs.len() >= 10_000 + 50);
-        fleet::publish_all(mqtt.port(), "e2e-publisher", msgs).await?;
+        support::publish::publish_all(mqtt.port(), "e2e-publisher", msgs).await?;
 
         let want = expected_pairs(&devices, 1..21);
         let got = wait_for_pairs(&vm, &want).await?;
@@ -164,10 +164,10 @@ async fn a_broker_restart_mid_stream_loses_nothing() -> Result<()> {
         let addr = running.http_addr;
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
 
-        fleet::publish_all(mqtt.port(), "restart-pub-1", readings(&devices, 1, 15)).await?;
+        support::publish::publish_all(mqtt.port(), "restart-pub-1", readings(&devices, 1, 15)).await?;
         // Firegrid is still draining that backlog when the broker goes away.
         mqtt.restart().await?;
-        fleet::publish_all(mqtt.port(), "restart-pub-2", readings(&devices, 16, 15)).await?;
+        support::publish::publish_all(mqtt.port(), "restart-pub-2", readings(&devices, 16, 15)).await?;
 
         let want = expected_pairs(&devices, 1..31);
         let got = wait_for_pairs(&vm, &want).await?;
@@ -203,7 +203,7 @@ async fn a_backlog_far_larger_than_the_window_drains_completely_through_tiny_bat
         shutdown.cancel();
         running.wait().await?;
 
-        fleet::publish_all(mqtt.port(), "backlog-pub", readings(&devices, 1, 50)).await?;
+        support::publish::publish_all(mqtt.port(), "backlog-pub", readings(&devices, 1, 50)).await?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(s, shutdown.clone()).await?;
         let want = expected_pairs(&devices, 1..51);
@@ -214,15 +214,6 @@ async fn a_backlog_far_larger_than_the_window_drains_completely_through_tiny_bat
         Ok(())
     })
     .await?
-}
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -237,11 +228,11 @@ async fn a_store_outage_loses_nothing_and_ingest_resumes_by_itself() -> Result<(
         let addr = running.http_addr;
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
 
-        fleet::publish_all(mqtt.port(), "outage-pub-1", readings(&devices, 1, 10)).await?;
+        support::publish::publish_all(mqtt.port(), "outage-pub-1", readings(&devices, 1, 10)).await?;
         vm.stop().await?;
-        let rss_before = rss_kib();
+        let (rss_before, _) = support::process::rss_kib(std::process::id())?;
         let outage = tokio::time::Instant::now();
-        fleet::publish_all(mqtt.port(), "outage-pub-2", readings(&devices, 11, 20)).await?;
+        support::publish::publish_all(mqtt.port(), "outage-pub-2", readings(&devices, 11, 20)).await?;
         // The store is down: batches go to the disk spool and ingestion carries on, degraded.
         support::eventually(Duration::from_secs(10), || async {
             let r: serde_json::Value = reqwest::get(format!("http://{addr}/readyz")).await?.json().await?;
@@ -249,9 +240,9 @@ async fn a_store_outage_loses_nothing_and_ingest_resumes_by_itself() -> Result<(
         })
         .await?;
         tokio::time::sleep_until(outage + Duration::from_secs(10)).await;
-        let rss_during = rss_kib();
+        let (rss_during, _) = support::process::rss_kib(std::process::id())?;
         vm.start_again().await?;
-        fleet::publish_all(mqtt.port(), "outage-pub-3", readings(&devices, 31, 5)).await?;
+        support::publish::publish_all(mqtt.port(), "outage-pub-3", readings(&devices, 31, 5)).await?;
 
         let want = expected_pairs(&devices, 1..36);
         let got = wait_for_pairs(&vm, &want).await?;

@@ -5,16 +5,15 @@
 //! last restart every fire has exactly one incident and its station's `respond` notification.
 //! A second test splits one confirmation deterministically across a kill.
 
-mod dispatch_support;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use dispatch_support::{DispatchWatch, ADMIN};
-use support::fleet;
+use support::dispatch::{self, ADMIN};
 use support::process::Firegrid;
+use support::watch::DispatchWatch;
 use support::{Mosquitto, VictoriaMetrics};
 
 const FIRES: usize = 20;
@@ -64,13 +63,8 @@ impl Rig {
         let dir = tempfile::tempdir()?;
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
-        let reg = dispatch_support::write_registry(
-            dir.path(),
-            &devices(),
-            &dispatch_support::stations(""),
-            &dispatch_support::grids(""),
-        )?;
-        let config = dispatch_support::write_config(dir.path(), &mqtt.url(), &vm.url(), &reg, "")?;
+        let reg = dispatch::write_registry(dir.path(), &devices(), &dispatch::stations(""), &dispatch::grids(""))?;
+        let config = dispatch::write_config(dir.path(), &mqtt.url(), &vm.url(), &reg, "")?;
         let firegrid = Firegrid::start(&config, Vec::new(), &dir.path().join("firegrid.log")).await?;
         let watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
         Ok(Rig { _dir: dir, mqtt, _vm: vm, firegrid, watch })
@@ -92,7 +86,7 @@ impl Rig {
 
     /// Fire incidents per household, from the API.
     async fn fires_by_household(&self) -> Result<BTreeMap<String, Vec<String>>> {
-        let v = dispatch_support::get(&self.api(), ADMIN, "/api/v1/incidents?class=fire&limit=1000").await?;
+        let v = dispatch::get(&self.api(), ADMIN, "/api/v1/incidents?class=fire&limit=1000").await?;
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for inc in v["incidents"].as_array().context("incidents")? {
             let hh = inc["household_id"].as_str().unwrap_or_default().to_owned();
@@ -153,7 +147,7 @@ async fn five_sigkills_during_a_stream_of_fires_lose_no_fire_and_open_none_twice
         println!("kill seed {seed}");
         let msgs = stream(firegrid_ingest::now_ms());
         let port = rig.mqtt.port();
-        let publisher = tokio::spawn(async move { fleet::publish_paced(port, "fires", msgs, RATE).await });
+        let publisher = tokio::spawn(async move { support::publish::publish_paced(port, "fires", msgs, RATE).await });
         let started = tokio::time::Instant::now();
         for at in kill_moments(seed) {
             tokio::time::sleep_until(started + at).await;
@@ -187,13 +181,14 @@ async fn a_two_reading_smoke_confirmation_split_across_a_sigkill_is_still_confir
     tokio::time::timeout(Duration::from_secs(120), async {
         let mut rig = Rig::start().await?;
         let now = firegrid_ingest::now_ms();
-        fleet::publish_all(rig.mqtt.port(), "first", vec![(topic("sd-0-a"), reading(now, 1, 0.31))]).await?;
+        support::publish::publish_all(rig.mqtt.port(), "first", vec![(topic("sd-0-a"), reading(now, 1, 0.31))]).await?;
         // Acknowledged means the engine committed the reading's rule state (one reading over).
         rig.settled().await?;
         ensure!(rig.fires_by_household().await?.is_empty(), "one reading over the alarm value is not a fire yet");
         rig.firegrid.kill9_and_restart().await?;
         let now = firegrid_ingest::now_ms();
-        fleet::publish_all(rig.mqtt.port(), "second", vec![(topic("sd-0-a"), reading(now, 2, 0.33))]).await?;
+        support::publish::publish_all(rig.mqtt.port(), "second", vec![(topic("sd-0-a"), reading(now, 2, 0.33))])
+            .await?;
         let fires = support::eventually(Duration::from_secs(30), || async {
             let fires = rig.fires_by_household().await?;
             Ok((!fires.is_empty()).then_some(fires))

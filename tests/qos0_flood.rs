@@ -59,7 +59,7 @@ async fn a_flood_of_malformed_qos0_messages_leaves_memory_flat_and_intake_alive(
             .iter()
             .map(|d| (fleet::topic(d), fleet::payload(d, 1, firegrid_ingest::now_ms()).into_bytes()))
             .collect();
-        fleet::publish_all(mqtt.port(), "warm-up", warm).await?;
+        support::publish::publish_all(mqtt.port(), "warm-up", warm).await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok((fleet::stored_pairs(&vm).await?.len() == devices.len()).then_some(()))
         })
@@ -88,7 +88,7 @@ async fn a_flood_of_malformed_qos0_messages_leaves_memory_flat_and_intake_alive(
             .iter()
             .map(|d| (fleet::topic(d), fleet::payload(d, 2, firegrid_ingest::now_ms()).into_bytes()))
             .collect();
-        fleet::publish_all(mqtt.port(), "after-flood", after).await?;
+        support::publish::publish_all(mqtt.port(), "after-flood", after).await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok((fleet::stored_pairs(&vm).await?.len() == 2 * devices.len()).then_some(()))
         })

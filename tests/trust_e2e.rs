@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use support::process::Firegrid;
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use support::api::{metric, metric_sum};
+use support::dispatch::{grids, outbox_settled, stations, write_registry, write_tokens};
+use support::process::{rss_kib, Firegrid};
+use support::watch::DispatchWatch;
 use support::{fleet, Mosquitto, VictoriaMetrics};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Distinct made-up device ids of the flood (the issue's number; kept in CI).
@@ -29,41 +29,18 @@ const ALARM_EVERY: usize = 100;
 /// The issue's bound on the firegrid process's resident memory growth over the flood.
 const RSS_GROWTH_LIMIT_KIB: u64 = 50 * 1024;
 
-/// Registry of 双龙湖街道 (渝北区): two households of 五星路社区 (one vulnerable), their micro
-/// station, the township team, the district station and the grid.
-fn write_registry(dir: &Path) -> Result<firegrid_ingest::registry::RegistryPaths> {
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: dir.join("devices.csv"),
-        stations: dir.join("stations.csv"),
-        grids: dir.join("grids.csv"),
-    };
-    std::fs::write(
-        &paths.devices,
-        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n\
-         sd-home-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n\
-         sd-home-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true\n\
-         sd-shop-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-101,5 栋 1 单元 101 室,29.7212,106.6308,residential,false\n",
-    )?;
-    std::fs::write(
-        &paths.stations,
-        "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n\
-         ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,\n\
-         tt-500112002,双龙湖街道专职消防队,township_team,500112,500112002,,29.7250,106.6360,,true,\n\
-         ms-500112002001,五星路社区微型消防站,micro,500112,500112002,500112002001,29.7205,106.6302,,true,\n",
-    )?;
-    std::fs::write(
-        &paths.grids,
-        "grid_id,community,manager,phone,webhook_url\n500112002001-g1,500112002001,王芳,13800000001,\n",
-    )?;
-    firegrid_alerting::private_file::write_private(
-        &dir.join("tokens.csv"),
-        "token,role,subject\ntrust-admin-0123456789abcdef,admin,ops\n",
-    )?;
-    Ok(paths)
-}
+/// Two households of 五星路社区 (双龙湖街道, 渝北区), one vulnerable; the stations and the grid of the
+/// dispatch fixtures.
+const DEVICES: &str =
+    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
+sd-home-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
+sd-home-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
+sd-shop-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-101,5 栋 1 单元 101 室,29.7212,106.6308,residential,false
+";
 
 fn config(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, client_id: &str) -> Result<firegrid::Config> {
-    let reg = write_registry(dir)?;
+    let reg = write_registry(dir, DEVICES, &stations(""), &grids(""))?;
+    write_tokens(dir)?;
     Ok(fleet::harness_config(dir, &reg, &mqtt.url(), &vm.url(), client_id))
 }
 
@@ -98,137 +75,23 @@ fn flood_message(i: usize, ts: i64) -> (String, Vec<u8>) {
     }
 }
 
-/// Resident set size of a process, KiB, from `/proc/{pid}/status`; unreadable is an error.
-fn rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .with_context(|| format!("no VmRSS in /proc/{pid}/status"))
-}
-
-/// Sum of a metric's samples over its labels, from firegrid's `/metrics`.
-async fn metric_sum(http_port: u16, name: &str) -> Result<f64> {
-    let text = reqwest::get(format!("http://127.0.0.1:{http_port}/metrics")).await?.text().await?;
-    let mut sum = None;
-    for line in text.lines().filter(|l| l.starts_with(name)) {
-        let rest = &line[name.len()..];
-        if rest.starts_with('{') || rest.starts_with(' ') {
-            let v: f64 = line.rsplit(' ').next().context("value")?.parse()?;
-            sum = Some(sum.unwrap_or(0.0) + v);
-        }
-    }
-    sum.with_context(|| format!("metric {name} not found"))
-}
-
-/// Publishes `messages` with QoS 1 at about `per_second`, in 100 ms slices, and returns once the
-/// broker acknowledged every one.
-async fn publish_paced(port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>, per_second: usize) -> Result<()> {
-    let mut opts = MqttOptions::new(client_id, "127.0.0.1", port);
-    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1 << 20));
-    let (client, mut el) = AsyncClient::new(opts, 2000);
-    let n = messages.len();
-    let slice = (per_second / 10).max(1);
-    let publisher = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
-        let mut it = messages.into_iter();
-        loop {
-            tick.tick().await;
-            let chunk: Vec<_> = it.by_ref().take(slice).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            for (t, p) in chunk {
-                client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
-            }
-        }
-        anyhow::Ok(client)
-    });
-    let mut acked = 0usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    while acked < n {
-        match tokio::time::timeout_at(deadline, el.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => acked += 1,
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => bail!("publisher connection: {e}"),
-            Err(_) => bail!("{acked} of {n} publishes acknowledged by the broker within 180 s"),
-        }
-    }
-    let client = publisher.await??;
-    client.disconnect().await.ok();
+/// Waits until no notification is pending any more and the watcher has every delivered one.
+async fn all_dispatched(base: &str, watch: &mut DispatchWatch) -> Result<()> {
+    let delivered = support::eventually(Duration::from_secs(60), || async { Ok(outbox_settled(base).await?) })
+        .await
+        .context("every notification delivered")?;
+    watch.sync().await?;
+    ensure!(watch.seen.len() >= delivered, "{} messages seen of {delivered} delivered", watch.seen.len());
     Ok(())
 }
 
-/// Collects the messages published under `firegrid/v1/dispatch/#`.
-struct DispatchWatch {
-    rx: mpsc::UnboundedReceiver<serde_json::Value>,
-    seen: Vec<serde_json::Value>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl DispatchWatch {
-    async fn start(port: u16) -> Result<DispatchWatch> {
-        let mut opts = MqttOptions::new(format!("trust-watch-{}-{port}", std::process::id()), "127.0.0.1", port);
-        opts.set_max_packet_size(Some(1 << 20));
-        let (client, mut el) = AsyncClient::new(opts, 1000);
-        client.subscribe("firegrid/v1/dispatch/#", QoS::AtLeastOnce).await?;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), el.poll()).await.context("subscribe timed out")? {
-                Ok(Event::Incoming(Packet::SubAck(_))) => break,
-                Ok(_) => {}
-                Err(e) => bail!("dispatch watcher: {e}"),
-            }
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            let _client = client;
-            while let Ok(ev) = el.poll().await {
-                if let Event::Incoming(Packet::Publish(p)) = ev {
-                    if let Ok(v) = serde_json::from_slice(&p.payload) {
-                        let _ = tx.send(v);
-                    }
-                }
-            }
-        });
-        Ok(DispatchWatch { rx, seen: Vec::new(), task })
-    }
-
-    /// Waits until `pred` holds over everything received so far.
-    async fn until(&mut self, timeout: Duration, pred: impl Fn(&[serde_json::Value]) -> bool) -> Result<()> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        while !pred(&self.seen) {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) => self.seen.push(m),
-                _ => bail!("dispatch condition not met within {timeout:?}; received {} messages", self.seen.len()),
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes what arrives in the next `d`.
-    async fn settle(&mut self, d: Duration) {
-        let deadline = tokio::time::Instant::now() + d;
-        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            self.seen.push(m);
-        }
-    }
-}
-
-impl Drop for DispatchWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// Whether a dispatch message is about an incident of the made-up ids.
-fn of_ghosts(m: &serde_json::Value) -> bool {
+fn of_ghosts(m: &Value) -> bool {
     m["devices"].as_array().is_some_and(|d| d.iter().any(|x| x.as_str().is_some_and(|s| s.starts_with("ghost-"))))
 }
 
-fn has_role(seen: &[serde_json::Value], device: &str, station: &str, role: &str) -> bool {
-    seen.iter().any(|m| {
+fn has_role(seen: &[(String, Value)], device: &str, station: &str, role: &str) -> bool {
+    seen.iter().any(|(_, m)| {
         m["station_id"] == station
             && m["role"] == role
             && m["devices"].as_array().is_some_and(|d| d.iter().any(|x| x == device))
@@ -246,20 +109,20 @@ async fn a_flood_of_unknown_ids_keeps_memory_flat_and_gets_only_verify_while_reg
         std::fs::write(&path, toml::to_string(&c)?)?;
         let firegrid = Firegrid::start(&path, Vec::new(), &dir.path().join("firegrid.log")).await?;
         let pid = firegrid.pid().context("firegrid runs")?;
-        let port = firegrid.http_port;
-        let mut watch = DispatchWatch::start(mqtt.port()).await?;
+        let base = format!("http://127.0.0.1:{}", firegrid.http_port);
+        let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
 
         // Warm up with the registered fleet's normal readings, then take the baseline.
         let now = firegrid_ingest::now_ms();
         let warm: Vec<_> = (0..300u64)
             .map(|i| (topic("smoke", ["sd-home-1", "sd-home-2", "sd-shop-1"][i as usize % 3]), smoke_reading(now, i, 0.01)))
             .collect();
-        publish_paced(mqtt.port(), "trust-warm", warm, 3000).await?;
-        support::eventually(Duration::from_secs(30), || async move {
-            Ok((metric_sum(port, "firegrid_messages_received_total").await? >= 300.0).then_some(()))
+        support::publish::publish_paced(mqtt.port(), "trust-warm", warm, 3000).await?;
+        support::eventually(Duration::from_secs(30), || async {
+            Ok((metric_sum(&base, "firegrid_messages_received_total", &[]).await? >= 300.0).then_some(()))
         })
         .await?;
-        let before = rss_kib(pid)?;
+        let (before, _) = rss_kib(pid)?;
 
         // The flood, with two registered homes catching fire in the middle of it.
         let ts = firegrid_ingest::now_ms();
@@ -270,10 +133,10 @@ async fn a_flood_of_unknown_ids_keeps_memory_flat_and_gets_only_verify_while_reg
         flood.insert(middle + 1, (topic("smoke", "sd-shop-1"), smoke_alarm(fire_ts, 1000)));
         let total = 300.0 + flood.len() as f64;
         let started = tokio::time::Instant::now();
-        publish_paced(mqtt.port(), "trust-flood", flood, FLOOD_RATE).await?;
+        support::publish::publish_paced(mqtt.port(), "trust-flood", flood, FLOOD_RATE as u32).await?;
         let published_in = started.elapsed();
-        support::eventually(Duration::from_secs(180), || async move {
-            Ok((metric_sum(port, "firegrid_messages_received_total").await? >= total).then_some(()))
+        support::eventually(Duration::from_secs(180), || async {
+            Ok((metric_sum(&base, "firegrid_messages_received_total", &[]).await? >= total).then_some(()))
         })
         .await
         .context("firegrid took in the whole flood")?;
@@ -283,20 +146,20 @@ async fn a_flood_of_unknown_ids_keeps_memory_flat_and_gets_only_verify_while_reg
                 has_role(seen, "sd-home-1", "ms-500112002001", "respond")
                     && has_role(seen, "sd-home-1", "ds-500112", "forward_119")
                     && has_role(seen, "sd-shop-1", "ms-500112002001", "respond")
-                    && seen.iter().filter(|m| of_ghosts(m)).count() >= 100
+                    && seen.iter().filter(|(_, m)| of_ghosts(m)).count() >= 100
             })
             .await?;
-        watch.settle(Duration::from_secs(3)).await;
-        let after = rss_kib(pid)?;
-        let held = metric_sum(port, "firegrid_alert_state_devices{registry=\"unregistered\"}").await?;
-        let suppressed = metric_sum(port, "firegrid_unregistered_alarms_suppressed_total").await?;
+        all_dispatched(&base, &mut watch).await?;
+        let (after, _) = rss_kib(pid)?;
+        let held = metric(&base, r#"firegrid_alert_state_devices{registry="unregistered"}"#).await?;
+        let suppressed = metric(&base, "firegrid_unregistered_alarms_suppressed_total").await?;
         eprintln!(
             "flood: {UNKNOWN_IDS} ids published in {published_in:?} (taken in by {drained_in:?}); \
              RSS {before} KiB -> {after} KiB (+{} KiB); unregistered states held {held}; alarms stored only {suppressed}",
             after.saturating_sub(before)
         );
 
-        let ghosts: Vec<&serde_json::Value> = watch.seen.iter().filter(|m| of_ghosts(m)).collect();
+        let ghosts: Vec<&Value> = watch.messages().filter(|m| of_ghosts(m)).collect();
         let roles: BTreeMap<String, usize> = ghosts.iter().fold(BTreeMap::new(), |mut acc, m| {
             *acc.entry(format!("{}/{}", m["role"].as_str().unwrap_or("?"), m["station_id"].as_str().unwrap_or("?")))
                 .or_default() += 1;
@@ -327,10 +190,11 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
         let c = config(dir.path(), &mqtt, &vm, &format!("firegrid-trust-late-{}", std::process::id()))?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
-        let mut watch = DispatchWatch::start(mqtt.port()).await?;
+        let base = format!("http://{}", running.http_addr);
+        let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
         let now = firegrid_ingest::now_ms();
         let two_days = 2 * 86_400_000;
-        fleet::publish_all(
+        support::publish::publish_all(
             mqtt.port(),
             "trust-late",
             vec![
@@ -340,7 +204,7 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
         )
         .await?;
         watch.until(Duration::from_secs(20), |seen| !seen.is_empty()).await?;
-        fleet::publish_all(
+        support::publish::publish_all(
             mqtt.port(),
             "trust-fresh",
             vec![
@@ -356,11 +220,11 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
                     && has_role(seen, "sd-home-1", "ds-500112", "forward_119")
             })
             .await?;
-        watch.settle(Duration::from_secs(2)).await;
-        let late: Vec<_> = watch.seen.iter().filter(|m| m["verification"] == "late_alarm").collect();
+        all_dispatched(&base, &mut watch).await?;
+        let late: Vec<_> = watch.messages().filter(|m| m["verification"] == "late_alarm").collect();
         ensure!(!late.is_empty(), "the late alarm is recorded for a check: {:?}", watch.seen);
         let late_id = late[0]["incident_id"].clone();
-        let of_late: Vec<_> = watch.seen.iter().filter(|m| m["incident_id"] == late_id).collect();
+        let of_late: Vec<_> = watch.messages().filter(|m| m["incident_id"] == late_id).collect();
         ensure!(
             of_late.iter().all(|m| m["role"] == "verify" && m["station_id"] == "grid:500112002001-g1"),
             "the late alarm goes only to the grid manager, as verify: {of_late:?}"
@@ -368,7 +232,7 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
         ensure!(of_late.iter().all(|m| m["severity"] == "medium"), "{of_late:?}");
         let summary = of_late[0]["summary_zh"].as_str().unwrap_or("");
         ensure!(summary.contains("待核实") && summary.contains("迟到报警"), "{summary}");
-        let live: Vec<_> = watch.seen.iter().filter(|m| m["incident_id"] != late_id).collect();
+        let live: Vec<_> = watch.messages().filter(|m| m["incident_id"] != late_id).collect();
         ensure!(live.iter().all(|m| m["severity"] == "critical" && m["verification"].is_null()), "{live:?}");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
@@ -386,8 +250,8 @@ async fn a_detector_published_under_another_kinds_topic_is_dead_lettered_and_kee
         let c = config(dir.path(), &mqtt, &vm, &format!("firegrid-trust-kind-{}", std::process::id()))?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
-        let mut watch = DispatchWatch::start(mqtt.port()).await?;
-        let mut dead = fleet::DeadLetterWatch::start(mqtt.port()).await?;
+        let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
+        let mut dead = support::watch::DeadLetterWatch::start(mqtt.port()).await?;
         let now = firegrid_ingest::now_ms();
         let electrical =
             format!(r#"{{"ts":{},"seq":2,"values":{{"residual_current_ma":5,"cable_temp_c":[20]}}}}"#, now + 5000);
@@ -397,7 +261,7 @@ async fn a_detector_published_under_another_kinds_topic_is_dead_lettered_and_kee
             (topic("electrical", "sd-shop-1"), electrical.into_bytes()),
             (topic("smoke", "sd-shop-1"), smoke_reading(now + 10_000, 3, 0.35)),
         ] {
-            fleet::publish_all(mqtt.port(), "trust-kind", vec![(t, p)]).await?;
+            support::publish::publish_all(mqtt.port(), "trust-kind", vec![(t, p)]).await?;
         }
         let dl = dead.collect(1, Duration::from_secs(10)).await;
         ensure!(dl.first().is_some_and(|d| d["reason"] == "kind_mismatch"), "{dl:?}");

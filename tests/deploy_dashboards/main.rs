@@ -171,7 +171,7 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
         messages.extend(alarms.messages(now));
         let readings = messages.len();
         messages.extend(fleet::malformed(now).into_iter().map(|(t, p, _)| (t, p)));
-        fleet::publish_all(mqtt.port(), "deploy-dashboards-publisher", messages).await?;
+        support::publish::publish_all(mqtt.port(), "deploy-dashboards-publisher", messages).await?;
 
         let stored = until(Duration::from_secs(30), "every reading in InfluxDB", || async {
             let a = influx.query(r#"SELECT count("seq") FROM "smoke", "electrical", "forest_ir""#).await?;

@@ -1,15 +1,11 @@
 //! A test fleet: a registry written to files, readings of all three kinds with known values,
-//! malformed messages covering every dead-letter reason, and a QoS 1 publisher that waits for
-//! the broker's acknowledgements.
+//! malformed messages covering every dead-letter reason, a firegrid configuration for the harness
+//! servers, and what the store holds of it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use rumqttc::v5::mqttbytes::v5::Packet;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use anyhow::Result;
 
 /// One device of the test fleet.
 #[derive(Debug, Clone)]
@@ -172,156 +168,6 @@ pub fn malformed(now_ms: i64) -> Vec<(String, Vec<u8>, &'static str)> {
     out.push(("firegrid/v1/500112/500112100/gas/x".into(), b"{}".to_vec(), "bad_topic"));
     out.push((t.into(), br#"{"status":"burning","values":{"obscuration_db_m":0.1}}"#.to_vec(), "out_of_range"));
     out
-}
-
-/// Publishes every message with QoS 1 and returns once the broker acknowledged them all.
-pub async fn publish_all(broker_port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>) -> Result<()> {
-    let mut opts = MqttOptions::new(client_id, "127.0.0.1", broker_port);
-    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1 << 20));
-    let (client, mut el) = AsyncClient::new(opts, 1000);
-    let n = messages.len();
-    let publisher = tokio::spawn(async move {
-        for (t, p) in messages {
-            client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
-        }
-        anyhow::Ok(client)
-    });
-    let mut acked = 0usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while acked < n {
-        let ev = tokio::time::timeout_at(deadline, el.poll()).await.context("publishing timed out")?;
-        match ev {
-            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
-            Ok(_) => {}
-            Err(e) => bail!("publisher connection failed after {acked}/{n} acks: {e}"),
-        }
-    }
-    let client = publisher.await??;
-    client.disconnect().await.ok();
-    // Let the disconnect go out.
-    let _ = tokio::time::timeout(Duration::from_millis(500), el.poll()).await;
-    Ok(())
-}
-
-/// Publishes every message with QoS 1 over MQTT 3.1.1 (the embedded broker's public listener)
-/// and returns once the broker acknowledged them all.
-pub async fn publish_all_v311(broker_port: u16, client_id: &str, messages: Vec<(String, Vec<u8>)>) -> Result<()> {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-    let mut opts = MqttOptions::new(client_id, "127.0.0.1", broker_port);
-    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(1 << 20, 1 << 20);
-    let (client, mut el) = AsyncClient::new(opts, 1000);
-    let n = messages.len();
-    let publisher = tokio::spawn(async move {
-        for (t, p) in messages {
-            client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
-        }
-        anyhow::Ok(client)
-    });
-    let mut acked = 0usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while acked < n {
-        match tokio::time::timeout_at(deadline, el.poll()).await.context("publishing timed out")? {
-            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
-            Ok(_) => {}
-            Err(e) => bail!("publisher connection failed after {acked}/{n} acks: {e}"),
-        }
-    }
-    let client = publisher.await??;
-    client.disconnect().await.ok();
-    let _ = tokio::time::timeout(Duration::from_millis(500), el.poll()).await;
-    Ok(())
-}
-
-/// Publishes every message with QoS 1 at about `rate` messages per second (paced in 10 ms
-/// steps, catching up when late) and returns once the broker acknowledged them all.
-pub async fn publish_paced(
-    broker_port: u16,
-    client_id: &str,
-    messages: Vec<(String, Vec<u8>)>,
-    rate: u32,
-) -> Result<()> {
-    let mut opts = MqttOptions::new(client_id, "127.0.0.1", broker_port);
-    opts.set_keep_alive(Duration::from_secs(30)).set_max_packet_size(Some(1 << 20));
-    let (client, mut el) = AsyncClient::new(opts, 1000);
-    let n = messages.len();
-    let publisher = tokio::spawn(async move {
-        let start = tokio::time::Instant::now();
-        for (i, (t, p)) in messages.into_iter().enumerate() {
-            let due = start + Duration::from_secs_f64(i as f64 / f64::from(rate));
-            if due > tokio::time::Instant::now() + Duration::from_millis(10) {
-                tokio::time::sleep_until(due).await;
-            }
-            client.publish(t, QoS::AtLeastOnce, false, p).await.context("publish")?;
-        }
-        anyhow::Ok(client)
-    });
-    let mut acked = 0usize;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    while acked < n {
-        match tokio::time::timeout_at(deadline, el.poll()).await.context("publishing timed out")? {
-            Ok(Event::Incoming(Packet::PubAck(_))) => acked += 1,
-            Ok(_) => {}
-            Err(e) => bail!("publisher connection failed after {acked}/{n} acks: {e}"),
-        }
-    }
-    let client = publisher.await??;
-    client.disconnect().await.ok();
-    let _ = tokio::time::timeout(Duration::from_millis(500), el.poll()).await;
-    Ok(())
-}
-
-/// Collects dead letters published on the dead-letter topic.
-pub struct DeadLetterWatch {
-    rx: tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl DeadLetterWatch {
-    /// Subscribes (and waits for the subscription to be acknowledged).
-    pub async fn start(broker_port: u16) -> Result<DeadLetterWatch> {
-        let mut opts = MqttOptions::new(format!("dlwatch-{}", std::process::id()), "127.0.0.1", broker_port);
-        opts.set_max_packet_size(Some(1 << 20));
-        let (client, mut el) = AsyncClient::new(opts, 100);
-        client.subscribe("firegrid/v1/deadletter", QoS::AtLeastOnce).await?;
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), el.poll()).await.context("subscribe timed out")? {
-                Ok(Event::Incoming(Packet::SubAck(_))) => break,
-                Ok(_) => {}
-                Err(e) => bail!("dead-letter watcher: {e}"),
-            }
-        }
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let task = tokio::spawn(async move {
-            let _client = client;
-            while let Ok(ev) = el.poll().await {
-                if let Event::Incoming(Packet::Publish(p)) = ev {
-                    if let Ok(v) = serde_json::from_slice(&p.payload) {
-                        let _ = tx.send(v);
-                    }
-                }
-            }
-        });
-        Ok(DeadLetterWatch { rx, task })
-    }
-
-    /// Waits until `n` dead letters arrived (or the timeout), returning them.
-    pub async fn collect(&mut self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + timeout;
-        while out.len() < n {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(v)) => out.push(v),
-                _ => break,
-            }
-        }
-        out
-    }
-}
-
-impl Drop for DeadLetterWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 /// Distinct (device_id, seq) pairs stored, read from the `*_seq` series.

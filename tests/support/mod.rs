@@ -1,5 +1,24 @@
-//! End-to-end test harness: a real mosquitto broker and a real VictoriaMetrics, each on a free loopback port, in a
-//! private temporary directory, owned by the test that started it.
+//! End-to-end test support, the one place every test binary in `tests/` takes its helpers from: real servers
+//! (mosquitto, VictoriaMetrics) each on a free loopback port in a private temporary directory, owned by the test that
+//! started it; the real `firegrid` binary as a child process; test traffic; watchers of what firegrid publishes; the
+//! dispatch fixtures. Nothing here sleeps to synchronise: waits are on conditions, each with a deadline.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | `mod.rs` | [`free_port`], [`eventually`] (a condition polled until a deadline), the bounds |
+//! | `server` | a server process: log file, SIGTERM within a bound, killed by PID on drop |
+//! | [`mosquitto`], [`victoria`] | the two servers every end-to-end test needs |
+//! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
+//! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
+//! | [`publish`] | QoS 1 publishing that returns once the broker acknowledged everything |
+//! | [`watch`] | subscribers that collect firegrid's dispatch messages and dead letters, and sync by marker |
+//! | [`login`] | MQTT 3.1.1 sessions that log in (or are refused) |
+//! | [`dispatch`] | the dispatch tests' registry, tokens, config and incident API calls |
+//! | [`hooks`] | a webhook receiver and the receiver's signature check |
+//! | [`proxy`] | a TCP fault injector between firegrid and the broker |
+//! | [`api`] | reading `/metrics` |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -98,11 +117,18 @@
 // Every test file includes this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod api;
+pub mod dispatch;
 pub mod fleet;
+pub mod hooks;
 pub mod login;
 pub mod mosquitto;
 pub mod process;
+pub mod proxy;
+pub mod publish;
+mod server;
 pub mod victoria;
+pub mod watch;
 
 // Each test file uses part of the harness (as with `dead_code` above).
 #[allow(unused_imports)]
@@ -110,15 +136,10 @@ pub use mosquitto::{Mosquitto, MosquittoOptions};
 #[allow(unused_imports)]
 pub use victoria::{VictoriaMetrics, VmOptions};
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
-use tempfile::TempDir;
 
 /// How long a server may take to accept connections after it is spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,12 +148,6 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Timeout of every HTTP request the harness makes.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
-const VICTORIA_METRICS_BIN: &str = "/usr/bin/victoria-metrics";
-const LOG_FILE: &str = "server.log";
-const LOG_TAIL_LINES: usize = 80;
-/// Attempts at a fresh port when a just-chosen free port was taken by someone else before the server bound it.
-const START_ATTEMPTS: usize = 3;
 /// When set (and not `0`), temporary directories are kept and every server's log tail is printed on drop.
 pub const KEEP_DIRS_ENV: &str = "FIREGRID_TEST_KEEP_DIRS";
 
@@ -142,149 +157,8 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr().context("reading the bound address")?.port())
 }
 
-fn binary(env_var: &str, default: &str) -> Result<PathBuf> {
-    let path = std::env::var_os(env_var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    if !path.is_file() {
-        bail!(
-            "{} not found (set {env_var} to override); run ./scripts/test.sh, which installs the Debian packages \
-             mosquitto and victoria-metrics",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-fn temp_dir(prefix: &str) -> Result<TempDir> {
-    tempfile::Builder::new().prefix(prefix).tempdir().context("creating a temporary directory")
-}
-
-/// A spawned server process: its command line, its log file and its child handle.
-struct Server {
-    name: &'static str,
-    program: PathBuf,
-    args: Vec<String>,
-    log_path: PathBuf,
-    child: Option<Child>,
-}
-
-impl Server {
-    fn new(name: &'static str, program: PathBuf, args: Vec<String>, dir: &Path) -> Self {
-        Self { name, program, args, log_path: dir.join(LOG_FILE), child: None }
-    }
-
-    /// Spawns the process; stdout and stderr are appended to the log file.
-    fn spawn(&mut self) -> Result<()> {
-        if self.child.is_some() {
-            bail!("{} is already running", self.name);
-        }
-        let mut log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .with_context(|| format!("opening {}", self.log_path.display()))?;
-        writeln!(log, "=== harness: starting {} {}", self.program.display(), self.args.join(" "))
-            .context("writing the log file")?;
-        let stderr = log.try_clone().context("cloning the log file handle")?;
-        let child = Command::new(&self.program)
-            .args(&self.args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .with_context(|| format!("spawning {}", self.program.display()))?;
-        self.child = Some(child);
-        Ok(())
-    }
-
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
-    /// The exit status if the process has exited (it is then reaped and forgotten).
-    fn exited(&mut self) -> Option<ExitStatus> {
-        let status = self.child.as_mut().and_then(|child| child.try_wait().ok().flatten());
-        if status.is_some() {
-            self.child = None;
-        }
-        status
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.exited().is_none()
-    }
-
-    /// SIGTERM, then waits up to [`STOP_TIMEOUT`]; kills it if it is still running then.
-    async fn terminate(&mut self) -> Result<()> {
-        let Some(pid) = self.pid() else { return Ok(()) };
-        // The child is not reaped before `wait`/`try_wait` says so, so the PID cannot have been reused.
-        let status = Command::new("sh")
-            .args(["-c", "kill -s TERM \"$1\"", "sh", &pid.to_string()])
-            .status()
-            .context("running sh -c kill")?;
-        if !status.success() && self.exited().is_none() {
-            bail!("kill -s TERM {pid} failed: {status}");
-        }
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while self.child.is_some() {
-            if self.exited().is_some() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                self.kill();
-                bail!("{} (pid {pid}) did not exit within {STOP_TIMEOUT:?} of SIGTERM; killed it", self.name);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
-    }
-
-    /// SIGKILL and reap.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path)
-            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log_path.display()))
-    }
-
-    fn log_tail(&self) -> String {
-        let logs = self.logs();
-        let lines: Vec<&str> = logs.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
-    }
-
-    /// Error for a process that exited while the harness waited for it.
-    fn exited_error(&self, status: ExitStatus) -> anyhow::Error {
-        anyhow::anyhow!("{} exited during start-up ({status}); its log:\n{}", self.name, self.log_tail())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Shared `Drop` of [`Mosquitto`] and [`VictoriaMetrics`]: kill, report, and keep the directory if asked to.
-fn shut_down(server: &mut Server, dir: &mut TempDir) {
-    server.kill();
-    let keep = std::env::var_os(KEEP_DIRS_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-    if std::thread::panicking() || keep {
-        eprintln!("--- last lines of {} ({}):\n{}\n---", server.name, server.log_path.display(), server.log_tail());
-    }
-    if keep {
-        dir.disable_cleanup(true);
-        eprintln!("--- {KEEP_DIRS_ENV} is set: kept {}", dir.path().display());
-    }
-}
-
 /// Polls `check` every 50 ms until it returns `Ok(Some(_))` or `timeout` passes; errors of `check` are retried.
 /// Useful for "eventually in VictoriaMetrics" assertions.
-/// Settings of a harness mosquitto; `Default` is what [`Mosquitto::start`] uses.
 pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,

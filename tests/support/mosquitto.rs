@@ -1,7 +1,10 @@
 //! The mosquitto broker of the harness: a private config, persistence and port per test.
 
+use super::server::*;
 use super::*;
 use std::os::unix::fs::MetadataExt as _;
+use std::path::Path;
+use tempfile::TempDir;
 
 #[derive(Debug, Clone)]
 pub struct MosquittoOptions {

@@ -1,6 +1,6 @@
 //! The real `firegrid` binary as a child process: started with a config file and environment
 //! overrides, killed with SIGKILL or stopped with SIGTERM by PID, measured through
-//! `/proc/{pid}/status`, and always killed on drop.
+//! `/proc/{pid}/status`, and always killed on drop; and a one-off run of the binary to its exit.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,24 +86,13 @@ impl Firegrid {
                 let _ = c.wait();
                 bail!("firegrid did not stop within {limit:?} of SIGTERM");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(EXIT_POLL).await;
         }
     }
 
-    /// Resident set size now and at its peak, KiB. An unreadable `/proc` is an error: a memory
-    /// check must never pass because it could not look.
+    /// Resident set size now and at its peak, KiB (see [`rss_kib`]).
     pub fn rss_kib(&self) -> Result<(u64, u64)> {
-        let pid = self.pid().context("firegrid is not running")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .with_context(|| format!("reading /proc/{pid}/status"))?;
-        let field = |name: &str| -> Result<u64> {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-                .with_context(|| format!("no {name} in /proc/{pid}/status"))
-        };
-        Ok((field("VmRSS:")?, field("VmHWM:")?))
+        rss_kib(self.pid().context("firegrid is not running")?)
     }
 
     /// `/readyz` as JSON.
@@ -111,13 +100,9 @@ impl Firegrid {
         Ok(reqwest::get(format!("http://127.0.0.1:{}/readyz", self.http_port)).await?.json().await?)
     }
 
-    /// One metric's value from `/metrics` (the first sample whose line starts with `name`).
-    pub async fn metric(&self, name: &str) -> Result<f64> {
-        let text = reqwest::get(format!("http://127.0.0.1:{}/metrics", self.http_port)).await?.text().await?;
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .with_context(|| format!("metric {name} not found"))
+    /// One series' value from `/metrics` (see [`super::api::metric`]).
+    pub async fn metric(&self, series: &str) -> Result<f64> {
+        super::api::metric(&format!("http://127.0.0.1:{}", self.http_port), series).await
     }
 
     /// The last lines of the log.
@@ -133,3 +118,51 @@ impl Drop for Firegrid {
         self.kill9();
     }
 }
+
+/// Resident set size of process `pid` now and at its peak (`VmRSS`, `VmHWM`), KiB. An unreadable
+/// `/proc` is an error: a memory check must never pass because it could not look.
+pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let field = |name: &str| -> Result<u64> {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Runs `firegrid {args}` (with `env`, and an HTTP listener on a free loopback port) to its exit,
+/// at most `limit` (then it is killed and that is an error); returns whether it succeeded and
+/// its stderr followed by its stdout.
+pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(bool, String)> {
+    let dir = tempfile::tempdir()?;
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
+        .args(args)
+        .env("FIREGRID_HTTP__LISTEN", format!("127.0.0.1:{}", super::free_port()?))
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out)?)
+        .stderr(std::fs::File::create(&err)?)
+        .spawn()
+        .context("starting the firegrid binary")?;
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("firegrid {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(EXIT_POLL);
+    };
+    Ok((status.success(), format!("{}{}", std::fs::read_to_string(err)?, std::fs::read_to_string(out)?)))
+}
+
+/// How often [`run_to_exit`] and [`Firegrid::stop`] look whether the process has exited.
+const EXIT_POLL: Duration = Duration::from_millis(50);

@@ -1,9 +1,12 @@
 //! The VictoriaMetrics server of the harness, and reading back what firegrid wrote through its
 //! export API.
 
+use super::server::*;
 use super::*;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tempfile::TempDir;
 
 /// Settings of a harness VictoriaMetrics; `Default` is what [`VictoriaMetrics::start`] uses.
 #[derive(Debug, Clone)]
