@@ -121,7 +121,13 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
         .stdout(std::process::Stdio::piped())
         .spawn()
         .context("load generator")?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Probe once the load runs through the pipeline: two seconds' worth of it taken in.
+    support::eventually(Duration::from_secs(60), || async {
+        let received = support::api::metric_sum(&api, "firegrid_messages_received_total", &[]).await?;
+        Ok((received >= 2.0 * 20_000.0).then_some(()))
+    })
+    .await
+    .context("the load reaching firegrid")?;
 
     let devices = probe_devices(root)?;
     ensure!(devices.len() >= PROBES);

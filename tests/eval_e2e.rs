@@ -16,7 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use firegrid_simulator::eval::{fetch_incidents, render_table, DispatchListener, EvalReport, EvalSettings, Outcome};
+use firegrid_simulator::eval::{
+    fetch_incidents, render_table, DispatchListener, EvalReport, EvalSettings, ObservedDispatch, ObservedIncident,
+    Outcome,
+};
 use firegrid_simulator::fleet::paths_in;
 use firegrid_simulator::scenario::truth::ExpectedClass;
 use firegrid_simulator::scenario::ScenarioKind;
@@ -43,6 +46,18 @@ const ORDER: [ScenarioKind; 11] = [
     ScenarioKind::SunGlint,
     ScenarioKind::Malformed,
 ];
+
+/// How often the evaluation looks again while the pipeline finishes.
+const POLL: Duration = Duration::from_secs(2);
+
+/// Whether every incident that was dispatched at all has had the round of its current severity
+/// (a rise to critical is a round of its own, sent a moment after the incident shows it).
+fn rounds_caught_up(incidents: &[(ObservedIncident, serde_json::Value)], seen: &[ObservedDispatch]) -> bool {
+    incidents.iter().all(|(inc, _)| {
+        let rounds = seen.iter().filter(|d| d.incident_id == inc.id).map(|d| d.severity);
+        rounds.clone().next().is_none() || rounds.max() == Some(inc.severity)
+    })
+}
 
 fn settled(r: &EvalReport) -> bool {
     r.fire_recall.rate == Some(1.0)
@@ -115,19 +130,18 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         let routing = firegrid::eval::Routing { registry: &registry, max_distance_km };
 
         // Let the pipeline finish the last events (the offline camera is noticed 3 min after it
-        // went quiet), then score once more with everything that arrived.
+        // went quiet): until every fire and hazard is detected and dispatched, and every
+        // incident's latest severity has had its round, then score once more with all of it.
         let deadline = tokio::time::Instant::now() + SETTLE;
         loop {
             let incidents = fetch_incidents(&api, TOKEN, since).await?;
             let seen = listener.snapshot();
             let r = firegrid::eval::evaluate(&truth, &incidents, Some(&seen), &routing, &eval_settings)?;
-            if settled(&r) || tokio::time::Instant::now() >= deadline {
+            if settled(&r) && rounds_caught_up(&incidents, &seen) || tokio::time::Instant::now() >= deadline {
                 break;
             }
-            tokio::time::sleep(Duration::from_secs(2)).await;
+            tokio::time::sleep(POLL).await;
         }
-        // Late rounds (a severity rise) get a moment more.
-        tokio::time::sleep(Duration::from_secs(3)).await;
         let incidents = fetch_incidents(&api, TOKEN, since).await?;
         let collected = listener.finish().await;
         let report =

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use support::fleet::{self, TestDevice};
 use support::process::Firegrid;
 use support::{Mosquitto, VictoriaMetrics};
@@ -83,6 +83,11 @@ impl Setup {
     }
 }
 
+/// The HTTP API of a firegrid process.
+fn fg_base(fg: &Firegrid) -> String {
+    format!("http://127.0.0.1:{}", fg.http_port)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixty_second_store_outage_under_steady_load_loses_nothing_and_memory_stays_flat() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(400), async {
@@ -92,7 +97,12 @@ async fn a_sixty_second_store_outage_under_steady_load_loses_nothing_and_memory_
         // 5,000 readings/s for 80 s: the store is down from 10 s to 70 s.
         let stream = s.readings(1, 800);
         let publisher = tokio::spawn(support::publish::publish_paced(s.mqtt.port(), "outage-load", stream, 5000));
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        // The outage starts once ten seconds of the load reached the store.
+        support::eventually(Duration::from_secs(60), || async {
+            Ok((fg.metric("firegrid_points_written_total").await? >= 10.0 * 5000.0).then_some(()))
+        })
+        .await
+        .context("the load reaching the store before the outage")?;
         s.vm.stop().await?;
         let (rss_start, _) = fg.rss_kib()?;
         let mut rss_max = rss_start;
@@ -125,8 +135,14 @@ async fn three_sigkills_during_a_fifty_thousand_reading_stream_lose_nothing() ->
         let mut fg = s.firegrid(&config).await?;
         let publisher =
             tokio::spawn(support::publish::publish_paced(s.mqtt.port(), "kill-load", s.readings(1, 100), 5000));
+        // Each kill lands in the middle of the stream: once the running process took in 8,000 readings.
         for _ in 0..3 {
-            tokio::time::sleep(Duration::from_millis(2500)).await;
+            support::eventually(Duration::from_secs(60), || async {
+                let received = support::api::metric_sum(&fg_base(&fg), "firegrid_messages_received_total", &[]).await?;
+                Ok((received >= 8_000.0).then_some(()))
+            })
+            .await
+            .context("readings flowing before the kill")?;
             fg.kill9_and_restart().await?;
         }
         publisher.await??;
