@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-pub use crate::ack::AckToken;
+use crate::mqtt::sequencer::AckToken;
 
 /// Lines and their acks. Lines without a token (incident annotations) need no ack.
 #[derive(Debug)]

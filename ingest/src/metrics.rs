@@ -3,8 +3,8 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::deadletter::Reason;
-use crate::reading::Kind;
+use crate::model::kind::Kind;
+use crate::wire::deadletter::Reason;
 
 /// Outcomes of one write attempt of a batch (`firegrid_write_batches_total{outcome}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,47 +187,9 @@ impl IngestMetrics {
     }
 }
 
-/// Emits a log line at most once per interval per key, counting what it suppressed.
-#[derive(Debug)]
-pub struct RateLimiter {
-    interval_ms: i64,
-    last: std::collections::HashMap<&'static str, (i64, u64)>,
-}
-
-impl RateLimiter {
-    /// A limiter allowing one event per `interval_ms` per key.
-    pub fn new(interval_ms: i64) -> RateLimiter {
-        RateLimiter { interval_ms, last: std::collections::HashMap::new() }
-    }
-
-    /// `Some(suppressed_since_last)` when an event for `key` at `now_ms` may be logged.
-    pub fn allow(&mut self, key: &'static str, now_ms: i64) -> Option<u64> {
-        let entry = self.last.entry(key).or_insert((i64::MIN, 0));
-        if entry.0 == i64::MIN || now_ms - entry.0 >= self.interval_ms {
-            let suppressed = entry.1;
-            *entry = (now_ms, 0);
-            Some(suppressed)
-        } else {
-            entry.1 += 1;
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_rate_limiter_allows_one_event_per_second_per_key_and_counts_the_rest() {
-        let mut r = RateLimiter::new(1000);
-        assert_eq!(r.allow("a", 0), Some(0));
-        assert_eq!(r.allow("a", 10), None);
-        assert_eq!(r.allow("a", 999), None);
-        assert_eq!(r.allow("b", 999), Some(0));
-        assert_eq!(r.allow("a", 1000), Some(2));
-        assert_eq!(r.allow("a", 1001), None);
-    }
 
     #[test]
     fn metrics_register_under_their_contract_names() {
