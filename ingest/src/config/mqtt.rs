@@ -43,9 +43,10 @@ pub struct MqttConfig {
     pub session_expiry_seconds: u32,
     /// Keep-alive interval.
     pub keep_alive_seconds: u64,
-    /// First reconnect delay; doubles per failure.
+    /// First reconnect delay; doubles per failure. Each delay is jittered between half its value
+    /// and its value ([`crate::backoff`]), so clients that lost the broker together spread out.
     pub reconnect_min_ms: u64,
-    /// Longest reconnect delay (firegrid never gives up).
+    /// Longest reconnect delay before jitter (firegrid never gives up).
     pub reconnect_max_ms: u64,
     /// Largest packet firegrid accepts from the broker (MQTT 5 Maximum Packet Size).
     pub max_packet_bytes: u32,
@@ -100,9 +101,9 @@ pub struct MqttSettings {
     pub session_expiry_seconds: u32,
     /// Keep-alive.
     pub keep_alive: Duration,
-    /// Reconnect backoff bounds.
+    /// First reconnect delay (before jitter).
     pub reconnect_min: Duration,
-    /// Reconnect backoff cap.
+    /// Longest reconnect delay (before jitter).
     pub reconnect_max: Duration,
     /// Maximum packet size accepted.
     pub max_packet_bytes: u32,

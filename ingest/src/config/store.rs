@@ -28,9 +28,10 @@ pub struct InfluxConfig {
     pub token_file: String,
     /// Timeout of one write request.
     pub timeout_ms: u64,
-    /// First retry delay; doubles per failure.
+    /// First retry delay; doubles per failure. Each delay is jittered between half its value and
+    /// its value ([`crate::backoff`]); a server's `Retry-After` is a floor.
     pub retry_min_ms: u64,
-    /// Longest retry delay.
+    /// Longest retry delay before jitter.
     pub retry_max_ms: u64,
 }
 
@@ -59,9 +60,9 @@ pub struct InfluxSettings {
     pub token: String,
     /// Request timeout.
     pub timeout: Duration,
-    /// Retry backoff start.
+    /// First retry delay (before jitter).
     pub retry_min: Duration,
-    /// Retry backoff cap.
+    /// Longest retry delay (before jitter).
     pub retry_max: Duration,
 }
 

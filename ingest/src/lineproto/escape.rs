@@ -3,12 +3,12 @@
 //! annotations alike, is assembled from these.
 
 /// Appends `s` escaped as a measurement name (commas and spaces).
-pub fn escape_measurement(out: &mut String, s: &str) {
+pub(crate) fn escape_measurement(out: &mut String, s: &str) {
     escape_with(out, s, |c| matches!(c, ',' | ' ' | '\n' | '\\'));
 }
 
 /// Appends `s` escaped as a tag key, tag value or field key (commas, equals signs, spaces).
-pub fn escape_tag(out: &mut String, s: &str) {
+pub(crate) fn escape_tag(out: &mut String, s: &str) {
     escape_with(out, s, |c| matches!(c, ',' | '=' | ' ' | '\n' | '\\'));
 }
 
@@ -60,7 +60,7 @@ pub fn push_tag(out: &mut String, key: &str, value: &str) {
 }
 
 /// Appends a finite float in its shortest round-trip form (the decoder only lets finite values in).
-pub fn push_float(out: &mut String, v: f64) {
+pub(crate) fn push_float(out: &mut String, v: f64) {
     let mut buf = ryu::Buffer::new();
     out.push_str(buf.format_finite(v));
 }

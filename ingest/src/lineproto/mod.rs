@@ -3,9 +3,9 @@
 //! - [`escape`]: the tokens (escaped names and tags, quoted strings, numbers);
 //! - [`series`]: a reading's measurement and tags, pre-encoded once per registered device;
 //! - [`encode`]: the whole line of a reading;
-//! - [`parse`]: the parser the embedded store reads batches with.
+//! - `parse`: the parser the embedded store reads batches with.
 
 pub mod encode;
 pub mod escape;
-pub mod parse;
+pub(crate) mod parse;
 pub mod series;

@@ -4,44 +4,40 @@
 
 use std::fmt;
 
-/// A field value.
+/// A field value, typed by its suffix (`i`, `u`), quotes or boolean spelling.
 #[derive(Debug, Clone, PartialEq)]
-pub enum FieldValue {
-    /// A float.
+pub(crate) enum FieldValue {
     Float(f64),
     /// A signed integer (`i` suffix).
     Int(i64),
     /// An unsigned integer (`u` suffix).
     UInt(u64),
-    /// A boolean.
     Bool(bool),
-    /// A string.
     Str(String),
 }
 
 /// One parsed line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Point {
-    /// Measurement name.
-    pub measurement: String,
+pub(crate) struct Point {
+    pub(crate) measurement: String,
     /// Tags in line order.
-    pub tags: Vec<(String, String)>,
+    pub(crate) tags: Vec<(String, String)>,
     /// The tag set exactly as written (the series key after the measurement).
-    pub series: String,
+    pub(crate) series: String,
     /// Fields in line order.
-    pub fields: Vec<(String, FieldValue)>,
+    pub(crate) fields: Vec<(String, FieldValue)>,
     /// Timestamp as written (its unit is the write's precision).
-    pub timestamp: Option<i64>,
+    pub(crate) timestamp: Option<i64>,
 }
 
 /// A line that is not valid line protocol.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at byte {at}")]
-pub struct ParseError {
+pub(crate) struct ParseError {
     /// What is wrong.
-    pub message: &'static str,
+    pub(crate) message: &'static str,
     /// Byte offset in the line.
-    pub at: usize,
+    pub(crate) at: usize,
 }
 
 fn fail<T>(message: &'static str, at: usize) -> Result<T, ParseError> {
@@ -73,7 +69,7 @@ fn token(line: &str, start: usize, stops: &[u8]) -> (String, usize) {
 }
 
 /// Parses one line (without its newline).
-pub fn parse_line(line: &str) -> Result<Point, ParseError> {
+pub(crate) fn parse_line(line: &str) -> Result<Point, ParseError> {
     let bytes = line.as_bytes();
     let (measurement, mut i) = token(line, 0, b", ");
     if measurement.is_empty() {

@@ -15,7 +15,7 @@ use crate::metrics::IngestMetrics;
 
 /// Dead letters of QoS 0 messages queued for the client at most; more are dropped and counted
 /// (`firegrid_deadletters_dropped_total`): nothing bounds a flood of QoS 0 messages but this.
-pub const QOS0_DEADLETTER_BUDGET: usize = 1024;
+pub(crate) const QOS0_DEADLETTER_BUDGET: usize = 1024;
 
 /// Queues dead letters and publishes for the outbound task, without ever waiting, and hands
 /// out the [`AckSequencer`] through which every acknowledgement leaves (in arrival order).
@@ -25,7 +25,7 @@ pub const QOS0_DEADLETTER_BUDGET: usize = 1024;
 /// leave the acks that would free it stuck behind it. So the queue is unbounded in type and
 /// bounded in fact: an ack or the dead letter of a QoS 1 message belongs to a message firegrid
 /// holds unacknowledged (at most the broker's window of them), and dead letters of QoS 0
-/// messages are held to [`QOS0_DEADLETTER_BUDGET`].
+/// messages are held to a budget (1,024 queued at most).
 #[derive(Debug, Clone)]
 pub struct Acker {
     tx: mpsc::UnboundedSender<Outbound>,
@@ -55,11 +55,6 @@ impl Acker {
             Budget::Window
         };
         let _ = self.tx.send(Outbound::Publish { topic, payload, deadletter: Some(budget) });
-    }
-
-    /// Publishes a QoS 1 message that is not a dead letter, in order.
-    pub fn publish_message(&self, topic: String, payload: Vec<u8>) {
-        let _ = self.tx.send(Outbound::Publish { topic, payload, deadletter: None });
     }
 
     /// Disconnects cleanly once everything queued before has been handed to the client.

@@ -25,7 +25,7 @@ use crate::metrics::IngestMetrics;
 /// The task that owns the rumqttc `EventLoop` (one per client): it never blocks on anything but
 /// a full reading queue for a QoS 1 message (the broker's window bounds those).
 pub struct EventLoopTask {
-    /// The event loop of [`connect`].
+    /// The event loop of [`connect`](super::options::connect).
     pub eventloop: EventLoop,
     /// Its client (subscriptions on every connection).
     pub client: AsyncClient,
@@ -39,7 +39,7 @@ pub struct EventLoopTask {
     pub state: Arc<ConnState>,
     /// The ack order every QoS 1 arrival joins.
     pub sequencer: AckSequencer,
-    /// Metrics.
+    /// Connection, queue-full and QoS 0 drop counts.
     pub metrics: IngestMetrics,
 }
 

@@ -13,9 +13,9 @@ pub enum OptionsError {
     /// The CA file could not be read.
     #[error("mqtt.ca_file {path}: {source}")]
     CaFile {
-        /// The file.
+        /// `mqtt.ca_file` as configured.
         path: String,
-        /// The I/O error.
+        /// Why it could not be read.
         source: std::io::Error,
     },
 }

@@ -20,17 +20,10 @@ use crate::metrics::IngestMetrics;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outbound {
     /// The PUBACK of packet `pkid` of connection `generation`.
-    Ack {
-        /// Connection generation the message arrived on.
-        generation: u64,
-        /// MQTT packet identifier.
-        pkid: u16,
-    },
+    Ack { generation: u64, pkid: u16 },
     /// A QoS 1 publish.
     Publish {
-        /// Topic.
         topic: String,
-        /// Payload.
         payload: Vec<u8>,
         /// A dead letter (counted), and whether it used the QoS 0 dead-letter budget.
         deadletter: Option<Budget>,
@@ -51,6 +44,7 @@ pub(crate) enum Budget {
 
 /// The task that drains the outbound queue into the client; it ends after the disconnect, when
 /// the client is closed, or when every sender is dropped.
+#[derive(Debug)]
 pub(crate) struct OutboundTask {
     pub(crate) rx: mpsc::UnboundedReceiver<Outbound>,
     pub(crate) client: AsyncClient,

@@ -17,7 +17,7 @@ pub struct ControlRoute {
 }
 
 /// Whether an MQTT topic matches a subscription filter (`+` one level, `#` the rest).
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
+pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
     let mut t = topic.split('/');
     for f in filter.split('/') {
         match (f, t.next()) {

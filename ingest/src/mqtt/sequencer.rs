@@ -6,7 +6,7 @@
 //! connection takes a place in one [`AckSequencer`] when it arrives, and its PUBACK leaves only
 //! when it and every message before it are done.
 //!
-//! A message's [`AckToken`] is one *part* of its place; [`AckToken::fork`] adds a part (a reading
+//! A message's [`AckToken`] is one *part* of its place; `AckToken::fork` adds a part (a reading
 //! is stored by the writer and evaluated by the engine: two parts), and the place is done when
 //! every part is [completed](AckToken::complete). Completing is cheap (one short lock) and never
 //! waits: released acks go to the outbound task's queue in order, under the lock.
@@ -72,7 +72,7 @@ impl AckSequencer {
     }
 
     /// A new connection (its ConnAck): places of earlier connections are dropped.
-    pub fn connected(&self, generation: u64) {
+    pub(crate) fn connected(&self, generation: u64) {
         let mut inner = self.shared.lock();
         let dropped = inner.slots.len() as u64;
         self.shared.stale.inc_by(dropped);
@@ -81,7 +81,7 @@ impl AckSequencer {
     }
 
     /// A QoS 1 message arrived on connection `generation`: its place, with one part.
-    pub fn arrive(&self, generation: u64, pkid: u16, topic: Bytes) -> AckToken {
+    pub(crate) fn arrive(&self, generation: u64, pkid: u16, topic: Bytes) -> AckToken {
         let mut inner = self.shared.lock();
         if inner.generation != generation {
             // Not the connection the sequencer follows (a ConnAck not seen yet cannot happen:
@@ -154,23 +154,20 @@ fn release(shared: &Shared, inner: &mut Inner) {
 impl AckToken {
     /// A token outside any sequencer (completing it does nothing): for messages of a connection
     /// the sequencer no longer follows, and for tests.
-    pub fn detached(generation: u64, pkid: u16, topic: Bytes) -> AckToken {
+    #[cfg(test)]
+    pub(crate) fn detached(generation: u64, pkid: u16, topic: Bytes) -> AckToken {
         AckToken { generation, index: 0, pkid, topic, shared: None }
     }
 
     /// The packet id (for tests and logs).
-    pub fn pkid(&self) -> u16 {
+    #[cfg(test)]
+    pub(crate) fn pkid(&self) -> u16 {
         self.pkid
-    }
-
-    /// The connection generation the message arrived on.
-    pub fn generation(&self) -> u64 {
-        self.generation
     }
 
     /// Adds a part to this message's place and returns the token for it: the place is done
     /// when both tokens (and any other forks) are completed.
-    pub fn fork(&self) -> AckToken {
+    pub(crate) fn fork(&self) -> AckToken {
         if let Some(shared) = &self.shared {
             let mut inner = shared.lock();
             if self.generation == inner.generation && self.index >= inner.base {

@@ -58,7 +58,7 @@ impl Enricher<'_> {
     }
 
     /// The kind named by a topic, if it parses that far (for the received-messages metric).
-    pub fn topic_kind(&self, topic_bytes: &[u8]) -> Option<Kind> {
+    pub(crate) fn topic_kind(&self, topic_bytes: &[u8]) -> Option<Kind> {
         let s = std::str::from_utf8(topic_bytes).ok()?;
         topic::parse(self.prefix, s).ok().map(|t| t.kind)
     }

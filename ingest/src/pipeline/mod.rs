@@ -38,11 +38,11 @@ use enrich::Enricher;
 /// Everything the ingest task needs.
 #[derive(Debug)]
 pub struct Pipeline {
-    /// Topic prefix.
+    /// Topic prefix, without a trailing slash (readings and the dead-letter topic).
     pub prefix: String,
     /// Decoder limits.
     pub limits: Limits,
-    /// The registry.
+    /// The registry; a reload takes effect at the next batch.
     pub registry: SharedRegistry,
     /// Lines per batch.
     pub batch_max_lines: usize,
@@ -61,7 +61,7 @@ pub struct Pipeline {
     pub extra_lines: Option<mpsc::Receiver<String>>,
     /// Acks and dead letters.
     pub acker: Acker,
-    /// Metrics.
+    /// Received, rejected and location-mismatch counts.
     pub metrics: IngestMetrics,
 }
 
@@ -69,7 +69,7 @@ pub struct Pipeline {
 /// QoS 0): the engine completes it once what the reading changed is committed.
 #[derive(Debug)]
 pub struct AlertInput {
-    /// The enriched reading.
+    /// The reading, joined with its registry entry.
     pub reading: EnrichedReading,
     /// The engine's part of the message's ack.
     pub ack: Option<AckToken>,

@@ -12,11 +12,11 @@ use crate::writer::sink::{RefusedLine, WriteSink};
 /// What the writer reports back, turned into MQTT acks and dead letters.
 #[derive(Debug)]
 pub struct MqttWriteSink {
-    /// Acks and publishes.
+    /// The consumer's acker: acks and dead letters leave on its connection, in order.
     pub acker: Acker,
     /// Topic prefix (for the dead-letter topic).
     pub prefix: String,
-    /// Metrics.
+    /// Rejections by reason.
     pub metrics: IngestMetrics,
 }
 

@@ -26,23 +26,23 @@ use rusqlite::{params, Connection};
 use super::{LineStore, WriteResult};
 use crate::lineproto::parse::{parse_line, FieldValue};
 
-/// Errors opening the store.
+/// The embedded store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbeddedStoreError {
-    /// SQLite refused.
+    /// SQLite could not open the database or create its schema.
     #[error("embedded store {}: {source}", path.display())]
     Sqlite {
         /// The database file.
         path: PathBuf,
-        /// The error.
+        /// What SQLite said.
         source: rusqlite::Error,
     },
     /// The directory could not be created.
     #[error("embedded store {}: {source}", path.display())]
     Io {
-        /// The directory.
+        /// The data directory.
         path: PathBuf,
-        /// The error.
+        /// What the operating system said.
         source: std::io::Error,
     },
 }
@@ -95,7 +95,7 @@ impl EmbeddedStore {
     }
 
     /// Deletes points older than the retention; returns how many.
-    pub fn expire(&self, now_ms: i64) -> Result<usize, rusqlite::Error> {
+    pub(crate) fn expire(&self, now_ms: i64) -> Result<usize, rusqlite::Error> {
         let cutoff = now_ms - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         lock(&self.conn).execute("DELETE FROM points WHERE ts_ms < ?1", params![cutoff])
     }
@@ -118,7 +118,8 @@ impl EmbeddedStore {
     }
 
     /// Points stored (all measurements).
-    pub fn count(&self) -> Result<u64, rusqlite::Error> {
+    #[cfg(test)]
+    pub(crate) fn count(&self) -> Result<u64, rusqlite::Error> {
         lock(&self.conn).query_row("SELECT count(*) FROM points", [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
     }
 

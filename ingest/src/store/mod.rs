@@ -14,13 +14,13 @@ use std::time::Duration;
 /// What the store said to one write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteResult {
-    /// Persisted.
+    /// Persisted: the messages can be acknowledged.
     Ok,
     /// Try again, after `after` when the server said so.
     Retry {
-        /// Server-requested delay.
+        /// The server's `Retry-After`, a floor for the writer's backoff.
         after: Option<Duration>,
-        /// For logs.
+        /// What failed, for the log (never a secret: no token, no body).
         reason: String,
     },
     /// The server refuses credentials: retried, and readiness fails meanwhile.

@@ -21,25 +21,25 @@ use crate::config::SpoolSettings;
 
 const HEADER: u64 = 8;
 /// Largest record accepted (a batch body); a larger length in a header means corruption.
-pub const MAX_RECORD_BYTES: u32 = 256 << 20;
+pub(crate) const MAX_RECORD_BYTES: u32 = 256 << 20;
 
-/// Spool errors.
+/// Why an append, a replay or recovery failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     /// The spool is at its size cap: the caller must stop acknowledging (backpressure).
     #[error("the spool is full ({bytes} of {max} bytes)")]
     Full {
-        /// Bytes on disk.
+        /// Bytes the spool holds on disk.
         bytes: u64,
-        /// The cap.
+        /// `spool.max_bytes`.
         max: u64,
     },
     /// A file operation failed.
     #[error("spool {}: {source}", path.display())]
     Io {
-        /// The file or directory.
+        /// The segment file or the spool directory.
         path: PathBuf,
-        /// The error.
+        /// What the operating system said.
         source: io::Error,
     },
 }
@@ -135,22 +135,17 @@ impl Spool {
     }
 
     /// Segment files on disk.
-    pub fn segments(&self) -> usize {
+    pub(crate) fn segments(&self) -> usize {
         self.segments.len()
     }
 
-    /// Records not yet replayed.
-    pub fn pending(&self) -> u64 {
-        self.unread_records
-    }
-
     /// True when nothing waits for replay.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.unread_records == 0
     }
 
     /// Appends one record; returns once it is written (and synced, with `fsync`).
-    pub fn append(&mut self, body: &[u8]) -> Result<(), SpoolError> {
+    pub(crate) fn append(&mut self, body: &[u8]) -> Result<(), SpoolError> {
         let len = u32::try_from(body.len()).ok().filter(|l| *l <= MAX_RECORD_BYTES).ok_or_else(|| SpoolError::Io {
             path: self.settings.dir.clone(),
             source: io::Error::new(io::ErrorKind::InvalidInput, "record larger than 256 MiB"),
@@ -205,7 +200,7 @@ impl Spool {
 
     /// The oldest record not yet replayed, read from disk (one record in memory at a time).
     /// Call [`Spool::commit`] once it is in the store; until then `peek` returns it again.
-    pub fn peek(&mut self) -> Result<Option<Vec<u8>>, SpoolError> {
+    pub(crate) fn peek(&mut self) -> Result<Option<Vec<u8>>, SpoolError> {
         loop {
             if self.unread_records == 0 {
                 return Ok(None);
@@ -241,7 +236,7 @@ impl Spool {
     }
 
     /// Marks the record returned by the last [`Spool::peek`] as replayed.
-    pub fn commit(&mut self) -> Result<(), SpoolError> {
+    pub(crate) fn commit(&mut self) -> Result<(), SpoolError> {
         let Some(size) = self.peeked.take() else { return Ok(()) };
         if let Some(cur) = self.cursor.as_mut() {
             cur.offset += size;

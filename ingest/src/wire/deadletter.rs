@@ -80,7 +80,7 @@ impl Rejection {
 }
 
 /// How much of a refused payload the dead letter carries.
-pub const PAYLOAD_EXCERPT_BYTES: usize = 1024;
+pub(crate) const PAYLOAD_EXCERPT_BYTES: usize = 1024;
 
 /// The dead-letter document.
 #[derive(Debug, Clone, PartialEq, Serialize)]

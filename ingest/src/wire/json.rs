@@ -10,9 +10,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 /// One JSON value; objects keep their entries in document order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Json<'a> {
-    /// `null`
     Null,
-    /// `true` / `false`
     Bool(bool),
     /// A non-negative integer.
     U64(u64),
@@ -20,11 +18,9 @@ pub(crate) enum Json<'a> {
     I64(i64),
     /// A number with a fraction or exponent.
     F64(f64),
-    /// A string.
     Str(Cow<'a, str>),
-    /// An array.
     Array(Vec<Json<'a>>),
-    /// An object.
+    /// Entries in document order; a repeated key keeps every entry (the last one wins in `get`).
     Object(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 

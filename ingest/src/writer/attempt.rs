@@ -17,13 +17,10 @@ use crate::wire::deadletter::{Reason, Rejection};
 
 /// Where a batch goes and what a write reports on: the writer task's parts, borrowed.
 pub(crate) struct Target<'a, S, K> {
-    /// The store.
     pub(crate) store: &'a S,
     /// Acks and dead letters.
     pub(crate) sink: &'a K,
-    /// Health for `/readyz`.
     pub(crate) health: &'a StoreHealth,
-    /// Metrics.
     pub(crate) metrics: &'a IngestMetrics,
 }
 

@@ -7,11 +7,11 @@ use crate::wire::deadletter::Rejection;
 /// A line the store refused, with its message.
 #[derive(Debug)]
 pub struct RefusedLine {
-    /// The line.
+    /// The encoded line, without its newline (the dead letter's payload).
     pub line: String,
-    /// Its message's ack.
+    /// The ack of the message it came from; `None` for QoS 0 and for lines with no message.
     pub ack: Option<AckToken>,
-    /// Why.
+    /// `store_rejected`, with the server's message.
     pub rejection: Rejection,
 }
 

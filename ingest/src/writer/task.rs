@@ -26,7 +26,7 @@ use crate::store::LineStore;
 
 /// The parts of the writer task.
 pub struct Writer<S, K> {
-    /// The store.
+    /// The configured store (or any [`LineStore`]).
     pub store: S,
     /// Acks and dead letters.
     pub sink: Arc<K>,
@@ -36,7 +36,7 @@ pub struct Writer<S, K> {
     pub retry: (Duration, Duration),
     /// Health for `/readyz`.
     pub health: Arc<StoreHealth>,
-    /// Metrics.
+    /// Write, batch-outcome and spool counts.
     pub metrics: IngestMetrics,
 }
 

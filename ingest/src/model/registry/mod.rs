@@ -4,7 +4,7 @@
 //! succeeds (see [`SharedRegistry`]).
 //!
 //! - this file: the loaded [`Registry`], the file paths, the column lists of the file format;
-//! - [`shared`]: the registry as the running service holds it, swapped whole on reload;
+//! - `shared`: the registry as the running service holds it, swapped whole on reload;
 //! - `load`: reading and checking the CSV rows;
 //! - [`csv`]: the one writer of the three files, for the simulator and the tests.
 
@@ -28,25 +28,25 @@ pub enum RegistryError {
     /// The file could not be opened or read.
     #[error("{}: cannot read: {source}", file.display())]
     Io {
-        /// The file.
+        /// The registry file, as configured.
         file: PathBuf,
-        /// The I/O error.
+        /// Why it could not be read (missing, permissions).
         source: std::io::Error,
     },
     /// The header lacks a required column.
     #[error("{}:1: missing column `{column}` (the header must name: {expected})", file.display())]
     MissingColumn {
-        /// The file.
+        /// The registry file, as configured.
         file: PathBuf,
-        /// The missing column.
+        /// The first required column the header lacks.
         column: &'static str,
-        /// All required columns.
+        /// Every required column, comma-separated, for the message.
         expected: String,
     },
     /// A row is malformed.
     #[error("{}:{line}: {message}", file.display())]
     Row {
-        /// The file.
+        /// The registry file, as configured.
         file: PathBuf,
         /// 1-based line number in the file.
         line: u64,
@@ -90,11 +90,11 @@ pub const GRID_COLUMNS: &[&str] = &["grid_id", "community", "manager", "phone", 
 /// Paths of the three registry files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryPaths {
-    /// `devices.csv`
+    /// The devices file (`devices.csv` by convention).
     pub devices: PathBuf,
-    /// `stations.csv`
+    /// The stations file (`stations.csv` by convention).
     pub stations: PathBuf,
-    /// `grids.csv`
+    /// The grids file (`grids.csv` by convention).
     pub grids: PathBuf,
 }
 
@@ -109,7 +109,7 @@ impl RegistryPaths {
     }
 }
 
-/// The loaded registry.
+/// The loaded registry: devices by id, stations in file order and by id, grids by id.
 #[derive(Debug, Default)]
 pub struct Registry {
     devices: HashMap<String, Arc<Device>>,
