@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use super::escape::{push_float, push_int};
 use super::series;
 use crate::model::enriched::EnrichedReading;
-use crate::model::reading::{Reading, Values};
+use crate::model::reading::{field, Reading, Values};
 
 /// Appends one line (with its trailing newline) for an enriched reading.
 pub fn encode(out: &mut String, r: &EnrichedReading) {
@@ -33,36 +33,36 @@ fn encode_fields(out: &mut String, reading: &Reading) {
     let mut f = Fields { out, first: true };
     match &reading.values {
         Values::Smoke(v) => {
-            f.float("obscuration_db_m", v.obscuration_db_m);
-            f.opt_float("temperature_c", v.temperature_c);
-            f.opt_bool("alarm", v.alarm);
-            f.opt_float("battery_pct", v.battery_pct);
-            f.opt_bool("tamper", v.tamper);
-            f.opt_bool("silenced", v.silenced);
+            f.float(field::OBSCURATION_DB_M, v.obscuration_db_m);
+            f.opt_float(field::TEMPERATURE_C, v.temperature_c);
+            f.opt_bool(field::ALARM, v.alarm);
+            f.opt_float(field::BATTERY_PCT, v.battery_pct);
+            f.opt_bool(field::TAMPER, v.tamper);
+            f.opt_bool(field::SILENCED, v.silenced);
         }
         Values::Electrical(v) => {
-            f.float("residual_current_ma", v.residual_current_ma);
+            f.float(field::RESIDUAL_CURRENT_MA, v.residual_current_ma);
             for (i, t) in v.cable_temp_c.iter().enumerate() {
-                f.key_indexed("cable_temp_c_", i + 1);
+                f.key_indexed(field::CABLE_TEMP_C, i + 1);
                 push_float(f.out, *t);
             }
-            f.opt_float("current_a", v.current_a);
-            f.opt_float("voltage_v", v.voltage_v);
-            f.opt_bool("arc_fault", v.arc_fault);
+            f.opt_float(field::CURRENT_A, v.current_a);
+            f.opt_float(field::VOLTAGE_V, v.voltage_v);
+            f.opt_bool(field::ARC_FAULT, v.arc_fault);
         }
         Values::ForestIr(v) => {
-            f.float("max_temp_c", v.max_temp_c);
-            f.key("hotspot_px");
+            f.float(field::MAX_TEMP_C, v.max_temp_c);
+            f.key(field::HOTSPOT_PX);
             push_int(f.out, i64::from(v.hotspot_px));
             f.out.push('i');
-            f.opt_float("smoke_score", v.smoke_score);
-            f.opt_float("lat", v.lat);
-            f.opt_float("lon", v.lon);
-            f.opt_float("ambient_c", v.ambient_c);
+            f.opt_float(field::SMOKE_SCORE, v.smoke_score);
+            f.opt_float(field::LAT, v.lat);
+            f.opt_float(field::LON, v.lon);
+            f.opt_float(field::AMBIENT_C, v.ambient_c);
         }
     }
     if let Some(seq) = reading.seq {
-        f.key("seq");
+        f.key(field::SEQ);
         // Field integers are signed 64-bit; a counter past i64::MAX saturates rather than wraps.
         push_int(f.out, i64::try_from(seq).unwrap_or(i64::MAX));
         f.out.push('i');
@@ -91,7 +91,7 @@ impl Fields<'_> {
         self.first = false;
         self.out.push_str(key);
         // `write!` to a String cannot fail.
-        let _ = write!(self.out, "{i}=");
+        let _ = write!(self.out, "_{i}=");
     }
 
     fn float(&mut self, key: &str, v: f64) {

@@ -137,3 +137,51 @@ pub struct Reading {
     /// Kind-specific values.
     pub values: Values,
 }
+
+/// The names of the reading's fields, spelled once: the payload's envelope and `values` keys on
+/// the wire (DESIGN §2) and the field keys in the store (DESIGN §4). The decoder, the encoder
+/// and whatever builds or reads payloads use these rather than their own copies.
+pub mod field {
+    /// Envelope: measurement time (epoch ms or RFC 3339).
+    pub const TS: &str = "ts";
+    /// Envelope: the device's message counter; also an integer field in the store.
+    pub const SEQ: &str = "seq";
+    /// Envelope: the device's own status; a tag in the store.
+    pub const STATUS: &str = "status";
+    /// Envelope: the kind-specific values object.
+    pub const VALUES: &str = "values";
+    /// Smoke: optical obscuration, dB/m.
+    pub const OBSCURATION_DB_M: &str = "obscuration_db_m";
+    /// Smoke: temperature at the detector, °C.
+    pub const TEMPERATURE_C: &str = "temperature_c";
+    /// Smoke: the detector's own alarm output.
+    pub const ALARM: &str = "alarm";
+    /// Smoke: battery charge, percent.
+    pub const BATTERY_PCT: &str = "battery_pct";
+    /// Smoke: removed from its base.
+    pub const TAMPER: &str = "tamper";
+    /// Smoke: hush pressed.
+    pub const SILENCED: &str = "silenced";
+    /// Electrical: residual (leakage) current, mA.
+    pub const RESIDUAL_CURRENT_MA: &str = "residual_current_ma";
+    /// Electrical: cable temperatures, °C; an array on the wire, `cable_temp_c_1…n` in the store.
+    pub const CABLE_TEMP_C: &str = "cable_temp_c";
+    /// Electrical: load current, A.
+    pub const CURRENT_A: &str = "current_a";
+    /// Electrical: supply voltage, V.
+    pub const VOLTAGE_V: &str = "voltage_v";
+    /// Electrical: the detector's arc-fault alarm.
+    pub const ARC_FAULT: &str = "arc_fault";
+    /// Forest camera: hottest pixel, °C.
+    pub const MAX_TEMP_C: &str = "max_temp_c";
+    /// Forest camera: pixels above the camera's hot threshold.
+    pub const HOTSPOT_PX: &str = "hotspot_px";
+    /// Forest camera: on-camera smoke classifier score, 0–1.
+    pub const SMOKE_SCORE: &str = "smoke_score";
+    /// Forest camera: estimated WGS-84 latitude of the hotspot.
+    pub const LAT: &str = "lat";
+    /// Forest camera: estimated WGS-84 longitude of the hotspot.
+    pub const LON: &str = "lon";
+    /// Forest camera: ambient temperature, °C.
+    pub const AMBIENT_C: &str = "ambient_c";
+}

@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use crate::model::kind::Kind;
 use crate::model::reading::{
-    ElectricalValues, ForestIrValues, Reading, SmokeValues, Status, Values, MAX_CABLE_CHANNELS,
+    field, ElectricalValues, ForestIrValues, Reading, SmokeValues, Status, Values, MAX_CABLE_CHANNELS,
 };
 use crate::wire::deadletter::{Reason, Rejection};
 use crate::wire::json::{self, Json};
@@ -56,26 +56,26 @@ pub fn decode(
     if !matches!(doc, Json::Object(_)) {
         return Err(Rejection::new(Reason::WrongType, format!("payload is {}, expected an object", doc.type_name())));
     }
-    let ts_ms = match doc.get("ts") {
+    let ts_ms = match doc.get(field::TS) {
         None | Some(Json::Null) => received_at_ms,
         Some(ts) => timestamp(ts, received_at_ms, limits)?,
     };
-    let seq = match doc.get("seq") {
+    let seq = match doc.get(field::SEQ) {
         None | Some(Json::Null) => None,
         Some(Json::U64(v)) => Some(*v),
-        Some(other) => return Err(wrong_type("seq", other, "an unsigned integer")),
+        Some(other) => return Err(wrong_type(field::SEQ, other, "an unsigned integer")),
     };
-    let status = match doc.get("status") {
+    let status = match doc.get(field::STATUS) {
         None | Some(Json::Null) => Status::Normal,
         Some(Json::Str(s)) => Status::parse(s).ok_or_else(|| {
             Rejection::new(Reason::OutOfRange, format!("status `{}` is not normal, alarm, fault or test", short(s)))
         })?,
-        Some(other) => return Err(wrong_type("status", other, "a string")),
+        Some(other) => return Err(wrong_type(field::STATUS, other, "a string")),
     };
-    let values = match doc.get("values") {
-        None | Some(Json::Null) => return Err(Rejection::new(Reason::MissingField, "values")),
+    let values = match doc.get(field::VALUES) {
+        None | Some(Json::Null) => return Err(Rejection::new(Reason::MissingField, field::VALUES)),
         Some(v @ Json::Object(_)) => Fields(v),
-        Some(other) => return Err(wrong_type("values", other, "an object")),
+        Some(other) => return Err(wrong_type(field::VALUES, other, "an object")),
     };
     let values = match topic.kind {
         Kind::Smoke => Values::Smoke(smoke(values)?),
@@ -105,7 +105,7 @@ fn timestamp(ts: &Json<'_>, received_at_ms: i64, limits: &Limits) -> Result<i64,
             i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
                 .map_err(|_| Rejection::new(Reason::BadTimestamp, "ts is out of range"))?
         }
-        other => return Err(wrong_type("ts", other, "epoch milliseconds or an RFC 3339 string")),
+        other => return Err(wrong_type(field::TS, other, "epoch milliseconds or an RFC 3339 string")),
     };
     let future_ms = i64::try_from(limits.max_future.as_millis()).unwrap_or(i64::MAX);
     let past_ms = i64::try_from(limits.max_past.as_millis()).unwrap_or(i64::MAX);
@@ -165,18 +165,18 @@ fn check_range(key: &str, n: f64, min: f64, max: f64) -> Result<(), Rejection> {
 
 fn smoke(f: Fields<'_, '_>) -> Result<SmokeValues, Rejection> {
     Ok(SmokeValues {
-        obscuration_db_m: f.number("obscuration_db_m", 0.0, 20.0)?,
-        temperature_c: f.opt_number("temperature_c", -40.0, 150.0)?,
-        alarm: f.opt_bool("alarm")?,
-        battery_pct: f.opt_number("battery_pct", 0.0, 100.0)?,
-        tamper: f.opt_bool("tamper")?,
-        silenced: f.opt_bool("silenced")?,
+        obscuration_db_m: f.number(field::OBSCURATION_DB_M, 0.0, 20.0)?,
+        temperature_c: f.opt_number(field::TEMPERATURE_C, -40.0, 150.0)?,
+        alarm: f.opt_bool(field::ALARM)?,
+        battery_pct: f.opt_number(field::BATTERY_PCT, 0.0, 100.0)?,
+        tamper: f.opt_bool(field::TAMPER)?,
+        silenced: f.opt_bool(field::SILENCED)?,
     })
 }
 
 fn electrical(f: Fields<'_, '_>) -> Result<ElectricalValues, Rejection> {
-    let residual_current_ma = f.number("residual_current_ma", 0.0, 10_000.0)?;
-    let cable_temp_c = match f.present("cable_temp_c") {
+    let residual_current_ma = f.number(field::RESIDUAL_CURRENT_MA, 0.0, 10_000.0)?;
+    let cable_temp_c = match f.present(field::CABLE_TEMP_C) {
         None => return Err(Rejection::new(Reason::MissingField, "values.cable_temp_c")),
         Some(Json::Array(items)) => {
             if items.is_empty() || items.len() > MAX_CABLE_CHANNELS {
@@ -194,20 +194,20 @@ fn electrical(f: Fields<'_, '_>) -> Result<ElectricalValues, Rejection> {
             }
             temps
         }
-        Some(other) => return Err(wrong_type_values("cable_temp_c", other, "an array of numbers")),
+        Some(other) => return Err(wrong_type_values(field::CABLE_TEMP_C, other, "an array of numbers")),
     };
     Ok(ElectricalValues {
         residual_current_ma,
         cable_temp_c,
-        current_a: f.opt_number("current_a", 0.0, 2000.0)?,
-        voltage_v: f.opt_number("voltage_v", 0.0, 1000.0)?,
-        arc_fault: f.opt_bool("arc_fault")?,
+        current_a: f.opt_number(field::CURRENT_A, 0.0, 2000.0)?,
+        voltage_v: f.opt_number(field::VOLTAGE_V, 0.0, 1000.0)?,
+        arc_fault: f.opt_bool(field::ARC_FAULT)?,
     })
 }
 
 fn forest_ir(f: Fields<'_, '_>) -> Result<ForestIrValues, Rejection> {
-    let max_temp_c = f.number("max_temp_c", -40.0, 1500.0)?;
-    let hotspot_px = match f.present("hotspot_px") {
+    let max_temp_c = f.number(field::MAX_TEMP_C, -40.0, 1500.0)?;
+    let hotspot_px = match f.present(field::HOTSPOT_PX) {
         None => return Err(Rejection::new(Reason::MissingField, "values.hotspot_px")),
         Some(Json::U64(v)) if *v <= 10_000_000 => *v as u32,
         Some(Json::U64(v)) => {
@@ -216,15 +216,15 @@ fn forest_ir(f: Fields<'_, '_>) -> Result<ForestIrValues, Rejection> {
         Some(Json::I64(v)) => {
             return Err(Rejection::new(Reason::OutOfRange, format!("values.hotspot_px {v} is outside 0..=10000000")))
         }
-        Some(other) => return Err(wrong_type_values("hotspot_px", other, "a whole number")),
+        Some(other) => return Err(wrong_type_values(field::HOTSPOT_PX, other, "a whole number")),
     };
     Ok(ForestIrValues {
         max_temp_c,
         hotspot_px,
-        smoke_score: f.opt_number("smoke_score", 0.0, 1.0)?,
-        lat: f.opt_number("lat", -90.0, 90.0)?,
-        lon: f.opt_number("lon", -180.0, 180.0)?,
-        ambient_c: f.opt_number("ambient_c", -40.0, 80.0)?,
+        smoke_score: f.opt_number(field::SMOKE_SCORE, 0.0, 1.0)?,
+        lat: f.opt_number(field::LAT, -90.0, 90.0)?,
+        lon: f.opt_number(field::LON, -180.0, 180.0)?,
+        ambient_c: f.opt_number(field::AMBIENT_C, -40.0, 80.0)?,
     })
 }
 
