@@ -2,22 +2,26 @@
 //!
 //! # Layout
 //!
-//! The folders follow a reading through the pipeline; lower rows never import higher ones.
+//! A message comes in at `mqtt/`, becomes a reading in `pipeline/` (through `wire/` and
+//! `model/`), is encoded by `lineproto/`, batched, and written by `writer/` to a `store/`; its
+//! ack goes back out through `mqtt/`. The rows below are layers: each imports only rows under it.
 //!
 //! ```text
-//! mqtt/       the edge: client options, the event loop task, control routes, the in-order ack
-//!             sequencer, the acker and its outbound queue                          (I/O)
-//! pipeline/   the ingest task: enrich (topic → payload → registry), batch, hand to the writer
-//!             and the alert engine; the writer's results back into MQTT acks        (task)
-//! writer/     the writer task: one attempt (split, bisect), spool fallback, store health
-//! store/      the LineStore trait; InfluxDB write API, embedded SQLite store, disk spool (I/O)
+//! pipeline/   the ingest task: enrich (topic → payload → registry), batch, hand to the writer and
+//!             the alert engine; the writer's results back into MQTT acks and dead letters
+//! writer/     the writer task: one attempt (split on 413, bisect on 400), spool fallback, health
+//! store/      the LineStore trait; InfluxDB write API, embedded SQLite store, disk spool    (I/O)
 //! batch.rs    encoded lines bound for the store, each with its message's ack
-//! lineproto/  line protocol: tokens, a device's pre-encoded series, a reading's line, parser
-//! wire/       the wire contract: topics, payloads, dead letters                    (pure)
-//! model/      kinds, readings, devices, stations, grids; the registry and its CSV files
+//! mqtt/       client options, the event loop task, control routes, the in-order ack sequencer,
+//!             the acker and its outbound queue                                        (I/O)
 //! config/     firegrid.toml's ingest sections, validated into each component's settings
-//! metrics.rs  the ingest metrics; log_limit.rs: one log line per second per event
-//! clock.rs    now_ms; backoff.rs: retry backoff with jitter; geo.rs: distance_m  (leaves)
+//! metrics.rs  the ingest metrics;  log_limit.rs  one log line per second per event
+//! lineproto/  line protocol: tokens, a device's encoded series, a reading's line, the parser
+//! wire/       the wire contract: topics, payloads (JSON), dead letters                (pure)
+//! model/      kinds, readings and their field names, devices, stations, grids; the registry
+//!             and the one writer of its CSV files                                     (pure)
+//! clock.rs  backoff.rs  geo.rs    now_ms, retry backoff with jitter, distance_m — one of each
+//!                                 for the whole workspace                           (leaves)
 //! ```
 //!
 //! Pure modules do no I/O and are tested with plain values. The types every other crate uses

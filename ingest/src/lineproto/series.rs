@@ -9,7 +9,7 @@ use crate::model::reading::Reading;
 
 /// The pre-encoded measurement and registry tags of a registered device,
 /// `smoke,device_id=…,county=…,township=…,community=…,grid_id=…,site_type=…` (empty tags left
-/// out), encoded on the first call and cached in the device.
+/// out), encoded on the first call and cached in the device (one atomic load after that).
 pub fn device_prefix(device: &Device) -> &str {
     device.line_prefix.get_or_init(|| {
         let mut out = String::with_capacity(128);

@@ -94,15 +94,16 @@ pub struct Device {
     pub site_type: SiteType,
     /// Elderly living alone, left-behind children or disabled (特殊群体).
     pub vulnerable: bool,
-    /// The device's encoded line-protocol series, filled in by the registry: write
+    /// The device's encoded line-protocol series, a cache filled on first use: write
     /// `LinePrefix::default()` in a literal.
     pub line_prefix: LinePrefix,
 }
 
 /// The measurement and registry tags of a device, encoded for line protocol once (DESIGN §1's
-/// hot-path note: writing a line is then a copy, not a re-escape). The registry fills it when it
-/// loads or inserts a device; [`crate::lineproto::series::device_prefix`] fills it on first use for a
-/// device built elsewhere.
+/// hot-path note: writing a line is then a copy, not a re-escape). Empty until
+/// [`crate::lineproto::series::device_prefix`] encodes it for the device's first reading; a
+/// registry reload brings new devices, encoded again once each. The model does not fill it
+/// itself, so that it never depends on line protocol.
 ///
 /// A cache derived from the device's fields, not part of them: every two are equal, and a clone
 /// starts empty, since a clone may be edited (`Device { grid_id, ..d.clone() }`) and must not

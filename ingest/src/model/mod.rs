@@ -1,7 +1,7 @@
 //! The domain model: what a reading is once the wire contract has accepted it, and the
 //! registry of devices, stations and grids it is joined with. Nothing here does I/O except
-//! reading and writing the registry files; nothing here knows MQTT, JSON or line protocol
-//! (the registry only asks [`crate::lineproto`] to pre-encode each device's tags at load).
+//! reading and writing the registry files; nothing here knows MQTT, JSON or line protocol (a
+//! device only holds the cache in which [`crate::lineproto`] keeps its encoded tags).
 //!
 //! - [`kind`]: the three sensor kinds; `codes`: device ids and division codes (leaves);
 //! - [`reading`]: a decoded reading, its status and typed values;

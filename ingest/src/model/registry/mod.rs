@@ -192,10 +192,8 @@ impl Registry {
         self.devices.values()
     }
 
-    /// Adds or replaces a device (registries built in code: tests, benchmarks, generators), with
-    /// its line-protocol series encoded now rather than on the first reading.
+    /// Adds or replaces a device (registries built in code: tests, benchmarks, generators).
     pub fn insert_device(&mut self, device: Device) {
-        crate::lineproto::series::device_prefix(&device);
         self.devices.insert(device.device_id.clone(), Arc::new(device));
     }
 
