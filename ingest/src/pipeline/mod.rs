@@ -1,14 +1,18 @@
 //! The ingest task between the MQTT edge and the writer: decode → validate → enrich → encode
 //! into batches; dead-letter refused messages at once; hand readings to the alert engine.
 //!
-//! Acknowledgements leave in arrival order (see [`crate::mqtt::sequencer`]): a reading's ack waits for the
-//! store (or the spool) *and*, when alerting runs, for the engine's commit — two parts of its
-//! place; a refused message's ack waits behind the readings that came before it, and it holds a
-//! window slot until then, so it counts towards the window flush below.
+//! Acknowledgements leave in arrival order (see [`crate::mqtt::sequencer`]): a reading's ack
+//! waits for the store (or the spool) *and*, when alerting runs, for the engine's commit — two
+//! parts of its place; a refused message's ack waits behind the readings that came before it,
+//! and it holds a window slot until then, so it counts towards the window flush below.
 //!
 //! A batch goes to the writer when it holds `batch_max_lines` lines, when its oldest line is
 //! `batch_max_age` old, or when its unacknowledged messages reach the configured share of the
 //! broker's window — otherwise a small window would cap ingest at one window per flush age.
+//!
+//! - this file: the ingest task and what it hands the alert engine ([`AlertInput`]);
+//! - [`enrich`]: the pure check of one message (topic → payload → registry);
+//! - [`sink`]: the writer's results turned into MQTT acks and dead letters.
 
 use std::sync::Arc;
 use std::time::Duration;
