@@ -71,7 +71,7 @@ fn truncate(s: &str) -> String {
 }
 
 /// The subscription filters for a prefix: one per county, or the whole prefix.
-pub fn subscriptions(prefix: &str, counties: &[String], shared_group: &str) -> Vec<String> {
+pub(crate) fn subscriptions(prefix: &str, counties: &[String], shared_group: &str) -> Vec<String> {
     let share = |f: String| {
         if shared_group.is_empty() {
             f
