@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
 pub use crate::settings::{

@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::reading::EnrichedReading;
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::EnrichedReading;
+use firegrid_ingest::Registry;
 
 use crate::config::{Settings, UnregisteredPolicy};
 use crate::correlate::{CorrelateError, Correlator, Outcome};

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::reading::{EnrichedReading, Kind, Values};
+use firegrid_ingest::{EnrichedReading, Kind, Values};
 
 use crate::config::Settings;
 use crate::evidence::{evidence_of, summary};
@@ -300,7 +300,7 @@ impl Correlator {
     pub fn offline(&mut self, d: &DeviceRef, now_ms: i64) -> Outcome {
         let mut out = Outcome::default();
         let er = EnrichedReading {
-            reading: firegrid_ingest::reading::Reading {
+            reading: firegrid_ingest::Reading {
                 device_id: d.device_id.clone(),
                 kind: d.kind,
                 county: d.county.clone(),
@@ -308,7 +308,7 @@ impl Correlator {
                 ts_ms: now_ms,
                 received_at_ms: now_ms,
                 seq: None,
-                status: firegrid_ingest::reading::Status::Normal,
+                status: firegrid_ingest::Status::Normal,
                 values: empty_values(d.kind),
             },
             device: d.device.clone(),
@@ -567,7 +567,7 @@ fn location(er: &EnrichedReading) -> Option<(f64, f64)> {
 }
 
 fn empty_values(kind: Kind) -> Values {
-    use firegrid_ingest::reading::{ElectricalValues, ForestIrValues, SmokeValues};
+    use firegrid_ingest::{ElectricalValues, ForestIrValues, SmokeValues};
     match kind {
         Kind::Smoke => Values::Smoke(SmokeValues::default()),
         Kind::Electrical => Values::Electrical(ElectricalValues::default()),

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 use serde::Deserialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use firegrid_ingest::registry::{Registry, SharedRegistry, Tier};
+use firegrid_ingest::{Registry, SharedRegistry, Tier};
 
 use crate::availability::Availability;
 use crate::dispatch_config::DispatchSettings;

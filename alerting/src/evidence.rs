@@ -1,7 +1,7 @@
 //! Evidence records and human-readable summaries: the reading that raised or fed an incident, its
 //! values as JSON (the wire names of DESIGN §2), and one line a dispatcher can read. Pure.
 
-use firegrid_ingest::reading::{EnrichedReading, Values};
+use firegrid_ingest::{EnrichedReading, Values};
 use serde_json::{json, Map, Value};
 
 use crate::incident::{Evidence, Incident};

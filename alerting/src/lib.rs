@@ -21,7 +21,7 @@
 //! ```no_run
 //! # async fn wire(
 //! #     config: firegrid_alerting::AlertingConfig,
-//! #     registry: firegrid_ingest::registry::SharedRegistry,
+//! #     registry: firegrid_ingest::SharedRegistry,
 //! #     metrics: &prometheus::Registry,
 //! #     tokens_file: &std::path::Path,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use firegrid_ingest::registry::{Registry, Station, Tier};
+use firegrid_ingest::{Registry, Station, Tier};
 use serde::{Deserialize, Serialize};
 
 use crate::availability::StationStatus;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
 
 /// Validated smoke thresholds.
 #[derive(Debug, Clone, PartialEq)]

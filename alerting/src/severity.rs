@@ -3,7 +3,7 @@
 //! together, an alarm persists unsilenced, or a responder confirms — and at once for vulnerable
 //! households and critical site types. Severity never falls; a rise is an `escalated` transition.
 
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
 
 use crate::config::Settings;
 use crate::correlate::{Outcome, ENGINE_ACTOR};

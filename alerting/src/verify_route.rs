@@ -4,7 +4,7 @@
 //! alarm goes to the grid manager of the device's grid, else to that township team. Once someone
 //! confirms the incident it is routed like any other (the table of [`Router::route`]). Pure.
 
-use firegrid_ingest::registry::Tier;
+use firegrid_ingest::Tier;
 
 use crate::incident::{Incident, Verification};
 use crate::routing::{Place, Recipient, Role, Route, Router};

@@ -16,8 +16,8 @@ use firegrid_alerting::availability::{Availability, StationStatus};
 use firegrid_alerting::engine::now_ms;
 use firegrid_alerting::outbox::OutboxEntry;
 use firegrid_alerting::TokenSet;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{RegistryPaths, SharedRegistry, SiteType};
+use firegrid_ingest::Kind;
+use firegrid_ingest::{RegistryPaths, SharedRegistry, SiteType};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

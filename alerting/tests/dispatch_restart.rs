@@ -16,8 +16,8 @@ use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::engine::now_ms;
 use firegrid_alerting::store::Store;
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::Kind;
+use firegrid_ingest::{Device, SharedRegistry, SiteType};
 
 fn start_dispatching(data: &Path, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
     start_full(data, AlertingConfig::default(), reg.clone(), |engine| {

@@ -13,7 +13,7 @@ use firegrid_alerting::dispatch_metrics::DispatchMetrics;
 use firegrid_alerting::escalation::Escalation;
 use firegrid_alerting::incident::{Action, Class, Event, Incident, Severity};
 use firegrid_alerting::outbox::{DispatchPlan, Dispatcher};
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 
 const T0: i64 = 1_795_935_417_000;
 

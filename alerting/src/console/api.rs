@@ -13,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 use serde::Serialize;
 use serde_json::{json, Value};
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use firegrid_ingest::config::MqttSettings;
-use firegrid_ingest::consumer::{self, ConsumerError};
+use firegrid_ingest::mqtt::options::{client_options, OptionsError as ConsumerError};
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, Request};
@@ -50,7 +50,7 @@ impl MqttPublisher {
     > {
         let mut s = settings.clone();
         s.client_id = format!("{}-dispatch", settings.client_id);
-        let mut options = consumer::options(&s)?;
+        let mut options = client_options(&s)?;
         options.set_clean_start(true).set_session_expiry_interval(None);
         let (client, eventloop) = AsyncClient::new(options, QUEUE);
         let tracker = Arc::new(Mutex::new(Tracker::default()));

@@ -4,7 +4,7 @@
 //! means every reading since the first one over the value stayed over it; windows are measured on
 //! the readings' own timestamps, and a reading older than the newest seen does not move them.
 
-use firegrid_ingest::reading::{ElectricalValues, Status};
+use firegrid_ingest::{ElectricalValues, Status};
 
 use super::{millis, Hazard, Signal};
 use crate::config::ElectricalRules;

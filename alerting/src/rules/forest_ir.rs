@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use firegrid_ingest::reading::{ForestIrValues, Status};
+use firegrid_ingest::{ForestIrValues, Status};
 
 use super::{millis, Hazard, Signal};
 use crate::config::ForestIrRules;

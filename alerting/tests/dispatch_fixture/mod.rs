@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use firegrid_alerting::incident::{Class, Incident, Severity, Status};
-use firegrid_ingest::registry::{RegistryPaths, SharedRegistry};
+use firegrid_ingest::{RegistryPaths, SharedRegistry};
 
 pub const STATIONS: &str = "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
 ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,
