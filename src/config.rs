@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::AlertingConfig;
+use firegrid_ingest::config::SpoolSettings;
 use firegrid_ingest::config::{
     ConfigError, EmbeddedStoreConfig, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig,
     MqttSettings, SpoolConfig,
 };
-use firegrid_ingest::registry::RegistryPaths;
-use firegrid_ingest::spool::SpoolSettings;
+use firegrid_ingest::RegistryPaths;
 use serde::{Deserialize, Serialize};
 
 /// Why the configuration cannot be used.

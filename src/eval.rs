@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Args;
 use firegrid_alerting::incident::{Incident, Severity};
 use firegrid_alerting::routing::Router;
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::Registry;
 use firegrid_simulator::eval::{
     fetch_incidents, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings, ListenError,
     Notified, Observed, ObservedDispatch, ObservedIncident,
@@ -38,7 +38,7 @@ pub enum EvalError {
     },
     /// The registry could not be loaded.
     #[error(transparent)]
-    Registry(#[from] firegrid_ingest::registry::RegistryError),
+    Registry(#[from] firegrid_ingest::RegistryError),
     /// Collecting the incidents from the API failed.
     #[error(transparent)]
     Collect(#[from] CollectError),

@@ -11,8 +11,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use firegrid_alerting::health::{EngineHealth, EngineState};
-use firegrid_ingest::consumer::ConnState;
-use firegrid_ingest::writer::StoreHealth;
+use firegrid_ingest::mqtt::connection::ConnState;
+use firegrid_ingest::writer::health::StoreHealth;
 use prometheus::{Encoder, TextEncoder};
 use serde::Serialize;
 
@@ -76,7 +76,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     } else {
         "ok"
     };
-    let alerting = s.alerting.as_ref().map(|h| h.state(firegrid_ingest::now_ms()));
+    let alerting = s.alerting.as_ref().map(|h| h.state(firegrid_ingest::clock::now_ms()));
     let ready =
         mqtt_connected && matches!(store, "ok" | "degraded_spooling") && alerting.is_none_or(|a| a == EngineState::Ok);
     let alerting = alerting.map(EngineState::as_str);

@@ -131,7 +131,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let (_, settings) = load(config.as_ref())?;
-            let reg = firegrid_ingest::registry::Registry::load(&settings.registry)?;
+            let reg = firegrid_ingest::Registry::load(&settings.registry)?;
             // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
             settings.dispatch.check_webhooks(&reg)?;
             let store = match &settings.store {

@@ -23,7 +23,7 @@ type Stream = (Vec<(String, Vec<u8>)>, BTreeSet<(String, u64)>, usize);
 /// 10,000 readings; after every 100th one a malformed reading and a station's ack (of an
 /// incident that does not exist, so the dispatch stage refuses it and dead-letters it).
 fn stream(devices: &[TestDevice]) -> Stream {
-    let now = firegrid_ingest::now_ms();
+    let now = firegrid_ingest::clock::now_ms();
     let mut msgs = Vec::new();
     let mut want = BTreeSet::new();
     let mut refused = 0;

@@ -33,7 +33,7 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         // Two smoke detectors of the registered fleet alarm, one after the other.
         let smoke: Vec<&TestDevice> = devices.iter().filter(|d| d.kind == "smoke" && d.registered).take(1).collect();
         let d = smoke.first().context("a smoke detector")?;
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         let alarm = |seq: u64, ts: i64| {
             format!(r#"{{"ts":{ts},"seq":{seq},"status":"alarm","values":{{"obscuration_db_m":0.6,"alarm":true}}}}"#)
         };

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use base64::Engine as _;
+use firegrid_ingest::{Device, Grid, SiteType, Station, Tier};
 use serde_json::{json, Value};
+use support::registry::{detector, grid, station};
 use support::{Mosquitto, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
 
@@ -33,29 +35,66 @@ const STATION_ID: &str = "ms-wuxing";
 /// The W3C WebDriver key of an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-const DEVICES: &str = "\
-device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
-sd-wx-001,smoke,500112,500112002,500112002001,g-wx-01,h-wx-502,五星路 3栋2单元502室,29.7192,106.6322,residential,true
-sd-wx-002,smoke,500112,500112002,500112002001,g-wx-01,h-wx-502,五星路 3栋2单元502室,29.7192,106.6322,residential,true
-sd-wx-003,smoke,500112,500112002,500112002001,g-wx-01,h-wx-301,五星路 1栋301室,29.7176,106.6338,residential,false
-sd-lc-101,smoke,500112,500112002,500112002002,g-lc-01,h-lc-101,龙昌街 8号 火锅店,29.7251,106.6381,small_venue,false
-sd-lc-102,smoke,500112,500112002,500112002002,g-lc-01,h-lc-102,龙昌街 12号 2-3,29.7268,106.6362,residential,false
-sd-fh-201,smoke,500112,500112002,500112002007,,h-fh-201,飞湖路 6号,29.7125,106.6270,residential,false
-";
-const STATIONS: &str = "\
-station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
-ms-wuxing,五星路社区微型消防站,micro,500112,500112002,500112002001,29.7185,106.6300,,true,
-ms-longchang,龙昌街社区微型消防站,micro,500112,500112002,500112002002,29.7262,106.6402,,true,
-ms-feihu,飞湖路社区微型消防站,micro,500112,500112002,500112002007,29.7121,106.6262,,false,
-tt-shuanglonghu,双龙湖街道专职消防队,township_team,500112,500112002,,29.7140,106.6420,,true,
-tt-huixing,回兴街道专职消防队,township_team,500112,500112004,,29.7372,106.6195,,true,
-d-500112,渝北区消防救援站,district,500112,,,29.7066,106.6515,,true,
-";
-const GRIDS: &str = "\
-grid_id,community,manager,phone,webhook_url
-g-wx-01,500112002001,张网格,13800000001,
-g-lc-01,500112002002,李网格,13800000002,
-";
+/// 五星路社区 (a vulnerable flat of two detectors and another flat), 龙昌街社区 (a hot-pot
+/// restaurant and a flat) and a flat of 飞湖路社区 without a grid.
+fn devices() -> Vec<Device> {
+    let wx = |id: &str, hh: &str, address: &str, at: (f64, f64), vulnerable: bool| Device {
+        grid_id: "g-wx-01".to_owned(),
+        address: address.to_owned(),
+        lat: Some(at.0),
+        lon: Some(at.1),
+        vulnerable,
+        ..detector(id, hh)
+    };
+    let elsewhere = |d: Device, community: &str, grid: &str| Device {
+        community: community.to_owned(),
+        grid_id: grid.to_owned(),
+        ..d
+    };
+    vec![
+        wx("sd-wx-001", "h-wx-502", "五星路 3栋2单元502室", (29.7192, 106.6322), true),
+        wx("sd-wx-002", "h-wx-502", "五星路 3栋2单元502室", (29.7192, 106.6322), true),
+        wx("sd-wx-003", "h-wx-301", "五星路 1栋301室", (29.7176, 106.6338), false),
+        Device {
+            site_type: SiteType::SmallVenue,
+            ..elsewhere(
+                wx("sd-lc-101", "h-lc-101", "龙昌街 8号 火锅店", (29.7251, 106.6381), false),
+                "500112002002",
+                "g-lc-01",
+            )
+        },
+        elsewhere(
+            wx("sd-lc-102", "h-lc-102", "龙昌街 12号 2-3", (29.7268, 106.6362), false),
+            "500112002002",
+            "g-lc-01",
+        ),
+        elsewhere(wx("sd-fh-201", "h-fh-201", "飞湖路 6号", (29.7125, 106.6270), false), "500112002007", ""),
+    ]
+}
+
+/// Micro stations of the three communities (飞湖路's off duty), two township teams, the district.
+fn stations() -> Vec<Station> {
+    let sl = "500112002";
+    vec![
+        station("ms-wuxing", "五星路社区微型消防站", Tier::Micro, (sl, "500112002001"), (29.7185, 106.6300)),
+        station("ms-longchang", "龙昌街社区微型消防站", Tier::Micro, (sl, "500112002002"), (29.7262, 106.6402)),
+        Station {
+            available: false,
+            ..station("ms-feihu", "飞湖路社区微型消防站", Tier::Micro, (sl, "500112002007"), (29.7121, 106.6262))
+        },
+        station("tt-shuanglonghu", "双龙湖街道专职消防队", Tier::TownshipTeam, (sl, ""), (29.7140, 106.6420)),
+        station("tt-huixing", "回兴街道专职消防队", Tier::TownshipTeam, ("500112004", ""), (29.7372, 106.6195)),
+        station("d-500112", "渝北区消防救援站", Tier::District, ("", ""), (29.7066, 106.6515)),
+    ]
+}
+
+/// The grids of 五星路社区 and 龙昌街社区.
+fn grids() -> Vec<Grid> {
+    vec![
+        grid("g-wx-01", "500112002001", "张网格", "13800000001"),
+        grid("g-lc-01", "500112002002", "李网格", "13800000002"),
+    ]
+}
 
 /// Where the screenshots go: `target/test-artifacts/console/`.
 fn artifacts() -> Result<PathBuf> {
@@ -65,9 +104,7 @@ fn artifacts() -> Result<PathBuf> {
 }
 
 fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegrid::Settings> {
-    std::fs::write(dir.join("devices.csv"), DEVICES)?;
-    std::fs::write(dir.join("stations.csv"), STATIONS)?;
-    std::fs::write(dir.join("grids.csv"), GRIDS)?;
+    let reg = support::registry::write(dir, &devices(), &stations(), &grids())?;
     // Mode 0600: firegrid refuses a tokens file others may read.
     firegrid_alerting::private_file::write_private(
         &dir.join("tokens.csv"),
@@ -81,9 +118,9 @@ fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegr
     c.mqtt.reconnect_max_ms = 500;
     c.store.influxdb.url = vm.url();
     c.store.influxdb.retry_max_ms = 500;
-    c.registry.devices = dir.join("devices.csv").display().to_string();
-    c.registry.stations = dir.join("stations.csv").display().to_string();
-    c.registry.grids = dir.join("grids.csv").display().to_string();
+    c.registry.devices = reg.devices.display().to_string();
+    c.registry.stations = reg.stations.display().to_string();
+    c.registry.grids = reg.grids.display().to_string();
     c.api.tokens_file = dir.join("tokens.csv").display().to_string();
     c.http.listen = "127.0.0.1:0".into();
     c.data.dir = dir.join("data").display().to_string();
@@ -97,7 +134,7 @@ fn smoke(device: &str, community: &str, seq: u64, alarm: bool, temp: f64, batter
     let topic = format!("firegrid/v1/500112/{township}/smoke/{device}");
     let (status, obscuration) = if alarm { ("alarm", 0.42) } else { ("normal", 0.01) };
     let payload = json!({
-        "ts": firegrid_ingest::now_ms(),
+        "ts": firegrid_ingest::clock::now_ms(),
         "seq": seq,
         "status": status,
         "values": { "obscuration_db_m": obscuration, "temperature_c": temp, "alarm": alarm, "battery_pct": battery },
@@ -374,7 +411,8 @@ async fn a_new_fire_appears_live_in_the_console_and_its_station_acknowledges_it_
 }
 
 async fn fleet_publish(mqtt: &Mosquitto, msgs: Vec<(String, Vec<u8>)>) -> Result<()> {
-    support::publish::publish_all(mqtt.port(), &format!("console-test-{}", firegrid_ingest::now_ms()), msgs).await
+    support::publish::publish_all(mqtt.port(), &format!("console-test-{}", firegrid_ingest::clock::now_ms()), msgs)
+        .await
 }
 
 async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Result<()> {

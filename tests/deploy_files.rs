@@ -13,11 +13,7 @@ fn the_sample_config_documents_exactly_the_defaults_and_validates() {
 #[test]
 fn the_sample_registry_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: root.join("deploy/registry/devices.csv"),
-        stations: root.join("deploy/registry/stations.csv"),
-        grids: root.join("deploy/registry/grids.csv"),
-    };
-    let reg = firegrid_ingest::registry::Registry::load(&paths).expect("sample registry loads");
+    let paths = firegrid_ingest::RegistryPaths::in_dir(&root.join("deploy/registry"));
+    let reg = firegrid_ingest::Registry::load(&paths).expect("sample registry loads");
     assert!(reg.device_count() > 1000);
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use support::dispatch::{
-    alarm, grids, notifications, stations, write_config, write_registry, write_tokens, ADMIN, DEVICES, SECRET, STATION,
+    alarm, devices, grids, notifications, stations, write_config, write_registry, write_tokens, ADMIN, SECRET, STATION,
 };
 use support::hooks::{verify, Hooked, Hooks};
 use support::watch::{DeadLetterWatch, DispatchWatch};
@@ -20,14 +20,14 @@ use tokio_util::sync::CancellationToken;
 
 /// The registry of the dispatch fixtures with both webhooks on `hooks`: the micro station's
 /// (`hook/ms`) and the grid manager's (`hook/grid`).
-fn registry(dir: &std::path::Path, hooks: &Hooks) -> Result<firegrid_ingest::registry::RegistryPaths> {
+fn registry(dir: &std::path::Path, hooks: &Hooks) -> Result<firegrid_ingest::RegistryPaths> {
     let (ms, grid) = (format!("{}/hook/ms", hooks.base), format!("{}/hook/grid", hooks.base));
-    write_registry(dir, DEVICES, &stations(&ms), &grids(&grid))
+    write_registry(dir, &devices(), &stations(&ms), &grids(&grid))
 }
 
 /// Whether a webhook carries a valid signature of its timestamp and body (DESIGN §6).
 fn signed(h: &Hooked) -> bool {
-    verify(SECRET, &h.timestamp, &h.body, &h.signature, firegrid_ingest::now_ms() / 1000)
+    verify(SECRET, &h.timestamp, &h.body, &h.signature, firegrid_ingest::clock::now_ms() / 1000)
 }
 
 /// `(topic suffix, role)` of the messages seen, for the first round.

@@ -105,7 +105,7 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
                     if v["seq"] == 1 {
                         if let Some(d) = v["evidence"][0]["device_id"].as_str() {
                             let received = v["received_at"].as_i64().unwrap_or(0);
-                            let _ = arrived_tx.send((d.to_owned(), now, received, firegrid_ingest::now_ms()));
+                            let _ = arrived_tx.send((d.to_owned(), now, received, firegrid_ingest::clock::now_ms()));
                         }
                     }
                 }
@@ -134,12 +134,12 @@ async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<
     let mut sent: HashMap<String, (Instant, i64)> = HashMap::new();
     let mut samples = Samples::default();
     for (i, (id, topic)) in devices.iter().take(PROBES).enumerate() {
-        let ts = firegrid_ingest::now_ms();
+        let ts = firegrid_ingest::clock::now_ms();
         let payload = format!(
             r#"{{"ts":{ts},"seq":{},"status":"alarm","values":{{"obscuration_db_m":0.4,"alarm":true}}}}"#,
             1_000_000 + i
         );
-        sent.insert(id.clone(), (Instant::now(), firegrid_ingest::now_ms()));
+        sent.insert(id.clone(), (Instant::now(), firegrid_ingest::clock::now_ms()));
         client.publish(topic.clone(), QoS::AtLeastOnce, false, payload).await?;
         let until = Instant::now() + Duration::from_millis(100);
         while let Ok(Some((d, at, rec, arr))) = tokio::time::timeout_at(until.into(), arrived_rx.recv()).await {

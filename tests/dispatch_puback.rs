@@ -32,7 +32,7 @@ async fn setup() -> Result<Setup> {
     let vm = VictoriaMetrics::start().await?;
     let proxy = FaultProxy::start(mqtt.port()).await?;
     let dir = tempfile::tempdir()?;
-    let reg = write_registry(dir.path(), DEVICES, &stations(""), &grids(""))?;
+    let reg = write_registry(dir.path(), &devices(), &stations(""), &grids(""))?;
     let dispatch = "retry_min_ms = 200\nretry_max_ms = 1000\noutbox_poll_ms = 100";
     let config = write_config(dir.path(), &proxy.url(), &vm.url(), &reg, dispatch)?;
     let fg = Firegrid::start(&config, vec![], &dir.path().join("firegrid.log")).await?;
@@ -115,7 +115,7 @@ async fn a_dispatch_lost_on_the_way_to_the_broker_is_delivered_after_a_sigkill_a
 
         s.fg.kill9();
         s.proxy.swallow(false);
-        let back = firegrid_ingest::now_ms();
+        let back = firegrid_ingest::clock::now_ms();
         s.fg.kill9_and_restart().await?;
         every_key_delivered(&mut s, &id, &keys, back).await?;
         s.fg.stop(Duration::from_secs(10)).await
@@ -133,7 +133,7 @@ async fn a_dispatch_lost_before_a_reconnect_is_sent_again_on_the_new_connection(
 
         // The network recovers, but what it dropped is gone: only a new connection brings the rows over.
         s.proxy.swallow(false);
-        let back = firegrid_ingest::now_ms();
+        let back = firegrid_ingest::clock::now_ms();
         s.proxy.cut_dispatch();
         every_key_delivered(&mut s, &id, &keys, back).await?;
         let failed = mqtt_count(&s.base, "failed").await?;

@@ -9,19 +9,22 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use firegrid_ingest::{Device, Tier};
 use serde_json::Value;
 use support::api::metric;
 use support::dispatch::*;
+use support::registry::{detector, neighbour, station, write_stations, COMMUNITY};
 use support::watch::DispatchWatch;
 use support::{fleet, Mosquitto, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
 
 /// Two households of 五星路社区 without a grid manager.
-const GRIDLESS: &str =
-    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
-sd-u1,smoke,500112,500112002,500112002001,,hh-u1,3 栋 2 单元 502 室,29.7210,106.6310,residential,false
-sd-u2,smoke,500112,500112002,500112002001,,hh-u2,5 栋 1 单元 101 室,29.7212,106.6308,residential,false
-";
+fn gridless() -> Vec<Device> {
+    vec![
+        Device { grid_id: String::new(), ..detector("sd-u1", "hh-u1") },
+        Device { grid_id: String::new(), ..neighbour("sd-u2", "hh-u2") },
+    ]
+}
 
 /// The banner's list, as a dispatcher's console reads it.
 async fn banner(base: &str, token: &str) -> Result<Vec<Value>> {
@@ -56,8 +59,11 @@ async fn an_unroutable_incident_is_counted_shown_and_dispatched_once_a_station_i
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
         let dir = tempfile::tempdir()?;
-        let off_duty = stations("").replace(",true,", ",false,");
-        let reg = write_registry(dir.path(), GRIDLESS, &off_duty, "grid_id,community,manager,phone,webhook_url\n")?;
+        let mut off_duty = stations("");
+        for s in &mut off_duty {
+            s.available = false;
+        }
+        let reg = write_registry(dir.path(), &gridless(), &off_duty, &[])?;
         let client_id = format!("firegrid-unroutable-{}", std::process::id());
         let mut c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), &client_id);
         c.api.tokens_file = write_tokens(dir.path())?.display().to_string();
@@ -99,16 +105,25 @@ async fn an_unroutable_incident_is_counted_shown_and_dispatched_once_a_station_i
         let second = unroutable_one(&base, &id1).await?;
         let id2 = second["incident_id"].as_str().context("incident_id")?.to_owned();
         ensure!(metric(&base, r#"firegrid_dispatch_unroutable_total{class="fire"}"#).await? == 2.0);
-        let added = format!(
-            "{off_duty}ms-500112002009,五星路二号微型消防站,micro,500112,500112002,500112002001,29.7208,106.6305,,true,\n"
+        let second = station(
+            "ms-500112002009",
+            "五星路二号微型消防站",
+            Tier::Micro,
+            ("500112002", COMMUNITY),
+            (29.7208, 106.6305),
         );
-        std::fs::write(&reg.stations, added)?;
+        write_stations(&reg, &[off_duty, vec![second]].concat())?;
         running.registry.reload()?;
         dispatched_to(&mut watch, "ms-500112002009", &id2).await?;
-        support::eventually(Duration::from_secs(10), || async { Ok(banner(&base, DISPATCHER).await?.is_empty().then_some(())) })
-            .await
-            .context("off the banner after the reload")?;
-        ensure!(metric(&base, r#"firegrid_dispatch_unroutable_total{class="fire"}"#).await? == 2.0, "counted once each");
+        support::eventually(Duration::from_secs(10), || async {
+            Ok(banner(&base, DISPATCHER).await?.is_empty().then_some(()))
+        })
+        .await
+        .context("off the banner after the reload")?;
+        ensure!(
+            metric(&base, r#"firegrid_dispatch_unroutable_total{class="fire"}"#).await? == 2.0,
+            "counted once each"
+        );
         ensure!(metric(&base, r#"firegrid_dispatch_unroutable{class="fire"}"#).await? == 0.0);
 
         shutdown.cancel();

@@ -19,7 +19,7 @@ const MS_TOKEN: &str = "TOKEN-MS-5f3a1c";
 const GRID_TOKEN: &str = "TOKEN-GRID-9c1e7b";
 
 fn now_s() -> i64 {
-    firegrid_ingest::now_ms() / 1000
+    firegrid_ingest::clock::now_ms() / 1000
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,7 +31,7 @@ async fn webhooks_are_signed_with_a_timestamp_redirects_are_not_followed_and_acc
         let dir = tempfile::tempdir()?;
         let ms_hook = format!("{}/hook/ms?access_token={MS_TOKEN}", hooks.base);
         let grid_hook = format!("{}/redirect/grid?access_token={GRID_TOKEN}", hooks.base);
-        let reg = write_registry(dir.path(), DEVICES, &stations(&ms_hook), &grids(&grid_hook))?;
+        let reg = write_registry(dir.path(), &devices(), &stations(&ms_hook), &grids(&grid_hook))?;
         let dispatch = "retry_min_ms = 200\nretry_max_ms = 400\noutbox_poll_ms = 100";
         let config = write_config(dir.path(), &mqtt.url(), &vm.url(), &reg, dispatch)?;
         let env = vec![("FIREGRID_DISPATCH__WEBHOOK_SECRET".to_owned(), SECRET.to_owned())];
@@ -107,7 +107,7 @@ async fn start_abandoning(
 ) -> Result<(firegrid::Running, CancellationToken)> {
     let reg = write_registry(
         dir,
-        DEVICES,
+        &devices(),
         &stations(&format!("{}/hook/ms", hooks.base)),
         &grids(&format!("{}/hook/grid", hooks.base)),
     )?;
@@ -221,7 +221,7 @@ async fn an_undeliverable_webhook_is_abandoned_when_its_incident_closes_or_after
 fn firegrid_will_not_run_and_check_config_fails_with_a_webhook_url_and_no_secret() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let hook = "https://oapi.dingtalk.com/robot/send?access_token=TOKEN-DING-42";
-    let reg = write_registry(dir.path(), DEVICES, &stations(hook), &grids(""))?;
+    let reg = write_registry(dir.path(), &devices(), &stations(hook), &grids(""))?;
     // Nothing listens on port 1: nothing may be contacted before the refusal.
     let config = write_config(dir.path(), "mqtt://127.0.0.1:1", "http://127.0.0.1:1", &reg, "")?;
     let config = config.display().to_string();

@@ -24,13 +24,9 @@ const ALARM_TOPIC: &str = "firegrid/v1/500112/500112002/smoke/sd-eb-1";
 
 /// A vulnerable household's smoke detector in 五星路社区 (渝北区); the stations and the grid of the
 /// dispatch fixtures.
-const DEVICES: &str =
-    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
-sd-eb-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-eb-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
-";
-
-fn write_registry(dir: &Path) -> Result<firegrid_ingest::registry::RegistryPaths> {
-    support::dispatch::write_registry(dir, DEVICES, &support::dispatch::stations(""), &support::dispatch::grids(""))
+fn write_registry(dir: &Path) -> Result<firegrid_ingest::RegistryPaths> {
+    let devices = [firegrid_ingest::Device { vulnerable: true, ..support::registry::detector("sd-eb-1", "hh-eb-1") }];
+    support::dispatch::write_registry(dir, &devices, &support::dispatch::stations(""), &support::dispatch::grids(""))
 }
 
 /// firegrid in-process with the embedded broker on a free loopback port and a users file.
@@ -69,7 +65,7 @@ async fn start(dir: &Path) -> Result<(firegrid::Running, u16, CancellationToken)
 }
 
 fn alarm() -> Vec<u8> {
-    let ts = firegrid_ingest::now_ms();
+    let ts = firegrid_ingest::clock::now_ms();
     format!(r#"{{"ts":{ts},"seq":1,"status":"alarm","values":{{"obscuration_db_m":0.42,"alarm":true}}}}"#).into_bytes()
 }
 

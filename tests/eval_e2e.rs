@@ -124,7 +124,7 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         let truth = firegrid::eval::read_truth(&truth_path)?;
         let scenarios: std::collections::BTreeSet<&str> = truth.iter().map(|t| t.scenario.as_str()).collect();
         ensure!(scenarios.len() == ORDER.len(), "every scenario kind ran: {scenarios:?}");
-        let registry = firegrid_ingest::registry::Registry::load(&reg_paths)?;
+        let registry = firegrid_ingest::Registry::load(&reg_paths)?;
         let since = truth.iter().map(|t| t.start_ts).min().context("truth lines")? - 5_000;
         let eval_settings = EvalSettings::default();
         let routing = firegrid::eval::Routing { registry: &registry, max_distance_km };

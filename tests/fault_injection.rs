@@ -52,7 +52,7 @@ impl Setup {
 
     /// `per_device` readings of every device from `first_seq`, device-interleaved.
     fn readings(&self, first_seq: u64, per_device: u64) -> Vec<(String, Vec<u8>)> {
-        let base = firegrid_ingest::now_ms() - 3_600_000;
+        let base = firegrid_ingest::clock::now_ms() - 3_600_000;
         let mut out = Vec::new();
         for seq in first_seq..first_seq + per_device {
             for d in &self.devices {

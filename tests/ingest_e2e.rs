@@ -21,7 +21,7 @@ fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, devices: &[TestD
 
 /// `per_device` readings of every device, seq numbers from `first_seq`.
 fn readings(devices: &[TestDevice], first_seq: u64, per_device: u64) -> Vec<(String, Vec<u8>)> {
-    let now = firegrid_ingest::now_ms();
+    let now = firegrid_ingest::clock::now_ms();
     let mut out = Vec::new();
     for seq in first_seq..first_seq + per_device {
         for d in devices {
@@ -65,7 +65,7 @@ async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_d
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
 
         let mut watch = support::watch::DeadLetterWatch::start(mqtt.port()).await?;
-        let bad = fleet::malformed(firegrid_ingest::now_ms());
+        let bad = fleet::malformed(firegrid_ingest::clock::now_ms());
         let mut msgs = readings(&devices, 1, 20);
         // Interleave the malformed messages through the stream.
         let step = msgs.len() / bad.len();

@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use firegrid_ingest::Device;
 use support::dispatch::{self, ADMIN};
 use support::process::Firegrid;
+use support::registry::detector;
 use support::watch::DispatchWatch;
 use support::{Mosquitto, VictoriaMetrics};
 
@@ -31,23 +33,12 @@ fn reading(ts: i64, seq: u64, obscuration: f64) -> Vec<u8> {
 }
 
 /// Households `hh-0…` of two detectors each and `BACKGROUND` lone detectors, all in 五星路社区.
-fn devices() -> String {
-    let mut d = String::from(
-        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n",
-    );
-    let row = |id: &str, hh: &str| {
-        format!(
-            "{id},smoke,500112,500112002,500112002001,500112002001-g1,{hh},5 栋,29.7210,106.6310,residential,false\n"
-        )
-    };
-    for k in 0..FIRES {
-        d.push_str(&row(&format!("sd-{k}-a"), &format!("hh-{k}")));
-        d.push_str(&row(&format!("sd-{k}-b"), &format!("hh-{k}")));
-    }
-    for i in 0..BACKGROUND {
-        d.push_str(&row(&format!("bg-{i}"), &format!("bh-{i}")));
-    }
-    d
+fn devices() -> Vec<Device> {
+    let at = |id: String, hh: String| Device { address: "5 栋".to_owned(), ..detector(&id, &hh) };
+    let fires = (0..FIRES)
+        .flat_map(|k| [at(format!("sd-{k}-a"), format!("hh-{k}")), at(format!("sd-{k}-b"), format!("hh-{k}"))]);
+    let background = (0..BACKGROUND).map(|i| at(format!("bg-{i}"), format!("bh-{i}")));
+    fires.chain(background).collect()
 }
 
 struct Rig {
@@ -143,9 +134,9 @@ fn kill_moments(seed: u64) -> Vec<Duration> {
 async fn five_sigkills_during_a_stream_of_fires_lose_no_fire_and_open_none_twice() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(300), async {
         let mut rig = Rig::start().await?;
-        let seed = u64::try_from(firegrid_ingest::now_ms()).unwrap_or(1);
+        let seed = u64::try_from(firegrid_ingest::clock::now_ms()).unwrap_or(1);
         println!("kill seed {seed}");
-        let msgs = stream(firegrid_ingest::now_ms());
+        let msgs = stream(firegrid_ingest::clock::now_ms());
         let port = rig.mqtt.port();
         let publisher = tokio::spawn(async move { support::publish::publish_paced(port, "fires", msgs, RATE).await });
         let started = tokio::time::Instant::now();
@@ -180,13 +171,13 @@ async fn five_sigkills_during_a_stream_of_fires_lose_no_fire_and_open_none_twice
 async fn a_two_reading_smoke_confirmation_split_across_a_sigkill_is_still_confirmed() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(120), async {
         let mut rig = Rig::start().await?;
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         support::publish::publish_all(rig.mqtt.port(), "first", vec![(topic("sd-0-a"), reading(now, 1, 0.31))]).await?;
         // Acknowledged means the engine committed the reading's rule state (one reading over).
         rig.settled().await?;
         ensure!(rig.fires_by_household().await?.is_empty(), "one reading over the alarm value is not a fire yet");
         rig.firegrid.kill9_and_restart().await?;
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         support::publish::publish_all(rig.mqtt.port(), "second", vec![(topic("sd-0-a"), reading(now, 2, 0.33))])
             .await?;
         let fires = support::eventually(Duration::from_secs(30), || async {

@@ -57,7 +57,7 @@ async fn a_flood_of_malformed_qos0_messages_leaves_memory_flat_and_intake_alive(
         // Warm up (connections, buffers, first batches), then take the baseline.
         let warm: Vec<_> = devices
             .iter()
-            .map(|d| (fleet::topic(d), fleet::payload(d, 1, firegrid_ingest::now_ms()).into_bytes()))
+            .map(|d| (fleet::topic(d), fleet::payload(d, 1, firegrid_ingest::clock::now_ms()).into_bytes()))
             .collect();
         support::publish::publish_all(mqtt.port(), "warm-up", warm).await?;
         support::eventually(Duration::from_secs(30), || async {
@@ -86,7 +86,7 @@ async fn a_flood_of_malformed_qos0_messages_leaves_memory_flat_and_intake_alive(
         // Intake is alive: QoS 1 readings after the flood are stored.
         let after: Vec<_> = devices
             .iter()
-            .map(|d| (fleet::topic(d), fleet::payload(d, 2, firegrid_ingest::now_ms()).into_bytes()))
+            .map(|d| (fleet::topic(d), fleet::payload(d, 2, firegrid_ingest::clock::now_ms()).into_bytes()))
             .collect();
         support::publish::publish_all(mqtt.port(), "after-flood", after).await?;
         support::eventually(Duration::from_secs(30), || async {

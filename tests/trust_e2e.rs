@@ -12,10 +12,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
+use firegrid_ingest::Device;
 use serde_json::Value;
 use support::api::{metric, metric_sum};
 use support::dispatch::{grids, outbox_settled, stations, write_registry, write_tokens};
 use support::process::{rss_kib, Firegrid};
+use support::registry::{detector, neighbour};
 use support::watch::DispatchWatch;
 use support::{fleet, Mosquitto, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
@@ -29,17 +31,17 @@ const ALARM_EVERY: usize = 100;
 /// The issue's bound on the firegrid process's resident memory growth over the flood.
 const RSS_GROWTH_LIMIT_KIB: u64 = 50 * 1024;
 
-/// Two households of 五星路社区 (双龙湖街道, 渝北区), one vulnerable; the stations and the grid of the
-/// dispatch fixtures.
-const DEVICES: &str =
-    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
-sd-home-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
-sd-home-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-502,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
-sd-shop-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-101,5 栋 1 单元 101 室,29.7212,106.6308,residential,false
-";
+/// Two households of 五星路社区 (双龙湖街道, 渝北区), one vulnerable.
+fn devices() -> Vec<Device> {
+    vec![
+        Device { vulnerable: true, ..detector("sd-home-1", "hh-502") },
+        Device { vulnerable: true, ..detector("sd-home-2", "hh-502") },
+        neighbour("sd-shop-1", "hh-101"),
+    ]
+}
 
 fn config(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, client_id: &str) -> Result<firegrid::Config> {
-    let reg = write_registry(dir, DEVICES, &stations(""), &grids(""))?;
+    let reg = write_registry(dir, &devices(), &stations(""), &grids(""))?;
     write_tokens(dir)?;
     Ok(fleet::harness_config(dir, &reg, &mqtt.url(), &vm.url(), client_id))
 }
@@ -77,7 +79,7 @@ fn flood_message(i: usize, ts: i64) -> (String, Vec<u8>) {
 
 /// Waits until no notification is pending any more and the watcher has every delivered one.
 async fn all_dispatched(base: &str, watch: &mut DispatchWatch) -> Result<()> {
-    let delivered = support::eventually(Duration::from_secs(60), || async { Ok(outbox_settled(base).await?) })
+    let delivered = support::eventually(Duration::from_secs(60), || outbox_settled(base))
         .await
         .context("every notification delivered")?;
     watch.sync().await?;
@@ -113,7 +115,7 @@ async fn a_flood_of_unknown_ids_keeps_memory_flat_and_gets_only_verify_while_reg
         let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
 
         // Warm up with the registered fleet's normal readings, then take the baseline.
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         let warm: Vec<_> = (0..300u64)
             .map(|i| (topic("smoke", ["sd-home-1", "sd-home-2", "sd-shop-1"][i as usize % 3]), smoke_reading(now, i, 0.01)))
             .collect();
@@ -125,7 +127,7 @@ async fn a_flood_of_unknown_ids_keeps_memory_flat_and_gets_only_verify_while_reg
         let (before, _) = rss_kib(pid)?;
 
         // The flood, with two registered homes catching fire in the middle of it.
-        let ts = firegrid_ingest::now_ms();
+        let ts = firegrid_ingest::clock::now_ms();
         let mut flood: Vec<_> = (0..UNKNOWN_IDS).map(|i| flood_message(i, ts + (i / FLOOD_RATE) as i64 * 1000)).collect();
         let middle = UNKNOWN_IDS / 2;
         let fire_ts = ts + (middle / FLOOD_RATE) as i64 * 1000;
@@ -192,7 +194,7 @@ async fn alarms_of_one_home_two_days_old_and_now_only_the_fresh_ones_dispatch_as
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let base = format!("http://{}", running.http_addr);
         let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         let two_days = 2 * 86_400_000;
         support::publish::publish_all(
             mqtt.port(),
@@ -252,7 +254,7 @@ async fn a_detector_published_under_another_kinds_topic_is_dead_lettered_and_kee
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let mut watch = DispatchWatch::start(mqtt.port(), "firegrid/v1/dispatch/#").await?;
         let mut dead = support::watch::DeadLetterWatch::start(mqtt.port()).await?;
-        let now = firegrid_ingest::now_ms();
+        let now = firegrid_ingest::clock::now_ms();
         let electrical =
             format!(r#"{{"ts":{},"seq":2,"values":{{"residual_current_ma":5,"cable_temp_c":[20]}}}}"#, now + 5000);
         // Smoke over the alarm level, a forged electrical reading under the detector's id, smoke again.

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use firegrid_ingest::{AckSequencer, AckToken};
 use firegrid_ingest::pipeline::AlertInput;
+use firegrid_ingest::{AckSequencer, AckToken};
 use firegrid_ingest::{Registry, SharedRegistry};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use firegrid_ingest::reading::Kind;
+use firegrid_ingest::Kind;
 use firegrid_simulator::fleet::write_registry;
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
 

@@ -334,7 +334,7 @@ mod tests {
         ])
         .expect("ok");
         c.cmd.execute().await.expect("runs");
-        let reg = firegrid_ingest::registry::Registry::load(&crate::fleet::paths_in(dir.path())).expect("loads");
+        let reg = firegrid_ingest::Registry::load(&crate::fleet::paths_in(dir.path())).expect("loads");
         assert!(reg.device_count() > 100);
     }
 }

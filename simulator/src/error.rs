@@ -27,17 +27,12 @@ pub enum SimError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A CSV file could not be written.
-    #[error("{}: {source}", path.display())]
-    Csv {
-        /// The file.
-        path: PathBuf,
-        /// The CSV error.
-        source: csv::Error,
-    },
+    /// The registry files could not be written.
+    #[error(transparent)]
+    RegistryFiles(#[from] firegrid_ingest::model::registry::csv::CsvWriteError),
     /// A registry could not be loaded.
     #[error(transparent)]
-    Registry(#[from] firegrid_ingest::registry::RegistryError),
+    Registry(#[from] firegrid_ingest::RegistryError),
     /// A payload or truth record could not be encoded.
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use firegrid_ingest::now_ms;
-use firegrid_ingest::registry::RegistryPaths;
+use firegrid_ingest::clock::now_ms;
+use firegrid_ingest::RegistryPaths;
 use tokio::time::Instant;
 
 use crate::error::SimError;

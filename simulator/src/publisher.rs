@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use firegrid_ingest::backoff::Backoff;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, QoS};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -68,11 +69,16 @@ struct Counters {
 }
 
 /// Polls the connection, counting CONNACKs, writes and PUBACKs, until the disconnect goes out
-/// (or, once stopping, the connection fails); a failure before that is counted and retried.
+/// (or, once stopping, the connection fails); a failure before that is counted and retried after
+/// the shared backoff.
 async fn drive(mut eventloop: EventLoop, c: Arc<Counters>) {
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
         match eventloop.poll().await {
-            Ok(Event::Incoming(Packet::ConnAck(_))) => c.connected.store(true, Ordering::Release),
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff.reset();
+                c.connected.store(true, Ordering::Release);
+            }
             Ok(Event::Incoming(Packet::PubAck(_))) => {
                 c.acked.fetch_add(1, Ordering::Relaxed);
             }
@@ -90,15 +96,23 @@ async fn drive(mut eventloop: EventLoop, c: Arc<Counters>) {
                 if let Ok(mut last) = c.last_error.lock() {
                     *last = Some(e.to_string());
                 }
-                tracing::warn!(event = "publisher_connection_error", error = %e, "reconnecting");
-                tokio::time::sleep(RECONNECT_PAUSE).await;
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    event = "publisher_connection_error",
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "reconnecting"
+                );
+                tokio::time::sleep(delay).await;
             }
         }
     }
 }
 
-/// Pause before polling again after the connection failed.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(250);
+/// First pause before polling again after the connection failed …
+const RECONNECT_MIN: Duration = Duration::from_millis(250);
+/// … doubling up to this.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// A connected publisher.
 #[derive(Debug)]

@@ -8,8 +8,8 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use firegrid_ingest::now_ms;
-use firegrid_ingest::registry::RegistryPaths;
+use firegrid_ingest::clock::now_ms;
+use firegrid_ingest::RegistryPaths;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

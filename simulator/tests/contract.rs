@@ -2,11 +2,9 @@
 //! the fleet's registry (DESIGN §2): normal readings and scenario readings are accepted, each
 //! malformed message is refused for exactly the reason its ground truth names.
 
-use firegrid_ingest::deadletter::Reason;
-use firegrid_ingest::enrich;
-use firegrid_ingest::payload::Limits;
-use firegrid_ingest::reading::{Status, Values};
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::pipeline::enrich::Enricher;
+use firegrid_ingest::wire::payload::Limits;
+use firegrid_ingest::{Reason, Registry, Status, Values};
 use firegrid_simulator::fleet::write_registry;
 use firegrid_simulator::fleet::{generate_registry, Fleet, FleetSpec};
 use firegrid_simulator::readings::{Intervals, ReadingGenerator};
@@ -28,8 +26,9 @@ fn judge(
     topic_str: &str,
     payload: &[u8],
     received_at: i64,
-) -> Result<firegrid_ingest::reading::Reading, Reason> {
-    enrich::process(P, topic_str.as_bytes(), payload, received_at, &Limits::default(), reg)
+) -> Result<firegrid_ingest::Reading, Reason> {
+    Enricher { prefix: P, limits: &Limits::default() }
+        .process(topic_str.as_bytes(), payload, received_at, reg)
         .map(|er| er.reading)
         .map_err(|r| r.reason)
 }

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use firegrid_ingest::reading::Kind;
+use firegrid_ingest::Kind;
 use firegrid_simulator::fleet::FleetSpec;
 use firegrid_simulator::load::{run_load, LoadSpec};
 use firegrid_simulator::run::{run_scenario, RunSpec};
@@ -108,7 +108,7 @@ async fn a_paced_load_sends_the_asked_total_within_five_percent_of_the_asked_rat
     let got = received.lock().expect("lock");
     assert_eq!(got.len(), 4000);
     let (topic, payload) = &got[0];
-    assert!(firegrid_ingest::topic::parse("firegrid/v1", topic).is_ok(), "{topic}");
+    assert!(firegrid_ingest::wire::topic::parse("firegrid/v1", topic).is_ok(), "{topic}");
     let v: serde_json::Value = serde_json::from_slice(payload).expect("json");
     assert!(v["values"].is_object());
 }

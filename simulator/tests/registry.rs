@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use firegrid_ingest::registry::{Registry, Tier};
+use firegrid_ingest::{Registry, Tier};
 use firegrid_simulator::fleet::{generate_registry, FleetSpec};
 use firegrid_simulator::fleet::{paths_in, write_registry};
 
@@ -21,7 +21,7 @@ fn the_generated_registry_loads_through_the_ingest_loader() {
     let loaded = reg.device(&d.device_id).expect("first device");
     assert_eq!(loaded.address, d.address);
     assert_eq!(loaded.household_id, d.household_id);
-    assert_eq!(loaded.lat, Some(d.lat));
+    assert_eq!(loaded.lat, d.lat);
     // Forest teams cover their townships explicitly; the others take the DESIGN §3 default.
     let forest = reg.stations().iter().find(|s| s.tier == Tier::ForestTeam).expect("a forest team");
     assert!(!forest.covers.is_empty() && forest.covers.iter().all(|c| c.len() == 9));

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use firegrid_alerting::stage::StageError;
 use firegrid_alerting::AlertError;
-use firegrid_ingest::consumer;
-use firegrid_ingest::embedded_store::EmbeddedStoreError;
-use firegrid_ingest::registry::{RegistryError, SharedRegistry};
-use firegrid_ingest::spool::SpoolError;
-use firegrid_ingest::writer::WriterError;
+use firegrid_ingest::mqtt::options::OptionsError;
+use firegrid_ingest::store::embedded::EmbeddedStoreError;
+use firegrid_ingest::store::influx::InfluxError;
+use firegrid_ingest::store::spool::SpoolError;
+use firegrid_ingest::{RegistryError, SharedRegistry};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -53,10 +53,10 @@ pub enum RunError {
     Metrics(#[from] prometheus::Error),
     /// The MQTT client could not be set up.
     #[error(transparent)]
-    Mqtt(#[from] consumer::ConsumerError),
+    Mqtt(#[from] OptionsError),
     /// The store client could not be set up.
     #[error(transparent)]
-    Store(#[from] WriterError),
+    Store(#[from] InfluxError),
     /// The embedded broker could not start.
     #[error(transparent)]
     Broker(#[from] BrokerError),

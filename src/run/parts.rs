@@ -9,15 +9,21 @@ use std::future::Future;
 
 use firegrid_alerting::stage::DispatchStage;
 use firegrid_alerting::{AlertError, Engine, SharedTokens, TokenSet};
-use firegrid_ingest::consumer::{self, Acker, ConnState, EventLoopTask, Message};
-use firegrid_ingest::embedded_store::EmbeddedStore;
 use firegrid_ingest::metrics::IngestMetrics;
-use firegrid_ingest::pipeline::{AlertInput, MqttWriteSink, Pipeline};
-use firegrid_ingest::registry::SharedRegistry;
-use firegrid_ingest::spool::Spool;
+use firegrid_ingest::mqtt::acker::{self, Acker};
+use firegrid_ingest::mqtt::connection::ConnState;
+use firegrid_ingest::mqtt::event_loop::EventLoopTask;
+use firegrid_ingest::mqtt::message::Message;
+use firegrid_ingest::mqtt::options;
+use firegrid_ingest::pipeline::sink::MqttWriteSink;
+use firegrid_ingest::pipeline::Pipeline;
+use firegrid_ingest::store::embedded::EmbeddedStore;
+use firegrid_ingest::store::influx::InfluxV2;
+use firegrid_ingest::store::spool::Spool;
 use firegrid_ingest::store::Store;
-use firegrid_ingest::writer::{InfluxV2, StoreHealth};
-use firegrid_ingest::writer_task::Writer;
+use firegrid_ingest::writer::health::StoreHealth;
+use firegrid_ingest::writer::task::Writer;
+use firegrid_ingest::{AlertInput, SharedRegistry};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -185,8 +191,8 @@ fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
 /// messages routed to the dispatch stage), and the acker, whose task sends what is queued and
 /// the DISCONNECT once the tree's `ack` node is cancelled.
 fn connect(core: &Core, dispatch: &DispatchStage, tree: &ShutdownTree) -> Result<Mqtt, RunError> {
-    let (client, eventloop) = consumer::connect(&core.settings.mqtt)?;
-    let (acker, outbound) = consumer::outbound(client.clone(), core.conn.clone(), core.metrics.clone());
+    let (client, eventloop) = options::connect(&core.settings.mqtt)?;
+    let (acker, outbound) = acker::outbound(client.clone(), core.conn.clone(), core.metrics.clone());
     let acks = Part::spawn("acker", acknowledge(outbound, acker.clone(), tree.ack.clone()));
     let window = usize::from(core.settings.mqtt.receive_maximum);
     let (messages_tx, messages) = mpsc::channel(window + READING_QUEUE_SLACK);

@@ -2,7 +2,7 @@
 //! service runs; a file that fails to load keeps what was in force.
 
 use firegrid_alerting::SharedTokens;
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 use tokio_util::sync::CancellationToken;
 
 use crate::broker::users::SharedUsers;

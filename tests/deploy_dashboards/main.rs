@@ -61,7 +61,7 @@ use servers::*;
 // Data
 
 fn now_ms() -> i64 {
-    firegrid_ingest::now_ms()
+    firegrid_ingest::clock::now_ms()
 }
 
 /// Devices that send an alarm-level reading, by kind, and the payloads they send.
@@ -408,16 +408,12 @@ fn promtool_accepts_the_config_and_the_rules_and_every_alert_has_a_passing_unit_
 /// pre-encodes for the device).
 fn county_devices(county: &str) -> Result<Vec<(String, String)>> {
     let r = root().join("deploy/registry");
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: r.join("devices.csv"),
-        stations: r.join("stations.csv"),
-        grids: r.join("grids.csv"),
-    };
-    let registry = firegrid_ingest::registry::Registry::load(&paths)?;
+    let paths = firegrid_ingest::RegistryPaths::in_dir(&r);
+    let registry = firegrid_ingest::Registry::load(&paths)?;
     let mut out: Vec<(String, String)> = registry
         .devices()
         .filter(|d| d.county == county)
-        .map(|d| (d.kind.as_str().to_owned(), d.line_prefix.clone()))
+        .map(|d| (d.kind.as_str().to_owned(), firegrid_ingest::lineproto::series::device_prefix(d).to_owned()))
         .collect();
     out.sort();
     Ok(out)

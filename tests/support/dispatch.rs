@@ -7,55 +7,53 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use axum::http::StatusCode;
+use firegrid_ingest::{Device, Grid, RegistryPaths, Station, Tier};
 use serde_json::Value;
+
+use super::registry::{detector, grid, hook, neighbour, station, COMMUNITY, GRID};
 
 pub const SECRET: &str = "dispatch-e2e-webhook-secret-0123";
 pub const ADMIN: &str = "admin-token-dispatch-0123456789";
 pub const DISPATCHER: &str = "dispatcher-token-dispatch-0123";
 pub const STATION: &str = "station-token-ms-500112002001";
 
-/// `device_id,…` rows: a vulnerable household of two smoke detectors (`hh-1`, grid g1) and a
-/// neighbour (`hh-2`), both in 五星路社区.
-pub const DEVICES: &str =
-    "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable
-sd-1,smoke,500112,500112002,500112002001,500112002001-g1,hh-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
-sd-2,smoke,500112,500112002,500112002001,500112002001-g1,hh-1,3 栋 2 单元 502 室,29.7210,106.6310,residential,true
-sd-3,smoke,500112,500112002,500112002001,500112002001-g1,hh-2,5 栋 1 单元 101 室,29.7212,106.6308,residential,false
-";
-
-/// The station rows: district, township team, the covering micro station (webhook `{ms_hook}`)
-/// and a second micro station.
-pub fn stations(ms_hook: &str) -> String {
-    format!(
-        "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n\
-         ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,\n\
-         tt-500112002,双龙湖街道专职消防队,township_team,500112,500112002,,29.7250,106.6360,,true,\n\
-         ms-500112002001,五星路社区微型消防站,micro,500112,500112002,500112002001,29.7205,106.6302,,true,{ms_hook}\n\
-         ms-500112002002,龙昌街社区微型消防站,micro,500112,500112002,500112002002,29.7230,106.6350,,true,\n"
-    )
+/// A vulnerable household of two smoke detectors (`hh-1`, grid g1) and a neighbour (`hh-2`),
+/// both in 五星路社区.
+pub fn devices() -> Vec<Device> {
+    vec![
+        Device { vulnerable: true, ..detector("sd-1", "hh-1") },
+        Device { vulnerable: true, ..detector("sd-2", "hh-1") },
+        neighbour("sd-3", "hh-2"),
+    ]
 }
 
-/// The grid row of 五星路社区 (webhook `{hook}`).
-pub fn grids(hook: &str) -> String {
-    format!("grid_id,community,manager,phone,webhook_url\n500112002001-g1,500112002001,王芳,13800000001,{hook}\n")
+/// The stations: district, township team, the covering micro station (webhook `ms_hook`, none
+/// when empty) and a second micro station.
+pub fn stations(ms_hook: &str) -> Vec<Station> {
+    let ms =
+        station("ms-500112002001", "五星路社区微型消防站", Tier::Micro, ("500112002", COMMUNITY), (29.7205, 106.6302));
+    vec![
+        station("ds-500112", "渝北区消防救援站", Tier::District, ("", ""), (29.7180, 106.6312)),
+        station("tt-500112002", "双龙湖街道专职消防队", Tier::TownshipTeam, ("500112002", ""), (29.7250, 106.6360)),
+        Station { webhook_url: hook(ms_hook), ..ms },
+        station(
+            "ms-500112002002",
+            "龙昌街社区微型消防站",
+            Tier::Micro,
+            ("500112002", "500112002002"),
+            (29.7230, 106.6350),
+        ),
+    ]
+}
+
+/// The grid of 五星路社区 and its manager (webhook `hook`, none when empty).
+pub fn grids(hook_url: &str) -> Vec<Grid> {
+    vec![Grid { webhook_url: hook(hook_url), ..grid(GRID, COMMUNITY, "王芳", "13800000001") }]
 }
 
 /// Writes the registry files into `dir`.
-pub fn write_registry(
-    dir: &Path,
-    devices: &str,
-    stations: &str,
-    grids: &str,
-) -> Result<firegrid_ingest::registry::RegistryPaths> {
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: dir.join("devices.csv"),
-        stations: dir.join("stations.csv"),
-        grids: dir.join("grids.csv"),
-    };
-    std::fs::write(&paths.devices, devices)?;
-    std::fs::write(&paths.stations, stations)?;
-    std::fs::write(&paths.grids, grids)?;
-    Ok(paths)
+pub fn write_registry(dir: &Path, devices: &[Device], stations: &[Station], grids: &[Grid]) -> Result<RegistryPaths> {
+    super::registry::write(dir, devices, stations, grids)
 }
 
 /// Writes `tokens.csv` (admin, dispatcher, the covering micro station) into `dir`.
@@ -76,7 +74,7 @@ pub fn write_config(
     dir: &Path,
     mqtt_url: &str,
     store_url: &str,
-    reg: &firegrid_ingest::registry::RegistryPaths,
+    reg: &RegistryPaths,
     dispatch: &str,
 ) -> Result<PathBuf> {
     let config = dir.join("firegrid.toml");
@@ -101,7 +99,7 @@ pub fn write_config(
 
 /// A smoke alarm reading of a device of [`DEVICES`].
 pub fn alarm(device: &str, seq: u64) -> (String, Vec<u8>) {
-    let ts = firegrid_ingest::now_ms();
+    let ts = firegrid_ingest::clock::now_ms();
     let p = format!(r#"{{"ts":{ts},"seq":{seq},"status":"alarm","values":{{"obscuration_db_m":0.42,"alarm":true}}}}"#);
     (format!("firegrid/v1/500112/500112002/smoke/{device}"), p.into_bytes())
 }

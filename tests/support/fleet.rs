@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use firegrid_ingest::{Device, Kind, RegistryPaths, Tier};
+
+use super::registry;
 
 /// One device of the test fleet.
 #[derive(Debug, Clone)]
@@ -40,29 +43,26 @@ pub fn devices(n: usize) -> Vec<TestDevice> {
         .collect()
 }
 
-/// Writes devices.csv, stations.csv and grids.csv into `dir`.
-pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<firegrid_ingest::registry::RegistryPaths> {
-    let mut d = String::from(
-        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n",
-    );
+/// Writes the registered devices (each its own household, at an address with a comma), the
+/// district station of 渝北区 and no grid into `dir`.
+pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<RegistryPaths> {
+    let mut rows = Vec::new();
     for dev in devices.iter().filter(|d| d.registered) {
-        d.push_str(&format!(
-            "{},{},{},{},{},\"{}\",h-{},\"五星路 3栋,2单元\",29.7,106.6,residential,false\n",
-            dev.id, dev.kind, dev.county, dev.township, dev.community, dev.grid, dev.id
-        ));
+        let kind = Kind::parse(dev.kind).with_context(|| format!("kind {}", dev.kind))?;
+        rows.push(Device {
+            kind,
+            county: dev.county.to_owned(),
+            township: dev.township.clone(),
+            community: dev.community.clone(),
+            grid_id: dev.grid.clone(),
+            address: "五星路 3栋,2单元".to_owned(),
+            lat: Some(29.7),
+            lon: Some(106.6),
+            ..registry::detector(&dev.id, &format!("h-{}", dev.id))
+        });
     }
-    let s = "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n\
-             d-500112,渝北区消防救援站,district,500112,,,29.7,106.6,,true,\n";
-    let g = "grid_id,community,manager,phone,webhook_url\n";
-    let paths = firegrid_ingest::registry::RegistryPaths {
-        devices: dir.join("devices.csv"),
-        stations: dir.join("stations.csv"),
-        grids: dir.join("grids.csv"),
-    };
-    std::fs::write(&paths.devices, d)?;
-    std::fs::write(&paths.stations, s)?;
-    std::fs::write(&paths.grids, g)?;
-    Ok(paths)
+    let district = registry::station("d-500112", "渝北区消防救援站", Tier::District, ("", ""), (29.7, 106.6));
+    registry::write(dir, &rows, &[district], &[])
 }
 
 /// A firegrid configuration for the harness servers: the broker and store URLs, a fixed client
@@ -70,7 +70,7 @@ pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<firegrid_ing
 /// port chosen by the OS. Tests change what they need on the returned value.
 pub fn harness_config(
     dir: &Path,
-    reg: &firegrid_ingest::registry::RegistryPaths,
+    reg: &RegistryPaths,
     mqtt_url: &str,
     store_url: &str,
     client_id: &str,

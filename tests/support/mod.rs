@@ -11,6 +11,7 @@
 //! | `server` | a server process: log file, SIGTERM within a bound, killed by PID on drop |
 //! | [`mosquitto`], [`victoria`] | the two servers every end-to-end test needs |
 //! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
+//! | [`registry`] | registry files from typed rows, through ingest's one registry writer |
 //! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
 //! | [`publish`] | QoS 1 publishing that returns once the broker acknowledged everything |
 //! | [`watch`] | subscribers that collect firegrid's dispatch messages and dead letters, and sync by marker |
@@ -126,6 +127,7 @@ pub mod mosquitto;
 pub mod process;
 pub mod proxy;
 pub mod publish;
+pub mod registry;
 mod server;
 pub mod victoria;
 pub mod watch;

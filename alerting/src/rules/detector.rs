@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::{EnrichedReading, Reading, Status, Values};
 use firegrid_ingest::Device;
+use firegrid_ingest::{EnrichedReading, Reading, Status, Values};
 
 use super::dedup::{self, Seen};
 use super::lru::Generations;

@@ -14,8 +14,8 @@ pub mod state;
 
 use std::sync::Arc;
 
-use firegrid_ingest::{EnrichedReading, Kind};
 use firegrid_ingest::Device;
+use firegrid_ingest::{EnrichedReading, Kind};
 
 pub use detector::{Detector, RowChange};
 

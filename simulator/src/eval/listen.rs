@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use firegrid_ingest::backoff::Backoff;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -42,8 +43,10 @@ pub struct Collected {
     pub undecodable: u64,
 }
 
-/// Pause before polling again after the connection failed.
-const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+/// First pause before polling again after the connection failed …
+const RECONNECT_MIN: Duration = Duration::from_millis(200);
+/// … doubling up to this.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 impl DispatchListener {
     /// Connects and subscribes to `{prefix}/dispatch/#`; returns once the broker granted the
@@ -104,15 +107,17 @@ impl DispatchListener {
 /// every dispatch message with its arrival time until the disconnect goes out.
 async fn pump(mut eventloop: EventLoop, ready: oneshot::Sender<Result<(), String>>, seen: Arc<Mutex<Collected>>) {
     let mut ready = Some(ready);
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
         match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => backoff.reset(),
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 if let Some(tx) = ready.take() {
                     let _ = tx.send(Ok(()));
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let at = firegrid_ingest::now_ms();
+                let at = firegrid_ingest::clock::now_ms();
                 let decoded = serde_json::from_slice::<ObservedDispatch>(&p.payload);
                 if let Ok(mut c) = seen.lock() {
                     match decoded {
@@ -128,8 +133,14 @@ async fn pump(mut eventloop: EventLoop, ready: oneshot::Sender<Result<(), String
                     let _ = tx.send(Err(e.to_string()));
                     break;
                 }
-                tracing::warn!(event = "dispatch_listener_reconnecting", error = %e, "connection lost, reconnecting");
-                tokio::time::sleep(RECONNECT_PAUSE).await;
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    event = "dispatch_listener_reconnecting",
+                    error = %e,
+                    retry_in_ms = delay.as_millis() as u64,
+                    "connection lost, reconnecting"
+                );
+                tokio::time::sleep(delay).await;
             }
         }
     }

@@ -383,7 +383,7 @@ mod tests {
     #[test]
     fn malformed_input_is_not_a_nuisance_and_counts_apart() {
         let mut t = truth("ev-1.1", ExpectedClass::None, None, &["m"], 0);
-        t.deadletter_reason = Some(firegrid_ingest::deadletter::Reason::NotJson);
+        t.deadletter_reason = Some(firegrid_ingest::Reason::NotJson);
         let r = score_with(&[t], &[], &[], true, &policy, &EvalSettings::default()).expect("scores");
         assert_eq!(r.nuisance_dispatch_rate.total, 0);
         assert_eq!((r.malformed_opened.count, r.malformed_opened.total), (0, 1));

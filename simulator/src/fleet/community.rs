@@ -3,12 +3,10 @@
 //! vulnerable households, 特殊群体), small venues (九小场所) and now and then a rental building
 //! (群租房), each with an electrical monitor.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{SiteType, Tier};
+use firegrid_ingest::{Grid, Kind, SiteType, Tier};
 
 use crate::fleet::divisions::{Community, County, Township};
 use crate::fleet::generate::{Builder, Group, StationAt};
-use crate::fleet::model::FleetGrid;
 use crate::fleet::names;
 use crate::fleet::place::offset;
 use crate::rng::SimRng;
@@ -61,11 +59,12 @@ impl Builder<'_> {
         // Grids: a village is one grid; a large urban community is split into several.
         let grids = if c.urban { rng.int(1, 3) } else { 1 };
         for g in 1..=grids {
-            self.fleet.grids.push(FleetGrid {
+            self.fleet.grids.push(Grid {
                 grid_id: format!("{}-g{g}", c.code),
                 community: c.code.clone(),
                 manager: names::person(&mut rng),
                 phone: names::phone(&mut rng),
+                webhook_url: None,
             });
         }
         if rng.chance(self.spec.micro_station_share) {

@@ -3,12 +3,11 @@
 //! [`super::township`], and forest teams over groups of forested townships. Device ids count up
 //! per kind across the whole fleet, so the same spec gives the same fleet byte for byte.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{Registry, RegistryPaths, SiteType, Tier};
+use firegrid_ingest::{Device, Kind, LinePrefix, Registry, RegistryPaths, SiteType, Station, Tier};
 
 use crate::error::SimError;
 use crate::fleet::divisions::{Community, County, Divisions, Township};
-use crate::fleet::model::{Fleet, FleetDevice, FleetStation};
+use crate::fleet::model::Fleet;
 use crate::fleet::place::{offset, round6, spiral};
 use crate::fleet::spec::FleetSpec;
 use crate::rng::SimRng;
@@ -138,7 +137,7 @@ impl Builder<'_> {
         };
         for _ in 0..count {
             self.counters[slot] += 1;
-            self.fleet.devices.push(FleetDevice {
+            self.fleet.devices.push(Device {
                 device_id: format!("{prefix}-{:06}", self.counters[slot]),
                 kind,
                 county: g.county.code.clone(),
@@ -147,17 +146,18 @@ impl Builder<'_> {
                 grid_id: g.grid_id.clone(),
                 household_id: g.household_id.clone(),
                 address: g.address.clone(),
-                lat: round6(g.at.0),
-                lon: round6(g.at.1),
+                lat: Some(round6(g.at.0)),
+                lon: Some(round6(g.at.1)),
                 site_type: g.site_type,
                 vulnerable: g.vulnerable,
+                line_prefix: LinePrefix::default(),
             });
         }
     }
 
     /// Adds a station, available, at its position rounded to the registry's precision.
     pub(super) fn station(&mut self, s: StationAt<'_>) {
-        self.fleet.stations.push(FleetStation {
+        self.fleet.stations.push(Station {
             station_id: s.station_id,
             name: s.name,
             tier: s.tier,
@@ -168,6 +168,7 @@ impl Builder<'_> {
             lon: round6(s.at.1),
             covers: s.covers,
             available: true,
+            webhook_url: None,
         });
     }
 }
@@ -177,8 +178,8 @@ mod tests {
     use super::*;
     use crate::error::SimError;
     use crate::fleet::divisions::Divisions;
-    use firegrid_ingest::reading::Kind;
-    use firegrid_ingest::registry::{SiteType, Tier};
+    use firegrid_ingest::geo::distance_m;
+    use firegrid_ingest::{Kind, SiteType, Tier};
     use std::collections::{HashMap, HashSet};
 
     fn fleet() -> Fleet {
@@ -251,7 +252,8 @@ mod tests {
         let mut rural = (0.0, 0usize);
         for dev in &f.devices {
             let c = d.county(&dev.county).expect("county");
-            let km = ((dev.lat - c.lat) * 111.32).hypot((dev.lon - c.lon) * 111.32 * c.lat.to_radians().cos());
+            let at = dev.lat.zip(dev.lon).expect("a generated device has coordinates");
+            let km = distance_m(at.0, at.1, c.lat, c.lon) / 1000.0;
             assert!(km < 60.0, "{} is {km} km out", dev.device_id);
             let t = c.townships.iter().find(|t| t.code == dev.township).expect("township");
             let acc = if t.urban { &mut urban } else { &mut rural };

@@ -3,7 +3,7 @@
 //! real divisions data, or read back from registry files ([`Fleet::from_registry`]).
 //!
 //! Layout:
-//! - `model` — [`Fleet`] and its rows ([`FleetDevice`], [`FleetStation`], [`FleetGrid`]);
+//! - `model` — [`Fleet`]: ingest's registry rows, generated or read back;
 //! - `spec` — [`FleetSpec`]: what to generate, its defaults and checks;
 //! - `generate` — [`generate_registry`]: per county a district station, townships on a spiral,
 //!   forest teams over the forested ones;
@@ -11,7 +11,8 @@
 //! - `community` — a community's grids, micro station, homes, small venues and rental buildings;
 //! - `divisions` — the embedded Chongqing divisions data the fleet is laid on;
 //! - `place`, `names` — leaves: positions on the map, Chinese names and addresses;
-//! - `files` — writing the fleet as `devices.csv`, `stations.csv`, `grids.csv`.
+//! - `files` — the fleet as `devices.csv`, `stations.csv`, `grids.csv`, through ingest's one
+//!   registry writer.
 
 mod community;
 pub(crate) mod divisions;
@@ -25,5 +26,5 @@ mod township;
 
 pub use files::{paths_in, write_registry};
 pub use generate::{generate_registry, load_fleet};
-pub use model::{Fleet, FleetDevice, FleetGrid, FleetStation};
+pub use model::Fleet;
 pub use spec::{FleetSpec, DEFAULT_COUNTIES, DEFAULT_SEED};

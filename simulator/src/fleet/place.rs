@@ -47,7 +47,7 @@ mod tests {
         let mut rng = SimRng::seed(4);
         for i in 0..50 {
             let (lat, lon) = spiral(&mut rng, (30.0, 108.0), (i, 50), 5.0..20.0);
-            let km = ((lat - 30.0) * 111.32).hypot((lon - 108.0) * 111.32 * 30f64.to_radians().cos());
+            let km = firegrid_ingest::geo::distance_m(lat, lon, 30.0, 108.0) / 1000.0;
             assert!((4.0..24.0).contains(&km), "{km}");
         }
     }

@@ -3,8 +3,7 @@
 //! hospitals, ancient towns, factories) in some of its communities and, in most rural townships
 //! of mountainous Chongqing, forest infrared cameras.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{SiteType, Tier};
+use firegrid_ingest::{Kind, SiteType, Tier};
 
 use crate::fleet::divisions::{County, Township};
 use crate::fleet::generate::{Builder, Group, StationAt};

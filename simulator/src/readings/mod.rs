@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
 mod normal;
 pub mod payload;
@@ -147,7 +147,7 @@ impl ReadingGenerator {
 mod tests {
     use super::*;
     use crate::fleet::{generate_registry, FleetSpec};
-    use firegrid_ingest::reading::Kind;
+    use firegrid_ingest::Kind;
     use serde_json::Value;
 
     const START: i64 = 1_795_930_000_000;
@@ -209,7 +209,7 @@ mod tests {
             assert!(m.at_ms >= last, "time order");
             last = m.at_ms;
             let d = &f.devices[m.device.expect("a device reading")];
-            let t = firegrid_ingest::topic::parse("firegrid/v1", &m.topic).expect("valid topic");
+            let t = firegrid_ingest::wire::topic::parse("firegrid/v1", &m.topic).expect("valid topic");
             assert_eq!((t.county, t.township, t.kind, t.device_id), (&*d.county, &*d.township, d.kind, &*d.device_id));
             check_normal(d.kind, m);
         }

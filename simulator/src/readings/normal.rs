@@ -3,11 +3,9 @@
 //! electrical monitors with leakage current and warm cables under a daily load, forest cameras
 //! that see the day's warmth and no hotspot. Pure: the clock is plain epoch milliseconds.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
-use firegrid_ingest::topic::reading_topic;
+use firegrid_ingest::wire::topic::reading_topic;
+use firegrid_ingest::{Device, Kind, SiteType};
 
-use crate::fleet::FleetDevice;
 use crate::readings::payload::{round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
 use crate::rng::SimRng;
 
@@ -69,7 +67,7 @@ pub(super) struct DeviceState {
 
 impl DeviceState {
     /// The state of device `d` of a run seeded `seed`, publishing under `prefix`.
-    pub(super) fn new(d: &FleetDevice, seed: u64, prefix: &str) -> DeviceState {
+    pub(super) fn new(d: &Device, seed: u64, prefix: &str) -> DeviceState {
         let mut rng = SimRng::derive(seed, &d.device_id);
         let channels = match d.site_type {
             SiteType::SmallVenue => rng.int(1, 2),

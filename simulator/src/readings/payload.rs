@@ -1,7 +1,7 @@
 //! The wire payloads of DESIGN §2 as the simulator writes them: `{"ts","seq","status","values"}`
 //! with the kind-specific values, optional fields left out when absent.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 use serde::Serialize;
 
 /// Values of a smoke detector reading.

@@ -3,7 +3,7 @@
 //! over four minutes. Each returns its truth record: the class and the highest severity the
 //! incident should reach.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
 use crate::fleet::place::offset;
 use crate::scenario::inject::Scene;
@@ -77,7 +77,8 @@ pub(super) fn arc_fault(s: &mut Scene<'_>) -> TruthRecord {
 /// A hotspot a few hundred metres from the camera, hotter and larger every 10 s for 4 minutes.
 pub(super) fn forest_hotspot(s: &mut Scene<'_>) -> TruthRecord {
     let (start, first) = (s.start(), s.first);
-    let at = offset(s.dev.lat, s.dev.lon, s.rng.range(0.2, 0.6), s.rng.range(0.0, std::f64::consts::TAU));
+    let (lat, lon) = (s.dev.lat.unwrap_or_default(), s.dev.lon.unwrap_or_default());
+    let at = offset(lat, lon, s.rng.range(0.2, 0.6), s.rng.range(0.0, std::f64::consts::TAU));
     let ambient = s.rng.range(15.0, 28.0);
     for k in 0..=24i64 {
         let f = k as f64 / 24.0;

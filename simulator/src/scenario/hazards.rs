@@ -1,7 +1,7 @@
 //! Hazards (隐患) firegrid must open as such, never as a fire: a battery running low, a detector
 //! removed from its base, a device that stops reporting.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
 use crate::readings::payload::WireValues;
 use crate::scenario::inject::Scene;

@@ -3,9 +3,11 @@
 //! fill in — the readings they schedule, the normal readings they hold back and the truth
 //! record they start from. Pure: the same event on the same fleet gives the same injection.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
-use crate::fleet::{Fleet, FleetDevice};
+use firegrid_ingest::Device;
+
+use crate::fleet::Fleet;
 use crate::readings::payload::WireValues;
 use crate::rng::SimRng;
 use crate::scenario::schedule::{Injection, ScheduledReading, Silence};
@@ -33,7 +35,7 @@ pub(super) struct Scene<'a> {
     /// Index of the event's first device.
     pub(super) first: usize,
     /// The event's first device.
-    pub(super) dev: &'a FleetDevice,
+    pub(super) dev: &'a Device,
     pub(super) rng: SimRng,
     /// Room temperature, °C.
     pub(super) room: f64,
@@ -67,7 +69,7 @@ impl Scene<'_> {
     pub(super) fn record(&self, id: &str, what: &str, devices: &[usize], start: i64) -> TruthRecord {
         let fleet = self.fleet;
         let first = devices.first().and_then(|&i| fleet.devices.get(i));
-        let field = |f: fn(&FleetDevice) -> &str| first.map(|d| f(d).to_owned()).unwrap_or_default();
+        let field = |f: fn(&Device) -> &str| first.map(|d| f(d).to_owned()).unwrap_or_default();
         TruthRecord {
             id: id.to_owned(),
             scenario: self.event.kind.as_str().to_owned(),

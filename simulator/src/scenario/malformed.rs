@@ -3,11 +3,9 @@
 //! `too_large`, `missing_field`, `wrong_type`, `out_of_range`, `bad_timestamp`, `kind_mismatch`
 //! (a registered device's id under another kind's topic, with that kind's valid values).
 
-use firegrid_ingest::deadletter::Reason;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::topic::reading_topic;
+use firegrid_ingest::wire::topic::reading_topic;
+use firegrid_ingest::{Device, Kind, Reason};
 
-use crate::fleet::FleetDevice;
 use crate::scenario::inject::Scene;
 use crate::scenario::schedule::Message;
 
@@ -30,7 +28,7 @@ pub(crate) const MAX_PAYLOAD: usize = 4096;
 
 /// A message from `device` at `at_ms` that firegrid must reject for `reason`; `None` for a
 /// reason not in [`REASONS`].
-pub fn malformed(reason: Reason, prefix: &str, device: &FleetDevice, at_ms: i64) -> Option<Message> {
+pub fn malformed(reason: Reason, prefix: &str, device: &Device, at_ms: i64) -> Option<Message> {
     let topic = reading_topic(prefix, &device.county, &device.township, device.kind, &device.device_id);
     let values = sample_values(device.kind);
     let (topic, payload) = match reason {
@@ -114,11 +112,11 @@ fn sample_values(kind: Kind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firegrid_ingest::registry::SiteType;
-    use firegrid_ingest::topic;
+    use firegrid_ingest::wire::topic;
+    use firegrid_ingest::{LinePrefix, SiteType};
 
-    fn device(kind: Kind) -> FleetDevice {
-        FleetDevice {
+    fn device(kind: Kind) -> Device {
+        Device {
             device_id: "sd-000001".into(),
             kind,
             county: "500112".into(),
@@ -127,10 +125,11 @@ mod tests {
             grid_id: "500112002003-g1".into(),
             household_id: String::new(),
             address: String::new(),
-            lat: 29.7,
-            lon: 106.6,
+            lat: Some(29.7),
+            lon: Some(106.6),
             site_type: SiteType::Residential,
             vulnerable: false,
+            line_prefix: LinePrefix::default(),
         }
     }
 

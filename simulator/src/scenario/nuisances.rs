@@ -2,7 +2,7 @@
 //! level), the test button (`status=test` with the alarm on) and sun glint (one hot frame). Their
 //! truth expects nothing.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
 use crate::scenario::inject::Scene;
 use crate::scenario::truth::TruthRecord;

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 
 use crate::fleet::Fleet;
 use crate::rng::SimRng;

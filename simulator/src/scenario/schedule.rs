@@ -4,7 +4,7 @@
 //! carries one scenario's part of a run. A leaf: it depends on nothing else in the crate but the
 //! payload and truth values.
 
-use firegrid_ingest::reading::Status;
+use firegrid_ingest::Status;
 
 use crate::readings::payload::WireValues;
 use crate::scenario::truth::TruthRecord;

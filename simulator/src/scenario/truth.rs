@@ -5,7 +5,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
-use firegrid_ingest::deadletter::Reason;
+use firegrid_ingest::Reason;
 
 use crate::error::SimError;
 
@@ -137,7 +137,7 @@ pub fn parse_records(text: &str) -> Result<Vec<TruthRecord>, SimError> {
 
 /// A dead-letter reason in a truth line, by its wire name (`not_json`, …).
 mod reason_name {
-    use firegrid_ingest::deadletter::Reason;
+    use firegrid_ingest::Reason;
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(reason: &Option<Reason>, s: S) -> Result<S::Ok, S::Error> {

@@ -2,12 +2,11 @@
 //! frame) and the DESIGN §5 figures a scenario's truth expects: how often a kind must report, and
 //! the severity a single device's fire alarm reaches.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 
-use crate::fleet::FleetDevice;
 use crate::readings::payload::{round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
 use crate::scenario::truth::Severity;
+use firegrid_ingest::Device;
 
 /// How firegrid expects each kind to report (DESIGN §5 offline defaults), for the time an
 /// offline device should be noticed: 3 × this.
@@ -21,7 +20,7 @@ pub(super) fn expected_interval_ms(kind: Kind) -> i64 {
 
 /// The severity a single-device fire alarm reaches: `critical` for a vulnerable household or
 /// a sensitive site, else `high` (DESIGN §5).
-pub(super) fn single_device_severity(d: &FleetDevice) -> Severity {
+pub(super) fn single_device_severity(d: &Device) -> Severity {
     let sensitive =
         matches!(d.site_type, SiteType::ElderlyCare | SiteType::School | SiteType::Hospital | SiteType::AncientTown);
     if d.vulnerable || sensitive {
