@@ -194,6 +194,6 @@ async fn shutdown_on_signal(token: CancellationToken) {
     // A second signal means the operator will not wait for the drain: exit now. Unacknowledged
     // messages stay with the broker, so nothing is lost, only redelivered.
     let _ = tokio::signal::ctrl_c().await;
-    tracing::warn!(event = "signal", "second signal: exiting without draining");
+    tracing::warn!(event = "shutdown_forced", "second signal: exiting without draining");
     std::process::exit(130);
 }
