@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
+use firegrid_alerting::engine::AlertCore;
 use firegrid_ingest::reading::{
     ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values,
 };

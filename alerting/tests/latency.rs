@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use firegrid_alerting::engine::now_ms;
+use firegrid_ingest::now_ms;
 use firegrid_ingest::reading::Kind;
 use firegrid_ingest::registry::SiteType;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
+use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::{Action, Severity};
 use firegrid_ingest::reading::{ElectricalValues, ForestIrValues, Kind, SmokeValues, Status, Values};
 use firegrid_ingest::registry::SiteType;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
-use firegrid_alerting::correlate::Outcome;
+use firegrid_alerting::engine::AlertCore;
+use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus};
 use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status};
 use firegrid_ingest::registry::SiteType;

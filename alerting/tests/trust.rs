@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::{AlertingConfig, UnregisteredPolicy};
-use firegrid_alerting::core::AlertCore;
-use firegrid_alerting::correlate::CorrelateError;
-use firegrid_alerting::correlate::Outcome;
+use firegrid_alerting::engine::AlertCore;
+use firegrid_alerting::incident::CorrelateError;
+use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus, TransitionError, Verification};
 use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status, Values};
 use firegrid_ingest::registry::SiteType;

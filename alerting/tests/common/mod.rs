@@ -6,7 +6,7 @@ use std::sync::Arc;
 use firegrid_ingest::reading::{
     ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values,
 };
-use firegrid_ingest::registry::{Device, SiteType};
+use firegrid_ingest::registry::{Device, SharedRegistry, SiteType};
 
 /// 2026-11-29 02:00 UTC (10:00 in Chongqing).
 pub const T0: i64 = 1_795_917_600_000;
@@ -165,7 +165,8 @@ pub fn start_full(
     setup: impl FnOnce(&mut firegrid_alerting::Engine),
 ) -> Running {
     let metrics = prometheus::Registry::new();
-    let mut engine = firegrid_alerting::Engine::open(config, registry, dir, &metrics).expect("engine opens");
+    let settings = config.validate().expect("a valid configuration");
+    let mut engine = firegrid_alerting::Engine::open(settings, registry, dir, &metrics).expect("engine opens");
     setup(&mut engine);
     let handle = engine.handle();
     let (readings, mut rx) = tokio::sync::mpsc::channel::<EnrichedReading>(1024);
@@ -241,6 +242,27 @@ pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegri
     .unwrap();
     std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").unwrap();
     SharedRegistry::load(paths).unwrap()
+}
+
+/// The whole HTTP API over a running engine, with `tokens` and the stations of `registry`.
+pub fn api(e: &Running, tokens: firegrid_alerting::TokenSet, registry: SharedRegistry) -> axum::Router {
+    api_with(e, tokens, registry, firegrid_alerting::dispatch::Availability::default())
+}
+
+/// [`api`] with station availability set at run time.
+pub fn api_with(
+    e: &Running,
+    tokens: firegrid_alerting::TokenSet,
+    registry: SharedRegistry,
+    availability: firegrid_alerting::dispatch::Availability,
+) -> axum::Router {
+    firegrid_alerting::http::router(firegrid_alerting::http::HttpParts {
+        engine: e.handle.clone(),
+        tokens: tokens.into(),
+        registry,
+        availability,
+        events: firegrid_alerting::dispatch::SseHub::default(),
+    })
 }
 
 /// The reading as from a device missing from the registry (the topic's location only).
