@@ -4,11 +4,11 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented function.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use firegrid_ingest::enrich;
-use firegrid_ingest::line_protocol::{self, device_prefix};
-use firegrid_ingest::payload::Limits;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::{Device, Registry, SiteType};
+use firegrid_ingest::lineproto::encode::encode;
+use firegrid_ingest::model::device::LinePrefix;
+use firegrid_ingest::pipeline::enrich::Enricher;
+use firegrid_ingest::wire::payload::Limits;
+use firegrid_ingest::{Device, Kind, Registry, SiteType};
 
 const NOW: i64 = 1_795_930_617_074;
 
@@ -39,7 +39,7 @@ fn fixture() -> (Registry, Vec<(String, String)>) {
                 lon: Some(106.6),
                 site_type: SiteType::Residential,
                 vulnerable: false,
-                line_prefix: device_prefix(kind, &id, county, &township, &community, &grid, "residential"),
+                line_prefix: LinePrefix::default(),
             });
         }
         let seq = 1000 + i;
@@ -68,6 +68,7 @@ fn fixture() -> (Registry, Vec<(String, String)>) {
 fn bench(c: &mut Criterion) {
     let (reg, msgs) = fixture();
     let limits = Limits::default();
+    let enricher = Enricher { prefix: "firegrid/v1", limits: &limits };
     let mut g = c.benchmark_group("ingest");
     g.throughput(Throughput::Elements(msgs.len() as u64));
     g.bench_function("decode_validate_enrich_encode", |b| {
@@ -75,9 +76,8 @@ fn bench(c: &mut Criterion) {
             || String::with_capacity(msgs.len() * 256),
             |out| {
                 for (t, p) in &msgs {
-                    let r = enrich::process("firegrid/v1", t.as_bytes(), p.as_bytes(), NOW, &limits, &reg)
-                        .expect("valid fixture");
-                    line_protocol::encode(out, &r);
+                    let r = enricher.process(t.as_bytes(), p.as_bytes(), NOW, &reg).expect("valid fixture");
+                    encode(out, &r);
                 }
             },
             BatchSize::SmallInput,

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-pub use crate::ack::AckToken;
+use crate::mqtt::sequencer::AckToken;
 
 /// Lines and their acks. Lines without a token (incident annotations) need no ack.
 #[derive(Debug)]
@@ -22,12 +22,12 @@ impl Default for Batch {
 
 impl Batch {
     /// An empty batch, opened now.
-    pub fn new() -> Batch {
+    pub(crate) fn new() -> Batch {
         Batch { body: String::new(), ends: Vec::new(), acks: Vec::new(), opened_at: Instant::now() }
     }
 
     /// An empty batch with room for `lines` lines of about 200 bytes.
-    pub fn with_capacity(lines: usize) -> Batch {
+    pub(crate) fn with_capacity(lines: usize) -> Batch {
         Batch {
             body: String::with_capacity(lines.saturating_mul(200)),
             ends: Vec::with_capacity(lines),
@@ -37,7 +37,7 @@ impl Batch {
     }
 
     /// A batch of the lines of `body` (a spooled batch), none of which needs an ack any more.
-    pub fn from_body(body: String) -> Batch {
+    pub(crate) fn from_body(body: String) -> Batch {
         let mut ends: Vec<usize> = body.match_indices('\n').map(|(i, _)| i + 1).collect();
         if !body.is_empty() && !body.ends_with('\n') {
             ends.push(body.len());
@@ -47,7 +47,7 @@ impl Batch {
     }
 
     /// Appends one line through `encode`, which writes it with its trailing newline.
-    pub fn push_with(&mut self, ack: Option<AckToken>, encode: impl FnOnce(&mut String)) {
+    pub(crate) fn push_with(&mut self, ack: Option<AckToken>, encode: impl FnOnce(&mut String)) {
         if self.ends.is_empty() {
             self.opened_at = Instant::now();
         }
@@ -60,43 +60,44 @@ impl Batch {
     }
 
     /// Number of lines.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ends.len()
     }
 
     /// True when no line is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }
 
     /// The request body.
-    pub fn body(&self) -> &str {
+    pub(crate) fn body(&self) -> &str {
         &self.body
     }
 
     /// When the first line was added.
-    pub fn opened_at(&self) -> Instant {
+    pub(crate) fn opened_at(&self) -> Instant {
         self.opened_at
     }
 
     /// Line `i` without its newline.
-    pub fn line(&self, i: usize) -> &str {
+    pub(crate) fn line(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         self.body[start..self.ends[i]].trim_end_matches('\n')
     }
 
     /// The acks of the batch, consuming it.
-    pub fn into_acks(self) -> Vec<AckToken> {
+    pub(crate) fn into_acks(self) -> Vec<AckToken> {
         self.acks.into_iter().flatten().collect()
     }
 
     /// The ack of line `i`.
-    pub fn ack(&self, i: usize) -> Option<&AckToken> {
+    #[cfg(test)]
+    pub(crate) fn ack(&self, i: usize) -> Option<&AckToken> {
         self.acks.get(i).and_then(Option::as_ref)
     }
 
     /// Splits into two halves by lines (a batch of one line returns it and an empty batch).
-    pub fn split(mut self) -> (Batch, Batch) {
+    pub(crate) fn split(mut self) -> (Batch, Batch) {
         let mid = self.ends.len() / 2;
         if mid == 0 {
             return (self, Batch::new());

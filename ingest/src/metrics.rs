@@ -3,12 +3,12 @@
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::deadletter::Reason;
-use crate::reading::Kind;
+use crate::model::kind::Kind;
+use crate::wire::deadletter::Reason;
 
 /// Outcomes of one write attempt of a batch (`firegrid_write_batches_total{outcome}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchOutcome {
+pub(crate) enum BatchOutcome {
     /// Accepted by the store.
     Ok,
     /// Failed transiently (network, 429, 5xx, auth) and will be retried.
@@ -38,43 +38,61 @@ pub struct IngestMetrics {
     received: IntCounterVec,
     rejected: IntCounterVec,
     /// Registered devices whose topic named another county or township.
-    pub location_mismatch: IntCounter,
+    pub(crate) location_mismatch: IntCounter,
     /// Points the store accepted.
-    pub points_written: IntCounter,
+    pub(crate) points_written: IntCounter,
     batches: IntCounterVec,
     /// Duration of one write request.
-    pub write_seconds: Histogram,
+    pub(crate) write_seconds: Histogram,
     /// Bytes held in the disk spool.
-    pub spool_bytes: IntGauge,
+    pub(crate) spool_bytes: IntGauge,
     /// Segment files in the disk spool.
-    pub spool_segments: IntGauge,
+    pub(crate) spool_segments: IntGauge,
     /// Points appended to the spool.
-    pub spool_appended_points: IntCounter,
+    pub(crate) spool_appended_points: IntCounter,
     /// Points replayed from the spool into the store.
-    pub spool_replayed_points: IntCounter,
+    pub(crate) spool_replayed_points: IntCounter,
     /// Bytes cut from torn or corrupt spool tails at start-up.
     pub spool_truncated_bytes: IntCounter,
     /// 1 while connected to the broker.
-    pub mqtt_connected: IntGauge,
+    pub(crate) mqtt_connected: IntGauge,
     /// Connections established (the first one included).
-    pub mqtt_connections: IntCounter,
+    pub(crate) mqtt_connections: IntCounter,
     /// Acks not sent because their message came on an earlier connection (the broker redelivers it).
-    pub stale_acks: IntCounter,
+    pub(crate) stale_acks: IntCounter,
     /// Times the ingest queue was full and the event loop had to wait.
-    pub ingest_queue_full: IntCounter,
+    pub(crate) ingest_queue_full: IntCounter,
     /// Dead letters published.
-    pub deadletters: IntCounter,
+    pub(crate) deadletters: IntCounter,
     /// Dead letters of QoS 0 messages dropped because their bounded queue was full.
-    pub deadletters_dropped: IntCounter,
+    pub(crate) deadletters_dropped: IntCounter,
     /// QoS 0 messages dropped because the ingest queue was full.
-    pub qos0_dropped: IntCounter,
+    pub(crate) qos0_dropped: IntCounter,
     /// QoS 1 messages received and not yet acknowledged (places in the ack sequence).
-    pub mqtt_unacked: IntGauge,
+    pub(crate) mqtt_unacked: IntGauge,
 }
 
 impl IngestMetrics {
     /// Creates and registers the metrics.
     pub fn register(registry: &Registry) -> Result<IngestMetrics, prometheus::Error> {
+        let m = IngestMetrics::new()?;
+        m.register_in(registry)?;
+        // Pre-create every label value so dashboards see zeros, not gaps.
+        for k in Kind::ALL {
+            m.received.with_label_values(&[k.as_str()]);
+        }
+        m.received.with_label_values(&["unknown"]);
+        for r in Reason::ALL {
+            m.rejected.with_label_values(&[r.as_str()]);
+        }
+        for o in BatchOutcome::ALL {
+            m.batches.with_label_values(&[o.as_str()]);
+        }
+        Ok(m)
+    }
+
+    /// The metrics with their contract names and help texts, not yet registered.
+    fn new() -> Result<IngestMetrics, prometheus::Error> {
         let received = IntCounterVec::new(
             Opts::new("firegrid_messages_received_total", "MQTT messages received, by kind in the topic"),
             &["kind"],
@@ -138,6 +156,12 @@ impl IngestMetrics {
                 "QoS 1 messages received and not yet acknowledged (waiting for the store, the engine or an earlier message)",
             )?,
         };
+        Ok(m)
+    }
+
+    /// Registers every metric with `registry`.
+    fn register_in(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        let m = self;
         registry.register(Box::new(m.received.clone()))?;
         registry.register(Box::new(m.rejected.clone()))?;
         registry.register(Box::new(m.location_mismatch.clone()))?;
@@ -157,77 +181,28 @@ impl IngestMetrics {
         registry.register(Box::new(m.deadletters_dropped.clone()))?;
         registry.register(Box::new(m.qos0_dropped.clone()))?;
         registry.register(Box::new(m.mqtt_unacked.clone()))?;
-        // Pre-create every label value so dashboards see zeros, not gaps.
-        for k in Kind::ALL {
-            m.received.with_label_values(&[k.as_str()]);
-        }
-        m.received.with_label_values(&["unknown"]);
-        for r in Reason::ALL {
-            m.rejected.with_label_values(&[r.as_str()]);
-        }
-        for o in BatchOutcome::ALL {
-            m.batches.with_label_values(&[o.as_str()]);
-        }
-        Ok(m)
+        Ok(())
     }
 
     /// Counts a received message; `None` when the topic named no valid kind.
-    pub fn received(&self, kind: Option<Kind>) {
+    pub(crate) fn received(&self, kind: Option<Kind>) {
         self.received.with_label_values(&[kind.map_or("unknown", Kind::as_str)]).inc();
     }
 
     /// Counts a rejection.
-    pub fn rejected(&self, reason: Reason) {
+    pub(crate) fn rejected(&self, reason: Reason) {
         self.rejected.with_label_values(&[reason.as_str()]).inc();
     }
 
     /// Counts a batch write attempt.
-    pub fn batch(&self, outcome: BatchOutcome) {
+    pub(crate) fn batch(&self, outcome: BatchOutcome) {
         self.batches.with_label_values(&[outcome.as_str()]).inc();
-    }
-}
-
-/// Emits a log line at most once per interval per key, counting what it suppressed.
-#[derive(Debug)]
-pub struct RateLimiter {
-    interval_ms: i64,
-    last: std::collections::HashMap<&'static str, (i64, u64)>,
-}
-
-impl RateLimiter {
-    /// A limiter allowing one event per `interval_ms` per key.
-    pub fn new(interval_ms: i64) -> RateLimiter {
-        RateLimiter { interval_ms, last: std::collections::HashMap::new() }
-    }
-
-    /// `Some(suppressed_since_last)` when an event for `key` at `now_ms` may be logged.
-    pub fn allow(&mut self, key: &'static str, now_ms: i64) -> Option<u64> {
-        let entry = self.last.entry(key).or_insert((i64::MIN, 0));
-        if entry.0 == i64::MIN || now_ms - entry.0 >= self.interval_ms {
-            let suppressed = entry.1;
-            *entry = (now_ms, 0);
-            Some(suppressed)
-        } else {
-            entry.1 += 1;
-            None
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_rate_limiter_allows_one_event_per_second_per_key_and_counts_the_rest() {
-        let mut r = RateLimiter::new(1000);
-        assert_eq!(r.allow("a", 0), Some(0));
-        assert_eq!(r.allow("a", 10), None);
-        assert_eq!(r.allow("a", 999), None);
-        assert_eq!(r.allow("b", 999), Some(0));
-        assert_eq!(r.allow("a", 1000), Some(2));
-        assert_eq!(r.allow("a", 1001), None);
-    }
 
     #[test]
     fn metrics_register_under_their_contract_names() {

@@ -1,0 +1,185 @@
+//! `[mqtt]`: the broker connection and the subscriptions.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{err, parse_url, ConfigError, Secret};
+use crate::model::codes::is_county_code;
+
+/// `[mqtt]`: the broker connection and subscriptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` (plain), `mqtts://host:port` (TLS), or `embedded`: firegrid starts an
+    /// MQTT broker in-process on `embedded_listen`, which external publishers can use too.
+    pub url: String,
+    /// Where the embedded broker listens (with `url = "embedded"`).
+    pub embedded_listen: String,
+    /// CSV `username,password` (mode 0600) of the clients the embedded broker lets in; empty =
+    /// anonymous clients, allowed only on a loopback `embedded_listen` (checked by the binary).
+    pub embedded_users_file: String,
+    /// Fixed client id: the broker keeps this session's queue while firegrid is away.
+    pub client_id: String,
+    /// Topic prefix of every firegrid topic.
+    pub topic_prefix: String,
+    /// County codes to subscribe to; empty = all (one filter for the whole prefix).
+    pub counties: Vec<String>,
+    /// Non-empty = subscribe as `$share/{group}/…` so several instances split the load.
+    pub shared_group: String,
+    /// Username; empty = anonymous.
+    pub username: String,
+    /// Password; prefer `FIREGRID_MQTT__PASSWORD` or `password_file`.
+    pub password: Secret,
+    /// File whose first line is the password.
+    pub password_file: String,
+    /// PEM file of the CA that signed the broker's certificate (mqtts); empty = system roots.
+    pub ca_file: String,
+    /// MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once (1–65535).
+    pub receive_maximum: u16,
+    /// How long the broker keeps the session (and queues messages) while firegrid is away.
+    pub session_expiry_seconds: u32,
+    /// Keep-alive interval.
+    pub keep_alive_seconds: u64,
+    /// First reconnect delay; doubles per failure. Each delay is jittered between half its value
+    /// and its value ([`crate::backoff`]), so clients that lost the broker together spread out.
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay before jitter (firegrid never gives up).
+    pub reconnect_max_ms: u64,
+    /// Largest packet firegrid accepts from the broker (MQTT 5 Maximum Packet Size).
+    pub max_packet_bytes: u32,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        MqttConfig {
+            url: "mqtt://127.0.0.1:1883".into(),
+            embedded_listen: "127.0.0.1:1883".into(),
+            embedded_users_file: String::new(),
+            client_id: "firegrid".into(),
+            topic_prefix: "firegrid/v1".into(),
+            counties: Vec::new(),
+            shared_group: String::new(),
+            username: String::new(),
+            password: Secret::default(),
+            password_file: String::new(),
+            ca_file: String::new(),
+            receive_maximum: 10_000,
+            session_expiry_seconds: 7 * 24 * 3600,
+            keep_alive_seconds: 30,
+            reconnect_min_ms: 100,
+            reconnect_max_ms: 10_000,
+            max_packet_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Validated `[mqtt]`.
+#[derive(Clone, PartialEq)]
+pub struct MqttSettings {
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// TLS on, with an optional CA file.
+    pub tls: Option<Option<PathBuf>>,
+    /// Start the embedded broker on this address first.
+    pub embedded: Option<std::net::SocketAddr>,
+    /// Client id.
+    pub client_id: String,
+    /// Topic prefix, no trailing slash.
+    pub topic_prefix: String,
+    /// Subscription filters.
+    pub subscriptions: Vec<String>,
+    /// Username and password, when set.
+    pub credentials: Option<(String, String)>,
+    /// Receive Maximum.
+    pub receive_maximum: u16,
+    /// Session expiry.
+    pub session_expiry_seconds: u32,
+    /// Keep-alive.
+    pub keep_alive: Duration,
+    /// First reconnect delay (before jitter).
+    pub reconnect_min: Duration,
+    /// Longest reconnect delay (before jitter).
+    pub reconnect_max: Duration,
+    /// Maximum packet size accepted.
+    pub max_packet_bytes: u32,
+}
+
+impl fmt::Debug for MqttSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MqttSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("client_id", &self.client_id)
+            .field("subscriptions", &self.subscriptions)
+            .field("username", &self.credentials.as_ref().map(|c| &c.0))
+            .finish_non_exhaustive()
+    }
+}
+
+impl MqttConfig {
+    /// Validates into settings.
+    pub fn validate(&self) -> Result<MqttSettings, ConfigError> {
+        let bad_url =
+            || err("mqtt.url", format!("`{}` is not mqtt://host:port, mqtts://host:port or embedded", self.url));
+        let (embedded, host, port, tls) = if self.url == "embedded" {
+            let addr: std::net::SocketAddr = self
+                .embedded_listen
+                .parse()
+                .map_err(|_| err("mqtt.embedded_listen", format!("`{}` is not host:port", self.embedded_listen)))?;
+            (Some(addr), addr.ip().to_string(), addr.port(), None)
+        } else {
+            let (scheme, host, port) = parse_url(&self.url).ok_or_else(bad_url)?;
+            let (tls, default_port) = match scheme {
+                "mqtt" | "tcp" => (None, 1883),
+                "mqtts" | "ssl" => (Some((!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file))), 8883),
+                _ => return Err(bad_url()),
+            };
+            (None, host.to_owned(), port.unwrap_or(default_port), tls)
+        };
+        if self.client_id.is_empty() || self.client_id.len() > 128 {
+            return Err(err("mqtt.client_id", "must be 1-128 characters and fixed across restarts"));
+        }
+        let prefix = self.topic_prefix.trim_end_matches('/');
+        if prefix.is_empty() || prefix.contains(['+', '#']) {
+            return Err(err("mqtt.topic_prefix", "must be a non-empty topic without wildcards"));
+        }
+        for c in &self.counties {
+            if !is_county_code(c) {
+                return Err(err("mqtt.counties", format!("`{c}` is not a 6-digit county code")));
+            }
+        }
+        if self.shared_group.contains(['/', '+', '#']) {
+            return Err(err("mqtt.shared_group", "must not contain / + or #"));
+        }
+        if self.receive_maximum == 0 {
+            return Err(err("mqtt.receive_maximum", "must be 1-65535"));
+        }
+        if self.reconnect_min_ms == 0 || self.reconnect_max_ms < self.reconnect_min_ms {
+            return Err(err("mqtt.reconnect_max_ms", "needs 0 < reconnect_min_ms <= reconnect_max_ms"));
+        }
+        let password = self.password.resolve(&self.password_file, "mqtt.password_file")?;
+        let credentials = (!self.username.is_empty()).then(|| (self.username.clone(), password));
+        Ok(MqttSettings {
+            host,
+            port,
+            tls,
+            embedded,
+            client_id: self.client_id.clone(),
+            topic_prefix: prefix.to_owned(),
+            subscriptions: crate::wire::topic::subscriptions(prefix, &self.counties, &self.shared_group),
+            credentials,
+            receive_maximum: self.receive_maximum,
+            session_expiry_seconds: self.session_expiry_seconds,
+            keep_alive: Duration::from_secs(self.keep_alive_seconds.max(5)),
+            reconnect_min: Duration::from_millis(self.reconnect_min_ms),
+            reconnect_max: Duration::from_millis(self.reconnect_max_ms),
+            max_packet_bytes: self.max_packet_bytes.max(4096),
+        })
+    }
+}

@@ -1,0 +1,177 @@
+//! `[store.influxdb]`, `[store.embedded]` and `[spool]`: where readings go, and where they wait
+//! while the store is unavailable.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{err, parse_url, ConfigError, Secret};
+
+/// `[store.influxdb]`: the InfluxDB v2 write API (InfluxDB 2.x/3.x/Cloud, VictoriaMetrics).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InfluxConfig {
+    /// Base URL; `/api/v2/write` (or `/write` with `api = "v1"`) is appended.
+    pub url: String,
+    /// `v2`: `/api/v2/write?org=&bucket=` (InfluxDB 2.x/3.x/Cloud, VictoriaMetrics);
+    /// `v1`: `/write?db={bucket}` (InfluxDB 1.x, and 2.x/3.x through their v1 compatibility API).
+    pub api: String,
+    /// Organization.
+    pub org: String,
+    /// Bucket.
+    pub bucket: String,
+    /// API token; prefer `FIREGRID_STORE__INFLUXDB__TOKEN` or `token_file`.
+    pub token: Secret,
+    /// File whose first line is the token.
+    pub token_file: String,
+    /// Timeout of one write request.
+    pub timeout_ms: u64,
+    /// First retry delay; doubles per failure. Each delay is jittered between half its value and
+    /// its value ([`crate::backoff`]); a server's `Retry-After` is a floor.
+    pub retry_min_ms: u64,
+    /// Longest retry delay before jitter.
+    pub retry_max_ms: u64,
+}
+
+impl Default for InfluxConfig {
+    fn default() -> Self {
+        InfluxConfig {
+            url: "http://127.0.0.1:8086".into(),
+            api: "v2".into(),
+            org: "firegrid".into(),
+            bucket: "firegrid".into(),
+            token: Secret::default(),
+            token_file: String::new(),
+            timeout_ms: 10_000,
+            retry_min_ms: 100,
+            retry_max_ms: 30_000,
+        }
+    }
+}
+
+/// Validated `[store.influxdb]`.
+#[derive(Clone, PartialEq)]
+pub struct InfluxSettings {
+    /// Full write URL with org, bucket and `precision=ms`.
+    pub write_url: String,
+    /// Token, empty = none.
+    pub token: String,
+    /// Request timeout.
+    pub timeout: Duration,
+    /// First retry delay (before jitter).
+    pub retry_min: Duration,
+    /// Longest retry delay (before jitter).
+    pub retry_max: Duration,
+}
+
+impl fmt::Debug for InfluxSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InfluxSettings").field("write_url", &self.write_url).finish_non_exhaustive()
+    }
+}
+
+impl InfluxConfig {
+    /// Validates into settings.
+    pub fn validate(&self) -> Result<InfluxSettings, ConfigError> {
+        let base = self.url.trim_end_matches('/');
+        match parse_url(base) {
+            Some(("http" | "https", _, _)) => {}
+            _ => return Err(err("store.influxdb.url", format!("`{}` is not an http:// or https:// URL", self.url))),
+        }
+        if self.bucket.is_empty() {
+            return Err(err("store.influxdb.bucket", "must not be empty"));
+        }
+        if self.retry_min_ms == 0 || self.retry_max_ms < self.retry_min_ms {
+            return Err(err("store.influxdb.retry_max_ms", "needs 0 < retry_min_ms <= retry_max_ms"));
+        }
+        let enc = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        let write_url = match self.api.as_str() {
+            "v2" => format!("{base}/api/v2/write?org={}&bucket={}&precision=ms", enc(&self.org), enc(&self.bucket)),
+            "v1" => format!("{base}/write?db={}&precision=ms", enc(&self.bucket)),
+            other => return Err(err("store.influxdb.api", format!("`{other}` is not v2 or v1"))),
+        };
+        Ok(InfluxSettings {
+            write_url,
+            token: self.token.resolve(&self.token_file, "store.influxdb.token_file")?,
+            timeout: Duration::from_millis(self.timeout_ms.max(1)),
+            retry_min: Duration::from_millis(self.retry_min_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+        })
+    }
+}
+
+/// `[store.embedded]`: the SQLite store under `[data] dir` (see `embedded_store`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedStoreConfig {
+    /// Points older than this are deleted (checked hourly).
+    pub retention_days: u32,
+}
+
+impl Default for EmbeddedStoreConfig {
+    fn default() -> Self {
+        EmbeddedStoreConfig { retention_days: 30 }
+    }
+}
+
+/// `[spool]`: the disk spool that holds batches while the store is unavailable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Size cap on disk; when full, acknowledgements stop and the broker holds the backlog.
+    /// 0 disables the spool (batches then wait in memory for the store, with the same backpressure).
+    pub max_bytes: u64,
+    /// Size of one segment file.
+    pub segment_bytes: u64,
+    /// `fdatasync` each append before acknowledging: survives a power cut, not only a crash.
+    pub fsync: bool,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig { max_bytes: 1 << 30, segment_bytes: 64 << 20, fsync: true }
+    }
+}
+
+impl SpoolConfig {
+    /// Validates into settings under `data_dir/spool`, or `None` when disabled.
+    pub fn validate(&self, data_dir: &std::path::Path) -> Result<Option<SpoolSettings>, ConfigError> {
+        if self.max_bytes == 0 {
+            return Ok(None);
+        }
+        if self.segment_bytes < 1 << 20 || self.segment_bytes > self.max_bytes {
+            return Err(err("spool.segment_bytes", "must be at least 1 MiB and at most spool.max_bytes"));
+        }
+        Ok(Some(SpoolSettings {
+            dir: data_dir.join("spool"),
+            max_bytes: self.max_bytes,
+            segment_bytes: self.segment_bytes,
+            fsync: self.fsync,
+        }))
+    }
+}
+
+/// Validated `[spool]`: where and how the disk spool keeps batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    /// Directory of the segments.
+    pub dir: PathBuf,
+    /// Size cap on disk.
+    pub max_bytes: u64,
+    /// A segment is closed and a new one started past this size.
+    pub segment_bytes: u64,
+    /// `fdatasync` every append before acknowledging.
+    pub fsync: bool,
+}

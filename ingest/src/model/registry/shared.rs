@@ -1,0 +1,72 @@
+//! The registry as the running service holds it: one [`Registry`] behind an atomic pointer,
+//! replaced whole by a reload.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::{Registry, RegistryError, RegistryPaths};
+
+/// The registry as the running service holds it: readers take a cheap snapshot per batch;
+/// a reload swaps in a new registry atomically, so in-flight readings keep the snapshot they
+/// were enriched with and nothing waits on a lock.
+#[derive(Debug, Clone)]
+pub struct SharedRegistry {
+    paths: RegistryPaths,
+    current: Arc<ArcSwap<Registry>>,
+}
+
+impl SharedRegistry {
+    /// Loads the registry for the first time.
+    pub fn load(paths: RegistryPaths) -> Result<SharedRegistry, RegistryError> {
+        let reg = Registry::load(&paths)?;
+        Ok(SharedRegistry { paths, current: Arc::new(ArcSwap::from_pointee(reg)) })
+    }
+
+    /// Wraps an already-built registry (tests, embedded use).
+    pub fn from_registry(paths: RegistryPaths, reg: Registry) -> SharedRegistry {
+        SharedRegistry { paths, current: Arc::new(ArcSwap::from_pointee(reg)) }
+    }
+
+    /// The current registry.
+    pub fn snapshot(&self) -> Arc<Registry> {
+        self.current.load_full()
+    }
+
+    /// Reloads from the files; on error the current registry stays in force.
+    pub fn reload(&self) -> Result<Arc<Registry>, RegistryError> {
+        let reg = Arc::new(Registry::load(&self.paths)?);
+        self.current.store(reg.clone());
+        Ok(reg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DH: &str =
+        "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n";
+
+    #[test]
+    fn a_failed_reload_keeps_the_previous_registry() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = RegistryPaths::in_dir(dir.path());
+        std::fs::write(&paths.devices, format!("{DH}sd-1,smoke,500112,500112002,,,,,,,residential,\n")).expect("write");
+        std::fs::write(
+            &paths.stations,
+            "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url\n",
+        )
+        .expect("write");
+        std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").expect("write");
+        let shared = SharedRegistry::load(paths.clone()).expect("loads");
+        std::fs::write(&paths.devices, format!("{DH}bad id,smoke,500112,500112002,,,,,,,residential,\n"))
+            .expect("write");
+        assert!(shared.reload().is_err());
+        assert!(shared.snapshot().device("sd-1").is_some());
+        std::fs::write(&paths.devices, format!("{DH}sd-2,smoke,500112,500112002,,,,,,,residential,\n")).expect("write");
+        shared.reload().expect("reloads");
+        assert!(shared.snapshot().device("sd-2").is_some());
+        assert!(shared.snapshot().device("sd-1").is_none());
+    }
+}

@@ -1,0 +1,24 @@
+//! The MQTT edge (DESIGN §8): one task owns the rumqttc v5 `EventLoop`, reconnects with capped
+//! backoff forever, resubscribes on every connection, and forwards QoS 1 messages into a
+//! bounded queue. MQTT 5 with a persistent session (fixed client id, clean start off, session
+//! expiry) and a large Receive Maximum lets acknowledgements follow the store's writes without
+//! capping throughput at the broker's in-flight window.
+//!
+//! The queue holds at most the broker's window (Receive Maximum) of unacknowledged messages,
+//! so in normal operation it never fills; if a broker ignores the window, the loop waits for
+//! room (counted in `firegrid_ingest_queue_full_total`) rather than drop a message.
+//!
+//! - [`options`]: the client options and connection;
+//! - [`event_loop`]: the task that owns the event loop, with [`message`] and [`connection`];
+//! - [`route`]: control topics to their own queue;
+//! - [`sequencer`]: the in-order ack sequencer every QoS 1 message joins on arrival;
+//! - [`acker`]: the handle for acks, dead letters and publishes, drained by `outbound`.
+
+pub mod acker;
+pub mod connection;
+pub mod event_loop;
+pub mod message;
+pub mod options;
+pub(crate) mod outbound;
+pub mod route;
+pub mod sequencer;

@@ -1,0 +1,58 @@
+//! The MQTT client of DESIGN §8, built from settings: MQTT 5, a persistent session (fixed
+//! client id, clean start off, session expiry), manual acks, a large Receive Maximum, TLS when
+//! configured.
+
+use rumqttc::v5::{AsyncClient, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
+
+use crate::config::MqttSettings;
+
+/// The MQTT client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    /// The CA file could not be read.
+    #[error("mqtt.ca_file {path}: {source}")]
+    CaFile {
+        /// `mqtt.ca_file` as configured.
+        path: String,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+}
+
+/// Builds the client options of DESIGN §8 from settings.
+pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
+    let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+    o.set_clean_start(false)
+        .set_manual_acks(true)
+        .set_keep_alive(s.keep_alive)
+        .set_session_expiry_interval(Some(s.session_expiry_seconds))
+        .set_receive_maximum(Some(s.receive_maximum))
+        .set_max_packet_size(Some(s.max_packet_bytes));
+    if let Some((user, pass)) = &s.credentials {
+        o.set_credentials(user.clone(), pass.clone());
+    }
+    match &s.tls {
+        None => {}
+        Some(None) => {
+            o.set_transport(Transport::tls_with_default_config());
+        }
+        Some(Some(ca)) => {
+            let pem =
+                std::fs::read(ca).map_err(|source| OptionsError::CaFile { path: ca.display().to_string(), source })?;
+            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
+                ca: pem,
+                alpn: None,
+                client_auth: None,
+            }));
+        }
+    }
+    Ok(o)
+}
+
+/// A connected client and its event loop; the request queue is sized so that acks for a full
+/// window never wait.
+pub fn connect(s: &MqttSettings) -> Result<(AsyncClient, EventLoop), OptionsError> {
+    let cap = usize::from(s.receive_maximum) + 1024;
+    Ok(AsyncClient::new(client_options(s)?, cap))
+}
