@@ -9,10 +9,8 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use firegrid_alerting::config::AlertingConfig;
 use firegrid_alerting::engine::AlertCore;
-use firegrid_ingest::reading::{
-    ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values,
-};
-use firegrid_ingest::registry::{Device, SiteType};
+use firegrid_ingest::{Device, SiteType};
+use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values};
 
 const DEVICES: usize = 10_000;
 const READINGS: usize = 100_000;
@@ -49,7 +47,7 @@ fn fleet() -> Vec<Arc<Device>> {
                 lon: Some(106.6),
                 site_type: if kind == Kind::ForestIr { SiteType::Forest } else { SiteType::Residential },
                 vulnerable: i % 97 == 0,
-                line_prefix: String::new(),
+                line_prefix: firegrid_ingest::LinePrefix::default(),
             })
         })
         .collect()

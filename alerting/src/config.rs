@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
 use firegrid_ingest::config::ConfigError;

@@ -40,7 +40,7 @@
 //! # async fn wire(
 //! #     config: firegrid_alerting::AlertingConfig,
 //! #     dispatch: firegrid_alerting::DispatchSettings,
-//! #     registry: firegrid_ingest::registry::SharedRegistry,
+//! #     registry: firegrid_ingest::SharedRegistry,
 //! #     metrics: &prometheus::Registry,
 //! #     tokens_file: &std::path::Path,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
@@ -67,12 +67,10 @@ mod named_enum;
 
 pub mod access;
 mod by_name;
-mod clock;
 pub mod config;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
-mod geo;
 pub mod http;
 pub mod incident;
 mod settings;

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::Kind;
+use firegrid_ingest::SiteType;
 
 /// Validated smoke thresholds.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,12 @@ impl AlertSettings {
             .and_then(|i| self.per_site.get(i))
             .unwrap_or(&self.base)
     }
+}
+
+/// Milliseconds of a duration, saturating: the rules and timers read durations from the settings
+/// and compare them with epoch-ms timestamps.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl KindRules {

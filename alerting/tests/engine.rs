@@ -10,8 +10,8 @@ use firegrid_alerting::incident::{Action, AuditEntry, Event, Incident, Status};
 use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::store::IncidentFilter;
 use firegrid_ingest::now_ms;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::Kind;
+use firegrid_ingest::SiteType;
 
 #[tokio::test]
 async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
@@ -190,8 +190,8 @@ async fn a_registered_device_that_never_reports_is_offline_once_and_counted() {
 /// within 2 s.
 async fn split_across_a_restart(
     dir: &std::path::Path,
-    first: Vec<firegrid_ingest::reading::EnrichedReading>,
-    second: firegrid_ingest::reading::EnrichedReading,
+    first: Vec<firegrid_ingest::EnrichedReading>,
+    second: firegrid_ingest::EnrichedReading,
 ) -> Option<String> {
     let e = start(dir);
     for r in first {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use firegrid_ingest::now_ms;
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::Kind;
+use firegrid_ingest::SiteType;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --release --ignored --nocapture"]

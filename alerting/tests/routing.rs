@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use dispatch_fixture::{incident, registry, wuxinglu_fire};
 use firegrid_alerting::detect::{Hazard, Signal};
 use firegrid_alerting::dispatch::StationStatus;
-use firegrid_alerting::dispatch::{distance_km, Route, StationPicker};
+use firegrid_alerting::dispatch::{Route, StationPicker};
 use firegrid_alerting::incident::{Class, Incident, IncidentSignal, Severity, Verification};
+use firegrid_ingest::geo::distance_m;
 
 fn route_with(inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -35,7 +36,7 @@ fn an_uncovered_village_gets_the_nearest_micro_station_across_the_township_bound
     // 环山村 of 玉峰山镇: its township's only micro station covers 石坪社区 alone; 迎龙社区's, in 龙兴镇, is nearer.
     let inc =
         incident(Class::Fire, Severity::High, "500112129", "500112129203", "500112129203-g1", Some((29.690, 106.780)));
-    assert!(distance_km((29.690, 106.780), (29.69, 106.79)) < distance_km((29.690, 106.780), (29.70, 106.745)));
+    assert!(distance_m(29.690, 106.780, 29.69, 106.79) < distance_m(29.690, 106.780, 29.70, 106.745));
     assert_eq!(route_with(&inc, &[]), pairs(&[("ms-500112131001", "respond"), ("grid:500112129203-g1", "verify")]));
 }
 

@@ -12,8 +12,8 @@ use firegrid_alerting::config::AlertingConfig;
 use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus};
-use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status};
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
+use firegrid_ingest::{EnrichedReading, Kind, SmokeValues, Status};
 
 enum Step {
     /// A reading arriving at its own timestamp.
@@ -50,7 +50,7 @@ fn run(steps: Vec<Step>) -> (AlertCore, Outcome) {
     (core, all)
 }
 
-fn residential(id: &str, household: &str) -> Arc<firegrid_ingest::registry::Device> {
+fn residential(id: &str, household: &str) -> Arc<firegrid_ingest::Device> {
     device(id, Kind::Smoke, household, SiteType::Residential, false)
 }
 

@@ -15,8 +15,8 @@ use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::CorrelateError;
 use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus, TransitionError, Verification};
-use firegrid_ingest::reading::{EnrichedReading, Kind, SmokeValues, Status, Values};
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
+use firegrid_ingest::{EnrichedReading, Kind, SmokeValues, Status, Values};
 
 const DAY: i64 = 86_400 * S;
 
@@ -34,7 +34,7 @@ fn feed(core: &mut AlertCore, readings: impl IntoIterator<Item = EnrichedReading
     all
 }
 
-fn normal(d: &Arc<firegrid_ingest::registry::Device>, ts: i64, seq: u64) -> EnrichedReading {
+fn normal(d: &Arc<firegrid_ingest::Device>, ts: i64, seq: u64) -> EnrichedReading {
     let v = Values::Smoke(SmokeValues { obscuration_db_m: 0.01, battery_pct: Some(90.0), ..Default::default() });
     reading(d, ts, Some(seq), Status::Normal, v)
 }

@@ -13,7 +13,7 @@ use firegrid_alerting::dispatch::Escalation;
 use firegrid_alerting::dispatch::{Availability, StationStatus};
 use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
 use firegrid_alerting::incident::{Action, Channel, Class, Event, Incident, Severity};
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 
 const T0: i64 = 1_795_935_417_000;
 

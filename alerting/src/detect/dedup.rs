@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 
-use firegrid_ingest::reading::{Reading, Values};
+use firegrid_ingest::{Reading, Values};
 use serde::{Deserialize, Serialize};
 
 /// How long after a message without `ts` a repeat of its `seq` and content still counts as a
@@ -125,7 +125,7 @@ impl Pack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use firegrid_ingest::reading::{Kind, SmokeValues, Status};
+    use firegrid_ingest::{Kind, SmokeValues, Status};
     use proptest::prelude::*;
 
     fn status(i: u8) -> Status {

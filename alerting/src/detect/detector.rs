@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::reading::{EnrichedReading, Reading, Status, Values};
-use firegrid_ingest::registry::Device;
+use firegrid_ingest::Device;
+use firegrid_ingest::{EnrichedReading, Reading, Status, Values};
 
 use super::dedup::{self, Seen};
 use super::generations::Generations;
@@ -19,7 +19,7 @@ use super::rules::{electrical, forest_ir, smoke};
 use super::signal::Hazard;
 use super::state::{DeviceState, KindState};
 use super::{Assessment, Verdict};
-use crate::clock::millis;
+use crate::settings::millis;
 use crate::settings::{AlertSettings, KindRules};
 
 /// A change of one device's `rule_state` row: the JSON to upsert, or `None` to delete the row.
@@ -29,7 +29,7 @@ pub(crate) type RowChange = (String, Option<String>);
 #[derive(Debug, Clone)]
 pub(crate) struct DeviceRef {
     pub(crate) device_id: String,
-    pub(crate) kind: firegrid_ingest::reading::Kind,
+    pub(crate) kind: firegrid_ingest::Kind,
     /// County (registry's, else topic's).
     pub(crate) county: String,
     /// Township (registry's, else topic's).

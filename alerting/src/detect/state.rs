@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use firegrid_ingest::reading::{Kind, Values};
+use firegrid_ingest::{Kind, Values};
 use serde::{Deserialize, Serialize};
 
 use super::dedup::Seen;

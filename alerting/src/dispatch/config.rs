@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use firegrid_ingest::config::{ConfigError, Secret};
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::Registry;
 use serde::{Deserialize, Serialize};
 
 use super::escalation::Timeouts;
@@ -239,7 +239,7 @@ outbox_poll_ms = 500                   # outbox poll period (new notifications a
     }
 
     fn registry(dir: &std::path::Path, station_hook: &str, grid_hook: &str) -> Registry {
-        let paths = firegrid_ingest::registry::RegistryPaths {
+        let paths = firegrid_ingest::RegistryPaths {
             devices: dir.join("devices.csv"),
             stations: dir.join("stations.csv"),
             grids: dir.join("grids.csv"),

@@ -11,8 +11,9 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use firegrid_ingest::consumer::{Acker, Message};
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::mqtt::acker::Acker;
+use firegrid_ingest::mqtt::message::Message;
+use firegrid_ingest::SharedRegistry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;

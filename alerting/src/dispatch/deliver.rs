@@ -24,7 +24,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::backoff::Backoff;
+use firegrid_ingest::clock::now_ms;
+use firegrid_ingest::SharedRegistry;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -34,9 +36,9 @@ use super::notify::mqtt::{dispatch_topic, MqttPublisher};
 use super::notify::puback::Report;
 use super::notify::sse::{SseHub, SseItem};
 use super::notify::webhook::{Webhook, WebhookError};
-use crate::clock::{millis, now_ms};
 use crate::engine::EngineHandle;
 use crate::incident::{Channel, OutboxEntry, Recipient};
+use crate::settings::millis;
 use crate::store::UndecodableRow;
 
 /// Rows read per page of a pass.
@@ -93,9 +95,16 @@ impl std::fmt::Debug for Delivery {
     }
 }
 
-/// Backoff before attempt `attempts + 1`: `min · 2^attempts`, at most `max`.
-fn backoff(attempts: u32, min: Duration, max: Duration) -> Duration {
-    min.saturating_mul(1u32 << attempts.min(20)).min(max)
+/// The wait before attempt `attempts + 1` of a row: the shared [`Backoff`]'s delay after
+/// `attempts` failures (its ceiling `min · 2^attempts`, at most `max`, with jitter). A row's
+/// attempts are counted in the outbox, so the backoff is rebuilt from them rather than kept.
+fn retry_wait(attempts: u32, min: Duration, max: Duration) -> Duration {
+    let mut backoff = Backoff::new(min, max);
+    let mut wait = backoff.next_delay();
+    for _ in 0..attempts.min(40) {
+        wait = backoff.next_delay();
+    }
+    wait
 }
 
 /// Epoch ms `wait` from now.
@@ -280,7 +289,7 @@ impl Delivery {
                 Report::Returned { key, reason } => {
                     let (tier, attempts) = f.mqtt.remove(&key).map(|s| (s.tier, s.attempts)).unwrap_or_default();
                     self.count(tier, Channel::Mqtt, "failed");
-                    let wait = backoff(attempts, self.settings.retry_min, self.settings.retry_max);
+                    let wait = retry_wait(attempts, self.settings.retry_min, self.settings.retry_max);
                     tracing::warn!(event = "dispatch_mqtt_returned", key = %key, retry_in_ms = millis(wait),
                         reason = %reason);
                     if let Err(se) = self.handle.outbox_failed(&key, after(wait), &reason).await {
@@ -317,7 +326,7 @@ impl Delivery {
                 }
                 Err(err) => {
                     self.count(e.tier_label(), Channel::Webhook, "failed");
-                    let wait = backoff(e.attempts, self.settings.retry_min, self.settings.retry_max);
+                    let wait = retry_wait(e.attempts, self.settings.retry_min, self.settings.retry_max);
                     tracing::warn!(event = "webhook_failed", key = %e.idempotency_key, attempts = e.attempts + 1,
                         retry_in_ms = millis(wait), error = %err);
                     if let Err(se) = self.handle.outbox_failed(&e.idempotency_key, after(wait), &err.to_string()).await
@@ -412,10 +421,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backoff_doubles_and_is_capped() {
+    fn the_wait_before_a_retry_doubles_with_the_attempts_up_to_the_cap_with_jitter_below_it() {
         let (min, max) = (Duration::from_millis(500), Duration::from_secs(60));
-        assert_eq!(backoff(0, min, max), min);
-        assert_eq!(backoff(3, min, max), Duration::from_secs(4));
-        assert_eq!(backoff(30, min, max), max);
+        for (attempts, ceiling) in [(0, min), (3, Duration::from_secs(4)), (30, max)] {
+            for _ in 0..20 {
+                let w = retry_wait(attempts, min, max);
+                assert!(w >= ceiling / 2 && w <= ceiling, "attempt {attempts}: {w:?} outside [½, 1] × {ceiling:?}");
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@
 //! `unroutable_since_ms` set and no round yet: the planner routes it again when availability or
 //! the registry changes, also after a restart.
 
-use firegrid_ingest::registry::Tier;
+use firegrid_ingest::Tier;
 use serde::{Deserialize, Serialize};
 
 use super::routing::Route;

@@ -5,8 +5,8 @@
 //! that opened the incident) and `verification` (why an incident awaits a check, when it does).
 //! Times are UTC, RFC 3339. Pure.
 
-use firegrid_ingest::reading::Kind;
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::Kind;
+use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
 use super::routing::Route;

@@ -34,5 +34,5 @@ pub use escalation::{Escalation, Slot};
 pub use metrics::DispatchMetrics;
 pub use notify::sse::{SseHub, SseItem};
 pub use planner::{DispatchError, DispatchPlanner};
-pub use routing::{distance_km, Route, StationPicker};
+pub use routing::{Route, StationPicker};
 pub use stage::{DispatchStage, StageError};

@@ -2,7 +2,7 @@
 //! incident's own coordinates, else the centroid of the stations of its township (an unregistered
 //! device is known by its topic's county and township only), else none (covering alone decides).
 
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::Registry;
 
 use crate::incident::Incident;
 

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use firegrid_ingest::registry::{Registry, SharedRegistry, Tier};
+use firegrid_ingest::{Registry, SharedRegistry, Tier};
 
 use super::availability::Availability;
 use super::config::DispatchSettings;

@@ -24,7 +24,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::registry::{Registry, Station, Tier};
+use firegrid_ingest::geo::distance_m;
+use firegrid_ingest::{Registry, Station, Tier};
 
 use super::availability::StationStatus;
 use super::place::Place;
@@ -51,13 +52,6 @@ impl Route {
     pub(crate) fn grid(grid_id: &str, role: NotifyRole) -> Route {
         Route { recipient: Recipient::Grid(grid_id.to_owned()), tier: RecipientTier::Grid, role }
     }
-}
-
-/// Great-circle distance in kilometres (haversine, mean Earth radius 6,371 km).
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (a.0.to_radians(), a.1.to_radians(), b.0.to_radians(), b.1.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2) + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
 /// Picks the stations of an incident: the routing inputs besides the incident — registry
@@ -87,7 +81,7 @@ impl StationPicker<'_> {
                 .iter()
                 .filter(move |s| s.tier == tier && self.is_available(s) && !exclude.contains(&s.station_id))
         };
-        let dist = |s: &Station| place.point.map_or(f64::MAX, |p| distance_km(p, (s.lat, s.lon)));
+        let dist = |s: &Station| place.point.map_or(f64::MAX, |(lat, lon)| distance_m(lat, lon, s.lat, s.lon) / 1000.0);
         let covering = candidates()
             .map(|s| (place.specificity(&s.covers), dist(s), s))
             .filter(|(spec, _, _)| *spec > 0)

@@ -6,8 +6,10 @@
 //! once the engine handle and the MQTT client exist.
 
 use firegrid_ingest::config::MqttSettings;
-use firegrid_ingest::consumer::{Acker, ControlRoute, Message};
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::mqtt::acker::Acker;
+use firegrid_ingest::mqtt::message::Message;
+use firegrid_ingest::mqtt::route::ControlRoute;
+use firegrid_ingest::SharedRegistry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +44,7 @@ pub enum StageError {
     Webhook(String),
     /// The dispatch MQTT client could not be set up.
     #[error("dispatch MQTT client: {0}")]
-    Mqtt(#[from] firegrid_ingest::consumer::ConsumerError),
+    Mqtt(#[from] firegrid_ingest::mqtt::options::OptionsError),
     /// The configuration and the registry disagree (a webhook recipient but no secret).
     #[error(transparent)]
     Config(#[from] firegrid_ingest::config::ConfigError),

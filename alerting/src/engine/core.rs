@@ -10,12 +10,12 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::reading::EnrichedReading;
-use firegrid_ingest::registry::Registry;
+use firegrid_ingest::EnrichedReading;
+use firegrid_ingest::Registry;
 
-use crate::clock::millis;
 use crate::detect::{Detector, Verdict};
 use crate::incident::{Action, CorrelateError, Correlator, Incident, Outcome, Verification};
+use crate::settings::millis;
 use crate::settings::{AlertSettings, UnregisteredPolicy};
 
 /// Detection and correlation state of one engine.

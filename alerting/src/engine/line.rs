@@ -4,7 +4,7 @@
 //! event again, so that transitions in the same millisecond are distinct points); fields
 //! `incident_id, event, summary` and, as an extension, `status`; timestamp in milliseconds.
 
-use firegrid_ingest::line_protocol::{push_int, push_tag, quote_field};
+use firegrid_ingest::lineproto::escape::{push_int, push_tag, quote_field};
 
 use crate::incident::{AuditEntry, Incident};
 

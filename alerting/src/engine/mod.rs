@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use firegrid_ingest::ack::{AckSequencer, AckToken};
-use firegrid_ingest::pipeline::AlertInput;
-use firegrid_ingest::registry::{Registry, SharedRegistry};
+use firegrid_ingest::backoff::Backoff;
+use firegrid_ingest::clock::now_ms;
+use firegrid_ingest::AlertInput;
+use firegrid_ingest::{AckSequencer, AckToken};
+use firegrid_ingest::{Registry, SharedRegistry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +34,6 @@ use handle::{Command, Reply};
 pub use health::{EngineHealth, EngineState};
 use metrics::Metrics;
 
-use crate::clock::now_ms;
 use crate::incident::{Action, Class, CorrelateError, Event, Incident, Outcome, TransitionError};
 use crate::settings::AlertSettings;
 use crate::store::{IncidentStore, StoreError, StoreThread};
@@ -320,7 +321,7 @@ impl Engine {
     /// refuses (acknowledgements wait meanwhile). Fails only when the store thread is gone.
     async fn persist(&mut self, out: Outcome) -> Result<Arc<Outcome>, AlertError> {
         let out = Arc::new(out);
-        let mut delay = Duration::from_millis(50);
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         loop {
             let o = out.clone();
             match self.writer.call(move |s| s.write(&o)).await {
@@ -330,10 +331,10 @@ impl Engine {
                 }
                 Ok(Err(e)) => {
                     self.handle.health.committed(false);
+                    let delay = backoff.next_delay();
                     tracing::error!(event = "incident_store_write_failed", error = %e,
                         retry_in_ms = delay.as_millis() as u64, "acknowledgements wait until the store commits");
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e.into()),
             }

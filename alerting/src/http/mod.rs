@@ -18,7 +18,7 @@ mod incidents;
 
 use axum::routing::{get, post};
 use axum::Router;
-use firegrid_ingest::registry::SharedRegistry;
+use firegrid_ingest::SharedRegistry;
 
 use crate::access::SharedTokens;
 use crate::dispatch::{Availability, SseHub};

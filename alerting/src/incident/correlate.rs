@@ -14,7 +14,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::reading::{EnrichedReading, Kind, Reading};
+use firegrid_ingest::geo::distance_m;
+use firegrid_ingest::{EnrichedReading, Kind, Reading};
 
 use super::evidence::{evidence_of, EvidenceStatus};
 use super::id::{incident_id, local_day};
@@ -24,9 +25,8 @@ use super::model::{Class, Incident, IncidentSignal, Severity, Verification};
 use super::outcome::Outcome;
 use super::severity::{confirm, fire_severity, hazard_severity, reassess};
 use super::summary::summary;
-use crate::clock::millis;
 use crate::detect::{Assessment, DeviceRef, Hazard};
-use crate::geo::haversine_m;
+use crate::settings::millis;
 use crate::settings::AlertSettings;
 
 /// An action the correlator refuses.
@@ -271,7 +271,7 @@ impl Correlator {
                 ts_ms: now_ms,
                 received_at_ms: now_ms,
                 seq: None,
-                status: firegrid_ingest::reading::Status::Normal,
+                status: firegrid_ingest::Status::Normal,
                 values: empty_values(d.kind),
             },
             device: d.device.clone(),
@@ -394,7 +394,7 @@ impl Correlator {
             .iter()
             .filter_map(|id| self.active.get(id))
             .filter(|inc| fresh(inc))
-            .filter_map(|inc| Some((inc, haversine_m(lat, lon, inc.lat?, inc.lon?))))
+            .filter_map(|inc| Some((inc, distance_m(lat, lon, inc.lat?, inc.lon?))))
             .filter(|(_, d)| *d <= c.forest_radius_m)
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(inc, _)| inc.id.clone())

@@ -2,7 +2,7 @@
 //! values as JSON (the wire names of DESIGN §2) — stored beside the incident and served with it.
 //! Pure.
 
-use firegrid_ingest::reading::{EnrichedReading, Kind, Status, Values};
+use firegrid_ingest::{EnrichedReading, Kind, Status, Values};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 

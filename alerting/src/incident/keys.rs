@@ -3,7 +3,7 @@
 //! awaiting verification under their own prefix (`unreg:`, `late:`) so they never share a key with
 //! live ones — and its position. Pure.
 
-use firegrid_ingest::reading::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, SmokeValues, Values};
+use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, SmokeValues, Values};
 
 use super::model::{Class, Verification};
 

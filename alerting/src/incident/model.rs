@@ -2,7 +2,7 @@
 //! ([`IncidentSignal`]), whether it awaits a person's check ([`Verification`]), and the
 //! [`Incident`] record itself, stored as a JSON document and served as is by the API. Pure.
 
-use firegrid_ingest::registry::SiteType;
+use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::Status;

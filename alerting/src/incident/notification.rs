@@ -4,7 +4,7 @@
 //! attempt. How a station or grid was notified decides what it may do to the incident, so these
 //! belong to the incident's durable record; the dispatch stage fills them, the store keeps them.
 
-use firegrid_ingest::registry::Tier;
+use firegrid_ingest::Tier;
 
 named_enum!(
     /// Why a notification goes to a recipient (DESIGN §6).

@@ -290,8 +290,7 @@ impl StoredEvidence {
 
     fn decode(self) -> Result<Evidence, StoreError> {
         Ok(Evidence {
-            kind: firegrid_ingest::reading::Kind::parse(&self.kind)
-                .ok_or_else(|| unknown("evidence kind", &self.kind))?,
+            kind: firegrid_ingest::Kind::parse(&self.kind).ok_or_else(|| unknown("evidence kind", &self.kind))?,
             status: EvidenceStatus::parse(&self.status).ok_or_else(|| unknown("evidence status", &self.status))?,
             values: serde_json::from_str(&self.values)
                 .map_err(|source| StoreError::Decode { what: "evidence values", source })?,

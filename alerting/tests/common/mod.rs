@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::reading::{
-    ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values,
-};
-use firegrid_ingest::registry::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values};
 
 /// 2026-11-29 02:00 UTC (10:00 in Chongqing).
 pub const T0: i64 = 1_795_917_600_000;
@@ -39,7 +37,7 @@ pub fn located(
         lon: Some(lon),
         site_type: site,
         vulnerable,
-        line_prefix: String::new(),
+        line_prefix: firegrid_ingest::LinePrefix::default(),
     })
 }
 
@@ -141,8 +139,8 @@ pub struct Running {
     pub metrics: prometheus::Registry,
 }
 
-pub fn empty_registry() -> firegrid_ingest::registry::SharedRegistry {
-    use firegrid_ingest::registry::{Registry, RegistryPaths, SharedRegistry};
+pub fn empty_registry() -> firegrid_ingest::SharedRegistry {
+    use firegrid_ingest::{Registry, RegistryPaths, SharedRegistry};
     let paths = RegistryPaths { devices: "d.csv".into(), stations: "s.csv".into(), grids: "g.csv".into() };
     SharedRegistry::from_registry(paths, Registry::default())
 }
@@ -161,7 +159,7 @@ pub fn start_with(dir: &std::path::Path, setup: impl FnOnce(&mut firegrid_alerti
 pub fn start_full(
     dir: &std::path::Path,
     config: firegrid_alerting::AlertingConfig,
-    registry: firegrid_ingest::registry::SharedRegistry,
+    registry: firegrid_ingest::SharedRegistry,
     setup: impl FnOnce(&mut firegrid_alerting::Engine),
 ) -> Running {
     let metrics = prometheus::Registry::new();
@@ -174,7 +172,7 @@ pub fn start_full(
     let (inputs, inputs_rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         while let Some(reading) = rx.recv().await {
-            if inputs.send(firegrid_ingest::pipeline::AlertInput { reading, ack: None }).await.is_err() {
+            if inputs.send(firegrid_ingest::AlertInput { reading, ack: None }).await.is_err() {
                 return;
             }
         }
@@ -221,8 +219,8 @@ impl Running {
 }
 
 /// A registry loaded from CSV files written into `dir`, with one row per `(device_id, kind)`.
-pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegrid_ingest::registry::SharedRegistry {
-    use firegrid_ingest::registry::{RegistryPaths, SharedRegistry};
+pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegrid_ingest::SharedRegistry {
+    use firegrid_ingest::{RegistryPaths, SharedRegistry};
     let mut d = String::from(
         "device_id,kind,county,township,community,grid_id,household_id,address,lat,lon,site_type,vulnerable\n",
     );

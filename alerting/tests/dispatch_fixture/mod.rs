@@ -8,7 +8,7 @@
 
 use firegrid_alerting::detect::Signal;
 use firegrid_alerting::incident::{Class, Incident, IncidentSignal, Severity, Status};
-use firegrid_ingest::registry::{RegistryPaths, SharedRegistry, SiteType};
+use firegrid_ingest::{RegistryPaths, SharedRegistry, SiteType};
 
 pub const STATIONS: &str = "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
 ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,

@@ -4,11 +4,11 @@
 //! means every reading since the first one over the value stayed over it; windows are measured on
 //! the readings' own timestamps, and a reading older than the newest seen does not move them.
 
-use firegrid_ingest::reading::{ElectricalValues, Reading, Status};
+use firegrid_ingest::{ElectricalValues, Reading, Status};
 
-use crate::clock::millis;
 use crate::detect::signal::{Hazard, Signal};
 use crate::detect::Assessment;
+use crate::settings::millis;
 use crate::settings::ElectricalRules;
 
 /// Per-device electrical state: since when each condition has held (epoch ms).

@@ -5,11 +5,11 @@
 
 use std::collections::VecDeque;
 
-use firegrid_ingest::reading::{ForestIrValues, Reading, Status};
+use firegrid_ingest::{ForestIrValues, Reading, Status};
 
-use crate::clock::millis;
 use crate::detect::signal::{Hazard, Signal};
 use crate::detect::Assessment;
+use crate::settings::millis;
 use crate::settings::ForestIrRules;
 
 /// Most hotspot frames remembered per camera (bounds memory whatever the configuration).

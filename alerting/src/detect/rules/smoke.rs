@@ -2,7 +2,7 @@
 //! N consecutive readings (one reading over is cooking steam), or heat; hazards for tamper and a
 //! low battery. Pure: the caller keeps the [`SmokeState`] per device.
 
-use firegrid_ingest::reading::{Reading, SmokeValues, Status};
+use firegrid_ingest::{Reading, SmokeValues, Status};
 
 use crate::detect::signal::{Hazard, Signal};
 use crate::detect::Assessment;

@@ -15,8 +15,9 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use firegrid_ingest::backoff::Backoff;
 use firegrid_ingest::config::MqttSettings;
-use firegrid_ingest::consumer::{self, ConsumerError};
+use firegrid_ingest::mqtt::options::{client_options, OptionsError};
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, Request};
@@ -47,11 +48,11 @@ impl MqttPublisher {
         stop: CancellationToken,
     ) -> Result<
         (MqttPublisher, mpsc::UnboundedReceiver<Report>, impl std::future::Future<Output = ()> + Send),
-        ConsumerError,
+        OptionsError,
     > {
         let mut s = settings.clone();
         s.client_id = format!("{}-dispatch", settings.client_id);
-        let mut options = consumer::options(&s)?;
+        let mut options = client_options(&s)?;
         options.set_clean_start(true).set_session_expiry_interval(None);
         let (client, eventloop) = AsyncClient::new(options, QUEUE);
         let tracker = Arc::new(Mutex::new(Tracker::default()));
@@ -83,26 +84,26 @@ struct Link {
 
 impl Link {
     async fn drive(self, mut el: EventLoop, client: AsyncClient, stop: CancellationToken) {
-        let mut delay = self.min;
+        let mut backoff = Backoff::new(self.min, self.max);
         loop {
             tokio::select! {
                 ev = el.poll() => match ev {
                     Ok(ev) => {
                         if matches!(ev, Event::Incoming(Packet::ConnAck(_))) {
-                            delay = self.min;
+                            backoff.reset();
                             tracing::info!(event = "dispatch_mqtt_connected", "dispatch connection up");
                         }
                         self.follow(&ev);
                     }
                     Err(e) => {
                         let returned = self.dropped(&mut el, &e.to_string());
+                        let delay = backoff.next_delay();
                         tracing::warn!(event = "dispatch_mqtt_error", error = %e, returned,
-                            retry_in_ms = delay.as_millis() as u64);
+                            retry_in_ms = delay.as_millis() as u64, "dispatch connection lost; reconnecting");
                         tokio::select! {
                             () = tokio::time::sleep(delay) => {}
                             () = stop.cancelled() => return,
                         }
-                        delay = (delay * 2).min(self.max);
                     }
                 },
                 () = stop.cancelled() => return self.close(&mut el, &client).await,
