@@ -2,8 +2,7 @@
 //! the reading `Status`, `SiteType`, `Tier`): `#[serde(with = "crate::by_name")]` writes a value as
 //! its `as_str` and reads it back with `parse`; an unknown name is a decode error that quotes it.
 
-use firegrid_ingest::{Kind, Status};
-use firegrid_ingest::{SiteType, Tier};
+use firegrid_ingest::{Kind, SiteType, Status, Tier};
 use serde::{Deserialize, Deserializer, Serializer};
 
 /// An enum with a name table.

@@ -60,7 +60,7 @@
 //! # }
 //! ```
 
-#![warn(unreachable_pub)]
+#![warn(unreachable_pub, missing_debug_implementations)]
 
 #[macro_use]
 mod named_enum;

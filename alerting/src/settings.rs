@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 
 /// Validated smoke thresholds.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +45,9 @@ pub(crate) struct ElectricalRules {
 pub(crate) struct ForestIrRules {
     /// Hotspot temperature, °C.
     pub(crate) hotspot_temp_c: f64,
-    /// Hotspot pixels.
     pub(crate) hotspot_min_px: u32,
     /// Frames within the window (≥ 1).
     pub(crate) confirm_frames: u32,
-    /// Window of the frames.
     pub(crate) window: Duration,
     /// Smoke score confirming one frame.
     pub(crate) smoke_confirm_score: f64,
@@ -63,22 +60,17 @@ pub(crate) struct ForestIrRules {
 /// Thresholds of all kinds for one site type.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct KindRules {
-    /// Smoke.
     pub(crate) smoke: SmokeRules,
-    /// Electrical.
     pub(crate) electrical: ElectricalRules,
-    /// Forest camera.
     pub(crate) forest_ir: ForestIrRules,
 }
 
 /// Validated correlation settings.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CorrelationRules {
-    /// Household window.
     pub(crate) household_window: Duration,
     /// Forest radius, metres.
     pub(crate) forest_radius_m: f64,
-    /// Forest window.
     pub(crate) forest_window: Duration,
     /// Persistence that confirms a fire.
     pub(crate) confirm_persist: Duration,
@@ -120,9 +112,7 @@ pub struct AlertSettings {
     pub(crate) base: KindRules,
     /// Rules per site type, indexed like [`SiteType::ALL`].
     pub(crate) per_site: Vec<KindRules>,
-    /// Correlation.
     pub(crate) correlation: CorrelationRules,
-    /// Engine tick.
     pub(crate) tick: Duration,
     /// Start-up grace for offline detection.
     pub(crate) startup_grace: Duration,

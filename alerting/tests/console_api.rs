@@ -15,9 +15,7 @@ use common::*;
 use firegrid_alerting::dispatch::{Availability, StationStatus};
 use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 use firegrid_alerting::TokenSet;
-use firegrid_ingest::now_ms;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{RegistryPaths, SharedRegistry, SiteType, Tier};
+use firegrid_ingest::{now_ms, Kind, RegistryPaths, SharedRegistry, SiteType, Tier};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

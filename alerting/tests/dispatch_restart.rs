@@ -16,9 +16,7 @@ use firegrid_alerting::dispatch::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::incident::Channel;
 use firegrid_alerting::store::IncidentStore;
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::now_ms;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{Device, SharedRegistry, SiteType, Tier};
+use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType, Tier};
 
 fn start_dispatching(data: &Path, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
     start_full(data, AlertingConfig::default(), reg.clone(), |engine| {

@@ -9,9 +9,7 @@ use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
 use firegrid_alerting::incident::{Action, AuditEntry, Event, Incident, Status};
 use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::store::IncidentFilter;
-use firegrid_ingest::now_ms;
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{now_ms, Kind, SiteType};
 
 #[tokio::test]
 async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {

@@ -13,8 +13,7 @@ use common::*;
 use firegrid_alerting::config::AlertingConfig;
 use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::{Action, Severity};
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{ElectricalValues, ForestIrValues, Kind, SmokeValues, Status, Values};
+use firegrid_ingest::{ElectricalValues, ForestIrValues, Kind, SiteType, SmokeValues, Status, Values};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

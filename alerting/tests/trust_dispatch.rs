@@ -17,9 +17,7 @@ use firegrid_alerting::engine::Dispatcher;
 use firegrid_alerting::incident::{Action, Channel, Event, Severity, Verification};
 use firegrid_alerting::store::{IncidentFilter, IncidentStore};
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::now_ms;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType};
 
 const DAY: i64 = 86_400_000;
 

@@ -11,8 +11,7 @@ use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
 use firegrid_alerting::incident::{
     Class, Event, Evidence, EvidenceStatus, IncidentSignal, OutboxEntry, Severity, Verification,
 };
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{Kind, Status};
+use firegrid_ingest::{Kind, SiteType, Status};
 
 fn rows(plan: &DispatchPlan, out: &mut Vec<String>) {
     for o in &plan.outbox {

@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::Device;
-use firegrid_ingest::{EnrichedReading, Reading, Status, Values};
+use firegrid_ingest::{Device, EnrichedReading, Reading, Status, Values};
 
 use super::dedup::{self, Seen};
 use super::generations::Generations;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use firegrid_ingest::mqtt::acker::Acker;
 use firegrid_ingest::mqtt::message::Message;
+use firegrid_ingest::wire::topic::deadletter;
 use firegrid_ingest::SharedRegistry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -117,14 +118,30 @@ struct AckBody {
     note: String,
 }
 
-/// The dead letter of a refused control message (`{prefix}/deadletter`).
+/// The dead letter of a refused control message: the document of ingest's
+/// `wire::deadletter::DeadLetter`, with a control [`Refusal`] as its reason (ingest's reasons
+/// are those of readings).
 #[derive(Serialize)]
 struct DeadLetter<'a> {
     topic: &'a str,
     reason: &'a str,
-    detail: &'a str,
+    detail: String,
+    /// The first KiB of the payload.
     payload_b64: String,
     received_at: i64,
+}
+
+impl DeadLetter<'_> {
+    fn of<'a>(topic: &'a str, refusal: &Refusal, msg: &Message) -> DeadLetter<'a> {
+        let excerpt = &msg.payload[..msg.payload.len().min(1024)];
+        DeadLetter {
+            topic,
+            reason: refusal.reason(),
+            detail: refusal.detail(),
+            payload_b64: base64::engine::general_purpose::STANDARD.encode(excerpt),
+            received_at: msg.received_at_ms,
+        }
+    }
 }
 
 /// The control task's parts.
@@ -161,17 +178,8 @@ impl Control {
                 Err(r) => {
                     tracing::warn!(event = "control_refused", topic = %topic, reason = r.reason(), detail = %r.detail(),
                         "control message refused");
-                    let detail = r.detail();
-                    let dl = DeadLetter {
-                        topic: &topic,
-                        reason: r.reason(),
-                        detail: &detail,
-                        payload_b64: base64::engine::general_purpose::STANDARD
-                            .encode(&msg.payload[..msg.payload.len().min(1024)]),
-                        received_at: msg.received_at_ms,
-                    };
-                    if let Ok(json) = serde_json::to_vec(&dl) {
-                        acker.deadletter(format!("{}/deadletter", control.prefix), json, msg.ack.is_none());
+                    if let Ok(json) = serde_json::to_vec(&DeadLetter::of(&topic, &r, &msg)) {
+                        acker.deadletter(deadletter(&control.prefix), json, msg.ack.is_none());
                     }
                 }
             }

@@ -3,15 +3,16 @@
 //! "ack_deadline","location":{…},"site_type","vulnerable","devices","evidence":[…],"summary_zh"}`
 //! plus optional extensions `idempotency_key`, `tier`, `received_at` (epoch ms of the reading
 //! that opened the incident) and `verification` (why an incident awaits a check, when it does).
-//! Times are UTC, RFC 3339. Pure.
+//! Times are UTC, RFC 3339. One message goes out on every channel of its recipient: one outbox
+//! row each ([`outbox_rows`]). Pure.
 
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 use serde::{Deserialize, Serialize};
 
 use super::routing::Route;
 use crate::incident::{
-    idempotency_key, Class, Evidence, Incident, NotifyRole, RecipientTier, Severity, Status, Verification,
+    idempotency_key, Channel, Class, Evidence, Incident, NotifyRole, OutboxEntry, RecipientTier, Severity, Status,
+    Verification,
 };
 
 /// `location` of the message.
@@ -137,6 +138,30 @@ impl DispatchMessage {
             station_id: route.recipient.target(),
         }
     }
+}
+
+/// The outbox rows of the message for one route: MQTT, a webhook when the recipient has a URL
+/// (`webhook`), the console; `None` when the message cannot be encoded.
+pub(crate) fn outbox_rows(inc: &Incident, route: &Route, cx: &Context<'_>, webhook: bool) -> Option<Vec<OutboxEntry>> {
+    let msg = DispatchMessage::new(inc, route, cx);
+    let payload = serde_json::to_string(&msg).ok()?;
+    let channels: &[Channel] =
+        if webhook { &[Channel::Mqtt, Channel::Webhook, Channel::Sse] } else { &[Channel::Mqtt, Channel::Sse] };
+    let rows = channels.iter().map(|&channel| OutboxEntry {
+        idempotency_key: format!("{}/{channel}", msg.idempotency_key),
+        incident_id: inc.id.clone(),
+        recipient: route.recipient.clone(),
+        role: route.role,
+        channel,
+        tier: Some(route.tier),
+        seq: cx.seq,
+        received_at_ms: cx.received_at,
+        payload: payload.clone(),
+        created_at_ms: cx.now_ms,
+        next_attempt_ms: cx.now_ms,
+        attempts: 0,
+    });
+    Some(rows.collect())
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //!
 //! - Planning, pure, on the engine's task: [`DispatchPlanner`] (the engine's [`crate::engine::Dispatcher`])
 //!   routes each transition with a [`StationPicker`] over a registry snapshot and the stations'
-//!   [`Availability`] (`routing`, `place`), keeps the escalation timers (`escalation`) and turns a
-//!   round into messages (`message`, with the Chinese sentence of `summary_zh` and
-//!   `division_names`) and outbox rows.
+//!   [`Availability`] (`routing`, `place`), keeps the escalation timers (`escalation`, and
+//!   `overdue` for what happens when they fall due) and turns a round into messages and their
+//!   outbox rows (`message`, with the Chinese sentence of `summary_zh` and `division_names`).
 //! - Delivery, from the durable outbox: `deliver` drains it over the channels of `notify` (MQTT
 //!   with PUBACK tracking, signed webhooks, the console's server-sent events).
 //! - Control: `control` applies acknowledgements and station status arriving over MQTT.
@@ -20,6 +20,7 @@ mod escalation;
 mod message;
 mod metrics;
 mod notify;
+mod overdue;
 mod place;
 mod planner;
 mod routing;

@@ -16,19 +16,19 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use firegrid_ingest::{Registry, SharedRegistry, Tier};
+use firegrid_ingest::{Registry, SharedRegistry};
 
 use super::availability::Availability;
 use super::config::DispatchSettings;
 use super::division_names::Names;
-use super::escalation::{Due, Escalation, SlotMove};
-use super::message::{Context, DispatchMessage, EvidenceItem};
+use super::escalation::{Escalation, SlotMove};
+use super::message::{outbox_rows, Context, EvidenceItem};
 use super::metrics::DispatchMetrics;
-use super::place::Place;
+use super::overdue;
 use super::routing::{Route, StationPicker};
 use super::summary_zh::summary_zh;
 use crate::engine::{DispatchPlan, Dispatcher};
-use crate::incident::{AuditEntry, Channel, Class, Event, Evidence, Incident, NotifyRole, OutboxEntry, Recipient};
+use crate::incident::{AuditEntry, Class, Event, Evidence, Incident, Recipient};
 use crate::store::{IncidentStore, StoreError};
 
 /// Evidence readings kept per incident for its messages.
@@ -158,7 +158,11 @@ impl DispatchPlanner {
         let mut plan = DispatchPlan::default();
         for route in routes {
             esc.sent(route, now_ms, &timeouts);
-            if let Some(rows) = outbox_rows(&reg, inc, route, &cx) {
+            let webhook = match &route.recipient {
+                Recipient::Station(id) => reg.station(id).is_some_and(|s| s.webhook_url.is_some()),
+                Recipient::Grid(id) => reg.grid(id).is_some_and(|g| g.webhook_url.is_some()),
+            };
+            if let Some(rows) = outbox_rows(inc, route, &cx, webhook) {
                 match &route.recipient {
                     Recipient::Station(id) => push_unique(&mut plan.stations, id),
                     Recipient::Grid(id) => push_unique(&mut plan.grids, id),
@@ -240,121 +244,12 @@ impl DispatchPlanner {
     fn resolve_due(&mut self, id: &str, now_ms: i64) -> Option<(Vec<Route>, Vec<SlotMove>)> {
         let inc = self.incidents.get(id)?;
         let esc = self.states.get_mut(id)?;
-        let due = esc.due(now_ms);
-        if due.is_empty() {
-            return None;
-        }
         let reg = self.registry.snapshot();
         let avail = self.availability.snapshot();
-        let max_distance_km = self.settings.max_distance_km;
-        let picker = StationPicker { registry: &reg, availability: &avail, max_distance_km };
-        let mut round = DueRound {
-            incident_id: id,
-            picker,
-            place: Place::of(inc, &reg),
-            responders: esc.responders(),
-            routes: Vec::new(),
-            moves: Vec::new(),
-            exhausted: Vec::new(),
-        };
-        for d in due {
-            round.resolve(d);
-        }
-        round.exhausted.sort_unstable();
-        for slot in round.exhausted.into_iter().rev() {
-            esc.exhausted(slot);
-            for m in round.moves.iter_mut() {
-                if m.slot > slot {
-                    m.slot -= 1;
-                }
-            }
-        }
-        Some((round.routes, round.moves))
+        let picker =
+            StationPicker { registry: &reg, availability: &avail, max_distance_km: self.settings.max_distance_km };
+        overdue::resolve(esc, inc, &picker, now_ms)
     }
-}
-
-/// The timers of one incident that fell due at one tick, turned into a notification round.
-struct DueRound<'a> {
-    incident_id: &'a str,
-    picker: StationPicker<'a>,
-    place: Place,
-    /// Stations notified to respond so far (never picked again).
-    responders: Vec<String>,
-    routes: Vec<Route>,
-    moves: Vec<SlotMove>,
-    /// Slots nobody is left to take.
-    exhausted: Vec<usize>,
-}
-
-impl<'a> DueRound<'a> {
-    fn resolve(&mut self, due: Due) {
-        let id = self.incident_id;
-        match due {
-            Due::Respond { slot, tier, tried } => {
-                let mut exclude = tried.clone();
-                exclude.extend(self.responders.iter().cloned());
-                exclude.extend(self.moves.iter().map(|m| m.station_id.clone()));
-                match self.picker.pick_up(tier, &self.place, &exclude) {
-                    Some(s) => {
-                        tracing::info!(event = "dispatch_escalated", incident = id, from = ?tried.last(),
-                            to = %s.station_id, "respond unacknowledged: escalating");
-                        self.routes.push(Route::station(&s, NotifyRole::Respond));
-                        self.moves.push(SlotMove { slot, station_id: s.station_id.clone(), tier: s.tier });
-                    }
-                    None => {
-                        tracing::warn!(event = "dispatch_escalation_exhausted", incident = id, tried = ?tried,
-                            "respond unacknowledged and no station left to escalate to");
-                        self.exhausted.push(slot);
-                    }
-                }
-            }
-            Due::OnScene => {
-                if let Some(s) = self.picker.pick_up(Tier::TownshipTeam, &self.place, &self.responders) {
-                    tracing::info!(event = "dispatch_on_scene_overdue", incident = id, to = %s.station_id,
-                        "nobody on scene: bringing in the township team");
-                    self.routes.push(Route::station(&s, NotifyRole::Respond));
-                }
-            }
-            Due::Hazard => {
-                if let Some(s) = self.picker.pick_up(Tier::TownshipTeam, &self.place, &[]) {
-                    tracing::info!(event = "dispatch_hazard_overdue", incident = id, to = %s.station_id,
-                        "hazard unacknowledged: township team");
-                    self.routes.push(Route::station(&s, NotifyRole::Rectify));
-                }
-            }
-        }
-    }
-}
-
-/// The outbox rows of one message: MQTT, a webhook when the recipient has a URL, the console.
-/// `None` when the message cannot be encoded (then nobody is told through this route).
-fn outbox_rows(reg: &Registry, inc: &Incident, route: &Route, cx: &Context<'_>) -> Option<Vec<OutboxEntry>> {
-    let webhook = match &route.recipient {
-        Recipient::Station(id) => reg.station(id).and_then(|s| s.webhook_url.clone()),
-        Recipient::Grid(id) => reg.grid(id).and_then(|g| g.webhook_url.clone()),
-    };
-    let msg = DispatchMessage::new(inc, route, cx);
-    let payload = serde_json::to_string(&msg).ok()?;
-    let channels: &[Channel] = if webhook.is_some() {
-        &[Channel::Mqtt, Channel::Webhook, Channel::Sse]
-    } else {
-        &[Channel::Mqtt, Channel::Sse]
-    };
-    let rows = channels.iter().map(|&channel| OutboxEntry {
-        idempotency_key: format!("{}/{channel}", msg.idempotency_key),
-        incident_id: inc.id.clone(),
-        recipient: route.recipient.clone(),
-        role: route.role,
-        channel,
-        tier: Some(route.tier),
-        seq: cx.seq,
-        received_at_ms: cx.received_at,
-        payload: payload.clone(),
-        created_at_ms: cx.now_ms,
-        next_attempt_ms: cx.now_ms,
-        attempts: 0,
-    });
-    Some(rows.collect())
 }
 
 fn push_unique(v: &mut Vec<String>, s: &str) {

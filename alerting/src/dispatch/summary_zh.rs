@@ -2,8 +2,7 @@
 //! (DESIGN §6), e.g. 「11月29日 14:56 渝北区双龙湖街道五星路社区 3 栋 2 单元 502 室 两只烟感报警，疑似火灾（特殊群体户）」.
 //! Time in Asia/Shanghai (UTC+8); places by name from [`Names`]. Pure.
 
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 
 use super::division_names::Names;
 use crate::detect::{Hazard, Signal};

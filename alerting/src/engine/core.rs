@@ -10,8 +10,7 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::EnrichedReading;
-use firegrid_ingest::Registry;
+use firegrid_ingest::{EnrichedReading, Registry};
 
 use crate::detect::{Detector, Verdict};
 use crate::incident::{Action, CorrelateError, Correlator, Incident, Outcome, Verification};

@@ -21,9 +21,7 @@ use std::time::Duration;
 
 use firegrid_ingest::backoff::Backoff;
 use firegrid_ingest::clock::now_ms;
-use firegrid_ingest::AlertInput;
-use firegrid_ingest::{AckSequencer, AckToken};
-use firegrid_ingest::{Registry, SharedRegistry};
+use firegrid_ingest::{AckSequencer, AckToken, AlertInput, Registry, SharedRegistry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

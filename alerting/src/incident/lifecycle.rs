@@ -6,30 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Class, Incident, Severity, Verification};
+use super::model::{Class, Incident, Severity, Status, Verification};
 
 /// The actor name of changes the engine makes itself.
 pub(crate) const ENGINE_ACTOR: &str = "engine";
-
-named_enum!(
-    /// Lifecycle state.
-    pub enum Status {
-        /// Opened, nobody notified yet.
-        Open => "open",
-        /// Notifications sent (the dispatch stage).
-        Dispatched => "dispatched",
-        /// A responder acknowledged.
-        Acknowledged => "acknowledged",
-        /// A responder reported on scene.
-        OnScene => "on_scene",
-        /// Closed: handled.
-        Resolved => "resolved",
-        /// Closed: not a fire.
-        FalseAlarm => "false_alarm",
-        /// Closed: a hazard was rectified (整改).
-        Rectified => "rectified",
-    }
-);
 
 named_enum!(
     /// A responder's action (DESIGN §6), plus `dispatched` recorded by the dispatch stage.
@@ -74,13 +54,6 @@ named_enum!(
         Confirmed => "confirmed",
     }
 );
-
-impl Status {
-    /// A closed incident takes no more transitions and no more evidence.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, Status::Resolved | Status::FalseAlarm | Status::Rectified)
-    }
-}
 
 /// One timestamped transition of an incident.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

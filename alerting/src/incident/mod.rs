@@ -1,8 +1,9 @@
 //! Incidents (DESIGN §5): what an alarm becomes, how it moves, what it keeps.
 //!
-//! - `model`: [`Incident`], its [`Class`], [`Severity`], [`IncidentSignal`]s and [`Verification`].
-//! - `lifecycle`: [`Status`], responder [`Action`]s, [`Event`]s, the [`AuditEntry`] of every
-//!   transition and the [`TransitionError`] of an illegal one.
+//! - `model`: [`Incident`], its [`Class`], [`Severity`], [`Status`], [`IncidentSignal`]s and
+//!   [`Verification`] (a leaf: everything else here builds on it).
+//! - `lifecycle`: responder [`Action`]s and the transitions they make, the [`Event`] and
+//!   [`AuditEntry`] of every transition and the [`TransitionError`] of an illegal one.
 //! - `evidence`: the readings that raised or fed an incident ([`Evidence`]).
 //! - `notification`: who was told, as what and how ([`Recipient`], [`NotifyRole`], [`Channel`],
 //!   the outbox row [`OutboxEntry`]).
@@ -28,8 +29,8 @@ mod summary;
 pub use correlate::{CorrelateError, Correlator};
 pub use evidence::{Evidence, EvidenceStatus};
 pub(crate) use id::local_day;
-pub use lifecycle::{Action, AuditEntry, Event, Status, TransitionError};
-pub use model::{Class, Incident, IncidentSignal, Severity, Verification};
+pub use lifecycle::{Action, AuditEntry, Event, TransitionError};
+pub use model::{Class, Incident, IncidentSignal, Severity, Status, Verification};
 pub(crate) use notification::idempotency_key;
 pub use notification::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 pub use outcome::Outcome;

@@ -1,11 +1,11 @@
-//! The incident of DESIGN §5: what it is ([`Class`]), how urgent ([`Severity`]), what was seen
+//! The incident of DESIGN §5: what it is ([`Class`]), how urgent ([`Severity`]), where it is in
+//! its lifecycle ([`Status`]; the transitions are `lifecycle`'s), what was seen
 //! ([`IncidentSignal`]), whether it awaits a person's check ([`Verification`]), and the
 //! [`Incident`] record itself, stored as a JSON document and served as is by the API. Pure.
 
 use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
-use super::lifecycle::Status;
 use super::notification::Recipient;
 use crate::detect::{Hazard, Signal};
 
@@ -36,6 +36,33 @@ named_enum!(
         Critical => "critical",
     }
 );
+
+named_enum!(
+    /// Lifecycle state.
+    pub enum Status {
+        /// Opened, nobody notified yet.
+        Open => "open",
+        /// Notifications sent (the dispatch stage).
+        Dispatched => "dispatched",
+        /// A responder acknowledged.
+        Acknowledged => "acknowledged",
+        /// A responder reported on scene.
+        OnScene => "on_scene",
+        /// Closed: handled.
+        Resolved => "resolved",
+        /// Closed: not a fire.
+        FalseAlarm => "false_alarm",
+        /// Closed: a hazard was rectified (整改).
+        Rectified => "rectified",
+    }
+);
+
+impl Status {
+    /// A closed incident takes no more transitions and no more evidence.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Resolved | Status::FalseAlarm | Status::Rectified)
+    }
+}
 
 named_enum!(
     /// Why an incident awaits a person's check before it may be handled as a live fire

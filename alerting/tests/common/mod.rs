@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::{Device, SharedRegistry, SiteType};
-use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values};
+use firegrid_ingest::{
+    Device, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SharedRegistry, SiteType, SmokeValues,
+    Status, Values,
+};
 
 /// 2026-11-29 02:00 UTC (10:00 in Chongqing).
 pub const T0: i64 = 1_795_917_600_000;

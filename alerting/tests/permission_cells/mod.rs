@@ -6,9 +6,7 @@
 
 use firegrid_alerting::incident::{Action, Status};
 use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
-use firegrid_ingest::now_ms;
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{Kind, SmokeValues, Status as ReadingStatus};
+use firegrid_ingest::{now_ms, Kind, SiteType, SmokeValues, Status as ReadingStatus};
 
 use crate::common::{device, smoke_alarm, smoke_with, Running};
 
