@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
-use firegrid_ingest::{Device, SiteType};
-use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values};
+use firegrid_alerting::engine::AlertCore;
+use firegrid_ingest::{
+    Device, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SiteType, SmokeValues, Status, Values,
+};
 
 const DEVICES: usize = 10_000;
 const READINGS: usize = 100_000;

@@ -1,7 +1,9 @@
 //! The `[alerting]` table of firegrid.toml: detection thresholds per kind (DESIGN §5 defaults),
-//! overridable per site type, correlation windows and engine timing. [`AlertingConfig`] is the
-//! serde shape (every key has a default; an unknown key is an error); [`AlertingConfig::validate`]
-//! turns it into [`Settings`], typed values the pure rules read without further checks.
+//! overridable per site type, correlation windows, engine timing and the handling of unregistered
+//! devices and late alarms. [`AlertingConfig`] is the serde shape (every key has a default; an
+//! unknown key is an error); [`AlertingConfig::validate`] turns it, once, into [`AlertSettings`]:
+//! typed values the pure rules read without further checks. A bad value is a [`ConfigError`]
+//! naming its key under `alerting.`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,30 +11,10 @@ use std::time::Duration;
 use firegrid_ingest::SiteType;
 use serde::{Deserialize, Serialize};
 
-pub use crate::settings::{
-    CorrelationRules, ElectricalRules, ForestIrRules, KindRules, Settings, SmokeRules, TrustRules, UnregisteredPolicy,
-};
+use firegrid_ingest::config::ConfigError;
 
-/// A configuration value that cannot be used; the message names the key and what to fix.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum ConfigError {
-    /// A value is out of its allowed range.
-    #[error("alerting.{key}: {message}")]
-    Invalid {
-        /// The dotted key below `[alerting]`.
-        key: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-    /// A per-site-type override names an unknown site type or key.
-    #[error("alerting.site_type.{site_type}: {message}")]
-    Override {
-        /// The site type as written.
-        site_type: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
-}
+pub use crate::settings::{AlertSettings, UnregisteredPolicy};
+use crate::settings::{CorrelationRules, ElectricalRules, ForestIrRules, KindRules, SmokeRules, TrustRules};
 
 /// Smoke detector rules (GB 20517).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,60 +185,6 @@ pub struct SiteOverride {
     pub forest_ir: Option<toml::Table>,
 }
 
-/// The `[alerting]` table with every key at its default and a comment, for `deploy/firegrid.toml`
-/// (a test checks it parses to [`AlertingConfig::default`]).
-pub const SAMPLE_TOML: &str = r#"[alerting]
-unregistered = "verify"                # alarm of a device missing from the registry: "verify" (unverified
-                                       # incident, township team asked to check) or "store_only"
-unregistered_max_devices = 10000       # unregistered ids whose rule state is kept (least recently seen dropped)
-unregistered_max_open_incidents = 100  # open unverified incidents of unregistered devices; beyond, stored only
-max_alarm_age_seconds = 300            # an alarm older than this on arrival is a late_alarm (verify), not a live fire
-
-[alerting.smoke]
-obscuration_alarm_db_m = 0.15          # dB/m counted as smoke
-obscuration_consecutive_readings = 2   # smoke readings in a row for a fire alarm (1 = cooking steam)
-heat_alarm_c = 57.0                    # temperature that alarms on its own, °C
-battery_low_pct = 15.0                 # low-battery hazard at or below, percent
-expected_interval_seconds = 3600       # reporting interval when all is well
-offline_after_intervals = 3            # silent this many intervals = offline hazard
-
-[alerting.electrical]
-residual_alarm_ma = 300.0              # GB 50116 alarm value 300–500 mA
-residual_alarm_sustain_seconds = 30
-residual_prealarm_ma = 200.0           # pre-alarm (hazard)
-residual_prealarm_sustain_seconds = 600
-cable_temp_alarm_c = 70.0              # any channel
-cable_temp_sustain_seconds = 40
-expected_interval_seconds = 300
-offline_after_intervals = 3
-
-[alerting.forest_ir]
-hotspot_temp_c = 80.0                  # hottest pixel of a hotspot frame
-hotspot_min_px = 4                     # hot pixels of a hotspot frame
-hotspot_confirm_frames = 2             # frames within the window (1 frame = sun glint)
-hotspot_window_seconds = 60
-smoke_confirm_score = 0.8              # confirms a single hotspot frame at once
-smoke_prealarm_score = 0.6             # alone: pre-alarm hazard, verify on site
-expected_interval_seconds = 60
-offline_after_intervals = 3
-
-[alerting.correlation]
-household_window_seconds = 600         # same household (else device) within this joins an incident
-forest_radius_m = 1000.0               # forest hotspots within this distance …
-forest_window_seconds = 1800           # … and this time join one forest fire
-confirm_persist_seconds = 120          # alarm sounding unsilenced this long = confirmed (critical)
-critical_site_types = ["elderly_care", "school", "hospital", "ancient_town"]
-dedup_readings_per_device = 16         # (seq, ts, content) remembered per device to drop MQTT redeliveries
-
-[alerting.engine]
-tick_ms = 1000                         # offline check and persistence timer period
-startup_grace_seconds = 0              # extra silence allowed after start-up before offline
-
-# Per site type, only the keys that differ, e.g.:
-# [alerting.site_type.school.smoke]
-# obscuration_alarm_db_m = 0.10
-"#;
-
 /// The `[alerting]` table of firegrid.toml.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -307,15 +235,12 @@ impl Default for AlertingConfig {
 }
 
 impl AlertingConfig {
-    /// Checks every value and builds the typed [`Settings`].
-    pub fn validate(&self) -> Result<Settings, ConfigError> {
+    /// Checks every value and builds the typed [`AlertSettings`].
+    pub fn validate(&self) -> Result<AlertSettings, ConfigError> {
         let base = kind_rules(&self.smoke, &self.electrical, &self.forest_ir, "")?;
         for name in self.site_type.keys() {
             if SiteType::parse(name).is_none() {
-                return Err(ConfigError::Override {
-                    site_type: name.clone(),
-                    message: format!("unknown site type; use one of {}", site_type_list()),
-                });
+                return Err(override_err(name, format!("unknown site type; use one of {}", site_type_list())));
             }
         }
         let mut per_site = Vec::with_capacity(SiteType::ALL.len());
@@ -356,7 +281,7 @@ impl AlertingConfig {
             return Err(invalid("engine.tick_ms", "must be between 1 and 60000 milliseconds"));
         }
         let trust = self.trust()?;
-        Ok(Settings {
+        Ok(AlertSettings {
             base,
             per_site,
             correlation: CorrelationRules {
@@ -398,7 +323,12 @@ fn site_type_list() -> String {
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), message: message.to_owned() }
+    ConfigError { key: format!("alerting.{key}"), message: message.to_owned() }
+}
+
+/// An error of a per-site-type override table.
+fn override_err(site_type: &str, message: String) -> ConfigError {
+    ConfigError { key: format!("alerting.site_type.{site_type}"), message }
 }
 
 fn positive_secs(key: &str, v: u64) -> Result<(), ConfigError> {
@@ -486,7 +416,7 @@ where
     T: Serialize + for<'de> Deserialize<'de> + Clone,
 {
     let Some(over) = over else { return Ok(base.clone()) };
-    let err = |message: String| ConfigError::Override { site_type: site.to_owned(), message };
+    let err = |message: String| override_err(site, message);
     let mut table = toml::Table::try_from(base).map_err(|e| err(format!("{kind}: {e}")))?;
     for (k, v) in over {
         if !table.contains_key(k) {
@@ -501,6 +431,60 @@ where
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The `[alerting]` table with every key at its default and a comment, for `deploy/firegrid.toml`
+    /// (a test checks it parses to [`AlertingConfig::default`]).
+    const SAMPLE_TOML: &str = r#"[alerting]
+unregistered = "verify"                # alarm of a device missing from the registry: "verify" (unverified
+                                       # incident, township team asked to check) or "store_only"
+unregistered_max_devices = 10000       # unregistered ids whose rule state is kept (least recently seen dropped)
+unregistered_max_open_incidents = 100  # open unverified incidents of unregistered devices; beyond, stored only
+max_alarm_age_seconds = 300            # an alarm older than this on arrival is a late_alarm (verify), not a live fire
+
+[alerting.smoke]
+obscuration_alarm_db_m = 0.15          # dB/m counted as smoke
+obscuration_consecutive_readings = 2   # smoke readings in a row for a fire alarm (1 = cooking steam)
+heat_alarm_c = 57.0                    # temperature that alarms on its own, °C
+battery_low_pct = 15.0                 # low-battery hazard at or below, percent
+expected_interval_seconds = 3600       # reporting interval when all is well
+offline_after_intervals = 3            # silent this many intervals = offline hazard
+
+[alerting.electrical]
+residual_alarm_ma = 300.0              # GB 50116 alarm value 300–500 mA
+residual_alarm_sustain_seconds = 30
+residual_prealarm_ma = 200.0           # pre-alarm (hazard)
+residual_prealarm_sustain_seconds = 600
+cable_temp_alarm_c = 70.0              # any channel
+cable_temp_sustain_seconds = 40
+expected_interval_seconds = 300
+offline_after_intervals = 3
+
+[alerting.forest_ir]
+hotspot_temp_c = 80.0                  # hottest pixel of a hotspot frame
+hotspot_min_px = 4                     # hot pixels of a hotspot frame
+hotspot_confirm_frames = 2             # frames within the window (1 frame = sun glint)
+hotspot_window_seconds = 60
+smoke_confirm_score = 0.8              # confirms a single hotspot frame at once
+smoke_prealarm_score = 0.6             # alone: pre-alarm hazard, verify on site
+expected_interval_seconds = 60
+offline_after_intervals = 3
+
+[alerting.correlation]
+household_window_seconds = 600         # same household (else device) within this joins an incident
+forest_radius_m = 1000.0               # forest hotspots within this distance …
+forest_window_seconds = 1800           # … and this time join one forest fire
+confirm_persist_seconds = 120          # alarm sounding unsilenced this long = confirmed (critical)
+critical_site_types = ["elderly_care", "school", "hospital", "ancient_town"]
+dedup_readings_per_device = 16         # (seq, ts, content) remembered per device to drop MQTT redeliveries
+
+[alerting.engine]
+tick_ms = 1000                         # offline check and persistence timer period
+startup_grace_seconds = 0              # extra silence allowed after start-up before offline
+
+# Per site type, only the keys that differ, e.g.:
+# [alerting.site_type.school.smoke]
+# obscuration_alarm_db_m = 0.10
+"#;
 
     #[test]
     fn the_sample_table_is_exactly_the_defaults() {

@@ -1,33 +1,54 @@
-//! firegrid alerting: fire detection rules, incident correlation and lifecycle, the durable
-//! incident store and the HTTP API (DESIGN §5), and 城乡一体 dispatch (DESIGN §6). Pure modules
-//! (`rules`, `correlate`, `incident`, `core`, `line`, `routing`, `verify_route`, `escalation`,
-//! `summary`, `message`, `names`, `permissions`, `note`) do no I/O and take an explicit clock;
-//! `store`, `engine`, `api`, `deliver`,
-//! `notify`, `control` and `dispatch_api` are the edges.
+//! firegrid alerting: fire detection, incident correlation and lifecycle, the durable incident
+//! store, 城乡一体 dispatch and the HTTP API with the dispatcher console (DESIGN §5, §6, §7).
 //!
-//! Dispatch: [`dispatch::Dispatch`] is the engine's [`outbox::Dispatcher`] (routing and escalation
-//! timers, persisted with every transition; incidents with no recipient are `unroutable` and
-//! routed again when availability or the registry changes); [`deliver::Delivery`] drains the
-//! outbox to MQTT (delivered on the broker's PUBACK), signed webhooks and the console's SSE;
-//! [`control::Control`] applies acknowledgements and station
-//! status from MQTT. [`stage::DispatchStage`] assembles them for the binary:
-//! `DispatchStage::new(settings, &mut engine, …)` after [`Engine::open`], its
-//! `control_route()` for the MQTT consumer, its `router(tokens)` merged into the HTTP app, and
-//! `spawn(engine.handle(), acker, &mqtt_settings, stop)` once the MQTT client exists.
+//! # Layout
 //!
-//! Wiring in the binary (the `[alerting]` table of firegrid.toml is [`AlertingConfig`]; see
-//! [`config::SAMPLE_TOML`]):
+//! The folders follow the pipeline of DESIGN §1; arrows point at what a module uses.
+//!
+//! ```text
+//! readings ─► detect ─► incident ─► engine ─► dispatch ─► stations, grid managers, console
+//!              (rules)   (correlate)  (store)   (route, escalate, deliver)
+//!                                       ▲          │
+//!                  http (API, console) ─┘          └─ acks and status over MQTT (control)
+//! ```
+//!
+//! - [`detect`]: the rules per sensor kind and the per-device state they keep (pure).
+//! - [`incident`]: the incident model, lifecycle, evidence, notifications, correlation and
+//!   severity (pure).
+//! - [`engine`]: [`Engine`] runs detect → correlate with the store and the dispatch planner;
+//!   [`engine::AlertCore`] is the same pipeline without I/O; [`EngineHandle`] reaches a running one.
+//! - [`store`]: the SQLite incident store, its schema and migrations, and its thread.
+//! - [`dispatch`]: routing ([`dispatch::StationPicker`]), escalation, the outbox's delivery over
+//!   MQTT, webhooks and server-sent events, MQTT acknowledgements, assembled as [`DispatchStage`].
+//! - [`http`]: one router for the API and the console, one `Caller` extractor.
+//! - [`access`]: API tokens, the role × action table, private secret files.
+//! - [`config`]: the `[alerting]` table, validated once into [`AlertSettings`] (`[dispatch]` is
+//!   [`DispatchConfig`]).
+//! - Leaves used across the folders: `settings` (the validated values), `clock`, `geo`,
+//!   `named_enum` and `by_name` (enums whose names are contract, and serde by name).
+//!
+//! Pure modules take an explicit clock and do no I/O; `store`, `engine`, `dispatch::{deliver,
+//! notify, control}` and `http` are the edges.
+//!
+//! # Wiring
+//!
+//! The binary validates the `[alerting]` table once ([`AlertingConfig::validate`]), opens the
+//! engine, builds the dispatch stage beside it, serves the stage's router, and spawns the stage
+//! once its MQTT client exists:
 //!
 //! ```no_run
 //! # async fn wire(
 //! #     config: firegrid_alerting::AlertingConfig,
+//! #     dispatch: firegrid_alerting::DispatchSettings,
 //! #     registry: firegrid_ingest::SharedRegistry,
 //! #     metrics: &prometheus::Registry,
 //! #     tokens_file: &std::path::Path,
 //! # ) -> Result<(), Box<dyn std::error::Error>> {
-//! use firegrid_alerting::{router, Engine, TokenSet};
-//! let engine = Engine::open(config, registry, std::path::Path::new("firegrid-data"), metrics)?;
-//! let api: axum::Router = router(engine.handle(), TokenSet::load(tokens_file)?);
+//! use firegrid_alerting::{DispatchStage, Engine, TokenSet};
+//! let settings = config.validate()?;
+//! let mut engine = Engine::open(settings, registry, std::path::Path::new("firegrid-data"), metrics)?;
+//! let stage = DispatchStage::new(dispatch, &mut engine, "firegrid/v1", metrics)?;
+//! let api: axum::Router = stage.router(engine.handle(), TokenSet::load(tokens_file)?);
 //! let (readings_tx, readings_rx) = tokio::sync::mpsc::channel(10_000); // enriched readings from ingest
 //! let (lines_tx, _lines_rx) = tokio::sync::mpsc::channel(1_000); // fire_incident lines to the TSDB writer
 //! let shutdown = tokio_util::sync::CancellationToken::new();
@@ -39,43 +60,23 @@
 //! # }
 //! ```
 
-pub mod api;
-pub mod auth;
-pub mod availability;
-pub mod config;
-pub mod console;
-pub mod control;
-pub mod core;
-pub mod correlate;
-pub mod deliver;
-pub mod dispatch;
-pub mod dispatch_api;
-pub mod dispatch_config;
-pub mod dispatch_metrics;
-pub mod engine;
-pub mod escalation;
-pub mod evidence;
-pub mod health;
-pub mod incident;
-pub mod line;
-pub mod message;
-pub mod metrics;
-pub mod names;
-pub mod note;
-pub mod notify;
-pub mod outbox;
-pub mod permissions;
-pub mod private_file;
-pub mod routing;
-pub mod rules;
-pub mod settings;
-pub mod severity;
-pub mod stage;
-pub mod store;
-pub mod summary;
-pub mod verify_route;
+#![warn(unreachable_pub, missing_debug_implementations)]
 
-pub use api::router;
-pub use auth::{SharedTokens, TokenSet};
-pub use config::AlertingConfig;
+#[macro_use]
+mod named_enum;
+
+pub mod access;
+mod by_name;
+pub mod config;
+pub mod detect;
+pub mod dispatch;
+pub mod engine;
+pub mod http;
+pub mod incident;
+mod settings;
+pub mod store;
+
+pub use access::{SharedTokens, TokenSet};
+pub use config::{AlertSettings, AlertingConfig};
+pub use dispatch::{DispatchConfig, DispatchSettings, DispatchStage};
 pub use engine::{AlertError, Engine, EngineHandle};

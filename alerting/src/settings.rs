@@ -1,90 +1,83 @@
-//! The validated alerting configuration: typed thresholds (durations, not integers of seconds)
-//! per kind and per site type, read by the pure rules without further checks. Built only by
-//! [`crate::config::AlertingConfig::validate`].
+//! The validated `[alerting]` configuration: typed thresholds (durations, not integers of
+//! seconds) per kind and per site type, read by detection and correlation without further checks.
+//! Built only by [`crate::config::AlertingConfig::validate`], once, at start-up.
 
 use std::time::Duration;
 
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{Kind, SiteType};
 
 /// Validated smoke thresholds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SmokeRules {
+pub(crate) struct SmokeRules {
     /// Obscuration alarm value, dB/m.
-    pub obscuration_alarm_db_m: f64,
+    pub(crate) obscuration_alarm_db_m: f64,
     /// Consecutive smoke readings for an alarm (≥ 1).
-    pub consecutive: u32,
+    pub(crate) consecutive: u32,
     /// Heat alarm, °C.
-    pub heat_alarm_c: f64,
+    pub(crate) heat_alarm_c: f64,
     /// Low battery, percent.
-    pub battery_low_pct: f64,
+    pub(crate) battery_low_pct: f64,
     /// Silence after which the device is offline.
-    pub offline_after: Duration,
+    pub(crate) offline_after: Duration,
 }
 
 /// Validated electrical thresholds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ElectricalRules {
+pub(crate) struct ElectricalRules {
     /// Residual current alarm, mA.
-    pub residual_alarm_ma: f64,
+    pub(crate) residual_alarm_ma: f64,
     /// Sustain of the residual alarm.
-    pub residual_alarm_sustain: Duration,
+    pub(crate) residual_alarm_sustain: Duration,
     /// Residual current pre-alarm, mA.
-    pub residual_prealarm_ma: f64,
+    pub(crate) residual_prealarm_ma: f64,
     /// Sustain of the pre-alarm.
-    pub residual_prealarm_sustain: Duration,
+    pub(crate) residual_prealarm_sustain: Duration,
     /// Cable temperature alarm, °C.
-    pub cable_temp_alarm_c: f64,
+    pub(crate) cable_temp_alarm_c: f64,
     /// Sustain of the cable temperature alarm.
-    pub cable_temp_sustain: Duration,
+    pub(crate) cable_temp_sustain: Duration,
     /// Silence after which the device is offline.
-    pub offline_after: Duration,
+    pub(crate) offline_after: Duration,
 }
 
 /// Validated forest camera thresholds.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ForestIrRules {
+pub(crate) struct ForestIrRules {
     /// Hotspot temperature, °C.
-    pub hotspot_temp_c: f64,
-    /// Hotspot pixels.
-    pub hotspot_min_px: u32,
+    pub(crate) hotspot_temp_c: f64,
+    pub(crate) hotspot_min_px: u32,
     /// Frames within the window (≥ 1).
-    pub confirm_frames: u32,
-    /// Window of the frames.
-    pub window: Duration,
+    pub(crate) confirm_frames: u32,
+    pub(crate) window: Duration,
     /// Smoke score confirming one frame.
-    pub smoke_confirm_score: f64,
+    pub(crate) smoke_confirm_score: f64,
     /// Smoke score pre-alarm.
-    pub smoke_prealarm_score: f64,
+    pub(crate) smoke_prealarm_score: f64,
     /// Silence after which the camera is offline.
-    pub offline_after: Duration,
+    pub(crate) offline_after: Duration,
 }
 
 /// Thresholds of all kinds for one site type.
 #[derive(Debug, Clone, PartialEq)]
-pub struct KindRules {
-    /// Smoke.
-    pub smoke: SmokeRules,
-    /// Electrical.
-    pub electrical: ElectricalRules,
-    /// Forest camera.
-    pub forest_ir: ForestIrRules,
+pub(crate) struct KindRules {
+    pub(crate) smoke: SmokeRules,
+    pub(crate) electrical: ElectricalRules,
+    pub(crate) forest_ir: ForestIrRules,
 }
 
 /// Validated correlation settings.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CorrelationRules {
-    /// Household window.
-    pub household_window: Duration,
+pub(crate) struct CorrelationRules {
+    pub(crate) household_window: Duration,
     /// Forest radius, metres.
-    pub forest_radius_m: f64,
-    /// Forest window.
-    pub forest_window: Duration,
+    pub(crate) forest_radius_m: f64,
+    pub(crate) forest_window: Duration,
     /// Persistence that confirms a fire.
-    pub confirm_persist: Duration,
+    pub(crate) confirm_persist: Duration,
     /// Site types critical at once.
-    pub critical_site_types: Vec<SiteType>,
+    pub(crate) critical_site_types: Vec<SiteType>,
     /// Dedup memory per device (≥ 1).
-    pub dedup_per_device: usize,
+    pub(crate) dedup_per_device: usize,
 }
 
 /// What an alarm of a device missing from the registry does (`alerting.unregistered`).
@@ -101,39 +94,54 @@ pub enum UnregisteredPolicy {
 
 /// Validated handling of devices missing from the registry and of late alarms.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TrustRules {
+pub(crate) struct TrustRules {
     /// What an unregistered device's alarm does.
-    pub unregistered: UnregisteredPolicy,
+    pub(crate) unregistered: UnregisteredPolicy,
     /// Unregistered devices whose rule state is kept (the least recently seen are dropped).
-    pub unregistered_max_devices: usize,
+    pub(crate) unregistered_max_devices: usize,
     /// Open unverified incidents of unregistered devices at most (≥ 1).
-    pub unregistered_max_open_incidents: usize,
+    pub(crate) unregistered_max_open_incidents: usize,
     /// An alarm whose reading is older than this on arrival is a late alarm.
-    pub max_alarm_age: Duration,
+    pub(crate) max_alarm_age: Duration,
 }
 
-/// The validated configuration the engine runs with.
+/// The validated configuration the engine runs with ([`crate::config::AlertingConfig::validate`]).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct AlertSettings {
     /// Rules for devices without a registry entry (and site types without overrides).
-    pub base: KindRules,
+    pub(crate) base: KindRules,
     /// Rules per site type, indexed like [`SiteType::ALL`].
-    pub per_site: Vec<KindRules>,
-    /// Correlation.
-    pub correlation: CorrelationRules,
-    /// Engine tick.
-    pub tick: Duration,
+    pub(crate) per_site: Vec<KindRules>,
+    pub(crate) correlation: CorrelationRules,
+    pub(crate) tick: Duration,
     /// Start-up grace for offline detection.
-    pub startup_grace: Duration,
+    pub(crate) startup_grace: Duration,
     /// Unregistered devices and late alarms.
-    pub trust: TrustRules,
+    pub(crate) trust: TrustRules,
 }
 
-impl Settings {
+impl AlertSettings {
     /// The rules for a device of this site type (`None` = unregistered).
-    pub fn rules(&self, site: Option<SiteType>) -> &KindRules {
+    pub(crate) fn rules(&self, site: Option<SiteType>) -> &KindRules {
         site.and_then(|s| SiteType::ALL.iter().position(|&t| t == s))
             .and_then(|i| self.per_site.get(i))
             .unwrap_or(&self.base)
+    }
+}
+
+/// Milliseconds of a duration, saturating: the rules and timers read durations from the settings
+/// and compare them with epoch-ms timestamps.
+pub(crate) fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl KindRules {
+    /// The silence after which a device of `kind` is offline.
+    pub(crate) fn offline_after(&self, kind: Kind) -> Duration {
+        match kind {
+            Kind::Smoke => self.smoke.offline_after,
+            Kind::Electrical => self.electrical.offline_after,
+            Kind::ForestIr => self.forest_ir.offline_after,
+        }
     }
 }

@@ -13,12 +13,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use common::*;
-use firegrid_alerting::engine::now_ms;
 use firegrid_alerting::incident::Action;
-use firegrid_alerting::outbox::OutboxEntry;
+use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::TokenSet;
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{now_ms, Kind, SiteType};
 use permission_cells::{Expect, Who};
 use serde_json::Value;
 use tower::ServiceExt;
@@ -51,9 +49,12 @@ fn notification(id: &str, target: &str, role: &str) -> OutboxEntry {
     OutboxEntry {
         idempotency_key: format!("{id}:{target}:{role}:1/mqtt"),
         incident_id: id.to_owned(),
-        target: target.to_owned(),
-        role: role.to_owned(),
-        channel: "mqtt".to_owned(),
+        recipient: Recipient::from_target(target),
+        role: NotifyRole::parse(role).unwrap(),
+        channel: Channel::Mqtt,
+        tier: None,
+        seq: 1,
+        received_at_ms: None,
         payload: "{}".to_owned(),
         created_at_ms: now_ms(),
         next_attempt_ms: now_ms(),
@@ -70,7 +71,7 @@ async fn setup(dir: &Path) -> (Running, Router, String) {
     let id = line.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     let rows = vec![notification(&id, "m-1", "respond"), notification(&id, "grid:g-1", "verify")];
     e.handle.record_notified(&id, vec!["m-1".into()], vec!["g-1".into()], rows).await.unwrap();
-    let app = firegrid_alerting::router(e.handle.clone(), tokens());
+    let app = api(&e, tokens(), empty_registry());
     permission_cells::drain(&mut e);
     (e, app, id)
 }
@@ -184,7 +185,7 @@ async fn every_cell_of_the_role_action_table_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = start(dir.path());
     let tokens = TokenSet::parse(Path::new("tokens.csv"), &permission_cells::tokens_csv()).unwrap();
-    let app = firegrid_alerting::router(e.handle.clone(), tokens);
+    let app = api(&e, tokens, empty_registry());
     let (mut n, mut wrong) = (0, Vec::new());
     for who in permission_cells::EVERYONE {
         for hazard in [false, true] {

@@ -12,12 +12,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use common::*;
-use firegrid_alerting::availability::{Availability, StationStatus};
-use firegrid_alerting::engine::now_ms;
-use firegrid_alerting::outbox::OutboxEntry;
+use firegrid_alerting::dispatch::{Availability, StationStatus};
+use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 use firegrid_alerting::TokenSet;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{RegistryPaths, SharedRegistry, SiteType};
+use firegrid_ingest::{now_ms, Kind, RegistryPaths, SharedRegistry, SiteType, Tier};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -77,16 +75,19 @@ async fn setup(dir: &Path, availability: Availability) -> (Running, Router, Stri
     let row = OutboxEntry {
         idempotency_key: format!("{id}:m-1:respond:1/mqtt"),
         incident_id: id.clone(),
-        target: "m-1".into(),
-        role: "respond".into(),
-        channel: "mqtt".into(),
+        recipient: Recipient::Station("m-1".into()),
+        role: NotifyRole::Respond,
+        channel: Channel::Mqtt,
+        tier: Some(RecipientTier::Station(Tier::Micro)),
+        seq: 1,
+        received_at_ms: None,
         payload: payload.to_string(),
         created_at_ms: now_ms(),
         next_attempt_ms: now_ms(),
         attempts: 0,
     };
     e.handle.record_notified(&id, vec!["m-1".into()], vec![], vec![row]).await.unwrap();
-    let app = firegrid_alerting::console::api::router(e.handle.clone(), tokens(), registry(dir), availability);
+    let app = api_with(&e, tokens(), registry(dir), availability);
     (e, app, id)
 }
 

@@ -9,8 +9,8 @@ mod common;
 mod permission_cells;
 
 use common::*;
-use firegrid_alerting::availability::Availability;
-use firegrid_alerting::control::{Control, Refusal};
+use firegrid_alerting::dispatch::Availability;
+use firegrid_alerting::dispatch::{Control, Refusal};
 use firegrid_alerting::incident::Action;
 use permission_cells::{Expect, Who};
 

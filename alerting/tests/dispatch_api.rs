@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use firegrid_alerting::availability::{Availability, StationStatus};
-use firegrid_alerting::dispatch_api::router;
-use firegrid_alerting::notify::sse::{SseHub, SseItem};
+use common::{start, Running};
+use firegrid_alerting::dispatch::{Availability, SseHub, SseItem, StationStatus};
+use firegrid_alerting::http::{router, HttpParts};
+use firegrid_alerting::incident::Recipient;
 use firegrid_alerting::TokenSet;
 use futures_util::StreamExt;
 use tower::ServiceExt;
 
+mod common;
 mod dispatch_fixture;
 
 const TOKENS: &str = "token,role,subject\n\
@@ -20,9 +22,13 @@ const TOKENS: &str = "token,role,subject\n\
     dispatch-0123456789abcdef,dispatcher,duty\n\
     station-0123456789abcdef,station,ms-500112002001\n";
 
-fn app(dir: &Path, availability: Availability, hub: SseHub) -> axum::Router {
+/// The API over an engine in `dir` (the routes under test touch no incident).
+fn app(dir: &Path, availability: Availability, hub: SseHub) -> (Running, axum::Router) {
     let tokens = TokenSet::parse(Path::new("tokens.csv"), TOKENS).expect("tokens");
-    router(tokens, dispatch_fixture::registry(dir), availability, hub)
+    let e = start(&dir.join("data"));
+    let registry = dispatch_fixture::registry(dir);
+    let parts = HttpParts { engine: e.handle.clone(), tokens: tokens.into(), registry, availability, events: hub };
+    (e, router(parts))
 }
 
 fn post(token: &str, station: &str, body: &str) -> Request<Body> {
@@ -36,7 +42,7 @@ fn post(token: &str, station: &str, body: &str) -> Request<Body> {
 async fn only_an_admin_sets_availability_and_only_of_a_known_station() {
     let dir = tempfile::tempdir().expect("tempdir");
     let avail = Availability::default();
-    let app = app(dir.path(), avail.clone(), SseHub::default());
+    let (e, app) = app(dir.path(), avail.clone(), SseHub::default());
     let status = |r: axum::response::Response| r.status();
     let busy = r#"{"status":"busy"}"#;
     assert_eq!(
@@ -64,6 +70,7 @@ async fn only_an_admin_sets_availability_and_only_of_a_known_station() {
     assert_eq!(avail.get("ms-500112002001"), Some(StationStatus::Busy));
     let anon = Request::post("/api/v1/stations/ms-500112002001/availability").body(Body::from(busy)).expect("request");
     assert_eq!(status(app.oneshot(anon).await.expect("r")), StatusCode::UNAUTHORIZED);
+    e.stop().await;
 }
 
 /// The `data:` lines of the first `n` dispatch events of a stream.
@@ -76,7 +83,7 @@ async fn events(app: axum::Router, token: &str, hub: &SseHub, n: usize) -> Vec<S
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body().into_data_stream();
     for (target, payload) in [("ms-500112002002", "other"), ("ms-500112002001", "mine"), ("grid:g-1", "grid")] {
-        hub.send(SseItem { target: target.into(), payload: payload.into() });
+        hub.send(SseItem { recipient: Recipient::from_target(target), payload: payload.into() });
     }
     let mut text = String::new();
     let mut got = Vec::new();
@@ -92,7 +99,8 @@ async fn events(app: axum::Router, token: &str, hub: &SseHub, n: usize) -> Vec<S
 async fn the_event_stream_shows_a_station_its_own_notifications_and_a_dispatcher_all() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = SseHub::default();
-    let app = app(dir.path(), Availability::default(), hub.clone());
+    let (e, app) = app(dir.path(), Availability::default(), hub.clone());
     assert_eq!(events(app.clone(), "station-0123456789abcdef", &hub, 1).await, vec!["mine"]);
     assert_eq!(events(app, "dispatch-0123456789abcdef", &hub, 3).await, vec!["other", "mine", "grid"]);
+    e.stop().await;
 }

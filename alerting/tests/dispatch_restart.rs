@@ -10,31 +10,34 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-use firegrid_alerting::availability::Availability;
-use firegrid_alerting::dispatch::Dispatch;
-use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
-use firegrid_alerting::engine::now_ms;
-use firegrid_alerting::store::Store;
+use firegrid_alerting::dispatch::Availability;
+use firegrid_alerting::dispatch::DispatchPlanner;
+use firegrid_alerting::dispatch::{DispatchConfig, DispatchSettings};
+use firegrid_alerting::incident::Channel;
+use firegrid_alerting::store::IncidentStore;
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType, Tier};
 
 fn start_dispatching(data: &Path, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
     start_full(data, AlertingConfig::default(), reg.clone(), |engine| {
-        let d = Dispatch::open(reg.clone(), Availability::default(), settings.clone(), data).expect("planner resumes");
+        let d = DispatchPlanner::open(reg.clone(), Availability::default(), settings.clone(), data)
+            .expect("planner resumes");
         engine.set_dispatcher(d);
     })
 }
 
 /// `(target, role)` of the MQTT rows not yet delivered.
 fn pending(data: &Path) -> Vec<(String, String, String)> {
-    let store = Store::open(data).expect("store");
+    let store = IncidentStore::open(data).expect("store");
     let mut rows: Vec<_> = store
         .due_outbox(i64::MAX, 100)
         .expect("outbox")
         .into_iter()
-        .filter(|o| o.channel == "mqtt")
-        .map(|o| (o.target, o.role, o.idempotency_key.rsplit(':').next().unwrap_or("").to_owned()))
+        .filter(|o| o.channel == Channel::Mqtt)
+        .map(|o| {
+            let round = o.idempotency_key.rsplit(':').next().unwrap_or("").to_owned();
+            (o.recipient.target(), o.role.as_str().to_owned(), round)
+        })
         .collect();
     rows.sort();
     rows
@@ -76,16 +79,19 @@ async fn an_escalation_due_after_a_restart_still_fires() {
 
 #[test]
 fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never() {
-    use firegrid_alerting::correlate::Outcome;
-    use firegrid_alerting::outbox::OutboxEntry;
+    use firegrid_alerting::incident::Outcome;
+    use firegrid_alerting::incident::{NotifyRole, OutboxEntry, Recipient, RecipientTier};
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = Store::open(dir.path()).expect("store");
+    let mut store = IncidentStore::open(dir.path()).expect("store");
     let row = |key: &str| OutboxEntry {
         idempotency_key: key.into(),
         incident_id: "INC-1".into(),
-        target: "ms-1".into(),
-        role: "respond".into(),
-        channel: "mqtt".into(),
+        recipient: Recipient::Station("ms-1".into()),
+        role: NotifyRole::Respond,
+        channel: Channel::Mqtt,
+        tier: Some(RecipientTier::Station(Tier::Micro)),
+        seq: 1,
+        received_at_ms: None,
         payload: "{}".into(),
         created_at_ms: 1_000,
         next_attempt_ms: 1_000,
@@ -124,7 +130,7 @@ async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a
     assert!(line.contains("event=\"opened\""), "{line}");
     first.stop().await;
     assert!(pending(&data).is_empty(), "nobody was notified");
-    let unroutable = Store::open(&data).expect("store").unroutable().expect("query");
+    let unroutable = IncidentStore::open(&data).expect("store").unroutable().expect("query");
     assert_eq!(unroutable.len(), 1, "{unroutable:?}");
 
     // The micro station is back in the registry while firegrid was down: the first tick routes the incident.
@@ -141,7 +147,7 @@ async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a
         assert!(tokio::time::Instant::now() < deadline, "not routed after the restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(Store::open(&data).expect("store").unroutable().expect("query").is_empty());
+    assert!(IncidentStore::open(&data).expect("store").unroutable().expect("query").is_empty());
     second.stop().await;
 }
 
@@ -170,21 +176,21 @@ PRAGMA user_version = 1;
 
 #[test]
 fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never_sent_again() {
-    use firegrid_alerting::correlate::Outcome;
+    use firegrid_alerting::incident::Outcome;
     use firegrid_alerting::incident::{Class, Severity, Status};
-    use firegrid_alerting::outbox::OutboxEntry;
+    use firegrid_alerting::incident::{NotifyRole, OutboxEntry, Recipient, RecipientTier};
     use firegrid_alerting::store::AbandonReason;
     let dir = tempfile::tempdir().expect("tempdir");
     {
         let old = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path())).expect("sqlite");
         old.execute_batch(SCHEMA_1).expect("schema 1");
     }
-    let mut store = Store::open(dir.path()).expect("the old file opens");
+    let mut store = IncidentStore::open(dir.path()).expect("the old file opens");
     let version: i64 = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path()))
         .expect("sqlite")
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 
     // A webhook of a closed incident, enqueued just now.
     let mut closed = dispatch_fixture::incident(Class::Fire, Severity::High, "500112002", "", "", None);
@@ -193,9 +199,12 @@ fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never
     let fresh = OutboxEntry {
         idempotency_key: "fresh/webhook".into(),
         incident_id: "INC-2".into(),
-        target: "ms-1".into(),
-        role: "respond".into(),
-        channel: "webhook".into(),
+        recipient: Recipient::Station("ms-1".into()),
+        role: NotifyRole::Respond,
+        channel: Channel::Webhook,
+        tier: Some(RecipientTier::Station(Tier::Micro)),
+        seq: 1,
+        received_at_ms: None,
         payload: "{}".into(),
         created_at_ms: 9_000,
         next_attempt_ms: 9_000,
@@ -221,7 +230,7 @@ fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never
     );
 
     let (rows, _) = store.dispatch_log("INC-1").expect("log");
-    let webhook = rows.iter().find(|r| r.entry.channel == "webhook").expect("webhook row");
+    let webhook = rows.iter().find(|r| r.entry.channel == Channel::Webhook).expect("webhook row");
     assert_eq!((webhook.state(), webhook.abandoned_at_ms, webhook.delivered_at_ms), ("abandoned", Some(10_000), None));
     assert_eq!(
         webhook.last_error.as_deref(),
@@ -229,4 +238,65 @@ fn an_outbox_of_the_previous_schema_is_migrated_and_abandoned_webhooks_are_never
     );
     assert!(store.webhooks_to_abandon(i64::MAX).expect("query").is_empty(), "each row is abandoned once");
     assert_eq!(store.prune_delivered(10_001).expect("prune"), 2, "abandoned rows are pruned like delivered ones");
+}
+
+/// An outbox of schema version 3: every column but the typed tier, round and receipt time.
+const SCHEMA_3: &str = "
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    incident_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    role TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    next_attempt_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    delivered_at_ms INTEGER,
+    last_error TEXT,
+    abandoned_at_ms INTEGER
+);
+INSERT INTO outbox (idempotency_key, incident_id, target, role, channel, payload, created_at_ms, next_attempt_ms)
+VALUES ('INC-1:tt-1:respond:2/mqtt', 'INC-1', 'tt-1', 'respond', 'mqtt',
+        '{\"seq\":2,\"tier\":\"township_team\",\"received_at\":1234}', 1000, 1000),
+       ('INC-1:grid:g-1:verify:1/webhook', 'INC-1', 'grid:g-1', 'verify', 'webhook',
+        '{\"seq\":1,\"tier\":\"grid\",\"received_at\":null}', 1000, 1000),
+       ('old/sse', 'INC-1', 'ms-1', 'respond', 'sse', 'not json', 1000, 1000);
+PRAGMA user_version = 3;
+";
+
+#[test]
+fn outbox_rows_of_schema_3_get_their_recipient_tier_round_and_receipt_time_from_their_message() {
+    use firegrid_alerting::incident::{NotifyRole, Recipient, RecipientTier};
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let old = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path())).expect("sqlite");
+        old.execute_batch(SCHEMA_3).expect("schema 3");
+    }
+    let rows = IncidentStore::open(dir.path()).expect("the old file opens").due_outbox(i64::MAX, 10).expect("due");
+    let got: Vec<_> =
+        rows.iter().map(|o| (o.recipient.clone(), o.role, o.channel, o.tier, o.seq, o.received_at_ms)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                Recipient::Station("tt-1".into()),
+                NotifyRole::Respond,
+                Channel::Mqtt,
+                Some(RecipientTier::Station(Tier::TownshipTeam)),
+                2,
+                Some(1234)
+            ),
+            (Recipient::Grid("g-1".into()), NotifyRole::Verify, Channel::Webhook, Some(RecipientTier::Grid), 1, None),
+            (Recipient::Station("ms-1".into()), NotifyRole::Respond, Channel::Sse, None, 0, None),
+        ],
+        "a message that does not parse leaves the defaults, as the delivery loop's parse did"
+    );
+    let version: i64 = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path()))
+        .expect("sqlite")
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .expect("version");
+    assert_eq!(version, 4);
+    drop(IncidentStore::open(dir.path()).expect("a migrated file opens again"));
 }

@@ -5,12 +5,11 @@
 mod common;
 
 use common::*;
-use firegrid_alerting::engine::now_ms;
+use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
 use firegrid_alerting::incident::{Action, AuditEntry, Event, Incident, Status};
-use firegrid_alerting::outbox::{DispatchPlan, Dispatcher, OutboxEntry};
+use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::store::IncidentFilter;
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{now_ms, Kind, SiteType};
 
 #[tokio::test]
 async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
@@ -118,9 +117,12 @@ impl Dispatcher for ToM1 {
             outbox: vec![OutboxEntry {
                 idempotency_key: format!("{}:m-1:respond:1", inc.id),
                 incident_id: inc.id.clone(),
-                target: "m-1".into(),
-                role: "respond".into(),
-                channel: "mqtt".into(),
+                recipient: Recipient::Station("m-1".into()),
+                role: NotifyRole::Respond,
+                channel: Channel::Mqtt,
+                tier: None,
+                seq: 1,
+                received_at_ms: None,
                 payload: inc.summary.clone(),
                 created_at_ms: now_ms,
                 next_attempt_ms: now_ms,
@@ -261,14 +263,14 @@ async fn rule_state_rows_follow_the_devices_state_in_the_store() {
     }
     e.readings.send(smoke(&b, t, 0.3)).await.unwrap();
     e.stop().await;
-    let store = firegrid_alerting::store::Store::open(dir.path()).unwrap();
+    let store = firegrid_alerting::store::IncidentStore::open(dir.path()).unwrap();
     let rows = store.rule_states().unwrap();
     assert_eq!(rows.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["sd-b"], "only the device under way");
     drop(store);
     let e = start(dir.path());
     e.readings.send(smoke(&b, t + 10_000, 0.01)).await.unwrap();
     e.stop().await;
-    let store = firegrid_alerting::store::Store::open(dir.path()).unwrap();
+    let store = firegrid_alerting::store::IncidentStore::open(dir.path()).unwrap();
     assert!(store.rule_states().unwrap().is_empty(), "back to default: the row is gone");
 }
 
@@ -333,7 +335,7 @@ async fn an_incident_store_of_schema_version_1_opens_and_its_incidents_resume() 
     e.stop().await;
     let conn = rusqlite::Connection::open(dir.path().join("incidents.sqlite3")).unwrap();
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let evidence: i64 = conn.query_row("SELECT count(*) FROM evidence", [], |r| r.get(0)).unwrap();
     assert_eq!(evidence, 1, "the alarm joined the resumed incident");
 }

@@ -4,26 +4,27 @@
 mod dispatch_fixture;
 
 use dispatch_fixture::{registry, wuxinglu_fire};
-use firegrid_alerting::availability::{Availability, StationStatus};
-use firegrid_alerting::dispatch::Dispatch;
-use firegrid_alerting::dispatch_config::DispatchSettings;
-use firegrid_alerting::incident::{Action, Class, Event, Incident, Severity};
-use firegrid_alerting::outbox::{DispatchPlan, Dispatcher};
+use firegrid_alerting::detect::Hazard;
+use firegrid_alerting::dispatch::DispatchPlanner;
+use firegrid_alerting::dispatch::DispatchSettings;
+use firegrid_alerting::dispatch::{Availability, StationStatus};
+use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
+use firegrid_alerting::incident::{Action, Channel, Class, Event, Incident, IncidentSignal, Severity};
 
 const T0: i64 = 1_795_935_417_000;
 
-fn planner(dir: &std::path::Path) -> (Dispatch, Availability) {
+fn planner(dir: &std::path::Path) -> (DispatchPlanner, Availability) {
     let avail = Availability::default();
-    (Dispatch::new(registry(dir), avail.clone(), DispatchSettings::default()), avail)
+    (DispatchPlanner::new(registry(dir), avail.clone(), DispatchSettings::default()), avail)
 }
 
 /// Opens `inc` at `at` and returns the plan.
-fn open(d: &mut Dispatch, inc: &Incident, at: i64) -> DispatchPlan {
+fn open(d: &mut DispatchPlanner, inc: &Incident, at: i64) -> DispatchPlan {
     let audit = inc.audit(Event::Opened, None, "engine", "", at);
     d.plan(&audit, inc, at)
 }
 
-fn act(d: &mut Dispatch, inc: &mut Incident, action: Action, at: i64) -> DispatchPlan {
+fn act(d: &mut DispatchPlanner, inc: &mut Incident, action: Action, at: i64) -> DispatchPlan {
     let audit = inc.apply(action, "station:x", "", at).expect("legal transition");
     d.plan(&audit, inc, at)
 }
@@ -33,10 +34,10 @@ fn sent(plans: &[(String, DispatchPlan)]) -> Vec<(String, String, String)> {
     plans
         .iter()
         .flat_map(|(_, p)| p.outbox.iter())
-        .filter(|o| o.channel == "mqtt")
+        .filter(|o| o.channel == Channel::Mqtt)
         .map(|o| {
             let seq = o.idempotency_key.trim_end_matches("/mqtt").rsplit(':').next().unwrap_or("").to_owned();
-            (o.target.clone(), o.role.clone(), seq)
+            (o.recipient.target(), o.role.as_str().to_owned(), seq)
         })
         .collect()
 }
@@ -120,7 +121,7 @@ fn a_hazard_unacknowledged_for_a_day_goes_to_the_township_team() {
     let mut inc = wuxinglu_fire();
     inc.class = Class::Hazard;
     inc.severity = Severity::Medium;
-    inc.signals = vec!["fault".into()];
+    inc.signals = vec![IncidentSignal::Hazard(Hazard::Fault)];
     open(&mut d, &inc, T0);
     assert!(d.tick(T0 + 86_399_999).is_empty());
     assert_eq!(sent(&d.tick(T0 + 86_400_000)), one("tt-500112002", "rectify", 2));

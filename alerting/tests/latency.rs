@@ -9,9 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use firegrid_alerting::engine::now_ms;
-use firegrid_ingest::Kind;
-use firegrid_ingest::SiteType;
+use firegrid_ingest::{now_ms, Kind, SiteType};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --release --ignored --nocapture"]

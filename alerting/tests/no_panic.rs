@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
+use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::{Action, Severity};
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{ElectricalValues, ForestIrValues, Kind, SmokeValues, Status, Values};
+use firegrid_ingest::{ElectricalValues, ForestIrValues, Kind, SiteType, SmokeValues, Status, Values};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

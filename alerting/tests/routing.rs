@@ -5,16 +5,18 @@ mod dispatch_fixture;
 use std::collections::HashMap;
 
 use dispatch_fixture::{incident, registry, wuxinglu_fire};
-use firegrid_alerting::availability::StationStatus;
-use firegrid_alerting::incident::{Class, Incident, Severity, Verification};
-use firegrid_alerting::routing::{distance_km, Route, Router};
+use firegrid_alerting::detect::{Hazard, Signal};
+use firegrid_alerting::dispatch::StationStatus;
+use firegrid_alerting::dispatch::{Route, StationPicker};
+use firegrid_alerting::incident::{Class, Incident, IncidentSignal, Severity, Verification};
+use firegrid_ingest::geo::distance_m;
 
 fn route_with(inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = registry(dir.path()).snapshot();
     let avail: HashMap<String, StationStatus> = busy.iter().map(|s| ((*s).to_owned(), StationStatus::Busy)).collect();
-    let router = Router { registry: &reg, availability: &avail, max_distance_km: 15.0 };
-    router.route(inc).into_iter().map(|r: Route| (r.recipient.target(), r.role.as_str().to_owned())).collect()
+    let picker = StationPicker { registry: &reg, availability: &avail, max_distance_km: 15.0 };
+    picker.route(inc).into_iter().map(|r: Route| (r.recipient.target(), r.role.as_str().to_owned())).collect()
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -34,7 +36,7 @@ fn an_uncovered_village_gets_the_nearest_micro_station_across_the_township_bound
     // 环山村 of 玉峰山镇: its township's only micro station covers 石坪社区 alone; 迎龙社区's, in 龙兴镇, is nearer.
     let inc =
         incident(Class::Fire, Severity::High, "500112129", "500112129203", "500112129203-g1", Some((29.690, 106.780)));
-    assert!(distance_km((29.690, 106.780), (29.69, 106.79)) < distance_km((29.690, 106.780), (29.70, 106.745)));
+    assert!(distance_m(29.690, 106.780, 29.69, 106.79) < distance_m(29.690, 106.780, 29.70, 106.745));
     assert_eq!(route_with(&inc, &[]), pairs(&[("ms-500112131001", "respond"), ("grid:500112129203-g1", "verify")]));
 }
 
@@ -72,7 +74,7 @@ fn a_critical_fire_in_a_vulnerable_home_brings_micro_township_team_and_district(
 #[test]
 fn a_forest_fire_goes_to_the_forest_team_the_township_team_and_the_district() {
     let mut inc = incident(Class::ForestFire, Severity::Critical, "500112133", "", "", Some((29.895, 106.905)));
-    inc.signals = vec!["hotspot".into()];
+    inc.signals = vec![IncidentSignal::Alarm(Signal::Hotspot)];
     assert_eq!(
         route_with(&inc, &[]),
         pairs(&[("ft-500112133", "respond"), ("tt-500112133", "respond"), ("ds-500112", "forward_119")])
@@ -98,7 +100,7 @@ fn a_hazard_stays_in_the_grid() {
     let mut inc = wuxinglu_fire();
     inc.class = Class::Hazard;
     inc.severity = Severity::Medium;
-    inc.signals = vec!["battery_low".into()];
+    inc.signals = vec![IncidentSignal::Hazard(Hazard::BatteryLow)];
     assert_eq!(route_with(&inc, &[]), pairs(&[("grid:500112002001-g1", "rectify")]));
 }
 
@@ -142,7 +144,7 @@ fn a_critical_fire_with_no_township_team_in_range_has_the_district_station_respo
 #[test]
 fn a_forest_fire_with_no_forest_team_available_goes_up_to_the_district_station() {
     let mut inc = incident(Class::ForestFire, Severity::Critical, "500112133", "", "", Some((29.895, 106.905)));
-    inc.signals = vec!["hotspot".into()];
+    inc.signals = vec![IncidentSignal::Alarm(Signal::Hotspot)];
     assert_eq!(
         route_with(&inc, &["ft-500112133"]),
         pairs(&[("ds-500112", "respond"), ("tt-500112133", "respond"), ("ds-500112", "forward_119")])

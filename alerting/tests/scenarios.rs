@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::AlertingConfig;
-use firegrid_alerting::core::AlertCore;
-use firegrid_alerting::correlate::Outcome;
+use firegrid_alerting::engine::AlertCore;
+use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus};
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{EnrichedReading, Kind, SmokeValues, Status};
+use firegrid_ingest::{EnrichedReading, Kind, SiteType, SmokeValues, Status};
 
 enum Step {
     /// A reading arriving at its own timestamp.

@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::{AlertingConfig, UnregisteredPolicy};
-use firegrid_alerting::core::AlertCore;
-use firegrid_alerting::correlate::CorrelateError;
-use firegrid_alerting::correlate::Outcome;
+use firegrid_alerting::engine::AlertCore;
+use firegrid_alerting::incident::CorrelateError;
+use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus, TransitionError, Verification};
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{EnrichedReading, Kind, SmokeValues, Status, Values};
+use firegrid_ingest::{EnrichedReading, Kind, SiteType, SmokeValues, Status, Values};
 
 const DAY: i64 = 86_400 * S;
 

@@ -10,37 +10,35 @@ mod dispatch_fixture;
 use std::path::Path;
 
 use common::*;
-use firegrid_alerting::availability::Availability;
-use firegrid_alerting::dispatch::Dispatch;
-use firegrid_alerting::dispatch_config::DispatchSettings;
-use firegrid_alerting::engine::now_ms;
-use firegrid_alerting::incident::{Action, Event, Severity, Verification};
-use firegrid_alerting::outbox::Dispatcher;
-use firegrid_alerting::store::{IncidentFilter, Store};
+use firegrid_alerting::dispatch::Availability;
+use firegrid_alerting::dispatch::DispatchPlanner;
+use firegrid_alerting::dispatch::DispatchSettings;
+use firegrid_alerting::engine::Dispatcher;
+use firegrid_alerting::incident::{Action, Channel, Event, Severity, Verification};
+use firegrid_alerting::store::{IncidentFilter, IncidentStore};
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::Kind;
-use firegrid_ingest::{Device, SharedRegistry, SiteType};
+use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType};
 
 const DAY: i64 = 86_400_000;
 
 fn start_dispatching(data: &Path, reg: &SharedRegistry) -> Running {
     start_full(data, AlertingConfig::default(), reg.clone(), |engine| {
-        let d = Dispatch::open(reg.clone(), Availability::default(), DispatchSettings::default(), data).unwrap();
+        let d = DispatchPlanner::open(reg.clone(), Availability::default(), DispatchSettings::default(), data).unwrap();
         engine.set_dispatcher(d);
     })
 }
 
 /// `(incident, target, role, round)` of every MQTT notification enqueued, sorted.
 fn notifications(data: &Path) -> Vec<(String, String, String, String)> {
-    let store = Store::open(data).unwrap();
+    let store = IncidentStore::open(data).unwrap();
     let mut rows: Vec<_> = store
         .due_outbox(i64::MAX, 1000)
         .unwrap()
         .into_iter()
-        .filter(|o| o.channel == "mqtt")
+        .filter(|o| o.channel == Channel::Mqtt)
         .map(|o| {
             let round = o.idempotency_key.trim_end_matches("/mqtt").rsplit(':').next().unwrap_or("").to_owned();
-            (o.incident_id, o.target, o.role, round)
+            (o.incident_id, o.recipient.target(), o.role.as_str().to_owned(), round)
         })
         .collect();
     rows.sort();
@@ -106,7 +104,7 @@ async fn alarms_of_one_household_two_days_old_and_fresh_only_the_fresh_ones_disp
         ],
         "the fresh alarms are a critical fire of the vulnerable home"
     );
-    let store = Store::open(&data).unwrap();
+    let store = IncidentStore::open(&data).unwrap();
     let (rows, _) = store.dispatch_log(&late.id).unwrap();
     let msg: serde_json::Value = serde_json::from_str(&rows[0].entry.payload).unwrap();
     assert_eq!(msg["role"], "verify");
@@ -138,7 +136,7 @@ async fn an_unregistered_alarm_goes_to_the_township_team_as_verify_until_confirm
     };
     let first = wait_for(1).await;
     assert_eq!(first, [(inc.id.clone(), "tt-500112002".into(), "verify".into(), "1".into())]);
-    let msg = Store::open(&data).unwrap().dispatch_log(&inc.id).unwrap().0.remove(0).entry.payload;
+    let msg = IncidentStore::open(&data).unwrap().dispatch_log(&inc.id).unwrap().0.remove(0).entry.payload;
     assert!(msg.contains("未登记烟感报警，待核实"), "{msg}");
     // The township team looks, acknowledges and confirms: a live single-device fire, routed by the
     // topic's township in a new round.
@@ -159,15 +157,18 @@ async fn an_unregistered_alarm_goes_to_the_township_team_as_verify_until_confirm
 #[test]
 fn a_verifiers_acknowledgement_arms_no_fire_timer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut d =
-        Dispatch::new(dispatch_fixture::registry(dir.path()), Availability::default(), DispatchSettings::default());
+    let mut d = DispatchPlanner::new(
+        dispatch_fixture::registry(dir.path()),
+        Availability::default(),
+        DispatchSettings::default(),
+    );
     let mut inc = dispatch_fixture::wuxinglu_fire();
     inc.severity = Severity::Medium;
     inc.verification = Some(Verification::LateAlarm);
     let t0 = 1_795_935_417_000;
     let opened = d.plan(&inc.audit(Event::Opened, None, "engine", "", t0), &inc, t0);
-    let roles: Vec<_> = opened.outbox.iter().map(|o| (o.target.as_str(), o.role.as_str())).collect();
-    assert!(roles.iter().all(|r| *r == ("grid:500112002001-g1", "verify")), "{roles:?}");
+    let roles: Vec<_> = opened.outbox.iter().map(|o| (o.recipient.target(), o.role.as_str())).collect();
+    assert!(roles.iter().all(|(t, r)| (t.as_str(), *r) == ("grid:500112002001-g1", "verify")), "{roles:?}");
     let ack = inc.apply(Action::Ack, "grid:500112002001-g1", "", t0 + 1000).unwrap();
     d.plan(&ack, &inc, t0 + 1000);
     for minutes in [1, 3, 5, 60, 24 * 60 + 1] {

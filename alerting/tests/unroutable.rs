@@ -6,13 +6,13 @@
 mod dispatch_fixture;
 
 use dispatch_fixture::{incident, registry_from, GRIDS, STATIONS};
-use firegrid_alerting::availability::{Availability, StationStatus};
-use firegrid_alerting::dispatch::Dispatch;
-use firegrid_alerting::dispatch_config::DispatchSettings;
-use firegrid_alerting::dispatch_metrics::DispatchMetrics;
-use firegrid_alerting::escalation::Escalation;
-use firegrid_alerting::incident::{Action, Class, Event, Incident, Severity};
-use firegrid_alerting::outbox::{DispatchPlan, Dispatcher};
+use firegrid_alerting::dispatch::DispatchMetrics;
+use firegrid_alerting::dispatch::DispatchPlanner;
+use firegrid_alerting::dispatch::DispatchSettings;
+use firegrid_alerting::dispatch::Escalation;
+use firegrid_alerting::dispatch::{Availability, StationStatus};
+use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
+use firegrid_alerting::incident::{Action, Channel, Class, Event, Incident, Severity};
 use firegrid_ingest::SharedRegistry;
 
 const T0: i64 = 1_795_935_417_000;
@@ -27,14 +27,14 @@ fn gridless_fire() -> Incident {
     incident(Class::Fire, Severity::High, "500112002", "500112002001", "", Some((29.7210, 106.6310)))
 }
 
-fn planner(reg: &SharedRegistry) -> (Dispatch, Availability, DispatchMetrics) {
+fn planner(reg: &SharedRegistry) -> (DispatchPlanner, Availability, DispatchMetrics) {
     let avail = Availability::default();
     let metrics = DispatchMetrics::unregistered().expect("metrics");
-    let d = Dispatch::new(reg.clone(), avail.clone(), DispatchSettings::default()).with_metrics(metrics.clone());
+    let d = DispatchPlanner::new(reg.clone(), avail.clone(), DispatchSettings::default()).with_metrics(metrics.clone());
     (d, avail, metrics)
 }
 
-fn open(d: &mut Dispatch, inc: &Incident, at: i64) -> DispatchPlan {
+fn open(d: &mut DispatchPlanner, inc: &Incident, at: i64) -> DispatchPlan {
     d.plan(&inc.audit(Event::Opened, None, "engine", "", at), inc, at)
 }
 
@@ -44,7 +44,11 @@ fn counted(m: &DispatchMetrics, class: &str) -> (u64, i64) {
 
 /// `(target, role)` of the MQTT rows of a plan.
 fn mqtt(p: &DispatchPlan) -> Vec<(String, String)> {
-    p.outbox.iter().filter(|o| o.channel == "mqtt").map(|o| (o.target.clone(), o.role.clone())).collect()
+    p.outbox
+        .iter()
+        .filter(|o| o.channel == Channel::Mqtt)
+        .map(|o| (o.recipient.target(), o.role.as_str().to_owned()))
+        .collect()
 }
 
 #[test]

@@ -1,184 +1,85 @@
-//! The dispatch side of the incident store (DESIGN §6): the delivery loop's outbox queries — due
-//! rows, attempts, deliveries, abandoned webhooks, pruning — the console's dispatch log and its
-//! list of unroutable incidents. Rows are inserted with the incident change that caused them
-//! ([`Store::write`]); a row is `pending`, then `delivered` or (webhooks only) `abandoned`.
+//! The dispatch outbox in the store (DESIGN §6): rows are inserted with the incident change that
+//! caused them ([`IncidentStore::write`]); a row is pending until it is delivered
+//! (`delivered_at_ms`) or, for a webhook only, abandoned (`abandoned_at_ms`: its incident closed or
+//! it outlived `webhook_max_age_seconds`) — the two are exclusive. The delivery loop reads due
+//! rows and records attempts; the console reads an incident's dispatch log; the permission table
+//! reads how a recipient was notified.
 
-use rusqlite::{params, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::{Store, StoreError, CLOSED};
-use crate::outbox::OutboxEntry;
+use super::{sqlite, IncidentStore, StoreError, CLOSED};
+use crate::incident::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 
-impl Store {
-    /// Outbox entries pending (neither delivered nor abandoned) whose next attempt is due by
-    /// `now_ms`, oldest first.
-    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.due_outbox_page(now_ms, limit, 0)
+/// The columns [`decode_entry`] reads, in order.
+const ENTRY_COLUMNS: &str = "idempotency_key, incident_id, target, role, channel, tier, seq, received_at_ms, payload,
+                             created_at_ms, next_attempt_ms, attempts";
+
+/// Inserts outbox rows (a key already present is left as it is).
+pub(super) fn insert(tx: &Transaction<'_>, rows: &[OutboxEntry], path: &str) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
     }
-
-    /// [`Store::due_outbox`] past its first `offset` rows: the delivery loop pages past the rows
-    /// it has in flight, so many of them (a broker outage) never hide a new fire's row.
-    pub fn due_outbox_page(&self, now_ms: i64, limit: usize, offset: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT idempotency_key, incident_id, target, role, channel, payload, created_at_ms,
-                        next_attempt_ms, attempts
-                 FROM outbox WHERE delivered_at_ms IS NULL AND abandoned_at_ms IS NULL AND next_attempt_ms <= ?1
-                 ORDER BY id LIMIT ?2 OFFSET ?3",
-            )
-            .map_err(self.err("prepare outbox query"))?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let rows = st
-            .query_map(params![now_ms, limit, offset], outbox_entry)
-            .map_err(self.err("query outbox"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("read outbox"))?;
-        Ok(rows)
+    let mut ob = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO outbox
+             (idempotency_key, incident_id, target, role, channel, tier, seq, received_at_ms, payload, created_at_ms,
+              next_attempt_ms, attempts)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(sqlite(path, "prepare outbox insert"))?;
+    for o in rows {
+        ob.execute(params![
+            o.idempotency_key,
+            o.incident_id,
+            o.recipient.target(),
+            o.role.as_str(),
+            o.channel.as_str(),
+            o.tier_label(),
+            o.seq,
+            o.received_at_ms,
+            o.payload,
+            o.created_at_ms,
+            o.next_attempt_ms,
+            o.attempts
+        ])
+        .map_err(sqlite(path, "insert outbox entry"))?;
     }
-
-    /// Records a failed delivery attempt: the entry is retried at `next_attempt_ms`.
-    pub fn mark_failed(&self, idempotency_key: &str, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
-                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
-                params![idempotency_key, next_attempt_ms, error],
-            )
-            .map_err(self.err("record failed outbox attempt"))?;
-        Ok(())
-    }
-
-    /// Pending webhook rows to give up: those of a closed incident, and those enqueued before
-    /// `created_before_ms` (`webhook_max_age_seconds` ago). Oldest first, with why.
-    pub fn webhooks_to_abandon(&self, created_before_ms: i64) -> Result<Vec<Abandon>, StoreError> {
-        let sql = format!(
-            "SELECT o.idempotency_key, o.payload, i.status IN {CLOSED}
-             FROM outbox o LEFT JOIN incidents i ON i.id = o.incident_id
-             WHERE o.channel = 'webhook' AND o.delivered_at_ms IS NULL AND o.abandoned_at_ms IS NULL
-               AND (o.created_at_ms < ?1 OR i.status IN {CLOSED})
-             ORDER BY o.id"
-        );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err("prepare abandon query"))?;
-        let rows = st
-            .query_map([created_before_ms], |r| {
-                let closed: Option<bool> = r.get(2)?;
-                Ok(Abandon {
-                    idempotency_key: r.get(0)?,
-                    payload: r.get(1)?,
-                    reason: if closed == Some(true) { AbandonReason::IncidentClosed } else { AbandonReason::MaxAge },
-                })
-            })
-            .map_err(self.err("query abandon"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("read abandon"))?;
-        Ok(rows)
-    }
-
-    /// Records rows as abandoned at `at_ms` (pending ones only, in one transaction); the reason
-    /// goes before the last attempt's error in `last_error`. Returns how many changed.
-    pub fn mark_abandoned(&mut self, rows: &[(String, AbandonReason)], at_ms: i64) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let e = |what| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path, what, source }
-        };
-        let tx = self.conn.transaction().map_err(e("begin"))?;
-        let mut n = 0;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "UPDATE outbox SET abandoned_at_ms = ?2,
-                            last_error = ?3 || COALESCE('; last attempt: ' || last_error, '')
-                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
-                )
-                .map_err(e("prepare outbox abandoned"))?;
-            for (k, why) in rows {
-                n += st.execute(params![k, at_ms, why.message()]).map_err(e("mark outbox entry abandoned"))?;
-            }
-        }
-        tx.commit().map_err(e("commit"))?;
-        Ok(n)
-    }
-
-    /// Deletes outbox rows delivered or abandoned before `before_ms`; returns how many.
-    pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
-        self.conn
-            .execute(
-                "DELETE FROM outbox WHERE ((delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1)
-                    OR (abandoned_at_ms IS NOT NULL AND abandoned_at_ms < ?1))
-                  AND incident_id NOT IN
-                      (SELECT id FROM incidents WHERE status NOT IN ('resolved', 'false_alarm', 'rectified'))",
-                [before_ms],
-            )
-            .map_err(self.err("prune delivered outbox rows"))
-    }
-
-    /// The distinct notification roles of `target`'s outbox rows of an incident.
-    pub fn notification_roles(&self, incident_id: &str, target: &str) -> Result<Vec<String>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT DISTINCT role FROM outbox WHERE incident_id = ?1 AND target = ?2 ORDER BY role")
-            .map_err(self.err("prepare notification roles query"))?;
-        let rows = st
-            .query_map(params![incident_id, target], |r| r.get(0))
-            .map_err(self.err("query notification roles"))?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(self.err("read notification roles"))?;
-        Ok(rows)
-    }
-
-    /// Marks outbox entries delivered in one transaction; returns how many were not already.
-    pub fn mark_delivered_many(&mut self, keys: &[String], at_ms: i64) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let e = |what| {
-            let path = path.clone();
-            move |source| StoreError::Sqlite { path, what, source }
-        };
-        let tx = self.conn.transaction().map_err(e("begin"))?;
-        let mut n = 0;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
-                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
-                )
-                .map_err(e("prepare outbox delivered"))?;
-            for k in keys {
-                n += st.execute(params![k, at_ms]).map_err(e("mark outbox entry delivered"))?;
-            }
-        }
-        tx.commit().map_err(e("commit"))?;
-        Ok(n)
-    }
-
-    /// Marks an outbox entry delivered.
-    pub fn mark_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
-                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
-                params![idempotency_key, at_ms],
-            )
-            .map_err(self.err("mark outbox entry delivered"))?;
-        Ok(n == 1)
-    }
+    Ok(())
 }
 
-fn outbox_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
-    Ok(OutboxEntry {
-        idempotency_key: r.get(0)?,
+/// A pending row whose columns name no known role or channel (a file edited by hand): it cannot
+/// be sent, and the delivery loop records it as done rather than read it again on every pass.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UndecodableRow {
+    pub(crate) idempotency_key: String,
+    /// What does not decode.
+    pub(crate) problem: String,
+}
+
+/// An outbox row read from [`ENTRY_COLUMNS`]; the inner error names what does not decode.
+fn decode_entry(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry, UndecodableRow>> {
+    let key: String = r.get(0)?;
+    let (role, channel): (String, String) = (r.get(3)?, r.get(4)?);
+    let (Some(role), Some(channel)) = (NotifyRole::parse(&role), Channel::parse(&channel)) else {
+        let problem = format!("role `{role}`, channel `{channel}`");
+        return Ok(Err(UndecodableRow { idempotency_key: key, problem }));
+    };
+    let tier: String = r.get(5)?;
+    let seq: i64 = r.get(6)?;
+    Ok(Ok(OutboxEntry {
+        idempotency_key: key,
         incident_id: r.get(1)?,
-        target: r.get(2)?,
-        role: r.get(3)?,
-        channel: r.get(4)?,
-        payload: r.get(5)?,
-        created_at_ms: r.get(6)?,
-        next_attempt_ms: r.get(7)?,
-        attempts: r.get(8)?,
-    })
+        recipient: Recipient::from_target(&r.get::<_, String>(2)?),
+        role,
+        channel,
+        tier: RecipientTier::parse(&tier),
+        seq: u32::try_from(seq).unwrap_or(0),
+        received_at_ms: r.get(7)?,
+        payload: r.get(8)?,
+        created_at_ms: r.get(9)?,
+        next_attempt_ms: r.get(10)?,
+        attempts: r.get(11)?,
+    }))
 }
 
 /// Why a webhook row is given up.
@@ -208,19 +109,19 @@ impl AbandonReason {
     }
 }
 
-/// A pending webhook row to give up ([`Store::webhooks_to_abandon`]).
+/// A pending webhook row to give up ([`IncidentStore::webhooks_to_abandon`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Abandon {
     /// The row's key.
     pub idempotency_key: String,
-    /// Its message (the delivery loop reads the tier for the metric).
-    pub payload: String,
+    /// Its recipient's tier (the metric's label).
+    pub tier: Option<RecipientTier>,
     /// Why.
     pub reason: AbandonReason,
 }
 
 /// One outbox row of an incident with its delivery outcome (the console's dispatch log).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     /// The row.
     pub entry: OutboxEntry,
@@ -245,28 +146,191 @@ impl OutboxRow {
     }
 }
 
-impl Store {
+impl IncidentStore {
+    /// Outbox entries pending (neither delivered nor abandoned) whose next attempt is due by
+    /// `now_ms`, oldest first (rows that do not decode are left out).
+    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.due_outbox_page(now_ms, limit, 0)?.into_iter().filter_map(Result::ok).collect())
+    }
+
+    /// [`IncidentStore::due_outbox`] past its first `offset` rows, undecodable rows included: the
+    /// delivery loop pages past the rows it has in flight, so many of them (a broker outage) never
+    /// hide a new fire's row.
+    pub(crate) fn due_outbox_page(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Result<OutboxEntry, UndecodableRow>>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS}
+                 FROM outbox WHERE delivered_at_ms IS NULL AND abandoned_at_ms IS NULL AND next_attempt_ms <= ?1
+                 ORDER BY id LIMIT ?2 OFFSET ?3"
+            ))
+            .map_err(self.err("prepare outbox query"))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let rows = st
+            .query_map(params![now_ms, limit, offset], decode_entry)
+            .map_err(self.err("query outbox"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read outbox"))?;
+        Ok(rows)
+    }
+
+    /// Records a failed delivery attempt: the entry is retried at `next_attempt_ms`.
+    pub fn mark_failed(&self, idempotency_key: &str, next_attempt_ms: i64, error: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_ms = ?2, last_error = ?3
+                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
+                params![idempotency_key, next_attempt_ms, error],
+            )
+            .map_err(self.err("record failed outbox attempt"))?;
+        Ok(())
+    }
+
+    /// Pending webhook rows to give up: those of a closed incident, and those enqueued before
+    /// `created_before_ms` (`webhook_max_age_seconds` ago). Oldest first, with why.
+    pub fn webhooks_to_abandon(&self, created_before_ms: i64) -> Result<Vec<Abandon>, StoreError> {
+        let webhook = Channel::Webhook.as_str();
+        let sql = format!(
+            "SELECT o.idempotency_key, o.tier, i.status IN {CLOSED}
+             FROM outbox o LEFT JOIN incidents i ON i.id = o.incident_id
+             WHERE o.channel = '{webhook}' AND o.delivered_at_ms IS NULL AND o.abandoned_at_ms IS NULL
+               AND (o.created_at_ms < ?1 OR i.status IN {CLOSED})
+             ORDER BY o.id"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err("prepare abandon query"))?;
+        let rows = st
+            .query_map([created_before_ms], |r| {
+                let closed: Option<bool> = r.get(2)?;
+                Ok(Abandon {
+                    idempotency_key: r.get(0)?,
+                    tier: RecipientTier::parse(&r.get::<_, String>(1)?),
+                    reason: if closed == Some(true) { AbandonReason::IncidentClosed } else { AbandonReason::MaxAge },
+                })
+            })
+            .map_err(self.err("query abandon"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.err("read abandon"))?;
+        Ok(rows)
+    }
+
+    /// Records rows as abandoned at `at_ms` (pending ones only, in one transaction); the reason
+    /// goes before the last attempt's error in `last_error`. Returns how many changed.
+    pub fn mark_abandoned(&mut self, rows: &[(String, AbandonReason)], at_ms: i64) -> Result<usize, StoreError> {
+        let path = self.path.as_str();
+        let tx = self.conn.transaction().map_err(sqlite(path, "begin"))?;
+        let mut n = 0;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE outbox SET abandoned_at_ms = ?2,
+                            last_error = ?3 || COALESCE('; last attempt: ' || last_error, '')
+                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
+                )
+                .map_err(sqlite(path, "prepare outbox abandoned"))?;
+            for (k, why) in rows {
+                n += st
+                    .execute(params![k, at_ms, why.message()])
+                    .map_err(sqlite(path, "mark outbox entry abandoned"))?;
+            }
+        }
+        tx.commit().map_err(sqlite(path, "commit"))?;
+        Ok(n)
+    }
+
+    /// Deletes outbox rows delivered or abandoned before `before_ms` (never those of an incident
+    /// still open: they say how its recipients were notified); returns how many.
+    pub fn prune_delivered(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.conn
+            .execute(
+                &format!(
+                    "DELETE FROM outbox WHERE ((delivered_at_ms IS NOT NULL AND delivered_at_ms < ?1)
+                        OR (abandoned_at_ms IS NOT NULL AND abandoned_at_ms < ?1))
+                      AND incident_id NOT IN (SELECT id FROM incidents WHERE status NOT IN {CLOSED})"
+                ),
+                [before_ms],
+            )
+            .map_err(self.err("prune delivered outbox rows"))
+    }
+
+    /// The distinct roles `who` was notified as of an incident (names no longer known are left out).
+    pub(crate) fn notification_roles(&self, incident_id: &str, who: &Recipient) -> Result<Vec<NotifyRole>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT DISTINCT role FROM outbox WHERE incident_id = ?1 AND target = ?2 ORDER BY role")
+            .map_err(self.err("prepare notification roles query"))?;
+        let rows = st
+            .query_map(params![incident_id, who.target()], |r| r.get::<_, String>(0))
+            .map_err(self.err("query notification roles"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(self.err("read notification roles"))?;
+        let mut roles: Vec<NotifyRole> = rows.iter().filter_map(|r| NotifyRole::parse(r)).collect();
+        roles.sort();
+        Ok(roles)
+    }
+
+    /// Marks outbox entries delivered in one transaction; returns how many were not already.
+    pub fn mark_delivered_many(&mut self, keys: &[String], at_ms: i64) -> Result<usize, StoreError> {
+        let path = self.path.as_str();
+        let tx = self.conn.transaction().map_err(sqlite(path, "begin"))?;
+        let mut n = 0;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
+                     WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
+                )
+                .map_err(sqlite(path, "prepare outbox delivered"))?;
+            for k in keys {
+                n += st.execute(params![k, at_ms]).map_err(sqlite(path, "mark outbox entry delivered"))?;
+            }
+        }
+        tx.commit().map_err(sqlite(path, "commit"))?;
+        Ok(n)
+    }
+
+    /// Marks an outbox entry delivered (false when it already was).
+    pub(crate) fn mark_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE outbox SET delivered_at_ms = ?2, attempts = attempts + 1
+                 WHERE idempotency_key = ?1 AND delivered_at_ms IS NULL AND abandoned_at_ms IS NULL",
+                params![idempotency_key, at_ms],
+            )
+            .map_err(self.err("mark outbox entry delivered"))?;
+        Ok(n == 1)
+    }
+
     /// The dispatch log of an incident: its outbox rows, oldest first, and its dispatch state
     /// (escalation timers, JSON) when it has one. Read-only (the console's detail view).
     pub fn dispatch_log(&self, incident_id: &str) -> Result<(Vec<OutboxRow>, Option<String>), StoreError> {
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT idempotency_key, incident_id, target, role, channel, payload, created_at_ms,
-                        next_attempt_ms, attempts, delivered_at_ms, last_error, abandoned_at_ms
-                 FROM outbox WHERE incident_id = ?1 ORDER BY id",
-            )
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS}, delivered_at_ms, last_error, abandoned_at_ms
+                 FROM outbox WHERE incident_id = ?1 ORDER BY id"
+            ))
             .map_err(self.err("prepare dispatch log query"))?;
         let rows = st
             .query_map([incident_id], |r| {
-                Ok(OutboxRow {
-                    entry: outbox_entry(r)?,
-                    delivered_at_ms: r.get(9)?,
-                    last_error: r.get(10)?,
-                    abandoned_at_ms: r.get(11)?,
-                })
+                let row = decode_entry(r)?.ok().map(|entry| -> rusqlite::Result<OutboxRow> {
+                    Ok(OutboxRow {
+                        entry,
+                        delivered_at_ms: r.get(12)?,
+                        last_error: r.get(13)?,
+                        abandoned_at_ms: r.get(14)?,
+                    })
+                });
+                row.transpose()
             })
             .map_err(self.err("query dispatch log"))?
+            .filter_map(Result::transpose)
             .collect::<Result<Vec<_>, _>>()
             .map_err(self.err("read dispatch log"))?;
         let state = self
@@ -275,39 +339,5 @@ impl Store {
             .optional()
             .map_err(self.err("read dispatch state"))?;
         Ok((rows, state))
-    }
-}
-
-/// An active incident the dispatch stage found no recipient for (the console's banner).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Unroutable {
-    /// The incident.
-    pub incident: crate::incident::Incident,
-    /// Unroutable since, epoch ms.
-    pub since_ms: i64,
-}
-
-impl Store {
-    /// Active incidents whose dispatch state says no recipient was found, longest first.
-    pub fn unroutable(&self) -> Result<Vec<Unroutable>, StoreError> {
-        let sql = format!(
-            "SELECT i.doc, json_extract(d.doc, '$.unroutable_since_ms') AS since
-             FROM dispatch_state d JOIN incidents i ON i.id = d.incident_id
-             WHERE i.status NOT IN {CLOSED} AND since IS NOT NULL
-             ORDER BY since, i.id"
-        );
-        let mut st = self.conn.prepare_cached(&sql).map_err(self.err("prepare unroutable query"))?;
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-            .map_err(self.err("query unroutable"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.err("read unroutable"))?;
-        rows.into_iter()
-            .map(|(doc, since_ms)| {
-                let incident =
-                    serde_json::from_str(&doc).map_err(|source| StoreError::Decode { what: "incident", source })?;
-                Ok(Unroutable { incident, since_ms })
-            })
-            .collect()
     }
 }

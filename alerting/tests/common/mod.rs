@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use firegrid_ingest::{Device, SiteType};
-use firegrid_ingest::{ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SmokeValues, Status, Values};
+use firegrid_ingest::{
+    Device, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SharedRegistry, SiteType, SmokeValues,
+    Status, Values,
+};
 
 /// 2026-11-29 02:00 UTC (10:00 in Chongqing).
 pub const T0: i64 = 1_795_917_600_000;
@@ -163,7 +165,8 @@ pub fn start_full(
     setup: impl FnOnce(&mut firegrid_alerting::Engine),
 ) -> Running {
     let metrics = prometheus::Registry::new();
-    let mut engine = firegrid_alerting::Engine::open(config, registry, dir, &metrics).expect("engine opens");
+    let settings = config.validate().expect("a valid configuration");
+    let mut engine = firegrid_alerting::Engine::open(settings, registry, dir, &metrics).expect("engine opens");
     setup(&mut engine);
     let handle = engine.handle();
     let (readings, mut rx) = tokio::sync::mpsc::channel::<EnrichedReading>(1024);
@@ -171,7 +174,7 @@ pub fn start_full(
     let (inputs, inputs_rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         while let Some(reading) = rx.recv().await {
-            if inputs.send(firegrid_ingest::pipeline::AlertInput { reading, ack: None }).await.is_err() {
+            if inputs.send(firegrid_ingest::AlertInput { reading, ack: None }).await.is_err() {
                 return;
             }
         }
@@ -239,6 +242,27 @@ pub fn registry_with(dir: &std::path::Path, devices: &[(&str, &str)]) -> firegri
     .unwrap();
     std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").unwrap();
     SharedRegistry::load(paths).unwrap()
+}
+
+/// The whole HTTP API over a running engine, with `tokens` and the stations of `registry`.
+pub fn api(e: &Running, tokens: firegrid_alerting::TokenSet, registry: SharedRegistry) -> axum::Router {
+    api_with(e, tokens, registry, firegrid_alerting::dispatch::Availability::default())
+}
+
+/// [`api`] with station availability set at run time.
+pub fn api_with(
+    e: &Running,
+    tokens: firegrid_alerting::TokenSet,
+    registry: SharedRegistry,
+    availability: firegrid_alerting::dispatch::Availability,
+) -> axum::Router {
+    firegrid_alerting::http::router(firegrid_alerting::http::HttpParts {
+        engine: e.handle.clone(),
+        tokens: tokens.into(),
+        registry,
+        availability,
+        events: firegrid_alerting::dispatch::SseHub::default(),
+    })
 }
 
 /// The reading as from a device missing from the registry (the topic's location only).

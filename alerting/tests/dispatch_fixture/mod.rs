@@ -6,8 +6,9 @@
 
 #![allow(dead_code)]
 
-use firegrid_alerting::incident::{Class, Incident, Severity, Status};
-use firegrid_ingest::{RegistryPaths, SharedRegistry};
+use firegrid_alerting::detect::Signal;
+use firegrid_alerting::incident::{Class, Incident, IncidentSignal, Severity, Status};
+use firegrid_ingest::{RegistryPaths, SharedRegistry, SiteType};
 
 pub const STATIONS: &str = "station_id,name,tier,county,township,community,lat,lon,covers,available,webhook_url
 ds-500112,渝北区消防救援站,district,500112,,,29.7180,106.6312,,true,
@@ -69,14 +70,14 @@ pub fn incident(
         grid_id: grid.into(),
         household_id: "h1".into(),
         address: "3 栋 2 单元 502 室".into(),
-        site_type: Some("residential".into()),
+        site_type: Some(SiteType::Residential),
         vulnerable: false,
         lat: at.map(|p| p.0),
         lon: at.map(|p| p.1),
         devices: vec!["sd-1".into()],
         alarm_devices: vec!["sd-1".into()],
         sounding_devices: vec!["sd-1".into()],
-        signals: vec!["smoke".into()],
+        signals: vec![IncidentSignal::Alarm(Signal::Smoke)],
         confirmed: None,
         confirmed_by: None,
         silenced: false,

@@ -4,11 +4,9 @@
 //! brought to a status where the action is legal when the lifecycle allows it at all.
 #![allow(dead_code, clippy::unwrap_used, missing_docs)]
 
-use firegrid_alerting::engine::now_ms;
 use firegrid_alerting::incident::{Action, Status};
-use firegrid_alerting::outbox::OutboxEntry;
-use firegrid_ingest::SiteType;
-use firegrid_ingest::{Kind, SmokeValues, Status as ReadingStatus};
+use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
+use firegrid_ingest::{now_ms, Kind, SiteType, SmokeValues, Status as ReadingStatus};
 
 use crate::common::{device, smoke_alarm, smoke_with, Running};
 
@@ -112,9 +110,12 @@ fn row(id: &str, target: &str, role: &str) -> OutboxEntry {
     OutboxEntry {
         idempotency_key: format!("{id}:{target}:{role}:1/sse"),
         incident_id: id.to_owned(),
-        target: target.to_owned(),
-        role: role.to_owned(),
-        channel: "sse".to_owned(),
+        recipient: Recipient::from_target(target),
+        role: NotifyRole::parse(role).unwrap(),
+        channel: Channel::Sse,
+        tier: None,
+        seq: 1,
+        received_at_ms: None,
         payload: "{}".to_owned(),
         created_at_ms: now_ms(),
         next_attempt_ms: now_ms(),

@@ -1,0 +1,239 @@
+//! The detection stage: per-device rule state plus offline tracking, fed one reading at a time.
+//!
+//! Registered devices are watched for silence and keep their state in a plain map (the registry
+//! bounds it). Devices missing from the registry — ids anyone can make up — are never watched
+//! and keep their state in a bounded [`Generations`] map. Every state that is not the default is
+//! reported as a `rule_state` row change ([`Detector::take_row_changes`]) to persist with the
+//! incidents, and [`Detector::restore`] takes the rows back at start-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use firegrid_ingest::{Device, EnrichedReading, Reading, Status, Values};
+
+use super::dedup::{self, Seen};
+use super::generations::Generations;
+use super::offline::OfflineTracker;
+use super::rules::{electrical, forest_ir, smoke};
+use super::signal::Hazard;
+use super::state::{DeviceState, KindState};
+use super::{Assessment, Verdict};
+use crate::settings::millis;
+use crate::settings::{AlertSettings, KindRules};
+
+/// A change of one device's `rule_state` row: the JSON to upsert, or `None` to delete the row.
+pub(crate) type RowChange = (String, Option<String>);
+
+/// What the offline tracker remembers of a device, to raise its hazard without a reading.
+#[derive(Debug, Clone)]
+pub(crate) struct DeviceRef {
+    pub(crate) device_id: String,
+    pub(crate) kind: firegrid_ingest::Kind,
+    /// County (registry's, else topic's).
+    pub(crate) county: String,
+    /// Township (registry's, else topic's).
+    pub(crate) township: String,
+    /// The registry entry, when registered.
+    pub(crate) device: Option<Arc<Device>>,
+}
+
+impl DeviceRef {
+    fn of(er: &EnrichedReading) -> DeviceRef {
+        DeviceRef {
+            device_id: er.reading.device_id.clone(),
+            kind: er.reading.kind,
+            county: er.county().to_owned(),
+            township: er.township().to_owned(),
+            device: er.device.clone(),
+        }
+    }
+}
+
+/// The detection stage (see the module doc).
+#[derive(Debug)]
+pub struct Detector {
+    settings: Arc<AlertSettings>,
+    devices: HashMap<String, DeviceState>,
+    unregistered: Generations<DeviceState>,
+    offline: OfflineTracker<DeviceRef>,
+    changes: Vec<RowChange>,
+}
+
+impl Detector {
+    /// An empty detector.
+    pub(crate) fn new(settings: Arc<AlertSettings>) -> Detector {
+        let cap = settings.trust.unregistered_max_devices;
+        Detector {
+            settings,
+            devices: HashMap::new(),
+            unregistered: Generations::new(cap),
+            offline: OfflineTracker::new(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Takes back the `rule_state` rows persisted before a restart. A row that does not decode
+    /// is skipped (its device starts afresh; its row is replaced on its next change) and
+    /// returned with the reason, so the caller can log it.
+    pub(crate) fn restore(&mut self, rows: Vec<(String, String)>) -> Vec<(String, String)> {
+        let mut bad = Vec::new();
+        let mut evicted = Vec::new();
+        for (id, doc) in rows {
+            match serde_json::from_str::<DeviceState>(&doc) {
+                Ok(mut st) => {
+                    st.persisted = true;
+                    if st.unregistered {
+                        self.unregistered.insert(id, st, &mut evicted);
+                    } else {
+                        self.devices.insert(id, st);
+                    }
+                }
+                Err(e) => bad.push((id, e.to_string())),
+            }
+        }
+        self.forget(evicted);
+        bad
+    }
+
+    /// Moves the `rule_state` row changes made since the last call into `into`, in order (a
+    /// later change of a device supersedes an earlier one).
+    pub(crate) fn take_row_changes(&mut self, into: &mut Vec<RowChange>) {
+        into.append(&mut self.changes);
+    }
+
+    /// Devices whose rule state is held: (registered, unregistered).
+    pub fn held(&self) -> (usize, usize) {
+        (self.devices.len(), self.unregistered.len())
+    }
+
+    /// Starts watching a registered device that has not reported yet (start-up, registry load):
+    /// it goes offline when silent for its offline delay from `now_ms` (plus the start-up grace).
+    pub(crate) fn watch(&mut self, device: &Arc<Device>, now_ms: i64) {
+        if self.offline.contains(&device.device_id) {
+            return;
+        }
+        let rules = self.settings.rules(Some(device.site_type));
+        let after = millis(rules.offline_after(device.kind)).saturating_add(millis(self.settings.startup_grace));
+        let r = DeviceRef {
+            device_id: device.device_id.clone(),
+            kind: device.kind,
+            county: device.county.clone(),
+            township: device.township.clone(),
+            device: Some(device.clone()),
+        };
+        self.offline.seen(&device.device_id, now_ms, after, || r);
+    }
+
+    /// Evaluates one reading; `now_ms` is the engine clock (arrival), the rules use the reading's
+    /// own `ts` for their windows. Only registered devices are watched for silence.
+    pub(crate) fn evaluate(&mut self, er: &EnrichedReading, now_ms: i64) -> Verdict {
+        let r = &er.reading;
+        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type));
+        if er.device.is_some() {
+            let after = millis(rules.offline_after(r.kind));
+            self.offline.seen(&r.device_id, now_ms, after, || DeviceRef::of(er));
+        }
+        let seen = Seen::of(r);
+        let dedup = self.settings.correlation.dedup_per_device;
+        let Some(st) = state(&mut self.devices, &mut self.unregistered, &mut self.changes, er, dedup) else {
+            return Verdict::Assessed(Assessment::default());
+        };
+        if dedup::is_redelivery(&st.recent, &seen) {
+            return Verdict::Duplicate;
+        }
+        while st.recent.len() >= dedup {
+            st.recent.pop_front();
+        }
+        st.recent.push_back(seen);
+        // A reading is proof of life: the offline hazard may be raised again by a later silence.
+        st.hazards &= !Hazard::Offline.bit();
+        if !st.rules.fits(&r.values) {
+            // An unregistered id published under another kind, or a registry edit: start afresh.
+            st.rules = KindState::new(r.values.kind());
+        }
+        let out = assess(rules, st, r);
+        if let Some(change) = st.row_change() {
+            self.changes.push((r.device_id.clone(), change));
+        }
+        Verdict::Assessed(out)
+    }
+
+    /// Deletes the rows of states dropped from the bounded map.
+    fn forget(&mut self, evicted: Vec<(String, DeviceState)>) {
+        forget(&mut self.changes, evicted);
+    }
+
+    /// Devices that fell silent by `now_ms`: each raised once per silence. Costs O(due devices).
+    pub(crate) fn poll_offline(&mut self, now_ms: i64) -> Vec<DeviceRef> {
+        let due = self.offline.poll(now_ms);
+        for d in &due {
+            if let Some(st) = self.devices.get_mut(&d.device_id) {
+                st.hazards |= Hazard::Offline.bit();
+            }
+        }
+        due
+    }
+
+    /// Devices currently offline.
+    pub(crate) fn offline_count(&self) -> usize {
+        self.offline.offline_count()
+    }
+}
+
+/// The state of the reading's device, made when new. A device lives in one map only: the
+/// registered one once the registry knows it (taking over a state kept while it was not).
+fn state<'a>(
+    devices: &'a mut HashMap<String, DeviceState>,
+    unregistered: &'a mut Generations<DeviceState>,
+    changes: &mut Vec<RowChange>,
+    er: &EnrichedReading,
+    dedup: usize,
+) -> Option<&'a mut DeviceState> {
+    let id = er.reading.device_id.as_str();
+    let kind = er.reading.kind;
+    if er.device.is_some() || devices.contains_key(id) {
+        if !devices.contains_key(id) {
+            let mut st = unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, dedup, false));
+            st.unregistered = false;
+            devices.insert(id.to_owned(), st);
+        }
+        return devices.get_mut(id);
+    }
+    let mut evicted = Vec::new();
+    let st = unregistered.touch(id, || DeviceState::new(kind, dedup, true), &mut evicted);
+    forget(changes, evicted);
+    st
+}
+
+/// Deletes the `rule_state` rows of states dropped from the bounded map.
+fn forget(changes: &mut Vec<RowChange>, evicted: Vec<(String, DeviceState)>) {
+    for (id, st) in evicted {
+        if st.persisted {
+            changes.push((id, None));
+        }
+    }
+}
+
+/// Runs the kind's rule on a reading (not a redelivery) and keeps the hazard edges: a hazard is
+/// reported when it is raised, not again while its condition holds.
+fn assess(rules: &KindRules, st: &mut DeviceState, r: &Reading) -> Assessment {
+    let mut out = Assessment::default();
+    if r.status == Status::Test {
+        return out;
+    }
+    if r.status == Status::Fault {
+        out.hazards.push((Hazard::Fault, "device reports status=fault".to_owned()));
+    }
+    match (&mut st.rules, &r.values) {
+        (KindState::Smoke(s), Values::Smoke(v)) => smoke::evaluate(&rules.smoke, s, r, v, &mut out),
+        (KindState::Electrical(s), Values::Electrical(v)) => electrical::evaluate(&rules.electrical, s, r, v, &mut out),
+        (KindState::ForestIr(s), Values::ForestIr(v)) => forest_ir::evaluate(&rules.forest_ir, s, r, v, &mut out),
+        _ => {}
+    }
+    let (raised, present) = (st.hazards, out.hazards.iter().fold(0u8, |bits, (h, _)| bits | h.bit()));
+    out.hazards.retain(|(h, _)| raised & h.bit() == 0);
+    // A hazard whose condition is gone may be raised again later.
+    st.hazards = (st.hazards & Hazard::Offline.bit()) | present;
+    out.quiet = out.alarms.is_empty() && r.status == Status::Normal;
+    out
+}

@@ -1,0 +1,139 @@
+//! Per-device rule state and what "default" means for it. A device whose state is not the
+//! default (a smoke count under way, an open sustain window, hotspot frames within the window,
+//! a raised hazard) is persisted with the incidents (one `rule_state` row, JSON), so a decision
+//! that spans a restart is taken as if there had been none; a device back at the default has no
+//! row, so the normal readings of a large fleet cost nothing extra. Pure.
+
+use std::collections::VecDeque;
+
+use firegrid_ingest::{Kind, Values};
+use serde::{Deserialize, Serialize};
+
+use super::dedup::Seen;
+use super::rules::{electrical, forest_ir, smoke};
+use super::signal::Hazard;
+
+/// Rule state of one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum KindState {
+    /// Smoke detector.
+    Smoke(smoke::SmokeState),
+    /// Electrical detector.
+    Electrical(electrical::ElectricalState),
+    /// Forest camera.
+    ForestIr(forest_ir::ForestIrState),
+}
+
+impl KindState {
+    /// The fresh state of a kind.
+    pub(crate) fn new(kind: Kind) -> KindState {
+        match kind {
+            Kind::Smoke => KindState::Smoke(smoke::SmokeState::default()),
+            Kind::Electrical => KindState::Electrical(electrical::ElectricalState::default()),
+            Kind::ForestIr => KindState::ForestIr(forest_ir::ForestIrState::default()),
+        }
+    }
+
+    /// Whether these values belong to this state's kind.
+    pub(crate) fn fits(&self, v: &Values) -> bool {
+        matches!(
+            (self, v),
+            (KindState::Smoke(_), Values::Smoke(_))
+                | (KindState::Electrical(_), Values::Electrical(_))
+                | (KindState::ForestIr(_), Values::ForestIr(_))
+        )
+    }
+
+    /// Nothing under way that a later reading depends on. The newest electrical timestamp alone
+    /// (kept against out-of-order readings) does not count.
+    fn is_default(&self) -> bool {
+        match self {
+            KindState::Smoke(s) => s.consecutive == 0,
+            KindState::Electrical(e) => {
+                e.residual_since.is_none() && e.prealarm_since.is_none() && e.cable_since.is_none()
+            }
+            KindState::ForestIr(f) => f.frames.is_empty(),
+        }
+    }
+}
+
+/// Everything the rules keep about one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeviceState {
+    /// The kind's rule state.
+    pub(crate) rules: KindState,
+    /// Hazards currently raised (bits of [`Hazard`]).
+    #[serde(default)]
+    pub(crate) hazards: u8,
+    /// The device's recent readings, for redelivery detection.
+    #[serde(default)]
+    pub(crate) recent: VecDeque<Seen>,
+    /// The device was missing from the registry when the state was made.
+    #[serde(default)]
+    pub(crate) unregistered: bool,
+    /// A `rule_state` row exists for the device (set on restore and on every upsert).
+    #[serde(skip)]
+    pub(crate) persisted: bool,
+}
+
+impl DeviceState {
+    /// A fresh state remembering up to `dedup` readings.
+    pub(crate) fn new(kind: Kind, dedup: usize, unregistered: bool) -> DeviceState {
+        DeviceState {
+            rules: KindState::new(kind),
+            hazards: 0,
+            recent: VecDeque::with_capacity(dedup),
+            unregistered,
+            persisted: false,
+        }
+    }
+
+    /// No later decision depends on this state (the offline bit does not count: the offline
+    /// tracker restarts from the registry, and a reading clears it).
+    pub(crate) fn is_default(&self) -> bool {
+        self.hazards & !Hazard::Offline.bit() == 0 && self.rules.is_default()
+    }
+
+    /// The change of the device's `rule_state` row after an evaluation, if any: the JSON to
+    /// upsert while the state is not the default, a delete when it has just returned to it.
+    pub(crate) fn row_change(&mut self) -> Option<Option<String>> {
+        if !self.is_default() {
+            let doc = serde_json::to_string(self).ok()?;
+            self.persisted = true;
+            return Some(Some(doc));
+        }
+        if self.persisted {
+            self.persisted = false;
+            return Some(None);
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_under_way_round_trips_through_its_row_and_the_default_has_none() {
+        let mut st = DeviceState::new(Kind::Electrical, 4, false);
+        assert_eq!(st.row_change(), None, "default, never persisted");
+        if let KindState::Electrical(e) = &mut st.rules {
+            e.residual_since = Some(1_000);
+            e.last_ts = Some(1_000);
+        }
+        st.recent.push_back(Seen(Some(1), 1_000, 1_000, 42));
+        let Some(Some(doc)) = st.row_change() else { panic!("an open window is persisted") };
+        let mut back: DeviceState = serde_json::from_str(&doc).expect("decodes");
+        back.persisted = true;
+        assert_eq!(back, st);
+        if let KindState::Electrical(e) = &mut st.rules {
+            e.residual_since = None;
+        }
+        assert_eq!(st.row_change(), Some(None), "back to default: the row is deleted");
+        assert_eq!(st.row_change(), None, "and only once");
+        st.hazards = Hazard::Offline.bit();
+        assert!(st.is_default(), "offline alone is not persisted");
+    }
+}

@@ -1,0 +1,101 @@
+//! What the planner does when escalation timers fall due (DESIGN §6): an unanswered `respond`
+//! goes to the next station — of the same tier, then the tier above — that has not been asked
+//! yet; an acknowledged fire nobody reports on scene brings in the township team; an
+//! unacknowledged hazard goes to the township team. The result is the routes of a new round and
+//! the slot moves to record. Pure.
+
+use firegrid_ingest::Tier;
+
+use super::escalation::{Due, Escalation, SlotMove};
+use super::place::Place;
+use super::routing::{Route, StationPicker};
+use crate::incident::{Incident, NotifyRole};
+
+/// The routes and slot moves of the timers of `esc` due at `now_ms`; `None` when none is due.
+/// Slots nobody is left to take are dropped from `esc`.
+pub(super) fn resolve(
+    esc: &mut Escalation,
+    inc: &Incident,
+    picker: &StationPicker<'_>,
+    now_ms: i64,
+) -> Option<(Vec<Route>, Vec<SlotMove>)> {
+    let due = esc.due(now_ms);
+    if due.is_empty() {
+        return None;
+    }
+    let mut round = DueRound {
+        incident_id: &inc.id,
+        picker,
+        place: Place::of(inc, picker.registry),
+        responders: esc.responders(),
+        routes: Vec::new(),
+        moves: Vec::new(),
+        exhausted: Vec::new(),
+    };
+    for d in due {
+        round.resolve(d);
+    }
+    round.exhausted.sort_unstable();
+    for slot in round.exhausted.into_iter().rev() {
+        esc.exhausted(slot);
+        for m in round.moves.iter_mut() {
+            if m.slot > slot {
+                m.slot -= 1;
+            }
+        }
+    }
+    Some((round.routes, round.moves))
+}
+
+/// The timers of one incident that fell due at one tick, turned into a notification round.
+struct DueRound<'a> {
+    incident_id: &'a str,
+    picker: &'a StationPicker<'a>,
+    place: Place,
+    /// Stations notified to respond so far (never picked again).
+    responders: Vec<String>,
+    routes: Vec<Route>,
+    moves: Vec<SlotMove>,
+    /// Slots nobody is left to take.
+    exhausted: Vec<usize>,
+}
+
+impl<'a> DueRound<'a> {
+    fn resolve(&mut self, due: Due) {
+        let id = self.incident_id;
+        match due {
+            Due::Respond { slot, tier, tried } => {
+                let mut exclude = tried.clone();
+                exclude.extend(self.responders.iter().cloned());
+                exclude.extend(self.moves.iter().map(|m| m.station_id.clone()));
+                match self.picker.pick_up(tier, &self.place, &exclude) {
+                    Some(s) => {
+                        tracing::info!(event = "dispatch_escalated", incident = id, from = ?tried.last(),
+                            to = %s.station_id, "respond unacknowledged: escalating");
+                        self.routes.push(Route::station(&s, NotifyRole::Respond));
+                        self.moves.push(SlotMove { slot, station_id: s.station_id.clone(), tier: s.tier });
+                    }
+                    None => {
+                        tracing::warn!(event = "dispatch_escalation_exhausted", incident = id, tried = ?tried,
+                            "respond unacknowledged and no station left to escalate to");
+                        self.exhausted.push(slot);
+                    }
+                }
+            }
+            Due::OnScene => {
+                if let Some(s) = self.picker.pick_up(Tier::TownshipTeam, &self.place, &self.responders) {
+                    tracing::info!(event = "dispatch_on_scene_overdue", incident = id, to = %s.station_id,
+                        "nobody on scene: bringing in the township team");
+                    self.routes.push(Route::station(&s, NotifyRole::Respond));
+                }
+            }
+            Due::Hazard => {
+                if let Some(s) = self.picker.pick_up(Tier::TownshipTeam, &self.place, &[]) {
+                    tracing::info!(event = "dispatch_hazard_overdue", incident = id, to = %s.station_id,
+                        "hazard unacknowledged: township team");
+                    self.routes.push(Route::station(&s, NotifyRole::Rectify));
+                }
+            }
+        }
+    }
+}

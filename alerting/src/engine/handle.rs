@@ -1,0 +1,166 @@
+//! [`EngineHandle`]: the cheap, cloneable way the HTTP API, the MQTT acknowledgements and the
+//! dispatch stage reach a running engine. Responder actions go through the engine's task (so a
+//! change is persisted before anyone sees it); reads and the delivery loop's outbox bookkeeping go
+//! straight to the store's reader and writer threads.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::health::EngineHealth;
+use super::AlertError;
+use crate::incident::{Action, Incident, NotifyRole, OutboxEntry, Recipient};
+use crate::store::{
+    Abandon, AbandonReason, IncidentFilter, IncidentRecord, OutboxRow, StoreThread, UndecodableRow, Unroutable,
+};
+
+pub(super) type Reply = oneshot::Sender<Result<Incident, AlertError>>;
+
+/// What the engine's task is asked to do.
+pub(super) enum Command {
+    /// A responder's action.
+    Act { id: String, action: Action, actor: String, note: String, reply: Reply },
+    /// The dispatch stage notified stations and grids.
+    Notified { id: String, stations: Vec<String>, grids: Vec<String>, outbox: Vec<OutboxEntry>, reply: Reply },
+}
+
+/// A cheap, cloneable handle on a running [`Engine`](super::Engine).
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    pub(super) commands: mpsc::Sender<Command>,
+    pub(super) reader: StoreThread,
+    pub(super) writer: StoreThread,
+    pub(super) outbox_signal: Arc<tokio::sync::Notify>,
+    pub(super) health: Arc<EngineHealth>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Act { id, action, .. } => write!(f, "Act({id}, {action})"),
+            Command::Notified { id, .. } => write!(f, "Notified({id})"),
+        }
+    }
+}
+
+impl EngineHandle {
+    /// Incidents matching the filter, newest first.
+    pub async fn list(&self, filter: IncidentFilter) -> Result<Vec<Incident>, AlertError> {
+        Ok(self.reader.call(move |s| s.list(&filter)).await??)
+    }
+
+    /// One incident with evidence and audit trail.
+    pub async fn get(&self, id: &str) -> Result<Option<IncidentRecord>, AlertError> {
+        let id = id.to_owned();
+        Ok(self.reader.call(move |s| s.get(&id)).await??)
+    }
+
+    /// Applies a responder action; `actor` is recorded in the audit trail.
+    pub async fn act(&self, id: &str, action: Action, actor: &str, note: &str) -> Result<Incident, AlertError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Act { id: id.to_owned(), action, actor: actor.to_owned(), note: note.to_owned(), reply };
+        self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)?
+    }
+
+    /// For the dispatch stage: records the stations and grids notified (they may then act on the
+    /// incident), moves an open fire to `dispatched`, and enqueues `outbox` entries — all in one
+    /// store transaction.
+    pub async fn record_notified(
+        &self,
+        id: &str,
+        stations: Vec<String>,
+        grids: Vec<String>,
+        outbox: Vec<OutboxEntry>,
+    ) -> Result<Incident, AlertError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Notified { id: id.to_owned(), stations, grids, outbox, reply };
+        self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)?
+    }
+
+    /// For the dispatch stage: outbox entries not yet delivered and due by `now_ms`, oldest first.
+    pub async fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, AlertError> {
+        Ok(self.writer.call(move |s| s.due_outbox(now_ms, limit)).await??)
+    }
+
+    /// For the dispatch stage: [`EngineHandle::due_outbox`] past its first `offset` rows.
+    pub(crate) async fn due_outbox_page(
+        &self,
+        now_ms: i64,
+        limit: usize,
+        offset: usize,
+    ) -> Result<Vec<Result<OutboxEntry, UndecodableRow>>, AlertError> {
+        Ok(self.writer.call(move |s| s.due_outbox_page(now_ms, limit, offset)).await??)
+    }
+
+    /// For the dispatch stage: pending webhooks of closed incidents or enqueued before
+    /// `created_before_ms`.
+    pub(crate) async fn webhooks_to_abandon(&self, created_before_ms: i64) -> Result<Vec<Abandon>, AlertError> {
+        Ok(self.writer.call(move |s| s.webhooks_to_abandon(created_before_ms)).await??)
+    }
+
+    /// For the dispatch stage: records rows as abandoned; returns how many changed.
+    pub(crate) async fn outbox_abandoned(
+        &self,
+        rows: Vec<(String, AbandonReason)>,
+        at_ms: i64,
+    ) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.mark_abandoned(&rows, at_ms)).await??)
+    }
+
+    /// For the console: active incidents with no recipient, longest unroutable first.
+    pub(crate) async fn unroutable(&self) -> Result<Vec<Unroutable>, AlertError> {
+        Ok(self.reader.call(|s| s.unroutable()).await??)
+    }
+
+    /// For the dispatch stage: records a failed attempt; the entry is due again at `next_attempt_ms`.
+    pub(crate) async fn outbox_failed(
+        &self,
+        idempotency_key: &str,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> Result<(), AlertError> {
+        let (key, error) = (idempotency_key.to_owned(), error.to_owned());
+        Ok(self.writer.call(move |s| s.mark_failed(&key, next_attempt_ms, &error)).await??)
+    }
+
+    /// For the dispatch stage: marks outbox entries delivered in one transaction.
+    pub async fn outbox_delivered_many(&self, keys: Vec<String>, at_ms: i64) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.mark_delivered_many(&keys, at_ms)).await??)
+    }
+
+    /// For the dispatch stage: deletes outbox rows delivered before `before_ms`.
+    pub async fn prune_outbox(&self, before_ms: i64) -> Result<usize, AlertError> {
+        Ok(self.writer.call(move |s| s.prune_delivered(before_ms)).await??)
+    }
+
+    /// The engine's health (for `/readyz`).
+    pub fn health(&self) -> Arc<EngineHealth> {
+        self.health.clone()
+    }
+
+    /// Wakes the delivery stage: notified after every commit that enqueued notifications.
+    pub(crate) fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
+    }
+
+    /// For the dispatch stage: marks an outbox entry delivered (false when it already was).
+    pub async fn outbox_delivered(&self, idempotency_key: &str, at_ms: i64) -> Result<bool, AlertError> {
+        let key = idempotency_key.to_owned();
+        Ok(self.writer.call(move |s| s.mark_delivered(&key, at_ms)).await??)
+    }
+
+    /// How a station or grid was notified of an incident: the distinct roles of its outbox rows,
+    /// for the role × action table ([`crate::access::permissions`]).
+    pub(crate) async fn notification_roles(&self, id: &str, who: &Recipient) -> Result<Vec<NotifyRole>, AlertError> {
+        let (id, who) = (id.to_owned(), who.clone());
+        Ok(self.reader.call(move |s| s.notification_roles(&id, &who)).await??)
+    }
+
+    /// For the console: the incident's outbox rows, oldest first, and its dispatch state (JSON).
+    pub(crate) async fn dispatch_log(&self, id: &str) -> Result<(Vec<OutboxRow>, Option<String>), AlertError> {
+        let id = id.to_owned();
+        Ok(self.reader.call(move |s| s.dispatch_log(&id)).await??)
+    }
+}

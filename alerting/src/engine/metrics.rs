@@ -1,0 +1,62 @@
+//! Alerting metrics (DESIGN §7, names are contract): `firegrid_incidents_opened_total{class,severity}`,
+//! `firegrid_incidents_open{class}` and `firegrid_devices_offline`, plus the count of dropped
+//! redeliveries, of unregistered devices' alarms stored only (open unverified incidents at their
+//! limit) and of devices whose rule state is held. Registered into the registry the binary serves
+//! at `/metrics`.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+use crate::incident::{Class, Severity};
+
+/// The alerting metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct Metrics {
+    /// Incidents opened, by class and opening severity.
+    pub(crate) opened: IntCounterVec,
+    /// Incidents not yet closed, by class.
+    pub(crate) open: IntGaugeVec,
+    /// Devices currently offline.
+    pub(crate) offline: IntGauge,
+    /// Readings dropped as MQTT redeliveries.
+    pub(crate) duplicates: IntCounter,
+    /// Alarms of unregistered devices stored only: the open unverified incidents were at their limit.
+    pub(crate) unregistered_suppressed: IntCounter,
+    /// Devices whose rule state is held in memory, by `registry` (`registered`, `unregistered`).
+    pub(crate) state_devices: IntGaugeVec,
+}
+
+impl Metrics {
+    /// Creates the metrics, with every label pre-registered, and registers them.
+    pub(crate) fn register(registry: &Registry) -> Result<Metrics, prometheus::Error> {
+        let opened = IntCounterVec::new(
+            Opts::new("firegrid_incidents_opened_total", "Incidents opened, by class and severity at opening"),
+            &["class", "severity"],
+        )?;
+        let open =
+            IntGaugeVec::new(Opts::new("firegrid_incidents_open", "Incidents not yet closed, by class"), &["class"])?;
+        let offline = IntGauge::new("firegrid_devices_offline", "Devices silent for their offline delay")?;
+        let duplicates =
+            IntCounter::new("firegrid_alert_duplicates_total", "Readings dropped by alerting as MQTT redeliveries")?;
+        let unregistered_suppressed = IntCounter::new(
+            "firegrid_unregistered_alarms_suppressed_total",
+            "Alarms of unregistered devices stored only because the open unverified incidents were at their limit",
+        )?;
+        let state_devices = IntGaugeVec::new(
+            Opts::new("firegrid_alert_state_devices", "Devices whose detection rule state is held, by registry status"),
+            &["registry"],
+        )?;
+        for c in Class::ALL {
+            open.with_label_values(&[c.as_str()]).set(0);
+            for s in Severity::ALL {
+                opened.with_label_values(&[c.as_str(), s.as_str()]);
+            }
+        }
+        registry.register(Box::new(opened.clone()))?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(offline.clone()))?;
+        registry.register(Box::new(duplicates.clone()))?;
+        registry.register(Box::new(unregistered_suppressed.clone()))?;
+        registry.register(Box::new(state_devices.clone()))?;
+        Ok(Metrics { opened, open, offline, duplicates, unregistered_suppressed, state_devices })
+    }
+}

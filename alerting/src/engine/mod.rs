@@ -1,0 +1,423 @@
+//! The alert engine: owns detection, correlation and the incident store. [`Engine::run`] consumes
+//! enriched readings from a bounded channel in batches, ticks the offline and persistence timers,
+//! applies actions sent through an [`EngineHandle`], writes every change to SQLite (on the store
+//! thread) *before* making it visible, then emits one `fire_incident` line per transition.
+//!
+//! - `core`: [`AlertCore`], the pure pipeline detect → correlate with an explicit clock (what
+//!   scenario tests and the bench drive).
+//! - `dispatcher`: the seam the dispatch stage plugs into ([`Dispatcher`], [`DispatchPlan`]).
+//! - `handle` ([`EngineHandle`]), `health` (`/readyz`), `metrics`, `line` (`fire_incident`).
+
+mod core;
+mod dispatcher;
+mod handle;
+mod health;
+mod line;
+mod metrics;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use firegrid_ingest::backoff::Backoff;
+use firegrid_ingest::clock::now_ms;
+use firegrid_ingest::{AckSequencer, AckToken, AlertInput, Registry, SharedRegistry};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+pub use self::core::AlertCore;
+pub use dispatcher::{DispatchPlan, Dispatcher};
+pub use handle::EngineHandle;
+use handle::{Command, Reply};
+pub use health::{EngineHealth, EngineState};
+use metrics::Metrics;
+
+use crate::incident::{Action, Class, CorrelateError, Event, Incident, Outcome, TransitionError};
+use crate::settings::AlertSettings;
+use crate::store::{IncidentStore, StoreError, StoreThread};
+
+/// Most readings evaluated per batch (one store transaction per batch).
+const BATCH: usize = 512;
+
+/// What can go wrong in the engine or an operation on it.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// The incident store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The metrics could not be registered.
+    #[error("alerting metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// No incident has this id.
+    #[error("no incident {0}")]
+    NotFound(String),
+    /// The lifecycle forbids the action.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The engine is not running.
+    #[error("the alert engine has stopped")]
+    Stopped,
+}
+
+/// The alert engine (see the module doc).
+#[derive(Debug)]
+pub struct Engine {
+    settings: Arc<AlertSettings>,
+    registry: SharedRegistry,
+    /// Where the incident store lives.
+    data_dir: PathBuf,
+    /// The registry snapshot whose devices are watched for silence.
+    watched: Arc<Registry>,
+    core: AlertCore,
+    writer: StoreThread,
+    metrics: Metrics,
+    commands: mpsc::Receiver<Command>,
+    handle: EngineHandle,
+    /// Redeliveries already counted into the metric.
+    duplicates_seen: u64,
+    /// The `fire_incident` line channel closed: lines are no longer sent.
+    lines_closed: bool,
+    dispatcher: Option<Box<dyn Dispatcher>>,
+}
+
+impl std::fmt::Debug for dyn Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Dispatcher")
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) `data_dir/incidents.sqlite3`, resumes the active incidents and rule
+    /// state, starts watching the registry's devices for silence and registers the metrics.
+    /// `settings` come from [`crate::config::AlertingConfig::validate`]. Blocking file I/O: call
+    /// it at start-up.
+    pub fn open(
+        settings: AlertSettings,
+        registry: SharedRegistry,
+        data_dir: &Path,
+        metrics: &prometheus::Registry,
+    ) -> Result<Engine, AlertError> {
+        let settings = Arc::new(settings);
+        let store = IncidentStore::open(data_dir)?;
+        let (active, counters, rule_state) = (store.active_incidents()?, store.counters()?, store.rule_states()?);
+        let reader = StoreThread::spawn(IncidentStore::open_reader(data_dir)?, "alert-store-read")?;
+        let writer = StoreThread::spawn(store, "alert-store-write")?;
+        let metrics = Metrics::register(metrics)?;
+        let mut core = AlertCore::new(settings.clone());
+        tracing::info!(
+            event = "alert_engine_resumed",
+            active = active.len(),
+            devices = rule_state.len(),
+            "alert engine resumes incidents and rule state"
+        );
+        for (device, error) in core.restore(active, counters, rule_state) {
+            tracing::warn!(event = "rule_state_undecodable", device = %device, error = %error,
+                "stored rule state does not decode; the device's rules start afresh");
+        }
+        let watched = registry.snapshot();
+        core.watch_registry(&watched, now_ms());
+        let (tx, commands) = mpsc::channel(64);
+        let handle = EngineHandle {
+            commands: tx,
+            reader,
+            writer: writer.clone(),
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
+            health: Arc::new(EngineHealth::default()),
+        };
+        let engine = Engine {
+            settings,
+            registry,
+            data_dir: data_dir.to_owned(),
+            watched,
+            core,
+            writer,
+            metrics,
+            commands,
+            handle,
+            duplicates_seen: 0,
+            lines_closed: false,
+            dispatcher: None,
+        };
+        engine.update_gauges();
+        Ok(engine)
+    }
+
+    /// Installs the dispatch stage: it plans notifications for every transition, persisted with it.
+    pub fn set_dispatcher(&mut self, dispatcher: impl Dispatcher) {
+        self.dispatcher = Some(Box::new(dispatcher));
+    }
+
+    /// The registry the engine watches (the dispatch stage routes over the same one).
+    pub(crate) fn registry(&self) -> SharedRegistry {
+        self.registry.clone()
+    }
+
+    /// The directory of the incident store (the dispatch stage resumes its state from it).
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A handle for the API and the dispatch stage; valid while [`Engine::run`] runs.
+    pub fn handle(&self) -> EngineHandle {
+        self.handle.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled or `readings` closes; readings already queued are
+    /// evaluated and persisted before it returns.
+    pub async fn run(
+        mut self,
+        mut readings: mpsc::Receiver<AlertInput>,
+        incident_lines: mpsc::Sender<String>,
+        shutdown: CancellationToken,
+    ) -> Result<(), AlertError> {
+        let mut tick = tokio::time::interval(self.settings.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(BATCH);
+        let health = self.handle.health.clone();
+        loop {
+            // Each piece of work below counts as one for the stall check of `/readyz`.
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(cmd) = self.commands.recv() => {
+                    health.busy(now_ms());
+                    self.command(cmd, &incident_lines).await;
+                }
+                n = readings.recv_many(&mut batch, BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    health.busy(now_ms());
+                    self.evaluate(&mut batch, &incident_lines).await?;
+                }
+                _ = tick.tick() => {
+                    health.busy(now_ms());
+                    self.tick(&incident_lines).await?;
+                }
+            }
+            health.idle();
+        }
+        while let Ok(er) = readings.try_recv() {
+            batch.push(er);
+            if batch.len() >= BATCH {
+                self.evaluate(&mut batch, &incident_lines).await?;
+            }
+        }
+        self.evaluate(&mut batch, &incident_lines).await?;
+        tracing::info!(event = "alert_engine_stopped", "alert engine stopped");
+        Ok(())
+    }
+
+    /// Evaluates a batch of readings, commits what they changed, then completes their parts of
+    /// the MQTT acks: a reading is acknowledged only once its consequences are durable.
+    async fn evaluate(&mut self, batch: &mut Vec<AlertInput>, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let mut out = Outcome::default();
+        let mut acks: Vec<AckToken> = Vec::with_capacity(batch.len());
+        for input in batch.drain(..) {
+            out.merge(self.core.on_reading(&input.reading, now));
+            acks.extend(input.ack);
+        }
+        let dups = self.core.duplicates();
+        self.metrics.duplicates.inc_by(dups - self.duplicates_seen);
+        self.duplicates_seen = dups;
+        self.commit(out, lines).await?;
+        AckSequencer::complete_all(acks);
+        Ok(())
+    }
+
+    /// The timers: devices added by a registry reload are watched, offline devices and
+    /// persisting alarms are raised, the dispatch stage's escalations fire.
+    async fn tick(&mut self, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+        self.rewatch();
+        let now = now_ms();
+        let mut out = self.core.on_tick(now);
+        if let Some(d) = self.dispatcher.as_mut() {
+            let plans = d.tick(now);
+            self.apply_plans(&mut out, plans, now);
+        }
+        self.commit(out, lines).await
+    }
+
+    /// Picks up devices added by a registry reload (O(devices), only when the registry changed).
+    fn rewatch(&mut self) {
+        let now = self.registry.snapshot();
+        if !Arc::ptr_eq(&now, &self.watched) {
+            self.core.watch_registry(&now, now_ms());
+            self.watched = now;
+        }
+    }
+
+    async fn command(&mut self, cmd: Command, lines: &mpsc::Sender<String>) {
+        let now = now_ms();
+        let (id, action, result, reply): (String, Action, Result<Outcome, CorrelateError>, Reply) = match cmd {
+            Command::Act { id, action, actor, note, reply } => {
+                let r = self.core.act(&id, action, &actor, &note, now);
+                (id, action, r, reply)
+            }
+            Command::Notified { id, stations, grids, outbox, reply } => {
+                let r = self.core.notified(&id, &stations, &grids, "dispatch", now).map(|mut o| {
+                    o.outbox = outbox;
+                    o
+                });
+                (id, Action::Dispatched, r, reply)
+            }
+        };
+        let answer = match result {
+            Ok(out) => {
+                // A repeated action changes nothing: the answer is the incident as it is.
+                let inc =
+                    out.incidents.iter().find(|i| i.id == id).or_else(|| self.core.correlator().get(&id)).cloned();
+                match self.commit(out, lines).await {
+                    Ok(()) => inc.ok_or_else(|| AlertError::NotFound(id.clone())),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(CorrelateError::Transition(t)) => Err(AlertError::Transition(t)),
+            Err(CorrelateError::NotActive(_)) => self.closed_or_missing(&id, action).await,
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// An action on an id that is not active: the closed incident unchanged when the action
+    /// repeats what closed it, else refused with its status; or not found.
+    async fn closed_or_missing(&self, id: &str, action: Action) -> Result<Incident, AlertError> {
+        let key = id.to_owned();
+        match self.handle.reader.call(move |s| s.get(&key)).await?? {
+            Some(rec) if rec.incident.repeats(action) => Ok(rec.incident),
+            Some(rec) => Err(AlertError::Transition(TransitionError::Illegal {
+                incident_id: rec.incident.id.clone(),
+                class: rec.incident.class,
+                status: rec.incident.status,
+                action,
+            })),
+            None => Err(AlertError::NotFound(id.to_owned())),
+        }
+    }
+
+    /// Persists an outcome (retrying while the store fails, so nothing is lost), then counts and
+    /// emits its transitions.
+    async fn commit(&mut self, mut out: Outcome, lines: &mpsc::Sender<String>) -> Result<(), AlertError> {
+        self.plan(&mut out);
+        if out.writes_nothing() {
+            self.update_gauges();
+            return Ok(());
+        }
+        let out = self.persist(out).await?;
+        if !out.outbox.is_empty() {
+            self.handle.outbox_signal.notify_one();
+        }
+        self.emit(&out, lines).await;
+        self.update_gauges();
+        Ok(())
+    }
+
+    /// Writes an outcome in one transaction, retrying with a capped backoff while the store
+    /// refuses (acknowledgements wait meanwhile). Fails only when the store thread is gone.
+    async fn persist(&mut self, out: Outcome) -> Result<Arc<Outcome>, AlertError> {
+        let out = Arc::new(out);
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        loop {
+            let o = out.clone();
+            match self.writer.call(move |s| s.write(&o)).await {
+                Ok(Ok(())) => {
+                    self.handle.health.committed(true);
+                    return Ok(out);
+                }
+                Ok(Err(e)) => {
+                    self.handle.health.committed(false);
+                    let delay = backoff.next_delay();
+                    tracing::error!(event = "incident_store_write_failed", error = %e,
+                        retry_in_ms = delay.as_millis() as u64, "acknowledgements wait until the store commits");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Counts, logs and sends the `fire_incident` line of every transition of a committed outcome.
+    async fn emit(&mut self, out: &Outcome, lines: &mpsc::Sender<String>) {
+        for a in &out.audit {
+            let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) else { continue };
+            if a.event == Event::Opened {
+                self.metrics.opened.with_label_values(&[inc.class.as_str(), a.severity.as_str()]).inc();
+                tracing::info!(event = "incident_opened", incident = %inc.id, class = %inc.class,
+                    severity = %a.severity, "incident opened");
+            } else {
+                tracing::info!(event = "incident_transition", incident = %inc.id, transition = %a.event,
+                    status = %a.to_status, severity = %a.severity, actor = %a.actor, "incident transition");
+            }
+            let line = line::encode(a, inc);
+            if !self.lines_closed && lines.send(line).await.is_err() {
+                self.lines_closed = true;
+                tracing::warn!(
+                    event = "incident_lines_closed",
+                    "fire_incident line channel closed; transitions are kept in the incident store only"
+                );
+            }
+        }
+    }
+
+    /// Asks the dispatch stage about every transition of `out` and folds its plans in.
+    fn plan(&mut self, out: &mut Outcome) {
+        let Some(d) = self.dispatcher.as_mut() else { return };
+        let now = now_ms();
+        for ev in &out.evidence {
+            d.observe(ev);
+        }
+        let mut plans = Vec::new();
+        for a in &out.audit {
+            if let Some(inc) = out.incidents.iter().find(|i| i.id == a.incident_id) {
+                let p = d.plan(a, inc, now);
+                if !p.is_empty() {
+                    plans.push((a.incident_id.clone(), p));
+                }
+            }
+        }
+        self.apply_plans(out, plans, now);
+    }
+
+    fn apply_plans(&mut self, out: &mut Outcome, plans: Vec<(String, DispatchPlan)>, now: i64) {
+        for (id, p) in plans {
+            if !(p.stations.is_empty() && p.grids.is_empty()) {
+                match self.core.notified(&id, &p.stations, &p.grids, "dispatch", now) {
+                    Ok(o) => out.merge(o),
+                    Err(e) => tracing::debug!(event = "incident_notified_not_recorded", incident = %id, error = %e,
+                        "notified list not updated"),
+                }
+            }
+            out.outbox.extend(p.outbox);
+            if let Some(state) = p.state {
+                out.dispatch_state.push((id, state));
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let counts = self.core.correlator().open_counts();
+        for (c, n) in Class::ALL.iter().zip(counts) {
+            self.metrics.open.with_label_values(&[c.as_str()]).set(gauge(n));
+        }
+        self.metrics.offline.set(gauge(self.core.offline_count()));
+        let (registered, unregistered) = self.core.detector().held();
+        self.metrics.state_devices.with_label_values(&["registered"]).set(gauge(registered));
+        self.metrics.state_devices.with_label_values(&["unregistered"]).set(gauge(unregistered));
+        let suppressed = self.core.unregistered_suppressed();
+        let new = suppressed.saturating_sub(self.metrics.unregistered_suppressed.get());
+        if new > 0 {
+            self.metrics.unregistered_suppressed.inc_by(new);
+            tracing::warn!(
+                event = "unregistered_alarms_suppressed",
+                new,
+                total = suppressed,
+                limit = self.settings.trust.unregistered_max_open_incidents,
+                "alarms of unregistered devices stored only: the open unverified incidents are at their limit"
+            );
+        }
+    }
+}

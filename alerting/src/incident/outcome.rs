@@ -1,0 +1,65 @@
+//! [`Outcome`]: everything one step of the engine changed — incident snapshots, evidence, audit
+//! entries, id counters, outbox rows, dispatch state and rule-state rows — written to the store in
+//! one transaction, so a crash leaves all of a change or none. Correlation fills the incident
+//! side, detection the rule state, the dispatch stage the outbox and its state.
+
+use super::evidence::Evidence;
+use super::lifecycle::AuditEntry;
+use super::model::Incident;
+use super::notification::OutboxEntry;
+use crate::detect::RowChange;
+
+/// Everything that changed: incident snapshots to upsert, evidence and audit entries to append,
+/// incident-number counters and rule-state rows to persist.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Changed incidents (latest snapshot of each).
+    pub incidents: Vec<Incident>,
+    /// New evidence.
+    pub evidence: Vec<Evidence>,
+    /// New audit entries: one `fire_incident` line each.
+    pub audit: Vec<AuditEntry>,
+    /// Counters `(county-yyyymmdd, last n)` used for new ids.
+    pub counters: Vec<(String, u64)>,
+    /// Notifications to enqueue in the same transaction (filled by the dispatch stage).
+    pub outbox: Vec<OutboxEntry>,
+    /// Dispatch state `(incident_id, json)` to persist in the same transaction (escalation timers).
+    pub dispatch_state: Vec<(String, String)>,
+    /// Rule-state rows `(device_id, Some(json))` to upsert or `(device_id, None)` to delete, in
+    /// order, in the same transaction: the per-device detection state later decisions depend on
+    /// (DESIGN §5, guarantees: rule state survives a restart).
+    pub rule_state: Vec<RowChange>,
+}
+
+impl Outcome {
+    /// Nothing changed: no incident, evidence, audit entry or rule-state row.
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty() && self.evidence.is_empty() && self.audit.is_empty() && self.rule_state.is_empty()
+    }
+
+    /// Nothing to write at all: no change of any kind (counters, outbox and dispatch state included).
+    pub(crate) fn writes_nothing(&self) -> bool {
+        self.is_empty() && self.counters.is_empty() && self.outbox.is_empty() && self.dispatch_state.is_empty()
+    }
+
+    /// Appends another outcome, keeping one (the latest) snapshot per incident.
+    pub fn merge(&mut self, other: Outcome) {
+        for inc in other.incidents {
+            self.put(inc);
+        }
+        self.evidence.extend(other.evidence);
+        self.audit.extend(other.audit);
+        self.counters.extend(other.counters);
+        self.outbox.extend(other.outbox);
+        self.dispatch_state.extend(other.dispatch_state);
+        self.rule_state.extend(other.rule_state);
+    }
+
+    /// Keeps `inc` as the latest snapshot of its incident.
+    pub(crate) fn put(&mut self, inc: Incident) {
+        match self.incidents.iter_mut().find(|i| i.id == inc.id) {
+            Some(slot) => *slot = inc,
+            None => self.incidents.push(inc),
+        }
+    }
+}

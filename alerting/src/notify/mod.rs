@@ -1,9 +1,0 @@
-//! The delivery channels of DESIGN §6: MQTT QoS 1 ([`mqtt`], delivered on the broker's PUBACK,
-//! tracked by [`puback`]), signed HTTP webhooks ([`webhook`]) and the console's server-sent
-//! events ([`sse`]). Each takes a stored outbox payload as is; the delivery loop
-//! ([`crate::deliver`]) decides when to try and what to record.
-
-pub mod mqtt;
-pub mod puback;
-pub mod sse;
-pub mod webhook;
