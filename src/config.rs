@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use firegrid_alerting::dispatch_config::{DispatchConfig, DispatchSettings};
-use firegrid_alerting::AlertingConfig;
+use firegrid_alerting::{AlertSettings, AlertingConfig, DispatchConfig, DispatchSettings};
 use firegrid_ingest::config::SpoolSettings;
 use firegrid_ingest::config::{
     ConfigError, EmbeddedStoreConfig, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig,
@@ -198,8 +197,8 @@ pub struct Settings {
     pub ingest: IngestSettings,
     /// The disk spool, unless disabled.
     pub spool: Option<SpoolSettings>,
-    /// Alert engine configuration (validated again by the engine into its typed settings).
-    pub alerting: AlertingConfig,
+    /// Alert engine settings (validated).
+    pub alerting: AlertSettings,
     /// Dispatch settings (validated).
     pub dispatch: DispatchSettings,
 }
@@ -259,7 +258,7 @@ impl Config {
                 .into())
             }
         };
-        self.alerting.validate().map_err(|e| ConfigError { key: "alerting".into(), message: e.to_string() })?;
+        let alerting = self.alerting.validate()?;
         let http_listen = self.http.listen.parse().map_err(|_| ConfigError {
             key: "http.listen".into(),
             message: format!("`{}` is not host:port (e.g. 127.0.0.1:8080)", self.http.listen),
@@ -281,7 +280,7 @@ impl Config {
             data_dir: self.data.dir.clone().into(),
             ingest: self.ingest.validate()?,
             spool: self.spool.validate(Path::new(&self.data.dir))?,
-            alerting: self.alerting.clone(),
+            alerting,
             dispatch: self.dispatch.validate()?,
         })
     }

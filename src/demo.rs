@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use firegrid_alerting::private_file::write_private;
+use firegrid_alerting::access::private_file::write_private;
 use firegrid_ingest::config::Secret;
 use firegrid_ingest::RegistryPaths;
 use firegrid_simulator::fleet::{generate_registry, paths_in, write_registry, FleetSpec};

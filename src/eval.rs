@@ -5,7 +5,7 @@
 //! policy and time-to-dispatch percentiles, as a table or as JSON.
 //!
 //! The scoring is pure code in `firegrid_simulator::eval`; the routing policy it checks against
-//! is alerting's own ([`firegrid_alerting::routing::Router`]) over the registry the pipeline
+//! is alerting's own ([`firegrid_alerting::dispatch::StationPicker`]) over the registry the pipeline
 //! loaded, so the evaluation never carries a copy of the policy. It assumes every station is as
 //! available as the registry says: availability changed at run time through the API is not seen
 //! here, and a round routed around a busy station would count as a mismatch. This module is the
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use clap::Args;
 use firegrid_alerting::incident::{Incident, Severity};
-use firegrid_alerting::routing::Router;
+use firegrid_alerting::dispatch::StationPicker;
 use firegrid_ingest::Registry;
 use firegrid_simulator::eval::{
     fetch_incidents, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings, ListenError,
@@ -82,7 +82,7 @@ pub struct EvalArgs {
     #[arg(long, default_value = "deploy/registry")]
     pub registry_dir: PathBuf,
     /// The pipeline's `[dispatch] max_distance_km`.
-    #[arg(long, default_value_t = firegrid_alerting::dispatch_config::DispatchConfig::default().max_distance_km)]
+    #[arg(long, default_value_t = firegrid_alerting::DispatchConfig::default().max_distance_km)]
     pub max_distance_km: f64,
     /// An incident may open up to this long after its event ends and still match it.
     #[arg(long, default_value_t = 120)]
@@ -111,7 +111,7 @@ pub struct Routing<'a> {
 
 /// Scores collected incidents (with the API's raw JSON) and dispatch messages (`None` when the
 /// dispatch topics were not listened to) against `truth`, routing checked with alerting's
-/// [`Router`].
+/// [`StationPicker`].
 pub fn evaluate(
     truth: &[TruthRecord],
     incidents: &[(ObservedIncident, serde_json::Value)],
@@ -125,7 +125,7 @@ pub fn evaluate(
         .collect();
     let availability = HashMap::new();
     let router =
-        Router { registry: routing.registry, availability: &availability, max_distance_km: routing.max_distance_km };
+        StationPicker { registry: routing.registry, availability: &availability, max_distance_km: routing.max_distance_km };
     let policy = |o: &ObservedIncident, severity: TruthSeverity| -> Result<Notified, String> {
         let mut inc = match full.get(&o.id) {
             Some(Ok(i)) => i.clone(),

@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use firegrid_alerting::health::{EngineHealth, EngineState};
+use firegrid_alerting::engine::{EngineHealth, EngineState};
 use firegrid_ingest::mqtt::connection::ConnState;
 use firegrid_ingest::writer::health::StoreHealth;
 use prometheus::{Encoder, TextEncoder};

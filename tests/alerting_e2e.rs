@@ -21,7 +21,7 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         let devices = fleet::devices(50);
         let reg = fleet::write_registry(dir.path(), &devices)?;
         // Mode 0600: firegrid refuses a tokens file others may read.
-        firegrid_alerting::private_file::write_private(
+        firegrid_alerting::access::private_file::write_private(
             &dir.path().join("tokens.csv"),
             &format!("{TOKEN},dispatcher,\n"),
         )?;

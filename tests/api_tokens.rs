@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use firegrid_alerting::private_file::write_private;
+use firegrid_alerting::access::private_file::write_private;
 use support::process::{run_to_exit, Firegrid};
 
 const OLD: &str = "old-dispatcher-token-0123456789";

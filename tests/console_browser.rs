@@ -106,7 +106,7 @@ fn artifacts() -> Result<PathBuf> {
 fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics) -> Result<firegrid::Settings> {
     let reg = support::registry::write(dir, &devices(), &stations(), &grids())?;
     // Mode 0600: firegrid refuses a tokens file others may read.
-    firegrid_alerting::private_file::write_private(
+    firegrid_alerting::access::private_file::write_private(
         &dir.join("tokens.csv"),
         &format!(
             "token,role,subject\n{DISPATCHER},dispatcher,duty\n{STATION},station,{STATION_ID}\n{ADMIN},admin,ops\n"
@@ -373,7 +373,7 @@ async fn a_new_fire_appears_live_in_the_console_and_its_station_acknowledges_it_
         ensure!(r.status() == 401, "incidents without a token: {}", r.status());
         let shell = reqwest::get(format!("{base}/")).await?.text().await?;
         ensure!(shell.contains("/console/app.js"), "the console shell is served at /");
-        let weight = firegrid_alerting::console::page_weight();
+        let weight = firegrid_alerting::http::console::page_weight();
         eprintln!("console page weight: {weight} bytes (HTML+JS+CSS)");
 
         // Incidents before the console opens: a fire in a hot-pot shop (high) and a low battery (hazard).

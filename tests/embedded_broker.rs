@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use firegrid_alerting::private_file::write_private;
+use firegrid_alerting::access::private_file::write_private;
 use support::login::{login, session, Login};
 use support::process::run_to_exit;
 use tokio_util::sync::CancellationToken;

@@ -75,7 +75,7 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         let vm = VictoriaMetrics::start().await?;
         let dir = tempfile::tempdir()?;
         // Mode 0600: firegrid refuses a tokens file others may read.
-        firegrid_alerting::private_file::write_private(
+        firegrid_alerting::access::private_file::write_private(
             &dir.path().join("tokens.csv"),
             &format!("{TOKEN},dispatcher,\n"),
         )?;
@@ -90,8 +90,8 @@ async fn a_five_minute_run_of_every_scenario_is_detected_without_nuisance_dispat
         c.api.tokens_file = dir.path().join("tokens.csv").display().to_string();
         c.http.listen = "127.0.0.1:0".into();
         c.data.dir = dir.path().join("data").display().to_string();
+        let max_distance_km = c.dispatch.max_distance_km;
         let settings = c.validate()?;
-        let max_distance_km = settings.dispatch.max_distance_km;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(settings, shutdown.clone()).await?;
         let api = format!("http://{}", running.http_addr);

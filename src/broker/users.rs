@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use firegrid_alerting::auth::ct_eq;
-use firegrid_alerting::private_file::{read_private, PrivateFileError};
+use firegrid_alerting::access::ct_eq;
+use firegrid_alerting::access::private_file::{read_private, PrivateFileError};
 
 /// Shortest password accepted (guessing over MQTT must be hopeless).
 pub(crate) const MIN_PASSWORD_LEN: usize = 16;
@@ -211,16 +211,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("users.csv");
-        firegrid_alerting::private_file::write_private(&file, FILE).unwrap();
+        firegrid_alerting::access::private_file::write_private(&file, FILE).unwrap();
         let shared = SharedUsers::load(&file).unwrap();
         let broker_copy = shared.clone();
-        firegrid_alerting::private_file::write_private(&file, "newcomer,newcomer-password-0123\n").unwrap();
+        firegrid_alerting::access::private_file::write_private(&file, "newcomer,newcomer-password-0123\n").unwrap();
         assert_eq!(shared.reload().unwrap().unwrap(), 1);
         assert!(broker_copy.check("newcomer", "newcomer-password-0123"));
         assert!(!broker_copy.check("publisher", "0123456789abcdef0123"), "a removed user is refused");
-        firegrid_alerting::private_file::write_private(&file, "x,short\n").unwrap();
+        firegrid_alerting::access::private_file::write_private(&file, "x,short\n").unwrap();
         assert!(shared.reload().unwrap().unwrap_err().to_string().contains("users.csv:1:"));
-        firegrid_alerting::private_file::write_private(&file, "other,other-password-01234\n").unwrap();
+        firegrid_alerting::access::private_file::write_private(&file, "other,other-password-01234\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(shared.reload().unwrap().unwrap_err().to_string().contains("chmod 600"));
         assert!(broker_copy.check("newcomer", "newcomer-password-0123"), "failed reloads keep the users");

@@ -15,7 +15,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use firegrid_alerting::stage::StageError;
+use firegrid_alerting::dispatch::StageError;
 use firegrid_alerting::AlertError;
 use firegrid_ingest::mqtt::options::OptionsError;
 use firegrid_ingest::store::embedded::EmbeddedStoreError;
@@ -82,7 +82,7 @@ pub enum RunError {
     Dispatch(#[from] StageError),
     /// The API token file is invalid.
     #[error(transparent)]
-    Tokens(#[from] firegrid_alerting::auth::TokenError),
+    Tokens(#[from] firegrid_alerting::access::TokenError),
     /// The embedded broker's users file is invalid.
     #[error(transparent)]
     BrokerUsers(#[from] UsersError),

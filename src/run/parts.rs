@@ -7,8 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use std::future::Future;
 
-use firegrid_alerting::stage::DispatchStage;
-use firegrid_alerting::{AlertError, Engine, SharedTokens, TokenSet};
+use firegrid_alerting::{AlertError, DispatchStage, Engine, SharedTokens, TokenSet};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::mqtt::acker::{self, Acker};
 use firegrid_ingest::mqtt::connection::ConnState;
@@ -150,10 +149,8 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
     let dispatch = DispatchStage::new(
         settings.dispatch.clone(),
         &mut engine,
-        registry.clone(),
-        &settings.data_dir,
-        &metrics_registry,
         &settings.mqtt.topic_prefix,
+        &metrics_registry,
     )?;
     let tokens = load_tokens(&settings.tokens_file)?;
     let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
@@ -309,15 +306,8 @@ fn spawn_alerting(
 ) -> Result<Spawned, RunError> {
     let Alerting { engine, dispatch } = alerting;
     let (handle, tokens) = (engine.handle(), &core.tokens);
-    let console = firegrid_alerting::console::api::router(
-        handle.clone(),
-        tokens.clone(),
-        core.registry.clone(),
-        dispatch.availability(),
-    )
-    .merge(firegrid_alerting::console::router());
-    let api =
-        firegrid_alerting::router(handle.clone(), tokens.clone()).merge(dispatch.router(tokens.clone())).merge(console);
+    // One router for the incident and dispatch API and the console.
+    let api = dispatch.router(handle.clone(), tokens.clone());
     let dispatch = dispatch.spawn(handle.clone(), acker.clone(), &core.settings.mqtt, tree.flush.clone())?;
     let dispatch = Part::adopt("dispatch", dispatch);
     let app = http::router(HttpState {

@@ -60,7 +60,7 @@ pub fn write_registry(dir: &Path, devices: &[Device], stations: &[Station], grid
 pub fn write_tokens(dir: &Path) -> Result<PathBuf> {
     let p = dir.join("tokens.csv");
     // Mode 0600: firegrid refuses a tokens file others may read.
-    firegrid_alerting::private_file::write_private(
+    firegrid_alerting::access::private_file::write_private(
         &p,
         &format!(
             "token,role,subject\n{ADMIN},admin,ops\n{DISPATCHER},dispatcher,duty\n{STATION},station,ms-500112002001\n"
