@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use firegrid_alerting::incident::{Incident, Severity};
 use firegrid_alerting::dispatch::StationPicker;
+use firegrid_alerting::incident::{Incident, Severity};
 use firegrid_ingest::Registry;
 use firegrid_simulator::eval::{
     fetch_incidents, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings, ListenError,
@@ -124,8 +124,11 @@ pub fn evaluate(
         .map(|(o, raw)| (o.id.clone(), serde_json::from_value::<Incident>(raw.clone()).map_err(|e| e.to_string())))
         .collect();
     let availability = HashMap::new();
-    let router =
-        StationPicker { registry: routing.registry, availability: &availability, max_distance_km: routing.max_distance_km };
+    let router = StationPicker {
+        registry: routing.registry,
+        availability: &availability,
+        max_distance_km: routing.max_distance_km,
+    };
     let policy = |o: &ObservedIncident, severity: TruthSeverity| -> Result<Notified, String> {
         let mut inc = match full.get(&o.id) {
             Some(Ok(i)) => i.clone(),

@@ -28,13 +28,6 @@ async fn publish_retained(port: u16, topic: &str, payload: &[u8]) -> Result<()> 
     Ok(())
 }
 
-async fn metric(addr: std::net::SocketAddr, name: &str) -> Result<f64> {
-    let text = reqwest::get(format!("http://{addr}/metrics")).await?.text().await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-        .with_context(|| format!("no metric {name}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retained_alarm_is_never_delivered_to_firegrid() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(120), async {
@@ -59,12 +52,14 @@ async fn a_retained_alarm_is_never_delivered_to_firegrid() -> Result<()> {
         })
         .await?;
         let marker = fleet::payload(smoke[1], 7, firegrid_ingest::now_ms());
-        fleet::publish_all(mqtt.port(), "marker", vec![(fleet::topic(smoke[1]), marker.into_bytes())]).await?;
+        support::publish::publish_all(mqtt.port(), "marker", vec![(fleet::topic(smoke[1]), marker.into_bytes())])
+            .await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok(fleet::stored_pairs(&vm).await?.contains(&(smoke[1].id.clone(), 7)).then_some(()))
         })
         .await?;
-        let received = metric(addr, "firegrid_messages_received_total{kind=\"smoke\"}").await?;
+        let received =
+            support::api::metric(&format!("http://{addr}"), "firegrid_messages_received_total{kind=\"smoke\"}").await?;
         ensure!(received == 1.0, "firegrid received {received} smoke messages: the retained alarm was replayed");
         shutdown.cancel();
         running.wait().await?;

@@ -146,12 +146,8 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
         stations = registry.snapshot().stations().len()
     );
     let mut engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, &metrics_registry)?;
-    let dispatch = DispatchStage::new(
-        settings.dispatch.clone(),
-        &mut engine,
-        &settings.mqtt.topic_prefix,
-        &metrics_registry,
-    )?;
+    let dispatch =
+        DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, &metrics_registry)?;
     let tokens = load_tokens(&settings.tokens_file)?;
     let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
     if let Some(listen) = settings.mqtt.embedded {
