@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use firegrid_alerting::access::ct_eq;
-use firegrid_alerting::access::private_file::{read_private, PrivateFileError};
+use firegrid_alerting::access::private_file::{read_private, secret_rows, PrivateFileError};
 
 /// Shortest password accepted (guessing over MQTT must be hopeless).
 pub(crate) const MIN_PASSWORD_LEN: usize = 16;
@@ -74,21 +74,8 @@ impl BrokerUsers {
     pub fn parse(path: &Path, text: &str) -> Result<BrokerUsers, UsersError> {
         let mut users = BrokerUsers::default();
         let err = |line: u64, message: String| UsersError::Row { file: path.to_owned(), line, message };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (i, rec) in reader.records().enumerate() {
-            let rec = rec.map_err(|e| {
-                let line = e.position().map_or(i as u64 + 1, |p| p.line());
-                err(line, format!("not CSV: {e}"))
-            })?;
-            let line = rec.position().map_or(i as u64 + 1, |p| p.line());
-            if rec.iter().all(str::is_empty) || (i == 0 && rec.get(0) == Some("username")) {
-                continue;
-            }
+        for row in secret_rows(text, "username") {
+            let (line, rec) = row.map_err(|(line, message)| err(line, message))?;
             if rec.len() != 2 {
                 return Err(err(line, format!("expected 2 columns username,password, found {}", rec.len())));
             }

@@ -54,6 +54,32 @@ pub fn read_private(path: &Path) -> Result<String, PrivateFileError> {
     Ok(text)
 }
 
+/// The data rows of a secret CSV file (tokens, broker users): `#` comments, blank rows and a
+/// first row starting with `header` (the first column's name) skipped, fields trimmed, rows of
+/// any width (the caller checks its columns). Each row comes with its 1-based line; a row that is
+/// not CSV is an `Err` with its line and what is wrong.
+pub fn secret_rows<'a>(
+    text: &'a str,
+    header: &'a str,
+) -> impl Iterator<Item = Result<(u64, csv::StringRecord), (u64, String)>> + 'a {
+    let reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    reader.into_records().enumerate().filter_map(move |(i, rec)| {
+        let fallback = i as u64 + 1;
+        let rec = match rec {
+            Ok(rec) => rec,
+            Err(e) => return Some(Err((e.position().map_or(fallback, |p| p.line()), format!("not CSV: {e}")))),
+        };
+        let blank = rec.iter().all(str::is_empty);
+        let heading = i == 0 && rec.get(0) == Some(header);
+        (!blank && !heading).then(|| Ok((rec.position().map_or(fallback, |p| p.line()), rec)))
+    })
+}
+
 #[cfg(unix)]
 fn check(path: &Path, meta: &std::fs::Metadata) -> Result<(), PrivateFileError> {
     use std::os::unix::fs::MetadataExt as _;

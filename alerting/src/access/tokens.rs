@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::constant_time::ct_eq;
-use super::private_file::{read_private, PrivateFileError};
+use super::private_file::{read_private, secret_rows, PrivateFileError};
 use crate::incident::Recipient;
 
 /// A token file that cannot be used.
@@ -118,24 +118,8 @@ impl TokenSet {
     pub fn parse(path: &Path, text: &str) -> Result<TokenSet, TokenError> {
         let mut set = TokenSet::default();
         let err = |line: u64, message: String| TokenError::Row { file: path.to_owned(), line, message };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for (i, rec) in reader.records().enumerate() {
-            let rec = rec.map_err(|e| {
-                let line = e.position().map_or(i as u64 + 1, |p| p.line());
-                err(line, format!("not CSV: {e}"))
-            })?;
-            let line = rec.position().map_or(i as u64 + 1, |p| p.line());
-            if rec.iter().all(str::is_empty) {
-                continue;
-            }
-            if i == 0 && rec.get(0) == Some("token") {
-                continue;
-            }
+        for row in secret_rows(text, "token") {
+            let (line, rec) = row.map_err(|(line, message)| err(line, message))?;
             if rec.len() != 3 {
                 return Err(err(line, format!("expected 3 columns token,role,subject, found {}", rec.len())));
             }
