@@ -189,3 +189,41 @@ async fn an_alert_and_an_ingest_instance_dispatch_a_fire_once_and_store_each_rea
     .await
     .context("timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_mosquitto_an_ingest_session_that_expires_while_down_loses_its_share_so_ingest_keeps_a_long_session(
+) -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let dir = tempfile::tempdir()?;
+        let (mqtt, vm, devices, config) = servers(dir.path()).await?;
+        let devices = &devices[..100];
+        let a = scale::start_ingest(dir.path(), &config, "ingest-a", GROUP).await?;
+        let mut env = scale::role_env("ingest", "ingest-b", GROUP, &dir.path().join("ingest-b"));
+        env.push(("FIREGRID_MQTT__SESSION_EXPIRY_SECONDS".into(), "1".into()));
+        let mut b = support::process::Firegrid::start(&config, env, &dir.path().join("ingest-b.log")).await?;
+        scale::warm_up(mqtt.port(), &[&a, &b]).await?;
+
+        // ingest-b dies; what mosquitto routes to it meanwhile waits in its session …
+        b.kill9();
+        let first = scale::pairs(devices, 1, 10);
+        support::publish::publish_all(mqtt.port(), "scale-publisher", scale::readings(devices, 1, 10)).await?;
+        // … until the session expires: from then on the group routes everything to ingest-a.
+        scale::expired_from_group(mqtt.port(), &a).await?;
+        let second = scale::pairs(devices, 11, 10);
+        support::publish::publish_all(mqtt.port(), "scale-publisher", scale::readings(devices, 11, 10)).await?;
+        scale::wait_stored(&vm, &second, Duration::from_secs(30)).await?;
+
+        // ingest-b returns to a new, empty session: its share of the first batch is gone.
+        b.kill9_and_restart().await?;
+        scale::idle(&b, Duration::from_secs(20)).await?;
+        scale::idle(&a, Duration::from_secs(20)).await?;
+        let mut stored = scale::stored_counts(&vm).await?;
+        stored.retain(|p, _| first.contains(p));
+        let lost = first.len() - stored.len();
+        eprintln!("{lost} of {} readings queued for the expired session were lost", first.len());
+        ensure!(lost >= first.len() / 3, "only {lost} of {} lost: mosquitto re-dispatched them?", first.len());
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}

@@ -145,3 +145,27 @@ pub async fn idle(f: &Firegrid, timeout: Duration) -> Result<f64> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// Waits until a shared group routes every new reading to `survivor`: probe readings (device
+/// `wu-2`) are published one at a time until three in a row reach it. While another member's
+/// session lives, mosquitto's round robin sends it every other probe. At most 30 s.
+pub async fn expired_from_group(broker_port: u16, survivor: &Firegrid) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (mut seq, mut in_a_row) = (0u64, 0);
+    while in_a_row < 3 {
+        ensure!(tokio::time::Instant::now() < deadline, "the group still routes probes elsewhere after 30 s");
+        seq += 1;
+        let before = received(survivor).await?;
+        let p = format!(r#"{{"seq":{seq},"status":"normal","values":{{"obscuration_db_m":0.01}}}}"#);
+        let t = "firegrid/v1/500112/500112100/smoke/wu-2".to_owned();
+        super::publish::publish_all(broker_port, "probe", vec![(t, p.into_bytes())]).await?;
+        // A probe that does not reach the survivor within the bound went to the other member.
+        let reached = super::eventually(Duration::from_millis(500), || async {
+            Ok((received(survivor).await? > before).then_some(()))
+        })
+        .await
+        .is_ok();
+        in_a_row = if reached { in_a_row + 1 } else { 0 };
+    }
+    Ok(())
+}
