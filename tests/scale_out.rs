@@ -227,3 +227,28 @@ async fn on_mosquitto_an_ingest_session_that_expires_while_down_loses_its_share_
     .await
     .context("timed out")?
 }
+
+#[test]
+fn check_config_names_the_role_it_checked_and_refuses_a_shared_group_on_an_alerting_role() -> Result<()> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let check = |args: &[&str], env: &[(&str, &str)]| -> Result<(bool, String)> {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_firegrid"))
+            .args(["check-config", "--config", "deploy/firegrid.toml"])
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(root)
+            .env_remove("FIREGRID_LOG")
+            .output()?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok((out.status.success(), text))
+    };
+    let (ok, text) = check(&[], &[])?;
+    ensure!(ok && text.contains("role all ("), "{text}");
+    let (ok, text) = check(&["--role", "ingest"], &[("FIREGRID_MQTT__SHARED_GROUP", GROUP)])?;
+    ensure!(ok && text.contains("role ingest (") && text.contains("no incident API"), "{text}");
+    let (ok, text) = check(&[], &[("FIREGRID_NODE__ROLE", "alert"), ("FIREGRID_MQTT__SHARED_GROUP", GROUP)])?;
+    ensure!(!ok && text.contains("mqtt.shared_group") && text.contains("role `alert`"), "{text}");
+    let (ok, text) = check(&["--role", "ingester"], &[])?;
+    ensure!(!ok && text.contains("node.role") && text.contains("`ingester`"), "{text}");
+    Ok(())
+}
