@@ -128,6 +128,7 @@ pub(super) async fn start(
     let event_loop = Part::spawn("mqtt event loop", mqtt.event_loop.run(tree.disconnect.clone()));
     let spawned = match (alerting, ingest.to_engine.take()) {
         (Some(alerting), Some(channels)) => spawn_alerting(alerting, &core, &mqtt.acker, tree, channels)?,
+        // The role opened both the engine and its channels, or neither.
         _ => without_alerting(&core),
     };
     let http = Part::spawn("http", serve(listener, spawned.app, tree.service.clone()));
