@@ -5,7 +5,8 @@
 # `duo-a` and `duo-b` in group `two` — so that one publish of N readings queues N for `solo` and N/2 for each of
 # the pair. Then `solo` drains alone, and after it the pair together; each rate is N / (time from process start
 # to N points written, summed over the instances). Loopback only; stops everything it started.
-#   usage: scripts/bench-scale-out.sh [N]   (default 100000)
+#   usage: scripts/bench-scale-out.sh [N]   (default 100000; FIREGRID_BENCH_BIN=path uses that binary instead of
+#          building target/release/firegrid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -37,16 +38,17 @@ victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port
     >"$work/vm.log" 2>&1 & pids+=($!)
 wait_port "$mqtt_port"; wait_port "$vm_port"
 
-cargo build --release -q
-bin=./target/release/firegrid
+bin=${FIREGRID_BENCH_BIN:-}
+if [ -z "$bin" ]; then cargo build --release -q; bin=./target/release/firegrid; fi
 export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_STORE__INFLUXDB__URL="http://127.0.0.1:$vm_port" \
        FIREGRID_LOG=warn
 
-# start NAME GROUP HTTP_PORT: an ingest instance with its own client id, data directory and port; prints its PID.
+# start NAME GROUP HTTP_PORT: an ingest instance with its own client id, data directory and port; its PID in $started_pid.
 start() {
     FIREGRID_MQTT__CLIENT_ID="$1" FIREGRID_MQTT__SHARED_GROUP="$2" FIREGRID_HTTP__LISTEN="127.0.0.1:$3" \
         FIREGRID_DATA__DIR="$work/$1" $bin run --role ingest --config deploy/firegrid.toml >>"$work/$1.log" 2>&1 &
-    echo $!
+    started_pid=$!
+    pids+=("$started_pid")
 }
 declare -A port
 for name in solo duo-a duo-b; do port[$name]=$(free_port); done
@@ -54,7 +56,7 @@ for name in solo duo-a duo-b; do port[$name]=$(free_port); done
 # Register the three sessions (and their group memberships), then leave so that the broker queues for them.
 for spec in "solo one" "duo-a two" "duo-b two"; do
     set -- $spec
-    pid=$(start "$1" "$2" "${port[$1]}"); wait_ready "${port[$1]}"; kill -TERM "$pid"; wait "$pid"
+    start "$1" "$2" "${port[$1]}"; wait_ready "${port[$1]}"; kill -TERM "$started_pid"; wait "$started_pid"
 done
 
 echo "publishing $N readings (QoS 1) ..."
@@ -65,7 +67,7 @@ drain() {
     local group=$1 t0 t1 sum p started=()
     shift
     t0=$(now)
-    for name in "$@"; do p=$(start "$name" "$group" "${port[$name]}"); pids+=("$p"); started+=("$p"); done
+    for name in "$@"; do start "$name" "$group" "${port[$name]}"; started+=("$started_pid"); done
     while :; do
         sum=0
         for name in "$@"; do sum=$((sum + $(written "${port[$name]}"))); done
