@@ -13,6 +13,8 @@ use firegrid_ingest::config::{
 use firegrid_ingest::RegistryPaths;
 use serde::{Deserialize, Serialize};
 
+use crate::role::Role;
+
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -148,6 +150,43 @@ impl Default for DataConfig {
     }
 }
 
+/// `[node]`: what this process does (DESIGN §9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// `all` (ingest, alerting, dispatch, API and console in one process), `ingest` (readings to
+    /// the store; may share a subscription) or `alert` (alerting, dispatch, API and console; no
+    /// readings stored). `firegrid run --role` overrides it.
+    pub role: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { role: Role::All.as_str().into() }
+    }
+}
+
+impl NodeConfig {
+    /// The role, checked against the subscription: only `ingest` instances may share one.
+    fn validate(&self, shared_group: &str) -> Result<Role, ConfigError> {
+        let role = Role::parse(&self.role).ok_or_else(|| ConfigError {
+            key: "node.role".into(),
+            message: format!("`{}` is not all, ingest or alert", self.role),
+        })?;
+        if !shared_group.is_empty() && !role.may_share_subscription() {
+            return Err(ConfigError {
+                key: "mqtt.shared_group".into(),
+                message: format!(
+                    "role `{role}` evaluates alarms and must receive every reading of its counties; a shared \
+                     subscription (`{shared_group}`) would split them between instances. Set shared_group only on \
+                     role = \"ingest\" instances"
+                ),
+            });
+        }
+        Ok(role)
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -172,6 +211,8 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[dispatch]`: routing range, escalation timers, webhook secret and delivery retries.
     pub dispatch: DispatchConfig,
+    /// `[node]`: the role of this process.
+    pub node: NodeConfig,
 }
 
 /// Validated configuration: what `run` takes.
@@ -201,6 +242,8 @@ pub struct Settings {
     pub alerting: AlertSettings,
     /// Dispatch settings (validated).
     pub dispatch: DispatchSettings,
+    /// What this process runs (`[node] role`).
+    pub role: Role,
 }
 
 impl Config {
@@ -282,6 +325,7 @@ impl Config {
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting,
             dispatch: self.dispatch.validate()?,
+            role: self.node.validate(&self.mqtt.shared_group)?,
         })
     }
 }
@@ -406,6 +450,26 @@ mod tests {
         let mut c = Config::default();
         c.mqtt.embedded_users_file = "users.csv".into();
         assert_eq!(c.validate().expect("external broker").embedded_users_file, None, "only the embedded broker");
+    }
+
+    #[test]
+    fn the_role_defaults_to_all_and_only_ingest_instances_may_share_a_subscription() {
+        assert_eq!(Config::default().validate().expect("valid").role, Role::All);
+        let mut c = Config::default();
+        c.node.role = "ingest".into();
+        c.mqtt.shared_group = "firegrid".into();
+        assert_eq!(c.validate().expect("ingest may share").role, Role::Ingest);
+        for role in ["all", "alert"] {
+            c.node.role = role.into();
+            let e = c.validate().expect_err("shared alerting").to_string();
+            assert!(e.starts_with("mqtt.shared_group:") && e.contains(role), "{e}");
+        }
+        c.mqtt.shared_group.clear();
+        c.node.role = "alerting".into();
+        let e = c.validate().expect_err("unknown role").to_string();
+        assert!(e.starts_with("node.role:") && e.contains("`alerting`"), "{e}");
+        let c = Config::load(None, env(&[("FIREGRID_NODE__ROLE", "alert")])).expect("loads");
+        assert_eq!(c.validate().expect("valid").role, Role::Alert);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | [`config`] | `firegrid.toml` and `FIREGRID_*` overrides, validated into [`Settings`] |
+//! | [`role`] | `[node] role` / `--role`: which parts a process starts (`all`, `ingest`, `alert`) |
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
 //! | [`broker`] | the embedded MQTT broker and its users file |
@@ -21,7 +22,9 @@ pub mod config;
 pub mod demo;
 pub mod eval;
 pub(crate) mod http;
+pub mod role;
 pub mod run;
 
 pub use config::{Config, Settings};
+pub use role::Role;
 pub use run::{run, start, RunError, Running};

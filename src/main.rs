@@ -32,6 +32,9 @@ enum Command {
         /// firegrid.toml; without it every key takes its default (and the environment).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// What this process runs: all, ingest or alert (DESIGN §9); overrides `[node] role`.
+        #[arg(long)]
+        role: Option<String>,
     },
     /// Everything on one machine: embedded broker and store, a generated registry, the
     /// simulator with fires and hazards, and the dispatcher console.
@@ -60,6 +63,9 @@ enum Command {
         /// firegrid.toml.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Check for this role (all, ingest or alert) instead of `[node] role`.
+        #[arg(long)]
+        role: Option<String>,
     },
 }
 
@@ -74,8 +80,12 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-fn load(config: Option<&PathBuf>) -> anyhow::Result<(Config, firegrid::Settings)> {
-    let c = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
+/// The configuration, with `--role` (when given) in place of `[node] role`, and its validation.
+fn load(config: Option<&PathBuf>, role: Option<String>) -> anyhow::Result<(Config, firegrid::Settings)> {
+    let mut c = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
+    if let Some(role) = role {
+        c.node.role = role;
+    }
     let s = c.validate()?;
     Ok((c, s))
 }
@@ -94,8 +104,8 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Run { config } => {
-            let (_, settings) = load(config.as_ref())?;
+        Command::Run { config, role } => {
+            let (_, settings) = load(config.as_ref(), role)?;
             let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
             rt.block_on(async {
                 let shutdown = CancellationToken::new();
@@ -129,11 +139,13 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(args.execute())?;
             Ok(())
         }
-        Command::CheckConfig { config } => {
-            let (_, settings) = load(config.as_ref())?;
+        Command::CheckConfig { config, role } => {
+            let (_, settings) = load(config.as_ref(), role)?;
             let reg = firegrid_ingest::Registry::load(&settings.registry)?;
-            // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
-            settings.dispatch.check_webhooks(&reg)?;
+            if settings.role.parts().alerting {
+                // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
+                settings.dispatch.check_webhooks(&reg)?;
+            }
             let store = match &settings.store {
                 firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
                 firegrid::config::StoreSettings::Embedded { .. } => {
@@ -148,9 +160,14 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
                 (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
             };
-            let tokens = check_tokens(&settings.tokens_file)?;
+            let tokens = if settings.role.parts().alerting {
+                check_tokens(&settings.tokens_file)?
+            } else {
+                "no incident API in this role".to_owned()
+            };
             println!(
-                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
+                "configuration ok: role {}, broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
+                settings.role.summary(),
                 settings.mqtt.subscriptions.len(),
                 reg.device_count(),
                 reg.stations().len()

@@ -1,6 +1,11 @@
 //! Building the service from validated settings: opening every part (registry, metrics,
 //! incident store, dispatch, broker, store, spool, HTTP listener), joining them with bounded
 //! channels and spawning each as a [`Part`] that stops at its node of the [`ShutdownTree`].
+//!
+//! Which parts start is the role's ([`Role::parts`](crate::role::Role::parts)), read once here
+//! in [`start`]: without alerting, the engine, the dispatch stage and the incident API are
+//! never opened (their [`Part`]s are absent); without stored readings, the pipeline hands every
+//! reading to the engine only.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -31,6 +36,7 @@ use crate::broker;
 use crate::broker::users::SharedUsers;
 use crate::config::{Settings, StoreSettings};
 use crate::http::{self, HttpState};
+use crate::role::RoleParts;
 use crate::run::reload::{reload_on_sighup, Reloadable};
 use crate::run::shutdown::{Part, ShutdownTree};
 use crate::run::{RunError, RETENTION_EVERY};
@@ -60,19 +66,22 @@ pub(super) struct Parts {
 /// What the parts share, opened before anything is spawned.
 struct Core {
     settings: Settings,
+    /// What the role starts.
+    role: RoleParts,
     metrics_registry: prometheus::Registry,
     metrics: IngestMetrics,
     registry: SharedRegistry,
-    tokens: SharedTokens,
     broker_users: Option<SharedUsers>,
     conn: Arc<ConnState>,
     health: Arc<StoreHealth>,
 }
 
-/// The alert engine and its dispatch stage, opened (their stores recovered), not yet running.
+/// The alert engine and its dispatch stage, opened (their stores recovered), not yet running,
+/// and the API tokens of the router that serves them.
 struct Alerting {
     engine: Engine,
     dispatch: DispatchStage,
+    tokens: SharedTokens,
 }
 
 /// The MQTT client: the event loop task (not yet spawned) and the queue it fills, and the acker
@@ -85,14 +94,17 @@ struct Mqtt {
 }
 
 /// The ingest path spawned (writer, pipeline, retention timer), and the channels it shares
-/// with the alert engine.
+/// with the alert engine when alerting runs.
 struct Ingest {
     writer: Part<()>,
     pipeline: Part<()>,
     retention: Option<Part<()>>,
-    readings: mpsc::Receiver<AlertInput>,
-    incidents: mpsc::Sender<String>,
+    to_engine: Option<EngineChannels>,
 }
+
+/// The alert engine's ends of its channels with the pipeline: readings in, `fire_incident` lines
+/// out to the store.
+type EngineChannels = (mpsc::Receiver<AlertInput>, mpsc::Sender<String>);
 
 /// The alert engine and the dispatch stage running, and the HTTP app that serves them.
 struct Spawned {
@@ -110,15 +122,19 @@ pub(super) async fn start(
     let addr = core.settings.http_listen;
     let listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
     let http_addr = listener.local_addr().map_err(|source| RunError::Bind { addr, source })?;
-    let mqtt = connect(&core, &alerting.dispatch, tree)?;
+    let mqtt = connect(&core, alerting.as_ref().map(|a| &a.dispatch), tree)?;
+    let tokens = alerting.as_ref().map(|a| a.tokens.clone());
     let mut ingest = spawn_ingest(&core, mqtt.messages, &mqtt.acker, tree)?;
     let event_loop = Part::spawn("mqtt event loop", mqtt.event_loop.run(tree.disconnect.clone()));
-    let channels = (ingest.readings, ingest.incidents);
-    let spawned = spawn_alerting(alerting, &core, &mqtt.acker, tree, channels)?;
+    let spawned = match (alerting, ingest.to_engine.take()) {
+        (Some(alerting), Some(channels)) => spawn_alerting(alerting, &core, &mqtt.acker, tree, channels)?,
+        // The role opened both the engine and its channels, or neither.
+        _ => without_alerting(&core),
+    };
     let http = Part::spawn("http", serve(listener, spawned.app, tree.service.clone()));
-    tracing::info!(event = "started", http = %http_addr, "firegrid is running");
-    let reloadable =
-        Reloadable { registry: core.registry.clone(), tokens: core.tokens.clone(), broker_users: core.broker_users };
+    let role = core.settings.role;
+    tracing::info!(event = "started", http = %http_addr, role = role.as_str(), "firegrid is running: {}", role.summary());
+    let reloadable = Reloadable { registry: core.registry.clone(), tokens, broker_users: core.broker_users };
     let reload = Part::spawn("sighup watcher", reload_on_sighup(reloadable, tree.service.clone()));
     let parts = Parts {
         event_loop,
@@ -134,9 +150,11 @@ pub(super) async fn start(
     Ok((parts, http_addr, core.registry))
 }
 
-/// Metrics, the registry, the alert engine and its dispatch stage, the API tokens and the broker
-/// (the embedded one started here, its address put into the MQTT settings).
-fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
+/// Metrics, the registry, the alert engine and its dispatch stage and the API tokens (when the
+/// role alerts), and the broker (the embedded one started here, its address put into the MQTT
+/// settings).
+fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
+    let role = settings.role.parts();
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
     let registry = SharedRegistry::load(settings.registry.clone())?;
@@ -145,10 +163,7 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
         devices = registry.snapshot().device_count(),
         stations = registry.snapshot().stations().len()
     );
-    let mut engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, &metrics_registry)?;
-    let dispatch =
-        DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, &metrics_registry)?;
-    let tokens = load_tokens(&settings.tokens_file)?;
+    let alerting = if role.alerting { Some(open_alerting(&settings, &registry, &metrics_registry)?) } else { None };
     let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
     if let Some(listen) = settings.mqtt.embedded {
         let internal = broker::start(listen, settings.mqtt.max_packet_bytes, broker_users.clone())?;
@@ -158,15 +173,28 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
     }
     let core = Core {
         settings,
+        role,
         metrics_registry,
         metrics,
         registry,
-        tokens,
         broker_users,
         conn: Arc::new(ConnState::default()),
         health: Arc::new(StoreHealth::default()),
     };
-    Ok((core, Alerting { engine, dispatch }))
+    Ok((core, alerting))
+}
+
+/// The alert engine (its incident store opened and recovered), its dispatch stage and the API
+/// tokens.
+fn open_alerting(
+    settings: &Settings,
+    registry: &SharedRegistry,
+    metrics_registry: &prometheus::Registry,
+) -> Result<Alerting, RunError> {
+    let mut engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, metrics_registry)?;
+    let dispatch =
+        DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
+    Ok(Alerting { engine, dispatch, tokens: load_tokens(&settings.tokens_file)? })
 }
 
 /// The API tokens, shared by the routers and reloaded on SIGHUP; without a token file the API
@@ -183,7 +211,7 @@ fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
 /// The MQTT client: its event loop feeding a queue the size of the broker's window (control
 /// messages routed to the dispatch stage), and the acker, whose task sends what is queued and
 /// the DISCONNECT once the tree's `ack` node is cancelled.
-fn connect(core: &Core, dispatch: &DispatchStage, tree: &ShutdownTree) -> Result<Mqtt, RunError> {
+fn connect(core: &Core, dispatch: Option<&DispatchStage>, tree: &ShutdownTree) -> Result<Mqtt, RunError> {
     let (client, eventloop) = options::connect(&core.settings.mqtt)?;
     let (acker, outbound) = acker::outbound(client.clone(), core.conn.clone(), core.metrics.clone());
     let acks = Part::spawn("acker", acknowledge(outbound, acker.clone(), tree.ack.clone()));
@@ -194,7 +222,7 @@ fn connect(core: &Core, dispatch: &DispatchStage, tree: &ShutdownTree) -> Result
         client,
         settings: core.settings.mqtt.clone(),
         readings: messages_tx,
-        control: Some(dispatch.control_route()),
+        control: dispatch.map(DispatchStage::control_route),
         state: core.conn.clone(),
         sequencer: acker.sequencer().clone(),
         metrics: core.metrics.clone(),
@@ -215,7 +243,9 @@ async fn acknowledge(outbound: impl Future<Output = ()>, acker: Acker, ack: Canc
 }
 
 /// Spawns the writer (forced to stop at `flush`) and the pipeline (stopping at `intake`), with
-/// the store, its retention timer and the spool; returns the channels to the alert engine.
+/// the store, its retention timer and the spool; returns the channels to the alert engine when
+/// the role alerts. The writer runs in every role: an alert-only instance stores its incident
+/// lines.
 fn spawn_ingest(
     core: &Core,
     messages: mpsc::Receiver<Message>,
@@ -226,8 +256,13 @@ fn spawn_ingest(
     let (store, retention) = open_store(s, tree)?;
     let spool = open_spool(s, &core.metrics)?;
     let (batch_tx, batch_rx) = mpsc::channel(s.ingest.pending_batches.get());
-    let (readings_tx, readings) = mpsc::channel(ALERT_QUEUE);
-    let (incidents, incident_rx) = mpsc::channel(INCIDENT_QUEUE);
+    let (readings_tx, incident_rx, to_engine) = if core.role.alerting {
+        let (readings_tx, readings) = mpsc::channel(ALERT_QUEUE);
+        let (incidents, incident_rx) = mpsc::channel(INCIDENT_QUEUE);
+        (Some(readings_tx), Some(incident_rx), Some((readings, incidents)))
+    } else {
+        (None, None, None)
+    };
     let prefix = s.mqtt.topic_prefix.clone();
     let sink = Arc::new(MqttWriteSink { acker: acker.clone(), prefix: prefix.clone(), metrics: core.metrics.clone() });
     let writer =
@@ -243,13 +278,14 @@ fn spawn_ingest(
         flush_at_unacked: (window * usize::from(s.ingest.batch_window_percent) / 100).max(1),
         batch_idle: s.ingest.batch_idle,
         batches: batch_tx,
-        readings: Some(readings_tx),
-        extra_lines: Some(incident_rx),
+        store_readings: core.role.store_readings,
+        readings: readings_tx,
+        extra_lines: incident_rx,
         acker: acker.clone(),
         metrics: core.metrics.clone(),
     };
     let pipeline = Part::spawn("pipeline", pipeline.run(messages, tree.intake.clone()));
-    Ok(Ingest { writer, pipeline, retention, readings, incidents })
+    Ok(Ingest { writer, pipeline, retention, to_engine })
 }
 
 /// The store the writer writes to, and for the embedded store its retention timer (an hourly
@@ -298,12 +334,12 @@ fn spawn_alerting(
     core: &Core,
     acker: &Acker,
     tree: &ShutdownTree,
-    (readings, incidents): (mpsc::Receiver<AlertInput>, mpsc::Sender<String>),
+    (readings, incidents): EngineChannels,
 ) -> Result<Spawned, RunError> {
-    let Alerting { engine, dispatch } = alerting;
-    let (handle, tokens) = (engine.handle(), &core.tokens);
+    let Alerting { engine, dispatch, tokens } = alerting;
+    let handle = engine.handle();
     // One router for the incident and dispatch API and the console.
-    let api = dispatch.router(handle.clone(), tokens.clone());
+    let api = dispatch.router(handle.clone(), tokens);
     let dispatch = dispatch.spawn(handle.clone(), acker.clone(), &core.settings.mqtt, tree.flush.clone())?;
     let dispatch = Part::adopt("dispatch", dispatch);
     let app = http::router(HttpState {
@@ -315,6 +351,18 @@ fn spawn_alerting(
     .merge(api);
     let engine = Part::spawn("alert engine", engine.run(readings, incidents, tree.drain.clone()));
     Ok(Spawned { engine, dispatch, app })
+}
+
+/// Without alerting: no engine, no dispatch stage (their parts absent), and an HTTP app of the
+/// built-in endpoints only (`/metrics`, `/healthz`, `/readyz`).
+fn without_alerting(core: &Core) -> Spawned {
+    let app = http::router(HttpState {
+        metrics: core.metrics_registry.clone(),
+        mqtt: core.conn.clone(),
+        store: core.health.clone(),
+        alerting: None,
+    });
+    Spawned { engine: Part::absent("alert engine"), dispatch: Part::absent("dispatch"), app }
 }
 
 /// Serves `app` until `stop`, finishing the requests in flight.

@@ -11,7 +11,8 @@ use crate::broker::users::SharedUsers;
 /// that fails to load keeps what was in force.
 pub(super) struct Reloadable {
     pub(super) registry: SharedRegistry,
-    pub(super) tokens: SharedTokens,
+    /// The API tokens, when the role serves the API.
+    pub(super) tokens: Option<SharedTokens>,
     pub(super) broker_users: Option<SharedUsers>,
 }
 
@@ -21,9 +22,12 @@ impl Reloadable {
             Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
             Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
         }
-        match self.tokens.reload() {
-            Ok(n) => tracing::info!(event = "tokens_reloaded", tokens = n),
-            Err(e) => tracing::error!(event = "tokens_reload_failed", error = %e, "keeping the previous tokens"),
+        match self.tokens.as_ref().map(SharedTokens::reload) {
+            Some(Ok(n)) => tracing::info!(event = "tokens_reloaded", tokens = n),
+            Some(Err(e)) => {
+                tracing::error!(event = "tokens_reload_failed", error = %e, "keeping the previous tokens");
+            }
+            None => {}
         }
         match self.broker_users.as_ref().and_then(SharedUsers::reload) {
             Some(Ok(n)) => tracing::info!(event = "broker_users_reloaded", users = n),

@@ -68,6 +68,11 @@ impl<T: Send + 'static> Part<T> {
         Part { name, handle: Some(tokio::spawn(task)) }
     }
 
+    /// A part this role does not run: it never ends on its own and is stopped at once.
+    pub(crate) fn absent(name: &'static str) -> Part<T> {
+        Part { name, handle: None }
+    }
+
     /// A part spawned elsewhere.
     pub(crate) fn adopt(name: &'static str, handle: JoinHandle<T>) -> Part<T> {
         Part { name, handle: Some(handle) }

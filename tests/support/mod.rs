@@ -20,6 +20,7 @@
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
 //! | [`api`] | reading `/metrics` |
+//! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -128,6 +129,7 @@ pub mod process;
 pub mod proxy;
 pub mod publish;
 pub mod registry;
+pub mod scale;
 mod server;
 pub mod victoria;
 pub mod watch;

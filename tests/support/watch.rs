@@ -145,4 +145,11 @@ impl DeadLetterWatch {
         let _ = self.0.until(timeout, |seen| seen.len() >= n).await;
         self.0.messages().cloned().collect()
     }
+
+    /// Every dead letter the broker accepted before now (synced by a marker, see
+    /// [`DispatchWatch::sync`]).
+    pub async fn synced(&mut self) -> Result<Vec<Value>> {
+        self.0.sync().await?;
+        Ok(self.0.messages().cloned().collect())
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! Acknowledgements leave in arrival order (see [`crate::mqtt::sequencer`]): a reading's ack
 //! waits for the store (or the spool) *and*, when alerting runs, for the engine's commit — two
-//! parts of its place; a refused message's ack waits behind the readings that came before it,
+//! parts of its place (on an alert-only instance, which stores no readings, the engine's commit
+//! alone); a refused message's ack waits behind the readings that came before it,
 //! and it holds a window slot until then, so it counts towards the window flush below.
 //!
 //! A batch goes to the writer when it holds `batch_max_lines` lines, when its oldest line is
@@ -58,6 +59,10 @@ pub struct Pipeline {
     pub batch_idle: Duration,
     /// To the writer (bounded: when full, intake waits).
     pub batches: mpsc::Sender<Batch>,
+    /// Whether readings go into the writer's batches. `false` on an alert-only instance
+    /// (`--role alert`): it stores only the engine's `fire_incident` lines, and a reading's ack
+    /// waits for the engine's commit alone.
+    pub store_readings: bool,
     /// To the alert engine (bounded: when full, intake waits), if alerting runs. Each reading
     /// carries a part of its message's ack, completed after the engine's commit.
     pub readings: Option<mpsc::Sender<AlertInput>>,
@@ -175,15 +180,7 @@ impl Pipeline {
                         tracing::warn!(event = "location_mismatch", device_id = %r.reading.device_id, topic_county = %r.reading.county, topic_township = %r.reading.township, suppressed, "registry location wins; the platform should fix its topic");
                     }
                 }
-                if m.ack.is_some() {
-                    st.unacked += 1;
-                }
-                // The engine's part of the ack is forked before the store's can complete.
-                let engine_ack = match (&self.readings, &m.ack) {
-                    (Some(_), Some(ack)) => Some(ack.fork()),
-                    _ => None,
-                };
-                st.batch.push_with(m.ack, |out| encode(out, &r));
+                let engine_ack = self.store(m.ack, &r, st);
                 if let Some(tx) = &self.readings {
                     self.to_engine(tx, AlertInput { reading: r, ack: engine_ack }, st, extra).await;
                 }
@@ -198,6 +195,31 @@ impl Pipeline {
                 self.reject(m, rejection, st)
             }
         }
+    }
+
+    /// Puts the reading into the batch with its message's ack, and returns the engine's part of
+    /// that ack (forked before the store's can complete). Without `store_readings` the reading
+    /// is not stored and the whole ack is the engine's; with neither the store nor the engine
+    /// (a wiring no role makes) nothing would ever complete it, so it completes at once.
+    fn store(&self, ack: Option<AckToken>, r: &EnrichedReading, st: &mut State) -> Option<AckToken> {
+        if !self.store_readings {
+            if self.readings.is_some() {
+                return ack;
+            }
+            if let Some(ack) = ack {
+                ack.complete();
+            }
+            return None;
+        }
+        if ack.is_some() {
+            st.unacked += 1;
+        }
+        let engine_ack = match (&self.readings, &ack) {
+            (Some(_), Some(ack)) => Some(ack.fork()),
+            _ => None,
+        };
+        st.batch.push_with(ack, |out| encode(out, r));
+        engine_ack
     }
 
     /// Bounded: a slow alert engine slows intake rather than lose a fire reading. While waiting,
@@ -234,9 +256,13 @@ impl Pipeline {
         if let Some(suppressed) = st.log_limit.allow(rejection.reason.as_str(), m.received_at_ms) {
             tracing::warn!(event = "message_rejected", reason = rejection.reason.as_str(), detail = %rejection.detail, suppressed, "dead-lettered");
         }
-        let topic_str = String::from_utf8_lossy(&m.topic);
-        let dl = DeadLetter::new(&topic_str, &rejection, &m.payload, m.received_at_ms);
-        self.acker.deadletter(topic::deadletter(&self.prefix), dl.to_json(), m.ack.is_none());
+        // The instance that stores readings owns the dead-letter topic: an alert-only instance,
+        // which receives the same messages, counts its refusals but publishes no second letter.
+        if self.store_readings {
+            let topic_str = String::from_utf8_lossy(&m.topic);
+            let dl = DeadLetter::new(&topic_str, &rejection, &m.payload, m.received_at_ms);
+            self.acker.deadletter(topic::deadletter(&self.prefix), dl.to_json(), m.ack.is_none());
+        }
         if let Some(ack) = m.ack {
             // Its ack leaves behind the readings before it; until then it holds a window slot.
             st.unacked += 1;
