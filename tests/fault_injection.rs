@@ -159,17 +159,54 @@ async fn a_full_spool_stops_acks_and_the_broker_holds_the_backlog_until_the_stor
         let mut s = Setup::new(400).await?;
         let config = s.config(1 << 20)?;
         let fg = s.firegrid(&config).await?;
+        let (rss_start, _) = fg.rss_kib()?;
         s.vm.stop().await?;
-        // About 6 MB of line protocol against a 1 MiB spool.
+        // About 6 MB of line protocol (24,000 smoke readings) against a 1 MiB spool.
         support::publish::publish_all(s.mqtt.port(), "spool-full-load", s.readings(1, 60)).await?;
         support::eventually(Duration::from_secs(30), || async {
             Ok((fg.readyz().await?["store"] == "failing_spool_full").then_some(()))
         })
         .await?;
+        // Acks stopped: once the pipeline has backed up, firegrid takes nothing more in and sends
+        // no ack (acks sent = received - unacknowledged), and its memory stands still, for as long
+        // as the spool stays full (sampled over three seconds).
+        let state = || async {
+            let received = support::api::metric_sum(&fg_base(&fg), "firegrid_messages_received_total", &[]).await?;
+            let unacked = fg.metric("firegrid_mqtt_unacked_messages").await?;
+            anyhow::Ok((received, unacked))
+        };
+        let mut last = state().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = state().await?;
+            if now == last && now.1 > 0.0 {
+                break;
+            }
+            ensure!(tokio::time::Instant::now() < deadline, "intake not settling with the spool full: {now:?}");
+            last = now;
+        }
+        let (received, unacked) = last;
+        let mut rss_max = 0;
+        for _ in 0..10 {
+            rss_max = rss_max.max(fg.rss_kib()?.0);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let (received_later, unacked_later) = state().await?;
         let spool_bytes = fg.metric("firegrid_spool_bytes").await?;
-        let received = fg.metric("firegrid_messages_received_total{kind=\"smoke\"}").await?;
+        let ready = fg.readyz().await?;
+        println!(
+            "spool full: RSS {rss_start} KiB at start, {rss_max} KiB at most; {received} readings taken of 24000, {unacked} unacknowledged; spool {spool_bytes} B"
+        );
+        ensure!(ready["store"] == "failing_spool_full", "{ready}");
         ensure!(spool_bytes <= f64::from(1u32 << 20), "spool over its cap: {spool_bytes}");
-        ensure!(received < 24_000.0 * 0.6, "intake stopped: only {received} smoke readings taken so far");
+        ensure!(
+            (received_later, unacked_later) == (received, unacked),
+            "intake or acks went on with a full spool: {received}/{unacked} then {received_later}/{unacked_later}"
+        );
+        ensure!(received < 24_000.0 / 2.0, "the broker holds the backlog: firegrid took {received} of 24000");
+        // The backlog is ~6 MB as line protocol and more as messages: holding it would show.
+        ensure!(rss_max < rss_start + 16 * 1024, "RSS grew from {rss_start} KiB to {rss_max} KiB with the spool full");
         s.vm.start_again().await?;
         s.assert_all_stored(&s.expected(1..61), Duration::from_secs(120)).await?;
         support::eventually(Duration::from_secs(30), || async {

@@ -134,6 +134,18 @@ pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// Sends signal `name` (`STOP`, `CONT`, `HUP`, `TERM`, …) to process `pid`, which the test started.
+pub fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", name, &pid.to_string()])
+        .status()
+        .context("running sh -c kill")?;
+    if !status.success() {
+        bail!("kill -s {name} {pid} failed: {status}");
+    }
+    Ok(())
+}
+
 /// Runs `firegrid {args}` (with `env`, and an HTTP listener on a free loopback port) to its exit,
 /// at most `limit` (then it is killed and that is an error); returns whether it succeeded and
 /// its stderr followed by its stdout.
