@@ -10,6 +10,7 @@
 //! | [`base`] | [`free_port`], [`eventually`] (a condition polled until a deadline), the bounds |
 //! | `server` | a server process: log file, SIGTERM within a bound, killed by PID on drop |
 //! | [`mosquitto`], [`victoria`] | the two servers every end-to-end test needs |
+//! | [`influxdb`] | InfluxDB 1.x, for the store answers VictoriaMetrics never gives (400 on a bad line, 401) |
 //! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
 //! | [`registry`] | registry files from typed rows, through ingest's one registry writer |
 //! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
@@ -123,6 +124,7 @@ pub mod base;
 pub mod dispatch;
 pub mod fleet;
 pub mod hooks;
+pub mod influxdb;
 pub mod login;
 pub mod mosquitto;
 pub mod process;
