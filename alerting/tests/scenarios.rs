@@ -179,6 +179,70 @@ fn scenarios() -> Vec<Scenario> {
             events: vec![],
         },
         Scenario {
+            name: "heat of 57 °C alone, without smoke, is a fire",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, temperature_c: Some(57.0), ..Default::default() },
+            ))],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "heat of 56.9 °C alone raises nothing",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, temperature_c: Some(56.9), ..Default::default() },
+            ))],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "the detector's own alarm flag is a fire even with status normal",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, alarm: Some(true), ..Default::default() },
+            ))],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "an alarm at an elderly care home, a hospital and an ancient town is critical at once, each",
+            steps: [SiteType::ElderlyCare, SiteType::Hospital, SiteType::AncientTown]
+                .into_iter()
+                .enumerate()
+                .map(|(i, site)| {
+                    let d = device(&format!("sd-site-{i}"), Kind::Smoke, "", site, false);
+                    Step::Read(smoke_alarm(&d, T0 + i as i64 * S, Some(1)))
+                })
+                .collect(),
+            incidents: vec![(Class::Fire, Severity::Critical); 3],
+            events: vec!["opened:critical"; 3],
+        },
+        Scenario {
+            name: "hotspots of two cameras 500 m apart 29 minutes apart are one forest fire (the window is 30)",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 29 * MIN, 29.8045, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "hotspots of two cameras 500 m apart 31 minutes apart are two forest fires",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 31 * MIN, 29.8045, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::High), (Class::ForestFire, Severity::High)],
+            events: vec!["opened:high", "opened:high"],
+        },
+        Scenario {
             name: "a sun glint on a single frame raises nothing",
             steps: vec![
                 Step::Read(forest(&cam, T0, 140.0, 12, None)),
