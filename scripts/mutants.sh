@@ -9,8 +9,8 @@
 # Modules: topic payload lineproto batch rules correlation severity routing escalation.
 # Results go to $MUTANTS_OUT (default target/mutants)/<module>/mutants.out (caught.txt, missed.txt, timeout.txt, unviable.txt).
 # Exclusions (equivalent mutants, with reasons) are in .cargo/mutants.toml.
-# Install once: cargo install cargo-mutants --locked (27.x). A full run is hours on 2 cores; the
-# target directory is copied so the dependency builds are reused (--copy-target=true).
+# Install once: cargo install cargo-mutants --locked (27.x). A full run is hours on 2 cores: each
+# module builds its dependencies once in a scratch copy, then one crate per mutant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,7 +40,7 @@ for m in "${modules[@]}"; do
     echo "=== $m ($file)"
     mkdir -p "$OUT/$m"
     # cargo-mutants exits 2 when mutants survive: report, keep going.
-    cargo mutants --workspace --file "$file" "${test_args[@]}" --copy-target=true --no-shuffle \
+    cargo mutants --workspace --file "$file" "${test_args[@]}" --no-shuffle \
         --timeout 60 --build-timeout 600 --jobs "${MUTANTS_JOBS:-1}" --output "$OUT/$m" || true
     out="$OUT/$m/mutants.out"
     for o in caught missed timeout unviable; do

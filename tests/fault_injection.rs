@@ -33,6 +33,15 @@ impl Setup {
 
     /// Writes the config file; `spool_max_bytes` 0 keeps the default.
     fn config(&self, spool_max_bytes: u64) -> Result<std::path::PathBuf> {
+        self.config_with(spool_max_bytes, |_| {})
+    }
+
+    /// [`config`](Self::config), with `change` applied last.
+    fn config_with(
+        &self,
+        spool_max_bytes: u64,
+        change: impl FnOnce(&mut firegrid::Config),
+    ) -> Result<std::path::PathBuf> {
         let reg = fleet::write_registry(self.dir.path(), &self.devices)?;
         let mut c = fleet::harness_config(self.dir.path(), &reg, &self.mqtt.url(), &self.vm.url(), "firegrid-fault");
         c.store.influxdb.retry_max_ms = 1000;
@@ -41,6 +50,7 @@ impl Setup {
             c.spool.max_bytes = spool_max_bytes;
             c.spool.segment_bytes = spool_max_bytes.min(1 << 20);
         }
+        change(&mut c);
         let path = self.dir.path().join("firegrid.toml");
         std::fs::write(&path, toml::to_string(&c)?)?;
         Ok(path)
@@ -256,6 +266,72 @@ async fn a_torn_or_corrupt_spool_tail_is_cut_at_start_up_and_nothing_is_missing(
             fg.log_tail().contains("spool_recovered")
                 || std::fs::read_to_string(s.dir.path().join("firegrid.log"))?.contains("spool_recovered")
         );
+        Ok(())
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_in_the_middle_of_a_stream_loses_nothing() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(240), async {
+        let s = Setup::new(200).await?;
+        let config = s.config(0)?;
+        let mut fg = s.firegrid(&config).await?;
+        // 20,000 readings at 5,000/s; SIGTERM once 3,000 of them were taken in.
+        let publisher =
+            tokio::spawn(support::publish::publish_paced(s.mqtt.port(), "term-load", s.readings(1, 100), 5000));
+        let received = support::eventually(Duration::from_secs(60), || async {
+            let received = support::api::metric_sum(&fg_base(&fg), "firegrid_messages_received_total", &[]).await?;
+            Ok((received >= 3000.0).then_some(received))
+        })
+        .await
+        .context("the stream reaching firegrid")?;
+        ensure!(!publisher.is_finished() && received < 20_000.0, "the SIGTERM must come mid-stream ({received})");
+        // A clean exit (status 0) after draining what it had taken.
+        fg.stop(Duration::from_secs(30)).await?;
+        fg.start_again().await?;
+        publisher.await??;
+        s.assert_all_stored(&s.expected(1..101), Duration::from_secs(60)).await
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_at_once_and_loses_nothing_acknowledged() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(240), async {
+        let mut s = Setup::new(100).await?;
+        // A write waits up to a minute for the store: nothing goes to the spool during the test.
+        let config = s.config_with(0, |c| c.store.influxdb.timeout_ms = 60_000)?;
+        let mut fg = s.firegrid(&config).await?;
+        // The store hangs (SIGSTOP): the drain after the first Ctrl-C cannot finish by itself.
+        let vm_pid = s.vm.pid().context("VictoriaMetrics is running")?;
+        support::publish::publish_all(s.mqtt.port(), "int-load-1", s.readings(1, 10)).await?;
+        s.assert_all_stored(&s.expected(1..11), Duration::from_secs(30)).await?;
+        support::process::signal(vm_pid, "STOP")?;
+        support::publish::publish_all(s.mqtt.port(), "int-load-2", s.readings(11, 20)).await?;
+        support::eventually(Duration::from_secs(30), || async {
+            let received = support::api::metric_sum(&fg_base(&fg), "firegrid_messages_received_total", &[]).await?;
+            Ok((received >= 3000.0).then_some(()))
+        })
+        .await
+        .context("the second stream taken in")?;
+        fg.signal("INT")?;
+        support::eventually(Duration::from_secs(10), || async {
+            Ok(fg.log_text()?.contains("shutdown requested").then_some(()))
+        })
+        .await
+        .context("the first Ctrl-C seen")?;
+        let second = tokio::time::Instant::now();
+        fg.signal("INT")?;
+        let status = fg.wait_exit(Duration::from_secs(5)).await?;
+        let took = second.elapsed();
+        ensure!(status.code() == Some(130), "exit status {status} after the second Ctrl-C");
+        ensure!(took < Duration::from_secs(2), "exited {took:?} after the second Ctrl-C");
+        // What was not acknowledged is still with the broker: all of it arrives after a restart.
+        support::process::signal(vm_pid, "CONT")?;
+        fg.start_again().await?;
+        s.assert_all_stored(&s.expected(1..31), Duration::from_secs(60)).await?;
+        s.vm.stop().await?;
         Ok(())
     })
     .await?

@@ -1,7 +1,7 @@
 //! Promises of the ingest path with a real mosquitto and a real VictoriaMetrics, firegrid
 //! in-process: refused messages never fill the MQTT window, `/readyz` is not ready while the
 //! broker is away, and a reading whose topic disagrees with the registry is counted as a location
-//! mismatch and stored at the registry's location.
+//! mismatch and stored at the registry's location; and `mqtts://` works against mosquitto with TLS.
 
 mod support;
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use support::fleet::{self, TestDevice};
-use support::{Mosquitto, VictoriaMetrics};
+use support::{Mosquitto, MosquittoOptions, VictoriaMetrics};
 use tokio_util::sync::CancellationToken;
 
 fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, devices: &[TestDevice]) -> Result<firegrid::Settings> {
@@ -129,6 +129,51 @@ async fn a_reading_from_another_township_than_registered_counts_a_location_misma
         .context("every reading stored, the mismatched ones too")?;
         let mismatches = support::api::metric_sum(&api, "firegrid_location_mismatch_total", &[]).await?;
         ensure!(mismatches == 2.0, "{mismatches} location mismatches counted, 2 published");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
+        Ok(())
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firegrid_takes_readings_over_mqtts_from_a_mosquitto_with_tls() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let pki = support::tls::make_pki(dir.path())?;
+        let tls_port = support::free_port()?;
+        // A second listener with TLS; test traffic comes in on the plain one.
+        let extra_config = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+            pki.ca.display(),
+            pki.cert.display(),
+            pki.key.display()
+        );
+        let mqtt = Mosquitto::start_with(MosquittoOptions { extra_config, ..Default::default() }).await?;
+        let vm = VictoriaMetrics::start().await?;
+        let devices: Vec<TestDevice> = fleet::devices(6).into_iter().filter(|d| d.registered).collect();
+        let reg = fleet::write_registry(dir.path(), &devices)?;
+        let url = format!("mqtts://127.0.0.1:{tls_port}");
+        let mut c = fleet::harness_config(dir.path(), &reg, &url, &vm.url(), "firegrid-mqtts");
+        c.mqtt.ca_file = pki.ca.display().to_string();
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
+        let api = format!("http://{}", running.http_addr);
+        support::eventually(Duration::from_secs(15), || async {
+            Ok((readyz(&api).await?.1["mqtt_connected"] == true).then_some(()))
+        })
+        .await
+        .context("connected over TLS")?;
+
+        let ts = firegrid_ingest::clock::now_ms() - 10_000;
+        let msgs = devices.iter().map(|d| (fleet::topic(d), fleet::payload(d, 1, ts).into_bytes())).collect();
+        support::publish::publish_all(mqtt.port(), "mqtts-pub", msgs).await?;
+        let want: std::collections::BTreeSet<(String, u64)> = devices.iter().map(|d| (d.id.clone(), 1)).collect();
+        support::eventually(Duration::from_secs(20), || async {
+            Ok((fleet::stored_pairs(&vm).await? == want).then_some(()))
+        })
+        .await
+        .context("the readings taken over mqtts stored")?;
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
         Ok(())

@@ -21,6 +21,7 @@
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
 //! | [`api`] | reading `/metrics` |
+//! | [`tls`] | a private CA and a server certificate for 127.0.0.1 (openssl) |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -132,6 +133,7 @@ pub mod proxy;
 pub mod publish;
 pub mod registry;
 mod server;
+pub mod tls;
 pub mod victoria;
 pub mod watch;
 
