@@ -18,8 +18,19 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
         let dir = tempfile::tempdir()?;
-        let devices = fleet::devices(50);
-        let reg = fleet::write_registry(dir.path(), &devices)?;
+        // Two smoke detectors of one household: the first of the fleet, and a second one beside it.
+        let mut devices = fleet::devices(50);
+        let first = devices.iter().find(|d| d.kind == "smoke" && d.registered).context("a smoke detector")?.clone();
+        let second = TestDevice { id: "sm-kitchen".into(), ..first.clone() };
+        devices.push(second.clone());
+        let pair = [first.id.clone(), second.id.clone()];
+        let reg = fleet::write_registry_by(dir.path(), &devices, |d| {
+            if pair.contains(&d.id) {
+                "h-kitchen".into()
+            } else {
+                format!("h-{}", d.id)
+            }
+        })?;
         // Mode 0600: firegrid refuses a tokens file others may read.
         firegrid_alerting::access::private_file::write_private(
             &dir.path().join("tokens.csv"),
@@ -30,9 +41,7 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let addr = running.http_addr;
 
-        // Two smoke detectors of the registered fleet alarm, one after the other.
-        let smoke: Vec<&TestDevice> = devices.iter().filter(|d| d.kind == "smoke" && d.registered).take(1).collect();
-        let d = smoke.first().context("a smoke detector")?;
+        // The two detectors alarm, one after the other.
         let now = firegrid_ingest::clock::now_ms();
         let alarm = |seq: u64, ts: i64| {
             format!(r#"{{"ts":{ts},"seq":{seq},"status":"alarm","values":{{"obscuration_db_m":0.6,"alarm":true}}}}"#)
@@ -41,7 +50,10 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
         support::publish::publish_all(
             mqtt.port(),
             "alarm-pub",
-            vec![(fleet::topic(d), alarm(1, now).into_bytes()), (fleet::topic(d), alarm(2, now + 1000).into_bytes())],
+            vec![
+                (fleet::topic(&first), alarm(1, now).into_bytes()),
+                (fleet::topic(&second), alarm(1, now + 1000).into_bytes()),
+            ],
         )
         .await?;
         let client = reqwest::Client::new();
@@ -56,12 +68,16 @@ async fn a_kitchen_fire_published_to_the_broker_is_an_incident_in_the_api_within
                     .json()
                     .await?;
                 let list = r["incidents"].as_array().cloned().unwrap_or_default();
-                Ok((!list.is_empty()).then_some(list))
+                // Done once both detectors' alarms are in: the second one is on an incident.
+                let both = list.iter().any(|i| i.to_string().contains("sm-kitchen"));
+                Ok(both.then_some(list))
             }
         })
         .await?;
         let waited = sent_at.elapsed();
         ensure!(incidents.len() == 1, "one incident for one household: {incidents:?}");
+        let on_it = |id: &str| incidents[0]["devices"].as_array().is_some_and(|ds| ds.iter().any(|d| d == id));
+        ensure!(on_it(&first.id) && on_it(&second.id), "both detectors on the incident: {:?}", incidents[0]);
         ensure!(incidents[0]["class"] == "fire", "{:?}", incidents[0]);
         ensure!(waited < Duration::from_secs(1) + Duration::from_millis(500), "visible after {waited:?}");
         let unauth = client.get(format!("http://{addr}/api/v1/incidents")).send().await?;

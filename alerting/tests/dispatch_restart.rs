@@ -48,7 +48,10 @@ async fn an_escalation_due_after_a_restart_still_fires() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let reg = dispatch_fixture::registry(dir.path());
-    let settings = DispatchConfig { ack_timeout_seconds: 1, ..DispatchConfig::default() }.validate().expect("valid");
+    const ACK_TIMEOUT_SECONDS: u64 = 1;
+    let settings = DispatchConfig { ack_timeout_seconds: ACK_TIMEOUT_SECONDS, ..DispatchConfig::default() }
+        .validate()
+        .expect("valid");
 
     let mut first = start_dispatching(&data, &reg, &settings);
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
@@ -61,8 +64,16 @@ async fn an_escalation_due_after_a_restart_still_fires() {
     ];
     assert_eq!(pending(&data), want_first, "notified at opening, nothing delivered (no delivery loop here)");
 
-    // Down past the deadline; on restart the next tick escalates to the next micro station.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Down past the deadline (the first round's ack timeout, counted from its notification, by
+    // the clock the store's timestamps use); on restart the next tick escalates to the next
+    // micro station.
+    let store = IncidentStore::open(&data).expect("store");
+    let notified = store.due_outbox(i64::MAX, 10).expect("due").iter().map(|o| o.created_at_ms).max();
+    drop(store);
+    let due = notified.expect("the first round is in the outbox") + 1000 * ACK_TIMEOUT_SECONDS as i64;
+    while now_ms() <= due {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let second = start_dispatching(&data, &reg, &settings);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {

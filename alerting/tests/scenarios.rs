@@ -125,6 +125,124 @@ fn scenarios() -> Vec<Scenario> {
             events: vec!["opened:medium"],
         },
         Scenario {
+            name: "residual current over the alarm value for 25 s, twice, raises nothing (the window is 30 s)",
+            steps: [0, 35]
+                .into_iter()
+                .flat_map(|start| {
+                    let em = em.clone();
+                    (0..=6).map(move |i| {
+                        let ma = if i < 6 { 350.0 } else { 20.0 };
+                        Step::Read(electrical(&em, T0 + (start + i * 5) * S, ma, 30.0))
+                    })
+                })
+                .collect(),
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "residual current over the alarm value for exactly its 30 s window is an electrical fire",
+            steps: (0..=6).map(|i| Step::Read(electrical(&em, T0 + i * 5 * S, 350.0, 30.0))).collect(),
+            incidents: vec![(Class::ElectricalFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a cable at 75 °C for 35 s, twice, raises nothing (the window is 40 s)",
+            steps: [0, 45]
+                .into_iter()
+                .flat_map(|start| {
+                    let em = em.clone();
+                    (0..=8).map(move |i| {
+                        let c = if i < 8 { 75.0 } else { 30.0 };
+                        Step::Read(electrical(&em, T0 + (start + i * 5) * S, 20.0, c))
+                    })
+                })
+                .collect(),
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "a cable at 75 °C for exactly its 40 s window is an electrical fire",
+            steps: (0..=8).map(|i| Step::Read(electrical(&em, T0 + i * 5 * S, 20.0, 75.0))).collect(),
+            incidents: vec![(Class::ElectricalFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a detector silent for 2.5 intervals at a time is never offline (the delay is 3)",
+            steps: (0..4)
+                .flat_map(|i| {
+                    let at = T0 + i * 9000 * S;
+                    [Step::Tick(at), Step::Read(smoke(&a, at, 0.01))]
+                })
+                .chain([Step::Tick(T0 + 3 * 9000 * S + 9000 * S)])
+                .collect(),
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "heat of 57 °C alone, without smoke, is a fire",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, temperature_c: Some(57.0), ..Default::default() },
+            ))],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "heat of 56.9 °C alone raises nothing",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, temperature_c: Some(56.9), ..Default::default() },
+            ))],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "the detector's own alarm flag is a fire even with status normal",
+            steps: vec![Step::Read(smoke_with(
+                &a,
+                T0,
+                Status::Normal,
+                SmokeValues { obscuration_db_m: 0.0, alarm: Some(true), ..Default::default() },
+            ))],
+            incidents: vec![(Class::Fire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "an alarm at an elderly care home, a hospital and an ancient town is critical at once, each",
+            steps: [SiteType::ElderlyCare, SiteType::Hospital, SiteType::AncientTown]
+                .into_iter()
+                .enumerate()
+                .map(|(i, site)| {
+                    let d = device(&format!("sd-site-{i}"), Kind::Smoke, "", site, false);
+                    Step::Read(smoke_alarm(&d, T0 + i as i64 * S, Some(1)))
+                })
+                .collect(),
+            incidents: vec![(Class::Fire, Severity::Critical); 3],
+            events: vec!["opened:critical"; 3],
+        },
+        Scenario {
+            name: "hotspots of two cameras 500 m apart 29 minutes apart are one forest fire (the window is 30)",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 29 * MIN, 29.8045, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
+            name: "hotspots of two cameras 500 m apart 31 minutes apart are two forest fires",
+            steps: vec![
+                Step::Read(forest_at(&cam, T0, 29.800, 106.600)),
+                Step::Read(forest_at(&cam2, T0 + 31 * MIN, 29.8045, 106.600)),
+            ],
+            incidents: vec![(Class::ForestFire, Severity::High), (Class::ForestFire, Severity::High)],
+            events: vec!["opened:high", "opened:high"],
+        },
+        Scenario {
             name: "a sun glint on a single frame raises nothing",
             steps: vec![
                 Step::Read(forest(&cam, T0, 140.0, 12, None)),

@@ -46,6 +46,15 @@ pub fn devices(n: usize) -> Vec<TestDevice> {
 /// Writes the registered devices (each its own household, at an address with a comma), the
 /// district station of 渝北区 and no grid into `dir`.
 pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<RegistryPaths> {
+    write_registry_by(dir, devices, |d| format!("h-{}", d.id))
+}
+
+/// [`write_registry`], with each device's household given by `household`.
+pub fn write_registry_by(
+    dir: &Path,
+    devices: &[TestDevice],
+    household: impl Fn(&TestDevice) -> String,
+) -> Result<RegistryPaths> {
     let mut rows = Vec::new();
     for dev in devices.iter().filter(|d| d.registered) {
         let kind = Kind::parse(dev.kind).with_context(|| format!("kind {}", dev.kind))?;
@@ -58,7 +67,7 @@ pub fn write_registry(dir: &Path, devices: &[TestDevice]) -> Result<RegistryPath
             address: "五星路 3栋,2单元".to_owned(),
             lat: Some(29.7),
             lon: Some(106.6),
-            ..registry::detector(&dev.id, &format!("h-{}", dev.id))
+            ..registry::detector(&dev.id, &household(dev))
         });
     }
     let district = registry::station("d-500112", "渝北区消防救援站", Tier::District, ("", ""), (29.7, 106.6));

@@ -7,9 +7,10 @@
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | `mod.rs` | [`free_port`], [`eventually`] (a condition polled until a deadline), the bounds |
+//! | [`base`] | [`free_port`], [`eventually`] (a condition polled until a deadline), the bounds |
 //! | `server` | a server process: log file, SIGTERM within a bound, killed by PID on drop |
 //! | [`mosquitto`], [`victoria`] | the two servers every end-to-end test needs |
+//! | [`influxdb`] | InfluxDB 1.x, for the store answers VictoriaMetrics never gives (400 on a bad line, 401) |
 //! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
 //! | [`registry`] | registry files from typed rows, through ingest's one registry writer |
 //! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
@@ -21,6 +22,7 @@
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
+//! | [`tls`] | a private CA and a server certificate for 127.0.0.1 (openssl) |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -120,9 +122,11 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod base;
 pub mod dispatch;
 pub mod fleet;
 pub mod hooks;
+pub mod influxdb;
 pub mod login;
 pub mod mosquitto;
 pub mod process;
@@ -131,6 +135,7 @@ pub mod publish;
 pub mod registry;
 pub mod scale;
 mod server;
+pub mod tls;
 pub mod victoria;
 pub mod watch;
 
@@ -140,44 +145,4 @@ pub use mosquitto::{Mosquitto, MosquittoOptions};
 #[allow(unused_imports)]
 pub use victoria::{VictoriaMetrics, VmOptions};
 
-use std::net::TcpListener;
-use std::time::{Duration, Instant};
-
-use anyhow::{bail, Context as _, Result};
-
-/// How long a server may take to accept connections after it is spawned.
-pub const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a server may take to exit after SIGTERM before it is killed.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Timeout of every HTTP request the harness makes.
-pub const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// When set (and not `0`), temporary directories are kept and every server's log tail is printed on drop.
-pub const KEEP_DIRS_ENV: &str = "FIREGRID_TEST_KEEP_DIRS";
-
-/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0 to find a free port")?;
-    Ok(listener.local_addr().context("reading the bound address")?.port())
-}
-
-/// Polls `check` every 50 ms until it returns `Ok(Some(_))` or `timeout` passes; errors of `check` are retried.
-/// Useful for "eventually in VictoriaMetrics" assertions.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match check().await {
-            Ok(Some(value)) => return Ok(value),
-            Ok(None) => String::from("condition not met"),
-            Err(e) => format!("{e:#}"),
-        };
-        if Instant::now() >= deadline {
-            bail!("not within {timeout:?}: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use base::*;

@@ -1,9 +1,11 @@
 //! The mosquitto broker of the harness: a private config, persistence and port per test.
 
+use super::base::*;
 use super::server::*;
-use super::*;
+use anyhow::{bail, Context as _, Result};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 #[derive(Debug, Clone)]

@@ -13,6 +13,8 @@ pub struct Firegrid {
     child: Option<Child>,
     config: PathBuf,
     env: Vec<(String, String)>,
+    /// Global options before the `run` subcommand (`--log-format json`).
+    global_args: Vec<String>,
     pub http_port: u16,
     log: PathBuf,
 }
@@ -20,8 +22,20 @@ pub struct Firegrid {
 impl Firegrid {
     /// Writes nothing: takes a config file and overrides, and starts the binary.
     pub async fn start(config: &Path, env: Vec<(String, String)>, log: &Path) -> Result<Firegrid> {
+        Self::start_with_args(config, env, log, &[]).await
+    }
+
+    /// [`start`](Self::start) with global options before `run` (such as `--log-format json`).
+    pub async fn start_with_args(
+        config: &Path,
+        env: Vec<(String, String)>,
+        log: &Path,
+        global_args: &[&str],
+    ) -> Result<Firegrid> {
         let http_port = super::free_port()?;
-        let mut f = Firegrid { child: None, config: config.to_owned(), env, http_port, log: log.to_owned() };
+        let global_args = global_args.iter().map(|a| (*a).to_owned()).collect();
+        let mut f =
+            Firegrid { child: None, config: config.to_owned(), env, global_args, http_port, log: log.to_owned() };
         f.spawn().await?;
         Ok(f)
     }
@@ -29,6 +43,7 @@ impl Firegrid {
     async fn spawn(&mut self) -> Result<()> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
         let child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
+            .args(&self.global_args)
             .args(["run", "--config"])
             .arg(&self.config)
             .envs(self.env.iter().cloned())
@@ -58,6 +73,40 @@ impl Firegrid {
     pub async fn kill9_and_restart(&mut self) -> Result<()> {
         self.kill9();
         self.spawn().await
+    }
+
+    /// Starts the binary again (after [`stop`](Self::stop) or an exit), same config and port.
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.kill9();
+        self.spawn().await
+    }
+
+    /// Sends signal `name` (`TERM`, `HUP`, `STOP`, …) to the running process.
+    pub fn signal(&self, name: &str) -> Result<()> {
+        signal(self.pid().context("firegrid is not running")?, name)
+    }
+
+    /// Waits up to `limit` for the process to exit (it is killed after that, and that is an
+    /// error); returns its exit status.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Result<std::process::ExitStatus> {
+        let Some(mut c) = self.child.take() else { bail!("firegrid is not running") };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = c.try_wait()? {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                bail!("firegrid did not exit within {limit:?}; log:\n{}", self.log_tail());
+            }
+            tokio::time::sleep(EXIT_POLL).await;
+        }
+    }
+
+    /// Everything the process wrote to its log so far.
+    pub fn log_text(&self) -> Result<String> {
+        std::fs::read_to_string(&self.log).with_context(|| format!("reading {}", self.log.display()))
     }
 
     /// SIGKILL and reap.
@@ -132,6 +181,18 @@ pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
             .with_context(|| format!("no {name} in /proc/{pid}/status"))
     };
     Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Sends signal `name` (`STOP`, `CONT`, `HUP`, `TERM`, …) to process `pid`, which the test started.
+pub fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", name, &pid.to_string()])
+        .status()
+        .context("running sh -c kill")?;
+    if !status.success() {
+        bail!("kill -s {name} {pid} failed: {status}");
+    }
+    Ok(())
 }
 
 /// Runs `firegrid {args}` (with `env`, and an HTTP listener on a free loopback port) to its exit,

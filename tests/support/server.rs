@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _, Result};
 use tempfile::TempDir;
 
-use super::{KEEP_DIRS_ENV, STOP_TIMEOUT};
+use super::base::{KEEP_DIRS_ENV, STOP_TIMEOUT};
 
 pub(super) const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
 pub(super) const VICTORIA_METRICS_BIN: &str = "/usr/bin/victoria-metrics";

@@ -1,10 +1,12 @@
 //! The VictoriaMetrics server of the harness, and reading back what firegrid wrote through its
 //! export API.
 
+use super::base::*;
 use super::server::*;
-use super::*;
+use anyhow::{bail, Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 

@@ -26,9 +26,12 @@ const MARKER_KEY: &str = "_harness_sync";
 pub struct DispatchWatch {
     port: u16,
     filter: String,
-    rx: mpsc::UnboundedReceiver<(String, Value)>,
-    /// What arrived so far (markers left out), in order.
+    rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    /// The JSON messages that arrived so far (markers left out), in order.
     pub seen: Vec<(String, Value)>,
+    /// Every message that arrived so far, JSON or not, as topic and payload bytes (markers left
+    /// out), in order.
+    pub raw: Vec<(String, Vec<u8>)>,
     markers: u64,
     task: tokio::task::JoinHandle<()>,
 }
@@ -53,13 +56,11 @@ impl DispatchWatch {
             let _client = client;
             while let Ok(ev) = el.poll().await {
                 if let Event::Incoming(Packet::Publish(p)) = ev {
-                    if let Ok(v) = serde_json::from_slice(&p.payload) {
-                        let _ = tx.send((String::from_utf8_lossy(&p.topic).into_owned(), v));
-                    }
+                    let _ = tx.send((String::from_utf8_lossy(&p.topic).into_owned(), p.payload.to_vec()));
                 }
             }
         });
-        Ok(DispatchWatch { port, filter: filter.to_owned(), rx, seen: Vec::new(), markers: 0, task })
+        Ok(DispatchWatch { port, filter: filter.to_owned(), rx, seen: Vec::new(), raw: Vec::new(), markers: 0, task })
     }
 
     /// The messages received so far, without their topics.
@@ -74,10 +75,17 @@ impl DispatchWatch {
         }
     }
 
-    fn push(&mut self, m: (String, Value)) {
-        if m.1.get(MARKER_KEY).is_none() {
-            self.seen.push(m);
+    /// Keeps a message that is not a marker; returns the marker's number when it is one.
+    fn push(&mut self, (topic, payload): (String, Vec<u8>)) -> Option<Value> {
+        let json = serde_json::from_slice::<Value>(&payload).ok();
+        if let Some(marker) = json.as_ref().and_then(|v| v.get(MARKER_KEY)) {
+            return Some(marker.clone());
         }
+        if let Some(v) = json {
+            self.seen.push((topic.clone(), v));
+        }
+        self.raw.push((topic, payload));
+        None
     }
 
     /// Waits until `pred` holds over everything received so far.
@@ -86,8 +94,25 @@ impl DispatchWatch {
         self.take_arrived();
         while !pred(&self.seen) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) => self.push(m),
+                Ok(Some(m)) => {
+                    self.push(m);
+                }
                 _ => bail!("condition on {} not met within {timeout:?}; received {:?}", self.filter, self.seen),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until `pred` holds over every message received so far, JSON or not.
+    pub async fn until_raw(&mut self, timeout: Duration, pred: impl Fn(&[(String, Vec<u8>)]) -> bool) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        self.take_arrived();
+        while !pred(&self.raw) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(m)) => {
+                    self.push(m);
+                }
+                _ => bail!("condition on {} not met within {timeout:?}; {} received", self.filter, self.raw.len()),
             }
         }
         Ok(())
@@ -108,8 +133,11 @@ impl DispatchWatch {
         let deadline = tokio::time::Instant::now() + ANSWER;
         loop {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some((_, v))) if v.get(MARKER_KEY) == Some(&Value::from(n)) => return Ok(()),
-                Ok(Some(m)) => self.push(m),
+                Ok(Some(m)) => {
+                    if self.push(m) == Some(Value::from(n)) {
+                        return Ok(());
+                    }
+                }
                 _ => bail!("the marker on {} did not come back within {ANSWER:?}", self.filter),
             }
         }

@@ -35,11 +35,13 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     match &s.tls {
         None => {}
         Some(None) => {
+            install_crypto_provider();
             o.set_transport(Transport::tls_with_default_config());
         }
         Some(Some(ca)) => {
             let pem =
                 std::fs::read(ca).map_err(|source| OptionsError::CaFile { path: ca.display().to_string(), source })?;
+            install_crypto_provider();
             o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
                 ca: pem,
                 alpn: None,
@@ -48,6 +50,14 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
         }
     }
     Ok(o)
+}
+
+/// Makes ring the process's TLS crypto provider unless one is set. The dependency graph enables
+/// both of rustls's providers (ring, and aws-lc-rs through reqwest), and rustls then refuses to
+/// pick one: without this, the first `mqtts://` connection panics in the event loop.
+fn install_crypto_provider() {
+    // Err means a provider is already installed, which is all that is needed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A connected client and its event loop; the request queue is sized so that acks for a full
