@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::{Device, EnrichedReading, Reading, Status, Values};
+use firegrid_ingest::model::device_id::DeviceId;
+use firegrid_ingest::{DeviceRecord, EnrichedReading, Reading, Status, Values};
 
 use super::dedup::{self, Seen};
 use super::generations::Generations;
@@ -34,17 +35,18 @@ pub(crate) struct DeviceRef {
     /// Township (registry's, else topic's).
     pub(crate) township: String,
     /// The registry entry, when registered.
-    pub(crate) device: Option<Arc<Device>>,
+    pub(crate) device: Option<Arc<DeviceRecord>>,
 }
 
 impl DeviceRef {
-    fn of(er: &EnrichedReading) -> DeviceRef {
+    /// The reference of a registered device (only registered devices are watched).
+    fn of(device: Arc<DeviceRecord>) -> DeviceRef {
         DeviceRef {
-            device_id: er.reading.device_id.clone(),
-            kind: er.reading.kind,
-            county: er.county().to_owned(),
-            township: er.township().to_owned(),
-            device: er.device.clone(),
+            device_id: device.device_id().to_owned(),
+            kind: device.kind(),
+            county: device.county().to_owned(),
+            township: device.township().to_owned(),
+            device: Some(device),
         }
     }
 }
@@ -53,9 +55,9 @@ impl DeviceRef {
 #[derive(Debug)]
 pub struct Detector {
     settings: Arc<AlertSettings>,
-    devices: HashMap<String, DeviceState>,
+    devices: HashMap<DeviceId, DeviceState>,
     unregistered: Generations<DeviceState>,
-    offline: OfflineTracker<DeviceRef>,
+    offline: OfflineTracker,
     changes: Vec<RowChange>,
 }
 
@@ -67,7 +69,7 @@ impl Detector {
             settings,
             devices: HashMap::new(),
             unregistered: Generations::new(cap),
-            offline: OfflineTracker::new(),
+            offline: OfflineTracker::default(),
             changes: Vec::new(),
         }
     }
@@ -85,7 +87,7 @@ impl Detector {
                     if st.unregistered {
                         self.unregistered.insert(id, st, &mut evicted);
                     } else {
-                        self.devices.insert(id, st);
+                        self.devices.insert(DeviceId::from(id.as_str()), st);
                     }
                 }
                 Err(e) => bad.push((id, e.to_string())),
@@ -108,34 +110,24 @@ impl Detector {
 
     /// Starts watching a registered device that has not reported yet (start-up, registry load):
     /// it goes offline when silent for its offline delay from `now_ms` (plus the start-up grace).
-    pub(crate) fn watch(&mut self, device: &Arc<Device>, now_ms: i64) {
-        if self.offline.contains(&device.device_id) {
-            return;
-        }
-        let rules = self.settings.rules(Some(device.site_type));
-        let after = millis(rules.offline_after(device.kind)).saturating_add(millis(self.settings.startup_grace));
-        let r = DeviceRef {
-            device_id: device.device_id.clone(),
-            kind: device.kind,
-            county: device.county.clone(),
-            township: device.township.clone(),
-            device: Some(device.clone()),
-        };
-        self.offline.seen(&device.device_id, now_ms, after, || r);
+    pub(crate) fn watch(&mut self, device: &Arc<DeviceRecord>, now_ms: i64) {
+        let rules = self.settings.rules(Some(device.site_type()));
+        let after = millis(rules.offline_after(device.kind())).saturating_add(millis(self.settings.startup_grace));
+        self.offline.watch(device, now_ms, after);
     }
 
     /// Evaluates one reading; `now_ms` is the engine clock (arrival), the rules use the reading's
     /// own `ts` for their windows. Only registered devices are watched for silence.
     pub(crate) fn evaluate(&mut self, er: &EnrichedReading, now_ms: i64) -> Verdict {
         let r = &er.reading;
-        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type));
-        if er.device.is_some() {
+        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type()));
+        if let Some(device) = &er.device {
             let after = millis(rules.offline_after(r.kind));
-            self.offline.seen(&r.device_id, now_ms, after, || DeviceRef::of(er));
+            self.offline.seen(device, now_ms, after);
         }
         let seen = Seen::of(r);
         let dedup = self.settings.correlation.dedup_per_device;
-        let Some(st) = state(&mut self.devices, &mut self.unregistered, &mut self.changes, er, dedup) else {
+        let Some(st) = state(&mut self.devices, &mut self.unregistered, &mut self.changes, er) else {
             return Verdict::Assessed(Assessment::default());
         };
         if dedup::is_redelivery(&st.recent, &seen) {
@@ -167,11 +159,11 @@ impl Detector {
     pub(crate) fn poll_offline(&mut self, now_ms: i64) -> Vec<DeviceRef> {
         let due = self.offline.poll(now_ms);
         for d in &due {
-            if let Some(st) = self.devices.get_mut(&d.device_id) {
+            if let Some(st) = self.devices.get_mut(d.device_id()) {
                 st.hazards |= Hazard::Offline.bit();
             }
         }
-        due
+        due.into_iter().map(DeviceRef::of).collect()
     }
 
     /// Devices currently offline.
@@ -183,24 +175,23 @@ impl Detector {
 /// The state of the reading's device, made when new. A device lives in one map only: the
 /// registered one once the registry knows it (taking over a state kept while it was not).
 fn state<'a>(
-    devices: &'a mut HashMap<String, DeviceState>,
+    devices: &'a mut HashMap<DeviceId, DeviceState>,
     unregistered: &'a mut Generations<DeviceState>,
     changes: &mut Vec<RowChange>,
     er: &EnrichedReading,
-    dedup: usize,
 ) -> Option<&'a mut DeviceState> {
     let id = er.reading.device_id.as_str();
     let kind = er.reading.kind;
     if er.device.is_some() || devices.contains_key(id) {
         if !devices.contains_key(id) {
-            let mut st = unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, dedup, false));
+            let mut st = unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, false));
             st.unregistered = false;
-            devices.insert(id.to_owned(), st);
+            devices.insert(DeviceId::from(id), st);
         }
         return devices.get_mut(id);
     }
     let mut evicted = Vec::new();
-    let st = unregistered.touch(id, || DeviceState::new(kind, dedup, true), &mut evicted);
+    let st = unregistered.touch(id, || DeviceState::new(kind, true), &mut evicted);
     forget(changes, evicted);
     st
 }
