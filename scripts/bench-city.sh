@@ -4,10 +4,12 @@
 # and VictoriaMetrics on loopback. Prints: check-config time and RSS; `run` start-up time (to
 # /readyz) and RSS; one reading published from every device, the time until all are stored and
 # the RSS then (bytes per device, all-in); the intake pause and peak RSS of a SIGHUP registry
-# reload; the simulator's own peak RSS. The offline sweep cost is measured in-process by
-# `cargo bench -p firegrid-alerting --bench sweep`. Loopback only; stops everything it started.
+# reload; the simulator's own peak RSS; then the offline sweep's tick cost with every device
+# watched (`cargo bench -p firegrid-alerting --bench sweep`, in-process; SWEEP=0 skips it).
+# Loopback only; stops everything it started.
 #   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 105 80: ~1.0M devices)
-#   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it)
+#   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it),
+#          SWEEP=0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 URBAN=${1:-105}
@@ -106,3 +108,9 @@ while time.monotonic() - t0 < 8:
 print(f"reload: longest /healthz round trip {worst*1000:.0f} ms during 8 s after SIGHUP "
       f"(idle {base*1000:.1f} ms); RSS {before} -> peak {peak} -> {rss('VmRSS')} MiB")
 PY
+
+kill -TERM $fg; wait $fg || true
+# The offline sweep with a million watched devices, in-process (no broker needed).
+if [ "${SWEEP:-1}" = 1 ]; then
+    FIREGRID_SWEEP_DEVICES=$N cargo bench -q -p firegrid-alerting --bench sweep 2>/dev/null | grep -v '^$'
+fi

@@ -182,6 +182,17 @@ impl DeviceRecord {
         }
     }
 
+    /// Both records read their text from the same table: they come from one registry load.
+    pub fn same_registry(&self, other: &DeviceRecord) -> bool {
+        Arc::ptr_eq(&self.names, &other.names)
+    }
+
+    /// No other record shares this record's text table (a record made on its own, or the last
+    /// one left of its registry): detaching it frees nothing.
+    pub fn stands_alone(&self) -> bool {
+        Arc::strong_count(&self.names) == 1
+    }
+
     /// The encoded tags of the device's series (county … site type), encoded by `encode` from
     /// the first device of the series that needs them and kept once per series.
     pub(crate) fn encoded_series(&self, encode: impl FnOnce(&DeviceRecord) -> String) -> &str {
