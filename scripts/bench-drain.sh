@@ -2,7 +2,7 @@
 # End-to-end drain benchmark (issue: ingest): a backlog of N readings queued by mosquitto for two
 # persistent sessions, drained once by a null subscriber (mosquitto_sub -q 1 to /dev/null) and once
 # by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
-# ratio and firegrid's peak RSS. Loopback only; stops everything it started.
+# ratio, firegrid's peak RSS and its CPU time per reading. Loopback only; stops everything it started.
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +63,12 @@ while :; do
     sleep 0.05
 done
 t1=$(now)
+# CPU (user + system) of the process so far, in clock ticks: fields 14 and 15 of /proc/PID/stat.
+ticks=$(awk '{print $14 + $15}' /proc/$fg/stat)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status)
+[ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
 kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
-echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start)"
-echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); firegrid peak RSS = $((peak/1024)) MiB"
+cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
+echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
+echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -10,7 +10,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use firegrid_alerting::config::AlertingConfig;
 use firegrid_alerting::engine::AlertCore;
 use firegrid_ingest::{
-    Device, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SiteType, SmokeValues, Status, Values,
+    Device, DeviceRecord, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SiteType, SmokeValues,
+    Status, Values,
 };
 
 const DEVICES: usize = 10_000;
@@ -27,7 +28,7 @@ impl Lcg {
     }
 }
 
-fn fleet() -> Vec<Arc<Device>> {
+fn fleet() -> Vec<Arc<DeviceRecord>> {
     (0..DEVICES)
         .map(|i| {
             let (kind, prefix) = match i % 10 {
@@ -35,7 +36,7 @@ fn fleet() -> Vec<Arc<Device>> {
                 6..=8 => (Kind::Electrical, "em"),
                 _ => (Kind::ForestIr, "fr"),
             };
-            Arc::new(Device {
+            Arc::new(DeviceRecord::from(Device {
                 device_id: format!("{prefix}-{i:06}"),
                 kind,
                 county: "500112".into(),
@@ -48,13 +49,12 @@ fn fleet() -> Vec<Arc<Device>> {
                 lon: Some(106.6),
                 site_type: if kind == Kind::ForestIr { SiteType::Forest } else { SiteType::Residential },
                 vulnerable: i % 97 == 0,
-                line_prefix: firegrid_ingest::LinePrefix::default(),
-            })
+            }))
         })
         .collect()
 }
 
-fn readings(fleet: &[Arc<Device>]) -> Vec<EnrichedReading> {
+fn readings(fleet: &[Arc<DeviceRecord>]) -> Vec<EnrichedReading> {
     let mut rng = Lcg(17);
     (0..READINGS)
         .map(|n| {
@@ -63,7 +63,7 @@ fn readings(fleet: &[Arc<Device>]) -> Vec<EnrichedReading> {
             let ts = T0 + round * 10_000 + (n % fleet.len()) as i64;
             let p = rng.next();
             let mut status = Status::Normal;
-            let values = match d.kind {
+            let values = match d.kind() {
                 Kind::Smoke => {
                     let mut v = SmokeValues {
                         obscuration_db_m: 0.01 + 0.04 * rng.next(),
@@ -96,10 +96,10 @@ fn readings(fleet: &[Arc<Device>]) -> Vec<EnrichedReading> {
             };
             EnrichedReading {
                 reading: Reading {
-                    device_id: d.device_id.clone(),
-                    kind: d.kind,
-                    county: d.county.clone(),
-                    township: d.township.clone(),
+                    device_id: d.device_id().to_owned(),
+                    kind: d.kind(),
+                    county: d.county().to_owned(),
+                    township: d.township().to_owned(),
                     ts_ms: ts,
                     received_at_ms: ts,
                     seq: Some(round as u64),

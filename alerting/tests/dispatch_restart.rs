@@ -136,7 +136,8 @@ async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a
     let mut first = start_dispatching(&data, &reg, &settings);
     // A household of 五星路 without a grid manager: with every station off duty nobody can be told.
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
-    let d = std::sync::Arc::new(Device { grid_id: String::new(), ..(*d).clone() });
+    let d =
+        std::sync::Arc::new(firegrid_ingest::DeviceRecord::from(Device { grid_id: String::new(), ..d.to_device() }));
     let line = first.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
     assert!(line.contains("event=\"opened\""), "{line}");
     first.stop().await;

@@ -45,7 +45,7 @@ async fn time_from_arrival_to_incident_opened_under_background_load() {
     let mut latencies = Vec::new();
     for i in 0..300 {
         let d = device(&format!("fire-{i:04}"), Kind::Smoke, &format!("fh-{i}"), SiteType::Residential, false);
-        sent_at.insert(d.device_id.clone(), Instant::now());
+        sent_at.insert(d.device_id().to_owned(), Instant::now());
         e.readings.send(smoke_alarm(&d, now_ms(), Some(1))).await.unwrap();
         let line = e.next_line().await;
         let got = Instant::now();

@@ -64,7 +64,7 @@ proptest! {
                     let d = &devices[dev];
                     now += dt.abs();
                     let status = [Status::Normal, Status::Alarm, Status::Fault, Status::Test][status as usize];
-                    let values = match d.kind {
+                    let values = match d.kind() {
                         Kind::Smoke => Values::Smoke(SmokeValues {
                             obscuration_db_m: a, temperature_c: Some(b), alarm: Some(flag), battery_pct: Some(c),
                             tamper: Some(!flag), silenced: Some(flag && c > 0.5),

@@ -49,7 +49,7 @@ fn run(steps: Vec<Step>) -> (AlertCore, Outcome) {
     (core, all)
 }
 
-fn residential(id: &str, household: &str) -> Arc<firegrid_ingest::Device> {
+fn residential(id: &str, household: &str) -> Arc<firegrid_ingest::DeviceRecord> {
     device(id, Kind::Smoke, household, SiteType::Residential, false)
 }
 

@@ -33,7 +33,7 @@ fn feed(core: &mut AlertCore, readings: impl IntoIterator<Item = EnrichedReading
     all
 }
 
-fn normal(d: &Arc<firegrid_ingest::Device>, ts: i64, seq: u64) -> EnrichedReading {
+fn normal(d: &Arc<firegrid_ingest::DeviceRecord>, ts: i64, seq: u64) -> EnrichedReading {
     let v = Values::Smoke(SmokeValues { obscuration_db_m: 0.01, battery_pct: Some(90.0), ..Default::default() });
     reading(d, ts, Some(seq), Status::Normal, v)
 }

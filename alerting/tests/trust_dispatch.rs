@@ -17,7 +17,7 @@ use firegrid_alerting::engine::Dispatcher;
 use firegrid_alerting::incident::{Action, Channel, Event, Severity, Verification};
 use firegrid_alerting::store::{IncidentFilter, IncidentStore};
 use firegrid_alerting::AlertingConfig;
-use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType};
+use firegrid_ingest::{now_ms, Kind, SharedRegistry, SiteType};
 
 const DAY: i64 = 86_400_000;
 
@@ -46,13 +46,13 @@ fn notifications(data: &Path) -> Vec<(String, String, String, String)> {
 }
 
 /// A smoke detector of a vulnerable home in 五星路社区 (grid 500112002001-g1).
-fn wuxinglu(id: &str) -> std::sync::Arc<Device> {
-    let mut d = (*device(id, Kind::Smoke, "hh-502", SiteType::Residential, true)).clone();
+fn wuxinglu(id: &str) -> std::sync::Arc<firegrid_ingest::DeviceRecord> {
+    let mut d = device(id, Kind::Smoke, "hh-502", SiteType::Residential, true).to_device();
     d.community = "500112002001".into();
     d.grid_id = "500112002001-g1".into();
     d.lat = Some(29.7210);
     d.lon = Some(106.6310);
-    std::sync::Arc::new(d)
+    std::sync::Arc::new(d.into())
 }
 
 /// Waits until the engine has `n` incidents and returns them.

@@ -5,7 +5,6 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use firegrid_ingest::lineproto::encode::encode;
-use firegrid_ingest::model::device::LinePrefix;
 use firegrid_ingest::pipeline::enrich::Enricher;
 use firegrid_ingest::wire::payload::Limits;
 use firegrid_ingest::{Device, Kind, Registry, SiteType};
@@ -39,7 +38,6 @@ fn fixture() -> (Registry, Vec<(String, String)>) {
                 lon: Some(106.6),
                 site_type: SiteType::Residential,
                 vulnerable: false,
-                line_prefix: LinePrefix::default(),
             });
         }
         let seq = 1000 + i;

@@ -45,11 +45,13 @@ pub mod wire;
 pub mod writer;
 
 pub use clock::now_ms;
-pub use model::device::{Device, LinePrefix, SiteType};
+pub use model::device::{Device, SiteType};
+pub use model::device_id::DeviceId;
 pub use model::enriched::EnrichedReading;
 pub use model::grid::Grid;
 pub use model::kind::Kind;
 pub use model::reading::{ElectricalValues, ForestIrValues, Reading, SmokeValues, Status, Values};
+pub use model::record::DeviceRecord;
 pub use model::registry::{Registry, RegistryError, RegistryPaths, SharedRegistry};
 pub use model::station::{Station, Tier};
 pub use mqtt::sequencer::{AckSequencer, AckToken};

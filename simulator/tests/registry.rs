@@ -19,16 +19,16 @@ fn the_generated_registry_loads_through_the_ingest_loader() {
     // Addresses with spaces and Chinese text survive the round trip.
     let d = &fleet.devices[0];
     let loaded = reg.device(&d.device_id).expect("first device");
-    assert_eq!(loaded.address, d.address);
-    assert_eq!(loaded.household_id, d.household_id);
-    assert_eq!(loaded.lat, d.lat);
+    assert_eq!(loaded.address(), d.address);
+    assert_eq!(loaded.household_id(), d.household_id);
+    assert_eq!(loaded.lat(), d.lat);
     // Forest teams cover their townships explicitly; the others take the DESIGN §3 default.
     let forest = reg.stations().iter().find(|s| s.tier == Tier::ForestTeam).expect("a forest team");
     assert!(!forest.covers.is_empty() && forest.covers.iter().all(|c| c.len() == 9));
     let micro = reg.stations().iter().find(|s| s.tier == Tier::Micro).expect("a micro station");
     assert_eq!(micro.covers, vec![micro.community.clone()]);
     let grids: HashSet<_> = reg.grids().map(|g| g.grid_id.clone()).collect();
-    assert!(reg.devices().all(|d| grids.contains(&d.grid_id)));
+    assert!(reg.devices().all(|d| grids.contains(d.grid_id())));
 }
 
 #[test]

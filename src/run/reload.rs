@@ -46,12 +46,18 @@ pub(super) async fn reload_on_sighup(what: Reloadable, shutdown: CancellationTok
         tracing::warn!(event = "sighup_unavailable", "registry and token reload on SIGHUP is off");
         return;
     };
+    // A city registry takes a second or more to load: off the runtime's workers, so intake and
+    // HTTP keep their threads while it loads (issue 14).
+    let what = std::sync::Arc::new(what);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             s = hup.recv() => if s.is_none() { return },
         }
-        what.reload();
+        let w = what.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || w.reload()).await {
+            tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry");
+        }
     }
 }
 

@@ -412,8 +412,8 @@ fn county_devices(county: &str) -> Result<Vec<(String, String)>> {
     let registry = firegrid_ingest::Registry::load(&paths)?;
     let mut out: Vec<(String, String)> = registry
         .devices()
-        .filter(|d| d.county == county)
-        .map(|d| (d.kind.as_str().to_owned(), firegrid_ingest::lineproto::series::device_prefix(d).to_owned()))
+        .filter(|d| d.county() == county)
+        .map(|d| (d.kind().as_str().to_owned(), firegrid_ingest::lineproto::series::device_prefix(d)))
         .collect();
     out.sort();
     Ok(out)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use firegrid_ingest::model::registry::csv;
-use firegrid_ingest::{Device, Grid, Kind, LinePrefix, RegistryPaths, SiteType, Station, Tier};
+use firegrid_ingest::{Device, Grid, Kind, RegistryPaths, SiteType, Station, Tier};
 
 /// 五星路社区 of 双龙湖街道, 渝北区.
 pub const COMMUNITY: &str = "500112002001";
@@ -41,7 +41,6 @@ pub fn detector(id: &str, household: &str) -> Device {
         lon: Some(106.6310),
         site_type: SiteType::Residential,
         vulnerable: false,
-        line_prefix: LinePrefix::default(),
     }
 }
 

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use firegrid_ingest::{Device, EnrichedReading, Reading, Status, Values};
+use firegrid_ingest::{DeviceRecord, EnrichedReading, Reading, Registry, Status, Values};
 
 use super::dedup::{self, Seen};
 use super::generations::Generations;
-use super::offline::OfflineTracker;
 use super::rules::{electrical, forest_ir, smoke};
 use super::signal::Hazard;
 use super::state::{DeviceState, KindState};
+use super::watch::WatchList;
 use super::{Assessment, Verdict};
 use crate::settings::millis;
 use crate::settings::{AlertSettings, KindRules};
@@ -34,17 +34,18 @@ pub(crate) struct DeviceRef {
     /// Township (registry's, else topic's).
     pub(crate) township: String,
     /// The registry entry, when registered.
-    pub(crate) device: Option<Arc<Device>>,
+    pub(crate) device: Option<Arc<DeviceRecord>>,
 }
 
 impl DeviceRef {
-    fn of(er: &EnrichedReading) -> DeviceRef {
+    /// The reference of a registered device (only registered devices are watched).
+    fn of(device: Arc<DeviceRecord>) -> DeviceRef {
         DeviceRef {
-            device_id: er.reading.device_id.clone(),
-            kind: er.reading.kind,
-            county: er.county().to_owned(),
-            township: er.township().to_owned(),
-            device: er.device.clone(),
+            device_id: device.device_id().to_owned(),
+            kind: device.kind(),
+            county: device.county().to_owned(),
+            township: device.township().to_owned(),
+            device: Some(device),
         }
     }
 }
@@ -53,10 +54,32 @@ impl DeviceRef {
 #[derive(Debug)]
 pub struct Detector {
     settings: Arc<AlertSettings>,
-    devices: HashMap<String, DeviceState>,
-    unregistered: Generations<DeviceState>,
-    offline: OfflineTracker<DeviceRef>,
+    held: Held,
     changes: Vec<RowChange>,
+}
+
+/// Where rule state lives: registered devices in their watch slot, unregistered ids in the
+/// bounded map, and states restored for registered devices not watched yet aside until they are.
+#[derive(Debug)]
+struct Held {
+    watched: WatchList,
+    restored: HashMap<String, DeviceState>,
+    unregistered: Generations<DeviceState>,
+    /// Watch slots holding a state.
+    states: usize,
+}
+
+impl Held {
+    /// Moves a state restored for the device into its slot, if there is one for it.
+    fn adopt_restored(&mut self, i: u32) {
+        let Some(slot) = self.watched.get_mut(i) else { return };
+        if slot.state.is_none() {
+            if let Some(st) = self.restored.remove(slot.device.device_id()) {
+                slot.state = Some(st);
+                self.states += 1;
+            }
+        }
+    }
 }
 
 impl Detector {
@@ -65,9 +88,12 @@ impl Detector {
         let cap = settings.trust.unregistered_max_devices;
         Detector {
             settings,
-            devices: HashMap::new(),
-            unregistered: Generations::new(cap),
-            offline: OfflineTracker::new(),
+            held: Held {
+                watched: WatchList::default(),
+                restored: HashMap::new(),
+                unregistered: Generations::new(cap),
+                states: 0,
+            },
             changes: Vec::new(),
         }
     }
@@ -83,9 +109,12 @@ impl Detector {
                 Ok(mut st) => {
                     st.persisted = true;
                     if st.unregistered {
-                        self.unregistered.insert(id, st, &mut evicted);
+                        self.held.unregistered.insert(id, st, &mut evicted);
+                    } else if let Some(i) = self.held.watched.find(&id) {
+                        self.held.restored.insert(id, st);
+                        self.held.adopt_restored(i);
                     } else {
-                        self.devices.insert(id, st);
+                        self.held.restored.insert(id, st);
                     }
                 }
                 Err(e) => bad.push((id, e.to_string())),
@@ -103,39 +132,44 @@ impl Detector {
 
     /// Devices whose rule state is held: (registered, unregistered).
     pub fn held(&self) -> (usize, usize) {
-        (self.devices.len(), self.unregistered.len())
+        (self.held.states + self.held.restored.len(), self.held.unregistered.len())
     }
 
     /// Starts watching a registered device that has not reported yet (start-up, registry load):
     /// it goes offline when silent for its offline delay from `now_ms` (plus the start-up grace).
-    pub(crate) fn watch(&mut self, device: &Arc<Device>, now_ms: i64) {
-        if self.offline.contains(&device.device_id) {
-            return;
+    pub(crate) fn watch(&mut self, device: &Arc<DeviceRecord>, now_ms: i64) {
+        let rules = self.settings.rules(Some(device.site_type()));
+        let after = millis(rules.offline_after(device.kind())).saturating_add(millis(self.settings.startup_grace));
+        let i = self.held.watched.watch(device, now_ms, after);
+        self.held.adopt_restored(i);
+    }
+
+    /// Watches every device of a (re)loaded registry; devices it no longer has stop holding the
+    /// previous registry in memory.
+    pub(crate) fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
+        self.held.watched.reserve(registry.device_count());
+        let mut any = None;
+        for d in registry.devices() {
+            self.watch(d, now_ms);
+            any = Some(d);
         }
-        let rules = self.settings.rules(Some(device.site_type));
-        let after = millis(rules.offline_after(device.kind)).saturating_add(millis(self.settings.startup_grace));
-        let r = DeviceRef {
-            device_id: device.device_id.clone(),
-            kind: device.kind,
-            county: device.county.clone(),
-            township: device.township.clone(),
-            device: Some(device.clone()),
-        };
-        self.offline.seen(&device.device_id, now_ms, after, || r);
+        if let Some(current) = any {
+            self.held.watched.detach_removed(current);
+        }
     }
 
     /// Evaluates one reading; `now_ms` is the engine clock (arrival), the rules use the reading's
     /// own `ts` for their windows. Only registered devices are watched for silence.
     pub(crate) fn evaluate(&mut self, er: &EnrichedReading, now_ms: i64) -> Verdict {
         let r = &er.reading;
-        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type));
-        if er.device.is_some() {
-            let after = millis(rules.offline_after(r.kind));
-            self.offline.seen(&r.device_id, now_ms, after, || DeviceRef::of(er));
-        }
+        let rules = self.settings.rules(er.device.as_ref().map(|d| d.site_type()));
+        let slot = match &er.device {
+            Some(device) => Some(self.held.watched.seen(device, now_ms, millis(rules.offline_after(r.kind))).0),
+            None => self.held.watched.find(&r.device_id),
+        };
         let seen = Seen::of(r);
         let dedup = self.settings.correlation.dedup_per_device;
-        let Some(st) = state(&mut self.devices, &mut self.unregistered, &mut self.changes, er, dedup) else {
+        let Some(st) = state(&mut self.held, &mut self.changes, er, slot) else {
             return Verdict::Assessed(Assessment::default());
         };
         if dedup::is_redelivery(&st.recent, &seen) {
@@ -165,42 +199,51 @@ impl Detector {
 
     /// Devices that fell silent by `now_ms`: each raised once per silence. Costs O(due devices).
     pub(crate) fn poll_offline(&mut self, now_ms: i64) -> Vec<DeviceRef> {
-        let due = self.offline.poll(now_ms);
-        for d in &due {
-            if let Some(st) = self.devices.get_mut(&d.device_id) {
+        let due = self.held.watched.poll(now_ms);
+        let mut refs = Vec::with_capacity(due.len());
+        for i in due {
+            let Some(slot) = self.held.watched.get_mut(i) else { continue };
+            if let Some(st) = &mut slot.state {
                 st.hazards |= Hazard::Offline.bit();
             }
+            refs.push(DeviceRef::of(slot.device.clone()));
         }
-        due
+        refs
     }
 
     /// Devices currently offline.
     pub(crate) fn offline_count(&self) -> usize {
-        self.offline.offline_count()
+        self.held.watched.offline_count()
     }
 }
 
-/// The state of the reading's device, made when new. A device lives in one map only: the
-/// registered one once the registry knows it (taking over a state kept while it was not).
+/// The state of the reading's device, made when new. A device lives in one place only: its
+/// watch slot once the registry knows it (taking over a state kept while it was not); a state
+/// restored for a device the registry no longer has stays aside and is used as before.
 fn state<'a>(
-    devices: &'a mut HashMap<String, DeviceState>,
-    unregistered: &'a mut Generations<DeviceState>,
+    held: &'a mut Held,
     changes: &mut Vec<RowChange>,
     er: &EnrichedReading,
-    dedup: usize,
+    slot: Option<u32>,
 ) -> Option<&'a mut DeviceState> {
     let id = er.reading.device_id.as_str();
     let kind = er.reading.kind;
-    if er.device.is_some() || devices.contains_key(id) {
-        if !devices.contains_key(id) {
-            let mut st = unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, dedup, false));
+    if let Some(i) = slot {
+        held.adopt_restored(i);
+        let s = held.watched.get_mut(i)?;
+        if s.state.is_none() {
+            let mut st = held.unregistered.remove(id).unwrap_or_else(|| DeviceState::new(kind, false));
             st.unregistered = false;
-            devices.insert(id.to_owned(), st);
+            s.state = Some(st);
+            held.states += 1;
         }
-        return devices.get_mut(id);
+        return s.state.as_mut();
+    }
+    if held.restored.contains_key(id) {
+        return held.restored.get_mut(id);
     }
     let mut evicted = Vec::new();
-    let st = unregistered.touch(id, || DeviceState::new(kind, dedup, true), &mut evicted);
+    let st = held.unregistered.touch(id, || DeviceState::new(kind, true), &mut evicted);
     forget(changes, evicted);
     st
 }

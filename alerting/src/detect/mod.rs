@@ -4,7 +4,7 @@
 //! - [`rules`]: one rule per sensor kind (smoke, electrical, forest camera).
 //! - `detector`: the stage — per-device rule state, redelivery memory, offline tracking — fed one
 //!   reading at a time; `state` is what it keeps per device and persists as `rule_state` rows.
-//! - `dedup` (redeliveries), `generations` (bounded state of unregistered ids), `offline` (silence).
+//! - `dedup` (redeliveries), `generations` (bounded state of unregistered ids), `watch` (registered devices: state and silence).
 //!
 //! None of it does I/O or reads a wall clock.
 
@@ -12,10 +12,10 @@ mod assessment;
 mod dedup;
 mod detector;
 mod generations;
-mod offline;
 pub(crate) mod rules;
 pub(crate) mod signal;
 mod state;
+mod watch;
 
 pub(crate) use assessment::{Assessment, Verdict};
 pub use detector::Detector;

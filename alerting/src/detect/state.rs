@@ -78,12 +78,14 @@ pub(crate) struct DeviceState {
 }
 
 impl DeviceState {
-    /// A fresh state remembering up to `dedup` readings.
-    pub(crate) fn new(kind: Kind, dedup: usize, unregistered: bool) -> DeviceState {
+    /// A fresh state. Its memory of recent readings grows as readings come, up to the
+    /// configured number, rather than being reserved up front: a city holds a million states,
+    /// most of whose devices report a few times an hour (issue 14).
+    pub(crate) fn new(kind: Kind, unregistered: bool) -> DeviceState {
         DeviceState {
             rules: KindState::new(kind),
             hazards: 0,
-            recent: VecDeque::with_capacity(dedup),
+            recent: VecDeque::with_capacity(1),
             unregistered,
             persisted: false,
         }
@@ -117,7 +119,7 @@ mod tests {
 
     #[test]
     fn a_state_under_way_round_trips_through_its_row_and_the_default_has_none() {
-        let mut st = DeviceState::new(Kind::Electrical, 4, false);
+        let mut st = DeviceState::new(Kind::Electrical, false);
         assert_eq!(st.row_change(), None, "default, never persisted");
         if let KindState::Electrical(e) = &mut st.rules {
             e.residual_since = Some(1_000);

@@ -37,11 +37,10 @@ impl AlertCore {
         }
     }
 
-    /// Watches every registered device for silence, from `now_ms`.
-    pub(crate) fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
-        for d in registry.devices() {
-            self.detector.watch(d, now_ms);
-        }
+    /// Watches every registered device for silence, from `now_ms` (start-up and after a
+    /// registry reload; public for the city-scale sweep benchmark).
+    pub fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
+        self.detector.watch_registry(registry, now_ms);
     }
 
     /// Resumes active incidents, id counters and the per-device rule state (`rule_state` rows

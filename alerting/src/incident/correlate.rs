@@ -277,7 +277,7 @@ impl Correlator {
             device: d.device.clone(),
             location_mismatch: false,
         };
-        let silent = self.settings.rules(d.device.as_ref().map(|x| x.site_type)).offline_after(d.kind);
+        let silent = self.settings.rules(d.device.as_ref().map(|x| x.site_type())).offline_after(d.kind);
         let reason = format!("no message for {} s (offline)", silent.as_secs());
         self.hazard(&er, Hazard::Offline, &reason, now_ms, &mut out);
         if let Some(e) = out.evidence.last_mut() {
@@ -467,12 +467,12 @@ fn fresh(er: &EnrichedReading, id: String, opening: Opening, now_ms: i64) -> Inc
         correlation_key: opening.key,
         county: er.county().to_owned(),
         township: er.township().to_owned(),
-        community: d.map(|d| d.community.clone()).unwrap_or_default(),
-        grid_id: d.map(|d| d.grid_id.clone()).unwrap_or_default(),
-        household_id: d.map(|d| d.household_id.clone()).unwrap_or_default(),
-        address: d.map(|d| d.address.clone()).unwrap_or_default(),
-        site_type: d.map(|d| d.site_type),
-        vulnerable: d.is_some_and(|d| d.vulnerable),
+        community: d.map(|d| d.community().to_owned()).unwrap_or_default(),
+        grid_id: d.map(|d| d.grid_id().to_owned()).unwrap_or_default(),
+        household_id: d.map(|d| d.household_id().to_owned()).unwrap_or_default(),
+        address: d.map(|d| d.address().to_owned()).unwrap_or_default(),
+        site_type: d.map(|d| d.site_type()),
+        vulnerable: d.is_some_and(|d| d.vulnerable()),
         lat,
         lon,
         devices: vec![r.device_id.clone()],

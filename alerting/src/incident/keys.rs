@@ -19,7 +19,9 @@ pub(super) fn class_of(kind: Kind) -> Class {
 /// The correlation key of a fire alarm: the household, else the device.
 pub(super) fn fire_key(er: &EnrichedReading) -> String {
     match er.device.as_deref() {
-        Some(d) if !d.household_id.is_empty() && er.reading.kind != Kind::ForestIr => format!("hh:{}", d.household_id),
+        Some(d) if !d.household_id().is_empty() && er.reading.kind != Kind::ForestIr => {
+            format!("hh:{}", d.household_id())
+        }
         _ => device_key(er),
     }
 }
@@ -51,7 +53,7 @@ pub(super) fn location(er: &EnrichedReading) -> Option<(f64, f64)> {
         }
     }
     let d = er.device.as_deref()?;
-    Some((d.lat?, d.lon?))
+    Some((d.lat()?, d.lon()?))
 }
 
 /// The values of a reading that never came (an offline device's hazard).

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use firegrid_ingest::{
-    Device, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SharedRegistry, SiteType, SmokeValues,
-    Status, Values,
+    Device, DeviceRecord, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SharedRegistry, SiteType,
+    SmokeValues, Status, Values,
 };
 
 /// 2026-11-29 02:00 UTC (10:00 in Chongqing).
@@ -13,7 +13,7 @@ pub const T0: i64 = 1_795_917_600_000;
 pub const S: i64 = 1000;
 pub const MIN: i64 = 60 * S;
 
-pub fn device(id: &str, kind: Kind, household: &str, site: SiteType, vulnerable: bool) -> Arc<Device> {
+pub fn device(id: &str, kind: Kind, household: &str, site: SiteType, vulnerable: bool) -> Arc<DeviceRecord> {
     located(id, kind, household, site, vulnerable, 29.72, 106.63)
 }
 
@@ -25,8 +25,8 @@ pub fn located(
     vulnerable: bool,
     lat: f64,
     lon: f64,
-) -> Arc<Device> {
-    Arc::new(Device {
+) -> Arc<DeviceRecord> {
+    Arc::new(DeviceRecord::from(Device {
         device_id: id.to_owned(),
         kind,
         county: "500112".to_owned(),
@@ -39,17 +39,16 @@ pub fn located(
         lon: Some(lon),
         site_type: site,
         vulnerable,
-        line_prefix: firegrid_ingest::LinePrefix::default(),
-    })
+    }))
 }
 
-pub fn reading(d: &Arc<Device>, ts_ms: i64, seq: Option<u64>, status: Status, values: Values) -> EnrichedReading {
+pub fn reading(d: &Arc<DeviceRecord>, ts_ms: i64, seq: Option<u64>, status: Status, values: Values) -> EnrichedReading {
     EnrichedReading {
         reading: Reading {
-            device_id: d.device_id.clone(),
-            kind: d.kind,
-            county: d.county.clone(),
-            township: d.township.clone(),
+            device_id: d.device_id().to_owned(),
+            kind: d.kind(),
+            county: d.county().to_owned(),
+            township: d.township().to_owned(),
             ts_ms,
             received_at_ms: ts_ms,
             seq,
@@ -61,7 +60,7 @@ pub fn reading(d: &Arc<Device>, ts_ms: i64, seq: Option<u64>, status: Status, va
     }
 }
 
-pub fn smoke(d: &Arc<Device>, ts_ms: i64, obscuration: f64) -> EnrichedReading {
+pub fn smoke(d: &Arc<DeviceRecord>, ts_ms: i64, obscuration: f64) -> EnrichedReading {
     reading(
         d,
         ts_ms,
@@ -71,11 +70,11 @@ pub fn smoke(d: &Arc<Device>, ts_ms: i64, obscuration: f64) -> EnrichedReading {
     )
 }
 
-pub fn smoke_with(d: &Arc<Device>, ts_ms: i64, status: Status, v: SmokeValues) -> EnrichedReading {
+pub fn smoke_with(d: &Arc<DeviceRecord>, ts_ms: i64, status: Status, v: SmokeValues) -> EnrichedReading {
     reading(d, ts_ms, None, status, Values::Smoke(v))
 }
 
-pub fn smoke_alarm(d: &Arc<Device>, ts_ms: i64, seq: Option<u64>) -> EnrichedReading {
+pub fn smoke_alarm(d: &Arc<DeviceRecord>, ts_ms: i64, seq: Option<u64>) -> EnrichedReading {
     reading(
         d,
         ts_ms,
@@ -85,7 +84,7 @@ pub fn smoke_alarm(d: &Arc<Device>, ts_ms: i64, seq: Option<u64>) -> EnrichedRea
     )
 }
 
-pub fn electrical(d: &Arc<Device>, ts_ms: i64, residual_ma: f64, cable_c: f64) -> EnrichedReading {
+pub fn electrical(d: &Arc<DeviceRecord>, ts_ms: i64, residual_ma: f64, cable_c: f64) -> EnrichedReading {
     reading(
         d,
         ts_ms,
@@ -100,7 +99,7 @@ pub fn electrical(d: &Arc<Device>, ts_ms: i64, residual_ma: f64, cable_c: f64) -
 }
 
 pub fn forest(
-    d: &Arc<Device>,
+    d: &Arc<DeviceRecord>,
     ts_ms: i64,
     max_temp_c: f64,
     hotspot_px: u32,
@@ -115,7 +114,7 @@ pub fn forest(
     )
 }
 
-pub fn forest_at(d: &Arc<Device>, ts_ms: i64, lat: f64, lon: f64) -> EnrichedReading {
+pub fn forest_at(d: &Arc<DeviceRecord>, ts_ms: i64, lat: f64, lon: f64) -> EnrichedReading {
     reading(
         d,
         ts_ms,

@@ -17,7 +17,7 @@ use crate::model::reading::{field, Reading, Values};
 pub fn encode(out: &mut String, r: &EnrichedReading) {
     let reading = &r.reading;
     match &r.device {
-        Some(d) => out.push_str(series::device_prefix(d)),
+        Some(d) => series::push_device_prefix(out, d),
         None => series::push_unregistered(out, reading),
     }
     out.push_str(",status=");

@@ -1,7 +1,4 @@
-//! A registered sensor (a row of `devices.csv`, DESIGN §3) and the kind of site it guards.
-
-use std::fmt;
-use std::sync::OnceLock;
+//! A sensor as a row of `devices.csv` (DESIGN §3) and the kind of site it guards.
 
 use crate::model::kind::Kind;
 
@@ -67,7 +64,9 @@ impl SiteType {
     }
 }
 
-/// A registered sensor.
+/// A sensor as a row of `devices.csv`: the plain values code builds a device from (the
+/// simulator, the tests, the CSV writer). The registry keeps each device as a compact
+/// [`DeviceRecord`](crate::model::record::DeviceRecord) that reads its text from one shared table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
     /// Unique device id (the last topic segment).
@@ -94,47 +93,4 @@ pub struct Device {
     pub site_type: SiteType,
     /// Elderly living alone, left-behind children or disabled (特殊群体).
     pub vulnerable: bool,
-    /// The device's encoded line-protocol series, a cache filled on first use: write
-    /// `LinePrefix::default()` in a literal.
-    pub line_prefix: LinePrefix,
-}
-
-/// The measurement and registry tags of a device, encoded for line protocol once (DESIGN §1's
-/// hot-path note: writing a line is then a copy, not a re-escape). Empty until
-/// [`crate::lineproto::series::device_prefix`] encodes it for the device's first reading; a
-/// registry reload brings new devices, encoded again once each. The model does not fill it
-/// itself, so that it never depends on line protocol.
-///
-/// A cache derived from the device's fields, not part of them: every two are equal, and a clone
-/// starts empty, since a clone may be edited (`Device { grid_id, ..d.clone() }`) and must not
-/// keep the old tags.
-#[derive(Default)]
-pub struct LinePrefix(OnceLock<Box<str>>);
-
-impl LinePrefix {
-    /// The encoded prefix, computed by `encode` the first time.
-    pub(crate) fn get_or_init(&self, encode: impl FnOnce() -> String) -> &str {
-        self.0.get_or_init(|| encode().into_boxed_str())
-    }
-}
-
-impl Clone for LinePrefix {
-    fn clone(&self) -> Self {
-        LinePrefix::default()
-    }
-}
-
-impl PartialEq for LinePrefix {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl fmt::Debug for LinePrefix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.get() {
-            Some(p) => f.debug_tuple("LinePrefix").field(p).finish(),
-            None => f.write_str("LinePrefix(<not encoded yet>)"),
-        }
-    }
 }

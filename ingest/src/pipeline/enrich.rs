@@ -42,14 +42,14 @@ impl Enricher<'_> {
         let t = topic::parse(self.prefix, topic_str).map_err(|e| Rejection::new(Reason::BadTopic, e.to_string()))?;
         let reading = payload::decode(&t, payload, received_at_ms, self.limits)?;
         let (device, location_mismatch) = match registry.device(t.device_id) {
-            Some(d) if d.kind == t.kind => {
-                let mismatch = d.county != t.county || d.township != t.township;
+            Some(d) if d.kind() == t.kind => {
+                let mismatch = d.county() != t.county || d.township() != t.township;
                 (Some(Arc::clone(d)), mismatch)
             }
             Some(d) => {
                 return Err(Rejection::new(
                     Reason::KindMismatch,
-                    format!("device {} is registered as {}, the topic says {}", t.device_id, d.kind, t.kind),
+                    format!("device {} is registered as {}, the topic says {}", t.device_id, d.kind(), t.kind),
                 ))
             }
             None => (None, false),
@@ -67,7 +67,7 @@ impl Enricher<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::device::{Device, LinePrefix, SiteType};
+    use crate::model::device::{Device, SiteType};
 
     fn registry() -> Registry {
         let mut reg = Registry::default();
@@ -84,7 +84,6 @@ mod tests {
             lon: None,
             site_type: SiteType::Residential,
             vulnerable: false,
-            line_prefix: LinePrefix::default(),
         });
         reg
     }
@@ -101,7 +100,7 @@ mod tests {
     fn a_registered_device_is_enriched_and_an_unknown_one_keeps_its_topic_location() {
         let reg = registry();
         let r = enricher().process(b"firegrid/v1/500112/500112002/smoke/sd-1", P, 0, &reg).expect("ok");
-        assert_eq!(r.device.as_ref().map(|d| d.grid_id.as_str()), Some("g1"));
+        assert_eq!(r.device.as_ref().map(|d| d.grid_id()), Some("g1"));
         assert!(!r.location_mismatch);
         let r = enricher().process(b"firegrid/v1/500238/500238100/smoke/sd-9", P, 0, &reg).expect("ok");
         assert!(r.device.is_none());

@@ -3,7 +3,7 @@
 //! [`super::township`], and forest teams over groups of forested townships. Device ids count up
 //! per kind across the whole fleet, so the same spec gives the same fleet byte for byte.
 
-use firegrid_ingest::{Device, Kind, LinePrefix, Registry, RegistryPaths, SiteType, Station, Tier};
+use firegrid_ingest::{Device, Kind, Registry, RegistryPaths, SiteType, Station, Tier};
 
 use crate::error::SimError;
 use crate::fleet::divisions::{Community, County, Divisions, Township};
@@ -150,7 +150,6 @@ impl Builder<'_> {
                 lon: Some(round6(g.at.1)),
                 site_type: g.site_type,
                 vulnerable: g.vulnerable,
-                line_prefix: LinePrefix::default(),
             });
         }
     }

@@ -27,7 +27,7 @@ impl Fleet {
     /// The fleet of a loaded registry (any registry, generated or not), devices, stations and
     /// grids in id order, so the same files give the same readings for a seed.
     pub fn from_registry(reg: &Registry, seed: u64) -> Fleet {
-        let mut devices: Vec<Device> = reg.devices().map(|d| Device::clone(d)).collect();
+        let mut devices: Vec<Device> = reg.devices().map(|d| d.to_device()).collect();
         devices.sort_by(|a, b| a.device_id.cmp(&b.device_id));
         let mut stations: Vec<Station> = reg.stations().iter().map(|s| Station::clone(s)).collect();
         stations.sort_by(|a, b| a.station_id.cmp(&b.station_id));

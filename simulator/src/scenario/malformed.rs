@@ -113,7 +113,7 @@ fn sample_values(kind: Kind) -> &'static str {
 mod tests {
     use super::*;
     use firegrid_ingest::wire::topic;
-    use firegrid_ingest::{LinePrefix, SiteType};
+    use firegrid_ingest::SiteType;
 
     fn device(kind: Kind) -> Device {
         Device {
@@ -129,7 +129,6 @@ mod tests {
             lon: Some(106.6),
             site_type: SiteType::Residential,
             vulnerable: false,
-            line_prefix: LinePrefix::default(),
         }
     }
 

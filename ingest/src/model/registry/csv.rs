@@ -148,7 +148,7 @@ fn flag(b: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::device::{LinePrefix, SiteType};
+    use crate::model::device::SiteType;
     use crate::model::kind::Kind;
     use crate::model::registry::Registry;
     use crate::model::station::Tier;
@@ -167,7 +167,6 @@ mod tests {
             lon: lat.map(|_| 106.631),
             site_type: SiteType::ElderlyCare,
             vulnerable: true,
-            line_prefix: LinePrefix::default(),
         }
     }
 
@@ -205,7 +204,7 @@ mod tests {
         let paths = write(&dir.path().join("registry"), &devices, &stations, &grids).expect("writes");
         let reg = Registry::load(&paths).expect("what is written loads");
         for d in &devices {
-            assert_eq!(reg.device(&d.device_id).map(|d| &**d), Some(d));
+            assert_eq!(reg.device(&d.device_id).map(|r| r.to_device()).as_ref(), Some(d));
         }
         assert_eq!(reg.stations().iter().map(|s| (**s).clone()).collect::<Vec<_>>(), stations);
         assert_eq!(reg.grid("500112002001-g1").map(|g| &**g), grids.first());

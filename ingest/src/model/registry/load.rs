@@ -5,19 +5,22 @@ use std::path::Path;
 
 use super::RegistryError;
 use crate::model::codes::{is_county_code, is_township_code, is_valid_device_id};
-use crate::model::device::{Device, LinePrefix, SiteType};
+use crate::model::device::SiteType;
 use crate::model::grid::Grid;
 use crate::model::kind::Kind;
+use crate::model::record::DeviceText;
 use crate::model::station::{Station, Tier};
 
 /// One CSV row, with its columns resolved by header name.
 pub(super) struct Row<'a> {
     record: &'a csv::StringRecord,
     index: &'a [usize],
+    /// 1-based line number in the file.
+    line: u64,
 }
 
-impl Row<'_> {
-    fn get(&self, col: usize) -> &str {
+impl<'a> Row<'a> {
+    fn get(&self, col: usize) -> &'a str {
         self.record.get(self.index[col]).unwrap_or("").trim()
     }
 }
@@ -29,6 +32,21 @@ pub(super) fn rows<T>(
     columns: &'static [&'static str],
     parse: fn(&Row<'_>) -> Result<T, String>,
 ) -> Result<Vec<(u64, T)>, RegistryError> {
+    let mut rows = Vec::new();
+    for_each_row(file, columns, |row| {
+        rows.push((row.line, parse(row)?));
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Calls `each` with every non-blank row of `file`, in order; an error it returns names the row's
+/// line. The header must name every one of `columns` (in any order, others ignored).
+pub(super) fn for_each_row(
+    file: &Path,
+    columns: &'static [&'static str],
+    mut each: impl FnMut(&Row<'_>) -> Result<(), String>,
+) -> Result<(), RegistryError> {
     let io = |source| RegistryError::Io { file: file.to_owned(), source };
     let f = std::fs::File::open(file).map_err(io)?;
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(f));
@@ -41,7 +59,6 @@ pub(super) fn rows<T>(
         })?;
         index.push(i);
     }
-    let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
@@ -59,13 +76,17 @@ pub(super) fn rows<T>(
         if record.len() < headers.len() {
             return Err(row_err(line, format!("{} fields, the header has {}", record.len(), headers.len())));
         }
-        let row = Row { record: &record, index: &index };
-        rows.push((line, parse(&row).map_err(|m| row_err(line, m))?));
+        each(&Row { record: &record, index: &index, line }).map_err(|m| row_err(line, m))?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 fn code(value: &str, column: &str, digits: usize, parent: Option<&str>) -> Result<String, String> {
+    code_str(value, column, digits, parent).map(str::to_owned)
+}
+
+/// `value` when it is a `digits`-digit division code lying in `parent`.
+fn code_str<'a>(value: &'a str, column: &str, digits: usize, parent: Option<&str>) -> Result<&'a str, String> {
     if value.len() != digits || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("{column} `{value}` must be a {digits}-digit division code"));
     }
@@ -74,7 +95,7 @@ fn code(value: &str, column: &str, digits: usize, parent: Option<&str>) -> Resul
             return Err(format!("{column} `{value}` does not lie in `{p}`"));
         }
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 fn opt_code(value: &str, column: &str, digits: usize, parent: &str) -> Result<String, String> {
@@ -115,18 +136,18 @@ fn url(value: &str, column: &str) -> Result<Option<String>, String> {
     }
 }
 
-pub(super) fn device(r: &Row<'_>) -> Result<Device, String> {
+pub(super) fn device<'a>(r: &Row<'a>) -> Result<DeviceText<'a>, String> {
     let device_id = r.get(0);
     if !is_valid_device_id(device_id) {
         return Err(format!("device_id `{device_id}` must be 1-64 characters of A-Z a-z 0-9 _ . : -"));
     }
     let kind =
         Kind::parse(r.get(1)).ok_or_else(|| format!("kind `{}` must be smoke, electrical or forest_ir", r.get(1)))?;
-    let county = code(r.get(2), "county", 6, None)?;
-    debug_assert!(is_county_code(&county));
-    let township = code(r.get(3), "township", 9, Some(&county))?;
-    debug_assert!(is_township_code(&township));
-    let community = opt_code(r.get(4), "community", 12, &township)?;
+    let county = code_str(r.get(2), "county", 6, None)?;
+    debug_assert!(is_county_code(county));
+    let township = code_str(r.get(3), "township", 9, Some(county))?;
+    debug_assert!(is_township_code(township));
+    let community = if r.get(4).is_empty() { "" } else { code_str(r.get(4), "community", 12, Some(township))? };
     let lat = coord(r.get(8), "lat", 90.0)?;
     let lon = coord(r.get(9), "lon", 180.0)?;
     if lat.is_some() != lon.is_some() {
@@ -136,22 +157,19 @@ pub(super) fn device(r: &Row<'_>) -> Result<Device, String> {
         let all: Vec<_> = SiteType::ALL.iter().map(|t| t.as_str()).collect();
         format!("site_type `{}` must be one of {}", r.get(10), all.join(", "))
     })?;
-    let vulnerable = boolean(r.get(11), "vulnerable", false)?;
-    let grid_id = r.get(5).to_owned();
-    Ok(Device {
-        device_id: device_id.to_owned(),
+    Ok(DeviceText {
+        device_id,
         kind,
         county,
         township,
         community,
-        grid_id,
-        household_id: r.get(6).to_owned(),
-        address: r.get(7).to_owned(),
+        grid_id: r.get(5),
+        household_id: r.get(6),
+        address: r.get(7),
         lat,
         lon,
         site_type,
-        vulnerable,
-        line_prefix: LinePrefix::default(),
+        vulnerable: boolean(r.get(11), "vulnerable", false)?,
     })
 }
 
@@ -248,8 +266,8 @@ mod tests {
         );
         let reg = Registry::load(&f.paths).expect("loads");
         let d = reg.device("sd-1").expect("device");
-        assert!(d.vulnerable);
-        assert_eq!(d.address, "五星路 3栋,502");
+        assert!(d.vulnerable());
+        assert_eq!(d.address(), "五星路 3栋,502");
         assert!(crate::lineproto::series::device_prefix(d).starts_with("smoke,device_id=sd-1,county=500112,"));
         assert_eq!(reg.station("m1").expect("m1").covers, vec!["500112002003"]);
         let d1 = reg.station("d1").expect("d1");

@@ -1,24 +1,31 @@
 //! The device, station and grid registry (DESIGN §3): three CSV files loaded into hash maps
-//! for O(1) lookup per reading. A malformed row fails the whole load with `file:line: what is
+//! for O(1) lookup per reading. Devices are held as compact [`DeviceRecord`]s whose text is
+//! interned into one table per load (issue 14: a million devices in a few hundred megabytes). A malformed row fails the whole load with `file:line: what is
 //! wrong`, so a bad edit never half-applies; the running registry stays in place until a load
 //! succeeds (see [`SharedRegistry`]).
 //!
 //! - this file: the loaded [`Registry`], the file paths, the column lists of the file format;
 //! - `shared`: the registry as the running service holds it, swapped whole on reload;
 //! - `load`: reading and checking the CSV rows;
+//! - `index`: the devices, found by id without a second copy of it;
 //! - [`csv`]: the one writer of the three files, for the simulator and the tests.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::model::device::Device;
 use crate::model::grid::Grid;
+use crate::model::names::Interner;
+use crate::model::record::DeviceRecord;
 use crate::model::station::Station;
 
 pub mod csv;
+mod index;
 mod load;
 mod shared;
+
+use index::DeviceIndex;
 
 pub use shared::SharedRegistry;
 
@@ -112,7 +119,7 @@ impl RegistryPaths {
 /// The loaded registry: devices by id, stations in file order and by id, grids by id.
 #[derive(Debug, Default)]
 pub struct Registry {
-    devices: HashMap<String, Arc<Device>>,
+    devices: DeviceIndex,
     stations: Vec<Arc<Station>>,
     station_index: HashMap<String, usize>,
     grids: HashMap<String, Arc<Grid>>,
@@ -121,49 +128,62 @@ pub struct Registry {
 impl Registry {
     /// Loads and validates the three files.
     pub fn load(paths: &RegistryPaths) -> Result<Registry, RegistryError> {
-        let devices = load::rows(&paths.devices, DEVICE_COLUMNS, load::device)?;
+        let mut reg = Registry { devices: Registry::load_devices(&paths.devices)?, ..Registry::default() };
         let stations = load::rows(&paths.stations, STATION_COLUMNS, load::station)?;
         let grids = load::rows(&paths.grids, GRID_COLUMNS, load::grid)?;
-        Registry::from_parts(paths, devices, stations, grids)
+        reg.add_parts(paths, stations, grids)?;
+        Ok(reg)
     }
 
-    /// Builds a registry from rows (with their line numbers), checking uniqueness.
-    fn from_parts(
+    /// Reads `devices.csv` a row at a time straight into compact records: the rows' text is
+    /// interned as it is read, so a load never holds a million owned rows.
+    fn load_devices(file: &Path) -> Result<DeviceIndex, RegistryError> {
+        let mut interner = Interner::default();
+        let names = Arc::new(OnceLock::new());
+        let mut devices = DeviceIndex::default();
+        load::for_each_row(file, DEVICE_COLUMNS, |row| {
+            let record = load::device(row)?.intern(&mut interner, &names);
+            if devices.get(record.device_id()).is_some() {
+                return Err(format!("duplicate device_id `{}`: each id may appear once", record.device_id()));
+            }
+            devices.insert(Arc::new(record));
+            Ok(())
+        })?;
+        let _ = names.set(interner.freeze());
+        devices.shrink_to_fit();
+        Ok(devices)
+    }
+
+    /// Adds stations and grids (with their line numbers), checking uniqueness.
+    fn add_parts(
+        &mut self,
         paths: &RegistryPaths,
-        devices: Vec<(u64, Device)>,
         stations: Vec<(u64, Station)>,
         grids: Vec<(u64, Grid)>,
-    ) -> Result<Registry, RegistryError> {
+    ) -> Result<(), RegistryError> {
         let dup = |file: &Path, line: u64, what: &str, id: &str| RegistryError::Row {
             file: file.to_owned(),
             line,
             message: format!("duplicate {what} `{id}`: each id may appear once"),
         };
-        let mut reg = Registry::default();
-        for (line, d) in devices {
-            if reg.devices.contains_key(&d.device_id) {
-                return Err(dup(&paths.devices, line, "device_id", &d.device_id));
-            }
-            reg.insert_device(d);
-        }
         for (line, s) in stations {
-            if reg.station_index.contains_key(&s.station_id) {
+            if self.station_index.contains_key(&s.station_id) {
                 return Err(dup(&paths.stations, line, "station_id", &s.station_id));
             }
-            reg.station_index.insert(s.station_id.clone(), reg.stations.len());
-            reg.stations.push(Arc::new(s));
+            self.station_index.insert(s.station_id.clone(), self.stations.len());
+            self.stations.push(Arc::new(s));
         }
         for (line, g) in grids {
-            if reg.grids.contains_key(&g.grid_id) {
+            if self.grids.contains_key(&g.grid_id) {
                 return Err(dup(&paths.grids, line, "grid_id", &g.grid_id));
             }
-            reg.grids.insert(g.grid_id.clone(), Arc::new(g));
+            self.grids.insert(g.grid_id.clone(), Arc::new(g));
         }
-        Ok(reg)
+        Ok(())
     }
 
     /// The registered device with this id.
-    pub fn device(&self, device_id: &str) -> Option<&Arc<Device>> {
+    pub fn device(&self, device_id: &str) -> Option<&Arc<DeviceRecord>> {
         self.devices.get(device_id)
     }
 
@@ -188,13 +208,14 @@ impl Registry {
     }
 
     /// Every device.
-    pub fn devices(&self) -> impl Iterator<Item = &Arc<Device>> {
-        self.devices.values()
+    pub fn devices(&self) -> impl Iterator<Item = &Arc<DeviceRecord>> {
+        self.devices.iter()
     }
 
-    /// Adds or replaces a device (registries built in code: tests, benchmarks, generators).
+    /// Adds or replaces a device (registries built in code: tests, benchmarks, generators). The
+    /// record gets a text table of its own: a loaded registry shares one across its devices.
     pub fn insert_device(&mut self, device: Device) {
-        self.devices.insert(device.device_id.clone(), Arc::new(device));
+        self.devices.insert(Arc::new(DeviceRecord::from(device)));
     }
 
     /// Number of devices.

@@ -1,0 +1,123 @@
+//! The text a registry's devices share, held once: division codes, grid ids, household ids and
+//! addresses are repeated across thousands of devices (a county code across a whole county, an
+//! address across a household), so a device keeps `u32` symbols into one table instead of owned
+//! strings. The table also holds each distinct *series* — the tags after `device_id` (county,
+//! township, community, grid, site type) — with a slot for its line-protocol encoding, so the
+//! encoded tags are kept once per series rather than once per device.
+//!
+//! Built by an [`Interner`] while a registry loads, then frozen into [`Names`]; the model stays
+//! free of line protocol (the series slot is filled by [`crate::lineproto`]).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::model::device::SiteType;
+
+/// A symbol: an index into [`Names`].
+pub(crate) type Sym = u32;
+
+/// The tags of a series besides the measurement and `device_id`, as symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SeriesKey {
+    pub(crate) county: Sym,
+    pub(crate) township: Sym,
+    pub(crate) community: Sym,
+    pub(crate) grid: Sym,
+    pub(crate) site_type: SiteType,
+}
+
+/// The frozen table: every distinct string once, in one buffer, and every distinct series.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    text: String,
+    /// End offset in `text` of each symbol.
+    ends: Vec<u32>,
+    series: Vec<SeriesKey>,
+    /// The encoded tags of each series, filled on first use.
+    encoded: Vec<OnceLock<Box<str>>>,
+}
+
+impl Names {
+    /// The text of a symbol (empty for an unknown one, which the interner never hands out).
+    pub(crate) fn get(&self, sym: Sym) -> &str {
+        let i = sym as usize;
+        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) as usize };
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    /// The encoded tags of a series, computed by `encode` the first time.
+    pub(crate) fn encoded(&self, id: Sym, encode: impl FnOnce() -> String) -> &str {
+        match self.encoded.get(id as usize) {
+            Some(slot) => slot.get_or_init(|| encode().into_boxed_str()),
+            None => "",
+        }
+    }
+}
+
+/// Builds a [`Names`] table: each distinct string and series gets one symbol.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    names: Names,
+    strings: HashMap<Box<str>, Sym>,
+    series: HashMap<SeriesKey, Sym>,
+}
+
+impl Interner {
+    /// The symbol of `s`, added when new.
+    pub(crate) fn intern(&mut self, s: &str) -> Sym {
+        if let Some(&sym) = self.strings.get(s) {
+            return sym;
+        }
+        let sym = self.names.ends.len() as Sym;
+        self.names.text.push_str(s);
+        self.names.ends.push(self.names.text.len() as u32);
+        self.strings.insert(s.into(), sym);
+        sym
+    }
+
+    /// The symbol of a series, added when new.
+    pub(crate) fn series(&mut self, key: SeriesKey) -> Sym {
+        if let Some(&id) = self.series.get(&key) {
+            return id;
+        }
+        let id = self.names.series.len() as Sym;
+        self.names.series.push(key);
+        self.names.encoded.push(OnceLock::new());
+        self.series.insert(key, id);
+        id
+    }
+
+    /// The finished table, trimmed to size.
+    pub(crate) fn freeze(self) -> Names {
+        let mut names = self.names;
+        names.text.shrink_to_fit();
+        names.ends.shrink_to_fit();
+        names.series.shrink_to_fit();
+        names.encoded.shrink_to_fit();
+        names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_string_is_kept_once_and_read_back_by_its_symbol() {
+        let mut i = Interner::default();
+        let a = i.intern("500112");
+        let empty = i.intern("");
+        let b = i.intern("五星路 3 栋");
+        assert_eq!(i.intern("500112"), a);
+        let key = SeriesKey { county: a, township: b, community: empty, grid: empty, site_type: SiteType::School };
+        let s = i.series(key);
+        assert_eq!(i.series(key), s);
+        let names = i.freeze();
+        assert_eq!((names.get(a), names.get(empty), names.get(b)), ("500112", "", "五星路 3 栋"));
+        assert_eq!(names.get(99), "");
+        assert_eq!(names.encoded(s, || "x".into()), "x");
+        assert_eq!(names.encoded(s, || "not again".into()), "x", "encoded once");
+        assert_eq!(names.text, "500112五星路 3 栋", "each string stored once");
+    }
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# City-scale benchmark (issue 14): a registry of about a million devices across all 38 counties of
+# Chongqing, generated into a temporary directory; the release firegrid against a real mosquitto
+# and VictoriaMetrics on loopback. Prints: check-config time and RSS; `run` start-up time (to
+# /readyz) and RSS; one reading published from every device, the time until all are stored and
+# the RSS then (bytes per device, all-in); the intake pause and peak RSS of a SIGHUP registry
+# reload; the simulator's own peak RSS; then the offline sweep's tick cost with every device
+# watched (`cargo bench -p firegrid-alerting --bench sweep`, in-process; SWEEP=0 skips it).
+# Loopback only; stops everything it started.
+#   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 105 80: ~1.0M devices)
+#   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it),
+#          SWEEP=0
+set -euo pipefail
+cd "$(dirname "$0")/.."
+URBAN=${1:-105}
+RURAL=${2:-80}
+COUNTIES=500101,500102,500103,500104,500105,500106,500107,500108,500109,500110,500111,500112,500113,500114,500115,500116,500117,500118,500119,500120,500151,500152,500153,500154,500155,500156,500229,500230,500231,500233,500235,500236,500237,500238,500240,500241,500242,500243
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+now() { date +%s.%N; }
+rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
+metric() { curl -sf "http://127.0.0.1:$http_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+
+if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --release -q; fi
+bin=${FIREGRID_BIN:-./target/release/firegrid}
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+reg=${KEEP_REGISTRY:-$work/registry}
+if [ ! -s "$reg/devices.csv" ]; then
+    t0=$(now)
+    $bin simulate registry --out-dir "$reg" --counties "$COUNTIES" \
+        --households-per-urban "$URBAN" --households-per-rural "$RURAL" | tail -1
+    echo "generated in $(python3 -c "print(round($(now)-$t0,1))") s"
+fi
+N=$(($(wc -l <"$reg/devices.csv") - 1))
+echo "devices: $N"
+
+mqtt_port=$(free_port); vm_port=$(free_port); http_port=$(free_port)
+cat > "$work/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+max_queued_messages 0
+max_queued_bytes 0
+$( [ "$(id -u)" -eq 0 ] && echo "user root" )
+CONF
+/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 & pids+=($!)
+victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
+    >"$work/vm.log" 2>&1 & pids+=($!)
+wait_port "$mqtt_port"; wait_port "$vm_port"
+
+export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-city \
+       FIREGRID_STORE__INFLUXDB__URL="http://127.0.0.1:$vm_port" FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" \
+       FIREGRID_DATA__DIR="$work/data" FIREGRID_LOG=warn \
+       FIREGRID_REGISTRY__DEVICES="$reg/devices.csv" FIREGRID_REGISTRY__STATIONS="$reg/stations.csv" \
+       FIREGRID_REGISTRY__GRIDS="$reg/grids.csv"
+
+/usr/bin/time -f "%e %M" -o "$work/check.time" $bin check-config --config deploy/firegrid.toml >/dev/null
+read -r secs kib <"$work/check.time"
+echo "check-config: $secs s, peak RSS $((kib / 1024)) MiB = $((kib * 1024 / N)) bytes/device"
+
+t0=$(now)
+$bin run --config deploy/firegrid.toml & fg=$!
+pids+=($fg)
+until curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null; do
+    kill -0 $fg || { echo "firegrid exited"; exit 1; }
+    sleep 0.02
+done
+echo "run: ready after $(python3 -c "print(round($(now)-$t0,2))") s, RSS $(rss_mib $fg) MiB (peak $(hwm_mib $fg) MiB)"
+
+echo "publishing one reading from each of $N devices (QoS 1) ..."
+t0=$(now)
+/usr/bin/time -f "%M" -o "$work/load.time" $bin simulate load --url "mqtt://127.0.0.1:$mqtt_port" \
+    --registry-dir "$reg" --rate 0 --total "$N" --qos 1 --json | tail -1
+echo "simulate load: peak RSS $(($(cat "$work/load.time") / 1024)) MiB"
+until [ "$(metric firegrid_points_written_total || echo 0)" -ge "$N" ] 2>/dev/null; do
+    kill -0 $fg || { echo "firegrid exited"; exit 1; }
+    sleep 0.2
+done
+rss=$(awk '/VmRSS/ {print $2}' /proc/$fg/status)
+echo "all $N readings stored $(python3 -c "print(round($(now)-$t0,1))") s after the first publish"
+echo "after one reading per device: RSS $((rss / 1024)) MiB = $((rss * 1024 / N)) bytes/device (peak $(hwm_mib $fg) MiB)"
+
+# Reload: the longest /healthz round trip while SIGHUP reloads the registry is the intake pause
+# upper bound (the same runtime serves HTTP and intake); the reload is done when the log says so.
+python3 - "$http_port" "$fg" <<'PY'
+import os, re, signal, sys, time, urllib.request
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+def rss(field):
+    return int(re.search(field + r":\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1)) // 1024
+def probe():
+    t = time.monotonic()
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30).read()
+    return time.monotonic() - t
+base = max(probe() for _ in range(50))
+before = rss("VmRSS")
+os.kill(pid, signal.SIGHUP)
+t0, worst, peak = time.monotonic(), 0.0, before
+while time.monotonic() - t0 < 8:
+    worst = max(worst, probe())
+    peak = max(peak, rss("VmRSS"))
+    time.sleep(0.01)
+print(f"reload: longest /healthz round trip {worst*1000:.0f} ms during 8 s after SIGHUP "
+      f"(idle {base*1000:.1f} ms); RSS {before} -> peak {peak} -> {rss('VmRSS')} MiB")
+PY
+
+kill -TERM $fg; wait $fg || true
+# The offline sweep with a million watched devices, in-process (no broker needed).
+if [ "${SWEEP:-1}" = 1 ]; then
+    FIREGRID_SWEEP_DEVICES=$N cargo bench -q -p firegrid-alerting --bench sweep 2>/dev/null | grep -v '^$'
+fi
