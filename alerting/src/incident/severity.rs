@@ -129,4 +129,25 @@ mod tests {
         let entries: Vec<(Event, Severity)> = out.audit.iter().map(|a| (a.event, a.severity)).collect();
         assert_eq!(entries, vec![(Event::Escalated, Severity::High), (Event::Opened, Severity::Critical)]);
     }
+
+    #[test]
+    fn an_escalation_note_says_why_the_severity_rose() {
+        let two = fire("INC-1", &["x", "y"]);
+        let vulnerable = Incident { vulnerable: true, ..fire("INC-2", &["x"]) };
+        let hospital = Incident { site_type: Some(firegrid_ingest::SiteType::Hospital), ..fire("INC-3", &["x"]) };
+        let plain = fire("INC-4", &["x"]);
+        let cases = [
+            (&two, "2 devices alarm"),
+            (&vulnerable, "vulnerable household"),
+            (&hospital, "signals  at a hospital site"),
+            (&plain, "signals "),
+        ];
+        for (inc, want) in cases {
+            assert_eq!(describe_rise(inc), want, "{}", inc.id);
+        }
+        let settings = AlertingConfig::default().validate().expect("valid");
+        let (mut inc, mut out) = (two.clone(), Outcome::default());
+        reassess(&mut inc, &settings, 2, &mut out);
+        assert_eq!(out.audit.iter().map(|a| a.note.as_str()).collect::<Vec<_>>(), vec!["2 devices alarm"]);
+    }
 }
