@@ -7,10 +7,10 @@
 #   scripts/mutants.sh topic severity  # some of them
 #
 # Modules: topic payload lineproto batch rules correlation severity routing escalation.
-# Results go to $MUTANTS_OUT (default target/mutants)/<module>/mutants.out (caught.txt, missed.txt, timeout.txt, unviable.txt).
+# Results go to $MUTANTS_OUT (default target/mutants)/<crate>/mutants.out (caught.txt, missed.txt, timeout.txt, unviable.txt).
 # Exclusions (equivalent mutants, with reasons) are in .cargo/mutants.toml.
 # Install once: cargo install cargo-mutants --locked (27.x). A full run is hours on 2 cores: each
-# module builds its dependencies once in a scratch copy, then one crate per mutant.
+# crate's run builds the dependencies once in a scratch copy, then the crate's tests per mutant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,22 +30,41 @@ ORDER=(topic payload lineproto batch rules correlation severity routing escalati
 modules=("$@")
 [ ${#modules[@]} -gt 0 ] || modules=("${ORDER[@]}")
 
+# One cargo-mutants run per crate (each run builds its dependencies once in a scratch copy), then
+# the outcomes split by module.
+run_crate() {
+    local crate=$1; shift
+    local args=() m
+    for m in "$@"; do
+        for f in ${FILES[$m]}; do args+=(--file "$f"); done
+    done
+    [ ${#args[@]} -gt 0 ] || return 0
+    local test_args=(--cargo-test-arg=--lib)
+    if [[ $crate == alerting ]]; then
+        test_args+=(--cargo-test-arg=--test=scenarios --cargo-test-arg=--test=routing --cargo-test-arg=--test=escalation)
+    fi
+    mkdir -p "$OUT/$crate"
+    echo "=== $crate: $*"
+    # cargo-mutants exits 2 when mutants survive: report, keep going.
+    cargo mutants --workspace "${args[@]}" "${test_args[@]}" --no-shuffle \
+        --timeout 60 --build-timeout 600 --jobs "${MUTANTS_JOBS:-1}" --output "$OUT/$crate" || true
+    local out="$OUT/$crate/mutants.out" o n
+    for m in "$@"; do
+        for o in caught missed timeout unviable; do
+            n=0
+            if [ -f "$out/$o.txt" ]; then
+                n=$(grep -cE "^(${FILES[$m]//\*/[^:]*})" "$out/$o.txt" || true)
+            fi
+            printf '%s %s: %s\n' "$m" "$o" "$n"
+        done
+    done
+}
+
+ingest=() alerting=()
 for m in "${modules[@]}"; do
     file=${FILES[$m]:-}
     [ -n "$file" ] || { echo "unknown module $m (one of: ${ORDER[*]})" >&2; exit 2; }
-    test_args=(--cargo-test-arg=--lib)
-    if [[ $file == alerting/* ]]; then
-        test_args+=(--cargo-test-arg=--test=scenarios --cargo-test-arg=--test=routing --cargo-test-arg=--test=escalation)
-    fi
-    echo "=== $m ($file)"
-    mkdir -p "$OUT/$m"
-    # cargo-mutants exits 2 when mutants survive: report, keep going.
-    cargo mutants --workspace --file "$file" "${test_args[@]}" --no-shuffle \
-        --timeout 60 --build-timeout 600 --jobs "${MUTANTS_JOBS:-1}" --output "$OUT/$m" || true
-    out="$OUT/$m/mutants.out"
-    for o in caught missed timeout unviable; do
-        n=0
-        [ -f "$out/$o.txt" ] && n=$(wc -l < "$out/$o.txt")
-        printf '%s %s: %s\n' "$m" "$o" "$n"
-    done
+    if [[ $file == ingest/* ]]; then ingest+=("$m"); else alerting+=("$m"); fi
 done
+run_crate ingest "${ingest[@]}"
+run_crate alerting "${alerting[@]}"

@@ -4,7 +4,8 @@
 # 1. Installs the real servers the end-to-end tests talk to — Debian packages mosquitto, mosquitto-clients and
 #    victoria-metrics — and the console's browser test's headless Chromium (chromium, chromium-driver, and
 #    fonts-wqy-microhei for Chinese glyphs in its screenshots) when they are missing (apt-get, through sudo when not root);
-#    influxdb (1.x) and prometheus for the deployment tests (tests/deploy_*.rs: dashboards, alert rules, promtool).
+#    influxdb (1.x) and prometheus for the deployment tests (tests/deploy_*.rs: dashboards, alert rules, promtool)
+#    and the store-answer tests (tests/store_answers.rs); openssl for the mqtts test's certificates.
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo test over the whole workspace.
 #
 # The tests start their own mosquitto and VictoriaMetrics on free 127.0.0.1 ports in temporary directories and stop
@@ -20,7 +21,8 @@ VICTORIA_METRICS="${FIREGRID_TEST_VICTORIA_METRICS:-/usr/bin/victoria-metrics}"
 if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto_sub >/dev/null \
     || ! command -v mosquitto_pub >/dev/null || [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]] \
     || [[ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] \
-    || [[ ! -x /usr/bin/influxd || ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]]; then
+    || [[ ! -x /usr/bin/influxd || ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]] \
+    || ! command -v openssl >/dev/null; then
     echo "==> installing mosquitto, mosquitto-clients, victoria-metrics, chromium and chromium-driver from Debian"
     if [[ "$(id -u)" -eq 0 ]]; then
         SUDO=()
@@ -32,7 +34,8 @@ if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto
     fi
     "${SUDO[@]}" apt-get update
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        mosquitto mosquitto-clients victoria-metrics chromium chromium-driver fonts-wqy-microhei influxdb prometheus
+        mosquitto mosquitto-clients victoria-metrics chromium chromium-driver fonts-wqy-microhei influxdb prometheus \
+        openssl
 fi
 for binary in "$MOSQUITTO" "$VICTORIA_METRICS" /usr/bin/chromium /usr/bin/chromedriver /usr/bin/influxd \
     /usr/bin/prometheus /usr/bin/promtool; do

@@ -366,6 +366,21 @@ fn scenarios() -> Vec<Scenario> {
             events: vec!["opened:critical"],
         },
         Scenario {
+            name: "heat without smoke and an electrical fire of one household are one critical incident",
+            steps: vec![
+                Step::Read(smoke_with(
+                    &a,
+                    T0,
+                    Status::Normal,
+                    SmokeValues { obscuration_db_m: 0.0, temperature_c: Some(60.0), ..Default::default() },
+                )),
+                Step::Read(electrical(&em_kitchen, T0 + 5 * S, 10.0, 95.0)),
+                Step::Read(electrical(&em_kitchen, T0 + 50 * S, 10.0, 99.0)),
+            ],
+            incidents: vec![(Class::Fire, Severity::Critical)],
+            events: vec!["opened:high", "escalated:critical"],
+        },
+        Scenario {
             name: "smoke and electrical alarms of one household are one confirmed incident",
             steps: vec![
                 Step::Read(smoke_alarm(&a, T0, None)),

@@ -80,3 +80,74 @@ fn describe_rise(inc: &Incident) -> String {
         format!("signals {}", inc.signal_names())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AlertingConfig;
+
+    /// A high fire incident of `id` with `alarm_devices`, as the incident API shows one.
+    fn fire(id: &str, alarm_devices: &[&str]) -> Incident {
+        let v = serde_json::json!({
+            "id": id, "class": "fire", "severity": "high", "status": "dispatched", "correlation_key": format!("hh:{id}"),
+            "county": "500112", "township": "500112002", "community": "", "grid_id": "", "household_id": id,
+            "address": "", "site_type": null, "vulnerable": false, "lat": null, "lon": null,
+            "devices": alarm_devices, "alarm_devices": alarm_devices, "sounding_devices": alarm_devices,
+            "signals": [], "confirmed": null, "confirmed_by": null, "silenced": false,
+            "opened_at_ms": 1, "updated_at_ms": 1, "first_alarm_ms": 1, "last_alarm_ms": 1, "evidence_count": 1,
+            "notified_stations": [], "notified_grids": [], "summary": "", "verification": null,
+        });
+        serde_json::from_value(v).expect("an incident")
+    }
+
+    #[test]
+    fn a_rise_is_its_own_escalated_entry_beside_another_incident_opened_in_the_same_step() {
+        let settings = AlertingConfig::default().validate().expect("valid");
+        let other = fire("INC-2", &["b"]);
+        let mut out = Outcome::default();
+        out.audit.push(other.audit(Event::Opened, None, ENGINE_ACTOR, "opened", 1));
+        // Two devices alarm: critical.
+        let mut inc = fire("INC-1", &["x", "y"]);
+        reassess(&mut inc, &settings, 2, &mut out);
+        assert_eq!(inc.severity, Severity::Critical);
+        let entries: Vec<(&str, Event, Severity)> =
+            out.audit.iter().map(|a| (a.incident_id.as_str(), a.event, a.severity)).collect();
+        assert_eq!(
+            entries,
+            vec![("INC-2", Event::Opened, Severity::High), ("INC-1", Event::Escalated, Severity::Critical)]
+        );
+    }
+
+    #[test]
+    fn a_rise_in_the_step_that_opened_the_incident_opens_it_at_the_higher_severity() {
+        let settings = AlertingConfig::default().validate().expect("valid");
+        let mut inc = fire("INC-1", &["x", "y"]);
+        let mut out = Outcome::default();
+        out.audit.push(inc.audit(Event::Escalated, None, ENGINE_ACTOR, "earlier", 1));
+        out.audit.push(inc.audit(Event::Opened, None, ENGINE_ACTOR, "opened", 1));
+        reassess(&mut inc, &settings, 2, &mut out);
+        let entries: Vec<(Event, Severity)> = out.audit.iter().map(|a| (a.event, a.severity)).collect();
+        assert_eq!(entries, vec![(Event::Escalated, Severity::High), (Event::Opened, Severity::Critical)]);
+    }
+
+    #[test]
+    fn an_escalation_note_says_why_the_severity_rose() {
+        let two = fire("INC-1", &["x", "y"]);
+        let vulnerable = Incident { vulnerable: true, ..fire("INC-2", &["x"]) };
+        let hospital = Incident { site_type: Some(firegrid_ingest::SiteType::Hospital), ..fire("INC-3", &["x"]) };
+        let plain = fire("INC-4", &["x"]);
+        let cases = [
+            (&two, "2 devices alarm"),
+            (&vulnerable, "vulnerable household"),
+            (&hospital, "signals  at a hospital site"),
+            (&plain, "signals "),
+        ];
+        for (inc, want) in cases {
+            assert_eq!(describe_rise(inc), want, "{}", inc.id);
+        }
+        let settings = AlertingConfig::default().validate().expect("valid");
+        let (mut inc, mut out) = (two.clone(), Outcome::default());
+        reassess(&mut inc, &settings, 2, &mut out);
+        assert_eq!(out.audit.iter().map(|a| a.note.as_str()).collect::<Vec<_>>(), vec!["2 devices alarm"]);
+    }
+}

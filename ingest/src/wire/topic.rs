@@ -138,6 +138,16 @@ mod tests {
     }
 
     #[test]
+    fn the_dead_letter_and_reading_topics_are_built_under_the_prefix() {
+        assert_eq!(deadletter(P), "firegrid/v1/deadletter");
+        assert_eq!(deadletter("x/y"), "x/y/deadletter");
+        assert_eq!(
+            reading_topic(P, "500112", "500112002", Kind::Electrical, "em-1"),
+            "firegrid/v1/500112/500112002/electrical/em-1"
+        );
+    }
+
+    #[test]
     fn subscriptions_cover_counties_and_shared_groups() {
         assert_eq!(subscriptions(P, &[], ""), vec!["firegrid/v1/+/+/+/+"]);
         assert_eq!(
