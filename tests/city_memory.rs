@@ -77,7 +77,7 @@ async fn a_hundred_thousand_devices_that_have_all_reported_cost_under_the_city_b
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
         let (small, small_rss) = rss_after_one_reading_each(dir.path(), &spec(1, 1), &mqtt, &vm, "small").await?;
-        let (big, big_rss) = rss_after_one_reading_each(dir.path(), &spec(40, 30), &mqtt, &vm, "big").await?;
+        let (big, big_rss) = rss_after_one_reading_each(dir.path(), &spec(86, 64), &mqtt, &vm, "big").await?;
         ensure!(big >= 80_000, "the big fleet has only {big} devices");
         let per_device = big_rss.saturating_sub(small_rss) * 1024 / (big - small);
         println!(
