@@ -77,11 +77,8 @@ impl Default for StoreConfig {
 pub enum StoreSettings {
     /// The InfluxDB write API.
     Influx(InfluxSettings),
-    /// The embedded store, with its retention.
-    Embedded {
-        /// Points older than this are deleted.
-        retention: std::time::Duration,
-    },
+    /// The embedded store: its retention and durability.
+    Embedded(firegrid_ingest::store::embedded::EmbeddedOptions),
 }
 
 /// `[registry]`: the three registry files (paths relative to the working directory).
@@ -245,11 +242,12 @@ impl Config {
         let store_retry = (influx.retry_min, influx.retry_max);
         let store = match self.store.backend.as_str() {
             "influxdb" => StoreSettings::Influx(influx),
-            "embedded" => StoreSettings::Embedded {
+            "embedded" => StoreSettings::Embedded(firegrid_ingest::store::embedded::EmbeddedOptions {
                 retention: std::time::Duration::from_secs(
                     u64::from(self.store.embedded.retention_days.max(1)) * 86_400,
                 ),
-            },
+                durability: self.store.embedded.durability()?,
+            }),
             other => {
                 return Err(ConfigError {
                     key: "store.backend".into(),
@@ -354,7 +352,7 @@ mod tests {
         assert_eq!(c, Config::standalone());
         let s = c.validate().expect("valid");
         assert_eq!(s.mqtt.port, 1883);
-        assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded { .. }));
+        assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded(_)));
         assert_eq!(s.http_listen.port(), 8080);
     }
 

@@ -136,7 +136,7 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             settings.dispatch.check_webhooks(&reg)?;
             let store = match &settings.store {
                 firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
-                firegrid::config::StoreSettings::Embedded { .. } => {
+                firegrid::config::StoreSettings::Embedded(_) => {
                     format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
                 }
             };

@@ -257,9 +257,14 @@ fn spawn_ingest(
 fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option<Part<()>>), RunError> {
     match &settings.store {
         StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),
-        StoreSettings::Embedded { retention } => {
-            let e = EmbeddedStore::open(&settings.data_dir, *retention)?;
-            tracing::info!(event = "embedded_store", file = %e.path().display(), "readings go to the embedded SQLite store");
+        StoreSettings::Embedded(options) => {
+            let e = EmbeddedStore::open(&settings.data_dir, *options)?;
+            tracing::info!(
+                event = "embedded_store",
+                file = %e.path().display(),
+                durability = ?options.durability,
+                "readings go to the embedded SQLite store"
+            );
             let timer = Part::spawn("retention timer", e.clone().run_retention(RETENTION_EVERY, tree.service.clone()));
             Ok((Store::Embedded(e), Some(timer)))
         }

@@ -13,6 +13,7 @@
 //! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
 //! | [`registry`] | registry files from typed rows, through ingest's one registry writer |
 //! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
+//! | [`embedded`] | what the embedded store's SQLite file holds of a test fleet, read beside the running process |
 //! | [`publish`] | QoS 1 publishing that returns once the broker acknowledged everything |
 //! | [`watch`] | subscribers that collect firegrid's dispatch messages and dead letters, and sync by marker |
 //! | [`login`] | MQTT 3.1.1 sessions that log in (or are refused) |
@@ -120,6 +121,7 @@
 
 pub mod api;
 pub mod dispatch;
+pub mod embedded;
 pub mod fleet;
 pub mod hooks;
 pub mod login;

@@ -47,9 +47,37 @@ pub enum EmbeddedStoreError {
     },
 }
 
+/// When a commit is durable (SQLite's `synchronous`, the file in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit syncs the write-ahead log before it returns, so what the
+    /// writer acknowledges survives a power cut (one `fdatasync` per batch).
+    Full,
+    /// `synchronous=NORMAL`: commits are not synced (the log is synced at checkpoints); a crash of
+    /// firegrid loses nothing committed, a power cut may lose the last commits — acknowledged ones.
+    Normal,
+}
+
+impl Durability {
+    fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "PRAGMA synchronous = FULL;",
+            Durability::Normal => "PRAGMA synchronous = NORMAL;",
+        }
+    }
+}
+
+/// How the embedded store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// Points older than this are deleted.
+    pub retention: Duration,
+    /// When a commit (and so an acknowledgement) is durable.
+    pub durability: Durability,
+}
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS points (
     measurement TEXT NOT NULL,
     series      TEXT NOT NULL,
@@ -80,13 +108,14 @@ pub struct EmbeddedStore {
 
 impl EmbeddedStore {
     /// Opens (creating) `dir/readings.sqlite3`.
-    pub fn open(dir: &Path, retention: Duration) -> Result<EmbeddedStore, EmbeddedStoreError> {
+    pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore, EmbeddedStoreError> {
         std::fs::create_dir_all(dir).map_err(|source| EmbeddedStoreError::Io { path: dir.to_owned(), source })?;
         let path = dir.join("readings.sqlite3");
         let sql = |source| EmbeddedStoreError::Sqlite { path: path.clone(), source };
         let conn = Connection::open(&path).map_err(sql)?;
         conn.execute_batch(SCHEMA).map_err(sql)?;
-        Ok(EmbeddedStore { conn: Arc::new(Mutex::new(conn)), path, retention })
+        conn.execute_batch(options.durability.pragma()).map_err(sql)?;
+        Ok(EmbeddedStore { conn: Arc::new(Mutex::new(conn)), path, retention: options.retention })
     }
 
     /// The database file (for users' own queries).
@@ -210,10 +239,24 @@ impl LineStore for EmbeddedStore {
 mod tests {
     use super::*;
 
+    fn opts(retention_seconds: u64) -> EmbeddedOptions {
+        EmbeddedOptions { retention: Duration::from_secs(retention_seconds), durability: Durability::Full }
+    }
+
+    #[test]
+    fn the_file_is_opened_with_the_configured_synchronous_mode() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (durability, want) in [(Durability::Full, 2), (Durability::Normal, 1)] {
+            let store = EmbeddedStore::open(dir.path(), EmbeddedOptions { durability, ..opts(60) }).expect("opens");
+            let got: i64 = lock(&store.conn).query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("pragma");
+            assert_eq!(got, want, "{durability:?}");
+        }
+    }
+
     #[tokio::test]
     async fn points_are_stored_once_per_series_and_time_and_queryable_with_sql() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(86_400)).expect("opens");
+        let store = EmbeddedStore::open(dir.path(), opts(86_400)).expect("opens");
         let body = "smoke,device_id=sd-1,county=500112,township=500112002,status=normal obscuration_db_m=0.03,alarm=false,seq=1i 1000\n\
                     smoke,device_id=sd-1,county=500112,township=500112002,status=normal obscuration_db_m=0.04,seq=2i 2000\n";
         assert_eq!(store.write(body).await, WriteResult::Ok);
@@ -234,7 +277,7 @@ mod tests {
     #[tokio::test]
     async fn the_retention_task_deletes_expired_points_when_it_starts() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(3600)).expect("opens");
+        let store = EmbeddedStore::open(dir.path(), opts(3600)).expect("opens");
         let old = crate::clock::now_ms() - 2 * 3_600_000;
         let fresh = crate::clock::now_ms();
         let body = format!("smoke,device_id=a f=1 {old}\nsmoke,device_id=a f=2 {fresh}\n");
@@ -255,7 +298,7 @@ mod tests {
     #[tokio::test]
     async fn a_malformed_line_is_refused_so_the_writer_can_isolate_it() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = EmbeddedStore::open(dir.path(), Duration::from_secs(60)).expect("opens");
+        let store = EmbeddedStore::open(dir.path(), opts(60)).expect("opens");
         assert!(matches!(store.write("smoke f=1 1\nnot a line\n").await, WriteResult::Rejected(_)));
         assert_eq!(store.count().expect("count"), 0, "the transaction is all or nothing");
     }

@@ -1,0 +1,38 @@
+//! The embedded store as a test reads it: the SQLite file firegrid wrote, opened read-only
+//! beside the running process (WAL mode lets a reader in while firegrid writes), and what it
+//! holds of a test fleet — distinct (device_id, seq) pairs and the number of rows.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OpenFlags};
+
+/// What the embedded store holds: every row's (device_id, seq), and how many rows there are.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// Distinct (device_id, seq) pairs.
+    pub pairs: BTreeSet<(String, u64)>,
+    /// Rows (points): more rows than pairs means a reading was stored twice.
+    pub rows: u64,
+}
+
+/// Reads `db` (a `readings.sqlite3`) read-only; a file that does not exist yet holds nothing.
+pub fn stored(db: &Path) -> Result<Stored> {
+    if !db.exists() {
+        return Ok(Stored::default());
+    }
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening {}", db.display()))?;
+    let mut stmt = conn.prepare("SELECT device_id, CAST(json_extract(fields, '$.seq') AS INTEGER) FROM points")?;
+    let mut out = Stored::default();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?)))?;
+    for row in rows {
+        let (device, seq) = row?;
+        out.rows += 1;
+        if let (Some(device), Some(seq)) = (device, seq) {
+            out.pairs.insert((device, u64::try_from(seq).unwrap_or_default()));
+        }
+    }
+    Ok(out)
+}
