@@ -169,6 +169,10 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[dispatch]`: routing range, escalation timers, webhook secret and delivery retries.
     pub dispatch: DispatchConfig,
+    /// Where `[registry]` was set (`set in {file}`, `set by FIREGRID_REGISTRY__…`); `None` when
+    /// it takes its defaults, which may then be absent (an empty registry, see `registry_files`).
+    #[serde(skip)]
+    pub registry_set_by: Option<String>,
 }
 
 /// Validated configuration: what `run` takes.
@@ -198,6 +202,8 @@ pub struct Settings {
     pub alerting: AlertSettings,
     /// Dispatch settings (validated).
     pub dispatch: DispatchSettings,
+    /// Where the registry files were configured; `None` = the defaults (see `registry_files`).
+    pub registry_set_by: Option<String>,
 }
 
 impl Config {
@@ -216,11 +222,15 @@ impl Config {
     pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, LoadError> {
         let mut value = toml::Value::try_from(Config::standalone())
             .map_err(|e| LoadError::Parse { path: PathBuf::from("<defaults>"), message: e.to_string() })?;
+        let mut registry_set_by = None;
         if let Some(path) = path {
             let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
             // Parse the file alone first: its errors then carry the file's own line and column.
             let parsed: Config =
                 toml::from_str(&text).map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
+            if toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("registry")) {
+                registry_set_by = Some(format!("set in {}", path.display()));
+            }
             value = toml::Value::try_from(parsed)
                 .map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
         }
@@ -231,9 +241,14 @@ impl Config {
             }
             let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             set_path(&mut value, &keys, &raw).map_err(|message| LoadError::Env { var: var.clone(), message })?;
+            if keys.first().is_some_and(|k| k == "registry") {
+                registry_set_by = Some(format!("set by {var}"));
+            }
         }
-        Config::deserialize(value)
-            .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })
+        let mut config = Config::deserialize(value)
+            .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })?;
+        config.registry_set_by = registry_set_by;
+        Ok(config)
     }
 
     /// Validates every component.
@@ -280,6 +295,10 @@ impl Config {
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting,
             dispatch: self.dispatch.validate()?,
+            // Paths changed in code (as `demo` does) count as configured.
+            registry_set_by: self.registry_set_by.clone().or_else(|| {
+                (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
+            }),
         })
     }
 }

@@ -10,6 +10,7 @@
 //! | [`config`] | `firegrid.toml` and `FIREGRID_*` overrides, validated into [`Settings`] |
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
+//! | [`registry_files`] | which registry `run` loads: the configured files, or empty when none is configured and the defaults are absent |
 //! | [`broker`] | the embedded MQTT broker and its users file |
 //! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
 //! | [`eval`] | `firegrid eval`: collecting a run and scoring it with alerting's routing policy |
@@ -21,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod eval;
 pub(crate) mod http;
+pub mod registry_files;
 pub mod run;
 
 pub use config::{Config, Settings};

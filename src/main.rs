@@ -86,10 +86,27 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("firegrid: {e:#}");
+            eprintln!("firegrid: {}", causes_once(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, each cause once: an error whose message already
+/// quotes its source (as most do) would otherwise print that source twice.
+fn causes_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
@@ -131,7 +148,8 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let (_, settings) = load(config.as_ref())?;
-            let reg = firegrid_ingest::Registry::load(&settings.registry)?;
+            let loaded = firegrid::registry_files::load(&settings)?;
+            let reg = loaded.registry;
             // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
             settings.dispatch.check_webhooks(&reg)?;
             let store = match &settings.store {
@@ -150,10 +168,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             };
             let tokens = check_tokens(&settings.tokens_file)?;
             println!(
-                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
+                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations{}, {tokens}",
                 settings.mqtt.subscriptions.len(),
                 reg.device_count(),
-                reg.stations().len()
+                reg.stations().len(),
+                if loaded.defaulted_empty { " (none configured, default files absent: every device unregistered)" } else { "" }
             );
             Ok(())
         }

@@ -48,6 +48,9 @@ pub enum RunError {
     /// The registry could not be loaded.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A configured registry file is missing, or a registry file is invalid.
+    #[error(transparent)]
+    RegistryFiles(#[from] crate::registry_files::RegistryFilesError),
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),

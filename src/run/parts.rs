@@ -139,7 +139,17 @@ pub(super) async fn start(
 fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
-    let registry = SharedRegistry::load(settings.registry.clone())?;
+    let loaded = crate::registry_files::load(&settings)?;
+    if loaded.defaulted_empty {
+        tracing::warn!(
+            event = "registry_absent",
+            devices = %settings.registry.devices.display(),
+            "no [registry] configured and the default registry files are absent: starting with an empty registry, \
+             so every device is unregistered and the alerting.unregistered policy applies; set [registry] in a config \
+             file (docs/DESIGN.md §3)"
+        );
+    }
+    let registry = SharedRegistry::from_registry(settings.registry.clone(), loaded.registry);
     tracing::info!(
         event = "registry_loaded",
         devices = registry.snapshot().device_count(),

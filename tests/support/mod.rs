@@ -20,6 +20,7 @@
 //! | [`dispatch`] | the dispatch tests' registry, tokens, config and incident API calls |
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
+//! | [`bare`] | the binary run as a newcomer runs it: in a chosen working directory, with no configuration |
 //! | [`api`] | reading `/metrics` |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
@@ -120,6 +121,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bare;
 pub mod dispatch;
 pub mod embedded;
 pub mod fleet;
