@@ -169,10 +169,22 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[dispatch]`: routing range, escalation timers, webhook secret and delivery retries.
     pub dispatch: DispatchConfig,
-    /// Where `[registry]` was set (`set in {file}`, `set by FIREGRID_REGISTRY__…`); `None` when
-    /// it takes its defaults, which may then be absent (an empty registry, see `registry_files`).
+    /// Where `[registry]` was set; not part of the configuration's value (equal configs may
+    /// come from different places).
     #[serde(skip)]
-    pub registry_set_by: Option<String>,
+    pub registry_set_by: Origin,
+}
+
+/// Where a table was set (`set in {file}`, `set by FIREGRID_…`); `None` when it takes its
+/// defaults (for `[registry]` they may then be absent: an empty registry, see `registry_files`).
+/// Any two origins compare equal: where a value came from is not part of the value.
+#[derive(Debug, Clone, Default)]
+pub struct Origin(pub Option<String>);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
 }
 
 /// Validated configuration: what `run` takes.
@@ -247,7 +259,7 @@ impl Config {
         }
         let mut config = Config::deserialize(value)
             .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })?;
-        config.registry_set_by = registry_set_by;
+        config.registry_set_by = Origin(registry_set_by);
         Ok(config)
     }
 
@@ -296,7 +308,7 @@ impl Config {
             alerting,
             dispatch: self.dispatch.validate()?,
             // Paths changed in code (as `demo` does) count as configured.
-            registry_set_by: self.registry_set_by.clone().or_else(|| {
+            registry_set_by: self.registry_set_by.0.clone().or_else(|| {
                 (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
             }),
         })
