@@ -269,6 +269,15 @@ fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option
         StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),
         StoreSettings::Embedded(options) => {
             let e = EmbeddedStore::open(&settings.data_dir, *options)?;
+            if let Some(kept) = e.kept_beside() {
+                tracing::warn!(
+                    event = "embedded_store_old_schema_kept",
+                    file = %kept.path.display(),
+                    points = kept.points,
+                    "the readings file had the old schema: kept read-only beside the new one (query it with sqlite3, \
+                     or delete it when no longer needed)"
+                );
+            }
             tracing::info!(
                 event = "embedded_store",
                 file = %e.path().display(),

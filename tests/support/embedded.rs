@@ -1,6 +1,6 @@
 //! The embedded store as a test reads it: the SQLite file firegrid wrote, opened read-only
 //! beside the running process (WAL mode lets a reader in while firegrid writes), and what it
-//! holds of a test fleet — distinct (device_id, seq) pairs and the number of rows.
+//! holds of a test fleet — distinct (device_id, seq) pairs and the number of rows — and its size.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -24,7 +24,11 @@ pub fn stored(db: &Path) -> Result<Stored> {
     }
     let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("opening {}", db.display()))?;
-    let mut stmt = conn.prepare("SELECT device_id, CAST(json_extract(fields, '$.seq') AS INTEGER) FROM points")?;
+    // `seq` is at its measurement's position in the `fields` table (schema version 2).
+    let mut stmt = conn.prepare(
+        "SELECT p.device_id, CAST(json_extract(p.v, '$[' || f.position || ']') AS INTEGER)
+           FROM points p LEFT JOIN fields f ON f.measurement = p.measurement AND f.name = 'seq'",
+    )?;
     let mut out = Stored::default();
     let rows = stmt.query_map([], |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<i64>>(1)?)))?;
     for row in rows {
@@ -35,4 +39,14 @@ pub fn stored(db: &Path) -> Result<Stored> {
         }
     }
     Ok(out)
+}
+
+/// Bytes of `db` and its write-ahead log, after checkpointing the log into the file (so the
+/// figure is what the data takes, not how far the log has grown).
+pub fn file_bytes(db: &Path) -> Result<u64> {
+    let conn = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    drop(conn);
+    let wal = db.with_file_name(format!("{}-wal", db.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
+    Ok(std::fs::metadata(db)?.len() + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
 }
