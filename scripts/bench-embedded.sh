@@ -61,6 +61,8 @@ CONF
     sqlite3 "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
     points=$(sqlite3 "$db" 'SELECT count(*) FROM points;')
     size=$(stat -c %s "$db")
+    echo "synchronous=$mode: where the bytes are (dbstat: table, pages, payload bytes, unused bytes):"
+    sqlite3 "$db" "SELECT name, count(*), sum(payload), sum(unused) FROM dbstat GROUP BY name ORDER BY 2 DESC;" || true
     sqlite3 "$db" 'VACUUM;'
     vacuumed=$(stat -c %s "$db")
     echo "synchronous=$mode: $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s =" \

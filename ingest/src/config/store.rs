@@ -116,7 +116,7 @@ impl InfluxConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedStoreConfig {
-    /// Points older than this are deleted (checked hourly).
+    /// Day tables wholly older than this are dropped (checked hourly).
     pub retention_days: u32,
     /// SQLite's `synchronous` for the readings file: `full` (the default) syncs the write-ahead
     /// log on every commit, so a reading acknowledged to the broker survives a power cut;
