@@ -269,11 +269,24 @@ impl Config {
         let store_retry = (influx.retry_min, influx.retry_max);
         let store = match self.store.backend.as_str() {
             "influxdb" => StoreSettings::Influx(influx),
+            "embedded" if self.store.embedded.retention_days > 366 => {
+                return Err(ConfigError {
+                    key: "store.embedded.retention_days".into(),
+                    message: format!(
+                        "{} is more than 366: keep at most a year in the embedded store (export older readings \
+                         to InfluxDB)",
+                        self.store.embedded.retention_days
+                    ),
+                }
+                .into())
+            }
             "embedded" => StoreSettings::Embedded(firegrid_ingest::store::embedded::EmbeddedOptions {
                 retention: std::time::Duration::from_secs(
                     u64::from(self.store.embedded.retention_days.max(1)) * 86_400,
                 ),
                 durability: self.store.embedded.durability()?,
+                partition: firegrid_ingest::store::embedded::Partition::Day,
+                max_bytes: self.store.embedded.max_bytes,
             }),
             other => {
                 return Err(ConfigError {
@@ -445,5 +458,11 @@ mod tests {
         let mut c = Config::default();
         c.store.backend = "sqlite".into();
         assert!(c.validate().expect_err("bad").to_string().starts_with("store.backend:"));
+        let mut c = Config::standalone();
+        c.store.embedded.retention_days = 400;
+        assert!(c.validate().expect_err("bad").to_string().starts_with("store.embedded.retention_days:"));
+        let mut c = Config::standalone();
+        c.store.embedded.synchronous = "off".into();
+        assert!(c.validate().expect_err("bad").to_string().starts_with("store.embedded.synchronous:"));
     }
 }

@@ -262,8 +262,8 @@ fn spawn_ingest(
     Ok(Ingest { writer, pipeline, retention, readings, incidents })
 }
 
-/// The store the writer writes to, and for the embedded store its retention timer (an hourly
-/// delete of points older than `retention_days`), stopped with the service.
+/// The store the writer writes to, and for the embedded store its retention timer (every minute
+/// it drops tables past `retention_days` or over `max_bytes`), stopped with the service.
 fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option<Part<()>>), RunError> {
     match &settings.store {
         StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),

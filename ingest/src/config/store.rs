@@ -116,18 +116,22 @@ impl InfluxConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedStoreConfig {
-    /// Day tables wholly older than this are dropped (checked hourly).
+    /// Day tables wholly older than this are dropped (checked every minute); at most 366 (the
+    /// `points` view is one SELECT per day, and SQLite allows 500).
     pub retention_days: u32,
     /// SQLite's `synchronous` for the readings file: `full` (the default) syncs the write-ahead
     /// log on every commit, so a reading acknowledged to the broker survives a power cut;
     /// `normal` does not sync on commit (an acknowledged reading survives a crash of firegrid,
     /// but the last commits before a power cut or kernel crash may be lost).
     pub synchronous: String,
+    /// Size cap of the readings file: past it, the oldest day is dropped (never the current
+    /// one). 0 = no cap, only `retention_days`.
+    pub max_bytes: u64,
 }
 
 impl Default for EmbeddedStoreConfig {
     fn default() -> Self {
-        EmbeddedStoreConfig { retention_days: 30, synchronous: "full".into() }
+        EmbeddedStoreConfig { retention_days: 30, synchronous: "full".into(), max_bytes: 0 }
     }
 }
 

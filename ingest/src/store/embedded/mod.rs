@@ -10,7 +10,8 @@
 //! Layout (schema version 2, see [`schema`] and docs/DESIGN.md §4): a `series` table holds each
 //! tag set once under an integer id; each UTC day has its own table `points_YYYYMMDD` keyed by
 //! `(series_id, ts_ms)` whose only other column `v` is the field values as a JSON array in the
-//! order of the `fields` table; retention drops whole day tables. The view `points` joins them:
+//! order of the `fields` table (the demo uses hour tables); retention and the size cap drop whole
+//! tables. The view `points` joins them:
 //!
 //! ```sql
 //! -- the last hour of one device (positions: SELECT * FROM fields)
@@ -27,6 +28,8 @@
 pub mod schema;
 mod values;
 mod write;
+
+pub use values::Partition;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -96,10 +99,15 @@ impl Durability {
 /// How the embedded store is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EmbeddedOptions {
-    /// Points older than this are deleted (by whole day tables).
+    /// Point tables wholly older than this are dropped.
     pub retention: Duration,
     /// When a commit (and so an acknowledgement) is durable.
     pub durability: Durability,
+    /// One table per day, or per hour.
+    pub partition: Partition,
+    /// While the file's pages in use take more than this, its oldest table is dropped (never the
+    /// newest); 0 = no cap.
+    pub max_bytes: u64,
 }
 
 /// The connection and what it knows of the file, behind one lock.
@@ -115,6 +123,7 @@ pub struct EmbeddedStore {
     inner: Arc<Mutex<Inner>>,
     path: PathBuf,
     retention: Duration,
+    max_bytes: u64,
     kept: Option<KeptBeside>,
 }
 
@@ -129,9 +138,9 @@ impl EmbeddedStore {
         let conn = Connection::open(&path).map_err(sql)?;
         schema::create(&conn).map_err(sql)?;
         conn.execute_batch(options.durability.pragma()).map_err(sql)?;
-        let catalog = Catalog::load(&conn).map_err(sql)?;
+        let catalog = Catalog::load(&conn, options.partition).map_err(sql)?;
         let inner = Arc::new(Mutex::new(Inner { conn, catalog }));
-        Ok(EmbeddedStore { inner, path, retention: options.retention, kept })
+        Ok(EmbeddedStore { inner, path, retention: options.retention, max_bytes: options.max_bytes, kept })
     }
 
     /// The database file (for users' own queries).
@@ -144,26 +153,36 @@ impl EmbeddedStore {
         self.kept.as_ref()
     }
 
-    /// Drops the day tables wholly older than the retention; returns how many.
+    /// Drops the tables wholly older than the retention, then the oldest while the file is over
+    /// its size cap (never the newest table); returns how many.
     pub fn expire(&self, now_ms: i64) -> Result<usize, rusqlite::Error> {
         let cutoff = now_ms - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         let mut inner = lock(&self.inner);
-        // A day goes when its last millisecond is before the cutoff.
-        let old: Vec<i64> = inner.catalog.days.iter().copied().filter(|d| (d + 1) * values::DAY_MS <= cutoff).collect();
-        for day in &old {
-            schema::drop_day(&inner.conn, *day)?;
-            inner.catalog.days.remove(day);
+        let old: Vec<String> =
+            inner.catalog.tables.iter().filter(|(_, (_, end))| *end <= cutoff).map(|(n, _)| n.clone()).collect();
+        for name in &old {
+            schema::drop_table(&inner.conn, name)?;
+            inner.catalog.tables.remove(name);
         }
-        Ok(old.len())
+        let mut dropped = old.len();
+        while self.max_bytes > 0 && inner.catalog.tables.len() > 1 && schema::used_bytes(&inner.conn)? > self.max_bytes
+        {
+            let oldest = inner.catalog.tables.iter().min_by_key(|(_, span)| **span).map(|(n, _)| n.clone());
+            let Some(name) = oldest else { break };
+            schema::drop_table(&inner.conn, &name)?;
+            inner.catalog.tables.remove(&name);
+            dropped += 1;
+        }
+        Ok(dropped)
     }
 
-    /// Drops expired days now and then every `every` until `stop` is cancelled.
+    /// Drops expired tables now and then every `every` until `stop` is cancelled.
     pub async fn run_retention(self, every: Duration, stop: tokio_util::sync::CancellationToken) {
         loop {
             let this = self.clone();
             match tokio::task::spawn_blocking(move || this.expire(crate::clock::now_ms())).await {
                 Ok(Ok(0)) => {}
-                Ok(Ok(n)) => tracing::info!(event = "embedded_store_expired", days = n),
+                Ok(Ok(n)) => tracing::info!(event = "embedded_store_expired", tables = n),
                 Ok(Err(e)) => tracing::warn!(event = "embedded_store_expire_failed", error = %e),
                 Err(_) => {}
             }

@@ -1,20 +1,20 @@
-//! The embedded store's schema (version 2) and what changes it: day tables created as points
-//! arrive and dropped by retention, the `points` view over them, and an old (version 1) file
+//! The embedded store's schema (version 2) and what changes it: point tables (a day or an hour
+//! each) created as points arrive and dropped by retention and the size cap, the `points` view over them, and an old (version 1) file
 //! kept read-only beside the new one.
 //!
 //! ```sql
 //! series(id INTEGER PRIMARY KEY, measurement, key UNIQUE, device_id, county, township,
 //!        community, grid_id, site_type, status, tags JSON)     -- one row per tag set
 //! fields(measurement, name, position, PRIMARY KEY (measurement, name))
-//! points_YYYYMMDD(series_id, ts_ms, v JSON array, PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID
-//! VIEW points: every day table joined with series
+//! points_YYYYMMDD[HH](series_id, ts_ms, v JSON array, PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID
+//! VIEW points: every point table joined with series
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::values::{day_table, table_day};
+use super::values::table_span;
 use super::EmbeddedStoreError;
 
 /// The schema version this code writes (`PRAGMA user_version`).
@@ -55,43 +55,50 @@ pub(crate) fn create(conn: &Connection) -> rusqlite::Result<()> {
     rebuild_view(conn)
 }
 
-/// The SQL of one day's table.
-pub(crate) fn create_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
+/// A point table of one partition (named by `Partition::table_of`).
+pub(crate) fn create_table(conn: &Connection, name: &str) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (
+        "CREATE TABLE IF NOT EXISTS {name} (
              series_id INTEGER NOT NULL,
              ts_ms     INTEGER NOT NULL,
              v         TEXT NOT NULL,
              PRIMARY KEY (series_id, ts_ms)
-         ) WITHOUT ROWID;",
-        day_table(day)
+         ) WITHOUT ROWID;"
     ))?;
     rebuild_view(conn)
 }
 
-/// Days that have a table, oldest first.
-pub(crate) fn days(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+/// Point tables with the time each covers, `(name, start_ms, end_ms)`, oldest first.
+pub(crate) fn tables(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, i64)>> {
     let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'points_%'")?;
     let names = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut days: Vec<i64> = names.iter().filter_map(|n| table_day(n)).collect();
-    days.sort_unstable();
-    Ok(days)
+    let mut out: Vec<(String, i64, i64)> =
+        names.into_iter().filter_map(|n| table_span(&n).map(|(a, b)| (n, a, b))).collect();
+    out.sort_by_key(|(_, start, end)| (*start, *end));
+    Ok(out)
 }
 
-/// Drops a day's table and gives its pages back to the file system.
-pub(crate) fn drop_day(conn: &Connection, day: i64) -> rusqlite::Result<()> {
-    conn.execute_batch(&format!("DROP TABLE IF EXISTS {};", day_table(day)))?;
+/// Drops a point table and gives its pages back to the file system.
+pub(crate) fn drop_table(conn: &Connection, name: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!("DROP TABLE IF EXISTS {name};"))?;
     rebuild_view(conn)?;
     conn.execute_batch("PRAGMA incremental_vacuum;")
 }
 
-/// `points`: every day table with its series' measurement and tags, for users' own queries.
+/// Bytes the file's pages in use take (its size less the free pages).
+pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+    let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));
+    let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+    Ok(u64::try_from(used).unwrap_or_default())
+}
+
+/// `points`: every point table with its series' measurement and tags, for users' own queries.
 fn rebuild_view(conn: &Connection) -> rusqlite::Result<()> {
     let cols = "s.measurement, s.device_id, s.county, s.township, s.community, s.grid_id, s.site_type, s.status, \
                 s.tags, p.series_id, p.ts_ms, p.v";
-    let branches: Vec<String> = days(conn)?
+    let branches: Vec<String> = tables(conn)?
         .into_iter()
-        .map(|d| format!("SELECT {cols} FROM {} p JOIN series s ON s.id = p.series_id", day_table(d)))
+        .map(|(name, _, _)| format!("SELECT {cols} FROM {name} p JOIN series s ON s.id = p.series_id"))
         .collect();
     let body = if branches.is_empty() {
         format!(

@@ -8,7 +8,12 @@ use super::values::DAY_MS;
 use super::*;
 
 fn opts(retention_seconds: u64) -> EmbeddedOptions {
-    EmbeddedOptions { retention: Duration::from_secs(retention_seconds), durability: Durability::Full }
+    EmbeddedOptions {
+        retention: Duration::from_secs(retention_seconds),
+        durability: Durability::Full,
+        partition: Partition::Day,
+        max_bytes: 0,
+    }
 }
 
 fn smoke(device: &str, township: &str, obscuration: f64, seq: u64, ts: i64) -> String {
@@ -130,7 +135,7 @@ async fn retention_drops_whole_old_days_and_the_file_stops_growing() {
         lock(&store.inner).conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("checkpoint");
         sizes.push(std::fs::metadata(store.path()).expect("size").len());
     }
-    let days = schema::days(&lock(&store.inner).conn).expect("days");
+    let days = schema::tables(&lock(&store.inner).conn).expect("tables");
     assert_eq!(days.len(), 3, "today and the two days of retention: {days:?}");
     assert_eq!(store.count().expect("count"), 6_000);
     let (settled, last) = (sizes[5], sizes[11]);
@@ -163,4 +168,30 @@ fn an_old_schema_file_is_kept_read_only_beside_the_new_one() {
     drop(store);
     let again = EmbeddedStore::open(dir.path(), opts(60)).expect("reopens");
     assert!(again.kept_beside().is_none(), "a version-2 file is opened as it is");
+}
+
+#[tokio::test]
+async fn over_its_size_cap_the_store_drops_its_oldest_hours_but_never_the_current_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cap = 400_000;
+    let options = EmbeddedOptions { partition: Partition::Hour, max_bytes: cap, ..opts(86_400) };
+    let store = EmbeddedStore::open(dir.path(), options).expect("opens");
+    let hour0 = 20_000 * DAY_MS;
+    for hour in 0..10 {
+        let body: String = (0..2_000)
+            .map(|i| smoke(&format!("sd-{}", i % 200), "t", 0.01, i, hour0 + hour * 3_600_000 + i as i64))
+            .collect();
+        assert_eq!(store.write(&body).await, WriteResult::Ok);
+        store.expire(hour0 + hour * 3_600_000 + 10_000).expect("prune as it goes");
+        let used = schema::used_bytes(&lock(&store.inner).conn).expect("used");
+        assert!(used <= cap, "{used} bytes in use after hour {hour}, over the cap of {cap}");
+    }
+    let tables = schema::tables(&lock(&store.inner).conn).expect("tables");
+    let names: Vec<&str> = tables.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert!(names.len() < 10 && names.last() == Some(&"points_2024100409"), "{names:?}");
+    let one_hour = EmbeddedOptions { max_bytes: 1, ..options };
+    drop(store);
+    let tiny = EmbeddedStore::open(dir.path(), one_hour).expect("reopens");
+    tiny.expire(hour0).expect("expire");
+    assert_eq!(tiny.count().expect("count"), 2_000, "the current hour stays, whatever the cap");
 }

@@ -1,4 +1,4 @@
-//! The compact parts of a stored point, as pure functions: which day table a timestamp goes to,
+//! The compact parts of a stored point, as pure functions: which table (day or hour) a timestamp goes to,
 //! and a point's field values as a JSON array indexed by each field's position in its
 //! measurement (`fields` table), so `json_extract(v, '$[0]')` reads a field with plain SQLite.
 //!
@@ -11,35 +11,62 @@ use std::fmt::Write as _;
 
 use crate::lineproto::parse::FieldValue;
 
-/// Milliseconds in a day: points are kept in one table per UTC day.
+/// Milliseconds in a day.
 pub(crate) const DAY_MS: i64 = 86_400_000;
+/// Milliseconds in an hour.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
-/// The UTC day (days since 1970-01-01) of a timestamp.
-pub(crate) fn day_of(ts_ms: i64) -> i64 {
-    ts_ms.div_euclid(DAY_MS)
+/// How points are split into tables: retention and the size cap drop whole tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    /// One table per UTC day, `points_YYYYMMDD` (the default: 30 days are 30 tables).
+    Day,
+    /// One table per UTC hour, `points_YYYYMMDDHH` (the demo: its 24 h and its size cap are
+    /// pruned an hour at a time).
+    Hour,
 }
 
-/// The table of a day: `points_YYYYMMDD` (UTC), e.g. `points_20261201`.
-pub(crate) fn day_table(day: i64) -> String {
-    let date = time::OffsetDateTime::UNIX_EPOCH.date();
-    let d = i32::try_from(day).ok().and_then(|n| date.checked_add(time::Duration::days(i64::from(n))));
-    match d {
-        Some(d) => format!("points_{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day()),
-        // Outside the calendar `time` knows (never for a validated reading): still a unique name.
-        None => format!("points_d{}", day.unsigned_abs()),
+impl Partition {
+    fn width_ms(self) -> i64 {
+        match self {
+            Partition::Day => DAY_MS,
+            Partition::Hour => HOUR_MS,
+        }
+    }
+
+    /// The table of the partition a timestamp falls in.
+    pub(crate) fn table_of(self, ts_ms: i64) -> String {
+        let start = ts_ms.div_euclid(self.width_ms()) * self.width_ms();
+        let t = time::OffsetDateTime::from_unix_timestamp(start.div_euclid(1000)).ok();
+        match (self, t) {
+            (Partition::Day, Some(t)) => format!("points_{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day()),
+            (Partition::Hour, Some(t)) => {
+                format!("points_{:04}{:02}{:02}{:02}", t.year(), u8::from(t.month()), t.day(), t.hour())
+            }
+            // Outside the calendar `time` knows (never for a validated reading): still a unique name.
+            (_, None) => format!("points_x{}", start.unsigned_abs()),
+        }
     }
 }
 
-/// The day of a table named by [`day_table`], if it is one.
-pub(crate) fn table_day(name: &str) -> Option<i64> {
+/// The time a table named by [`Partition::table_of`] covers, `[start, end)` in epoch ms, if it
+/// is one (day and hour tables alike, so a file keeps working whichever partition opens it).
+pub(crate) fn table_span(name: &str) -> Option<(i64, i64)> {
     let digits = name.strip_prefix("points_")?;
-    if digits.len() != 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let n: i32 = digits.parse().ok()?;
+    let (date, hour, width) = match digits.len() {
+        8 => (digits, 0, DAY_MS),
+        10 => (&digits[..8], digits[8..].parse::<u8>().ok().filter(|h| *h < 24)?, HOUR_MS),
+        _ => return None,
+    };
+    let n: i32 = date.parse().ok()?;
     let month = time::Month::try_from(u8::try_from(n / 100 % 100).ok()?).ok()?;
     let date = time::Date::from_calendar_date(n / 10_000, month, u8::try_from(n % 100).ok()?).ok()?;
-    Some((date - time::OffsetDateTime::UNIX_EPOCH.date()).whole_days())
+    let days = (date - time::OffsetDateTime::UNIX_EPOCH.date()).whole_days();
+    let start = days * DAY_MS + i64::from(hour) * HOUR_MS;
+    Some((start, start + width))
 }
 
 /// Writes `values` (each with its field's position) as a JSON array: `[0.03,22.5,null,true]`.
@@ -109,14 +136,19 @@ mod tests {
     }
 
     #[test]
-    fn a_day_table_is_named_by_its_utc_date_and_named_back() {
-        for (ts, name) in [(0, "points_19700101"), (1_764_547_200_000, "points_20251201"), (-1, "points_19691231")] {
-            let day = day_of(ts);
-            assert_eq!(day_table(day), name);
-            assert_eq!(table_day(name), Some(day));
+    fn a_table_is_named_by_its_utc_day_or_hour_and_its_span_read_back() {
+        let ts = 1_764_547_200_000 + 5 * HOUR_MS + 17; // 2025-12-01 05:00:00.017 UTC
+        for (p, name, start, width) in [
+            (Partition::Day, "points_20251201", 1_764_547_200_000, DAY_MS),
+            (Partition::Hour, "points_2025120105", 1_764_547_200_000 + 5 * HOUR_MS, HOUR_MS),
+        ] {
+            assert_eq!(p.table_of(ts), name);
+            assert_eq!(table_span(name), Some((start, start + width)));
         }
-        for other in ["points", "series", "points_2025120", "points_2025x201", "points_20251301"] {
-            assert_eq!(table_day(other), None, "{other}");
+        assert_eq!(Partition::Day.table_of(-1), "points_19691231");
+        assert_eq!(table_span("points_19691231"), Some((-DAY_MS, 0)));
+        for other in ["points", "series", "points_2025120", "points_2025x201", "points_20251301", "points_2025120124"] {
+            assert_eq!(table_span(other), None, "{other}");
         }
     }
 }

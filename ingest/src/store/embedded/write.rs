@@ -1,27 +1,29 @@
 //! Writing a line-protocol body into the compact schema in one transaction: each point's series
-//! (measurement and tag set, stored once), its fields' positions in its measurement, its day
-//! table, and one row `(series_id, ts_ms, v)` — replaced when the same series and time come again,
+//! (measurement and tag set, stored once), its fields' positions in its measurement, its
+//! partition's table, and one row `(series_id, ts_ms, v)` — replaced when the same series and time come again,
 //! so a redelivered reading overwrites instead of adding a row.
 //!
-//! The [`Catalog`] caches series ids, field positions and existing day tables; what a transaction
+//! The [`Catalog`] caches series ids, field positions and existing point tables; what a transaction
 //! creates is held apart ([`Pending`]) and joins the catalog only after the commit, so a rolled
 //! back batch leaves no id in the cache that the file does not have.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::schema;
-use super::values::{day_of, day_table, encode};
+use super::values::{encode, table_span, Partition};
 use crate::lineproto::parse::{parse_line, FieldValue, Point};
 use crate::store::WriteResult;
 
 /// What the file holds, as far as writing needs it.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Catalog {
+    partition: Partition,
     series: HashMap<String, i64>,
     fields: HashMap<String, HashMap<String, usize>>,
-    pub(crate) days: BTreeSet<i64>,
+    /// Point tables by name, with the time each covers `[start, end)`.
+    pub(crate) tables: BTreeMap<String, (i64, i64)>,
 }
 
 /// What one transaction created.
@@ -29,13 +31,14 @@ pub(crate) struct Catalog {
 struct Pending {
     series: HashMap<String, i64>,
     fields: Vec<(String, String, usize)>,
-    days: Vec<i64>,
+    tables: Vec<String>,
 }
 
 impl Catalog {
-    /// Field positions and day tables from the file (series are looked up as they come).
-    pub(crate) fn load(conn: &Connection) -> rusqlite::Result<Catalog> {
-        let mut cat = Catalog { days: schema::days(conn)?.into_iter().collect(), ..Catalog::default() };
+    /// Field positions and point tables from the file (series are looked up as they come).
+    pub(crate) fn load(conn: &Connection, partition: Partition) -> rusqlite::Result<Catalog> {
+        let tables = schema::tables(conn)?.into_iter().map(|(n, a, b)| (n, (a, b))).collect();
+        let mut cat = Catalog { partition, series: HashMap::new(), fields: HashMap::new(), tables };
         let mut stmt = conn.prepare("SELECT measurement, name, position FROM fields")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
         for row in rows {
@@ -73,11 +76,15 @@ impl Catalog {
         for (m, name, pos) in pending.fields {
             self.fields.entry(m).or_default().insert(name, pos);
         }
-        self.days.extend(pending.days);
+        for name in pending.tables {
+            if let Some(span) = table_span(&name) {
+                self.tables.insert(name, span);
+            }
+        }
         WriteResult::Ok
     }
 
-    /// One point: its series, field positions and day table, then its row.
+    /// One point: its series, field positions and table, then its row.
     fn put(
         &self,
         tx: &Transaction<'_>,
@@ -92,12 +99,12 @@ impl Catalog {
             values.push((self.position(tx, pending, &p.measurement, name)?, value));
         }
         encode(&values, v);
-        let day = day_of(ts);
-        if !self.days.contains(&day) && !pending.days.contains(&day) {
-            schema::create_day(tx, day)?;
-            pending.days.push(day);
+        let table = self.partition.table_of(ts);
+        if !self.tables.contains_key(&table) && !pending.tables.contains(&table) {
+            schema::create_table(tx, &table)?;
+            pending.tables.push(table.clone());
         }
-        let sql = format!("INSERT OR REPLACE INTO {} (series_id, ts_ms, v) VALUES (?1, ?2, ?3)", day_table(day));
+        let sql = format!("INSERT OR REPLACE INTO {table} (series_id, ts_ms, v) VALUES (?1, ?2, ?3)");
         tx.prepare_cached(&sql)?.execute(params![series_id, ts, v.as_str()])?;
         Ok(())
     }
