@@ -4,7 +4,7 @@
 //!
 //! ```sql
 //! series(id INTEGER PRIMARY KEY, measurement, key UNIQUE, device_id, county, township,
-//!        community, grid_id, site_type, status, tags JSON)     -- one row per tag set
+//!        community, grid_id, site_type, status, extra JSON)    -- one row per tag set
 //! fields(measurement, name, position, PRIMARY KEY (measurement, name))
 //! points_YYYYMMDD[HH](series_id, ts_ms, v JSON array, PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID
 //! VIEW points: every point table joined with series
@@ -16,6 +16,10 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::values::table_span;
 use super::EmbeddedStoreError;
+
+/// The tags that have a column of their own in `series`; any other tag goes to `extra`.
+pub(crate) const TAG_COLUMNS: [&str; 7] =
+    ["device_id", "county", "township", "community", "grid_id", "site_type", "status"];
 
 /// The schema version this code writes (`PRAGMA user_version`).
 pub(crate) const VERSION: i64 = 2;
@@ -36,7 +40,7 @@ CREATE TABLE IF NOT EXISTS series (
     grid_id     TEXT,
     site_type   TEXT,
     status      TEXT,
-    tags        TEXT NOT NULL
+    extra       TEXT
 );
 CREATE INDEX IF NOT EXISTS series_by_device ON series (device_id);
 CREATE INDEX IF NOT EXISTS series_by_township ON series (township, measurement);
@@ -95,7 +99,7 @@ pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
 /// `points`: every point table with its series' measurement and tags, for users' own queries.
 fn rebuild_view(conn: &Connection) -> rusqlite::Result<()> {
     let cols = "s.measurement, s.device_id, s.county, s.township, s.community, s.grid_id, s.site_type, s.status, \
-                s.tags, p.series_id, p.ts_ms, p.v";
+                s.extra, p.series_id, p.ts_ms, p.v";
     let branches: Vec<String> = tables(conn)?
         .into_iter()
         .map(|(name, _, _)| format!("SELECT {cols} FROM {name} p JOIN series s ON s.id = p.series_id"))

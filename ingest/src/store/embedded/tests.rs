@@ -195,3 +195,23 @@ async fn over_its_size_cap_the_store_drops_its_oldest_hours_but_never_the_curren
     tiny.expire(hour0).expect("expire");
     assert_eq!(tiny.count().expect("count"), 2_000, "the current hour stays, whatever the cap");
 }
+
+#[tokio::test]
+async fn tags_without_a_column_are_kept_in_extra_and_the_usual_ones_only_in_their_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path(), opts(86_400)).expect("opens");
+    let body = format!(
+        "{}smoke,device_id=x-1,registered=false,status=normal obscuration_db_m=0.1 9000\n",
+        smoke("sd-1", "t", 0.0, 1, 9000)
+    );
+    assert_eq!(store.write(&body).await, WriteResult::Ok);
+    let conn = Connection::open(store.path()).expect("reader");
+    let rows: Vec<(String, Option<String>)> = conn
+        .prepare("SELECT device_id, extra FROM points ORDER BY device_id")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(rows, vec![("sd-1".into(), None), ("x-1".into(), Some(r#"{"registered":"false"}"#.into()))]);
+}

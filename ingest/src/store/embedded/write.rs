@@ -120,11 +120,9 @@ impl Catalog {
             Some(id) => id,
             None => {
                 let tag = |k: &str| p.tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-                let tags: serde_json::Map<String, serde_json::Value> =
-                    p.tags.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
                 tx.prepare_cached(
                     "INSERT INTO series (measurement, key, device_id, county, township, community, grid_id, site_type, \
-                     status, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                     status, extra) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )?
                 .execute(params![
                     p.measurement,
@@ -136,7 +134,7 @@ impl Catalog {
                     tag("grid_id"),
                     tag("site_type"),
                     tag("status"),
-                    serde_json::Value::Object(tags).to_string(),
+                    extra_tags(&p.tags),
                 ])?;
                 tx.last_insert_rowid()
             }
@@ -168,4 +166,15 @@ impl Catalog {
         pending.fields.push((measurement.to_owned(), name.to_owned(), pos));
         Ok(pos)
     }
+}
+
+/// The tags without a column of their own (`registered=false`, an annotation's tags) as a JSON
+/// object; `None` for a registered device's reading, whose tags all have columns.
+fn extra_tags(tags: &[(String, String)]) -> Option<String> {
+    let extra: serde_json::Map<String, serde_json::Value> = tags
+        .iter()
+        .filter(|(k, _)| !super::schema::TAG_COLUMNS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    (!extra.is_empty()).then(|| serde_json::Value::Object(extra).to_string())
 }
