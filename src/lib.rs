@@ -13,6 +13,7 @@
 //! | [`registry_files`] | which registry `run` loads: the configured files, or empty when none is configured and the defaults are absent |
 //! | [`broker`] | the embedded MQTT broker and its users file |
 //! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
+//! | [`export`] | `firegrid export`: the embedded store's readings as line protocol, to stdout or a server |
 //! | [`eval`] | `firegrid eval`: collecting a run and scoring it with alerting's routing policy |
 
 #![warn(unreachable_pub)]
@@ -21,6 +22,7 @@ pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod eval;
+pub mod export;
 pub(crate) mod http;
 pub mod registry_files;
 pub mod run;

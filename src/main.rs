@@ -55,6 +55,9 @@ enum Command {
     /// Score what firegrid did with a simulated run against its ground truth: recall, nuisance
     /// dispatches, severity, routing against the policy, time to dispatch.
     Eval(Box<firegrid::eval::EvalArgs>),
+    /// Export the embedded store's readings of a time span as InfluxDB line protocol, to stdout
+    /// or straight to an InfluxDB server (`--to`).
+    Export(Box<firegrid::export::ExportArgs>),
     /// Validate the configuration and the registry files, and say what to fix.
     CheckConfig {
         /// firegrid.toml.
@@ -142,6 +145,11 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Eval(args) => {
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(args.execute())?;
+            Ok(())
+        }
+        Command::Export(args) => {
             let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
             rt.block_on(args.execute())?;
             Ok(())

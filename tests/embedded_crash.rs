@@ -12,7 +12,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
@@ -23,11 +22,6 @@ use support::Mosquitto;
 const DEVICES: usize = 500;
 const PER_DEVICE: u64 = 100;
 const RATE: u32 = 5_000;
-
-/// A fleet of `DEVICES`, every one registered.
-fn devices() -> Vec<TestDevice> {
-    fleet::devices(DEVICES).into_iter().map(|d| TestDevice { registered: true, ..d }).collect()
-}
 
 /// `PER_DEVICE` readings of every device, device-interleaved, an hour ago.
 fn readings(devices: &[TestDevice]) -> Vec<(String, Vec<u8>)> {
@@ -41,25 +35,15 @@ fn readings(devices: &[TestDevice]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn config(dir: &std::path::Path, mqtt_url: &str, devices: &[TestDevice]) -> Result<PathBuf> {
-    let reg = fleet::write_registry(dir, devices)?;
-    let mut c = fleet::harness_config(dir, &reg, mqtt_url, "http://127.0.0.1:9", "firegrid-embedded-crash");
-    c.store.backend = "embedded".into();
-    let path = dir.join("firegrid.toml");
-    std::fs::write(&path, toml::to_string(&c)?)?;
-    Ok(path)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkills_during_a_stream_into_the_embedded_store_lose_no_acknowledged_reading_and_store_none_twice(
 ) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(240), async {
         let dir = tempfile::tempdir()?;
         let mqtt = Mosquitto::start().await?;
-        let devices = devices();
-        let config = config(dir.path(), &mqtt.url(), &devices)?;
+        let devices = support::embedded::registered_devices(DEVICES);
+        let (config, db) = support::embedded::write_config(dir.path(), &mqtt.url(), &devices, "firegrid-crash")?;
         let mut firegrid = Firegrid::start(&config, Vec::new(), &dir.path().join("firegrid.log")).await?;
-        let db = dir.path().join("data/readings.sqlite3");
         let want: BTreeSet<(String, u64)> =
             devices.iter().flat_map(|d| (1..=PER_DEVICE).map(move |s| (d.id.clone(), s))).collect();
 

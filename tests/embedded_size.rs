@@ -8,7 +8,7 @@ mod support;
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use support::fleet::{self, TestDevice};
+use support::fleet;
 use support::process::Firegrid;
 use support::Mosquitto;
 
@@ -21,13 +21,8 @@ async fn a_hundred_thousand_readings_take_at_most_150_bytes_each_in_the_embedded
     tokio::time::timeout(Duration::from_secs(240), async {
         let dir = tempfile::tempdir()?;
         let mqtt = Mosquitto::start().await?;
-        let devices: Vec<TestDevice> =
-            fleet::devices(DEVICES).into_iter().map(|d| TestDevice { registered: true, ..d }).collect();
-        let reg = fleet::write_registry(dir.path(), &devices)?;
-        let mut c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), "http://127.0.0.1:9", "firegrid-size");
-        c.store.backend = "embedded".into();
-        let config = dir.path().join("firegrid.toml");
-        std::fs::write(&config, toml::to_string(&c)?)?;
+        let devices = support::embedded::registered_devices(DEVICES);
+        let (config, db) = support::embedded::write_config(dir.path(), &mqtt.url(), &devices, "firegrid-size")?;
         let mut firegrid = Firegrid::start(&config, Vec::new(), &dir.path().join("firegrid.log")).await?;
 
         // A reading a minute per device over the last 100 minutes: the timestamps of a live fleet.
@@ -42,7 +37,6 @@ async fn a_hundred_thousand_readings_take_at_most_150_bytes_each_in_the_embedded
             .collect();
         let total = msgs.len() as u64;
         support::publish::publish_all(mqtt.port(), "size", msgs).await?;
-        let db = dir.path().join("data/readings.sqlite3");
         support::eventually(Duration::from_secs(180), || async {
             Ok((support::embedded::stored(&db)?.rows >= total).then_some(()))
         })

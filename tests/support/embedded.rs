@@ -50,3 +50,25 @@ pub fn file_bytes(db: &Path) -> Result<u64> {
     let wal = db.with_file_name(format!("{}-wal", db.file_name().and_then(|n| n.to_str()).unwrap_or_default()));
     Ok(std::fs::metadata(db)?.len() + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
 }
+
+/// A fleet of `n` test devices (two counties, all three kinds), every one registered.
+pub fn registered_devices(n: usize) -> Vec<super::fleet::TestDevice> {
+    super::fleet::devices(n).into_iter().map(|d| super::fleet::TestDevice { registered: true, ..d }).collect()
+}
+
+/// Writes the registry of `devices` and a configuration for the harness broker at `mqtt_url`
+/// with the embedded store under `dir/data` into `dir`; returns the configuration's path and
+/// the readings file's.
+pub fn write_config(
+    dir: &Path,
+    mqtt_url: &str,
+    devices: &[super::fleet::TestDevice],
+    client_id: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let reg = super::fleet::write_registry(dir, devices)?;
+    let mut c = super::fleet::harness_config(dir, &reg, mqtt_url, "http://127.0.0.1:9", client_id);
+    c.store.backend = "embedded".into();
+    let path = dir.join("firegrid.toml");
+    std::fs::write(&path, toml::to_string(&c)?)?;
+    Ok((path, dir.join("data/readings.sqlite3")))
+}

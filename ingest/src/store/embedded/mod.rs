@@ -22,9 +22,11 @@
 //! ```
 //!
 //! - `values`: day tables and the positional JSON array (pure);
+//! - [`export`]: the stored points read back as line protocol (`firegrid export`);
 //! - [`schema`]: the tables, the view, day tables created and dropped, an old file kept beside;
 //! - `write`: one body in one transaction, through a cache of series ids and field positions.
 
+pub mod export;
 pub mod schema;
 mod values;
 mod write;

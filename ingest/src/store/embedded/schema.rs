@@ -5,7 +5,7 @@
 //! ```sql
 //! series(id INTEGER PRIMARY KEY, measurement, key UNIQUE, device_id, county, township,
 //!        community, grid_id, site_type, status, extra JSON)    -- one row per tag set
-//! fields(measurement, name, position, PRIMARY KEY (measurement, name))
+//! fields(measurement, name, position, kind, PRIMARY KEY (measurement, name))  -- kind: f i u b s
 //! points_YYYYMMDD[HH](series_id, ts_ms, v JSON array, PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID
 //! VIEW points: every point table joined with series
 //! ```
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS fields (
     measurement TEXT NOT NULL,
     name        TEXT NOT NULL,
     position    INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
     PRIMARY KEY (measurement, name)
 ) WITHOUT ROWID;
 ";

@@ -96,7 +96,7 @@ impl Catalog {
         let series_id = self.series_id(tx, pending, p)?;
         let mut values: Vec<(usize, &FieldValue)> = Vec::with_capacity(p.fields.len());
         for (name, value) in &p.fields {
-            values.push((self.position(tx, pending, &p.measurement, name)?, value));
+            values.push((self.position(tx, pending, (&p.measurement, name, value))?, value));
         }
         encode(&values, v);
         let table = self.partition.table_of(ts);
@@ -110,7 +110,7 @@ impl Catalog {
     }
 
     fn series_id(&self, tx: &Transaction<'_>, pending: &mut Pending, p: &Point) -> rusqlite::Result<i64> {
-        let key = format!("{},{}", p.measurement, p.series);
+        let key = format!("{}{}", p.measurement, p.series);
         if let Some(id) = self.series.get(&key).or_else(|| pending.series.get(&key)) {
             return Ok(*id);
         }
@@ -143,12 +143,12 @@ impl Catalog {
         Ok(id)
     }
 
+    /// The position of field `name` of `measurement`, given (with its `value`'s kind) on first sight.
     fn position(
         &self,
         tx: &Transaction<'_>,
         pending: &mut Pending,
-        measurement: &str,
-        name: &str,
+        (measurement, name, value): (&str, &str, &FieldValue),
     ) -> rusqlite::Result<usize> {
         if let Some(pos) = self.fields.get(measurement).and_then(|f| f.get(name)) {
             return Ok(*pos);
@@ -158,11 +158,8 @@ impl Catalog {
         }
         let known = self.fields.get(measurement).map_or(0, HashMap::len);
         let pos = known + pending.fields.iter().filter(|(m, _, _)| m == measurement).count();
-        tx.prepare_cached("INSERT INTO fields (measurement, name, position) VALUES (?1, ?2, ?3)")?.execute(params![
-            measurement,
-            name,
-            i64::try_from(pos).unwrap_or(i64::MAX)
-        ])?;
+        tx.prepare_cached("INSERT INTO fields (measurement, name, position, kind) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![measurement, name, i64::try_from(pos).unwrap_or(i64::MAX), kind(value)])?;
         pending.fields.push((measurement.to_owned(), name.to_owned(), pos));
         Ok(pos)
     }
@@ -177,4 +174,16 @@ fn extra_tags(tags: &[(String, String)]) -> Option<String> {
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     (!extra.is_empty()).then(|| serde_json::Value::Object(extra).to_string())
+}
+
+/// A field's type as the `fields` table records it (its first value's): `f`loat, `i`nteger,
+/// `u`nsigned, `b`oolean, `s`tring — what an export needs to write the line-protocol suffix back.
+fn kind(v: &FieldValue) -> &'static str {
+    match v {
+        FieldValue::Float(_) => "f",
+        FieldValue::Int(_) => "i",
+        FieldValue::UInt(_) => "u",
+        FieldValue::Bool(_) => "b",
+        FieldValue::Str(_) => "s",
+    }
 }
