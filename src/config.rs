@@ -216,6 +216,9 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     /// Where the registry files were configured; `None` = the defaults (see `registry_files`).
     pub registry_set_by: Option<String>,
+    /// Bytes of the embedded broker's in-memory log per subscribed filter (not a config key:
+    /// `run` keeps `broker::DEFAULT_LOG_BYTES`, the demo less).
+    pub embedded_broker_log_bytes: u64,
 }
 
 impl Config {
@@ -324,6 +327,7 @@ impl Config {
             registry_set_by: self.registry_set_by.0.clone().or_else(|| {
                 (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
             }),
+            embedded_broker_log_bytes: crate::broker::DEFAULT_LOG_BYTES,
         })
     }
 }

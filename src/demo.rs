@@ -86,6 +86,9 @@ const DEMO_RETENTION_DAYS: u32 = 1;
 /// The most the demo's readings file may take; its oldest hours are dropped past it (checked
 /// every minute). The demo writes about 3 MB of readings a minute, so this holds about 6 hours.
 const DEMO_MAX_BYTES: u64 = 1 << 30;
+/// The embedded broker's in-memory log per filter in the demo: about 60 s of the simulator's
+/// readings, instead of `run`'s 80 MiB (which held most of the demo's 250 MB).
+const DEMO_BROKER_LOG_BYTES: u64 = 20 << 20;
 
 /// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
 /// users, with the two secrets the banner prints.
@@ -129,11 +132,13 @@ fn config(opts: &DemoOptions, files: &DemoFiles) -> Config {
     config
 }
 
-/// The demo's store prunes an hour at a time, so its cap never drops a whole day of readings.
-fn hourly(mut settings: crate::Settings) -> crate::Settings {
+/// The demo's store prunes an hour at a time, so its cap never drops a whole day of readings;
+/// its broker keeps a smaller log per filter.
+fn bounded(mut settings: crate::Settings) -> crate::Settings {
     if let crate::config::StoreSettings::Embedded(options) = &mut settings.store {
         options.partition = firegrid_ingest::store::embedded::Partition::Hour;
     }
+    settings.embedded_broker_log_bytes = DEMO_BROKER_LOG_BYTES;
     settings
 }
 
@@ -216,7 +221,7 @@ async fn stop_after(d: Duration, demo: CancellationToken) {
 /// shutdown.
 pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
     let files = prepare(&opts.data_dir)?;
-    let settings = hourly(config(&opts, &files).validate()?);
+    let settings = bounded(config(&opts, &files).validate()?);
     let mqtt = settings.mqtt.embedded;
     let service = CancellationToken::new();
     let running = crate::run::start(settings, service.clone()).await?;

@@ -161,7 +161,12 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
     let tokens = load_tokens(&settings.tokens_file)?;
     let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
     if let Some(listen) = settings.mqtt.embedded {
-        let internal = broker::start(listen, settings.mqtt.max_packet_bytes, broker_users.clone())?;
+        let internal = broker::start(
+            listen,
+            settings.mqtt.max_packet_bytes,
+            broker_users.clone(),
+            settings.embedded_broker_log_bytes,
+        )?;
         settings.mqtt.host = internal.addr.ip().to_string();
         settings.mqtt.port = internal.addr.port();
         settings.mqtt.credentials = Some((internal.username, internal.password));
