@@ -86,9 +86,9 @@ const DEMO_RETENTION_DAYS: u32 = 1;
 /// The most the demo's readings file may take; its oldest hours are dropped past it (checked
 /// every minute). The demo writes about 3 MB of readings a minute, so this holds about 6 hours.
 const DEMO_MAX_BYTES: u64 = 1 << 30;
-/// The embedded broker's in-memory log per filter in the demo: about 60 s of the simulator's
+/// The embedded broker's in-memory log per filter in the demo: about 2 minutes of the simulator's
 /// readings, instead of `run`'s 80 MiB (which held most of the demo's 250 MB).
-const DEMO_BROKER_LOG_BYTES: u64 = 20 << 20;
+const DEMO_BROKER_LOG_BYTES: u64 = 32 << 20;
 
 /// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
 /// users, with the two secrets the banner prints.
