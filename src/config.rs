@@ -79,11 +79,8 @@ impl Default for StoreConfig {
 pub enum StoreSettings {
     /// The InfluxDB write API.
     Influx(InfluxSettings),
-    /// The embedded store, with its retention.
-    Embedded {
-        /// Points older than this are deleted.
-        retention: std::time::Duration,
-    },
+    /// The embedded store: its retention and durability.
+    Embedded(firegrid_ingest::store::embedded::EmbeddedOptions),
 }
 
 /// `[registry]`: the three registry files (paths relative to the working directory).
@@ -213,6 +210,22 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     /// `[node]`: the role of this process.
     pub node: NodeConfig,
+    /// Where `[registry]` was set; not part of the configuration's value (equal configs may
+    /// come from different places).
+    #[serde(skip)]
+    pub registry_set_by: Origin,
+}
+
+/// Where a table was set (`set in {file}`, `set by FIREGRID_…`); `None` when it takes its
+/// defaults (for `[registry]` they may then be absent: an empty registry, see `registry_files`).
+/// Any two origins compare equal: where a value came from is not part of the value.
+#[derive(Debug, Clone, Default)]
+pub struct Origin(pub Option<String>);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Origin) -> bool {
+        true
+    }
 }
 
 /// Validated configuration: what `run` takes.
@@ -244,6 +257,11 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     /// What this process runs (`[node] role`).
     pub role: Role,
+    /// Where the registry files were configured; `None` = the defaults (see `registry_files`).
+    pub registry_set_by: Option<String>,
+    /// Bytes of the embedded broker's in-memory log per subscribed filter (not a config key:
+    /// `run` keeps `broker::DEFAULT_LOG_BYTES`, the demo less).
+    pub embedded_broker_log_bytes: u64,
 }
 
 impl Config {
@@ -262,11 +280,15 @@ impl Config {
     pub fn load(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Config, LoadError> {
         let mut value = toml::Value::try_from(Config::standalone())
             .map_err(|e| LoadError::Parse { path: PathBuf::from("<defaults>"), message: e.to_string() })?;
+        let mut registry_set_by = None;
         if let Some(path) = path {
             let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
             // Parse the file alone first: its errors then carry the file's own line and column.
             let parsed: Config =
                 toml::from_str(&text).map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
+            if toml::from_str::<toml::Table>(&text).is_ok_and(|t| t.contains_key("registry")) {
+                registry_set_by = Some(format!("set in {}", path.display()));
+            }
             value = toml::Value::try_from(parsed)
                 .map_err(|e| LoadError::Parse { path: path.into(), message: e.to_string() })?;
         }
@@ -277,9 +299,14 @@ impl Config {
             }
             let keys: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
             set_path(&mut value, &keys, &raw).map_err(|message| LoadError::Env { var: var.clone(), message })?;
+            if keys.first().is_some_and(|k| k == "registry") {
+                registry_set_by = Some(format!("set by {var}"));
+            }
         }
-        Config::deserialize(value)
-            .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })
+        let mut config = Config::deserialize(value)
+            .map_err(|e| LoadError::Parse { path: PathBuf::from("<environment>"), message: e.to_string() })?;
+        config.registry_set_by = Origin(registry_set_by);
+        Ok(config)
     }
 
     /// Validates every component.
@@ -288,11 +315,25 @@ impl Config {
         let store_retry = (influx.retry_min, influx.retry_max);
         let store = match self.store.backend.as_str() {
             "influxdb" => StoreSettings::Influx(influx),
-            "embedded" => StoreSettings::Embedded {
+            "embedded" if self.store.embedded.retention_days > 366 => {
+                return Err(ConfigError {
+                    key: "store.embedded.retention_days".into(),
+                    message: format!(
+                        "{} is more than 366: keep at most a year in the embedded store (export older readings \
+                         to InfluxDB)",
+                        self.store.embedded.retention_days
+                    ),
+                }
+                .into())
+            }
+            "embedded" => StoreSettings::Embedded(firegrid_ingest::store::embedded::EmbeddedOptions {
                 retention: std::time::Duration::from_secs(
                     u64::from(self.store.embedded.retention_days.max(1)) * 86_400,
                 ),
-            },
+                durability: self.store.embedded.durability()?,
+                partition: firegrid_ingest::store::embedded::Partition::Day,
+                max_bytes: self.store.embedded.max_bytes,
+            }),
             other => {
                 return Err(ConfigError {
                     key: "store.backend".into(),
@@ -326,6 +367,11 @@ impl Config {
             alerting,
             dispatch: self.dispatch.validate()?,
             role: self.node.validate(&self.mqtt.shared_group)?,
+            // Paths changed in code (as `demo` does) count as configured.
+            registry_set_by: self.registry_set_by.0.clone().or_else(|| {
+                (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
+            }),
+            embedded_broker_log_bytes: crate::broker::DEFAULT_LOG_BYTES,
         })
     }
 }
@@ -398,7 +444,7 @@ mod tests {
         assert_eq!(c, Config::standalone());
         let s = c.validate().expect("valid");
         assert_eq!(s.mqtt.port, 1883);
-        assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded { .. }));
+        assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded(_)));
         assert_eq!(s.http_listen.port(), 8080);
     }
 
@@ -480,5 +526,11 @@ mod tests {
         let mut c = Config::default();
         c.store.backend = "sqlite".into();
         assert!(c.validate().expect_err("bad").to_string().starts_with("store.backend:"));
+        let mut c = Config::standalone();
+        c.store.embedded.retention_days = 400;
+        assert!(c.validate().expect_err("bad").to_string().starts_with("store.embedded.retention_days:"));
+        let mut c = Config::standalone();
+        c.store.embedded.synchronous = "off".into();
+        assert!(c.validate().expect_err("bad").to_string().starts_with("store.embedded.synchronous:"));
     }
 }

@@ -81,6 +81,14 @@ const SCENARIOS: [ScenarioKind; 8] = [
 
 /// How long the simulator gets, once the demo stops, to hand what it published to the broker.
 const SIMULATOR_DRAIN: Duration = Duration::from_secs(3);
+/// How long the demo keeps readings: a newcomer who leaves it running does not fill the disk.
+const DEMO_RETENTION_DAYS: u32 = 1;
+/// The most the demo's readings file may take; its oldest hours are dropped past it (checked
+/// every minute). The demo writes about 3 MB of readings a minute, so this holds about 6 hours.
+const DEMO_MAX_BYTES: u64 = 1 << 30;
+/// The embedded broker's in-memory log per filter in the demo: about 2 minutes of the simulator's
+/// readings, instead of `run`'s 80 MiB (which held most of the demo's 250 MB).
+const DEMO_BROKER_LOG_BYTES: u64 = 32 << 20;
 
 /// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
 /// users, with the two secrets the banner prints.
@@ -119,7 +127,19 @@ fn config(opts: &DemoOptions, files: &DemoFiles) -> Config {
     config.registry.devices = files.registry.devices.display().to_string();
     config.registry.stations = files.registry.stations.display().to_string();
     config.registry.grids = files.registry.grids.display().to_string();
+    config.store.embedded.retention_days = DEMO_RETENTION_DAYS;
+    config.store.embedded.max_bytes = DEMO_MAX_BYTES;
     config
+}
+
+/// The demo's store prunes an hour at a time, so its cap never drops a whole day of readings;
+/// its broker keeps a smaller log per filter.
+fn bounded(mut settings: crate::Settings) -> crate::Settings {
+    if let crate::config::StoreSettings::Embedded(options) = &mut settings.store {
+        options.partition = firegrid_ingest::store::embedded::Partition::Hour;
+    }
+    settings.embedded_broker_log_bytes = DEMO_BROKER_LOG_BYTES;
+    settings
 }
 
 /// What the demo prints once it runs: where the console is and the secrets to use it.
@@ -136,7 +156,12 @@ fn banner(opts: &DemoOptions, files: &DemoFiles, http: SocketAddr, mqtt: Option<
             files.users_file.display()
         ));
     }
-    banner.push_str(&format!("  readings (SQLite): {}\n", opts.data_dir.join("readings.sqlite3").display()));
+    banner.push_str(&format!(
+        "  readings (SQLite): {}   (the last {} h, at most {} MiB: the oldest hours are dropped first)\n",
+        opts.data_dir.join("readings.sqlite3").display(),
+        DEMO_RETENTION_DAYS * 24,
+        DEMO_MAX_BYTES >> 20
+    ));
     banner.push_str(&format!("  metrics:           http://{http}/metrics\n"));
     banner.push_str(&format!("  Ctrl-C stops it; the data stays in {}.\n\n", opts.data_dir.display()));
     banner
@@ -196,7 +221,7 @@ async fn stop_after(d: Duration, demo: CancellationToken) {
 /// shutdown.
 pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), DemoError> {
     let files = prepare(&opts.data_dir)?;
-    let settings = config(&opts, &files).validate()?;
+    let settings = bounded(config(&opts, &files).validate()?);
     let mqtt = settings.mqtt.embedded;
     let service = CancellationToken::new();
     let running = crate::run::start(settings, service.clone()).await?;

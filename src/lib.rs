@@ -11,8 +11,10 @@
 //! | [`role`] | `[node] role` / `--role`: which parts a process starts (`all`, `ingest`, `alert`) |
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
+//! | [`registry_files`] | which registry `run` loads: the configured files, or empty when none is configured and the defaults are absent |
 //! | [`broker`] | the embedded MQTT broker and its users file |
 //! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
+//! | [`export`] | `firegrid export`: the embedded store's readings as line protocol, to stdout or a server |
 //! | [`eval`] | `firegrid eval`: collecting a run and scoring it with alerting's routing policy |
 
 #![warn(unreachable_pub)]
@@ -21,7 +23,9 @@ pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod eval;
+pub mod export;
 pub(crate) mod http;
+pub mod registry_files;
 pub mod role;
 pub mod run;
 

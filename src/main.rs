@@ -58,6 +58,9 @@ enum Command {
     /// Score what firegrid did with a simulated run against its ground truth: recall, nuisance
     /// dispatches, severity, routing against the policy, time to dispatch.
     Eval(Box<firegrid::eval::EvalArgs>),
+    /// Export the embedded store's readings of a time span as InfluxDB line protocol, to stdout
+    /// or straight to an InfluxDB server (`--to`).
+    Export(Box<firegrid::export::ExportArgs>),
     /// Validate the configuration and the registry files, and say what to fix.
     CheckConfig {
         /// firegrid.toml.
@@ -96,10 +99,27 @@ fn main() -> ExitCode {
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("firegrid: {e:#}");
+            eprintln!("firegrid: {}", causes_once(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, each cause once: an error whose message already
+/// quotes its source (as most do) would otherwise print that source twice.
+fn causes_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn real_main(cli: Cli) -> anyhow::Result<()> {
@@ -139,16 +159,22 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(args.execute())?;
             Ok(())
         }
+        Command::Export(args) => {
+            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            rt.block_on(args.execute())?;
+            Ok(())
+        }
         Command::CheckConfig { config, role } => {
             let (_, settings) = load(config.as_ref(), role)?;
-            let reg = firegrid_ingest::Registry::load(&settings.registry)?;
+            let loaded = firegrid::registry_files::load(&settings)?;
+            let reg = loaded.registry;
             if settings.role.parts().alerting {
                 // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
                 settings.dispatch.check_webhooks(&reg)?;
             }
             let store = match &settings.store {
                 firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
-                firegrid::config::StoreSettings::Embedded { .. } => {
+                firegrid::config::StoreSettings::Embedded(_) => {
                     format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
                 }
             };
@@ -166,11 +192,12 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                 "no incident API in this role".to_owned()
             };
             println!(
-                "configuration ok: role {}, broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
+                "configuration ok: role {}, broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations{}, {tokens}",
                 settings.role.summary(),
                 settings.mqtt.subscriptions.len(),
                 reg.device_count(),
-                reg.stations().len()
+                reg.stations().len(),
+                if loaded.defaulted_empty { " (none configured, default files absent: every device unregistered)" } else { "" }
             );
             Ok(())
         }

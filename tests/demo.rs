@@ -29,26 +29,36 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
     let started = tokio::time::Instant::now();
     let result = async {
         let stdout = child.stdout.take().context("stdout")?;
-        // Read stdout to its end on a thread of its own, handing over the token and the MQTT
-        // password when both showed.
+        // Read stdout to its end on a thread of its own, handing over the token, the MQTT
+        // password and the banner's readings line when all three showed.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let (mut tx, mut token) = (Some(tx), None);
+            let (mut tx, mut token, mut password, mut readings) = (Some(tx), None, None, None);
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("readings (SQLite): ") {
+                    readings = Some(line.clone());
+                }
                 if let Some(t) = line.split("dispatcher token: ").nth(1) {
                     token = Some(t.trim_end_matches(')').trim().to_owned());
                 }
                 if let Some(p) = line.split("user publisher, password ").nth(1) {
-                    let password = p.split_whitespace().next().unwrap_or("").to_owned();
-                    if let (Some(tx), Some(token)) = (tx.take(), token.clone()) {
-                        let _ = tx.send((token, password));
+                    password = Some(p.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                if let (Some(t), Some(p), Some(r)) = (&token, &password, &readings) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send((t.clone(), p.clone(), r.clone()));
                     }
                 }
             }
         });
-        let (token, password) = tokio::time::timeout(Duration::from_secs(30), rx)
+        let (token, password, readings) = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .context("the demo prints the dispatcher's token and the publisher's password within 30 s")??;
+        // The banner says where the readings are and how big they may grow.
+        ensure!(
+            readings.contains("demo/readings.sqlite3") && readings.contains("the last 24 h, at most 1024 MiB"),
+            "{readings}"
+        );
         for file in ["tokens.csv", "broker-users.csv"] {
             let mode = std::fs::metadata(dir.path().join("demo").join(file))?.permissions().mode() & 0o777;
             ensure!(mode == 0o600, "{file} has mode {mode:o}");

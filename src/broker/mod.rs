@@ -50,6 +50,12 @@ impl std::fmt::Debug for Internal {
     }
 }
 
+/// Full segments rumqttd keeps per filter, besides the active one.
+const LOG_SEGMENTS: u64 = 4;
+/// What `run` gives each filter's in-memory log (five segments of 16 MiB: a consumer may fall
+/// about 300,000 readings behind).
+pub const DEFAULT_LOG_BYTES: u64 = 80 << 20;
+
 /// Starts the broker: MQTT 3.1.1 on `listen` for publishers (only `users`, when given; anyone
 /// otherwise), and MQTT 5 on a free loopback port for firegrid's own clients, with credentials
 /// generated now (returned). Returns once both accept connections; the broker's threads live as
@@ -58,6 +64,7 @@ pub(crate) fn start(
     listen: SocketAddr,
     max_packet_bytes: u32,
     users: Option<SharedUsers>,
+    log_bytes: u64,
 ) -> Result<Internal, BrokerError> {
     if std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(200)).is_ok() {
         return Err(BrokerError::NotListening(listen));
@@ -65,6 +72,10 @@ pub(crate) fn start(
     let internal = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| BrokerError::Config(format!("no free loopback port: {e}")))?;
+    // rumqttd keeps, per subscribed filter, an in-memory log of LOG_SEGMENTS full segments and
+    // the active one, whether or not the subscribers have read it: that is most of the demo's
+    // memory. A subscriber further behind than the log loses what fell out of it.
+    let segment = (log_bytes / (LOG_SEGMENTS + 1)).max(1 << 20);
     let toml = format!(
         r#"
 id = 0
@@ -72,8 +83,8 @@ id = 0
 id = 0
 max_connections = 10010
 max_outgoing_packet_count = 1000
-max_segment_size = 16777216
-max_segment_count = 4
+max_segment_size = {segment}
+max_segment_count = {LOG_SEGMENTS}
 
 [v4.1]
 name = "firegrid-v4"

@@ -36,8 +36,9 @@ mod supervise;
 
 /// Time the pipeline, then the alert engine, then the writer each get to finish what they hold.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
-/// How often the embedded store deletes points past their retention.
-const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// How often the embedded store drops tables past their retention or over its size cap (cheap
+/// when there is nothing to drop: a few pragmas).
+const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// Time each later stage gets: the dispatch delivery to stop, the acker to send its last acks,
 /// the event loop to disconnect, the HTTP server to finish its requests.
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,6 +49,9 @@ pub enum RunError {
     /// The registry could not be loaded.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A configured registry file is missing, or a registry file is invalid.
+    #[error(transparent)]
+    RegistryFiles(#[from] crate::registry_files::RegistryFilesError),
     /// Metrics could not be registered.
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),

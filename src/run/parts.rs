@@ -157,7 +157,17 @@ fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
     let role = settings.role.parts();
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
-    let registry = SharedRegistry::load(settings.registry.clone())?;
+    let loaded = crate::registry_files::load(&settings)?;
+    if loaded.defaulted_empty {
+        tracing::warn!(
+            event = "registry_absent",
+            devices = %settings.registry.devices.display(),
+            "no [registry] configured and the default registry files are absent: starting with an empty registry, \
+             so every device is unregistered and the alerting.unregistered policy applies; set [registry] in a config \
+             file (docs/DESIGN.md §3)"
+        );
+    }
+    let registry = SharedRegistry::from_registry(settings.registry.clone(), loaded.registry);
     tracing::info!(
         event = "registry_loaded",
         devices = registry.snapshot().device_count(),
@@ -166,7 +176,12 @@ fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
     let alerting = if role.alerting { Some(open_alerting(&settings, &registry, &metrics_registry)?) } else { None };
     let broker_users = settings.embedded_users_file.as_deref().map(SharedUsers::load).transpose()?;
     if let Some(listen) = settings.mqtt.embedded {
-        let internal = broker::start(listen, settings.mqtt.max_packet_bytes, broker_users.clone())?;
+        let internal = broker::start(
+            listen,
+            settings.mqtt.max_packet_bytes,
+            broker_users.clone(),
+            settings.embedded_broker_log_bytes,
+        )?;
         settings.mqtt.host = internal.addr.ip().to_string();
         settings.mqtt.port = internal.addr.port();
         settings.mqtt.credentials = Some((internal.username, internal.password));
@@ -288,14 +303,28 @@ fn spawn_ingest(
     Ok(Ingest { writer, pipeline, retention, to_engine })
 }
 
-/// The store the writer writes to, and for the embedded store its retention timer (an hourly
-/// delete of points older than `retention_days`), stopped with the service.
+/// The store the writer writes to, and for the embedded store its retention timer (every minute
+/// it drops tables past `retention_days` or over `max_bytes`), stopped with the service.
 fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option<Part<()>>), RunError> {
     match &settings.store {
         StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),
-        StoreSettings::Embedded { retention } => {
-            let e = EmbeddedStore::open(&settings.data_dir, *retention)?;
-            tracing::info!(event = "embedded_store", file = %e.path().display(), "readings go to the embedded SQLite store");
+        StoreSettings::Embedded(options) => {
+            let e = EmbeddedStore::open(&settings.data_dir, *options)?;
+            if let Some(kept) = e.kept_beside() {
+                tracing::warn!(
+                    event = "embedded_store_old_schema_kept",
+                    file = %kept.path.display(),
+                    points = kept.points,
+                    "the readings file had the old schema: kept read-only beside the new one (query it with sqlite3, \
+                     or delete it when no longer needed)"
+                );
+            }
+            tracing::info!(
+                event = "embedded_store",
+                file = %e.path().display(),
+                durability = ?options.durability,
+                "readings go to the embedded SQLite store"
+            );
             let timer = Part::spawn("retention timer", e.clone().run_retention(RETENTION_EVERY, tree.service.clone()));
             Ok((Store::Embedded(e), Some(timer)))
         }

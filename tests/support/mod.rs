@@ -14,12 +14,14 @@
 //! | [`process`] | the real `firegrid` binary as a child process, its memory, a run to its exit |
 //! | [`registry`] | registry files from typed rows, through ingest's one registry writer |
 //! | [`fleet`] | a test fleet: registry, readings, malformed messages, what the store holds, a config |
+//! | [`embedded`] | what the embedded store's SQLite file holds of a test fleet, read beside the running process |
 //! | [`publish`] | QoS 1 publishing that returns once the broker acknowledged everything |
 //! | [`watch`] | subscribers that collect firegrid's dispatch messages and dead letters, and sync by marker |
 //! | [`login`] | MQTT 3.1.1 sessions that log in (or are refused) |
 //! | [`dispatch`] | the dispatch tests' registry, tokens, config and incident API calls |
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
+//! | [`bare`] | the binary run as a newcomer runs it: in a chosen working directory, with no configuration |
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
 //! | [`tls`] | a private CA and a server certificate for 127.0.0.1 (openssl) |
@@ -122,8 +124,10 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod bare;
 pub mod base;
 pub mod dispatch;
+pub mod embedded;
 pub mod fleet;
 pub mod hooks;
 pub mod influxdb;

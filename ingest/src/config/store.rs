@@ -116,13 +116,40 @@ impl InfluxConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EmbeddedStoreConfig {
-    /// Points older than this are deleted (checked hourly).
+    /// Day tables wholly older than this are dropped (checked every minute); at most 366 (the
+    /// `points` view is one SELECT per day, and SQLite allows 500).
     pub retention_days: u32,
+    /// SQLite's `synchronous` for the readings file: `full` (the default) syncs the write-ahead
+    /// log on every commit, so a reading acknowledged to the broker survives a power cut;
+    /// `normal` does not sync on commit (an acknowledged reading survives a crash of firegrid,
+    /// but the last commits before a power cut or kernel crash may be lost).
+    pub synchronous: String,
+    /// Size cap of the readings file: past it, the oldest day is dropped (never the current
+    /// one). 0 = no cap, only `retention_days`.
+    pub max_bytes: u64,
 }
 
 impl Default for EmbeddedStoreConfig {
     fn default() -> Self {
-        EmbeddedStoreConfig { retention_days: 30 }
+        EmbeddedStoreConfig { retention_days: 30, synchronous: "full".into(), max_bytes: 0 }
+    }
+}
+
+impl EmbeddedStoreConfig {
+    /// The durability of a commit, from `synchronous`.
+    pub fn durability(&self) -> Result<crate::store::embedded::Durability, ConfigError> {
+        use crate::store::embedded::Durability;
+        match self.synchronous.as_str() {
+            "full" => Ok(Durability::Full),
+            "normal" => Ok(Durability::Normal),
+            other => Err(err(
+                "store.embedded.synchronous",
+                format!(
+                    "`{other}` is not full or normal (full: an acknowledged reading survives a power cut; normal: \
+                     only a crash of firegrid)"
+                ),
+            )),
+        }
     }
 }
 
