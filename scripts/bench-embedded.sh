@@ -25,30 +25,32 @@ if [ "$PROFILE" = release ]; then cargo build --release -q --bin firegrid; else 
 bin=./target/$PROFILE/firegrid
 filter='firegrid/v1/+/+/+/+'
 
+run=0
 for mode in $MODES; do
+    run=$((run + 1)); dir="$work/$run-$mode"
     mqtt_port=$(free_port); http_port=$(free_port)
-    mkdir -p "$work/$mode"
-    cat > "$work/$mode/mosquitto.conf" <<CONF
+    mkdir -p "$dir"
+    cat > "$dir/mosquitto.conf" <<CONF
 listener $mqtt_port 127.0.0.1
 allow_anonymous true
 max_queued_messages 0
 max_queued_bytes 0
 $( [ "$(id -u)" -eq 0 ] && echo "user root" )
 CONF
-    /usr/sbin/mosquitto -c "$work/$mode/mosquitto.conf" >"$work/$mode/mosquitto.log" 2>&1 & mq=$!; pids+=($mq)
+    /usr/sbin/mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 & mq=$!; pids+=($mq)
     wait_port "$mqtt_port"
     export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
            FIREGRID_STORE__BACKEND=embedded FIREGRID_STORE__EMBEDDED__SYNCHRONOUS="$mode" \
-           FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" FIREGRID_DATA__DIR="$work/$mode/data" FIREGRID_LOG=warn
+           FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" FIREGRID_DATA__DIR="$dir/data" FIREGRID_LOG=warn
 
     # Register the persistent session, then go away so the broker queues the backlog for it.
-    $bin run --config deploy/firegrid.toml 2>>"$work/$mode/firegrid.log" & fg=$!
+    $bin run --config deploy/firegrid.toml 2>>"$dir/firegrid.log" & fg=$!
     for _ in $(seq 200); do curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
     kill -TERM $fg; wait $fg
     $bin simulate load --url "mqtt://127.0.0.1:$mqtt_port" --rate 0 --total "$N" --qos 1 --json >/dev/null 2>&1
 
     t0=$(now)
-    $bin run --config deploy/firegrid.toml 2>>"$work/$mode/firegrid.log" & fg=$!; pids+=($fg)
+    $bin run --config deploy/firegrid.toml 2>>"$dir/firegrid.log" & fg=$!; pids+=($fg)
     while :; do
         written=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_points_written_total/ {print $2}') || written=0
         [ "${written:-0}" -ge "$N" ] && break
@@ -57,7 +59,7 @@ CONF
     t1=$(now)
     kill -TERM $fg; wait $fg || true
     kill -TERM $mq; wait $mq || true
-    db="$work/$mode/data/readings.sqlite3"
+    db="$dir/data/readings.sqlite3"
     sqlite3 "$db" 'PRAGMA wal_checkpoint(TRUNCATE);' >/dev/null
     points=$(sqlite3 "$db" 'SELECT count(*) FROM points;')
     size=$(stat -c %s "$db")
