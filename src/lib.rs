@@ -11,12 +11,14 @@
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
 //! | [`broker`] | the embedded MQTT broker and its users file |
+//! | [`cli`] | the command's exit codes (0 ok, 1 runtime, 2 bad config or usage) and its logs (`NO_COLOR`) |
 //! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
 //! | [`eval`] | `firegrid eval`: collecting a run and scoring it with alerting's routing policy |
 
 #![warn(unreachable_pub)]
 
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod eval;

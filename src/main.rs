@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use firegrid::cli::exit::{ConfigContext as _, Failure};
+use firegrid::cli::logging;
 use firegrid::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -63,50 +65,45 @@ enum Command {
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREGRID_LOG")
-        // rumqttd logs every dropped client connection at ERROR; keep its warnings only.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd::server::broker=off"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
-fn load(config: Option<&PathBuf>) -> anyhow::Result<(Config, firegrid::Settings)> {
+fn load(config: Option<&PathBuf>) -> Result<(Config, firegrid::Settings), Failure> {
     let c = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
     let s = c.validate()?;
     Ok((c, s))
 }
 
 fn main() -> ExitCode {
+    // clap exits 2 itself on a bad command line.
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    logging::init(match cli.log_format {
+        LogFormat::Text => logging::LogFormat::Text,
+        LogFormat::Json => logging::LogFormat::Json,
+    });
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("firegrid: {e:#}");
-            ExitCode::FAILURE
+        Err(f) => {
+            eprintln!("firegrid: {:#}", f.error());
+            f.exit_code()
         }
     }
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new().context("starting the tokio runtime").runtime()
+}
+
+fn real_main(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run { config } => {
             let (_, settings) = load(config.as_ref())?;
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(async {
+            runtime()?.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(shutdown_on_signal(shutdown.clone()));
                 firegrid::run(settings, shutdown).await
             })?;
             Ok(())
         }
-        Command::Demo { data_dir, listen, mqtt_listen, duration_seconds } => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(async {
+        Command::Demo { data_dir, listen, mqtt_listen, duration_seconds } => runtime()?
+            .block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(shutdown_on_signal(shutdown.clone()));
                 let opts = firegrid::demo::DemoOptions {
@@ -116,48 +113,42 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     duration: duration_seconds.map(std::time::Duration::from_secs),
                 };
                 firegrid::demo::run(opts, shutdown).await
-            })?;
-            Ok(())
-        }
-        Command::Simulate(cmd) => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(cmd.execute())?;
-            Ok(())
-        }
-        Command::Eval(args) => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(args.execute())?;
-            Ok(())
-        }
-        Command::CheckConfig { config } => {
-            let (_, settings) = load(config.as_ref())?;
-            let reg = firegrid_ingest::Registry::load(&settings.registry)?;
-            // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
-            settings.dispatch.check_webhooks(&reg)?;
-            let store = match &settings.store {
-                firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
-                firegrid::config::StoreSettings::Embedded { .. } => {
-                    format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
-                }
-            };
-            let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
-                (Some(a), Some(file)) => {
-                    let users = firegrid::broker::users::BrokerUsers::load(file)?;
-                    format!("embedded on {a}, {} user(s)", users.len())
-                }
-                (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
-                (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
-            };
-            let tokens = check_tokens(&settings.tokens_file)?;
-            println!(
-                "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
-                settings.mqtt.subscriptions.len(),
-                reg.device_count(),
-                reg.stations().len()
-            );
-            Ok(())
-        }
+            })
+            .runtime(),
+        Command::Simulate(cmd) => runtime()?.block_on(cmd.execute()).runtime(),
+        Command::Eval(args) => runtime()?.block_on(args.execute()).map(drop).runtime(),
+        Command::CheckConfig { config } => check_config(config.as_ref()),
     }
+}
+
+/// `check-config`: every failure is the configuration's (exit code 2).
+fn check_config(config: Option<&PathBuf>) -> Result<(), Failure> {
+    let (_, settings) = load(config)?;
+    let reg = firegrid_ingest::Registry::load(&settings.registry).config()?;
+    // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
+    settings.dispatch.check_webhooks(&reg).config()?;
+    let store = match &settings.store {
+        firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
+        firegrid::config::StoreSettings::Embedded { .. } => {
+            format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
+        }
+    };
+    let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
+        (Some(a), Some(file)) => {
+            let users = firegrid::broker::users::BrokerUsers::load(file).config()?;
+            format!("embedded on {a}, {} user(s)", users.len())
+        }
+        (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
+        (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
+    };
+    let tokens = check_tokens(&settings.tokens_file).config()?;
+    println!(
+        "configuration ok: broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations, {tokens}",
+        settings.mqtt.subscriptions.len(),
+        reg.device_count(),
+        reg.stations().len()
+    );
+    Ok(())
 }
 
 /// The tokens file as `run` would load it (a missing file is allowed: the API then refuses every call).
