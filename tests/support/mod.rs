@@ -20,6 +20,7 @@
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
 //! | [`api`] | reading `/metrics` |
+//! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -129,6 +130,7 @@ pub mod proxy;
 pub mod publish;
 pub mod registry;
 mod server;
+pub mod tls;
 pub mod victoria;
 pub mod watch;
 
