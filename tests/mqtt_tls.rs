@@ -46,9 +46,11 @@ fn with_client(pki: &TestPki, client: &(std::path::PathBuf, std::path::PathBuf))
 async fn mtls_broker(dir: &Path) -> Result<(TestPki, Mosquitto, u16)> {
     let pki = TestPki::generate(dir)?;
     let tls_port = support::free_port()?;
-    let broker =
-        Mosquitto::start_with(MosquittoOptions { extra_config: pki.mosquitto_mtls_listener(tls_port), ..Default::default() })
-            .await?;
+    let broker = Mosquitto::start_with(MosquittoOptions {
+        extra_config: pki.mosquitto_mtls_listener(tls_port),
+        ..Default::default()
+    })
+    .await?;
     Ok((pki, broker, tls_port))
 }
 
@@ -61,7 +63,8 @@ async fn only_a_client_with_a_certificate_from_the_brokers_ca_gets_in() -> Resul
     ensure!(!connects(port, &no_cert).await?, "a client without a certificate is refused");
     ensure!(!connects(port, &with_client(&pki, &pki.stranger)).await?, "a stranger CA's certificate is refused");
     // The broker's certificate checked against the system roots (not our CA): refused by firegrid…
-    let system_roots = TlsSettings { ca_file: None, client_auth: Some(pki.client.clone()), insecure_skip_verify: false };
+    let system_roots =
+        TlsSettings { ca_file: None, client_auth: Some(pki.client.clone()), insecure_skip_verify: false };
     ensure!(!connects(port, &system_roots).await?, "an unknown CA's broker certificate is refused");
     // …unless verification is turned off (test benches).
     let insecure = TlsSettings { insecure_skip_verify: true, ..system_roots };

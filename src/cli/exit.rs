@@ -64,13 +64,15 @@ impl From<RunError> for Failure {
 /// material, webhook secrets) rather than on the world around it.
 pub fn is_config(e: &RunError) -> bool {
     use firegrid_alerting::dispatch::StageError;
+    use firegrid_ingest::store::influx::InfluxError;
     matches!(
         e,
         RunError::Registry(_)
             | RunError::Tokens(_)
             | RunError::BrokerUsers(_)
             | RunError::Mqtt(_)
-            | RunError::Dispatch(StageError::Config(_) | StageError::Mqtt(_))
+            | RunError::Store(InfluxError::CaFile(_))
+            | RunError::Dispatch(StageError::Config(_) | StageError::Mqtt(_) | StageError::Webhook(_))
     )
 }
 

@@ -223,7 +223,7 @@ fn spawn_ingest(
     tree: &ShutdownTree,
 ) -> Result<Ingest, RunError> {
     let s = &core.settings;
-    let (store, retention) = open_store(s, tree)?;
+    let (store, retention) = open_store(s, &core.metrics, tree)?;
     let spool = open_spool(s, &core.metrics)?;
     let (batch_tx, batch_rx) = mpsc::channel(s.ingest.pending_batches.get());
     let (readings_tx, readings) = mpsc::channel(ALERT_QUEUE);
@@ -254,9 +254,15 @@ fn spawn_ingest(
 
 /// The store the writer writes to, and for the embedded store its retention timer (an hourly
 /// delete of points older than `retention_days`), stopped with the service.
-fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option<Part<()>>), RunError> {
+fn open_store(
+    settings: &Settings,
+    metrics: &IngestMetrics,
+    tree: &ShutdownTree,
+) -> Result<(Store, Option<Part<()>>), RunError> {
     match &settings.store {
-        StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),
+        StoreSettings::Influx(s) => {
+            Ok((Store::Influx(InfluxV2::new(s.clone())?.with_wire_counters(metrics.store_wire())), None))
+        }
         StoreSettings::Embedded { retention } => {
             let e = EmbeddedStore::open(&settings.data_dir, *retention)?;
             tracing::info!(event = "embedded_store", file = %e.path().display(), "readings go to the embedded SQLite store");

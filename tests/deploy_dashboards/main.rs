@@ -545,3 +545,31 @@ async fn the_heaviest_panels_answer_in_reasonable_time_on_a_week_of_one_county()
     .await
     .context("measurement timed out")?
 }
+
+/// InfluxDB 1.x stores firegrid's gzip write bodies (`store.influxdb.content_encoding = "gzip"`, the default) like
+/// plain ones, through the v1 API firegrid uses with `api = "v1"`.
+#[tokio::test]
+async fn gzip_writes_are_stored_by_influxdb_1x() -> Result<()> {
+    use firegrid_ingest::store::LineStore as _;
+    let influx = InfluxDb::start().await?;
+    let t0 = now_ms() - 60_000;
+    for encoding in ["gzip", "identity"] {
+        let c = firegrid_ingest::config::InfluxConfig {
+            url: influx.url(),
+            api: "v1".into(),
+            bucket: DATABASE.into(),
+            content_encoding: encoding.into(),
+            ..Default::default()
+        };
+        let store = firegrid_ingest::store::influx::InfluxV2::new(c.validate()?)?;
+        let body: String = (0..200)
+            .map(|i| format!("wire_{encoding},device_id=SM-{i:04} obscuration_db_m=0.5 {}\n", t0 + i))
+            .collect();
+        let r = store.write(&body).await;
+        ensure!(r == firegrid_ingest::store::WriteResult::Ok, "{encoding}: {r:?}");
+        let answer = influx.query(&format!("SELECT count(obscuration_db_m) FROM wire_{encoding}")).await?;
+        let count = answer.records().first().and_then(|r| r.get("count").and_then(Value::as_f64));
+        ensure!(count == Some(200.0), "{encoding}: {count:?} of 200 points stored");
+    }
+    Ok(())
+}

@@ -138,7 +138,7 @@ pub mod watch;
 #[allow(unused_imports)]
 pub use mosquitto::{Mosquitto, MosquittoOptions};
 #[allow(unused_imports)]
-pub use victoria::{VictoriaMetrics, VmOptions};
+pub use victoria::{VictoriaMetrics, VmOptions, VmTls};
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

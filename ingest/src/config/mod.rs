@@ -17,8 +17,8 @@ mod tls;
 
 pub use ingest::{IngestConfig, IngestSettings};
 pub use mqtt::{MqttConfig, MqttSettings};
-pub use tls::TlsSettings;
 pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, SpoolConfig, SpoolSettings};
+pub use tls::TlsSettings;
 
 /// A configuration value that is wrong.
 #[derive(Debug, thiserror::Error)]

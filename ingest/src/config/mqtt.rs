@@ -179,7 +179,10 @@ impl MqttConfig {
         if tls.is_none() && self.has_tls_keys() {
             return Err(err(
                 "mqtt.url",
-                format!("`{}` is plain MQTT but TLS keys are set: use mqtts://host:8883, or remove ca_file/tls_*", self.url),
+                format!(
+                    "`{}` is plain MQTT but TLS keys are set: use mqtts://host:8883, or remove ca_file/tls_*",
+                    self.url
+                ),
             ));
         }
         if self.client_id.is_empty() || self.client_id.len() > 128 {
