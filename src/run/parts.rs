@@ -62,6 +62,7 @@ struct Core {
     settings: Settings,
     metrics_registry: prometheus::Registry,
     metrics: IngestMetrics,
+    service_metrics: crate::metrics::ServiceMetrics,
     registry: SharedRegistry,
     tokens: SharedTokens,
     broker_users: Option<SharedUsers>,
@@ -139,6 +140,7 @@ pub(super) async fn start(
 fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
+    let service_metrics = crate::metrics::register(&metrics_registry)?;
     let registry = SharedRegistry::load(settings.registry.clone())?;
     tracing::info!(
         event = "registry_loaded",
@@ -160,6 +162,7 @@ fn open(mut settings: Settings) -> Result<(Core, Alerting), RunError> {
         settings,
         metrics_registry,
         metrics,
+        service_metrics,
         registry,
         tokens,
         broker_users,
@@ -317,6 +320,7 @@ fn spawn_alerting(
         mqtt: core.conn.clone(),
         store: core.health.clone(),
         alerting: Some(handle.health()),
+        service: core.service_metrics.clone(),
     })
     .merge(api);
     let engine = Part::spawn("alert engine", engine.run(readings, incidents, tree.drain.clone()));
