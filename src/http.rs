@@ -61,6 +61,9 @@ struct Readiness {
     /// not run). Acknowledgements wait for the engine's commit, so either failure is not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     alerting: Option<&'static str>,
+    /// The store's answer while the bucket, organization or database is missing (HTTP 404).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store_missing: Option<String>,
     /// When the store last accepted a write, epoch ms (absent before the first).
     #[serde(skip_serializing_if = "Option::is_none")]
     last_store_write_ms: Option<i64>,
@@ -68,7 +71,9 @@ struct Readiness {
 
 /// The store as `/readyz` names it.
 fn store_state(h: &StoreHealth) -> &'static str {
-    if h.unauthorized.load(Ordering::Relaxed) {
+    if h.missing_target().is_some() {
+        "target_missing"
+    } else if h.unauthorized.load(Ordering::Relaxed) {
         "unauthorized"
     } else if h.spool_full.load(Ordering::Relaxed) {
         "failing_spool_full"
@@ -93,5 +98,6 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let last = s.store.last_ok_ms.load(Ordering::Relaxed);
     let last_store_write_ms = (last > 0).then_some(last);
-    (code, Json(Readiness { ready, mqtt_connected, store, alerting, last_store_write_ms }))
+    let store_missing = s.store.missing_target();
+    (code, Json(Readiness { ready, mqtt_connected, store, alerting, store_missing, last_store_write_ms }))
 }

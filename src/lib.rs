@@ -11,6 +11,7 @@
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
 //! | `metrics` | `process_*`, `firegrid_build_info`, `firegrid_store_up`, the `_duration_seconds` renames |
+//! | [`probe`] | `check-config --probe`: the broker login, the store's bucket or database, the data directory |
 //! | [`broker`] | the embedded MQTT broker and its users file |
 //! | [`cli`] | the command's exit codes (0 ok, 1 runtime, 2 bad config or usage) and its logs (`NO_COLOR`) |
 //! | [`demo`] | `firegrid demo`: everything on one machine with the simulator |
@@ -25,6 +26,7 @@ pub mod demo;
 pub mod eval;
 pub(crate) mod http;
 pub(crate) mod metrics;
+pub mod probe;
 pub mod run;
 
 pub use config::{Config, Settings};

@@ -62,6 +62,10 @@ enum Command {
         /// firegrid.toml.
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also reach the broker (login with the configured credentials and TLS), the store (its
+        /// bucket or database exists; nothing is written) and the data directory.
+        #[arg(long)]
+        probe: bool,
     },
 }
 
@@ -117,7 +121,13 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
             .runtime(),
         Command::Simulate(cmd) => runtime()?.block_on(cmd.execute()).runtime(),
         Command::Eval(args) => runtime()?.block_on(args.execute()).map(drop).runtime(),
-        Command::CheckConfig { config } => check_config(config.as_ref()),
+        Command::CheckConfig { config, probe } => {
+            check_config(config.as_ref())?;
+            if probe {
+                run_probe(config.as_ref())?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -149,6 +159,23 @@ fn check_config(config: Option<&PathBuf>) -> Result<(), Failure> {
         reg.stations().len()
     );
     Ok(())
+}
+
+/// `check-config --probe`: one line per failure on stderr; a failure exits 1 (the broker or the
+/// store may be what is wrong, not the file).
+fn run_probe(config: Option<&PathBuf>) -> Result<(), Failure> {
+    let (_, settings) = load(config)?;
+    let failures = runtime()?.block_on(firegrid::probe::probe(&settings));
+    if failures.is_empty() {
+        println!(
+            "probe ok: the broker took the login, the store has the bucket or database, the data directory is writable"
+        );
+        return Ok(());
+    }
+    for f in &failures {
+        eprintln!("probe failed: {f}");
+    }
+    Err(Failure::Runtime(anyhow::anyhow!("{} probe(s) failed", failures.len())))
 }
 
 /// The tokens file as `run` would load it (a missing file is allowed: the API then refuses every call).

@@ -20,6 +20,7 @@
 //! | [`hooks`] | a webhook receiver and the receiver's signature check |
 //! | [`proxy`] | a TCP fault injector between firegrid and the broker |
 //! | [`api`] | reading `/metrics` |
+//! | [`passwords`] | mosquitto password files made by `mosquitto_passwd` |
 //! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
@@ -125,6 +126,7 @@ pub mod fleet;
 pub mod hooks;
 pub mod login;
 pub mod mosquitto;
+pub mod passwords;
 pub mod process;
 pub mod proxy;
 pub mod publish;

@@ -3,7 +3,8 @@
 //!
 //! Responses: 2xx delivered; 429, 5xx and network errors retried (honouring `Retry-After`);
 //! 413 too large (the writer splits the batch); 400/422 rejected with the server's message (the
-//! writer bisects down to the offending lines); 401/403 unauthorised (retried, `/readyz` fails).
+//! writer bisects down to the offending lines); 401/403 unauthorised (retried, `/readyz` fails);
+//! 404 a missing bucket, organization or database (retried, reported once, named by `/readyz`).
 //!
 //! Bodies are gzip-compressed by default (`store.influxdb.content_encoding`): line protocol
 //! repeats its measurement and tag keys on every line, so it shrinks several-fold for a little
@@ -140,6 +141,7 @@ pub(crate) fn classify(status: u16, retry_after: Option<Duration>, text: String)
         413 => WriteResult::TooLarge,
         400 | 422 => WriteResult::Rejected(text),
         401 | 403 => WriteResult::Unauthorized(format!("HTTP {status}: {text}")),
+        404 => WriteResult::Missing(format!("HTTP 404: {}", text.trim())),
         _ => WriteResult::Retry { after: retry_after, reason: format!("HTTP {status}: {text}") },
     }
 }
@@ -160,6 +162,8 @@ mod tests {
         assert_eq!(classify(422, None, "bad".into()), WriteResult::Rejected("bad".into()));
         assert!(matches!(classify(401, None, String::new()), WriteResult::Unauthorized(_)));
         assert!(matches!(classify(403, None, String::new()), WriteResult::Unauthorized(_)));
+        let missing = classify(404, None, "{\"error\":\"database not found: \\\"x\\\"\"}\n".into());
+        assert!(matches!(&missing, WriteResult::Missing(m) if m.contains("database not found")), "{missing:?}");
         let d = Some(Duration::from_secs(3));
         assert!(matches!(classify(429, d, String::new()), WriteResult::Retry { after, .. } if after == d));
         assert!(matches!(classify(503, None, String::new()), WriteResult::Retry { after: None, .. }));
