@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use firegrid_ingest::config::{InfluxSettings, MqttSettings};
+use firegrid_ingest::config::{InfluxSettings, InfluxTarget, MqttSettings};
 use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
 use rumqttc::v5::{AsyncClient, ConnectionError, Event};
 use serde_json::Value;
@@ -94,10 +94,11 @@ fn causes(e: &dyn std::error::Error) -> String {
 }
 
 /// Asks the store whether it answers and whether the bucket (v2) or database (v1) exists.
-async fn probe_store(s: &InfluxSettings) -> Option<String> {
+async fn probe_store(settings: &InfluxSettings) -> Option<String> {
+    let s = &*settings.target;
     let at = format!("store.influxdb.url {}", s.base_url);
     let mut builder = reqwest::Client::builder().timeout(PROBE_TIMEOUT);
-    if let Some(ca) = &s.ca_file {
+    if let Some(ca) = &settings.ca_file {
         builder = match firegrid_ingest::ca_file::trust_ca_file(builder, ca, "store.influxdb.ca_file") {
             Ok(b) => b,
             Err(e) => return Some(e.to_string()),
@@ -113,8 +114,8 @@ async fn probe_store(s: &InfluxSettings) -> Option<String> {
         (format!("{}/api/v2/buckets", s.base_url), vec![("org", &s.org), ("name", &s.bucket)])
     };
     let mut req = client.get(&url).query(&query);
-    if !s.token.is_empty() {
-        req = req.header(reqwest::header::AUTHORIZATION, format!("Token {}", s.token));
+    if !settings.token.is_empty() {
+        req = req.header(reqwest::header::AUTHORIZATION, format!("Token {}", settings.token));
     }
     let resp = match req.send().await {
         Ok(r) => r,
@@ -127,7 +128,7 @@ async fn probe_store(s: &InfluxSettings) -> Option<String> {
 
 /// The store's answer to the listing, judged. VictoriaMetrics answers 400 without JSON to both
 /// listings: it takes any bucket and database, so nothing is missing there.
-pub(crate) fn store_verdict(at: &str, s: &InfluxSettings, status: u16, body: Option<&Value>) -> Option<String> {
+pub(crate) fn store_verdict(at: &str, s: &InfluxTarget, status: u16, body: Option<&Value>) -> Option<String> {
     let message = || body.and_then(|b| b["message"].as_str().or(b["error"].as_str())).unwrap_or("").to_owned();
     match (status, body) {
         (401 | 403, _) => Some(format!("{at}: HTTP {status}, the token is refused: check store.influxdb.token(_file)")),
@@ -177,9 +178,9 @@ fn probe_data_dir(dir: &Path) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn settings(api: &str) -> InfluxSettings {
+    fn settings(api: &str) -> InfluxTarget {
         let c = firegrid_ingest::config::InfluxConfig { api: api.into(), ..Default::default() };
-        c.validate().expect("valid")
+        (*c.validate().expect("valid").target).clone()
     }
 
     #[test]

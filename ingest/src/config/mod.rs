@@ -17,7 +17,7 @@ mod tls;
 
 pub use ingest::{IngestConfig, IngestSettings};
 pub use mqtt::{MqttConfig, MqttSettings};
-pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, SpoolConfig, SpoolSettings};
+pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, InfluxTarget, SpoolConfig, SpoolSettings};
 pub use tls::TlsSettings;
 
 /// A configuration value that is wrong.

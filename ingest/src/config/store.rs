@@ -75,7 +75,14 @@ pub struct InfluxSettings {
     pub ca_file: Option<PathBuf>,
     /// Compress write bodies with gzip.
     pub gzip: bool,
-    /// Base URL without a trailing slash (for `check-config --probe`).
+    /// Where the writes go, by name (for `check-config --probe`).
+    pub target: std::sync::Arc<InfluxTarget>,
+}
+
+/// The store's write target by name, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfluxTarget {
+    /// Base URL without a trailing slash.
     pub base_url: String,
     /// `v1` or `v2`.
     pub api: String,
@@ -130,10 +137,12 @@ impl InfluxConfig {
             write_url,
             ca_file: (!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file)),
             gzip,
-            base_url: base.to_owned(),
-            api: self.api.clone(),
-            org: self.org.clone(),
-            bucket: self.bucket.clone(),
+            target: std::sync::Arc::new(InfluxTarget {
+                base_url: base.to_owned(),
+                api: self.api.clone(),
+                org: self.org.clone(),
+                bucket: self.bucket.clone(),
+            }),
             token: self.token.resolve(&self.token_file, "store.influxdb.token_file")?,
             timeout: Duration::from_millis(self.timeout_ms.max(1)),
             retry_min: Duration::from_millis(self.retry_min_ms),
