@@ -10,6 +10,8 @@
 //! | [`config`] | `firegrid.toml` and `FIREGRID_*` overrides, validated into [`Settings`] |
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
+//! | `http_layers` | gzip (not SSE), the response deadline, `http_request` logs and `firegrid_http_requests_total` |
+//! | `http_serve` | the server loop: header-read timeout, connection cap, graceful stop |
 //! | `metrics` | `process_*`, `firegrid_build_info`, `firegrid_store_up`, the `_duration_seconds` renames |
 //! | [`probe`] | `check-config --probe`: the broker login, the store's bucket or database, the data directory |
 //! | [`broker`] | the embedded MQTT broker and its users file |
@@ -25,6 +27,8 @@ pub mod config;
 pub mod demo;
 pub mod eval;
 pub(crate) mod http;
+pub(crate) mod http_layers;
+pub(crate) mod http_serve;
 pub(crate) mod metrics;
 pub mod probe;
 pub mod run;

@@ -1,5 +1,6 @@
 //! The service's own metrics, beside the components': the process (`process_*`: CPU, memory,
-//! file descriptors, start time), `firegrid_build_info{version,commit}`, `firegrid_store_up`; and
+//! file descriptors, start time), `firegrid_build_info{version,commit}`, `firegrid_store_up`,
+//! `firegrid_http_requests_total{route,code}`; and
 //! the Prometheus-style names of the duration histograms.
 //!
 //! Renames (DESIGN §7): `firegrid_write_seconds` and `firegrid_dispatch_seconds` are served under
@@ -7,7 +8,7 @@
 //! stay for one release so dashboards and alerts can move; they go in the release after.
 
 use prometheus::proto::MetricFamily;
-use prometheus::{IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Old histogram name → its Prometheus-style name; both are served for one release.
 pub(crate) const RENAMED: [(&str, &str); 2] = [
@@ -20,6 +21,8 @@ pub(crate) const RENAMED: [(&str, &str); 2] = [
 pub(crate) struct ServiceMetrics {
     /// 1 while the store takes writes (not failing, not refusing credentials, not spooling).
     pub(crate) store_up: IntGauge,
+    /// `firegrid_http_requests_total{route,code}`.
+    pub(crate) http_requests: IntCounterVec,
 }
 
 /// Registers the process collector, the build info and the store gauge.
@@ -33,7 +36,12 @@ pub(crate) fn register(registry: &Registry) -> Result<ServiceMetrics, prometheus
     registry.register(Box::new(build))?;
     let store_up = IntGauge::new("firegrid_store_up", "1 while the store accepts writes, 0 while it fails or spools")?;
     registry.register(Box::new(store_up.clone()))?;
-    Ok(ServiceMetrics { store_up })
+    let http_requests = IntCounterVec::new(
+        Opts::new("firegrid_http_requests_total", "HTTP requests answered, by route template and status code"),
+        &["route", "code"],
+    )?;
+    registry.register(Box::new(http_requests.clone()))?;
+    Ok(ServiceMetrics { store_up, http_requests })
 }
 
 /// `families` with each renamed histogram served under its new name as well.

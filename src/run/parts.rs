@@ -116,7 +116,8 @@ pub(super) async fn start(
     let event_loop = Part::spawn("mqtt event loop", mqtt.event_loop.run(tree.disconnect.clone()));
     let channels = (ingest.readings, ingest.incidents);
     let spawned = spawn_alerting(alerting, &core, &mqtt.acker, tree, channels)?;
-    let http = Part::spawn("http", serve(listener, spawned.app, tree.service.clone()));
+    let limits = core.settings.http_limits;
+    let http = Part::spawn("http", crate::http_serve::serve(listener, spawned.app, limits, tree.service.clone()));
     tracing::info!(event = "started", http = %http_addr, "firegrid is running");
     let reloadable =
         Reloadable { registry: core.registry.clone(), tokens: core.tokens.clone(), broker_users: core.broker_users };
@@ -323,11 +324,7 @@ fn spawn_alerting(
         service: core.service_metrics.clone(),
     })
     .merge(api);
+    let app = crate::http_layers::apply(app, core.service_metrics.http_requests.clone());
     let engine = Part::spawn("alert engine", engine.run(readings, incidents, tree.drain.clone()));
     Ok(Spawned { engine, dispatch, app })
-}
-
-/// Serves `app` until `stop`, finishing the requests in flight.
-async fn serve(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
 }
