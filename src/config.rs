@@ -112,24 +112,19 @@ impl Default for RegistryConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz`, the API and the console.
     pub listen: String,
-    /// A client must send a request's headers within this time, or its connection is closed
-    /// (slow-header clients cannot hold connections open).
-    pub header_read_timeout_ms: u64,
     /// Connections served at once; past it new ones wait in the listen backlog.
     pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), header_read_timeout_ms: 10_000, max_connections: 1024 }
+        HttpConfig { listen: "127.0.0.1:8080".into(), max_connections: 1024 }
     }
 }
 
 /// Validated connection limits of `[http]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// `http.header_read_timeout_ms`.
-    pub header_read_timeout: std::time::Duration,
     /// `http.max_connections`.
     pub max_connections: usize,
 }
@@ -137,16 +132,10 @@ pub struct HttpLimits {
 impl HttpConfig {
     /// The connection limits, checked.
     fn limits(&self) -> Result<HttpLimits, ConfigError> {
-        if self.header_read_timeout_ms == 0 {
-            return Err(ConfigError { key: "http.header_read_timeout_ms".into(), message: "must be above 0".into() });
-        }
         if self.max_connections == 0 {
             return Err(ConfigError { key: "http.max_connections".into(), message: "must be above 0".into() });
         }
-        Ok(HttpLimits {
-            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
-            max_connections: self.max_connections,
-        })
+        Ok(HttpLimits { max_connections: self.max_connections })
     }
 }
 

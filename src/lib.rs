@@ -11,7 +11,7 @@
 //! | [`mod@run`] | wiring every part, and shutdown as one token tree walked in order |
 //! | `http` | `/metrics`, `/healthz`, `/readyz`; the component routers are merged in by `run` |
 //! | `http_layers` | gzip (not SSE), the response deadline, `http_request` logs and `firegrid_http_requests_total` |
-//! | `http_serve` | the server loop: header-read timeout, connection cap, graceful stop |
+//! | `http_serve` | `axum::serve` behind a listener that caps the connections served at once |
 //! | `metrics` | `process_*`, `firegrid_build_info`, `firegrid_store_up`, the `_duration_seconds` renames |
 //! | [`probe`] | `check-config --probe`: the broker login, the store's bucket or database, the data directory |
 //! | [`broker`] | the embedded MQTT broker and its users file |

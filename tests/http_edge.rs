@@ -1,24 +1,22 @@
 //! The HTTP edge of a running service: gzip for the console and the API but never for the live
-//! event stream, `firegrid_http_requests_total` by route template (no raw path), a client that
-//! trickles its headers is cut off after `http.header_read_timeout_ms`, and past
+//! event stream, `firegrid_http_requests_total` by route template (no raw path), and past
 //! `http.max_connections` a new connection waits until one closes.
 
 mod support;
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context as _, Result};
+use anyhow::{ensure, Result};
 use support::dispatch::ADMIN;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-async fn start(dir: &std::path::Path, header_timeout_ms: u64, max_connections: usize) -> Result<firegrid::Running> {
+async fn start(dir: &std::path::Path, max_connections: usize) -> Result<firegrid::Running> {
     let reg = support::fleet::write_registry(dir, &support::fleet::devices(3))?;
     let mut c = support::fleet::harness_config(dir, &reg, "embedded", "http://127.0.0.1:1", "http-edge");
     c.mqtt.embedded_listen = format!("127.0.0.1:{}", support::free_port()?);
     c.store.backend = "embedded".into();
-    c.http.header_read_timeout_ms = header_timeout_ms;
     c.http.max_connections = max_connections;
     support::dispatch::write_tokens(dir)?;
     Ok(firegrid::start(c.validate()?, CancellationToken::new()).await?)
@@ -39,7 +37,7 @@ async fn fetch(base: &str, path: &str, gzip: bool) -> Result<(Option<String>, us
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_and_api_are_gzipped_the_event_stream_is_not_and_requests_count_by_route() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let running = start(dir.path(), 10_000, 64).await?;
+    let running = start(dir.path(), 64).await?;
     let base = format!("http://{}", running.http_addr);
     for path in ["/", "/console/app.js", "/api/v1/stations"] {
         let (plain_enc, plain) = fetch(&base, path, false).await?;
@@ -70,17 +68,10 @@ async fn console_and_api_are_gzipped_the_event_stream_is_not_and_requests_count_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn slow_headers_are_cut_off_and_connections_past_the_cap_wait() -> Result<()> {
+async fn connections_past_the_cap_wait_until_one_closes() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    let running = start(dir.path(), 300, 1).await?;
+    let running = start(dir.path(), 1).await?;
     let addr = running.http_addr;
-    // Headers never finished: the server closes the connection after the header-read timeout.
-    let mut slow = TcpStream::connect(addr).await?;
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut buf))
-        .await
-        .context("the connection with unfinished headers was not closed within 5 s")??;
     // One connection allowed: one streaming the live events holds the only slot…
     let mut first = TcpStream::connect(addr).await?;
     let sse = format!("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\r\n");
