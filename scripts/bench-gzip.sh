@@ -5,6 +5,8 @@
 # sent (firegrid_store_line_bytes_total / firegrid_store_request_bytes_total), and firegrid's CPU seconds
 # (user + system, from /proc) — the cost of compressing. Loopback only; stops everything it started.
 #   usage: scripts/bench-gzip.sh [N]   (default 200000)
+#   FIREGRID_BIN=target/debug/firegrid scripts/bench-gzip.sh 20000   uses that binary, no release build (the bytes
+#   are the same; rates and CPU of a debug build are not representative)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -32,8 +34,8 @@ victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port
     >"$work/vm.log" 2>&1 & pids+=($!)
 wait_port "$mqtt_port"; wait_port "$vm_port"
 
-cargo build --release -q
-bin=./target/release/firegrid
+bin=${FIREGRID_BIN:-./target/release/firegrid}
+[ -n "${FIREGRID_BIN:-}" ] || cargo build --release -q
 export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_STORE__INFLUXDB__URL="http://127.0.0.1:$vm_port" \
        FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" FIREGRID_LOG=warn
 
