@@ -111,11 +111,30 @@ impl Default for RegistryConfig {
 pub struct HttpConfig {
     /// Address of `/metrics`, `/healthz`, `/readyz`, the API and the console.
     pub listen: String,
+    /// Connections served at once; past it new ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into() }
+        HttpConfig { listen: "127.0.0.1:8080".into(), max_connections: 1024 }
+    }
+}
+
+/// Validated connection limits of `[http]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// `http.max_connections`.
+    pub max_connections: usize,
+}
+
+impl HttpConfig {
+    /// The connection limits, checked.
+    fn limits(&self) -> Result<HttpLimits, ConfigError> {
+        if self.max_connections == 0 {
+            return Err(ConfigError { key: "http.max_connections".into(), message: "must be above 0".into() });
+        }
+        Ok(HttpLimits { max_connections: self.max_connections })
     }
 }
 
@@ -241,6 +260,8 @@ pub struct Settings {
     pub registry: RegistryPaths,
     /// HTTP listen address.
     pub http_listen: std::net::SocketAddr,
+    /// HTTP connection limits.
+    pub http_limits: HttpLimits,
     /// API tokens file (mode 0600; reloaded on SIGHUP).
     pub tokens_file: PathBuf,
     /// The embedded broker's users file (mode 0600), when set and the broker is embedded.
@@ -359,6 +380,7 @@ impl Config {
                 grids: self.registry.grids.clone().into(),
             },
             http_listen,
+            http_limits: self.http.limits()?,
             tokens_file: self.api.tokens_file.clone().into(),
             embedded_users_file,
             data_dir: self.data.dir.clone().into(),

@@ -131,6 +131,7 @@ async fn write_one(store: &InfluxV2, url: &str, body: &str) -> Result<(), Export
             WriteResult::Unauthorized(m) => return Err(fail(format!("refuses the token: {m}"))),
             WriteResult::TooLarge => return Err(fail("a write is too large (HTTP 413)".into())),
             WriteResult::Rejected(m) => return Err(fail(format!("refused the lines: {m}"))),
+            WriteResult::Missing(m) => return Err(fail(format!("has no such bucket or database: {m}"))),
         }
     }
     Err(fail("no attempt made".into()))

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use firegrid::cli::exit::{ConfigContext as _, Failure};
+use firegrid::cli::logging;
 use firegrid::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -69,38 +71,35 @@ enum Command {
         /// Check for this role (all, ingest or alert) instead of `[node] role`.
         #[arg(long)]
         role: Option<String>,
+        /// Also reach the broker (login with the configured credentials and TLS), the store (its
+        /// bucket or database exists; nothing is written) and the data directory.
+        #[arg(long)]
+        probe: bool,
     },
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREGRID_LOG")
-        // rumqttd logs every dropped client connection at ERROR; keep its warnings only.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd::server::broker=off"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-    }
-}
-
 /// The configuration, with `--role` (when given) in place of `[node] role`, and its validation.
-fn load(config: Option<&PathBuf>, role: Option<String>) -> anyhow::Result<(Config, firegrid::Settings)> {
+fn load(config: Option<&PathBuf>, role: Option<&str>) -> Result<(Config, firegrid::Settings), Failure> {
     let mut c = Config::load(config.map(PathBuf::as_path), std::env::vars())?;
     if let Some(role) = role {
-        c.node.role = role;
+        c.node.role = role.to_owned();
     }
     let s = c.validate()?;
     Ok((c, s))
 }
 
 fn main() -> ExitCode {
+    // clap exits 2 itself on a bad command line.
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
+    logging::init(match cli.log_format {
+        LogFormat::Text => logging::LogFormat::Text,
+        LogFormat::Json => logging::LogFormat::Json,
+    });
     match real_main(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("firegrid: {}", causes_once(&e));
-            ExitCode::FAILURE
+        Err(f) => {
+            eprintln!("firegrid: {}", causes_once(f.error()));
+            f.exit_code()
         }
     }
 }
@@ -122,21 +121,23 @@ fn causes_once(e: &anyhow::Error) -> String {
     out
 }
 
-fn real_main(cli: Cli) -> anyhow::Result<()> {
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Runtime::new().context("starting the tokio runtime").runtime()
+}
+
+fn real_main(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Run { config, role } => {
-            let (_, settings) = load(config.as_ref(), role)?;
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(async {
+            let (_, settings) = load(config.as_ref(), role.as_deref())?;
+            runtime()?.block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(shutdown_on_signal(shutdown.clone()));
                 firegrid::run(settings, shutdown).await
             })?;
             Ok(())
         }
-        Command::Demo { data_dir, listen, mqtt_listen, duration_seconds } => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(async {
+        Command::Demo { data_dir, listen, mqtt_listen, duration_seconds } => runtime()?
+            .block_on(async {
                 let shutdown = CancellationToken::new();
                 tokio::spawn(shutdown_on_signal(shutdown.clone()));
                 let opts = firegrid::demo::DemoOptions {
@@ -146,62 +147,76 @@ fn real_main(cli: Cli) -> anyhow::Result<()> {
                     duration: duration_seconds.map(std::time::Duration::from_secs),
                 };
                 firegrid::demo::run(opts, shutdown).await
-            })?;
-            Ok(())
-        }
-        Command::Simulate(cmd) => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(cmd.execute())?;
-            Ok(())
-        }
-        Command::Eval(args) => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(args.execute())?;
-            Ok(())
-        }
-        Command::Export(args) => {
-            let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-            rt.block_on(args.execute())?;
-            Ok(())
-        }
-        Command::CheckConfig { config, role } => {
-            let (_, settings) = load(config.as_ref(), role)?;
-            let loaded = firegrid::registry_files::load(&settings)?;
-            let reg = loaded.registry;
-            if settings.role.parts().alerting {
-                // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
-                settings.dispatch.check_webhooks(&reg)?;
+            })
+            .runtime(),
+        Command::Simulate(cmd) => runtime()?.block_on(cmd.execute()).runtime(),
+        Command::Eval(args) => runtime()?.block_on(args.execute()).map(drop).runtime(),
+        Command::Export(args) => runtime()?.block_on(args.execute()).runtime(),
+        Command::CheckConfig { config, role, probe } => {
+            check_config(config.as_ref(), role.as_deref())?;
+            if probe {
+                run_probe(config.as_ref(), role.as_deref())?;
             }
-            let store = match &settings.store {
-                firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
-                firegrid::config::StoreSettings::Embedded(_) => {
-                    format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
-                }
-            };
-            let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
-                (Some(a), Some(file)) => {
-                    let users = firegrid::broker::users::BrokerUsers::load(file)?;
-                    format!("embedded on {a}, {} user(s)", users.len())
-                }
-                (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
-                (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
-            };
-            let tokens = if settings.role.parts().alerting {
-                check_tokens(&settings.tokens_file)?
-            } else {
-                "no incident API in this role".to_owned()
-            };
-            println!(
-                "configuration ok: role {}, broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations{}, {tokens}",
-                settings.role.summary(),
-                settings.mqtt.subscriptions.len(),
-                reg.device_count(),
-                reg.stations().len(),
-                if loaded.defaulted_empty { " (none configured, default files absent: every device unregistered)" } else { "" }
-            );
             Ok(())
         }
     }
+}
+
+/// `check-config`: every failure is the configuration's (exit code 2).
+fn check_config(config: Option<&PathBuf>, role: Option<&str>) -> Result<(), Failure> {
+    let (_, settings) = load(config, role)?;
+    let loaded = firegrid::registry_files::load(&settings).config()?;
+    let reg = loaded.registry;
+    if settings.role.parts().alerting {
+        // The same check `firegrid run` makes: no webhook recipient without a secret to sign with.
+        settings.dispatch.check_webhooks(&reg).config()?;
+    }
+    let store = match &settings.store {
+        firegrid::config::StoreSettings::Influx(s) => s.write_url.clone(),
+        firegrid::config::StoreSettings::Embedded(_) => {
+            format!("embedded ({}/readings.sqlite3)", settings.data_dir.display())
+        }
+    };
+    let broker = match (settings.mqtt.embedded, &settings.embedded_users_file) {
+        (Some(a), Some(file)) => {
+            let users = firegrid::broker::users::BrokerUsers::load(file).config()?;
+            format!("embedded on {a}, {} user(s)", users.len())
+        }
+        (Some(a), None) => format!("embedded on {a}, anonymous clients (loopback only)"),
+        (None, _) => format!("{}:{}", settings.mqtt.host, settings.mqtt.port),
+    };
+    let tokens = if settings.role.parts().alerting {
+        check_tokens(&settings.tokens_file).config()?
+    } else {
+        "no incident API in this role".to_owned()
+    };
+    let defaulted =
+        if loaded.defaulted_empty { " (none configured, default files absent: every device unregistered)" } else { "" };
+    println!(
+        "configuration ok: role {}, broker {broker} ({} subscription(s)), store {store}, registry {} devices, {} stations{defaulted}, {tokens}",
+        settings.role.summary(),
+        settings.mqtt.subscriptions.len(),
+        reg.device_count(),
+        reg.stations().len()
+    );
+    Ok(())
+}
+
+/// `check-config --probe`: one line per failure on stderr; a failure exits 1 (the broker or the
+/// store may be what is wrong, not the file).
+fn run_probe(config: Option<&PathBuf>, role: Option<&str>) -> Result<(), Failure> {
+    let (_, settings) = load(config, role)?;
+    let failures = runtime()?.block_on(firegrid::probe::probe(&settings));
+    if failures.is_empty() {
+        println!(
+            "probe ok: the broker took the login, the store has the bucket or database, the data directory is writable"
+        );
+        return Ok(());
+    }
+    for f in &failures {
+        eprintln!("probe failed: {f}");
+    }
+    Err(Failure::Runtime(anyhow::anyhow!("{} probe(s) failed", failures.len())))
 }
 
 /// The tokens file as `run` would load it (a missing file is allowed: the API then refuses every call).

@@ -379,6 +379,8 @@ fn the_systemd_unit_is_hardened_and_its_settings_are_valid_configuration() -> Re
         ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
         ("MemoryDenyWriteExecute", "yes"),
         ("KillSignal", "SIGTERM"),
+        // firegrid exits 2 on bad configuration (tests/exit_codes.rs): no restart loop on it.
+        ("RestartPreventExitStatus", "2"),
     ] {
         ensure!(get(key).any(|v| v == value), "{key}={value} missing from the unit");
     }

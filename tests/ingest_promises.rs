@@ -140,14 +140,14 @@ async fn a_reading_from_another_township_than_registered_counts_a_location_misma
 async fn firegrid_takes_readings_over_mqtts_from_a_mosquitto_with_tls() -> Result<()> {
     tokio::time::timeout(Duration::from_secs(120), async {
         let dir = tempfile::tempdir()?;
-        let pki = support::tls::make_pki(dir.path())?;
+        let pki = support::tls::TestPki::generate(dir.path())?;
         let tls_port = support::free_port()?;
         // A second listener with TLS; test traffic comes in on the plain one.
         let extra_config = format!(
             "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
             pki.ca.display(),
-            pki.cert.display(),
-            pki.key.display()
+            pki.server.0.display(),
+            pki.server.1.display()
         );
         let mqtt = Mosquitto::start_with(MosquittoOptions { extra_config, ..Default::default() }).await?;
         let vm = VictoriaMetrics::start().await?;

@@ -20,6 +20,7 @@
 //! wire/       the wire contract: topics, payloads (JSON), dead letters                (pure)
 //! model/      kinds, readings and their field names, devices, stations, grids; the registry
 //!             and the one writer of its CSV files                                     (pure)
+//! ca_file.rs  a private CA for reqwest clients (store, webhooks)                    (I/O leaf)
 //! clock.rs  backoff.rs  geo.rs    now_ms, retry backoff with jitter, distance_m — one of each
 //!                                 for the whole workspace                           (leaves)
 //! ```
@@ -31,6 +32,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod ca_file;
 pub mod clock;
 pub mod config;
 pub mod geo;

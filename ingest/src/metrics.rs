@@ -4,6 +4,7 @@
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::model::kind::Kind;
+use crate::store::influx::WireCounters;
 use crate::wire::deadletter::Reason;
 
 /// Outcomes of one write attempt of a batch (`firegrid_write_batches_total{outcome}`).
@@ -70,6 +71,8 @@ pub struct IngestMetrics {
     pub(crate) qos0_dropped: IntCounter,
     /// QoS 1 messages received and not yet acknowledged (places in the ack sequence).
     pub(crate) mqtt_unacked: IntGauge,
+    /// Line protocol bytes handed to the InfluxDB write API, and request body bytes sent.
+    store_wire: WireCounters,
 }
 
 impl IngestMetrics {
@@ -155,6 +158,16 @@ impl IngestMetrics {
                 "firegrid_mqtt_unacked_messages",
                 "QoS 1 messages received and not yet acknowledged (waiting for the store, the engine or an earlier message)",
             )?,
+            store_wire: WireCounters {
+                line_bytes: IntCounter::new(
+                    "firegrid_store_line_bytes_total",
+                    "Line protocol bytes handed to the InfluxDB write API (before compression)",
+                )?,
+                body_bytes: IntCounter::new(
+                    "firegrid_store_request_bytes_total",
+                    "Request body bytes sent to the InfluxDB write API (after compression)",
+                )?,
+            },
         };
         Ok(m)
     }
@@ -181,7 +194,14 @@ impl IngestMetrics {
         registry.register(Box::new(m.deadletters_dropped.clone()))?;
         registry.register(Box::new(m.qos0_dropped.clone()))?;
         registry.register(Box::new(m.mqtt_unacked.clone()))?;
+        registry.register(Box::new(m.store_wire.line_bytes.clone()))?;
+        registry.register(Box::new(m.store_wire.body_bytes.clone()))?;
         Ok(())
+    }
+
+    /// The byte counters of the InfluxDB write API ([`crate::store::influx::InfluxV2::with_wire_counters`]).
+    pub fn store_wire(&self) -> WireCounters {
+        self.store_wire.clone()
     }
 
     /// Counts a received message; `None` when the topic named no valid kind.

@@ -70,6 +70,7 @@ struct Core {
     role: RoleParts,
     metrics_registry: prometheus::Registry,
     metrics: IngestMetrics,
+    service_metrics: crate::metrics::ServiceMetrics,
     registry: SharedRegistry,
     broker_users: Option<SharedUsers>,
     conn: Arc<ConnState>,
@@ -131,7 +132,8 @@ pub(super) async fn start(
         // The role opened both the engine and its channels, or neither.
         _ => without_alerting(&core),
     };
-    let http = Part::spawn("http", serve(listener, spawned.app, tree.service.clone()));
+    let limits = core.settings.http_limits;
+    let http = Part::spawn("http", crate::http_serve::serve(listener, spawned.app, limits, tree.service.clone()));
     let role = core.settings.role;
     tracing::info!(event = "started", http = %http_addr, role = role.as_str(), "firegrid is running: {}", role.summary());
     let reloadable = Reloadable { registry: core.registry.clone(), tokens, broker_users: core.broker_users };
@@ -157,6 +159,7 @@ fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
     let role = settings.role.parts();
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
+    let service_metrics = crate::metrics::register(&metrics_registry)?;
     let loaded = crate::registry_files::load(&settings)?;
     if loaded.defaulted_empty {
         tracing::warn!(
@@ -191,6 +194,7 @@ fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
         role,
         metrics_registry,
         metrics,
+        service_metrics,
         registry,
         broker_users,
         conn: Arc::new(ConnState::default()),
@@ -268,7 +272,7 @@ fn spawn_ingest(
     tree: &ShutdownTree,
 ) -> Result<Ingest, RunError> {
     let s = &core.settings;
-    let (store, retention) = open_store(s, tree)?;
+    let (store, retention) = open_store(s, &core.metrics, tree)?;
     let spool = open_spool(s, &core.metrics)?;
     let (batch_tx, batch_rx) = mpsc::channel(s.ingest.pending_batches.get());
     let (readings_tx, incident_rx, to_engine) = if core.role.alerting {
@@ -305,9 +309,15 @@ fn spawn_ingest(
 
 /// The store the writer writes to, and for the embedded store its retention timer (every minute
 /// it drops tables past `retention_days` or over `max_bytes`), stopped with the service.
-fn open_store(settings: &Settings, tree: &ShutdownTree) -> Result<(Store, Option<Part<()>>), RunError> {
+fn open_store(
+    settings: &Settings,
+    metrics: &IngestMetrics,
+    tree: &ShutdownTree,
+) -> Result<(Store, Option<Part<()>>), RunError> {
     match &settings.store {
-        StoreSettings::Influx(s) => Ok((Store::Influx(InfluxV2::new(s.clone())?), None)),
+        StoreSettings::Influx(s) => {
+            Ok((Store::Influx(InfluxV2::new(s.clone())?.with_wire_counters(metrics.store_wire())), None))
+        }
         StoreSettings::Embedded(options) => {
             let e = EmbeddedStore::open(&settings.data_dir, *options)?;
             if let Some(kept) = e.kept_beside() {
@@ -376,25 +386,24 @@ fn spawn_alerting(
         mqtt: core.conn.clone(),
         store: core.health.clone(),
         alerting: Some(handle.health()),
+        service: core.service_metrics.clone(),
     })
     .merge(api);
+    let app = crate::http_layers::apply(app, core.service_metrics.http_requests.clone());
     let engine = Part::spawn("alert engine", engine.run(readings, incidents, tree.drain.clone()));
     Ok(Spawned { engine, dispatch, app })
 }
 
 /// Without alerting: no engine, no dispatch stage (their parts absent), and an HTTP app of the
-/// built-in endpoints only (`/metrics`, `/healthz`, `/readyz`).
+/// built-in endpoints only (`/metrics`, `/healthz`, `/readyz`), behind the same HTTP layers.
 fn without_alerting(core: &Core) -> Spawned {
     let app = http::router(HttpState {
         metrics: core.metrics_registry.clone(),
         mqtt: core.conn.clone(),
         store: core.health.clone(),
         alerting: None,
+        service: core.service_metrics.clone(),
     });
+    let app = crate::http_layers::apply(app, core.service_metrics.http_requests.clone());
     Spawned { engine: Part::absent("alert engine"), dispatch: Part::absent("dispatch"), app }
-}
-
-/// Serves `app` until `stop`, finishing the requests in flight.
-async fn serve(listener: TcpListener, app: axum::Router, stop: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await
 }

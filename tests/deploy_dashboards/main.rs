@@ -545,3 +545,80 @@ async fn the_heaviest_panels_answer_in_reasonable_time_on_a_week_of_one_county()
     .await
     .context("measurement timed out")?
 }
+
+/// InfluxDB 1.x stores firegrid's gzip write bodies (`store.influxdb.content_encoding = "gzip"`, the default) like
+/// plain ones, through the v1 API firegrid uses with `api = "v1"`.
+#[tokio::test]
+async fn gzip_writes_are_stored_by_influxdb_1x() -> Result<()> {
+    use firegrid_ingest::store::LineStore as _;
+    let influx = InfluxDb::start().await?;
+    let t0 = now_ms() - 60_000;
+    for encoding in ["gzip", "identity"] {
+        let c = firegrid_ingest::config::InfluxConfig {
+            url: influx.url(),
+            api: "v1".into(),
+            bucket: DATABASE.into(),
+            content_encoding: encoding.into(),
+            ..Default::default()
+        };
+        let store = firegrid_ingest::store::influx::InfluxV2::new(c.validate()?)?;
+        let body: String = (0..200)
+            .map(|i| format!("wire_{encoding},device_id=SM-{i:04} obscuration_db_m=0.5 {}\n", t0 + i))
+            .collect();
+        let r = store.write(&body).await;
+        ensure!(r == firegrid_ingest::store::WriteResult::Ok, "{encoding}: {r:?}");
+        let answer = influx.query(&format!("SELECT count(obscuration_db_m) FROM wire_{encoding}")).await?;
+        let count = answer.records().first().and_then(|r| r.get("count").and_then(Value::as_f64));
+        ensure!(count == Some(200.0), "{encoding}: {count:?} of 200 points stored");
+    }
+    Ok(())
+}
+
+/// `check-config --probe` names a database InfluxDB 1.x does not have; with the right one it passes. At run time a
+/// write to a missing database is reported once (`store_target_missing`) and `/readyz` names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_influxdb_database_is_named_by_the_probe_and_by_readyz() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let influx = InfluxDb::start().await?;
+        let mqtt = Mosquitto::start().await?;
+        let dir = tempfile::tempdir()?;
+        let devices = fleet::devices(5);
+        let reg = fleet::write_registry(dir.path(), &devices)?;
+        let mut c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &influx.url(), "probe-missing-db");
+        c.store.influxdb.api = "v1".into();
+        c.store.influxdb.bucket = "nosuchdb".into();
+        c.spool.max_bytes = 0;
+        let conf = dir.path().join("firegrid.toml");
+        for (bucket, want_ok) in [("nosuchdb", false), (DATABASE, true)] {
+            c.store.influxdb.bucket = bucket.into();
+            std::fs::write(&conf, toml::to_string(&c)?)?;
+            let conf = conf.display().to_string();
+            let args = ["check-config", "--probe", "--config", &conf];
+            let (code, text) = support::process::run_to_status(&args, &[], Duration::from_secs(30))?;
+            if want_ok {
+                ensure!(code == Some(0), "{bucket}: {code:?} {text}");
+            } else {
+                ensure!(code == Some(1) && text.contains("database `nosuchdb` does not exist"), "{code:?} {text}");
+            }
+        }
+        c.store.influxdb.bucket = "nosuchdb".into();
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
+        let now = now_ms();
+        let msgs = devices.iter().map(|d| (fleet::topic(d), fleet::payload(d, 1, now).into_bytes())).collect();
+        support::publish::publish_all(mqtt.port(), "probe-missing-db-pub", msgs).await?;
+        let url = format!("http://{}/readyz", running.http_addr);
+        let ready: Value = until(Duration::from_secs(30), "readyz names the missing database", || async {
+            let v: Value = reqwest::get(&url).await?.json().await?;
+            Ok((v["store"] == "target_missing").then_some(v))
+        })
+        .await?;
+        let named = ready["store_missing"].as_str().unwrap_or("");
+        ensure!(named.contains("database not found") && named.contains("nosuchdb"), "{ready}");
+        ensure!(ready["ready"] == false, "{ready}");
+        shutdown.cancel();
+        running.wait().await?;
+        anyhow::Ok(())
+    })
+    .await?
+}

@@ -25,6 +25,8 @@
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
 //! | [`tls`] | a private CA and a server certificate for 127.0.0.1 (openssl) |
+//! | [`passwords`] | mosquitto password files made by `mosquitto_passwd` |
+//! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
 //! Include it from a test file in `tests/` with `mod support;`. Everything here is async where it waits, so it is
 //! used straight from `#[tokio::test]` functions:
@@ -133,6 +135,7 @@ pub mod hooks;
 pub mod influxdb;
 pub mod login;
 pub mod mosquitto;
+pub mod passwords;
 pub mod process;
 pub mod proxy;
 pub mod publish;
@@ -147,6 +150,6 @@ pub mod watch;
 #[allow(unused_imports)]
 pub use mosquitto::{Mosquitto, MosquittoOptions};
 #[allow(unused_imports)]
-pub use victoria::{VictoriaMetrics, VmOptions};
+pub use victoria::{VictoriaMetrics, VmOptions, VmTls};
 
 pub use base::*;

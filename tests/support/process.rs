@@ -199,6 +199,11 @@ pub fn signal(pid: u32, name: &str) -> Result<()> {
 /// at most `limit` (then it is killed and that is an error); returns whether it succeeded and
 /// its stderr followed by its stdout.
 pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(bool, String)> {
+    run_to_status(args, env, limit).map(|(code, text)| (code == Some(0), text))
+}
+
+/// [`run_to_exit`] with the exit code (`None` when a signal ended the process).
+pub fn run_to_status(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(Option<i32>, String)> {
     let dir = tempfile::tempdir()?;
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
@@ -222,7 +227,7 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Resu
         }
         std::thread::sleep(EXIT_POLL);
     };
-    Ok((status.success(), format!("{}{}", std::fs::read_to_string(err)?, std::fs::read_to_string(out)?)))
+    Ok((status.code(), format!("{}{}", std::fs::read_to_string(err)?, std::fs::read_to_string(out)?)))
 }
 
 /// How often [`run_to_exit`] and [`Firegrid::stop`] look whether the process has exited.

@@ -18,11 +18,24 @@ pub struct VmOptions {
     pub dedup: bool,
     /// More command-line flags.
     pub extra_args: Vec<String>,
+    /// Serve HTTPS with this certificate and key, signed by `tls_ca` (which the harness's own client trusts).
+    pub tls: Option<VmTls>,
+}
+
+/// HTTPS for a harness VictoriaMetrics (see [`super::tls::TestPki`]).
+#[derive(Debug, Clone)]
+pub struct VmTls {
+    /// PEM certificate for 127.0.0.1.
+    pub cert: std::path::PathBuf,
+    /// Its PEM key.
+    pub key: std::path::PathBuf,
+    /// The CA that signed it.
+    pub ca: std::path::PathBuf,
 }
 
 impl Default for VmOptions {
     fn default() -> Self {
-        Self { dedup: true, extra_args: Vec::new() }
+        Self { dedup: true, extra_args: Vec::new(), tls: None }
     }
 }
 
@@ -89,6 +102,7 @@ pub struct VictoriaMetrics {
     server: Server,
     port: u16,
     http: reqwest::Client,
+    scheme: &'static str,
     dir: TempDir,
 }
 
@@ -102,10 +116,15 @@ impl VictoriaMetrics {
     pub async fn start_with(options: VmOptions) -> Result<VictoriaMetrics> {
         let program = binary("FIREGRID_TEST_VICTORIA_METRICS", VICTORIA_METRICS_BIN)?;
         let dir = temp_dir("firegrid-victoria-metrics-")?;
-        let http =
-            reqwest::Client::builder().no_proxy().timeout(HTTP_TIMEOUT).build().context("building the HTTP client")?;
+        let mut http = reqwest::Client::builder().no_proxy().timeout(HTTP_TIMEOUT);
+        if let Some(tls) = &options.tls {
+            let pem = std::fs::read(&tls.ca)?;
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        let http = http.build().context("building the HTTP client")?;
         let server = Server::new("victoria-metrics", program, Vec::new(), dir.path());
-        let mut store = VictoriaMetrics { server, port: 0, http, dir };
+        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let mut store = VictoriaMetrics { server, port: 0, http, scheme, dir };
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
             store.port = free_port()?;
@@ -116,6 +135,11 @@ impl VictoriaMetrics {
             ];
             if options.dedup {
                 args.push("-dedup.minScrapeInterval=1ms".to_owned());
+            }
+            if let Some(tls) = &options.tls {
+                args.push("-tls".to_owned());
+                args.push(format!("-tlsCertFile={}", tls.cert.display()));
+                args.push(format!("-tlsKeyFile={}", tls.key.display()));
             }
             args.extend(options.extra_args.iter().cloned());
             store.server.args = args;
@@ -161,9 +185,9 @@ impl VictoriaMetrics {
         self.port
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` with [`VmOptions::tls`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// `http://127.0.0.1:<port>/api/v2/write?org=firegrid&bucket=firegrid&precision=ms`.

@@ -33,6 +33,8 @@ pub struct DispatchConfig {
     pub webhook_secret_file: String,
     /// One webhook request.
     pub webhook_timeout_ms: u64,
+    /// PEM CA bundle trusted besides the built-in roots, for receivers behind a private CA.
+    pub webhook_ca_file: String,
     /// A webhook not delivered this long after it was enqueued is given up (`abandoned`); so is
     /// one whose incident has closed. A receiver down for a day gets no stale fire.
     pub webhook_max_age_seconds: u64,
@@ -54,6 +56,7 @@ impl Default for DispatchConfig {
             webhook_secret: Secret::default(),
             webhook_secret_file: String::new(),
             webhook_timeout_ms: 5_000,
+            webhook_ca_file: String::new(),
             webhook_max_age_seconds: 86_400,
             retry_min_ms: 500,
             retry_max_ms: 60_000,
@@ -74,6 +77,8 @@ pub struct DispatchSettings {
     pub(crate) webhook_secret: Vec<u8>,
     /// One webhook request.
     pub(crate) webhook_timeout: Duration,
+    /// Private CA bundle of webhook receivers.
+    pub(crate) webhook_ca_file: Option<std::path::PathBuf>,
     /// Undelivered webhooks older than this are abandoned.
     pub(crate) webhook_max_age: Duration,
     /// Retry backoff bounds.
@@ -91,6 +96,7 @@ impl std::fmt::Debug for DispatchSettings {
             .field("max_distance_km", &self.max_distance_km)
             .field("webhook_secret", &if self.webhook_secret.is_empty() { "" } else { "<redacted>" })
             .field("webhook_timeout", &self.webhook_timeout)
+            .field("webhook_ca_file", &self.webhook_ca_file)
             .field("webhook_max_age", &self.webhook_max_age)
             .field("retry_min", &self.retry_min)
             .field("retry_max", &self.retry_max)
@@ -107,6 +113,7 @@ impl Default for DispatchSettings {
             max_distance_km: 15.0,
             webhook_secret: Vec::new(),
             webhook_timeout: Duration::from_secs(5),
+            webhook_ca_file: None,
             webhook_max_age: Duration::from_secs(86_400),
             retry_min: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
@@ -154,6 +161,7 @@ impl DispatchConfig {
             max_distance_km: self.max_distance_km,
             webhook_secret: secret.into_bytes(),
             webhook_timeout: ms("webhook_timeout_ms", self.webhook_timeout_ms)?,
+            webhook_ca_file: (!self.webhook_ca_file.is_empty()).then(|| self.webhook_ca_file.clone().into()),
             webhook_max_age: Duration::from_millis(u64::try_from(max_age_ms).unwrap_or(u64::MAX)),
             retry_min,
             retry_max,

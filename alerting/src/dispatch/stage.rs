@@ -124,8 +124,12 @@ impl DispatchStage {
         let publisher_stop = CancellationToken::new();
         let (publisher, reports, connection) = MqttPublisher::connect(mqtt, publisher_stop.clone())?;
         let connection = tokio::spawn(connection);
-        let webhook = Webhook::new(self.settings.webhook_timeout, self.settings.webhook_secret.clone())
-            .map_err(|e| StageError::Webhook(e.to_string()))?;
+        let webhook = Webhook::new(
+            self.settings.webhook_timeout,
+            self.settings.webhook_secret.clone(),
+            self.settings.webhook_ca_file.as_deref(),
+        )
+        .map_err(|e| StageError::Webhook(e.to_string()))?;
         let delivery = Delivery {
             handle: handle.clone(),
             registry: self.registry.clone(),

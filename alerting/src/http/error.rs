@@ -27,6 +27,9 @@ pub(crate) enum ApiError {
     /// The lifecycle forbids the action.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A file the request asked to load is invalid (the registry reload): what is wrong, where.
+    #[error("invalid file: {0}")]
+    InvalidFile(String),
     /// The engine has stopped.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -54,6 +57,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound(r) => (StatusCode::NOT_FOUND, "not_found", r.clone()),
             ApiError::BadRequest(r) => (StatusCode::BAD_REQUEST, "bad_request", r.clone()),
             ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r.clone()),
+            ApiError::InvalidFile(r) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", r.clone()),
             ApiError::Unavailable(r) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", r.clone()),
             ApiError::Internal(r) => {
                 tracing::error!(event = "api_internal_error", error = %r, "incident API failed");

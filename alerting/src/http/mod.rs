@@ -5,6 +5,7 @@
 //!
 //! - `incidents`: list, detail, responder actions.
 //! - `dispatch`: station availability, the live feed of dispatch messages.
+//! - `registry`: `POST /api/v1/registry/reload` (admin), as SIGHUP.
 //! - [`console`]: the page and its read-only API (whoami, stations, dispatch log, unroutable).
 //!
 //! [`Caller`]: caller::Caller
@@ -15,6 +16,7 @@ pub mod console;
 mod dispatch;
 mod error;
 mod incidents;
+mod registry;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -51,6 +53,7 @@ pub fn router(parts: HttpParts) -> Router {
         .route("/api/v1/events", get(dispatch::events))
         .route("/api/v1/whoami", get(console::api::whoami))
         .route("/api/v1/dispatch/unroutable", get(console::api::unroutable))
+        .route("/api/v1/registry/reload", post(registry::reload))
         .merge(console::router())
         .with_state(parts)
 }

@@ -4,7 +4,7 @@
 //! says which key is wrong and how to fix it. Components never see the file.
 //!
 //! - this file: the error, secrets and URL splitting every section uses;
-//! - `mqtt`: `[mqtt]`; `store`: `[store.influxdb]`, `[store.embedded]`, `[spool]`; `ingest`: `[ingest]`.
+//! - `mqtt`: `[mqtt]`; `tls`: the validated TLS keys of `[mqtt]`; `store`: `[store.influxdb]`, `[store.embedded]`, `[spool]`; `ingest`: `[ingest]`.
 
 use std::fmt;
 
@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 mod ingest;
 mod mqtt;
 mod store;
+mod tls;
 
 pub use ingest::{IngestConfig, IngestSettings};
 pub use mqtt::{MqttConfig, MqttSettings};
-pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, SpoolConfig, SpoolSettings};
+pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, InfluxTarget, SpoolConfig, SpoolSettings};
+pub use tls::TlsSettings;
 
 /// A configuration value that is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +107,7 @@ mod tests {
         assert_eq!((emb.host.as_str(), emb.port, emb.embedded.map(|a| a.port())), ("127.0.0.1", 1999, Some(1999)));
         assert_eq!(s.subscriptions, vec!["firegrid/v1/+/+/+/+"]);
         let tls = MqttConfig { url: "mqtts://b".into(), ..Default::default() }.validate().expect("tls");
-        assert_eq!((tls.port, tls.tls), (8883, Some(None)));
+        assert_eq!((tls.port, tls.tls), (8883, Some(TlsSettings::default())));
         let e = MqttConfig { url: "http://x".into(), ..Default::default() }.validate().expect_err("bad");
         assert_eq!(e.key, "mqtt.url");
         let e = MqttConfig { counties: vec!["5001".into()], ..Default::default() }.validate().expect_err("bad");
@@ -116,6 +118,25 @@ mod tests {
         assert_eq!(v1.write_url, "http://127.0.0.1:8086/write?db=firegrid&precision=ms");
         let e = IngestConfig { batch_max_lines: 0, ..Default::default() }.validate().expect_err("bad");
         assert_eq!(e.key, "ingest.batch_max_lines");
+    }
+
+    #[test]
+    fn a_client_certificate_needs_its_key_and_tls_keys_need_an_mqtts_url() {
+        let base = || MqttConfig { url: "mqtts://b:8884".into(), ..Default::default() };
+        let e = MqttConfig { tls_cert_file: "c.pem".into(), ..base() }.validate().expect_err("no key");
+        assert_eq!(e.key, "mqtt.tls_key_file");
+        let e = MqttConfig { tls_key_file: "k.pem".into(), ..base() }.validate().expect_err("no cert");
+        assert_eq!(e.key, "mqtt.tls_cert_file");
+        let both = MqttConfig { tls_cert_file: "c.pem".into(), tls_key_file: "k.pem".into(), ..base() };
+        let tls = both.validate().expect("valid").tls.expect("tls on");
+        assert_eq!(tls.client_auth, Some(("c.pem".into(), "k.pem".into())));
+        for plain in [
+            MqttConfig { ca_file: "ca.pem".into(), ..Default::default() },
+            MqttConfig { tls_insecure_skip_verify: true, ..Default::default() },
+        ] {
+            let e = plain.validate().expect_err("TLS keys on mqtt://");
+            assert!(e.key == "mqtt.url" && e.message.contains("mqtts://"), "{e}");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{err, parse_url, ConfigError, Secret};
+use super::{err, parse_url, ConfigError, Secret, TlsSettings};
 use crate::model::codes::is_county_code;
 
 /// `[mqtt]`: the broker connection and subscriptions.
@@ -37,6 +37,13 @@ pub struct MqttConfig {
     pub password_file: String,
     /// PEM file of the CA that signed the broker's certificate (mqtts); empty = system roots.
     pub ca_file: String,
+    /// PEM client certificate (chain) for mutual TLS (mqtts); set together with `tls_key_file`.
+    pub tls_cert_file: String,
+    /// PEM private key of `tls_cert_file` (PKCS#8, PKCS#1 or SEC1); keep it mode 0600.
+    pub tls_key_file: String,
+    /// Accept any broker certificate, unchecked (mqtts). For test benches only: anyone on the
+    /// path can read and forge traffic. firegrid logs a warning at every connection setup.
+    pub tls_insecure_skip_verify: bool,
     /// MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once (1–65535).
     pub receive_maximum: u16,
     /// How long the broker keeps the session (and queues messages) while firegrid is away.
@@ -66,6 +73,9 @@ impl Default for MqttConfig {
             password: Secret::default(),
             password_file: String::new(),
             ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
+            tls_insecure_skip_verify: false,
             receive_maximum: 10_000,
             session_expiry_seconds: 7 * 24 * 3600,
             keep_alive_seconds: 30,
@@ -83,8 +93,8 @@ pub struct MqttSettings {
     pub host: String,
     /// Broker port.
     pub port: u16,
-    /// TLS on, with an optional CA file.
-    pub tls: Option<Option<PathBuf>>,
+    /// TLS on (`mqtts://`), with its CA, client certificate and verification choice.
+    pub tls: Option<TlsSettings>,
     /// Start the embedded broker on this address first.
     pub embedded: Option<std::net::SocketAddr>,
     /// Client id.
@@ -123,6 +133,30 @@ impl fmt::Debug for MqttSettings {
 }
 
 impl MqttConfig {
+    /// Whether any of the TLS keys is set.
+    fn has_tls_keys(&self) -> bool {
+        !self.ca_file.is_empty()
+            || !self.tls_cert_file.is_empty()
+            || !self.tls_key_file.is_empty()
+            || self.tls_insecure_skip_verify
+    }
+
+    /// The TLS keys of an `mqtts://` URL, checked for a certificate without its key and back.
+    fn tls_settings(&self) -> Result<TlsSettings, ConfigError> {
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let client_auth = match (path(&self.tls_cert_file), path(&self.tls_key_file)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => return Err(err("mqtt.tls_key_file", "tls_cert_file is set: set its private key too")),
+            (None, Some(_)) => return Err(err("mqtt.tls_cert_file", "tls_key_file is set: set its certificate too")),
+        };
+        Ok(TlsSettings {
+            ca_file: path(&self.ca_file),
+            client_auth,
+            insecure_skip_verify: self.tls_insecure_skip_verify,
+        })
+    }
+
     /// Validates into settings.
     pub fn validate(&self) -> Result<MqttSettings, ConfigError> {
         let bad_url =
@@ -137,11 +171,20 @@ impl MqttConfig {
             let (scheme, host, port) = parse_url(&self.url).ok_or_else(bad_url)?;
             let (tls, default_port) = match scheme {
                 "mqtt" | "tcp" => (None, 1883),
-                "mqtts" | "ssl" => (Some((!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file))), 8883),
+                "mqtts" | "ssl" => (Some(self.tls_settings()?), 8883),
                 _ => return Err(bad_url()),
             };
             (None, host.to_owned(), port.unwrap_or(default_port), tls)
         };
+        if tls.is_none() && self.has_tls_keys() {
+            return Err(err(
+                "mqtt.url",
+                format!(
+                    "`{}` is plain MQTT but TLS keys are set: use mqtts://host:8883, or remove ca_file/tls_*",
+                    self.url
+                ),
+            ));
+        }
         if self.client_id.is_empty() || self.client_id.len() > 128 {
             return Err(err("mqtt.client_id", "must be 1-128 characters and fixed across restarts"));
         }

@@ -33,6 +33,11 @@ pub struct InfluxConfig {
     pub retry_min_ms: u64,
     /// Longest retry delay before jitter.
     pub retry_max_ms: u64,
+    /// PEM CA bundle trusted besides the built-in roots (an https:// store behind a private CA).
+    pub ca_file: String,
+    /// `gzip`: compress each write body (InfluxDB 1.x/2.x/3.x and VictoriaMetrics accept
+    /// `Content-Encoding: gzip`); `identity`: send it as is.
+    pub content_encoding: String,
 }
 
 impl Default for InfluxConfig {
@@ -47,6 +52,8 @@ impl Default for InfluxConfig {
             timeout_ms: 10_000,
             retry_min_ms: 100,
             retry_max_ms: 30_000,
+            ca_file: String::new(),
+            content_encoding: "gzip".into(),
         }
     }
 }
@@ -64,6 +71,25 @@ pub struct InfluxSettings {
     pub retry_min: Duration,
     /// Longest retry delay (before jitter).
     pub retry_max: Duration,
+    /// PEM CA bundle trusted besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Compress write bodies with gzip.
+    pub gzip: bool,
+    /// Where the writes go, by name (for `check-config --probe`).
+    pub target: std::sync::Arc<InfluxTarget>,
+}
+
+/// The store's write target by name, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InfluxTarget {
+    /// Base URL without a trailing slash.
+    pub base_url: String,
+    /// `v1` or `v2`.
+    pub api: String,
+    /// Organization (v2).
+    pub org: String,
+    /// Bucket (v2) or database (v1).
+    pub bucket: String,
 }
 
 impl fmt::Debug for InfluxSettings {
@@ -102,8 +128,21 @@ impl InfluxConfig {
             "v1" => format!("{base}/write?db={}&precision=ms", enc(&self.bucket)),
             other => return Err(err("store.influxdb.api", format!("`{other}` is not v2 or v1"))),
         };
+        let gzip = match self.content_encoding.as_str() {
+            "gzip" => true,
+            "identity" | "" => false,
+            other => return Err(err("store.influxdb.content_encoding", format!("`{other}` is not gzip or identity"))),
+        };
         Ok(InfluxSettings {
             write_url,
+            ca_file: (!self.ca_file.is_empty()).then(|| PathBuf::from(&self.ca_file)),
+            gzip,
+            target: std::sync::Arc::new(InfluxTarget {
+                base_url: base.to_owned(),
+                api: self.api.clone(),
+                org: self.org.clone(),
+                bucket: self.bucket.clone(),
+            }),
             token: self.token.resolve(&self.token_file, "store.influxdb.token_file")?,
             timeout: Duration::from_millis(self.timeout_ms.max(1)),
             retry_min: Duration::from_millis(self.retry_min_ms),

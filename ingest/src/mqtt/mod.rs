@@ -8,7 +8,7 @@
 //! so in normal operation it never fills; if a broker ignores the window, the loop waits for
 //! room (counted in `firegrid_ingest_queue_full_total`) rather than drop a message.
 //!
-//! - [`options`]: the client options and connection;
+//! - [`options`]: the client options and connection, with [`tls`] for `mqtts://`;
 //! - [`event_loop`]: the task that owns the event loop, with [`message`] and [`connection`];
 //! - [`route`]: control topics to their own queue;
 //! - [`sequencer`]: the in-order ack sequencer every QoS 1 message joins on arrival;
@@ -22,3 +22,4 @@ pub mod options;
 pub(crate) mod outbound;
 pub mod route;
 pub mod sequencer;
+pub mod tls;

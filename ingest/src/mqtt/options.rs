@@ -5,19 +5,16 @@
 use rumqttc::v5::{AsyncClient, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 
+use super::tls::{self, TlsError};
+
 use crate::config::MqttSettings;
 
 /// The MQTT client could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum OptionsError {
-    /// The CA file could not be read.
-    #[error("mqtt.ca_file {path}: {source}")]
-    CaFile {
-        /// `mqtt.ca_file` as configured.
-        path: String,
-        /// Why it could not be read.
-        source: std::io::Error,
-    },
+    /// The CA, client certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Builds the client options of DESIGN §8 from settings.
@@ -32,32 +29,10 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     if let Some((user, pass)) = &s.credentials {
         o.set_credentials(user.clone(), pass.clone());
     }
-    match &s.tls {
-        None => {}
-        Some(None) => {
-            install_crypto_provider();
-            o.set_transport(Transport::tls_with_default_config());
-        }
-        Some(Some(ca)) => {
-            let pem =
-                std::fs::read(ca).map_err(|source| OptionsError::CaFile { path: ca.display().to_string(), source })?;
-            install_crypto_provider();
-            o.set_transport(Transport::tls_with_config(TlsConfiguration::Simple {
-                ca: pem,
-                alpn: None,
-                client_auth: None,
-            }));
-        }
+    if let Some(t) = &s.tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls::client_config(t)?)));
     }
     Ok(o)
-}
-
-/// Makes ring the process's TLS crypto provider unless one is set. The dependency graph enables
-/// both of rustls's providers (ring, and aws-lc-rs through reqwest), and rustls then refuses to
-/// pick one: without this, the first `mqtts://` connection panics in the event loop.
-fn install_crypto_provider() {
-    // Err means a provider is already installed, which is all that is needed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A connected client and its event loop; the request queue is sized so that acks for a full

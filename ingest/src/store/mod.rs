@@ -25,6 +25,9 @@ pub enum WriteResult {
     },
     /// The server refuses credentials: retried, and readiness fails meanwhile.
     Unauthorized(String),
+    /// The bucket, organization or database does not exist (HTTP 404): retried (someone may
+    /// create it), reported once, and named by `/readyz` meanwhile. The server's message.
+    Missing(String),
     /// Body too large: split.
     TooLarge,
     /// Malformed data: the server's message.

@@ -63,6 +63,16 @@ impl<S: LineStore, K: WriteSink> Target<'_, S, K> {
                     stack.push(b);
                     return Err(Unavailable { remaining: stack, after: None });
                 }
+                WriteResult::Missing(msg) => {
+                    self.metrics.batch(BatchOutcome::Retry);
+                    if self.health.missing(&msg) {
+                        tracing::error!(event = "store_target_missing", error = %msg,
+                            "the store has no such bucket, organization or database: create it or fix \
+                             store.influxdb.bucket/org (retrying)");
+                    }
+                    stack.push(b);
+                    return Err(Unavailable { remaining: stack, after: None });
+                }
                 WriteResult::Retry { after, reason } => {
                     self.metrics.batch(BatchOutcome::Retry);
                     self.health.failed(false);

@@ -123,14 +123,22 @@ impl std::fmt::Debug for Webhook {
 }
 
 impl Webhook {
-    /// A sender with a per-request timeout and the HMAC secret; it follows no redirect.
-    pub(crate) fn new(timeout: Duration, secret: Vec<u8>) -> Result<Webhook, WebhookError> {
-        let client = reqwest::Client::builder()
+    /// A sender with a per-request timeout, the HMAC secret and, when set, a private CA bundle
+    /// (`dispatch.webhook_ca_file`) trusted besides the built-in roots; it follows no redirect.
+    pub(crate) fn new(
+        timeout: Duration,
+        secret: Vec<u8>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Webhook, WebhookError> {
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| WebhookError::Client(e.without_url().to_string()))?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(ca) = ca_file {
+            builder = firegrid_ingest::ca_file::trust_ca_file(builder, ca, "dispatch.webhook_ca_file")
+                .map_err(|e| WebhookError::Client(e.to_string()))?;
+        }
+        let client = builder.build().map_err(|e| WebhookError::Client(e.without_url().to_string()))?;
         Ok(Webhook { client, secret: std::sync::Arc::new(secret) })
     }
 
@@ -207,7 +215,7 @@ mod tests {
         // A port that was free a moment ago: the connection is refused.
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
         let url = format!("http://127.0.0.1:{port}/robot/send?access_token=tok-123");
-        let w = Webhook::new(Duration::from_secs(2), b"k".to_vec()).expect("client");
+        let w = Webhook::new(Duration::from_secs(2), b"k".to_vec(), None).expect("client");
         let e = w.send(&url, "k1", "{}", 0).await.expect_err("refused").to_string();
         assert!(e.starts_with(&format!("webhook http://127.0.0.1:{port}/…: ")), "{e}");
         assert!(e.to_ascii_lowercase().contains("connect"), "the cause is kept: {e}");
