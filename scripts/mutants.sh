@@ -10,7 +10,10 @@
 # Results go to $MUTANTS_OUT (default target/mutants)/<crate>/mutants.out (caught.txt, missed.txt, timeout.txt, unviable.txt).
 # Exclusions (equivalent mutants, with reasons) are in .cargo/mutants.toml.
 # Install once: cargo install cargo-mutants --locked (27.x). A full run is hours on 2 cores: each
-# crate's run builds the dependencies once in a scratch copy, then the crate's tests per mutant.
+# crate's run builds the dependencies once in a scratch copy (tens of minutes here), then the
+# crate's tests per mutant. MUTANTS_IN_PLACE=1 mutates this checkout instead and reuses its warm
+# target/ (about 10 s a mutant for ingest): leave the tree alone while it runs; an interrupted run
+# can leave one mutated file behind (`git status`, then `git checkout -- <file>`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,7 +49,9 @@ run_crate() {
     mkdir -p "$OUT/$crate"
     echo "=== $crate: $*"
     # cargo-mutants exits 2 when mutants survive: report, keep going.
-    cargo mutants --workspace "${args[@]}" "${test_args[@]}" --no-shuffle \
+    local place=()
+    [ "${MUTANTS_IN_PLACE:-0}" = 1 ] && place=(--in-place)
+    cargo mutants --workspace "${args[@]}" "${test_args[@]}" "${place[@]}" --no-shuffle \
         --timeout 60 --build-timeout 600 --jobs "${MUTANTS_JOBS:-1}" --output "$OUT/$crate" || true
     local out="$OUT/$crate/mutants.out" o n
     for m in "$@"; do
