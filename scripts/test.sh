@@ -5,7 +5,7 @@
 #    victoria-metrics — and the console's browser test's headless Chromium (chromium, chromium-driver, and
 #    fonts-wqy-microhei for Chinese glyphs in its screenshots) when they are missing (apt-get, through sudo when not root);
 #    influxdb (1.x) and prometheus for the deployment tests (tests/deploy_*.rs: dashboards, alert rules, promtool)
-#    and the store-answer tests (tests/store_answers.rs); openssl for the mqtts test's certificates.
+#    and the store-answer tests (tests/store_answers.rs). The TLS tests make their certificates with rcgen.
 # 2. cargo fmt --check, cargo clippy -D warnings, cargo test over the whole workspace.
 #
 # The tests start their own mosquitto and VictoriaMetrics on free 127.0.0.1 ports in temporary directories and stop
@@ -21,8 +21,7 @@ VICTORIA_METRICS="${FIREGRID_TEST_VICTORIA_METRICS:-/usr/bin/victoria-metrics}"
 if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto_sub >/dev/null \
     || ! command -v mosquitto_pub >/dev/null || [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]] \
     || [[ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] \
-    || [[ ! -x /usr/bin/influxd || ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]] \
-    || ! command -v openssl >/dev/null; then
+    || [[ ! -x /usr/bin/influxd || ! -x /usr/bin/prometheus || ! -x /usr/bin/promtool ]]; then
     echo "==> installing mosquitto, mosquitto-clients, victoria-metrics, chromium and chromium-driver from Debian"
     if [[ "$(id -u)" -eq 0 ]]; then
         SUDO=()
@@ -34,8 +33,7 @@ if [[ ! -x "$MOSQUITTO" || ! -x "$VICTORIA_METRICS" ]] || ! command -v mosquitto
     fi
     "${SUDO[@]}" apt-get update
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        mosquitto mosquitto-clients victoria-metrics chromium chromium-driver fonts-wqy-microhei influxdb prometheus \
-        openssl
+        mosquitto mosquitto-clients victoria-metrics chromium chromium-driver fonts-wqy-microhei influxdb prometheus
 fi
 for binary in "$MOSQUITTO" "$VICTORIA_METRICS" /usr/bin/chromium /usr/bin/chromedriver /usr/bin/influxd \
     /usr/bin/prometheus /usr/bin/promtool; do

@@ -228,7 +228,8 @@ fn check_tokens(file: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!("{} API token(s)", tokens.len()))
 }
 
-async fn shutdown_on_signal(token: CancellationToken) {
+/// Waits for SIGTERM or Ctrl-C (SIGINT); Ctrl-C only where there is no SIGTERM.
+async fn next_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -248,11 +249,15 @@ async fn shutdown_on_signal(token: CancellationToken) {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+async fn shutdown_on_signal(token: CancellationToken) {
+    next_signal().await;
     tracing::info!(event = "signal", "shutdown requested; a second signal stops at once");
     token.cancel();
-    // A second signal means the operator will not wait for the drain: exit now. Unacknowledged
-    // messages stay with the broker, so nothing is lost, only redelivered.
-    let _ = tokio::signal::ctrl_c().await;
+    // A second signal (SIGTERM or Ctrl-C) means the operator will not wait for the drain: exit
+    // now. Unacknowledged messages stay with the broker, so nothing is lost, only redelivered.
+    next_signal().await;
     tracing::warn!(event = "shutdown_forced", "second signal: exiting without draining");
     std::process::exit(130);
 }

@@ -68,6 +68,7 @@ pub fn is_config(e: &RunError) -> bool {
     matches!(
         e,
         RunError::Registry(_)
+            | RunError::RegistryFiles(_)
             | RunError::Tokens(_)
             | RunError::BrokerUsers(_)
             | RunError::Mqtt(_)

@@ -24,7 +24,6 @@
 //! | [`bare`] | the binary run as a newcomer runs it: in a chosen working directory, with no configuration |
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
-//! | [`tls`] | a private CA and a server certificate for 127.0.0.1 (openssl) |
 //! | [`passwords`] | mosquitto password files made by `mosquitto_passwd` |
 //! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
