@@ -39,24 +39,8 @@ impl BareRun {
 
     /// SIGTERM, and wait at most `limit` for a successful exit.
     pub async fn stop(&mut self, limit: Duration) -> Result<()> {
-        let Some(mut c) = self.child.take() else { return Ok(()) };
-        let pid = c.id().to_string();
-        Command::new("sh").args(["-c", "kill -s TERM \"$1\"", "sh", &pid]).status()?;
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = c.try_wait()? {
-                if !status.success() {
-                    bail!("firegrid exited with {status}; log:\n{}", self.output());
-                }
-                return Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                bail!("firegrid did not stop within {limit:?} of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let Some(c) = self.child.take() else { return Ok(()) };
+        super::process::terminate(c, limit, || self.output()).await
     }
 
     /// Everything it printed so far.

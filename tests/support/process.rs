@@ -119,24 +119,8 @@ impl Firegrid {
 
     /// SIGTERM, and wait for a clean exit (exit code 0) within `limit`.
     pub async fn stop(&mut self, limit: Duration) -> Result<()> {
-        let Some(mut c) = self.child.take() else { return Ok(()) };
-        let pid = c.id().to_string();
-        Command::new("sh").args(["-c", "kill -s TERM \"$1\"", "sh", &pid]).status()?;
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            if let Some(status) = c.try_wait()? {
-                if !status.success() {
-                    bail!("firegrid exited with {status}; log:\n{}", self.log_tail());
-                }
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                let _ = c.kill();
-                let _ = c.wait();
-                bail!("firegrid did not stop within {limit:?} of SIGTERM");
-            }
-            tokio::time::sleep(EXIT_POLL).await;
-        }
+        let Some(c) = self.child.take() else { return Ok(()) };
+        terminate(c, limit, || self.log_tail()).await
     }
 
     /// Resident set size now and at its peak, KiB (see [`rss_kib`]).
@@ -232,3 +216,25 @@ pub fn run_to_status(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Re
 
 /// How often [`run_to_exit`] and [`Firegrid::stop`] look whether the process has exited.
 const EXIT_POLL: Duration = Duration::from_millis(50);
+
+/// SIGTERM to `c`, and wait at most `limit` for a clean exit (exit code 0); killed when it does not
+/// stop in time. `log` is what the process printed, for the error.
+pub async fn terminate(mut c: Child, limit: Duration, log: impl Fn() -> String) -> Result<()> {
+    let pid = c.id().to_string();
+    Command::new("sh").args(["-c", "kill -s TERM \"$1\"", "sh", &pid]).status()?;
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = c.try_wait()? {
+            if !status.success() {
+                bail!("firegrid exited with {status}; log:\n{}", log());
+            }
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            bail!("firegrid did not stop within {limit:?} of SIGTERM");
+        }
+        tokio::time::sleep(EXIT_POLL).await;
+    }
+}
