@@ -15,28 +15,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+. scripts/lib/bench-servers.sh
 wait_ready() { for _ in $(seq 200); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.05; done; return 1; }
 written() {
     local v
     v=$(curl -sf "http://127.0.0.1:$1/metrics" | awk '/^firegrid_points_written_total/ {print $2}') || v=0
     echo "${v:-0}"
 }
-now() { date +%s.%N; }
 
-mqtt_port=$(free_port); vm_port=$(free_port)
-cat > "$work/mosquitto.conf" <<CONF
-listener $mqtt_port 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-max_queued_bytes 0
-$( [ "$(id -u)" -eq 0 ] && echo "user root" )
-CONF
-/usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 & pids+=($!)
-victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
-    >"$work/vm.log" 2>&1 & pids+=($!)
-wait_port "$mqtt_port"; wait_port "$vm_port"
+start_servers
 
 bin=${FIREGRID_BENCH_BIN:-}
 if [ -z "$bin" ]; then cargo build --release -q; bin=./target/release/firegrid; fi
