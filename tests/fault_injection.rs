@@ -298,12 +298,23 @@ async fn a_sigterm_in_the_middle_of_a_stream_loses_nothing() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_ctrl_c_exits_at_once_and_loses_nothing_acknowledged() -> Result<()> {
+    a_second_signal_exits_at_once_and_loses_nothing_acknowledged("INT").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once_and_loses_nothing_acknowledged() -> Result<()> {
+    a_second_signal_exits_at_once_and_loses_nothing_acknowledged("TERM").await
+}
+
+/// Two `signal`s (`INT` = Ctrl-C, or `TERM`) while the drain cannot finish: the second exits
+/// with 130 within 2 s, and everything not acknowledged arrives after a restart.
+async fn a_second_signal_exits_at_once_and_loses_nothing_acknowledged(signal: &str) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(240), async {
         let mut s = Setup::new(100).await?;
         // A write waits up to a minute for the store: nothing goes to the spool during the test.
         let config = s.config_with(0, |c| c.store.influxdb.timeout_ms = 60_000)?;
         let mut fg = s.firegrid(&config).await?;
-        // The store hangs (SIGSTOP): the drain after the first Ctrl-C cannot finish by itself.
+        // The store hangs (SIGSTOP): the drain after the first signal cannot finish by itself.
         let vm_pid = s.vm.pid().context("VictoriaMetrics is running")?;
         support::publish::publish_all(s.mqtt.port(), "int-load-1", s.readings(1, 10)).await?;
         s.assert_all_stored(&s.expected(1..11), Duration::from_secs(30)).await?;
@@ -315,18 +326,18 @@ async fn a_second_ctrl_c_exits_at_once_and_loses_nothing_acknowledged() -> Resul
         })
         .await
         .context("the second stream taken in")?;
-        fg.signal("INT")?;
+        fg.signal(signal)?;
         support::eventually(Duration::from_secs(10), || async {
             Ok(fg.log_text()?.contains("shutdown requested").then_some(()))
         })
         .await
-        .context("the first Ctrl-C seen")?;
+        .context("the first signal seen")?;
         let second = tokio::time::Instant::now();
-        fg.signal("INT")?;
+        fg.signal(signal)?;
         let status = fg.wait_exit(Duration::from_secs(5)).await?;
         let took = second.elapsed();
-        ensure!(status.code() == Some(130), "exit status {status} after the second Ctrl-C");
-        ensure!(took < Duration::from_secs(2), "exited {took:?} after the second Ctrl-C");
+        ensure!(status.code() == Some(130), "exit status {status} after the second SIG{signal}");
+        ensure!(took < Duration::from_secs(2), "exited {took:?} after the second SIG{signal}");
         // What was not acknowledged is still with the broker: all of it arrives after a restart.
         support::process::signal(vm_pid, "CONT")?;
         fg.start_again().await?;
