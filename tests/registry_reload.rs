@@ -77,7 +77,7 @@ async fn a_sighup_under_load_reloads_the_registry_and_a_bad_file_keeps_the_old_o
         .await
         .context("the reload logged")?;
         support::publish::publish_all(mqtt.port(), "reload-probe-2", vec![probe_reading(2)]).await?;
-        support::eventually(Duration::from_secs(10), || async {
+        support::eventually(Duration::from_secs(30), || async {
             Ok(fleet::stored_pairs(&vm).await?.contains(&(probe.id.clone(), 2)).then_some(()))
         })
         .await

@@ -171,6 +171,11 @@ impl Pipeline {
 
     async fn handle(&self, m: Message, st: &mut State, extra: &mut Option<mpsc::Receiver<String>>) {
         st.last_message = Instant::now();
+        if st.batch.is_empty() {
+            // An empty batch is a batch boundary too: without this, a reload during a quiet spell
+            // (or a run of refused messages) would judge the next readings by the old registry.
+            st.registry = self.registry.snapshot();
+        }
         match self.enricher().process(&m.topic, &m.payload, m.received_at_ms, &st.registry) {
             Ok(r) => {
                 self.metrics.received(Some(r.reading.kind));
