@@ -47,7 +47,7 @@ pub struct Pipeline {
     pub prefix: String,
     /// Decoder limits.
     pub limits: Limits,
-    /// The registry; a reload takes effect at the next batch.
+    /// The registry; a reload takes effect for the next message.
     pub registry: SharedRegistry,
     /// Lines per batch.
     pub batch_max_lines: usize,
@@ -164,16 +164,15 @@ impl Pipeline {
         }
         let full = std::mem::replace(&mut st.batch, Batch::with_capacity(self.batch_max_lines.min(8192)));
         st.unacked = 0;
-        // A reload takes effect at batch boundaries: in-flight readings keep their snapshot.
-        st.registry = self.registry.snapshot();
         self.batches.send(full).await.is_ok()
     }
 
     async fn handle(&self, m: Message, st: &mut State, extra: &mut Option<mpsc::Receiver<String>>) {
         st.last_message = Instant::now();
-        if st.batch.is_empty() {
-            // An empty batch is a batch boundary too: without this, a reload during a quiet spell
-            // (or a run of refused messages) would judge the next readings by the old registry.
+        // A reload takes effect for the next message, mid-batch too: the batch holds encoded
+        // lines, so nothing in it depends on the snapshot. (Swapping only at batch boundaries
+        // let a reading that arrived just after a reload be judged by the old registry.)
+        if !self.registry.is_current(&st.registry) {
             st.registry = self.registry.snapshot();
         }
         match self.enricher().process(&m.topic, &m.payload, m.received_at_ms, &st.registry) {

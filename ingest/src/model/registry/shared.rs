@@ -33,6 +33,12 @@ impl SharedRegistry {
         self.current.load_full()
     }
 
+    /// Whether `snapshot` is still the registry in force: one atomic load, cheap enough to ask
+    /// for every message, so a reload takes effect for the very next message.
+    pub fn is_current(&self, snapshot: &Arc<Registry>) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.current.load()), Arc::as_ptr(snapshot))
+    }
+
     /// Reloads from the files; on error the current registry stays in force.
     pub fn reload(&self) -> Result<Arc<Registry>, RegistryError> {
         let reg = Arc::new(Registry::load(&self.paths)?);
@@ -60,12 +66,17 @@ mod tests {
         .expect("write");
         std::fs::write(&paths.grids, "grid_id,community,manager,phone,webhook_url\n").expect("write");
         let shared = SharedRegistry::load(paths.clone()).expect("loads");
+        let first = shared.snapshot();
+        assert!(shared.is_current(&first));
         std::fs::write(&paths.devices, format!("{DH}bad id,smoke,500112,500112002,,,,,,,residential,\n"))
             .expect("write");
         assert!(shared.reload().is_err());
         assert!(shared.snapshot().device("sd-1").is_some());
+        assert!(shared.is_current(&first), "a failed reload leaves the snapshot in force");
         std::fs::write(&paths.devices, format!("{DH}sd-2,smoke,500112,500112002,,,,,,,residential,\n")).expect("write");
         shared.reload().expect("reloads");
+        assert!(!shared.is_current(&first), "a reload retires the old snapshot");
+        assert!(shared.is_current(&shared.snapshot()));
         assert!(shared.snapshot().device("sd-2").is_some());
         assert!(shared.snapshot().device("sd-1").is_none());
     }
