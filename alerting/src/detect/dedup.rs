@@ -3,55 +3,86 @@
 //! anyone who can publish could send a device's upcoming counters with normal values and have
 //! its next real alarm dropped as a "duplicate". With the content in the key a normal reading can
 //! never stand in for an alarm. A payload without `ts` gets the receive time, which differs on
-//! redelivery; such a reading is a duplicate when its `seq` and content repeat within a few
+//! redelivery; such a reading is a duplicate when its `seq` and content repeat within about five
 //! minutes of receipt (a reading without `ts` *and* `seq` cannot be told from a new one). Pure.
+//!
+//! What is remembered of a reading is one `u64` key (issue 14: a city's devices each remember
+//! up to 16 readings, so 8 bytes instead of 40 each): a SipHash of `seq`, `ts` and the content,
+//! or, for a reading whose `ts` is its receive time, a 47-bit hash of `seq` and content beside
+//! the receive time in seconds modulo 2¹⁶ (18.2 hours), so the five-minute window can be
+//! checked. A new reading is taken for a redelivery only on a hash collision among a device's
+//! last 16 keys (below 10⁻¹³ per reading) or when a `ts`-less reading repeats its `seq` and
+//! content a multiple of 18.2 hours later, within the window.
 
-use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 
 use firegrid_ingest::{Reading, Values};
 use serde::{Deserialize, Serialize};
 
 /// How long after a message without `ts` a repeat of its `seq` and content still counts as a
-/// redelivery (a device that restarts its counter later is not mistaken for one).
-pub(crate) const RECEIVE_TIME_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// redelivery (a device that restarts its counter later is not mistaken for one), in seconds.
+pub(crate) const RECEIVE_TIME_WINDOW_S: u16 = 5 * 60;
 
-/// What is remembered of one reading: `(seq, ts_ms, received_at_ms, content fingerprint)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Seen(pub(crate) Option<u64>, pub(crate) i64, pub(crate) i64, pub(crate) u64);
+/// The top bit of a key: the reading's `ts` was its receive time (see the module doc).
+const RECEIVE_TIME: u64 = 1 << 63;
 
-impl Seen {
-    /// The memory of a reading.
-    pub(crate) fn of(r: &Reading) -> Seen {
-        Seen(r.seq, r.ts_ms, r.received_at_ms, fingerprint(r))
-    }
-
-    /// The `ts` was the receive time (the payload had none).
-    fn receive_time(&self) -> bool {
-        self.1 == self.2
+/// The key of a reading (see the module doc).
+pub(crate) fn key(r: &Reading) -> u64 {
+    match r.seq {
+        Some(seq) if r.ts_ms == r.received_at_ms => {
+            let h = content_hash(r, &[2, seq]);
+            let secs = r.received_at_ms.div_euclid(1000) as u64 & 0xFFFF;
+            RECEIVE_TIME | (h >> 17) << 16 | secs
+        }
+        seq => content_hash(r, &[1, u64::from(seq.is_some()), seq.unwrap_or(0), r.ts_ms as u64]) & !RECEIVE_TIME,
     }
 }
 
-/// Whether `now` repeats a reading in `recent` (see the module doc).
-pub(crate) fn is_redelivery(recent: &VecDeque<Seen>, now: &Seen) -> bool {
-    recent.iter().any(|e| {
-        e.0 == now.0
-            && e.3 == now.3
-            && (e.1 == now.1
-                || (now.0.is_some()
-                    && e.receive_time()
-                    && now.receive_time()
-                    && now.2.saturating_sub(e.2).abs() < RECEIVE_TIME_WINDOW_MS))
+/// Whether the reading of key `now` repeats one remembered in `recent`.
+pub(crate) fn is_redelivery(recent: &Recent, now: u64) -> bool {
+    recent.0.iter().any(|&e| {
+        if now & RECEIVE_TIME == 0 {
+            return e == now;
+        }
+        let apart = (now as u16).wrapping_sub(e as u16);
+        e & RECEIVE_TIME != 0
+            && e >> 16 == now >> 16
+            && (apart < RECEIVE_TIME_WINDOW_S || apart.wrapping_neg() < RECEIVE_TIME_WINDOW_S)
     })
 }
 
-/// A 64-bit fingerprint of a reading's status and values: `DefaultHasher::new()` (SipHash with
-/// fixed keys) gives the same value in every process of one build, so it can be persisted with
-/// the rule state; after an upgrade, a redelivery right at the restart may be evaluated again.
-/// The fields are packed into one buffer and hashed in one write (per-field writes cost several
-/// times more on the per-reading path).
-pub(crate) fn fingerprint(r: &Reading) -> u64 {
+/// A device's last keys, oldest first, in a boxed slice grown one key at a time up to the
+/// configured number (16 bytes in the device's state, 8 bytes a key on the heap; none before
+/// the first reading).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Recent(Box<[u64]>);
+
+impl Recent {
+    /// Remembers `key`, forgetting the oldest keys beyond `max` (at least one is kept).
+    pub(crate) fn push(&mut self, key: u64, max: usize) {
+        let max = max.max(1);
+        let keep = self.0.len().min(max - 1);
+        if keep + 1 == self.0.len() {
+            self.0.copy_within(1.., 0);
+            if let Some(last) = self.0.last_mut() {
+                *last = key;
+            }
+            return;
+        }
+        let old = self.0.get(self.0.len() - keep..).unwrap_or_default();
+        self.0 = old.iter().copied().chain([key]).collect();
+    }
+}
+
+/// A 64-bit hash of `head` followed by a reading's status and values: `DefaultHasher::new()`
+/// (SipHash with fixed keys) gives the same value in every process of one build, so it can be
+/// persisted with the rule state; after an upgrade, a redelivery right at the restart may be
+/// evaluated again. The fields are packed into one buffer and hashed in one write (per-field
+/// writes cost several times more on the per-reading path).
+fn content_hash(r: &Reading, head: &[u64]) -> u64 {
     let mut p = Pack { hasher: DefaultHasher::new(), buf: [0; 128], n: 0 };
+    head.iter().for_each(|&x| p.put(x));
     let head = |kind: u64| kind << 8 | r.status as u64;
     match &r.values {
         Values::Smoke(v) => {
@@ -132,6 +163,12 @@ mod tests {
         [Status::Normal, Status::Alarm, Status::Fault, Status::Test][usize::from(i % 4)]
     }
 
+    fn recent(keys: &[u64]) -> Recent {
+        let mut r = Recent::default();
+        keys.iter().for_each(|&k| r.push(k, 16));
+        r
+    }
+
     proptest! {
         /// With a device `ts`, a reading repeats a remembered one exactly when seq, ts, status and
         /// every value are equal: whatever else a replay copies, a different content is new.
@@ -141,7 +178,7 @@ mod tests {
             b in (0u64..4, 0i64..4, 0u8..4, 0u8..3, proptest::option::of(0u8..3)),
         ) {
             let seen = |(seq, ts, st, ob, bat): (u64, i64, u8, u8, Option<u8>)| {
-                Seen::of(&Reading {
+                key(&Reading {
                     device_id: "sd-1".into(),
                     kind: Kind::Smoke,
                     county: "500112".into(),
@@ -157,13 +194,21 @@ mod tests {
                     }),
                 })
             };
-            let recent: VecDeque<_> = [seen(a)].into_iter().collect();
-            prop_assert_eq!(is_redelivery(&recent, &seen(b)), a == b);
+            prop_assert_eq!(is_redelivery(&recent(&[seen(a)]), seen(b)), a == b);
+        }
+
+        /// The memory keeps the newest `max` keys, oldest first, whatever the order of pushes.
+        #[test]
+        fn the_memory_keeps_the_newest_keys_up_to_its_size(keys in proptest::collection::vec(any::<u64>(), 0..40), max in 1usize..20) {
+            let mut r = Recent::default();
+            keys.iter().for_each(|&k| r.push(k, max));
+            let want = &keys[keys.len().saturating_sub(max)..];
+            prop_assert_eq!(&r.0[..], want);
         }
     }
 
-    fn smoke(seq: Option<u64>, ts: i64, rx: i64, status: Status, obscuration: f64) -> Seen {
-        Seen::of(&Reading {
+    fn smoke(seq: Option<u64>, ts: i64, rx: i64, status: Status, obscuration: f64) -> u64 {
+        key(&Reading {
             device_id: "sd-1".into(),
             kind: Kind::Smoke,
             county: "500112".into(),
@@ -178,22 +223,25 @@ mod tests {
 
     #[test]
     fn a_duplicate_is_the_same_seq_ts_and_content_and_a_seen_seq_alone_is_not() {
-        let normal = smoke(Some(7), 1_000, 1_050, Status::Normal, 0.01);
-        let recent: VecDeque<_> = [normal].into_iter().collect();
-        assert!(is_redelivery(&recent, &smoke(Some(7), 1_000, 90_000_000, Status::Normal, 0.01)), "redelivered");
-        assert!(!is_redelivery(&recent, &smoke(Some(7), 1_000, 1_060, Status::Alarm, 0.4)), "an alarm is new");
-        assert!(!is_redelivery(&recent, &smoke(Some(7), 2_000, 2_000, Status::Normal, 0.01)), "another ts");
-        assert!(!is_redelivery(&recent, &smoke(Some(8), 1_000, 1_050, Status::Normal, 0.01)), "another seq");
-        assert!(!is_redelivery(&recent, &smoke(None, 1_000, 1_050, Status::Normal, 0.01)), "no seq");
+        let recent = recent(&[smoke(Some(7), 1_000, 1_050, Status::Normal, 0.01)]);
+        assert!(is_redelivery(&recent, smoke(Some(7), 1_000, 90_000_000, Status::Normal, 0.01)), "redelivered");
+        assert!(!is_redelivery(&recent, smoke(Some(7), 1_000, 1_060, Status::Alarm, 0.4)), "an alarm is new");
+        assert!(!is_redelivery(&recent, smoke(Some(7), 2_000, 2_000, Status::Normal, 0.01)), "another ts");
+        assert!(!is_redelivery(&recent, smoke(Some(8), 1_000, 1_050, Status::Normal, 0.01)), "another seq");
+        assert!(!is_redelivery(&recent, smoke(None, 1_000, 1_050, Status::Normal, 0.01)), "no seq");
     }
 
     #[test]
     fn without_ts_a_redelivery_is_the_same_seq_and_content_received_within_minutes() {
         let first = smoke(Some(3), 60_000, 60_000, Status::Normal, 0.2);
-        let recent: VecDeque<_> = [first, smoke(None, 5_000, 5_000, Status::Normal, 0.0)].into_iter().collect();
-        assert!(is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Normal, 0.2)));
-        assert!(!is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Alarm, 0.2)), "other content");
-        assert!(!is_redelivery(&recent, &smoke(Some(3), 900_000, 900_000, Status::Normal, 0.2)), "much later");
-        assert!(!is_redelivery(&recent, &smoke(None, 6_000, 6_000, Status::Normal, 0.0)), "no ts, no seq: new");
+        let recent = recent(&[first, smoke(None, 5_000, 5_000, Status::Normal, 0.0)]);
+        assert!(is_redelivery(&recent, smoke(Some(3), 61_000, 61_000, Status::Normal, 0.2)));
+        assert!(is_redelivery(&recent, smoke(Some(3), 359_000, 359_000, Status::Normal, 0.2)), "4 min 59 s");
+        assert!(!is_redelivery(&recent, smoke(Some(3), 61_000, 61_000, Status::Alarm, 0.2)), "other content");
+        assert!(!is_redelivery(&recent, smoke(Some(4), 61_000, 61_000, Status::Normal, 0.2)), "other seq");
+        assert!(!is_redelivery(&recent, smoke(Some(3), 900_000, 900_000, Status::Normal, 0.2)), "much later");
+        assert!(!is_redelivery(&recent, smoke(Some(3), 361_000, 361_000, Status::Normal, 0.2)), "5 min 1 s");
+        assert!(!is_redelivery(&recent, smoke(None, 6_000, 6_000, Status::Normal, 0.0)), "no ts, no seq: new");
+        assert!(!is_redelivery(&recent, smoke(Some(3), 3_660_000, 3_660_000, Status::Normal, 0.2)), "an hour later");
     }
 }
