@@ -10,9 +10,10 @@
 //! up to 16 readings, so 8 bytes instead of 40 each): a SipHash of `seq`, `ts` and the content,
 //! or, for a reading whose `ts` is its receive time, a 47-bit hash of `seq` and content beside
 //! the receive time in seconds modulo 2¹⁶ (18.2 hours), so the five-minute window can be
-//! checked. A new reading is taken for a redelivery only on a hash collision among a device's
-//! last 16 keys (below 10⁻¹³ per reading) or when a `ts`-less reading repeats its `seq` and
-//! content a multiple of 18.2 hours later, within the window.
+//! checked (a redelivery that now carries that `ts` as a device `ts` matches it to the second).
+//! A new reading is taken for a redelivery only on a hash collision among a device's last 16
+//! keys (below 10⁻¹³ per reading) or when a `ts`-less reading repeats its `seq` and content a
+//! multiple of 18.2 hours later, within the window.
 
 use std::hash::{DefaultHasher, Hasher};
 
@@ -26,28 +27,53 @@ pub(crate) const RECEIVE_TIME_WINDOW_S: u16 = 5 * 60;
 /// The top bit of a key: the reading's `ts` was its receive time (see the module doc).
 const RECEIVE_TIME: u64 = 1 << 63;
 
-/// The key of a reading (see the module doc).
-pub(crate) fn key(r: &Reading) -> u64 {
-    match r.seq {
-        Some(seq) if r.ts_ms == r.received_at_ms => {
-            let h = content_hash(r, &[2, seq]);
-            let secs = r.received_at_ms.div_euclid(1000) as u64 & 0xFFFF;
-            RECEIVE_TIME | (h >> 17) << 16 | secs
-        }
-        seq => content_hash(r, &[1, u64::from(seq.is_some()), seq.unwrap_or(0), r.ts_ms as u64]) & !RECEIVE_TIME,
+/// What a reading is compared by: the key it is remembered by, and the forms of it an earlier
+/// key is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The key remembered: `by_window` for a reading whose `ts` is its receive time (and that
+    /// has a `seq`), else `exact`.
+    pub(crate) key: u64,
+    /// The hash of `seq`, `ts` and content.
+    exact: u64,
+    /// The 47-bit hash of `seq` and content with the `ts` in seconds modulo 2¹⁶ in the low 16
+    /// bits and the [`RECEIVE_TIME`] bit set (`None` without `seq`).
+    by_window: Option<u64>,
+    /// The reading's `ts` was its receive time.
+    receive_time: bool,
+}
+
+impl Seen {
+    /// The keys of a reading.
+    pub(crate) fn of(r: &Reading) -> Seen {
+        let content = content_hash(r);
+        let exact = hash(&[1, u64::from(r.seq.is_some()), r.seq.unwrap_or(0), r.ts_ms as u64, content]);
+        let secs = r.ts_ms.div_euclid(1000) as u64 & 0xFFFF;
+        let by_window = r.seq.map(|seq| RECEIVE_TIME | (hash(&[2, seq, content]) >> 17) << 16 | secs);
+        let receive_time = r.ts_ms == r.received_at_ms;
+        let key = match by_window {
+            Some(k) if receive_time => k,
+            _ => exact & !RECEIVE_TIME,
+        };
+        Seen { key, exact: exact & !RECEIVE_TIME, by_window, receive_time }
     }
 }
 
-/// Whether the reading of key `now` repeats one remembered in `recent`.
-pub(crate) fn is_redelivery(recent: &Recent, now: u64) -> bool {
+/// Whether `now` repeats a reading remembered in `recent`: the same `seq`, `ts` and content;
+/// or, against a reading whose `ts` was its receive time, the same `seq` and content with a
+/// `ts` in the same second, or received within the window when `now`'s `ts` is its receive
+/// time too.
+pub(crate) fn is_redelivery(recent: &Recent, now: &Seen) -> bool {
     recent.0.iter().any(|&e| {
-        if now & RECEIVE_TIME == 0 {
-            return e == now;
+        if e & RECEIVE_TIME == 0 {
+            return e == now.exact;
         }
-        let apart = (now as u16).wrapping_sub(e as u16);
-        e & RECEIVE_TIME != 0
-            && e >> 16 == now >> 16
-            && (apart < RECEIVE_TIME_WINDOW_S || apart.wrapping_neg() < RECEIVE_TIME_WINDOW_S)
+        let Some(b) = now.by_window else { return false };
+        let apart = (b as u16).wrapping_sub(e as u16);
+        e >> 16 == b >> 16
+            && (apart == 0
+                || (now.receive_time
+                    && (apart < RECEIVE_TIME_WINDOW_S || apart.wrapping_neg() < RECEIVE_TIME_WINDOW_S)))
     })
 }
 
@@ -75,14 +101,20 @@ impl Recent {
     }
 }
 
-/// A 64-bit hash of `head` followed by a reading's status and values: `DefaultHasher::new()`
+/// A 64-bit SipHash of numbers.
+fn hash(xs: &[u64]) -> u64 {
+    let mut p = Pack { hasher: DefaultHasher::new(), buf: [0; 128], n: 0 };
+    xs.iter().for_each(|&x| p.put(x));
+    p.finish()
+}
+
+/// A 64-bit hash of a reading's status and values: `DefaultHasher::new()`
 /// (SipHash with fixed keys) gives the same value in every process of one build, so it can be
 /// persisted with the rule state; after an upgrade, a redelivery right at the restart may be
 /// evaluated again. The fields are packed into one buffer and hashed in one write (per-field
 /// writes cost several times more on the per-reading path).
-fn content_hash(r: &Reading, head: &[u64]) -> u64 {
+fn content_hash(r: &Reading) -> u64 {
     let mut p = Pack { hasher: DefaultHasher::new(), buf: [0; 128], n: 0 };
-    head.iter().for_each(|&x| p.put(x));
     let head = |kind: u64| kind << 8 | r.status as u64;
     match &r.values {
         Values::Smoke(v) => {
@@ -163,9 +195,9 @@ mod tests {
         [Status::Normal, Status::Alarm, Status::Fault, Status::Test][usize::from(i % 4)]
     }
 
-    fn recent(keys: &[u64]) -> Recent {
+    fn recent(seen: &[Seen]) -> Recent {
         let mut r = Recent::default();
-        keys.iter().for_each(|&k| r.push(k, 16));
+        seen.iter().for_each(|s| r.push(s.key, 16));
         r
     }
 
@@ -178,7 +210,7 @@ mod tests {
             b in (0u64..4, 0i64..4, 0u8..4, 0u8..3, proptest::option::of(0u8..3)),
         ) {
             let seen = |(seq, ts, st, ob, bat): (u64, i64, u8, u8, Option<u8>)| {
-                key(&Reading {
+                Seen::of(&Reading {
                     device_id: "sd-1".into(),
                     kind: Kind::Smoke,
                     county: "500112".into(),
@@ -194,7 +226,7 @@ mod tests {
                     }),
                 })
             };
-            prop_assert_eq!(is_redelivery(&recent(&[seen(a)]), seen(b)), a == b);
+            prop_assert_eq!(is_redelivery(&recent(&[seen(a)]), &seen(b)), a == b);
         }
 
         /// The memory keeps the newest `max` keys, oldest first, whatever the order of pushes.
@@ -207,8 +239,8 @@ mod tests {
         }
     }
 
-    fn smoke(seq: Option<u64>, ts: i64, rx: i64, status: Status, obscuration: f64) -> u64 {
-        key(&Reading {
+    fn smoke(seq: Option<u64>, ts: i64, rx: i64, status: Status, obscuration: f64) -> Seen {
+        Seen::of(&Reading {
             device_id: "sd-1".into(),
             kind: Kind::Smoke,
             county: "500112".into(),
@@ -224,24 +256,32 @@ mod tests {
     #[test]
     fn a_duplicate_is_the_same_seq_ts_and_content_and_a_seen_seq_alone_is_not() {
         let recent = recent(&[smoke(Some(7), 1_000, 1_050, Status::Normal, 0.01)]);
-        assert!(is_redelivery(&recent, smoke(Some(7), 1_000, 90_000_000, Status::Normal, 0.01)), "redelivered");
-        assert!(!is_redelivery(&recent, smoke(Some(7), 1_000, 1_060, Status::Alarm, 0.4)), "an alarm is new");
-        assert!(!is_redelivery(&recent, smoke(Some(7), 2_000, 2_000, Status::Normal, 0.01)), "another ts");
-        assert!(!is_redelivery(&recent, smoke(Some(8), 1_000, 1_050, Status::Normal, 0.01)), "another seq");
-        assert!(!is_redelivery(&recent, smoke(None, 1_000, 1_050, Status::Normal, 0.01)), "no seq");
+        assert!(is_redelivery(&recent, &smoke(Some(7), 1_000, 90_000_000, Status::Normal, 0.01)), "redelivered");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 1_000, 1_060, Status::Alarm, 0.4)), "an alarm is new");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 2_000, 2_000, Status::Normal, 0.01)), "another ts");
+        assert!(!is_redelivery(&recent, &smoke(Some(8), 1_000, 1_050, Status::Normal, 0.01)), "another seq");
+        assert!(!is_redelivery(&recent, &smoke(None, 1_000, 1_050, Status::Normal, 0.01)), "no seq");
     }
 
     #[test]
     fn without_ts_a_redelivery_is_the_same_seq_and_content_received_within_minutes() {
         let first = smoke(Some(3), 60_000, 60_000, Status::Normal, 0.2);
         let recent = recent(&[first, smoke(None, 5_000, 5_000, Status::Normal, 0.0)]);
-        assert!(is_redelivery(&recent, smoke(Some(3), 61_000, 61_000, Status::Normal, 0.2)));
-        assert!(is_redelivery(&recent, smoke(Some(3), 359_000, 359_000, Status::Normal, 0.2)), "4 min 59 s");
-        assert!(!is_redelivery(&recent, smoke(Some(3), 61_000, 61_000, Status::Alarm, 0.2)), "other content");
-        assert!(!is_redelivery(&recent, smoke(Some(4), 61_000, 61_000, Status::Normal, 0.2)), "other seq");
-        assert!(!is_redelivery(&recent, smoke(Some(3), 900_000, 900_000, Status::Normal, 0.2)), "much later");
-        assert!(!is_redelivery(&recent, smoke(Some(3), 361_000, 361_000, Status::Normal, 0.2)), "5 min 1 s");
-        assert!(!is_redelivery(&recent, smoke(None, 6_000, 6_000, Status::Normal, 0.0)), "no ts, no seq: new");
-        assert!(!is_redelivery(&recent, smoke(Some(3), 3_660_000, 3_660_000, Status::Normal, 0.2)), "an hour later");
+        assert!(is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Normal, 0.2)));
+        assert!(is_redelivery(&recent, &smoke(Some(3), 359_000, 359_000, Status::Normal, 0.2)), "4 min 59 s");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Alarm, 0.2)), "other content");
+        assert!(!is_redelivery(&recent, &smoke(Some(4), 61_000, 61_000, Status::Normal, 0.2)), "other seq");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 900_000, 900_000, Status::Normal, 0.2)), "much later");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 361_000, 361_000, Status::Normal, 0.2)), "5 min 1 s");
+        assert!(!is_redelivery(&recent, &smoke(None, 6_000, 6_000, Status::Normal, 0.0)), "no ts, no seq: new");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 3_660_000, 3_660_000, Status::Normal, 0.2)), "an hour later");
+    }
+
+    #[test]
+    fn a_reading_whose_ts_equals_its_receive_time_is_matched_by_a_redelivery_with_that_ts() {
+        let recent = recent(&[smoke(Some(7), 60_000, 60_000, Status::Alarm, 0.4)]);
+        assert!(is_redelivery(&recent, &smoke(Some(7), 60_000, 69_000, Status::Alarm, 0.4)), "same ts, later");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 64_000, 69_000, Status::Alarm, 0.4)), "another ts");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 60_000, 69_000, Status::Normal, 0.0)), "other content");
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use firegrid_ingest::{DeviceRecord, EnrichedReading, Reading, Registry, Status, Values};
 
-use super::dedup;
+use super::dedup::{self, Seen};
 use super::generations::Generations;
 use super::rules::{electrical, forest_ir, smoke};
 use super::signal::Hazard;
@@ -176,15 +176,15 @@ impl Detector {
             Some(device) => Some(self.held.watched.seen(device, now_ms, millis(rules.offline_after(r.kind))).0),
             None => self.held.watched.find(&r.device_id),
         };
-        let seen = dedup::key(r);
+        let seen = Seen::of(r);
         let dedup = self.settings.correlation.dedup_per_device;
         let Some(st) = state(&mut self.held, &mut self.changes, er, slot) else {
             return Verdict::Assessed(Assessment::default());
         };
-        if dedup::is_redelivery(&st.seen, seen) {
+        if dedup::is_redelivery(&st.seen, &seen) {
             return Verdict::Duplicate;
         }
-        st.seen.push(seen, dedup);
+        st.seen.push(seen.key, dedup);
         // A reading is proof of life: the offline hazard may be raised again by a later silence.
         st.hazards &= !Hazard::Offline.bit();
         if !st.rules.fits(&r.values) {
