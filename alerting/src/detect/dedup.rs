@@ -3,54 +3,117 @@
 //! anyone who can publish could send a device's upcoming counters with normal values and have
 //! its next real alarm dropped as a "duplicate". With the content in the key a normal reading can
 //! never stand in for an alarm. A payload without `ts` gets the receive time, which differs on
-//! redelivery; such a reading is a duplicate when its `seq` and content repeat within a few
+//! redelivery; such a reading is a duplicate when its `seq` and content repeat within about five
 //! minutes of receipt (a reading without `ts` *and* `seq` cannot be told from a new one). Pure.
+//!
+//! What is remembered of a reading is one `u64` key (issue 14: a city's devices each remember
+//! up to 16 readings, so 8 bytes instead of 40 each): a SipHash of `seq`, `ts` and the content,
+//! or, for a reading whose `ts` is its receive time, a 47-bit hash of `seq` and content beside
+//! the receive time in seconds modulo 2¹⁶ (18.2 hours), so the five-minute window can be
+//! checked (a redelivery that now carries that `ts` as a device `ts` matches it to the second).
+//! A new reading is taken for a redelivery only on a hash collision among a device's last 16
+//! keys (below 10⁻¹³ per reading) or when a `ts`-less reading repeats its `seq` and content a
+//! multiple of 18.2 hours later, within the window.
 
-use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
 
 use firegrid_ingest::{Reading, Values};
 use serde::{Deserialize, Serialize};
 
 /// How long after a message without `ts` a repeat of its `seq` and content still counts as a
-/// redelivery (a device that restarts its counter later is not mistaken for one).
-pub(crate) const RECEIVE_TIME_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// redelivery (a device that restarts its counter later is not mistaken for one), in seconds.
+pub(crate) const RECEIVE_TIME_WINDOW_S: u16 = 5 * 60;
 
-/// What is remembered of one reading: `(seq, ts_ms, received_at_ms, content fingerprint)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Seen(pub(crate) Option<u64>, pub(crate) i64, pub(crate) i64, pub(crate) u64);
+/// The top bit of a key: the reading's `ts` was its receive time (see the module doc).
+const RECEIVE_TIME: u64 = 1 << 63;
+
+/// What a reading is compared by: the key it is remembered by, and the forms of it an earlier
+/// key is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The key remembered: `by_window` for a reading whose `ts` is its receive time (and that
+    /// has a `seq`), else `exact`.
+    pub(crate) key: u64,
+    /// The hash of `seq`, `ts` and content.
+    exact: u64,
+    /// The 47-bit hash of `seq` and content with the `ts` in seconds modulo 2¹⁶ in the low 16
+    /// bits and the [`RECEIVE_TIME`] bit set (`None` without `seq`).
+    by_window: Option<u64>,
+    /// The reading's `ts` was its receive time.
+    receive_time: bool,
+}
 
 impl Seen {
-    /// The memory of a reading.
+    /// The keys of a reading.
     pub(crate) fn of(r: &Reading) -> Seen {
-        Seen(r.seq, r.ts_ms, r.received_at_ms, fingerprint(r))
-    }
-
-    /// The `ts` was the receive time (the payload had none).
-    fn receive_time(&self) -> bool {
-        self.1 == self.2
+        let content = content_hash(r);
+        let exact = hash(&[1, u64::from(r.seq.is_some()), r.seq.unwrap_or(0), r.ts_ms as u64, content]);
+        let secs = r.ts_ms.div_euclid(1000) as u64 & 0xFFFF;
+        let by_window = r.seq.map(|seq| RECEIVE_TIME | (hash(&[2, seq, content]) >> 17) << 16 | secs);
+        let receive_time = r.ts_ms == r.received_at_ms;
+        let key = match by_window {
+            Some(k) if receive_time => k,
+            _ => exact & !RECEIVE_TIME,
+        };
+        Seen { key, exact: exact & !RECEIVE_TIME, by_window, receive_time }
     }
 }
 
-/// Whether `now` repeats a reading in `recent` (see the module doc).
-pub(crate) fn is_redelivery(recent: &VecDeque<Seen>, now: &Seen) -> bool {
-    recent.iter().any(|e| {
-        e.0 == now.0
-            && e.3 == now.3
-            && (e.1 == now.1
-                || (now.0.is_some()
-                    && e.receive_time()
-                    && now.receive_time()
-                    && now.2.saturating_sub(e.2).abs() < RECEIVE_TIME_WINDOW_MS))
+/// Whether `now` repeats a reading remembered in `recent`: the same `seq`, `ts` and content;
+/// or, against a reading whose `ts` was its receive time, the same `seq` and content with a
+/// `ts` in the same second, or received within the window when `now`'s `ts` is its receive
+/// time too.
+pub(crate) fn is_redelivery(recent: &Recent, now: &Seen) -> bool {
+    recent.0.iter().any(|&e| {
+        if e & RECEIVE_TIME == 0 {
+            return e == now.exact;
+        }
+        let Some(b) = now.by_window else { return false };
+        let apart = (b as u16).wrapping_sub(e as u16);
+        e >> 16 == b >> 16
+            && (apart == 0
+                || (now.receive_time
+                    && (apart < RECEIVE_TIME_WINDOW_S || apart.wrapping_neg() < RECEIVE_TIME_WINDOW_S)))
     })
 }
 
-/// A 64-bit fingerprint of a reading's status and values: `DefaultHasher::new()` (SipHash with
-/// fixed keys) gives the same value in every process of one build, so it can be persisted with
-/// the rule state; after an upgrade, a redelivery right at the restart may be evaluated again.
-/// The fields are packed into one buffer and hashed in one write (per-field writes cost several
-/// times more on the per-reading path).
-pub(crate) fn fingerprint(r: &Reading) -> u64 {
+/// A device's last keys, oldest first, in a boxed slice grown one key at a time up to the
+/// configured number (16 bytes in the device's state, 8 bytes a key on the heap; none before
+/// the first reading).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Recent(Box<[u64]>);
+
+impl Recent {
+    /// Remembers `key`, forgetting the oldest keys beyond `max` (at least one is kept).
+    pub(crate) fn push(&mut self, key: u64, max: usize) {
+        let max = max.max(1);
+        let keep = self.0.len().min(max - 1);
+        if keep + 1 == self.0.len() {
+            self.0.copy_within(1.., 0);
+            if let Some(last) = self.0.last_mut() {
+                *last = key;
+            }
+            return;
+        }
+        let old = self.0.get(self.0.len() - keep..).unwrap_or_default();
+        self.0 = old.iter().copied().chain([key]).collect();
+    }
+}
+
+/// A 64-bit SipHash of numbers.
+fn hash(xs: &[u64]) -> u64 {
+    let mut p = Pack { hasher: DefaultHasher::new(), buf: [0; 128], n: 0 };
+    xs.iter().for_each(|&x| p.put(x));
+    p.finish()
+}
+
+/// A 64-bit hash of a reading's status and values: `DefaultHasher::new()`
+/// (SipHash with fixed keys) gives the same value in every process of one build, so it can be
+/// persisted with the rule state; after an upgrade, a redelivery right at the restart may be
+/// evaluated again. The fields are packed into one buffer and hashed in one write (per-field
+/// writes cost several times more on the per-reading path).
+fn content_hash(r: &Reading) -> u64 {
     let mut p = Pack { hasher: DefaultHasher::new(), buf: [0; 128], n: 0 };
     let head = |kind: u64| kind << 8 | r.status as u64;
     match &r.values {
@@ -132,6 +195,12 @@ mod tests {
         [Status::Normal, Status::Alarm, Status::Fault, Status::Test][usize::from(i % 4)]
     }
 
+    fn recent(seen: &[Seen]) -> Recent {
+        let mut r = Recent::default();
+        seen.iter().for_each(|s| r.push(s.key, 16));
+        r
+    }
+
     proptest! {
         /// With a device `ts`, a reading repeats a remembered one exactly when seq, ts, status and
         /// every value are equal: whatever else a replay copies, a different content is new.
@@ -157,8 +226,16 @@ mod tests {
                     }),
                 })
             };
-            let recent: VecDeque<_> = [seen(a)].into_iter().collect();
-            prop_assert_eq!(is_redelivery(&recent, &seen(b)), a == b);
+            prop_assert_eq!(is_redelivery(&recent(&[seen(a)]), &seen(b)), a == b);
+        }
+
+        /// The memory keeps the newest `max` keys, oldest first, whatever the order of pushes.
+        #[test]
+        fn the_memory_keeps_the_newest_keys_up_to_its_size(keys in proptest::collection::vec(any::<u64>(), 0..40), max in 1usize..20) {
+            let mut r = Recent::default();
+            keys.iter().for_each(|&k| r.push(k, max));
+            let want = &keys[keys.len().saturating_sub(max)..];
+            prop_assert_eq!(&r.0[..], want);
         }
     }
 
@@ -178,8 +255,7 @@ mod tests {
 
     #[test]
     fn a_duplicate_is_the_same_seq_ts_and_content_and_a_seen_seq_alone_is_not() {
-        let normal = smoke(Some(7), 1_000, 1_050, Status::Normal, 0.01);
-        let recent: VecDeque<_> = [normal].into_iter().collect();
+        let recent = recent(&[smoke(Some(7), 1_000, 1_050, Status::Normal, 0.01)]);
         assert!(is_redelivery(&recent, &smoke(Some(7), 1_000, 90_000_000, Status::Normal, 0.01)), "redelivered");
         assert!(!is_redelivery(&recent, &smoke(Some(7), 1_000, 1_060, Status::Alarm, 0.4)), "an alarm is new");
         assert!(!is_redelivery(&recent, &smoke(Some(7), 2_000, 2_000, Status::Normal, 0.01)), "another ts");
@@ -190,10 +266,22 @@ mod tests {
     #[test]
     fn without_ts_a_redelivery_is_the_same_seq_and_content_received_within_minutes() {
         let first = smoke(Some(3), 60_000, 60_000, Status::Normal, 0.2);
-        let recent: VecDeque<_> = [first, smoke(None, 5_000, 5_000, Status::Normal, 0.0)].into_iter().collect();
+        let recent = recent(&[first, smoke(None, 5_000, 5_000, Status::Normal, 0.0)]);
         assert!(is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Normal, 0.2)));
+        assert!(is_redelivery(&recent, &smoke(Some(3), 359_000, 359_000, Status::Normal, 0.2)), "4 min 59 s");
         assert!(!is_redelivery(&recent, &smoke(Some(3), 61_000, 61_000, Status::Alarm, 0.2)), "other content");
+        assert!(!is_redelivery(&recent, &smoke(Some(4), 61_000, 61_000, Status::Normal, 0.2)), "other seq");
         assert!(!is_redelivery(&recent, &smoke(Some(3), 900_000, 900_000, Status::Normal, 0.2)), "much later");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 361_000, 361_000, Status::Normal, 0.2)), "5 min 1 s");
         assert!(!is_redelivery(&recent, &smoke(None, 6_000, 6_000, Status::Normal, 0.0)), "no ts, no seq: new");
+        assert!(!is_redelivery(&recent, &smoke(Some(3), 3_660_000, 3_660_000, Status::Normal, 0.2)), "an hour later");
+    }
+
+    #[test]
+    fn a_reading_whose_ts_equals_its_receive_time_is_matched_by_a_redelivery_with_that_ts() {
+        let recent = recent(&[smoke(Some(7), 60_000, 60_000, Status::Alarm, 0.4)]);
+        assert!(is_redelivery(&recent, &smoke(Some(7), 60_000, 69_000, Status::Alarm, 0.4)), "same ts, later");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 64_000, 69_000, Status::Alarm, 0.4)), "another ts");
+        assert!(!is_redelivery(&recent, &smoke(Some(7), 60_000, 69_000, Status::Normal, 0.0)), "other content");
     }
 }

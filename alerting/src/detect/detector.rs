@@ -147,6 +147,15 @@ impl Detector {
     /// Watches every device of a (re)loaded registry; devices it no longer has stop holding the
     /// previous registry in memory.
     pub(crate) fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
+        if self.held.watched.is_empty() && self.held.restored.is_empty() {
+            let settings = &self.settings;
+            let after = |d: &DeviceRecord| {
+                let rules = settings.rules(Some(d.site_type()));
+                millis(rules.offline_after(d.kind())).saturating_add(millis(settings.startup_grace))
+            };
+            self.held.watched.watch_new((registry.devices(), registry.device_count()), now_ms, after);
+            return;
+        }
         self.held.watched.reserve(registry.device_count());
         let mut any = None;
         for d in registry.devices() {
@@ -172,13 +181,10 @@ impl Detector {
         let Some(st) = state(&mut self.held, &mut self.changes, er, slot) else {
             return Verdict::Assessed(Assessment::default());
         };
-        if dedup::is_redelivery(&st.recent, &seen) {
+        if dedup::is_redelivery(&st.seen, &seen) {
             return Verdict::Duplicate;
         }
-        while st.recent.len() >= dedup {
-            st.recent.pop_front();
-        }
-        st.recent.push_back(seen);
+        st.seen.push(seen.key, dedup);
         // A reading is proof of life: the offline hazard may be raised again by a later silence.
         st.hazards &= !Hazard::Offline.bit();
         if !st.rules.fits(&r.values) {
@@ -214,6 +220,12 @@ impl Detector {
     /// Devices currently offline.
     pub(crate) fn offline_count(&self) -> usize {
         self.held.watched.offline_count()
+    }
+
+    /// Devices currently offline per `(county, township)`, when a count changed since the last
+    /// call (for the township gauge).
+    pub(crate) fn offline_by_township(&mut self) -> Option<impl Iterator<Item = (&str, &str, u32)>> {
+        self.held.watched.offline_by_township().take_changed()
     }
 }
 

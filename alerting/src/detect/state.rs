@@ -3,13 +3,15 @@
 //! a raised hazard) is persisted with the incidents (one `rule_state` row, JSON), so a decision
 //! that spans a restart is taken as if there had been none; a device back at the default has no
 //! row, so the normal readings of a large fleet cost nothing extra. Pure.
-
-use std::collections::VecDeque;
+//!
+//! Sized for a city (issue 14): a state is 40 bytes held in the device's watch slot — the
+//! smoke counter inline, the larger electrical and forest states boxed (a city is mostly smoke
+//! detectors), and the redelivery memory as 8-byte keys grown one reading at a time.
 
 use firegrid_ingest::{Kind, Values};
 use serde::{Deserialize, Serialize};
 
-use super::dedup::Seen;
+use super::dedup::Recent;
 use super::rules::{electrical, forest_ir, smoke};
 use super::signal::Hazard;
 
@@ -20,9 +22,9 @@ pub(crate) enum KindState {
     /// Smoke detector.
     Smoke(smoke::SmokeState),
     /// Electrical detector.
-    Electrical(electrical::ElectricalState),
+    Electrical(Box<electrical::ElectricalState>),
     /// Forest camera.
-    ForestIr(forest_ir::ForestIrState),
+    ForestIr(Box<forest_ir::ForestIrState>),
 }
 
 impl KindState {
@@ -30,8 +32,8 @@ impl KindState {
     pub(crate) fn new(kind: Kind) -> KindState {
         match kind {
             Kind::Smoke => KindState::Smoke(smoke::SmokeState::default()),
-            Kind::Electrical => KindState::Electrical(electrical::ElectricalState::default()),
-            Kind::ForestIr => KindState::ForestIr(forest_ir::ForestIrState::default()),
+            Kind::Electrical => KindState::Electrical(Box::default()),
+            Kind::ForestIr => KindState::ForestIr(Box::default()),
         }
     }
 
@@ -66,9 +68,11 @@ pub(crate) struct DeviceState {
     /// Hazards currently raised (bits of [`Hazard`]).
     #[serde(default)]
     pub(crate) hazards: u8,
-    /// The device's recent readings, for redelivery detection.
+    /// The keys of the device's recent readings, for redelivery detection. Named `seen`
+    /// since the keys became 8 bytes: a row written before keeps its rule state and drops its
+    /// old `recent` list (a redelivery right at that upgrade may be evaluated again).
     #[serde(default)]
-    pub(crate) recent: VecDeque<Seen>,
+    pub(crate) seen: Recent,
     /// The device was missing from the registry when the state was made.
     #[serde(default)]
     pub(crate) unregistered: bool,
@@ -82,13 +86,7 @@ impl DeviceState {
     /// configured number, rather than being reserved up front: a city holds a million states,
     /// most of whose devices report a few times an hour (issue 14).
     pub(crate) fn new(kind: Kind, unregistered: bool) -> DeviceState {
-        DeviceState {
-            rules: KindState::new(kind),
-            hazards: 0,
-            recent: VecDeque::with_capacity(1),
-            unregistered,
-            persisted: false,
-        }
+        DeviceState { rules: KindState::new(kind), hazards: 0, seen: Recent::default(), unregistered, persisted: false }
     }
 
     /// No later decision depends on this state (the offline bit does not count: the offline
@@ -125,7 +123,7 @@ mod tests {
             e.residual_since = Some(1_000);
             e.last_ts = Some(1_000);
         }
-        st.recent.push_back(Seen(Some(1), 1_000, 1_000, 42));
+        st.seen.push(42, 16);
         let Some(Some(doc)) = st.row_change() else { panic!("an open window is persisted") };
         let mut back: DeviceState = serde_json::from_str(&doc).expect("decodes");
         back.persisted = true;
@@ -137,5 +135,18 @@ mod tests {
         assert_eq!(st.row_change(), None, "and only once");
         st.hazards = Hazard::Offline.bit();
         assert!(st.is_default(), "offline alone is not persisted");
+    }
+
+    #[test]
+    fn a_row_written_before_the_compact_keys_keeps_its_rule_state() {
+        let doc = r#"{"rules":{"kind":"smoke","consecutive":2},"hazards":0,"recent":[[7,1000,1000,42]]}"#;
+        let st: DeviceState = serde_json::from_str(doc).expect("an old row decodes");
+        assert_eq!(st.rules, KindState::Smoke(smoke::SmokeState { consecutive: 2 }));
+        assert_eq!(st.seen, Recent::default());
+    }
+
+    #[test]
+    fn a_state_is_small_enough_for_a_city() {
+        assert!(std::mem::size_of::<Option<DeviceState>>() <= 40);
     }
 }

@@ -14,10 +14,16 @@
 //! and [`WatchList::detach_removed`] gives devices gone from a reloaded registry a copy of their
 //! own, so an old registry is freed rather than kept alive by the slots. Slots are never
 //! removed (a device taken out of the registry keeps its state, as before).
+//!
+//! A slot is 64 bytes (record pointer, last seen, offline delay in `u32` ms — 49 days at most —,
+//! two flags and the 40-byte rule state). The first registry load skips the per-device lookup
+//! (the list is empty, the registry's ids are unique) and hashes each id once. Offline devices
+//! are also counted per township (county and township codes, a bounded set) for the
+//! `firegrid_township_devices_offline` gauge.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::RandomState;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -32,12 +38,44 @@ pub(crate) struct Slot {
     /// The newest registry record of the device.
     pub(crate) device: Arc<DeviceRecord>,
     last_seen_ms: i64,
-    after_ms: i64,
+    /// The rule state, once the device has reported (or was restored).
+    pub(crate) state: Option<DeviceState>,
+    after_ms: u32,
     /// A deadline for this device is in the heap.
     queued: bool,
     offline: bool,
-    /// The rule state, once the device has reported (or was restored).
-    pub(crate) state: Option<DeviceState>,
+}
+
+/// Offline devices per `(county, township)` code, with a flag set when a count changed.
+#[derive(Debug, Default)]
+pub(crate) struct OfflineByTownship {
+    counts: BTreeMap<(Box<str>, Box<str>), u32>,
+    changed: bool,
+}
+
+impl OfflineByTownship {
+    fn add(&mut self, d: &DeviceRecord) {
+        let key = (Box::from(d.county()), Box::from(d.township()));
+        *self.counts.entry(key).or_default() += 1;
+        self.changed = true;
+    }
+
+    fn remove(&mut self, d: &DeviceRecord) {
+        let key = (Box::from(d.county()), Box::from(d.township()));
+        if let Some(n) = self.counts.get_mut(&key) {
+            *n = n.saturating_sub(1);
+            self.changed = true;
+        }
+    }
+
+    /// The counts, `((county, township), offline)`, if any changed since the last call. A
+    /// township that had an offline device stays listed (at 0) once its devices are back.
+    pub(crate) fn take_changed(&mut self) -> Option<impl Iterator<Item = (&str, &str, u32)>> {
+        if !std::mem::take(&mut self.changed) {
+            return None;
+        }
+        Some(self.counts.iter().map(|((c, t), &n)| (&**c, &**t, n)))
+    }
 }
 
 /// The watched devices (see the module doc).
@@ -48,6 +86,7 @@ pub(crate) struct WatchList {
     hasher: RandomState,
     heap: BinaryHeap<Reverse<(i64, u32)>>,
     offline: usize,
+    by_township: OfflineByTownship,
 }
 
 impl WatchList {
@@ -72,34 +111,70 @@ impl WatchList {
     /// The slot of `device`, added (queued at `now_ms + after_ms`) when new; an existing slot's
     /// record is brought up to date. Returns the slot number and whether it is new.
     fn slot(&mut self, device: &Arc<DeviceRecord>, now_ms: i64, after_ms: i64) -> (u32, bool) {
-        if let Some(i) = self.find(device.device_id()) {
+        let hash = self.hasher.hash_one(device.device_id());
+        let slots = &self.slots;
+        let found = self.index.find(hash, |&i| slots.get(i as usize).is_some_and(|s| s.device.id() == device.id()));
+        if let Some(&i) = found {
             if let Some(s) = self.slots.get_mut(i as usize) {
                 if !Arc::ptr_eq(&s.device, device) {
+                    if s.offline {
+                        self.by_township.remove(&s.device);
+                        self.by_township.add(device);
+                    }
                     s.device = device.clone();
                 }
             }
             return (i, false);
         }
+        (self.add(hash, device, now_ms, after_ms), true)
+    }
+
+    /// Adds a slot for a device not watched yet, whose id hashes to `hash`.
+    fn add(&mut self, hash: u64, device: &Arc<DeviceRecord>, now_ms: i64, after_ms: i64) -> u32 {
         let i = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        let after_ms = u32::try_from(after_ms.max(0)).unwrap_or(u32::MAX);
         self.slots.push(Slot {
             device: device.clone(),
             last_seen_ms: now_ms,
+            state: None,
             after_ms,
             queued: true,
             offline: false,
-            state: None,
         });
         let (hasher, slots) = (&self.hasher, &self.slots);
         let rehash = |&j: &u32| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.device.device_id()));
-        self.index.insert_unique(hasher.hash_one(device.device_id()), i, rehash);
-        self.heap.push(Reverse((now_ms.saturating_add(after_ms), i)));
-        (i, true)
+        self.index.insert_unique(hash, i, rehash);
+        self.heap.push(Reverse((now_ms.saturating_add(i64::from(after_ms)), i)));
+        i
     }
 
     /// Starts watching a device that has not reported, unless it is watched already (then only
     /// its record is brought up to date). Returns its slot number.
     pub(crate) fn watch(&mut self, device: &Arc<DeviceRecord>, now_ms: i64, after_ms: i64) -> u32 {
         self.slot(device, now_ms, after_ms).0
+    }
+
+    /// Starts watching devices none of which is watched yet and whose ids are unique (the first
+    /// registry load): no lookup, one hash per device, the index sized once.
+    pub(crate) fn watch_new<'a>(
+        &mut self,
+        (devices, n): (impl Iterator<Item = &'a Arc<DeviceRecord>>, usize),
+        now_ms: i64,
+        after_ms: impl Fn(&DeviceRecord) -> i64,
+    ) {
+        self.reserve(n);
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        self.index.reserve(n, |&j: &u32| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.device.device_id())));
+        self.heap.reserve(n);
+        for d in devices {
+            let hash = self.hasher.hash_one(d.device_id());
+            self.add(hash, d, now_ms, after_ms(d));
+        }
+    }
+
+    /// Whether no device is watched.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 
     /// Records a message from the device at `now_ms`; it goes offline after `after_ms` of
@@ -111,15 +186,16 @@ impl WatchList {
         }
         let Some(s) = self.slots.get_mut(i as usize) else { return (i, false) };
         s.last_seen_ms = s.last_seen_ms.max(now_ms);
-        s.after_ms = after_ms;
+        s.after_ms = u32::try_from(after_ms.max(0)).unwrap_or(u32::MAX);
         let back = s.offline;
         if back {
             s.offline = false;
             self.offline -= 1;
+            self.by_township.remove(&s.device);
         }
         if !s.queued {
             s.queued = true;
-            self.heap.push(Reverse((s.last_seen_ms.saturating_add(after_ms), i)));
+            self.heap.push(Reverse((s.last_seen_ms.saturating_add(i64::from(s.after_ms)), i)));
         }
         (i, back)
     }
@@ -133,7 +209,7 @@ impl WatchList {
             }
             let Some(Reverse((_, i))) = self.heap.pop() else { break };
             let Some(s) = self.slots.get_mut(i as usize) else { continue };
-            let real = s.last_seen_ms.saturating_add(s.after_ms);
+            let real = s.last_seen_ms.saturating_add(i64::from(s.after_ms));
             if real > now_ms {
                 self.heap.push(Reverse((real, i)));
                 continue;
@@ -142,6 +218,7 @@ impl WatchList {
             if !s.offline {
                 s.offline = true;
                 self.offline += 1;
+                self.by_township.add(&s.device);
                 due.push(i);
             }
         }
@@ -164,6 +241,11 @@ impl WatchList {
         self.offline
     }
 
+    /// Devices currently offline per township (see [`OfflineByTownship`]).
+    pub(crate) fn offline_by_township(&mut self) -> &mut OfflineByTownship {
+        &mut self.by_township
+    }
+
     /// Deadlines queued (for tests of the cost bound).
     #[cfg(test)]
     pub(crate) fn queued(&self) -> usize {
@@ -177,11 +259,15 @@ mod tests {
     use firegrid_ingest::{Device, Kind, SiteType};
 
     fn device(id: &str) -> Arc<DeviceRecord> {
+        device_in(id, "500112002")
+    }
+
+    fn device_in(id: &str, township: &str) -> Arc<DeviceRecord> {
         Arc::new(DeviceRecord::from(Device {
             device_id: id.into(),
             kind: Kind::Smoke,
-            county: "500112".into(),
-            township: "500112002".into(),
+            county: township[..6].into(),
+            township: township.into(),
             community: String::new(),
             grid_id: String::new(),
             household_id: String::new(),
@@ -255,5 +341,54 @@ mod tests {
         for (n, d) in devices.iter().enumerate() {
             assert_eq!(t.find(d.device_id()), Some(n as u32));
         }
+    }
+
+    fn townships(t: &mut WatchList) -> Option<Vec<(String, String, u32)>> {
+        let changed = t.offline_by_township().take_changed()?;
+        Some(changed.map(|(c, t, n)| (c.to_owned(), t.to_owned(), n)).collect())
+    }
+
+    #[test]
+    fn offline_devices_are_counted_per_township_and_a_return_takes_them_off() {
+        let (a, b, c) = (device_in("a", "500112002"), device_in("b", "500112002"), device_in("c", "500238101"));
+        let mut t = WatchList::default();
+        t.watch_new(([&a, &b, &c].into_iter(), 3), 0, |_| 100);
+        assert_eq!(townships(&mut t), None, "nothing offline yet");
+        t.seen(&c, 50, 100);
+        assert_eq!(t.poll(100).len(), 2);
+        let row = |c: &str, t: &str, n| (c.to_owned(), t.to_owned(), n);
+        assert_eq!(townships(&mut t), Some(vec![row("500112", "500112002", 2)]));
+        assert_eq!(townships(&mut t), None, "reported once per change");
+        assert_eq!(t.poll(150).len(), 1);
+        t.seen(&a, 160, 100);
+        assert_eq!(
+            townships(&mut t),
+            Some(vec![row("500112", "500112002", 1), row("500238", "500238101", 1)]),
+            "a is back, c went silent"
+        );
+        let moved = device_in("b", "500238101");
+        t.watch(&moved, 170, 100);
+        assert_eq!(
+            townships(&mut t),
+            Some(vec![row("500112", "500112002", 0), row("500238", "500238101", 2)]),
+            "a reload moved offline b to c's township"
+        );
+    }
+
+    #[test]
+    fn a_first_load_watches_every_device_once_by_its_own_delay() {
+        let devices: Vec<_> = (0..1000).map(|n| device(&format!("sd-{n}"))).collect();
+        let mut t = WatchList::default();
+        t.watch_new((devices.iter(), devices.len()), 0, |d| if d.device_id().ends_with('7') { 50 } else { 100 });
+        assert_eq!(t.queued(), 1000);
+        assert!(devices.iter().enumerate().all(|(n, d)| t.find(d.device_id()) == Some(n as u32)));
+        assert_eq!(t.poll(50).len(), 100, "the ids ending in 7");
+        assert_eq!(t.poll(100).len(), 900);
+        assert_eq!(t.watch(&devices[3], 200, 100), 3, "watching again finds the slot");
+    }
+
+    #[test]
+    fn a_slot_is_small_enough_for_a_city() {
+        assert!(std::mem::size_of::<Slot>() <= 64, "{} bytes", std::mem::size_of::<Slot>());
     }
 }

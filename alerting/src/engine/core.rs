@@ -150,6 +150,12 @@ impl AlertCore {
         self.detector.offline_count()
     }
 
+    /// Devices currently offline per `(county, township)`, when a count changed since the last
+    /// call.
+    pub(crate) fn offline_by_township(&mut self) -> Option<impl Iterator<Item = (&str, &str, u32)>> {
+        self.detector.offline_by_township()
+    }
+
     /// Redeliveries dropped so far.
     pub fn duplicates(&self) -> u64 {
         self.duplicates

@@ -1,5 +1,6 @@
 //! Alerting metrics (DESIGN §7, names are contract): `firegrid_incidents_opened_total{class,severity}`,
-//! `firegrid_incidents_open{class}` and `firegrid_devices_offline`, plus the count of dropped
+//! `firegrid_incidents_open{class}`, `firegrid_devices_offline` and
+//! `firegrid_township_devices_offline{county,township}` (division codes: a bounded set), plus the count of dropped
 //! redeliveries, of unregistered devices' alarms stored only (open unverified incidents at their
 //! limit) and of devices whose rule state is held. Registered into the registry the binary serves
 //! at `/metrics`.
@@ -17,6 +18,8 @@ pub(crate) struct Metrics {
     pub(crate) open: IntGaugeVec,
     /// Devices currently offline.
     pub(crate) offline: IntGauge,
+    /// Devices currently offline, by county and township code.
+    pub(crate) offline_by_township: IntGaugeVec,
     /// Readings dropped as MQTT redeliveries.
     pub(crate) duplicates: IntCounter,
     /// Alarms of unregistered devices stored only: the open unverified incidents were at their limit.
@@ -35,6 +38,10 @@ impl Metrics {
         let open =
             IntGaugeVec::new(Opts::new("firegrid_incidents_open", "Incidents not yet closed, by class"), &["class"])?;
         let offline = IntGauge::new("firegrid_devices_offline", "Devices silent for their offline delay")?;
+        let offline_by_township = IntGaugeVec::new(
+            Opts::new("firegrid_township_devices_offline", "Devices silent for their offline delay, by township"),
+            &["county", "township"],
+        )?;
         let duplicates =
             IntCounter::new("firegrid_alert_duplicates_total", "Readings dropped by alerting as MQTT redeliveries")?;
         let unregistered_suppressed = IntCounter::new(
@@ -54,9 +61,10 @@ impl Metrics {
         registry.register(Box::new(opened.clone()))?;
         registry.register(Box::new(open.clone()))?;
         registry.register(Box::new(offline.clone()))?;
+        registry.register(Box::new(offline_by_township.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(unregistered_suppressed.clone()))?;
         registry.register(Box::new(state_devices.clone()))?;
-        Ok(Metrics { opened, open, offline, duplicates, unregistered_suppressed, state_devices })
+        Ok(Metrics { opened, open, offline, offline_by_township, duplicates, unregistered_suppressed, state_devices })
     }
 }

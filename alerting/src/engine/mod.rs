@@ -124,7 +124,7 @@ impl Engine {
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
             health: Arc::new(EngineHealth::default()),
         };
-        let engine = Engine {
+        let mut engine = Engine {
             settings,
             registry,
             data_dir: data_dir.to_owned(),
@@ -397,13 +397,18 @@ impl Engine {
         }
     }
 
-    fn update_gauges(&self) {
+    fn update_gauges(&mut self) {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let counts = self.core.correlator().open_counts();
         for (c, n) in Class::ALL.iter().zip(counts) {
             self.metrics.open.with_label_values(&[c.as_str()]).set(gauge(n));
         }
         self.metrics.offline.set(gauge(self.core.offline_count()));
+        if let Some(counts) = self.core.offline_by_township() {
+            for (county, township, n) in counts {
+                self.metrics.offline_by_township.with_label_values(&[county, township]).set(i64::from(n));
+            }
+        }
         let (registered, unregistered) = self.core.detector().held();
         self.metrics.state_devices.with_label_values(&["registered"]).set(gauge(registered));
         self.metrics.state_devices.with_label_values(&["unregistered"]).set(gauge(unregistered));

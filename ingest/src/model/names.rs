@@ -8,8 +8,12 @@
 //! Built by an [`Interner`] while a registry loads, then frozen into [`Names`]; the model stays
 //! free of line protocol (the series slot is filled by [`crate::lineproto`]).
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
+
+use hashbrown::HashTable;
 
 use crate::model::device::SiteType;
 
@@ -55,24 +59,31 @@ impl Names {
     }
 }
 
-/// Builds a [`Names`] table: each distinct string and series gets one symbol.
+/// Builds a [`Names`] table: each distinct string and series gets one symbol. The strings are
+/// found through a table of symbols hashed by their text in the table itself, so a load makes
+/// no allocation per distinct string (a city registry has about a million household ids and
+/// addresses, whose copies the allocator kept after the load).
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     names: Names,
-    strings: HashMap<Box<str>, Sym>,
+    strings: HashTable<Sym>,
+    hasher: RandomState,
     series: HashMap<SeriesKey, Sym>,
 }
 
 impl Interner {
     /// The symbol of `s`, added when new.
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
-        if let Some(&sym) = self.strings.get(s) {
+        let hash = self.hasher.hash_one(s);
+        let names = &self.names;
+        if let Some(&sym) = self.strings.find(hash, |&sym| names.get(sym) == s) {
             return sym;
         }
         let sym = self.names.ends.len() as Sym;
         self.names.text.push_str(s);
         self.names.ends.push(self.names.text.len() as u32);
-        self.strings.insert(s.into(), sym);
+        let (names, hasher) = (&self.names, &self.hasher);
+        self.strings.insert_unique(hash, sym, |&sym| hasher.hash_one(names.get(sym)));
         sym
     }
 
