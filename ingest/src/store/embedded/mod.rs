@@ -156,7 +156,8 @@ impl EmbeddedStore {
     }
 
     /// Drops the tables wholly older than the retention, then the oldest while the file is over
-    /// its size cap (never the newest table); returns how many.
+    /// its size cap (never the newest table), then the series no remaining table references;
+    /// returns how many tables.
     pub fn expire(&self, now_ms: i64) -> Result<usize, rusqlite::Error> {
         let cutoff = now_ms - i64::try_from(self.retention.as_millis()).unwrap_or(i64::MAX);
         let mut inner = lock(&self.inner);
@@ -174,6 +175,13 @@ impl EmbeddedStore {
             schema::drop_table(&inner.conn, &name)?;
             inner.catalog.tables.remove(&name);
             dropped += 1;
+        }
+        if dropped > 0 {
+            let Inner { conn, catalog } = &mut *inner;
+            if schema::drop_unreferenced_series(conn, catalog.tables.keys().map(String::as_str))? > 0 {
+                // Their ids are gone from the file: a device that reports again gets a new one.
+                catalog.forget_series();
+            }
         }
         Ok(dropped)
     }

@@ -90,6 +90,25 @@ pub(crate) fn drop_table(conn: &Connection, name: &str) -> rusqlite::Result<()> 
     conn.execute_batch("PRAGMA incremental_vacuum;")
 }
 
+/// Deletes the series that no point table references any more (after tables were dropped), so
+/// the `series` table holds the devices of the retained period instead of every device ever
+/// seen; returns how many. Each remaining table is asked by its primary key, one seek per
+/// series and table (a township's 2,000 series × 30 days: 60,000 seeks, milliseconds), never a
+/// scan of the points.
+pub(crate) fn drop_unreferenced_series<'a>(
+    conn: &Connection,
+    tables: impl Iterator<Item = &'a str>,
+) -> rusqlite::Result<usize> {
+    let unreferenced: Vec<String> =
+        tables.map(|t| format!("NOT EXISTS (SELECT 1 FROM {t} WHERE series_id = series.id)")).collect();
+    let sql = if unreferenced.is_empty() {
+        "DELETE FROM series".to_owned()
+    } else {
+        format!("DELETE FROM series WHERE {}", unreferenced.join(" AND "))
+    };
+    conn.execute(&sql, [])
+}
+
 /// Bytes the file's pages in use take (its size less the free pages).
 pub(crate) fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
     let pragma = |name: &str| conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get::<_, i64>(0));

@@ -215,3 +215,35 @@ async fn tags_without_a_column_are_kept_in_extra_and_the_usual_ones_only_in_thei
         .expect("rows");
     assert_eq!(rows, vec![("sd-1".into(), None), ("x-1".into(), Some(r#"{"registered":"false"}"#.into()))]);
 }
+
+#[tokio::test]
+async fn series_that_no_retained_day_references_are_removed_and_a_returning_device_is_stored_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(dir.path(), opts(86_400)).expect("opens");
+    let day0 = 20_000 * DAY_MS;
+    let series = |store: &EmbeddedStore| -> Vec<String> {
+        let conn = &lock(&store.inner).conn;
+        let mut stmt = conn.prepare("SELECT device_id FROM series ORDER BY device_id").expect("prepare");
+        let rows = stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows");
+        rows
+    };
+    // Day 0: a fleet of 100 devices; from day 1 on only the first 10 report (an injected clock).
+    for day in 0..4 {
+        let devices = if day == 0 { 100 } else { 10 };
+        let body: String =
+            (0..devices).map(|i| smoke(&format!("sd-{i:03}"), "t", 0.01, 1, day0 + day * DAY_MS + i)).collect();
+        assert_eq!(store.write(&body).await, WriteResult::Ok);
+        store.expire(day0 + (day + 1) * DAY_MS - 1).expect("expire");
+    }
+    let left = series(&store);
+    assert_eq!(left.len(), 10, "only the devices of the retained days keep a series: {left:?}");
+    // A device whose series was removed reports again: a new series, and its point is joined to it.
+    let back = day0 + 4 * DAY_MS;
+    assert_eq!(store.write(&smoke("sd-050", "t", 0.02, 2, back)).await, WriteResult::Ok);
+    let conn = Connection::open(store.path()).expect("reader");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM points WHERE device_id = 'sd-050' AND ts_ms = ?1", [back], |r| r.get(0))
+        .expect("query");
+    assert_eq!(n, 1, "the returning device's point is stored under a series that exists");
+    assert_eq!(series(&store).len(), 11);
+}

@@ -48,6 +48,12 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// Empties the cache of series ids (after series were deleted): the next point of each series
+    /// looks its id up in the file, or creates it anew.
+    pub(crate) fn forget_series(&mut self) {
+        self.series = HashMap::new();
+    }
+
     /// Writes `body` in one transaction and commits it.
     pub(crate) fn write(&mut self, conn: &mut Connection, body: &str) -> WriteResult {
         let retry = |e: rusqlite::Error| WriteResult::Retry { after: None, reason: format!("sqlite: {e}") };
