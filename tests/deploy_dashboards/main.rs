@@ -130,6 +130,50 @@ where
     support::eventually(timeout, &mut check).await.with_context(|| format!("waiting for {what}"))
 }
 
+/// The fleet with its made-up township codes (`500112100`…) replaced by real ones of the same county, in order, so
+/// the township variable's names can be checked against what firegrid wrote.
+fn with_real_townships(mut devices: Vec<TestDevice>) -> Result<Vec<TestDevice>> {
+    let names = division_names()?;
+    for d in &mut devices {
+        let made_up: usize = d.township.get(6..).context("township code")?.parse()?;
+        let real = names
+            .keys()
+            .filter(|c| c.len() == 9 && c.starts_with(d.county))
+            .nth(made_up - 100)
+            .with_context(|| format!("a township of {}", d.county))?;
+        d.community = format!("{real}{}", d.community.get(9..).unwrap_or(""));
+        d.township = real.clone();
+    }
+    Ok(devices)
+}
+
+/// The county and township variables offer, by name (渝北区 for 500112), every division firegrid wrote.
+async fn division_variables_offer_what_firegrid_wrote_by_name(influx: &InfluxDb) -> Result<()> {
+    let names = division_names()?;
+    let variables = division_variables()?;
+    ensure!(variables.len() == 3, "county in two dashboards, township in one: {}", variables.len());
+    for (file, var, options) in variables {
+        for (text, code) in &options {
+            let want = division_label(&names, code);
+            ensure!(
+                want.as_deref() == Some(text.as_str()),
+                "{file}: ${var} shows {text} for {code}, not {want:?}: run scripts/grafana-divisions.py"
+            );
+        }
+        let offered: BTreeSet<&str> = options.iter().map(|(_, c)| c.as_str()).collect();
+        let written = influx.query(&format!(r#"SHOW TAG VALUES WITH KEY = "{var}""#)).await?;
+        let written: BTreeSet<String> = written
+            .records()
+            .iter()
+            .filter_map(|r| r.get("value").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        ensure!(!written.is_empty(), "no {var} tag written");
+        let missing: Vec<&String> = written.iter().filter(|c| !offered.contains(c.as_str())).collect();
+        ensure!(missing.is_empty(), "{file}: ${var} does not offer {missing:?}");
+    }
+    Ok(())
+}
+
 fn device_ids(answer: &InfluxAnswer) -> BTreeSet<String> {
     answer.records().iter().filter_map(|r| r.get("device_id").and_then(Value::as_str).map(str::to_owned)).collect()
 }
@@ -143,7 +187,7 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
         let influx = InfluxDb::start().await?;
         let mqtt = Mosquitto::start().await?;
         let dir = tempfile::tempdir()?;
-        let devices = fleet::devices(40);
+        let devices = with_real_townships(fleet::devices(40))?;
         let alarms = Alarms::pick(&devices)?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(settings(dir.path(), &mqtt, &influx, &devices)?, shutdown.clone()).await?;
@@ -215,15 +259,6 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
                 .await
                 .with_context(|| format!("{} / {} {}: {text}", q.dashboard, q.panel, q.ref_id))?;
             ensure!(answer.rows() > 0, "{} / {} {} returned no rows: {text}", q.dashboard, q.panel, q.ref_id);
-            // Every tag value of the county/township variables belongs to data firegrid wrote.
-            if q.panel == "variable county" {
-                let values: BTreeSet<String> = answer
-                    .records()
-                    .iter()
-                    .filter_map(|r| r.get("value").and_then(Value::as_str).map(str::to_owned))
-                    .collect();
-                ensure!(values == BTreeSet::from(["500112".to_owned(), "500238".to_owned()]), "counties {values:?}");
-            }
             // Grafana's other substitutions run too: several counties (a multi-value variable becomes a regex
             // alternation) and one township.
             for vars in
@@ -244,6 +279,18 @@ async fn every_dashboard_query_and_alert_rule_runs_against_real_servers_holding_
             influx_checked += 1;
         }
         ensure!(influx_checked >= 25, "only {influx_checked} InfluxQL queries found");
+        division_variables_offer_what_firegrid_wrote_by_name(&influx).await?;
+        // The map of open incidents places every incident firegrid opened at its position.
+        let map = panel_answers.get("fleet-incidents.json/未结事件地图/A").context("未结事件地图")?;
+        let placed: BTreeSet<String> = map
+            .records()
+            .iter()
+            .filter(|r| {
+                r.get("lat").and_then(Value::as_f64).is_some() && r.get("lon").and_then(Value::as_f64).is_some()
+            })
+            .filter_map(|r| r.get("incident_id").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        ensure!(incident_ids.is_subset(&placed), "the map places {placed:?}, firegrid opened {incident_ids:?}");
 
         // The alarm-level tables list exactly the devices that sent an alarm-level reading.
         for (panel, device) in [

@@ -208,3 +208,48 @@ pub(crate) fn rule_expressions() -> Result<Vec<(String, String)>> {
     }
     Ok(out)
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Division variables
+
+/// The `text : value` options of every custom variable named `county` or `township`, by dashboard and variable.
+pub(crate) fn division_variables() -> Result<Vec<(String, String, Vec<(String, String)>)>> {
+    let mut out = Vec::new();
+    for (file, d) in load_dashboards()? {
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            let name = v["name"].as_str().unwrap_or("");
+            if !matches!(name, "county" | "township") {
+                continue;
+            }
+            ensure!(v["type"] == "custom", "{file}: ${name} is a {} variable, not custom with names", v["type"]);
+            let query = v["query"].as_str().context("query")?;
+            let options = query
+                .split(", ")
+                .map(|o| o.split_once(" : ").map(|(t, c)| (t.to_owned(), c.to_owned())))
+                .collect::<Option<Vec<_>>>()
+                .with_context(|| format!("{file}: ${name} options are not `name : code`"))?;
+            out.push((file.clone(), name.to_owned(), options));
+        }
+    }
+    Ok(out)
+}
+
+/// Division names by code, from the table the alerting crate embeds (`alerting/data/division-names.csv`).
+pub(crate) fn division_names() -> Result<BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(root().join("alerting/data/division-names.csv"))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(','))
+        .map(|(c, n)| (c.to_owned(), n.trim().to_owned()))
+        .collect())
+}
+
+/// The label a division variable shows for a code: the county's name, or the county's and the township's.
+pub(crate) fn division_label(names: &BTreeMap<String, String>, code: &str) -> Option<String> {
+    let own = names.get(code)?;
+    match code.len() {
+        6 => Some(own.clone()),
+        _ => Some(format!("{} {own}", names.get(code.get(..6)?)?)),
+    }
+}

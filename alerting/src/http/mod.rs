@@ -1,11 +1,13 @@
 //! The HTTP API and the dispatcher console (DESIGN §6, §7): one axum router ([`router`]) over
-//! one state ([`HttpParts`]), every `/api/v1` route authenticated by the one [`Caller`]
+//! one state ([`HttpParts`]), every `/api/v1` route but the OpenAPI document authenticated by the one [`Caller`]
 //! extractor (`Authorization: Bearer <token>`, 401 without), refusals as JSON
 //! `{"error": code, "reason": text}` ([`ApiError`]).
 //!
 //! - `incidents`: list, detail, responder actions.
 //! - `dispatch`: station availability, the live feed of dispatch messages.
 //! - `registry`: `POST /api/v1/registry/reload` (admin), as SIGHUP.
+//! - `openapi`: `GET /api/v1/openapi.json`, the OpenAPI 3 description of `/api/v1` (no token),
+//!   checked against the routes added through `routes::ApiRoutes`.
 //! - [`console`]: the page and its read-only API (whoami, stations, dispatch log, unroutable).
 //!
 //! [`Caller`]: caller::Caller
@@ -16,11 +18,14 @@ pub mod console;
 mod dispatch;
 mod error;
 mod incidents;
+mod openapi;
 mod registry;
+mod routes;
 
-use axum::routing::{get, post};
 use axum::Router;
 use firegrid_ingest::SharedRegistry;
+use routes::ApiRoutes;
+use routes::Verb::{Get, Post};
 
 use crate::access::SharedTokens;
 use crate::dispatch::{Availability, SseHub};
@@ -43,17 +48,28 @@ pub struct HttpParts {
 
 /// Every route of the API and the console, to serve beside the binary's `/metrics` and probes.
 pub fn router(parts: HttpParts) -> Router {
-    Router::new()
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::show))
-        .route("/api/v1/incidents/{id}/{action}", post(incidents::act))
-        .route("/api/v1/incidents/{id}/dispatch", get(console::api::dispatch_log))
-        .route("/api/v1/stations", get(console::api::stations))
-        .route("/api/v1/stations/{id}/availability", post(dispatch::set_availability))
-        .route("/api/v1/events", get(dispatch::events))
-        .route("/api/v1/whoami", get(console::api::whoami))
-        .route("/api/v1/dispatch/unroutable", get(console::api::unroutable))
-        .route("/api/v1/registry/reload", post(registry::reload))
-        .merge(console::router())
-        .with_state(parts)
+    api().into_router().merge(console::router()).with_state(parts)
+}
+
+/// `(method, path template)` of every `/api/v1` route the router serves, sorted (`("get",
+/// "/api/v1/incidents/{id}")`): what the OpenAPI document must describe.
+pub fn api_routes() -> Vec<(&'static str, &'static str)> {
+    api().table().into_iter().map(|(verb, path)| (verb.as_str(), path)).collect()
+}
+
+/// The `/api/v1` routes. Add a route here only, through [`ApiRoutes::add`], and describe it in
+/// `openapi.json`: a test compares the two.
+fn api() -> ApiRoutes<HttpParts> {
+    ApiRoutes::new()
+        .add(Get, "/api/v1/openapi.json", openapi::serve)
+        .add(Get, "/api/v1/incidents", incidents::list)
+        .add(Get, "/api/v1/incidents/{id}", incidents::show)
+        .add(Post, "/api/v1/incidents/{id}/{action}", incidents::act)
+        .add(Get, "/api/v1/incidents/{id}/dispatch", console::api::dispatch_log)
+        .add(Get, "/api/v1/stations", console::api::stations)
+        .add(Post, "/api/v1/stations/{id}/availability", dispatch::set_availability)
+        .add(Get, "/api/v1/events", dispatch::events)
+        .add(Get, "/api/v1/whoami", console::api::whoami)
+        .add(Get, "/api/v1/dispatch/unroutable", console::api::unroutable)
+        .add(Post, "/api/v1/registry/reload", registry::reload)
 }

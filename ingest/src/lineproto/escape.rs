@@ -60,7 +60,7 @@ pub fn push_tag(out: &mut String, key: &str, value: &str) {
 }
 
 /// Appends a finite float in its shortest round-trip form (the decoder only lets finite values in).
-pub(crate) fn push_float(out: &mut String, v: f64) {
+pub fn push_float(out: &mut String, v: f64) {
     let mut buf = ryu::Buffer::new();
     out.push_str(buf.format_finite(v));
 }
