@@ -257,3 +257,19 @@ impl MqttConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_5_or_3_1_1_and_anything_else_names_the_key() {
+        let mut c = MqttConfig::default();
+        assert_eq!(c.validate().map(|s| s.protocol).ok(), Some(MqttProtocol::V5));
+        c.protocol = "3.1.1".into();
+        assert_eq!(c.validate().map(|s| s.protocol).ok(), Some(MqttProtocol::V311));
+        c.protocol = "3.1".into();
+        let e = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("mqtt.protocol") && e.contains("3.1.1"), "{e}");
+    }
+}
