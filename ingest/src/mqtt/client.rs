@@ -153,7 +153,8 @@ impl Client {
                 Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
             }
             Client::V4(c) => {
-                let filters = filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce));
+                let filters =
+                    filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce));
                 Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
             }
         }

@@ -145,8 +145,8 @@ impl Edge {
     /// Hands one message to its queue; false when the queue is closed for good (shutdown).
     async fn forward(&self, p: Arrival) -> bool {
         // Every QoS 1 message takes its place in the ack order as it arrives.
-        let ack =
-            (!p.qos0).then(|| self.sequencer.arrive(self.state.generation.load(Ordering::Acquire), p.pkid, p.topic.clone()));
+        let ack = (!p.qos0)
+            .then(|| self.sequencer.arrive(self.state.generation.load(Ordering::Acquire), p.pkid, p.topic.clone()));
         if p.retained {
             // A retained message replayed by a subscription (MQTT 3.1.1 cannot refuse them):
             // acknowledged in its turn and never evaluated.
