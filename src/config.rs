@@ -113,11 +113,15 @@ pub struct HttpConfig {
     pub listen: String,
     /// Connections served at once; past it new ones wait in the listen backlog.
     pub max_connections: usize,
+    /// How long a client has to send a request's whole header, from the connection's first
+    /// byte or the previous response: a client that withholds it is disconnected, so idle or
+    /// trickling sockets cannot hold the `max_connections` slots.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        HttpConfig { listen: "127.0.0.1:8080".into(), max_connections: 1024 }
+        HttpConfig { listen: "127.0.0.1:8080".into(), max_connections: 1024, header_read_timeout_ms: 10_000 }
     }
 }
 
@@ -126,6 +130,8 @@ impl Default for HttpConfig {
 pub struct HttpLimits {
     /// `http.max_connections`.
     pub max_connections: usize,
+    /// `http.header_read_timeout_ms`.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl HttpConfig {
@@ -134,7 +140,16 @@ impl HttpConfig {
         if self.max_connections == 0 {
             return Err(ConfigError { key: "http.max_connections".into(), message: "must be above 0".into() });
         }
-        Ok(HttpLimits { max_connections: self.max_connections })
+        if self.header_read_timeout_ms == 0 {
+            return Err(ConfigError {
+                key: "http.header_read_timeout_ms".into(),
+                message: "must be above 0 (10000 is the default)".into(),
+            });
+        }
+        Ok(HttpLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: std::time::Duration::from_millis(self.header_read_timeout_ms),
+        })
     }
 }
 

@@ -434,6 +434,9 @@ async fn drive(b: &Browser, addr: std::net::SocketAddr, mqtt: &Mosquitto) -> Res
     b.wait_for("station markers", "document.querySelectorAll('#map .stn').length == 6", wait).await?;
     let failures = b.failures().await?;
     ensure!(failures.is_empty(), "the console loaded with failed requests or errors: {failures:#?}");
+    // One event stream per login: a second open used to abort the first fetch (logged as `HTTP 0`).
+    let streams = b.js("return window.__firegrid.streams").await?;
+    ensure!(streams == json!(1), "the console opened the event stream {streams} times at login");
     b.screenshot("02-dispatcher").await?;
 
     // 3. A fire in a vulnerable household: a critical incident appears without a reload.

@@ -27,7 +27,6 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Upper bound of one wait for a broker answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 const MOSQUITTO_BIN: &str = "/usr/sbin/mosquitto";
-const MOSQUITTO_PASSWD_BIN: &str = "/usr/bin/mosquitto_passwd";
 
 /// A mosquitto process killed (by its PID, through `Child`) and reaped on drop.
 struct Broker {
@@ -58,19 +57,9 @@ const USERS: [(&str, &str); 6] = [
     ("dispatcher", "dispatcher-secret"),
 ];
 
-/// Writes the password file with `mosquitto_passwd -b`.
-fn write_passwords(path: &Path) -> Result<()> {
-    std::fs::write(path, "").context("creating the password file")?;
-    for (user, password) in USERS {
-        let status = Command::new(MOSQUITTO_PASSWD_BIN)
-            .arg("-b")
-            .arg(path)
-            .args([user, password])
-            .stdout(Stdio::null())
-            .status()
-            .with_context(|| format!("running {MOSQUITTO_PASSWD_BIN} (Debian package mosquitto)"))?;
-        ensure!(status.success(), "mosquitto_passwd -b {user} failed: {status}");
-    }
+/// Writes `dir/passwd` with `mosquitto_passwd -b` (the harness's [`support::passwords`]).
+fn write_passwords(dir: &Path) -> Result<()> {
+    let path = support::passwords::password_file(dir, &USERS)?;
     let text = std::fs::read_to_string(path)?;
     ensure!(text.lines().count() == USERS.len() && !text.contains("secret"), "passwords are stored hashed");
     Ok(())
@@ -131,7 +120,7 @@ fn simulator_listener(root: &Path, dir: &Path, port: u16) -> Result<()> {
 
 async fn start_broker(root: &Path, dir: &Path) -> Result<Broker> {
     std::fs::copy(root.join("deploy/mosquitto/acl"), dir.join("acl")).context("copying the ACL file")?;
-    write_passwords(&dir.join("passwd"))?;
+    write_passwords(dir)?;
     let port = support::free_port()?;
     let simulator_port = support::free_port()?;
     simulator_listener(root, dir, simulator_port)?;

@@ -13,10 +13,52 @@ use support::fleet::{self, TestDevice};
 use support::{Mosquitto, MosquittoOptions, VictoriaMetrics, VmOptions};
 use tokio_util::sync::CancellationToken;
 
+/// The MQTT version the consumer speaks (`mqtt.protocol`): the end-to-end and broker-restart
+/// promises are run over both.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    V5,
+    V311,
+}
+
+impl Protocol {
+    fn key(self) -> &'static str {
+        match self {
+            Protocol::V5 => "5",
+            Protocol::V311 => "3.1.1",
+        }
+    }
+
+    /// The broker logged the consumer's login with this protocol and a persistent session:
+    /// mosquitto writes `as {client id} (p2, c0, …)` for 3.1.1 and `(p5, c0, …)` for 5.
+    fn check_login(self, mqtt: &Mosquitto) -> Result<()> {
+        let p = match self {
+            Protocol::V5 => "p5",
+            Protocol::V311 => "p2",
+        };
+        let want = format!("as firegrid-test-{} ({p}, c0,", std::process::id());
+        let logs = mqtt.logs();
+        ensure!(logs.contains(&want), "no `{want}` in the broker's log:\n{logs}");
+        Ok(())
+    }
+}
+
 fn settings(dir: &Path, mqtt: &Mosquitto, vm: &VictoriaMetrics, devices: &[TestDevice]) -> Result<firegrid::Settings> {
+    settings_over(dir, mqtt, vm, devices, Protocol::V5)
+}
+
+fn settings_over(
+    dir: &Path,
+    mqtt: &Mosquitto,
+    vm: &VictoriaMetrics,
+    devices: &[TestDevice],
+    protocol: Protocol,
+) -> Result<firegrid::Settings> {
     let reg = fleet::write_registry(dir, devices)?;
     let client_id = format!("firegrid-test-{}", std::process::id());
-    Ok(fleet::harness_config(dir, &reg, &mqtt.url(), &vm.url(), &client_id).validate()?)
+    let mut config = fleet::harness_config(dir, &reg, &mqtt.url(), &vm.url(), &client_id);
+    config.mqtt.protocol = protocol.key().into();
+    Ok(config.validate()?)
 }
 
 /// `per_device` readings of every device, seq numbers from `first_seq`.
@@ -54,15 +96,27 @@ async fn ready(addr: std::net::SocketAddr) -> Result<bool> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_dead_lettered() -> Result<()> {
+    every_valid_reading_stored_once_malformed_dead_lettered(Protocol::V5).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_mqtt_3_1_1_every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_dead_lettered(
+) -> Result<()> {
+    every_valid_reading_stored_once_malformed_dead_lettered(Protocol::V311).await
+}
+
+async fn every_valid_reading_stored_once_malformed_dead_lettered(protocol: Protocol) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(240), async {
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start_with(VmOptions { dedup: false, ..Default::default() }).await?;
         let dir = tempfile::tempdir()?;
         let devices = fleet::devices(550);
         let shutdown = CancellationToken::new();
-        let running = firegrid::start(settings(dir.path(), &mqtt, &vm, &devices)?, shutdown.clone()).await?;
+        let running =
+            firegrid::start(settings_over(dir.path(), &mqtt, &vm, &devices, protocol)?, shutdown.clone()).await?;
         let addr = running.http_addr;
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
+        protocol.check_login(&mqtt)?;
 
         let mut watch = support::watch::DeadLetterWatch::start(mqtt.port()).await?;
         let bad = fleet::malformed(firegrid_ingest::clock::now_ms());
@@ -154,15 +208,26 @@ async fn every_valid_reading_is_stored_exactly_once_and_every_malformed_one_is_d
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_mid_stream_loses_nothing() -> Result<()> {
+    broker_restart_mid_stream_loses_nothing(Protocol::V5).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_mqtt_3_1_1_a_broker_restart_mid_stream_loses_nothing() -> Result<()> {
+    broker_restart_mid_stream_loses_nothing(Protocol::V311).await
+}
+
+async fn broker_restart_mid_stream_loses_nothing(protocol: Protocol) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(240), async {
         let mut mqtt = Mosquitto::start_with(MosquittoOptions::default()).await?;
         let vm = VictoriaMetrics::start().await?;
         let dir = tempfile::tempdir()?;
         let devices = fleet::devices(200);
         let shutdown = CancellationToken::new();
-        let running = firegrid::start(settings(dir.path(), &mqtt, &vm, &devices)?, shutdown.clone()).await?;
+        let running =
+            firegrid::start(settings_over(dir.path(), &mqtt, &vm, &devices, protocol)?, shutdown.clone()).await?;
         let addr = running.http_addr;
         support::eventually(Duration::from_secs(10), || async { Ok(ready(addr).await?.then_some(())) }).await?;
+        protocol.check_login(&mqtt)?;
 
         let base = format!("http://{addr}");
         // The store is paused (SIGSTOP) while the first half arrives: firegrid's batches wait for

@@ -1,5 +1,6 @@
 //! firegrid subscribes with MQTT 5 retain handling 2: a retained message on a reading topic — an
-//! old alarm, or one planted to be replayed on every reconnect — is never delivered to it.
+//! old alarm, or one planted to be replayed on every reconnect — is never delivered to it. Over
+//! MQTT 3.1.1, which cannot ask for that, the replayed message is acknowledged and dropped unread.
 
 mod support;
 
@@ -30,6 +31,16 @@ async fn publish_retained(port: u16, topic: &str, payload: &[u8]) -> Result<()> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retained_alarm_is_never_delivered_to_firegrid() -> Result<()> {
+    retained_alarm_never_evaluated("5").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_mqtt_3_1_1_a_retained_alarm_is_never_evaluated() -> Result<()> {
+    retained_alarm_never_evaluated("3.1.1").await
+}
+
+/// The body of both tests; `protocol` is `mqtt.protocol`.
+async fn retained_alarm_never_evaluated(protocol: &str) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(120), async {
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
@@ -41,7 +52,8 @@ async fn a_retained_alarm_is_never_delivered_to_firegrid() -> Result<()> {
         publish_retained(mqtt.port(), &fleet::topic(smoke[0]), alarm).await?;
 
         let reg = fleet::write_registry(dir.path(), &devices)?;
-        let c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), "firegrid-retained");
+        let mut c = fleet::harness_config(dir.path(), &reg, &mqtt.url(), &vm.url(), "firegrid-retained");
+        c.mqtt.protocol = protocol.into();
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let addr = running.http_addr;

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _, Result};
 use serde_json::Value;
 use support::fleet::{self, TestDevice};
+// The database firegrid writes to (`store.influxdb.bucket`) and the dashboards' data source reads.
+use support::influxdb::{InfluxDb, DATABASE};
 use support::Mosquitto;
 use tokio_util::sync::CancellationToken;
 
@@ -42,11 +44,8 @@ use tokio_util::sync::CancellationToken;
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 /// Upper bound of the week measurement.
 const MEASURE_TIMEOUT: Duration = Duration::from_secs(600);
-const INFLUXD_BIN: &str = "/usr/bin/influxd";
 const PROMETHEUS_BIN: &str = "/usr/bin/prometheus";
 const PROMTOOL_BIN: &str = "/usr/bin/promtool";
-/// The database firegrid writes to (`store.influxdb.bucket`) and the dashboards' data source reads.
-const DATABASE: &str = "firegrid";
 /// The county the dashboards are looked at for (`$county`).
 const COUNTY: &str = "500112";
 

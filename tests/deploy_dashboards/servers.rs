@@ -1,4 +1,5 @@
-//! The servers of the dashboard tests: InfluxDB 1.x and Prometheus as child processes.
+//! The servers of the dashboard tests: Prometheus as a child process, and the dashboards' view of the
+//! harness's InfluxDB 1.x ([`support::influxdb`]).
 
 use super::*;
 
@@ -68,15 +69,6 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder().no_proxy().timeout(support::HTTP_TIMEOUT).build()?)
 }
 
-/// An InfluxDB 1.x server (`influxd`) on loopback ports, with its data in a temporary directory.
-pub(crate) struct InfluxDb {
-    // Before `_dir`: the process dies before its directory is removed.
-    pub(crate) _process: Process,
-    pub(crate) port: u16,
-    pub(crate) http: reqwest::Client,
-    pub(crate) _dir: tempfile::TempDir,
-}
-
 /// The rows of one InfluxQL statement's answer.
 #[derive(Debug, Default)]
 pub(crate) struct InfluxAnswer {
@@ -109,89 +101,22 @@ impl InfluxAnswer {
     }
 }
 
-impl InfluxDb {
-    pub(crate) async fn start() -> Result<InfluxDb> {
-        let dir = tempfile::Builder::new().prefix("firegrid-influxdb-").tempdir()?;
-        let http = http_client()?;
-        let mut last = None;
-        for _ in 0..3 {
-            let (port, rpc) = (support::free_port()?, support::free_port()?);
-            let d = dir.path().display();
-            let conf = format!(
-                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
-                 [meta]\n  dir = \"{d}/meta\"\n  logging-enabled = false\n\
-                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n\
-                 [monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n"
-            );
-            let conf_path = dir.path().join("influxdb.conf");
-            std::fs::write(&conf_path, conf)?;
-            let mut process = Process::spawn(
-                "influxd",
-                INFLUXD_BIN,
-                &["-config".into(), conf_path.display().to_string()],
-                dir.path(),
-            )?;
-            match process.wait_ready(&http, &format!("http://127.0.0.1:{port}/ping"), 204).await {
-                Ok(()) => {
-                    let db = InfluxDb { _process: process, port, http, _dir: dir };
-                    db.statement(&format!("CREATE DATABASE \"{DATABASE}\"")).await?;
-                    return Ok(db);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("influxd did not start")))
+/// The dashboards' InfluxQL through the harness's InfluxDB 1.x ([`support::influxdb`]): answers as
+/// [`InfluxAnswer`]s, writes of whole bodies.
+pub(crate) trait InfluxQl {
+    /// Runs one InfluxQL statement as Grafana's data source does.
+    async fn query(&self, q: &str) -> Result<InfluxAnswer>;
+    /// Writes line protocol with millisecond timestamps.
+    async fn write(&self, lines: String) -> Result<()>;
+}
+
+impl InfluxQl for InfluxDb {
+    async fn query(&self, q: &str) -> Result<InfluxAnswer> {
+        Ok(InfluxAnswer { series: self.series(q).await? })
     }
 
-    pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A statement that changes something (POST /query).
-    pub(crate) async fn statement(&self, q: &str) -> Result<()> {
-        let r = self.http.post(format!("{}/query", self.url())).form(&[("q", q)]).send().await?;
-        let status = r.status();
-        let body = r.text().await?;
-        ensure!(status.is_success() && !body.contains("\"error\""), "{q}: {status} {body}");
-        Ok(())
-    }
-
-    /// Runs one InfluxQL query as Grafana's data source does (POST /query, db, epoch=ms).
-    pub(crate) async fn query(&self, q: &str) -> Result<InfluxAnswer> {
-        let r = self
-            .http
-            .post(format!("{}/query", self.url()))
-            .form(&[("db", DATABASE), ("epoch", "ms"), ("q", q)])
-            .send()
-            .await
-            .context("POST /query")?;
-        let status = r.status();
-        let body: Value = r.json().await.context("InfluxDB answer is not JSON")?;
-        ensure!(status.is_success(), "InfluxDB answered {status}: {body}");
-        if let Some(e) = body["error"].as_str() {
-            bail!("InfluxDB: {e}");
-        }
-        let results = body["results"].as_array().context("no results")?;
-        ensure!(results.len() == 1, "one statement expected, got {} results", results.len());
-        if let Some(e) = results[0]["error"].as_str() {
-            bail!("InfluxDB: {e}");
-        }
-        Ok(InfluxAnswer { series: results[0]["series"].as_array().cloned().unwrap_or_default() })
-    }
-
-    /// Writes line protocol with millisecond timestamps (the v1 API firegrid uses with `api = "v1"`).
-    pub(crate) async fn write(&self, lines: String) -> Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/write?db={DATABASE}&precision=ms", self.url()))
-            .body(lines)
-            .send()
-            .await
-            .context("POST /write")?;
-        let status = r.status();
-        ensure!(status.as_u16() == 204, "/write answered {status}: {}", r.text().await.unwrap_or_default());
-        Ok(())
+    async fn write(&self, lines: String) -> Result<()> {
+        self.write_lines(&lines).await
     }
 }
 

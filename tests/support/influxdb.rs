@@ -113,18 +113,33 @@ impl InfluxDb {
         Ok(())
     }
 
-    /// The rows of one InfluxQL query over [`DATABASE`], each as the series' columns.
-    pub async fn rows(&self, q: &str) -> Result<Vec<Value>> {
+    /// The series (`name`, `tags`, `columns`, `values`) of one InfluxQL statement over
+    /// [`DATABASE`], asked as Grafana's data source asks (POST /query, `epoch=ms`). An error
+    /// status, an error in the answer or more than one statement's result is an error.
+    pub async fn series(&self, q: &str) -> Result<Vec<Value>> {
         let r = self.authed(self.http.post(format!("{}/query", self.url()))).form(&[
             ("db", DATABASE),
             ("epoch", "ms"),
             ("q", q),
         ]);
-        let body: Value = r.send().await.context("POST /query")?.json().await.context("InfluxDB answer")?;
-        if let Some(e) = body["results"][0]["error"].as_str().or(body["error"].as_str()) {
+        let r = r.send().await.context("POST /query")?;
+        let status = r.status();
+        let body: Value = r.json().await.context("InfluxDB answer is not JSON")?;
+        ensure!(status.is_success(), "InfluxDB answered {status}: {body}");
+        if let Some(e) = body["error"].as_str() {
             bail!("InfluxDB: {e}");
         }
-        let series = body["results"][0]["series"].as_array().cloned().unwrap_or_default();
+        let results = body["results"].as_array().context("no results")?;
+        ensure!(results.len() == 1, "one statement expected, got {} results", results.len());
+        if let Some(e) = results[0]["error"].as_str() {
+            bail!("InfluxDB: {e}");
+        }
+        Ok(results[0]["series"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The rows of one InfluxQL query over [`DATABASE`], each as the series' columns.
+    pub async fn rows(&self, q: &str) -> Result<Vec<Value>> {
+        let series = self.series(q).await?;
         Ok(series.iter().flat_map(|s| s["values"].as_array().cloned().unwrap_or_default()).collect())
     }
 

@@ -16,7 +16,7 @@ mod store;
 mod tls;
 
 pub use ingest::{IngestConfig, IngestSettings};
-pub use mqtt::{MqttConfig, MqttSettings};
+pub use mqtt::{MqttConfig, MqttProtocol, MqttSettings};
 pub use store::{EmbeddedStoreConfig, InfluxConfig, InfluxSettings, InfluxTarget, SpoolConfig, SpoolSettings};
 pub use tls::TlsSettings;
 

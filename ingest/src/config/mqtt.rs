@@ -16,6 +16,11 @@ pub struct MqttConfig {
     /// `mqtt://host:port` (plain), `mqtts://host:port` (TLS), or `embedded`: firegrid starts an
     /// MQTT broker in-process on `embedded_listen`, which external publishers can use too.
     pub url: String,
+    /// The consumer's MQTT version: `"5"` (the default) or `"3.1.1"` for brokers that speak
+    /// nothing newer. 3.1.1 has no Receive Maximum (the broker's in-flight setting bounds the
+    /// window), no session expiry (the broker's setting keeps the session) and no retain
+    /// handling (replayed retained messages are acknowledged and dropped): DESIGN §8.
+    pub protocol: String,
     /// Where the embedded broker listens (with `url = "embedded"`).
     pub embedded_listen: String,
     /// CSV `username,password` (mode 0600) of the clients the embedded broker lets in; empty =
@@ -63,6 +68,7 @@ impl Default for MqttConfig {
     fn default() -> Self {
         MqttConfig {
             url: "mqtt://127.0.0.1:1883".into(),
+            protocol: "5".into(),
             embedded_listen: "127.0.0.1:1883".into(),
             embedded_users_file: String::new(),
             client_id: "firegrid".into(),
@@ -86,9 +92,32 @@ impl Default for MqttConfig {
     }
 }
 
+/// The consumer's MQTT version (`mqtt.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MqttProtocol {
+    /// MQTT 5: Receive Maximum, session expiry, retain handling.
+    #[default]
+    V5,
+    /// MQTT 3.1.1: the broker's settings bound the window and keep the session.
+    V311,
+}
+
+impl MqttProtocol {
+    /// Parses the `mqtt.protocol` value.
+    fn parse(value: &str) -> Result<MqttProtocol, ConfigError> {
+        match value {
+            "5" | "5.0" => Ok(MqttProtocol::V5),
+            "3.1.1" | "4" => Ok(MqttProtocol::V311),
+            other => Err(err("mqtt.protocol", format!("`{other}` is not \"5\" or \"3.1.1\""))),
+        }
+    }
+}
+
 /// Validated `[mqtt]`.
 #[derive(Clone, PartialEq)]
 pub struct MqttSettings {
+    /// The consumer's MQTT version.
+    pub protocol: MqttProtocol,
     /// Broker host.
     pub host: String,
     /// Broker port.
@@ -124,6 +153,7 @@ impl fmt::Debug for MqttSettings {
         f.debug_struct("MqttSettings")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("protocol", &self.protocol)
             .field("tls", &self.tls)
             .field("client_id", &self.client_id)
             .field("subscriptions", &self.subscriptions)
@@ -209,6 +239,7 @@ impl MqttConfig {
         let password = self.password.resolve(&self.password_file, "mqtt.password_file")?;
         let credentials = (!self.username.is_empty()).then(|| (self.username.clone(), password));
         Ok(MqttSettings {
+            protocol: MqttProtocol::parse(&self.protocol)?,
             host,
             port,
             tls,
@@ -224,5 +255,21 @@ impl MqttConfig {
             reconnect_max: Duration::from_millis(self.reconnect_max_ms),
             max_packet_bytes: self.max_packet_bytes.max(4096),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_5_or_3_1_1_and_anything_else_names_the_key() {
+        let mut c = MqttConfig::default();
+        assert_eq!(c.validate().map(|s| s.protocol).ok(), Some(MqttProtocol::V5));
+        c.protocol = "3.1.1".into();
+        assert_eq!(c.validate().map(|s| s.protocol).ok(), Some(MqttProtocol::V311));
+        c.protocol = "3.1".into();
+        let e = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(e.starts_with("mqtt.protocol") && e.contains("3.1.1"), "{e}");
     }
 }

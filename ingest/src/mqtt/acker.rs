@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use rumqttc::v5::AsyncClient;
 use tokio::sync::mpsc;
 
+use super::client::Client;
 use super::connection::ConnState;
 use super::outbound::{Budget, Outbound, OutboundTask};
 use super::sequencer::AckSequencer;
@@ -66,7 +66,7 @@ impl Acker {
 /// The acker handle and the task that drains it into the client; the task ends after the
 /// disconnect (or when every handle is dropped).
 pub fn outbound(
-    client: AsyncClient,
+    client: Client,
     state: Arc<ConnState>,
     metrics: IngestMetrics,
 ) -> (Acker, impl std::future::Future<Output = ()> + Send) {

@@ -1,18 +1,15 @@
-//! The task that owns the rumqttc `EventLoop` (one per client): it polls the connection,
-//! reconnects with backoff for ever, resubscribes on every ConnAck, and forwards each message to
-//! its queue. It never blocks on anything but a full reading queue for a QoS 1 message, and the
-//! broker's window bounds those.
+//! The task that owns the rumqttc `EventLoop` (one per client, MQTT 5 or 3.1.1 behind
+//! [`Connection`]): it polls the connection, reconnects with backoff for ever, resubscribes on
+//! every ConnAck, and forwards each message to its queue. It never blocks on anything but a full
+//! reading queue for a QoS 1 message, and the broker's window bounds those.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish, RetainForwardRule};
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::{AsyncClient, Event, EventLoop};
-use rumqttc::Outgoing;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::client::{Arrival, Client, Connection, Event};
 use super::connection::ConnState;
 use super::message::Message;
 use super::route::ControlRoute;
@@ -26,9 +23,9 @@ use crate::metrics::IngestMetrics;
 /// a full reading queue for a QoS 1 message (the broker's window bounds those).
 pub struct EventLoopTask {
     /// The event loop of [`connect`](super::options::connect).
-    pub eventloop: EventLoop,
+    pub eventloop: Connection,
     /// Its client (subscriptions on every connection).
-    pub client: AsyncClient,
+    pub client: Client,
     /// Connection settings and subscriptions.
     pub settings: MqttSettings,
     /// The reading queue (bounded).
@@ -62,7 +59,7 @@ impl EventLoopTask {
 
 /// The event loop task's parts other than the `EventLoop` itself.
 struct Edge {
-    client: AsyncClient,
+    client: Client,
     settings: MqttSettings,
     readings: mpsc::Sender<Message>,
     control: Option<ControlRoute>,
@@ -72,7 +69,7 @@ struct Edge {
 }
 
 impl Edge {
-    async fn run(&self, eventloop: &mut EventLoop, stop: CancellationToken) {
+    async fn run(&self, eventloop: &mut Connection, stop: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.reconnect_min, self.settings.reconnect_max);
         let filters = self.filters();
         let mut last_error_log = 0i64;
@@ -82,23 +79,23 @@ impl Edge {
                 _ = stop.cancelled(), if !self.state.connected.load(Ordering::Acquire) => break,
             };
             match event {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                Ok(Event::ConnAck { session_present }) => {
                     backoff.reset();
-                    self.connected(ack.session_present, &filters);
+                    self.connected(session_present, &filters);
                 }
-                Ok(Event::Incoming(Packet::Publish(p))) => {
+                Ok(Event::Publish(p)) => {
                     if !self.forward(p).await {
                         break;
                     }
                 }
-                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                Ok(Event::Disconnected) => {
                     tracing::info!(event = "mqtt_disconnected", "clean disconnect");
                     break;
                 }
-                Ok(Event::Incoming(Packet::Disconnect(d))) => {
-                    tracing::warn!(event = "mqtt_server_disconnect", reason = ?d.reason_code);
+                Ok(Event::ServerDisconnect(reason)) => {
+                    tracing::warn!(event = "mqtt_server_disconnect", reason = %reason);
                 }
-                Ok(_) => {}
+                Ok(Event::Other) => {}
                 Err(e) => {
                     self.state.connected.store(false, Ordering::Release);
                     self.metrics.mqtt_connected.set(0);
@@ -123,24 +120,16 @@ impl Edge {
     }
 
     /// The reading and control filters. Retained messages are never replayed (MQTT 5 retain
-    /// handling 2): a retained alarm is an old alarm, and a replay on every reconnect would let
-    /// anyone who can publish one retained message raise it again and again.
-    fn filters(&self) -> Vec<Filter> {
+    /// handling 2, and on 3.1.1 dropped on arrival): a retained alarm is an old alarm, and a
+    /// replay on every reconnect would let anyone who can publish one retained message raise it
+    /// again and again.
+    fn filters(&self) -> Vec<String> {
         let control = self.control.as_ref().map_or(&[][..], |c| c.filters.as_slice());
-        self.settings
-            .subscriptions
-            .iter()
-            .chain(control)
-            .map(|f| {
-                let mut filter = Filter::new(f.clone(), QoS::AtLeastOnce);
-                filter.retain_forward_rule = RetainForwardRule::Never;
-                filter
-            })
-            .collect()
+        self.settings.subscriptions.iter().chain(control).cloned().collect()
     }
 
     /// A ConnAck: a new connection generation (and ack sequence), then the subscriptions.
-    fn connected(&self, session_present: bool, filters: &[Filter]) {
+    fn connected(&self, session_present: bool, filters: &[String]) {
         let generation = self.state.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.sequencer.connected(generation);
         self.state.connected.store(true, Ordering::Release);
@@ -148,16 +137,23 @@ impl Edge {
         self.metrics.mqtt_connections.inc();
         let s = &self.settings;
         tracing::info!(event = "mqtt_connected", generation, session_present, host = %s.host, port = s.port);
-        if self.client.try_subscribe_many(filters.to_vec()).is_err() {
+        if self.client.try_subscribe_many(filters).is_err() {
             tracing::error!(event = "mqtt_subscribe_failed", "request queue full or closed");
         }
     }
 
     /// Hands one message to its queue; false when the queue is closed for good (shutdown).
-    async fn forward(&self, p: Publish) -> bool {
+    async fn forward(&self, p: Arrival) -> bool {
         // Every QoS 1 message takes its place in the ack order as it arrives.
-        let ack = (p.qos != QoS::AtMostOnce)
+        let ack = (!p.qos0)
             .then(|| self.sequencer.arrive(self.state.generation.load(Ordering::Acquire), p.pkid, p.topic.clone()));
+        if p.retained {
+            // A retained message replayed by a subscription (MQTT 3.1.1 cannot refuse them):
+            // acknowledged in its turn and never evaluated.
+            tracing::debug!(event = "mqtt_retained_dropped", "a replayed retained message is not a reading");
+            ack.into_iter().for_each(super::sequencer::AckToken::complete);
+            return true;
+        }
         let msg = Message { topic: p.topic, payload: p.payload, ack, received_at_ms: now_ms() };
         let to_control = self.control.as_ref().filter(|c| c.matches(&msg.topic));
         let tx = to_control.map_or(&self.readings, |c| &c.tx);

@@ -1,13 +1,15 @@
-//! The MQTT client of DESIGN §8, built from settings: MQTT 5, a persistent session (fixed
-//! client id, clean start off, session expiry), manual acks, a large Receive Maximum, TLS when
-//! configured.
+//! The MQTT client of DESIGN §8, built from settings: a persistent session (fixed client id,
+//! clean start off), manual acks, TLS when configured; with MQTT 5 (the default) also a session
+//! expiry and a large Receive Maximum, with MQTT 3.1.1 (`mqtt.protocol = "3.1.1"`) the broker's
+//! own settings for both.
 
-use rumqttc::v5::{AsyncClient, EventLoop, MqttOptions};
+use rumqttc::v5::{AsyncClient, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 
+use super::client::{Client, Connection};
 use super::tls::{self, TlsError};
 
-use crate::config::MqttSettings;
+use crate::config::{MqttProtocol, MqttSettings};
 
 /// The MQTT client could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -17,7 +19,16 @@ pub enum OptionsError {
     Tls(#[from] TlsError),
 }
 
-/// Builds the client options of DESIGN §8 from settings.
+/// The transport of `s`: TLS (with the rustls configuration of [`tls`]) or plain TCP.
+fn transport(s: &MqttSettings) -> Result<Option<Transport>, OptionsError> {
+    match &s.tls {
+        Some(t) => Ok(Some(Transport::tls_with_config(TlsConfiguration::Rustls(tls::client_config(t)?)))),
+        None => Ok(None),
+    }
+}
+
+/// Builds the MQTT 5 client options of DESIGN §8 from settings (the consumer's, and the
+/// dispatch stage's and the probe's, which speak MQTT 5).
 pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
     o.set_clean_start(false)
@@ -29,15 +40,44 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     if let Some((user, pass)) = &s.credentials {
         o.set_credentials(user.clone(), pass.clone());
     }
-    if let Some(t) = &s.tls {
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(tls::client_config(t)?)));
+    if let Some(t) = transport(s)? {
+        o.set_transport(t);
     }
     Ok(o)
 }
 
-/// A connected client and its event loop; the request queue is sized so that acks for a full
-/// window never wait.
-pub fn connect(s: &MqttSettings) -> Result<(AsyncClient, EventLoop), OptionsError> {
+/// The MQTT 3.1.1 client options: clean session off (the broker keeps the session for as long
+/// as its own settings say), manual acks, the same keep-alive, credentials and TLS. The packet
+/// limit is enforced by the client (3.1.1 cannot tell the broker).
+pub fn client_options_v311(s: &MqttSettings) -> Result<rumqttc::MqttOptions, OptionsError> {
+    let mut o = rumqttc::MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+    let max_packet = usize::try_from(s.max_packet_bytes).unwrap_or(usize::MAX);
+    o.set_clean_session(false)
+        .set_manual_acks(true)
+        .set_keep_alive(s.keep_alive)
+        // Outgoing: dead letters carry a refused message's payload, which fit the incoming limit.
+        .set_max_packet_size(max_packet, max_packet.saturating_add(1024));
+    if let Some((user, pass)) = &s.credentials {
+        o.set_credentials(user.clone(), pass.clone());
+    }
+    if let Some(t) = transport(s)? {
+        o.set_transport(t);
+    }
+    Ok(o)
+}
+
+/// The consumer's client and its event loop in the configured protocol; the request queue is
+/// sized so that acks for a full window never wait.
+pub fn connect(s: &MqttSettings) -> Result<(Client, Connection), OptionsError> {
     let cap = usize::from(s.receive_maximum) + 1024;
-    Ok(AsyncClient::new(client_options(s)?, cap))
+    Ok(match s.protocol {
+        MqttProtocol::V5 => {
+            let (c, el) = AsyncClient::new(client_options(s)?, cap);
+            (Client::V5(c), Connection::V5(el))
+        }
+        MqttProtocol::V311 => {
+            let (c, el) = rumqttc::AsyncClient::new(client_options_v311(s)?, cap);
+            (Client::V4(c), Connection::V4(el))
+        }
+    })
 }

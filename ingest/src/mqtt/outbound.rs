@@ -6,12 +6,9 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use rumqttc::v5::mqttbytes::v5::Publish;
-use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::AsyncClient;
 use tokio::sync::mpsc;
 
+use super::client::Client;
 use super::connection::ConnState;
 use crate::metrics::IngestMetrics;
 
@@ -47,7 +44,7 @@ pub(crate) enum Budget {
 #[derive(Debug)]
 pub(crate) struct OutboundTask {
     pub(crate) rx: mpsc::UnboundedReceiver<Outbound>,
-    pub(crate) client: AsyncClient,
+    pub(crate) client: Client,
     pub(crate) state: Arc<ConnState>,
     /// Dead letters of QoS 0 messages queued and not yet handed to the client.
     pub(crate) qos0_queued: Arc<AtomicUsize>,
@@ -72,12 +69,10 @@ impl OutboundTask {
                     self.metrics.stale_acks.inc();
                     return ControlFlow::Continue(());
                 }
-                let mut p = Publish::new("", QoS::AtLeastOnce, Bytes::new(), None);
-                p.pkid = pkid;
-                self.client.ack(&p).await
+                self.client.ack(pkid).await
             }
             Outbound::Publish { topic, payload, deadletter } => {
-                let r = self.client.publish(topic, QoS::AtLeastOnce, false, payload).await;
+                let r = self.client.publish(topic, payload).await;
                 if deadletter == Some(Budget::Qos0) {
                     self.qos0_queued.fetch_sub(1, Ordering::AcqRel);
                 }

@@ -100,7 +100,7 @@ const S = {
   seen: new Map(), primed: false, summaries: new Map(), fresh: new Map(),
   live: 'off', sseCtl: null, lastRefresh: 0, lastSseTry: 0, refreshing: false, pendingRefresh: false, audio: null,
 };
-window.__firegrid = { alarms: 0, refreshes: 0, errors: [], unroutable: 0 };
+window.__firegrid = { alarms: 0, refreshes: 0, errors: [], unroutable: 0, streams: 0 };
 window.addEventListener('error', (e) => window.__firegrid.errors.push(String(e.message || e)));
 window.addEventListener('unhandledrejection', (e) => window.__firegrid.errors.push(String(e.reason)));
 
@@ -291,8 +291,12 @@ function stopStream() {
   if (S.sseCtl) S.sseCtl.abort();
   S.sseCtl = null;
 }
+// One stream at a time: the clock's tick may open it while start() still awaits its first
+// refresh, and start() must not then abort that fetch to open a second (a logout or a new login
+// goes through showLogin, which stops the stream first).
 async function connectStream() {
-  stopStream();
+  if (S.sseCtl) return;
+  window.__firegrid.streams++;
   S.lastSseTry = Date.now();
   const ctl = new AbortController();
   S.sseCtl = ctl;

@@ -1,0 +1,194 @@
+//! One consumer over two protocols (`mqtt.protocol`, DESIGN §8): rumqttc's MQTT 5 client
+//! (`rumqttc::v5`) and its MQTT 3.1.1 client (the crate root) have the same shape but their own
+//! packet, event and error types. This adapter gives the event loop, the outbound task and the
+//! acker one [`Client`] and one [`Connection`], so the persistent session, the ack sequencer, the
+//! stale-ack guard and the queueing are one code path whatever the protocol.
+//!
+//! What 3.1.1 cannot express is handled here: it has no retain handling, so a retained message
+//! delivered because of a subscription (3.1.1 §3.3.1.3 sets its RETAIN flag, and only for those)
+//! is acknowledged and dropped ([`Arrival::retained`]), the same promise the MQTT 5 path gets
+//! from retain handling 2.
+
+use bytes::Bytes;
+use rumqttc::v5;
+use rumqttc::Outgoing;
+
+/// The client's request queue is closed (the event loop has ended).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The MQTT 5 client's request could not be queued.
+    #[error(transparent)]
+    V5(#[from] v5::ClientError),
+    /// The MQTT 3.1.1 client's request could not be queued.
+    #[error(transparent)]
+    V4(#[from] rumqttc::ClientError),
+}
+
+/// The connection failed (the event loop reconnects on the next poll).
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// MQTT 5.
+    #[error(transparent)]
+    V5(#[from] v5::ConnectionError),
+    /// MQTT 3.1.1.
+    #[error(transparent)]
+    V4(#[from] rumqttc::ConnectionError),
+}
+
+/// The consumer's client handle (cheap to clone), in the configured protocol.
+#[derive(Debug, Clone)]
+pub enum Client {
+    /// MQTT 5.
+    V5(v5::AsyncClient),
+    /// MQTT 3.1.1.
+    V4(rumqttc::AsyncClient),
+}
+
+/// The consumer's event loop, in the configured protocol.
+pub enum Connection {
+    /// MQTT 5.
+    V5(v5::EventLoop),
+    /// MQTT 3.1.1.
+    V4(rumqttc::EventLoop),
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Connection::V5(_) => "Connection::V5",
+            Connection::V4(_) => "Connection::V4",
+        })
+    }
+}
+
+/// A PUBLISH from the broker, whatever the protocol.
+#[derive(Debug)]
+pub struct Arrival {
+    /// Topic bytes.
+    pub topic: Bytes,
+    /// Payload bytes.
+    pub payload: Bytes,
+    /// Packet id (0 for QoS 0).
+    pub pkid: u16,
+    /// QoS 0: nothing to acknowledge.
+    pub qos0: bool,
+    /// Delivered because it is retained (the RETAIN flag, which brokers set only on messages a
+    /// subscription replays; MQTT 5 with retain handling 2 never gets one).
+    pub retained: bool,
+}
+
+/// What the event loop reacts to; everything else is [`Event::Other`].
+#[derive(Debug)]
+pub enum Event {
+    /// A CONNACK: a new connection (and ack generation).
+    ConnAck {
+        /// The broker kept the session.
+        session_present: bool,
+    },
+    /// A message.
+    Publish(Arrival),
+    /// firegrid's own DISCONNECT went out.
+    Disconnected,
+    /// The broker sent a DISCONNECT (MQTT 5 only), with its reason.
+    ServerDisconnect(String),
+    /// Anything else (pings, acks of firegrid's publishes, SUBACKs).
+    Other,
+}
+
+impl Connection {
+    /// The next event; an error means the connection is down (the next poll reconnects).
+    pub async fn poll(&mut self) -> Result<Event, PollError> {
+        match self {
+            Connection::V5(el) => Ok(from_v5(el.poll().await?)),
+            Connection::V4(el) => Ok(from_v4(el.poll().await?)),
+        }
+    }
+}
+
+fn from_v5(event: v5::Event) -> Event {
+    use v5::mqttbytes::v5::Packet;
+    match event {
+        v5::Event::Incoming(Packet::ConnAck(ack)) => Event::ConnAck { session_present: ack.session_present },
+        v5::Event::Incoming(Packet::Publish(p)) => Event::Publish(Arrival {
+            topic: p.topic,
+            payload: p.payload,
+            pkid: p.pkid,
+            qos0: p.qos == v5::mqttbytes::QoS::AtMostOnce,
+            retained: p.retain,
+        }),
+        v5::Event::Incoming(Packet::Disconnect(d)) => Event::ServerDisconnect(format!("{:?}", d.reason_code)),
+        v5::Event::Outgoing(Outgoing::Disconnect) => Event::Disconnected,
+        _ => Event::Other,
+    }
+}
+
+fn from_v4(event: rumqttc::Event) -> Event {
+    use rumqttc::Packet;
+    match event {
+        rumqttc::Event::Incoming(Packet::ConnAck(ack)) => Event::ConnAck { session_present: ack.session_present },
+        rumqttc::Event::Incoming(Packet::Publish(p)) => Event::Publish(Arrival {
+            topic: Bytes::from(p.topic),
+            payload: p.payload,
+            pkid: p.pkid,
+            qos0: p.qos == rumqttc::QoS::AtMostOnce,
+            retained: p.retain,
+        }),
+        rumqttc::Event::Outgoing(Outgoing::Disconnect) => Event::Disconnected,
+        _ => Event::Other,
+    }
+}
+
+impl Client {
+    /// Subscribes to every filter at QoS 1 without waiting. MQTT 5 asks for retain handling 2
+    /// (retained messages never replayed); 3.1.1 cannot, and [`Arrival::retained`] covers it.
+    pub fn try_subscribe_many(&self, filters: &[String]) -> Result<(), ClientError> {
+        match self {
+            Client::V5(c) => {
+                use v5::mqttbytes::v5::{Filter, RetainForwardRule};
+                let filters = filters.iter().map(|f| {
+                    let mut filter = Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce);
+                    filter.retain_forward_rule = RetainForwardRule::Never;
+                    filter
+                });
+                Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
+            }
+            Client::V4(c) => {
+                let filters =
+                    filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce));
+                Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
+            }
+        }
+    }
+
+    /// Queues the PUBACK of packet `pkid`.
+    pub async fn ack(&self, pkid: u16) -> Result<(), ClientError> {
+        match self {
+            Client::V5(c) => {
+                let mut p = v5::mqttbytes::v5::Publish::new("", v5::mqttbytes::QoS::AtLeastOnce, Bytes::new(), None);
+                p.pkid = pkid;
+                Ok(c.ack(&p).await?)
+            }
+            Client::V4(c) => {
+                let mut p = rumqttc::Publish::new("", rumqttc::QoS::AtLeastOnce, Vec::new());
+                p.pkid = pkid;
+                Ok(c.ack(&p).await?)
+            }
+        }
+    }
+
+    /// Queues a QoS 1, non-retained publish.
+    pub async fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), ClientError> {
+        match self {
+            Client::V5(c) => Ok(c.publish(topic, v5::mqttbytes::QoS::AtLeastOnce, false, payload).await?),
+            Client::V4(c) => Ok(c.publish(topic, rumqttc::QoS::AtLeastOnce, false, payload).await?),
+        }
+    }
+
+    /// Queues the DISCONNECT.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        match self {
+            Client::V5(c) => Ok(c.disconnect().await?),
+            Client::V4(c) => Ok(c.disconnect().await?),
+        }
+    }
+}
