@@ -49,10 +49,11 @@ run_crate() {
     mkdir -p "$OUT/$crate"
     echo "=== $crate: $*"
     # cargo-mutants exits 2 when mutants survive: report, keep going.
-    local place=()
+    # --in-place mutates this checkout, one mutant at a time (cargo-mutants refuses --jobs with it).
+    local place=(--jobs "${MUTANTS_JOBS:-1}")
     [ "${MUTANTS_IN_PLACE:-0}" = 1 ] && place=(--in-place)
     cargo mutants --workspace "${args[@]}" "${test_args[@]}" "${place[@]}" --no-shuffle \
-        --timeout 60 --build-timeout 600 --jobs "${MUTANTS_JOBS:-1}" --output "$OUT/$crate" || true
+        --timeout 60 --build-timeout 600 --output "$OUT/$crate" || true
     local out="$OUT/$crate/mutants.out" o n
     for m in "$@"; do
         for o in caught missed timeout unviable; do

@@ -146,6 +146,31 @@ fn scenarios() -> Vec<Scenario> {
             events: vec!["opened:high"],
         },
         Scenario {
+            name: "a late reading under the alarm value does not break a residual current window",
+            steps: vec![
+                Step::Read(electrical(&em, T0, 350.0, 30.0)),
+                Step::Read(electrical(&em, T0 + 20 * S, 350.0, 30.0)),
+                // Older than the newest: it does not clear the window that started at T0.
+                Step::Read(electrical(&em, T0 + 5 * S, 20.0, 30.0)),
+                Step::Read(electrical(&em, T0 + 30 * S, 350.0, 30.0)),
+            ],
+            incidents: vec![(Class::ElectricalFire, Severity::High)],
+            events: vec!["opened:high"],
+        },
+        Scenario {
+            name: "a reading under the alarm value at the newest reading's own time breaks the window",
+            steps: vec![
+                Step::Read(electrical(&em, T0, 350.0, 30.0)),
+                Step::Read(electrical(&em, T0 + 25 * S, 350.0, 30.0)),
+                // Same time as the newest, not older: it counts, and the window starts again.
+                Step::Read(electrical(&em, T0 + 25 * S, 20.0, 30.0)),
+                Step::Read(electrical(&em, T0 + 40 * S, 350.0, 30.0)),
+                Step::Read(electrical(&em, T0 + 60 * S, 350.0, 30.0)),
+            ],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
             name: "a cable at 75 °C for 35 s, twice, raises nothing (the window is 40 s)",
             steps: [0, 45]
                 .into_iter()
@@ -248,6 +273,25 @@ fn scenarios() -> Vec<Scenario> {
                 Step::Read(forest(&cam, T0, 140.0, 12, None)),
                 Step::Read(forest(&cam, T0 + 20 * S, 25.0, 0, None)),
                 Step::Read(forest(&cam, T0 + 90 * S, 130.0, 9, None)),
+            ],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "a frame is a hotspot only when hot enough and with enough hot pixels",
+            steps: vec![
+                // Hot enough with 3 px (4 needed), then 40 px at 79 °C (80 needed): two frames, no hotspot.
+                Step::Read(forest(&cam, T0, 140.0, 3, None)),
+                Step::Read(forest(&cam, T0 + 20 * S, 79.0, 40, None)),
+            ],
+            incidents: vec![],
+            events: vec![],
+        },
+        Scenario {
+            name: "a hotspot frame exactly one window after the first does not confirm it",
+            steps: vec![
+                Step::Read(forest(&cam, T0, 140.0, 12, None)),
+                Step::Read(forest(&cam, T0 + 60 * S, 140.0, 12, None)),
             ],
             incidents: vec![],
             events: vec![],
