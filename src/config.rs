@@ -244,6 +244,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     /// `[node]`: the role of this process.
     pub node: NodeConfig,
+    /// `[incidents]`: the incident store (SQLite in `[data] dir`, or a shared PostgreSQL).
+    pub incidents: firegrid_alerting::store::IncidentsConfig,
     /// Where `[registry]` was set; not part of the configuration's value (equal configs may
     /// come from different places).
     #[serde(skip)]
@@ -283,6 +285,8 @@ pub struct Settings {
     pub embedded_users_file: Option<PathBuf>,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// The incident store (`[incidents]`).
+    pub incidents: firegrid_alerting::store::IncidentBackend,
     /// Ingest limits and batching.
     pub ingest: IngestSettings,
     /// The disk spool, unless disabled.
@@ -399,6 +403,7 @@ impl Config {
             tokens_file: self.api.tokens_file.clone().into(),
             embedded_users_file,
             data_dir: self.data.dir.clone().into(),
+            incidents: self.incidents.validate(Path::new(&self.data.dir))?,
             ingest: self.ingest.validate()?,
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting,

@@ -210,7 +210,8 @@ fn open_alerting(
     registry: &SharedRegistry,
     metrics_registry: &prometheus::Registry,
 ) -> Result<Alerting, RunError> {
-    let mut engine = Engine::open(settings.alerting.clone(), registry.clone(), &settings.data_dir, metrics_registry)?;
+    let mut engine =
+        Engine::open_on(settings.alerting.clone(), registry.clone(), &settings.incidents, metrics_registry)?;
     let dispatch =
         DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
     Ok(Alerting { engine, dispatch, tokens: load_tokens(&settings.tokens_file)? })

@@ -24,6 +24,7 @@
 //! | [`bare`] | the binary run as a newcomer runs it: in a chosen working directory, with no configuration |
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
+//! | [`postgres`] | a private PostgreSQL cluster (the shared incident store's tests); also used by `alerting/tests` |
 //! | [`passwords`] | mosquitto password files made by `mosquitto_passwd` |
 //! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
@@ -135,6 +136,7 @@ pub mod influxdb;
 pub mod login;
 pub mod mosquitto;
 pub mod passwords;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod publish;
@@ -148,6 +150,8 @@ pub mod watch;
 // Each test file uses part of the harness (as with `dead_code` above).
 #[allow(unused_imports)]
 pub use mosquitto::{Mosquitto, MosquittoOptions};
+#[allow(unused_imports)]
+pub use postgres::Postgres;
 #[allow(unused_imports)]
 pub use victoria::{VictoriaMetrics, VmOptions, VmTls};
 

@@ -29,7 +29,7 @@ use super::routing::{Route, StationPicker};
 use super::summary_zh::summary_zh;
 use crate::engine::{DispatchPlan, Dispatcher};
 use crate::incident::{AuditEntry, Class, Event, Evidence, Incident, Recipient};
-use crate::store::{IncidentStore, StoreError};
+use crate::store::{self, IncidentBackend, IncidentStore, StoreError};
 
 /// Evidence readings kept per incident for its messages.
 const EVIDENCE_KEPT: usize = 8;
@@ -96,22 +96,37 @@ impl DispatchPlanner {
         v
     }
 
-    /// A planner resuming the escalation state of the active incidents in `data_dir`'s store
-    /// (open the [`crate::Engine`] first: it creates the store). Blocking: call at start-up.
+    /// A planner resuming the escalation state of the active incidents in `data_dir`'s SQLite
+    /// store (see [`DispatchPlanner::open_on`]).
     pub fn open(
         registry: SharedRegistry,
         availability: Availability,
         settings: DispatchSettings,
         data_dir: &Path,
     ) -> Result<DispatchPlanner, DispatchError> {
+        let backend = IncidentBackend::Sqlite { data_dir: data_dir.to_owned() };
+        DispatchPlanner::open_on(registry, availability, settings, &backend)
+    }
+
+    /// A planner resuming the escalation state of the active incidents in `backend`'s store
+    /// (open the [`crate::Engine`] first: it creates the store). Blocking: call at start-up.
+    pub fn open_on(
+        registry: SharedRegistry,
+        availability: Availability,
+        settings: DispatchSettings,
+        backend: &IncidentBackend,
+    ) -> Result<DispatchPlanner, DispatchError> {
         let mut d = DispatchPlanner::new(registry, availability, settings);
         // Parse the names table now rather than on the first fire.
         let _ = Names::embedded();
-        let store = IncidentStore::open_reader(data_dir)?;
-        for inc in store.active_incidents()? {
+        let (active, states) = store::blocking(|| {
+            let store = IncidentStore::open_reader(backend)?;
+            Ok((store.active_incidents()?, store.dispatch_states()?))
+        })?;
+        for inc in active {
             d.incidents.insert(inc.id.clone(), inc);
         }
-        for (incident, doc) in store.dispatch_states()? {
+        for (incident, doc) in states {
             let e: Escalation = serde_json::from_str(&doc)
                 .map_err(|source| DispatchError::State { incident: incident.clone(), source })?;
             d.states.insert(incident, e);

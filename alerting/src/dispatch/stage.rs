@@ -78,7 +78,7 @@ impl DispatchStage {
         let availability = Availability::default();
         let metrics = DispatchMetrics::register(metrics)?;
         let planner =
-            DispatchPlanner::open(registry.clone(), availability.clone(), settings.clone(), engine.data_dir())?
+            DispatchPlanner::open_on(registry.clone(), availability.clone(), settings.clone(), engine.backend())?
                 .with_metrics(metrics.clone());
         engine.set_dispatcher(planner);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);

@@ -15,7 +15,7 @@ mod health;
 mod line;
 mod metrics;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ use metrics::Metrics;
 
 use crate::incident::{Action, Class, CorrelateError, Event, Incident, Outcome, TransitionError};
 use crate::settings::AlertSettings;
-use crate::store::{IncidentStore, StoreError, StoreThread};
+use crate::store::{self, IncidentBackend, IncidentStore, StoreError, StoreThread};
 
 /// Most readings evaluated per batch (one store transaction per batch).
 const BATCH: usize = 512;
@@ -65,7 +65,7 @@ pub struct Engine {
     settings: Arc<AlertSettings>,
     registry: SharedRegistry,
     /// Where the incident store lives.
-    data_dir: PathBuf,
+    backend: IncidentBackend,
     /// The registry snapshot whose devices are watched for silence.
     watched: Arc<Registry>,
     core: AlertCore,
@@ -87,20 +87,33 @@ impl std::fmt::Debug for dyn Dispatcher {
 }
 
 impl Engine {
-    /// Opens (or creates) `data_dir/incidents.sqlite3`, resumes the active incidents and rule
-    /// state, starts watching the registry's devices for silence and registers the metrics.
-    /// `settings` come from [`crate::config::AlertingConfig::validate`]. Blocking file I/O: call
-    /// it at start-up.
+    /// Opens (or creates) `data_dir/incidents.sqlite3` (see [`Engine::open_on`]).
     pub fn open(
         settings: AlertSettings,
         registry: SharedRegistry,
         data_dir: &Path,
         metrics: &prometheus::Registry,
     ) -> Result<Engine, AlertError> {
+        Engine::open_on(settings, registry, &IncidentBackend::Sqlite { data_dir: data_dir.to_owned() }, metrics)
+    }
+
+    /// Opens (or creates, or migrates) the incident store of `backend`, resumes the active
+    /// incidents and rule state, starts watching the registry's devices for silence and registers
+    /// the metrics. `settings` come from [`crate::config::AlertingConfig::validate`]. Blocking
+    /// I/O (on threads of its own): call it at start-up.
+    pub fn open_on(
+        settings: AlertSettings,
+        registry: SharedRegistry,
+        backend: &IncidentBackend,
+        metrics: &prometheus::Registry,
+    ) -> Result<Engine, AlertError> {
         let settings = Arc::new(settings);
-        let store = IncidentStore::open(data_dir)?;
-        let (active, counters, rule_state) = (store.active_incidents()?, store.counters()?, store.rule_states()?);
-        let reader = StoreThread::spawn(IncidentStore::open_reader(data_dir)?, "alert-store-read")?;
+        let (store, reader, active, counters, rule_state) = store::blocking(|| {
+            let store = IncidentStore::open_backend(backend)?;
+            let (active, counters, rule_state) = (store.active_incidents()?, store.counters()?, store.rule_states()?);
+            Ok((store, IncidentStore::open_reader(backend)?, active, counters, rule_state))
+        })?;
+        let reader = StoreThread::spawn(reader, "alert-store-read")?;
         let writer = StoreThread::spawn(store, "alert-store-write")?;
         let metrics = Metrics::register(metrics)?;
         let mut core = AlertCore::new(settings.clone());
@@ -127,7 +140,7 @@ impl Engine {
         let mut engine = Engine {
             settings,
             registry,
-            data_dir: data_dir.to_owned(),
+            backend: backend.clone(),
             watched,
             core,
             writer,
@@ -152,9 +165,9 @@ impl Engine {
         self.registry.clone()
     }
 
-    /// The directory of the incident store (the dispatch stage resumes its state from it).
-    pub(crate) fn data_dir(&self) -> &Path {
-        &self.data_dir
+    /// Where the incident store is (the dispatch stage resumes its state from it).
+    pub(crate) fn backend(&self) -> &IncidentBackend {
+        &self.backend
     }
 
     /// A handle for the API and the dispatch stage; valid while [`Engine::run`] runs.
@@ -326,6 +339,14 @@ impl Engine {
                 Ok(Ok(())) => {
                     self.handle.health.committed(true);
                     return Ok(out);
+                }
+                Ok(Err(e @ (StoreError::Fenced { .. } | StoreError::DuplicateOpen { .. }))) => {
+                    // Another instance holds the partition, or wrote this incident: retrying
+                    // cannot succeed.
+                    self.handle.health.committed(false);
+                    tracing::error!(event = "incident_store_fenced", error = %e,
+                        "the partition's lease moved to another instance; this engine stops");
+                    return Err(e.into());
                 }
                 Ok(Err(e)) => {
                     self.handle.health.committed(false);

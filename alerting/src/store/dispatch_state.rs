@@ -6,7 +6,7 @@ use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 
 use super::incidents::decode_incident;
-use super::{sqlite, IncidentStore, StoreError, CLOSED};
+use super::{sqlite, SqliteStore, StoreError, CLOSED};
 use crate::incident::Incident;
 
 /// Upserts the dispatch state `(incident_id, json)` of incidents.
@@ -35,7 +35,7 @@ pub struct Unroutable {
     pub since_ms: i64,
 }
 
-impl IncidentStore {
+impl SqliteStore {
     /// The dispatch state of every incident not yet closed, `(incident_id, json)`.
     pub(crate) fn dispatch_states(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut st = self

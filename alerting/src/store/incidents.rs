@@ -5,7 +5,7 @@
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 
-use super::{sqlite, unknown, IncidentStore, StoreError, CLOSED};
+use super::{sqlite, unknown, SqliteStore, StoreError, CLOSED};
 use crate::incident::{AuditEntry, Class, Event, Evidence, EvidenceStatus, Incident, Outcome, Severity, Status};
 
 /// Filters of the incident list (all optional, combined with AND).
@@ -145,7 +145,7 @@ pub(super) fn decode_incident(doc: &str) -> Result<Incident, StoreError> {
     serde_json::from_str(doc).map_err(|source| StoreError::Decode { what: "incident", source })
 }
 
-impl IncidentStore {
+impl SqliteStore {
     /// Incidents not yet closed (to resume correlation after a restart).
     pub(crate) fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         self.incidents_where(&format!("status NOT IN {CLOSED}"), &[], usize::MAX)
@@ -260,17 +260,17 @@ impl IncidentStore {
     }
 }
 
-/// An evidence row as stored (names not yet decoded).
-struct StoredEvidence {
-    incident_id: String,
-    device_id: String,
-    kind: String,
-    ts_ms: i64,
-    received_at_ms: i64,
-    seq: Option<i64>,
-    status: String,
-    reason: String,
-    values: String,
+/// An evidence row as stored (names not yet decoded); both backends decode it here.
+pub(super) struct StoredEvidence {
+    pub(super) incident_id: String,
+    pub(super) device_id: String,
+    pub(super) kind: String,
+    pub(super) ts_ms: i64,
+    pub(super) received_at_ms: i64,
+    pub(super) seq: Option<i64>,
+    pub(super) status: String,
+    pub(super) reason: String,
+    pub(super) values: String,
 }
 
 impl StoredEvidence {
@@ -288,7 +288,7 @@ impl StoredEvidence {
         })
     }
 
-    fn decode(self) -> Result<Evidence, StoreError> {
+    pub(super) fn decode(self) -> Result<Evidence, StoreError> {
         Ok(Evidence {
             kind: firegrid_ingest::Kind::parse(&self.kind).ok_or_else(|| unknown("evidence kind", &self.kind))?,
             status: EvidenceStatus::parse(&self.status).ok_or_else(|| unknown("evidence status", &self.status))?,
@@ -304,16 +304,16 @@ impl StoredEvidence {
     }
 }
 
-/// An audit row as stored (names not yet decoded).
-struct StoredAudit {
-    incident_id: String,
-    at_ms: i64,
-    event: String,
-    from: Option<String>,
-    to: String,
-    severity: String,
-    actor: String,
-    note: String,
+/// An audit row as stored (names not yet decoded); both backends decode it here.
+pub(super) struct StoredAudit {
+    pub(super) incident_id: String,
+    pub(super) at_ms: i64,
+    pub(super) event: String,
+    pub(super) from: Option<String>,
+    pub(super) to: String,
+    pub(super) severity: String,
+    pub(super) actor: String,
+    pub(super) note: String,
 }
 
 impl StoredAudit {
@@ -330,7 +330,7 @@ impl StoredAudit {
         })
     }
 
-    fn decode(self) -> Result<AuditEntry, StoreError> {
+    pub(super) fn decode(self) -> Result<AuditEntry, StoreError> {
         let status = |s: &str| Status::parse(s).ok_or_else(|| unknown("audit status", s));
         Ok(AuditEntry {
             event: Event::parse(&self.event).ok_or_else(|| unknown("audit event", &self.event))?,

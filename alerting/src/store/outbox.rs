@@ -7,11 +7,12 @@
 
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 
-use super::{sqlite, IncidentStore, StoreError, CLOSED};
+use super::{sqlite, SqliteStore, StoreError, CLOSED};
 use crate::incident::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 
 /// The columns [`decode_entry`] reads, in order.
-const ENTRY_COLUMNS: &str = "idempotency_key, incident_id, target, role, channel, tier, seq, received_at_ms, payload,
+pub(super) const ENTRY_COLUMNS: &str =
+    "idempotency_key, incident_id, target, role, channel, tier, seq, received_at_ms, payload,
                              created_at_ms, next_attempt_ms, attempts";
 
 /// Inserts outbox rows (a key already present is left as it is).
@@ -56,30 +57,64 @@ pub(crate) struct UndecodableRow {
     pub(crate) problem: String,
 }
 
+/// The columns of [`ENTRY_COLUMNS`] as stored (names not yet decoded); both backends decode
+/// them with [`RawEntry::decode`].
+pub(super) struct RawEntry {
+    pub(super) key: String,
+    pub(super) incident_id: String,
+    pub(super) target: String,
+    pub(super) role: String,
+    pub(super) channel: String,
+    pub(super) tier: String,
+    pub(super) seq: i64,
+    pub(super) received_at_ms: Option<i64>,
+    pub(super) payload: String,
+    pub(super) created_at_ms: i64,
+    pub(super) next_attempt_ms: i64,
+    pub(super) attempts: i64,
+}
+
+impl RawEntry {
+    /// The entry; the error names what does not decode.
+    pub(super) fn decode(self) -> Result<OutboxEntry, UndecodableRow> {
+        let (Some(role), Some(channel)) = (NotifyRole::parse(&self.role), Channel::parse(&self.channel)) else {
+            let problem = format!("role `{}`, channel `{}`", self.role, self.channel);
+            return Err(UndecodableRow { idempotency_key: self.key, problem });
+        };
+        Ok(OutboxEntry {
+            idempotency_key: self.key,
+            incident_id: self.incident_id,
+            recipient: Recipient::from_target(&self.target),
+            role,
+            channel,
+            tier: RecipientTier::parse(&self.tier),
+            seq: u32::try_from(self.seq).unwrap_or(0),
+            received_at_ms: self.received_at_ms,
+            payload: self.payload,
+            created_at_ms: self.created_at_ms,
+            next_attempt_ms: self.next_attempt_ms,
+            attempts: u32::try_from(self.attempts).unwrap_or(u32::MAX),
+        })
+    }
+}
+
 /// An outbox row read from [`ENTRY_COLUMNS`]; the inner error names what does not decode.
 fn decode_entry(r: &Row<'_>) -> rusqlite::Result<Result<OutboxEntry, UndecodableRow>> {
-    let key: String = r.get(0)?;
-    let (role, channel): (String, String) = (r.get(3)?, r.get(4)?);
-    let (Some(role), Some(channel)) = (NotifyRole::parse(&role), Channel::parse(&channel)) else {
-        let problem = format!("role `{role}`, channel `{channel}`");
-        return Ok(Err(UndecodableRow { idempotency_key: key, problem }));
-    };
-    let tier: String = r.get(5)?;
-    let seq: i64 = r.get(6)?;
-    Ok(Ok(OutboxEntry {
-        idempotency_key: key,
+    Ok(RawEntry {
+        key: r.get(0)?,
         incident_id: r.get(1)?,
-        recipient: Recipient::from_target(&r.get::<_, String>(2)?),
-        role,
-        channel,
-        tier: RecipientTier::parse(&tier),
-        seq: u32::try_from(seq).unwrap_or(0),
+        target: r.get(2)?,
+        role: r.get(3)?,
+        channel: r.get(4)?,
+        tier: r.get(5)?,
+        seq: r.get(6)?,
         received_at_ms: r.get(7)?,
         payload: r.get(8)?,
         created_at_ms: r.get(9)?,
         next_attempt_ms: r.get(10)?,
         attempts: r.get(11)?,
-    }))
+    }
+    .decode())
 }
 
 /// Why a webhook row is given up.
@@ -146,7 +181,7 @@ impl OutboxRow {
     }
 }
 
-impl IncidentStore {
+impl SqliteStore {
     /// Outbox entries pending (neither delivered nor abandoned) whose next attempt is due by
     /// `now_ms`, oldest first (rows that do not decode are left out).
     pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {

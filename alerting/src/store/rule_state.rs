@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Transaction};
 
-use super::{sqlite, IncidentStore, StoreError};
+use super::{sqlite, SqliteStore, StoreError};
 use crate::detect::RowChange;
 
 /// Upserts and deletes rule-state rows in order (a later change of a device wins).
@@ -28,7 +28,7 @@ pub(super) fn write(tx: &Transaction<'_>, rows: &[RowChange], path: &str) -> Res
     Ok(())
 }
 
-impl IncidentStore {
+impl SqliteStore {
     /// The rule-state rows `(device_id, json)` (to resume detection after a restart).
     pub fn rule_states(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut st =

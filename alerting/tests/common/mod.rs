@@ -3,6 +3,14 @@
 
 use std::sync::Arc;
 
+// The root harness's PostgreSQL (and what it stands on), by path: one copy of each helper.
+#[path = "../../../tests/support/base.rs"]
+pub mod base;
+#[path = "../../../tests/support/postgres.rs"]
+pub mod postgres;
+#[path = "../../../tests/support/server.rs"]
+mod server;
+
 use firegrid_ingest::{
     Device, DeviceRecord, ElectricalValues, EnrichedReading, ForestIrValues, Kind, Reading, SharedRegistry, SiteType,
     SmokeValues, Status, Values,

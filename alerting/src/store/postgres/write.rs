@@ -1,0 +1,181 @@
+//! The write side of [`PgStore`]: one [`Outcome`] in one transaction (fenced when a fence is
+//! set), with the same statements as the SQLite store's in PostgreSQL's dialect.
+
+use tokio_postgres::Transaction;
+
+use super::{begin, pg, PgStore, PgUrl};
+use crate::incident::{Event, Outcome, Status};
+use crate::store::StoreError;
+
+impl PgStore {
+    /// Writes one outcome in one transaction (see the module doc of [`super`] for the fence).
+    pub fn write(&self, out: &Outcome) -> Result<(), StoreError> {
+        if out.writes_nothing() {
+            return Ok(());
+        }
+        let (mut client, rt) = self.conn()?;
+        let (url, fence) = (&self.url, self.fence.as_ref());
+        rt.block_on(async {
+            let tx = begin(&mut client, url, fence).await?;
+            write_incidents(&tx, out, url).await?;
+            write_evidence(&tx, out, url).await?;
+            write_audit(&tx, out, url).await?;
+            write_counters(&tx, out, url).await?;
+            super::outbox::insert(&tx, &out.outbox, url).await?;
+            write_states(&tx, out, url).await?;
+            tx.commit().await.map_err(pg(url, "commit"))
+        })
+    }
+}
+
+/// Upserts the incidents; one this outcome opens (its `opened` audit entry) is a plain insert,
+/// so a second writer opening the same id fails instead of overwriting it.
+async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    let opened: Vec<&str> =
+        out.audit.iter().filter(|a| a.event == Event::Opened).map(|a| a.incident_id.as_str()).collect();
+    let insert = tx
+        .prepare(
+            "INSERT INTO incidents (id, status, class, severity, county, township, correlation_key, first_alarm_ms,
+                                    opened_at_ms, updated_at_ms, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .await
+        .map_err(pg(url, "prepare incident insert"))?;
+    let upsert = tx
+        .prepare(
+            "INSERT INTO incidents (id, status, class, severity, county, township, correlation_key, first_alarm_ms,
+                                    opened_at_ms, updated_at_ms, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, class = EXCLUDED.class,
+                severity = EXCLUDED.severity, updated_at_ms = EXCLUDED.updated_at_ms, doc = EXCLUDED.doc",
+        )
+        .await
+        .map_err(pg(url, "prepare incident upsert"))?;
+    for inc in &out.incidents {
+        let doc = serde_json::to_string(inc).map_err(|source| StoreError::Decode { what: "incident", source })?;
+        let st = if opened.contains(&inc.id.as_str()) { &insert } else { &upsert };
+        tx.execute(
+            st,
+            &[
+                &inc.id,
+                &inc.status.as_str(),
+                &inc.class.as_str(),
+                &inc.severity.as_str(),
+                &inc.county,
+                &inc.township,
+                &inc.correlation_key,
+                &inc.first_alarm_ms,
+                &inc.opened_at_ms,
+                &inc.updated_at_ms,
+                &doc,
+            ],
+        )
+        .await
+        .map_err(pg(url, "upsert incident"))?;
+    }
+    Ok(())
+}
+
+async fn write_evidence(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    if out.evidence.is_empty() {
+        return Ok(());
+    }
+    let st = tx
+        .prepare(
+            "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, seq, status, reason, values_json)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .map_err(pg(url, "prepare evidence insert"))?;
+    for x in &out.evidence {
+        let seq = x.seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+        let values = x.values.to_string();
+        let row: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+            &x.incident_id,
+            &x.device_id,
+            &x.kind.as_str(),
+            &x.ts_ms,
+            &x.received_at_ms,
+            &seq,
+            &x.status.as_str(),
+            &x.reason,
+            &values,
+        ];
+        tx.execute(&st, &row).await.map_err(pg(url, "insert evidence"))?;
+    }
+    Ok(())
+}
+
+async fn write_audit(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    if out.audit.is_empty() {
+        return Ok(());
+    }
+    let st = tx
+        .prepare(
+            "INSERT INTO audit (incident_id, at_ms, event, from_status, to_status, severity, actor, note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .await
+        .map_err(pg(url, "prepare audit insert"))?;
+    for a in &out.audit {
+        let from = a.from_status.map(Status::as_str);
+        tx.execute(
+            &st,
+            &[
+                &a.incident_id,
+                &a.at_ms,
+                &a.event.as_str(),
+                &from,
+                &a.to_status.as_str(),
+                &a.severity.as_str(),
+                &a.actor,
+                &a.note,
+            ],
+        )
+        .await
+        .map_err(pg(url, "insert audit"))?;
+    }
+    Ok(())
+}
+
+async fn write_counters(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    for (k, n) in &out.counters {
+        let n = i64::try_from(*n).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO id_counters (key, n) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET n = GREATEST(id_counters.n, EXCLUDED.n)",
+            &[k, &n],
+        )
+        .await
+        .map_err(pg(url, "upsert counter"))?;
+    }
+    Ok(())
+}
+
+/// The dispatch state and the rule state (a rule-state change of `None` deletes the row).
+async fn write_states(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    for (id, doc) in &out.dispatch_state {
+        tx.execute(
+            "INSERT INTO dispatch_state (incident_id, doc) VALUES ($1, $2)
+             ON CONFLICT (incident_id) DO UPDATE SET doc = EXCLUDED.doc",
+            &[id, doc],
+        )
+        .await
+        .map_err(pg(url, "upsert dispatch state"))?;
+    }
+    for (device, doc) in &out.rule_state {
+        let done = match doc {
+            Some(doc) => {
+                tx.execute(
+                    "INSERT INTO rule_state (device_id, doc) VALUES ($1, $2)
+                     ON CONFLICT (device_id) DO UPDATE SET doc = EXCLUDED.doc",
+                    &[device, doc],
+                )
+                .await
+            }
+            None => tx.execute("DELETE FROM rule_state WHERE device_id = $1", &[device]).await,
+        };
+        done.map_err(pg(url, "write rule state"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The PostgreSQL incident store against a real PostgreSQL (the harness's private cluster):
+//! migrations under the lock, the one-incident-per-alarm constraint under a race, and the fence.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use common::postgres::Postgres;
+use common::*;
+use firegrid_alerting::engine::AlertCore;
+use firegrid_alerting::incident::Outcome;
+use firegrid_alerting::store::{blocking, Fence, IncidentStore, PgStore, PgUrl, StoreError};
+use firegrid_ingest::{Kind, SiteType};
+
+/// A new database on `pg`, as a checked URL.
+fn database(pg: &Postgres) -> PgUrl {
+    PgUrl::parse(&pg.create_database().expect("createdb")).expect("url")
+}
+
+/// A raw connection for checking what the store wrote.
+async fn raw(url: &PgUrl) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(&url_text(url), tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client
+}
+
+fn url_text(url: &PgUrl) -> String {
+    // The harness's URLs carry no password, so the redacted form is the URL.
+    url.redacted().to_owned()
+}
+
+/// Runs `f` on a thread of its own (store calls block, and are refused on the async runtime).
+fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| s.spawn(f).join().expect("thread"))
+}
+
+/// Runs `f` on `n` threads released at once; returns their results in order.
+fn at_once<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
+    let (barrier, f) = (Arc::new(Barrier::new(n)), Arc::new(f));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (b, f) = (barrier.clone(), f.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                f(i)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("thread")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_migrating_at_once_both_start_and_the_schema_is_applied_once() {
+    let pg = Postgres::start().await.expect("postgres");
+    let url = database(&pg);
+    let u = url.clone();
+    let started = off(move || at_once(4, move |_| PgStore::connect(&u).map(drop)));
+    for r in started {
+        r.expect("every instance starts");
+    }
+    let c = raw(&url).await;
+    let rows = c.query("SELECT version, count(*) FROM schema_migrations GROUP BY version", &[]).await.expect("query");
+    let applied: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(applied, vec![(1, 1)], "version 1 recorded once");
+    let leases = c.query("SELECT partition, holder, epoch, expires_at FROM partition_leases", &[]).await;
+    assert!(leases.expect("the lease table exists").is_empty());
+}
+
+/// The outcome of a first smoke alarm of household `hh-1` through an engine core whose id
+/// counter for the day starts at `counter`.
+fn first_alarm(counter: u64) -> Outcome {
+    let settings = Arc::new(firegrid_alerting::AlertingConfig::default().validate().expect("valid"));
+    let mut core = AlertCore::new(settings);
+    let d = device("SM-1", Kind::Smoke, "hh-1", SiteType::Residential, false);
+    let key = "500112-20261129".to_owned();
+    let _ = core.restore(Vec::new(), vec![(key, counter)], Vec::new());
+    core.on_reading(&smoke_alarm(&d, T0, Some(1)), T0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_writers_cannot_open_an_incident_from_the_same_alarm() {
+    let pg = Postgres::start().await.expect("postgres");
+    for counters in [[0, 0], [0, 5]] {
+        // Same id (two instances with the same counter), then different ids (the unique index).
+        let url = database(&pg);
+        let u = url.clone();
+        let results = off(move || {
+            let stores: Vec<PgStore> = (0..2).map(|_| PgStore::connect(&u).expect("connect")).collect();
+            let stores = Arc::new(std::sync::Mutex::new(stores.into_iter().map(Some).collect::<Vec<_>>()));
+            at_once(2, move |i| {
+                let store = stores.lock().expect("lock")[i].take().expect("store");
+                store.write(&first_alarm(counters[i]))
+            })
+        });
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        let dup = results.iter().filter(|r| matches!(r, Err(StoreError::DuplicateOpen { .. }))).count();
+        assert_eq!((ok, dup), (1, 1), "counters {counters:?}: {results:?}");
+        let c = raw(&url).await;
+        let open: i64 = c.query_one("SELECT count(*) FROM incidents", &[]).await.expect("count").get(0);
+        let audit: i64 = c.query_one("SELECT count(*) FROM audit", &[]).await.expect("count").get(0);
+        assert_eq!((open, audit), (1, 1), "one incident, one opening, nothing of the loser");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_whose_fence_no_longer_holds_is_rolled_back() {
+    let pg = Postgres::start().await.expect("postgres");
+    let url = database(&pg);
+    let c = raw(&url).await;
+    let u = url.clone();
+    let mut store =
+        blocking(move || IncidentStore::open_backend(&firegrid_alerting::store::IncidentBackend::Postgres { url: u }))
+            .expect("open");
+    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
+        .await
+        .expect("lease");
+    store.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    let (store, first) = off(move || {
+        let r = store.write(&first_alarm(0));
+        (store, r)
+    });
+    first.expect("the holder of epoch 1 writes");
+    c.execute("UPDATE partition_leases SET holder = 'b', epoch = 2 WHERE partition = 'east'", &[])
+        .await
+        .expect("take over");
+    let (_store, second) = off(move || {
+        let mut store = store;
+        let r = store.write(&first_alarm(7));
+        (store, r)
+    });
+    match second {
+        Err(StoreError::Fenced { partition, epoch: 1, found: Some(2) }) => assert_eq!(partition, "east"),
+        other => panic!("expected a fenced write, got {other:?}"),
+    }
+    let n: i64 = c.query_one("SELECT count(*) FROM incidents", &[]).await.expect("count").get(0);
+    assert_eq!(n, 1, "the deposed writer's incident was not written");
+}
