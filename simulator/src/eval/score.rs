@@ -177,7 +177,7 @@ fn check_all(
 
 /// The incidents of the run: those opened while its events played out (with the windows).
 fn in_run<'a>(truth: &[TruthRecord], incidents: &'a [ObservedIncident], s: &EvalSettings) -> Vec<&'a ObservedIncident> {
-    let lo = truth.iter().map(|t| t.start_ts).min().unwrap_or(i64::MIN) - s.before_ms;
+    let lo = truth.iter().map(|t| t.start_ts).min().unwrap_or(i64::MIN).saturating_sub(s.before_ms);
     let hi = truth.iter().map(|t| t.end_ts).max().unwrap_or(i64::MAX).saturating_add(s.after_ms);
     incidents.iter().filter(|i| i.opened_at_ms >= lo && i.opened_at_ms <= hi).collect()
 }
