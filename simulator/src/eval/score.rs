@@ -233,9 +233,17 @@ pub fn score(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::observed::ObservedDispatch;
+    use crate::eval::observed::{Notified, ObservedDispatch};
     use crate::eval::report::{percentile, render_table};
     use crate::scenario::truth::Severity;
+
+    #[test]
+    fn a_run_that_injected_nothing_scores_without_overflowing() {
+        let policy = |_: &ObservedIncident, _: Severity| -> Result<Notified, String> { Ok(Notified::default()) };
+        let observed = Observed { incidents: &[], dispatches: Some(&[]) };
+        let r = score(&[], observed, &policy, &EvalSettings::default()).expect("scores");
+        assert!(r.events.is_empty() && r.fire_recall.rate.is_none());
+    }
 
     fn class(name: &str) -> ExpectedClass {
         serde_json::from_value(serde_json::json!(name)).expect("a class")
