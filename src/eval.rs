@@ -2,7 +2,9 @@
 //! Collects the incidents from the HTTP API and (with `--mqtt`) the dispatch messages from the
 //! dispatch topics while a scenario runs (`--listen-seconds`), then prints detection recall,
 //! nuisance dispatch rate, hazard recall, severity agreement, routing accuracy against the
-//! policy and time-to-dispatch percentiles, as a table or as JSON.
+//! policy and time-to-dispatch percentiles, as a table or as JSON, and with `--html FILE` as a
+//! self-contained HTML page with charts. While it listens, a progress bar with the rate of
+//! dispatch messages is drawn on a terminal (none with `--json` or when stderr is not one).
 //!
 //! The scoring is pure code in `firegrid_simulator::eval`; the routing policy it checks against
 //! is alerting's own ([`firegrid_alerting::dispatch::StationPicker`]) over the registry the pipeline
@@ -20,9 +22,10 @@ use firegrid_alerting::dispatch::StationPicker;
 use firegrid_alerting::incident::{Incident, Severity};
 use firegrid_ingest::Registry;
 use firegrid_simulator::eval::{
-    fetch_incidents, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings, ListenError,
-    Notified, Observed, ObservedDispatch, ObservedIncident,
+    fetch_incidents, render_html, render_table, score, CollectError, DispatchListener, EvalReport, EvalSettings,
+    ListenError, Notified, Observed, ObservedDispatch, ObservedIncident,
 };
+use firegrid_simulator::progress::Progress;
 use firegrid_simulator::scenario::truth::{parse_records, Severity as TruthSeverity, TruthRecord};
 
 /// Why an evaluation could not be made.
@@ -54,6 +57,14 @@ pub enum EvalError {
     /// The report could not be encoded.
     #[error("cannot encode the report: {0}")]
     Json(#[from] serde_json::Error),
+    /// The HTML report could not be written.
+    #[error("cannot write the HTML report {}: {source}", path.display())]
+    Html {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// `firegrid eval …`
@@ -90,6 +101,9 @@ pub struct EvalArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write the report as a self-contained HTML page with charts to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
 }
 
 /// Reads a truth file.
@@ -156,7 +170,7 @@ impl EvalArgs {
         };
         if self.listen_seconds > 0 {
             eprintln!("listening to {}/dispatch/# for {} s", self.topic_prefix, self.listen_seconds);
-            tokio::time::sleep(Duration::from_secs(self.listen_seconds)).await;
+            listen(listener.as_ref(), Duration::from_secs(self.listen_seconds), self.json).await;
         }
         let truth = read_truth(&self.truth)?;
         let since = truth.iter().map(|t| t.start_ts).min().unwrap_or(0) - EvalSettings::default().before_ms;
@@ -170,6 +184,10 @@ impl EvalArgs {
         let routing = Routing { registry: &registry, max_distance_km: self.max_distance_km };
         let dispatches = collected.as_ref().map(|c| c.dispatches.as_slice());
         let report = evaluate(&truth, &incidents, dispatches, &routing, &settings)?;
+        if let Some(path) = &self.html {
+            std::fs::write(path, render_html(&report))
+                .map_err(|source| EvalError::Html { path: path.clone(), source })?;
+        }
         if self.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
@@ -177,4 +195,22 @@ impl EvalArgs {
         }
         Ok(report)
     }
+}
+
+/// Waits `period` while the listener collects, with a progress bar of the dispatch messages
+/// and their rate on a terminal (none with `--json` or off a terminal).
+async fn listen(listener: Option<&DispatchListener>, period: Duration, json: bool) {
+    let bar = Progress::on_stderr(json, period.as_millis() as u64);
+    let start = tokio::time::Instant::now();
+    let end = start + period;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while tokio::time::Instant::now() < end {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = tokio::time::sleep_until(end) => {}
+        }
+        let seen = listener.map_or(0, |l| l.count() as u64);
+        bar.update(start.elapsed().as_millis() as u64, seen, start.elapsed());
+    }
+    bar.finish();
 }

@@ -20,7 +20,8 @@
 //! - [`store`]: the SQLite incident store, its schema and migrations, and its thread.
 //! - [`dispatch`]: routing ([`dispatch::StationPicker`]), escalation, the outbox's delivery over
 //!   MQTT, webhooks and server-sent events, MQTT acknowledgements, assembled as [`DispatchStage`].
-//! - [`http`]: one router for the API and the console, one `Caller` extractor.
+//! - [`http`]: one router for the API and the console, one `Caller` extractor; `/api/v1` routes are
+//!   added through one table that the OpenAPI document (`/api/v1/openapi.json`) is checked against.
 //! - [`access`]: API tokens, the role × action table, private secret files.
 //! - [`config`]: the `[alerting]` table, validated once into [`AlertSettings`] (`[dispatch]` is
 //!   [`DispatchConfig`]).

@@ -1,20 +1,22 @@
 //! The `firegrid simulate …` subcommands: `registry` writes the registry files, `run` publishes
 //! a fleet with scenarios and writes the ground truth, `load` publishes as fast as asked. The
 //! binary adds `Simulate { #[command(subcommand)] cmd: SimulateCommand }` and calls
-//! [`SimulateCommand::execute`].
+//! [`SimulateCommand::execute`]. `run` and `load` draw a progress bar with the rate on a terminal
+//! ([`crate::progress`]): none with `--json` or when stderr is not a terminal.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 use crate::error::SimError;
 use crate::fleet::{generate_registry, paths_in, write_registry, FleetSpec, DEFAULT_SEED};
-use crate::load::{run_load_observed, LoadProgress, LoadSpec};
+use crate::load::{run_load_observed, LoadSpec};
+use crate::progress::{self, Progress};
 use crate::publisher::parse_url;
 use crate::readings::Intervals;
-use crate::run::{run_scenario, RunSpec};
+use crate::run::{run_scenario_observed, RunSpec};
 use crate::scenario::ScenarioKind;
 
 /// Which fleet (the same flags must be given to `registry` and `run`).
@@ -213,7 +215,14 @@ async fn run(a: RunArgs) -> Result<(), SimError> {
         credentials: None,
     };
     eprintln!("publishing to {} for {:?} at {}x; ground truth to {}", a.url, a.duration, a.speedup, a.truth.display());
-    let r = run_scenario(&spec).await?;
+    const STEPS: u64 = 1000;
+    let bar = Progress::on_stderr(false, STEPS);
+    let r = run_scenario_observed(&spec, &CancellationToken::new(), |p| {
+        bar.update(progress::position(p.fraction, STEPS), p.delivered, p.elapsed);
+    })
+    .await;
+    bar.finish();
+    let r = r?;
     println!(
         "sent {} messages in {:.1} s ({} errors); {} events in {}",
         r.sent,
@@ -241,8 +250,14 @@ async fn load(a: LoadArgs) -> Result<(), SimError> {
         registry: a.registry_dir.as_deref().map(paths_in),
         inflight: a.inflight,
     };
-    let r = run_load_observed(&spec, progress_bar).await?;
-    eprintln!();
+    const STEPS: u64 = 1000;
+    let bar = Progress::on_stderr(a.json, STEPS);
+    let r = run_load_observed(&spec, |p| {
+        bar.update(progress::position(p.fraction, STEPS), p.delivered, p.elapsed);
+    })
+    .await;
+    bar.finish();
+    let r = r?;
     if a.json {
         println!(
             "{}",
@@ -259,23 +274,6 @@ async fn load(a: LoadArgs) -> Result<(), SimError> {
         println!("rate      {:.1}/s (asked {asked}, QoS {})", r.rate, a.qos);
     }
     Ok(())
-}
-
-fn progress_bar(p: LoadProgress) {
-    let width = 30;
-    let done = (p.fraction * width as f64).round() as usize;
-    let rate = p.delivered as f64 / p.elapsed.as_secs_f64().max(1e-3);
-    let mut err = std::io::stderr().lock();
-    let _ = write!(
-        err,
-        "\r[{}{}] {:>3.0}%  {} sent  {:.0}/s ",
-        "#".repeat(done.min(width)),
-        "-".repeat(width - done.min(width)),
-        p.fraction * 100.0,
-        p.delivered,
-        rate
-    );
-    let _ = err.flush();
 }
 
 #[cfg(test)]

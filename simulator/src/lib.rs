@@ -3,7 +3,7 @@
 //! fire and nuisance scenarios with their ground truth, MQTT publishers — a paced load
 //! generator and a scenario runner — and the scoring of what firegrid made of a run
 //! (`firegrid eval`). Generation and scoring are pure and deterministic for a seed; only
-//! [`publisher`], [`run`], [`load`], [`cli`] and the collectors of [`eval`] do I/O.
+//! [`publisher`], [`run`], [`load`], [`progress`], [`cli`] and the collectors of [`eval`] do I/O.
 //!
 //! # Layout
 //!
@@ -18,6 +18,7 @@
 //! | [`run`] | the scenario runner: the fleet and its scenarios in real time, truth as they start |
 //! | [`load`] | the load generator: readings as fast as asked |
 //! | [`eval`] | scoring a run against its truth (pure), and collecting incidents and dispatches |
+//! | [`progress`] | the progress bar on a terminal (none in JSON mode or off a terminal) |
 //! | [`cli`] | the `firegrid simulate …` subcommands |
 //! | `rng`, [`error`] | leaves: the seeded random stream, the error type |
 //!
@@ -32,6 +33,7 @@ pub mod error;
 pub mod eval;
 pub mod fleet;
 pub mod load;
+pub mod progress;
 pub mod publisher;
 pub mod readings;
 mod rng;
@@ -43,7 +45,7 @@ pub use error::SimError;
 pub use fleet::{generate_registry, paths_in, write_registry, Fleet, FleetSpec};
 pub use load::{run_load, LoadReport, LoadSpec};
 pub use readings::ReadingGenerator;
-pub use run::{run_scenario, run_scenario_until, RunReport, RunSpec};
+pub use run::{run_scenario, run_scenario_observed, run_scenario_until, RunProgress, RunReport, RunSpec};
 pub use scenario::schedule::Message;
 pub use scenario::truth::{ExpectedClass, TruthRecord};
 pub use scenario::ScenarioKind;

@@ -149,6 +149,26 @@ pub async fn run_scenario(spec: &RunSpec) -> Result<RunReport, SimError> {
 /// Runs the fleet and its scenarios for `spec.duration` or until `stop` is cancelled, then waits
 /// (up to 30 s) for what was published to be delivered and disconnects.
 pub async fn run_scenario_until(spec: &RunSpec, stop: &CancellationToken) -> Result<RunReport, SimError> {
+    run_scenario_observed(spec, stop, |_| {}).await
+}
+
+/// Progress of a running scenario run, handed to the observer about ten times a second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunProgress {
+    /// Messages delivered so far.
+    pub delivered: u64,
+    /// Since the start.
+    pub elapsed: Duration,
+    /// Share of the run's duration behind us, 0–1.
+    pub fraction: f64,
+}
+
+/// [`run_scenario_until`], calling `observe` with progress about ten times a second.
+pub async fn run_scenario_observed(
+    spec: &RunSpec,
+    stop: &CancellationToken,
+    mut observe: impl FnMut(RunProgress),
+) -> Result<RunReport, SimError> {
     if !(spec.speedup.is_finite() && spec.speedup > 0.0) {
         return Err(SimError::InvalidSpec(format!("speedup must be a positive number, not {}", spec.speedup)));
     }
@@ -186,6 +206,9 @@ pub async fn run_scenario_until(spec: &RunSpec, stop: &CancellationToken) -> Res
         let next = gen.next_due().unwrap_or(end_ms).min(end_ms);
         let next = pending.last().map_or(next, |t| next.min(t.start_ts));
         let wait = (next - elapsed_ms()).clamp(1, 100);
+        let elapsed = start.elapsed();
+        let fraction = elapsed.as_secs_f64() / spec.duration.as_secs_f64().max(1e-3);
+        observe(RunProgress { delivered: publisher.delivered(), elapsed, fraction: fraction.min(1.0) });
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
             () = stop.cancelled() => {}

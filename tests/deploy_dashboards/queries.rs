@@ -212,8 +212,11 @@ pub(crate) fn rule_expressions() -> Result<Vec<(String, String)>> {
 // ---------------------------------------------------------------------------------------------------------------
 // Division variables
 
+/// A division variable: dashboard file, variable name, its `(text, value)` options.
+pub(crate) type DivisionVariable = (String, String, Vec<(String, String)>);
+
 /// The `text : value` options of every custom variable named `county` or `township`, by dashboard and variable.
-pub(crate) fn division_variables() -> Result<Vec<(String, String, Vec<(String, String)>)>> {
+pub(crate) fn division_variables() -> Result<Vec<DivisionVariable>> {
     let mut out = Vec::new();
     for (file, d) in load_dashboards()? {
         for v in d["templating"]["list"].as_array().into_iter().flatten() {

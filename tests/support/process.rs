@@ -188,6 +188,11 @@ pub fn run_to_exit(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Resu
 
 /// [`run_to_exit`] with the exit code (`None` when a signal ended the process).
 pub fn run_to_status(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(Option<i32>, String)> {
+    run_split(args, env, limit).map(|(code, out, err)| (code, format!("{err}{out}")))
+}
+
+/// [`run_to_status`] with stdout and stderr apart (both files, not terminals): `(code, stdout, stderr)`.
+pub fn run_split(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(Option<i32>, String, String)> {
     let dir = tempfile::tempdir()?;
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_firegrid"))
@@ -211,7 +216,7 @@ pub fn run_to_status(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Re
         }
         std::thread::sleep(EXIT_POLL);
     };
-    Ok((status.code(), format!("{}{}", std::fs::read_to_string(err)?, std::fs::read_to_string(out)?)))
+    Ok((status.code(), std::fs::read_to_string(out)?, std::fs::read_to_string(err)?))
 }
 
 /// How often [`run_to_exit`] and [`Firegrid::stop`] look whether the process has exited.

@@ -177,7 +177,7 @@ fn check_all(
 
 /// The incidents of the run: those opened while its events played out (with the windows).
 fn in_run<'a>(truth: &[TruthRecord], incidents: &'a [ObservedIncident], s: &EvalSettings) -> Vec<&'a ObservedIncident> {
-    let lo = truth.iter().map(|t| t.start_ts).min().unwrap_or(i64::MIN) - s.before_ms;
+    let lo = truth.iter().map(|t| t.start_ts).min().unwrap_or(i64::MIN).saturating_sub(s.before_ms);
     let hi = truth.iter().map(|t| t.end_ts).max().unwrap_or(i64::MAX).saturating_add(s.after_ms);
     incidents.iter().filter(|i| i.opened_at_ms >= lo && i.opened_at_ms <= hi).collect()
 }
@@ -233,9 +233,17 @@ pub fn score(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::observed::ObservedDispatch;
+    use crate::eval::observed::{Notified, ObservedDispatch};
     use crate::eval::report::{percentile, render_table};
     use crate::scenario::truth::Severity;
+
+    #[test]
+    fn a_run_that_injected_nothing_scores_without_overflowing() {
+        let policy = |_: &ObservedIncident, _: Severity| -> Result<Notified, String> { Ok(Notified::default()) };
+        let observed = Observed { incidents: &[], dispatches: Some(&[]) };
+        let r = score(&[], observed, &policy, &EvalSettings::default()).expect("scores");
+        assert!(r.events.is_empty() && r.fire_recall.rate.is_none());
+    }
 
     fn class(name: &str) -> ExpectedClass {
         serde_json::from_value(serde_json::json!(name)).expect("a class")
