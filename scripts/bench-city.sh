@@ -9,7 +9,8 @@
 # Loopback only; stops everything it started.
 #   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 105 80: ~1.0M devices)
 #   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it),
-#          SWEEP=0
+#          SWEEP=0, HEAPTRACK=/path/prefix (run firegrid under heaptrack, keep its profile there and print the
+#          allocation sites holding the most at the peak; RSS and times are then heaptrack's, not the figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 URBAN=${1:-105}
@@ -53,7 +54,13 @@ read -r secs kib <"$work/check.time"
 echo "check-config: $secs s, peak RSS $((kib / 1024)) MiB = $((kib * 1024 / N)) bytes/device"
 
 t0=$(now)
-$bin run --config deploy/firegrid.toml & fg=$!
+if [ -n "${HEAPTRACK:-}" ]; then
+    heaptrack -o "$HEAPTRACK" $bin run --config deploy/firegrid.toml >"$work/heaptrack.out" 2>&1 & tracer=$!
+    pids+=($tracer)
+    until fg=$(pgrep -P $tracer -x firegrid); do sleep 0.05; done
+else
+    $bin run --config deploy/firegrid.toml & fg=$!
+fi
 pids+=($fg)
 until curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null; do
     kill -0 $fg || { echo "firegrid exited"; exit 1; }
@@ -100,7 +107,11 @@ print(f"reload: longest /healthz round trip {worst*1000:.0f} ms during 30 s afte
 PY
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg); CPU of firegrid so far: $(awk -v t="$(getconf CLK_TCK)" '{print ($14+$15)/t}' /proc/$fg/stat) s"
-kill -TERM $fg; wait $fg || true
+kill -TERM $fg; wait $fg 2>/dev/null || true
+if [ -n "${HEAPTRACK:-}" ]; then
+    wait $tracer || true
+    heaptrack_print -f "$HEAPTRACK".*zst -p 1 -n 16 -s 1 -a 0 -T 0 -l 0 2>/dev/null | sed -n '/PEAK MEMORY/,$p' | head -120
+fi
 # The offline sweep with a million watched devices, in-process (no broker needed).
 if [ "${SWEEP:-1}" = 1 ]; then
     FIREGRID_SWEEP_DEVICES=$N cargo bench -q -p firegrid-alerting --bench sweep 2>/dev/null | grep -v '^$'

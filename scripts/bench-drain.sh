@@ -4,6 +4,9 @@
 # by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
 # ratio, firegrid's peak RSS and its CPU time per reading. Loopback only; stops everything it started.
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
+#   env:   FIREGRID_BIN (default target/release/firegrid, built first); REGISTRY_DIR=dir (a registry from
+#          `firegrid simulate registry`: firegrid loads it and the backlog comes from its devices — the drain
+#          with a city-size registry of issue 14; without it, the simulator's default fleet of 5,000 devices)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -17,8 +20,15 @@ trap cleanup EXIT
 start_servers
 http_port=$(free_port)
 
-cargo build --release -q
-bin=./target/release/firegrid
+if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --release -q; fi
+bin=${FIREGRID_BIN:-./target/release/firegrid}
+registry=()
+if [ -n "${REGISTRY_DIR:-}" ]; then
+    export FIREGRID_REGISTRY__DEVICES="$REGISTRY_DIR/devices.csv" FIREGRID_REGISTRY__STATIONS="$REGISTRY_DIR/stations.csv" \
+           FIREGRID_REGISTRY__GRIDS="$REGISTRY_DIR/grids.csv"
+    registry=(--registry-dir "$REGISTRY_DIR")
+    echo "registry: $(($(wc -l <"$REGISTRY_DIR/devices.csv") - 1)) devices"
+fi
 filter='firegrid/v1/+/+/+/+'
 export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
        FIREGRID_STORE__INFLUXDB__URL="http://127.0.0.1:$vm_port" FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" \
@@ -31,7 +41,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null
 kill -TERM $fg; wait $fg
 
 echo "publishing $N readings (QoS 1) ..."
-$bin simulate load --url "mqtt://127.0.0.1:$mqtt_port" --rate 0 --total "$N" --qos 1 --json | tail -1
+$bin simulate load --url "mqtt://127.0.0.1:$mqtt_port" "${registry[@]}" --rate 0 --total "$N" --qos 1 --json | tail -1
 
 t0=$(now)
 mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -c -x 86400 -i null-sub -q 1 -t "$filter" -C "$N" >/dev/null
@@ -43,7 +53,9 @@ t0=$(now)
 $bin run --config deploy/firegrid.toml & fg=$!
 pids+=($fg)
 peak=0
+ready=""
 while :; do
+    [ -z "$ready" ] && curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && ready=$(now)
     written=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_points_written_total/ {print $2}') || written=0
     hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status 2>/dev/null || echo 0)
     [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
@@ -59,4 +71,5 @@ kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
 echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
+echo "                 ready after $(python3 -c "print(round(${ready:-$t0}-$t0,2))") s; from ready: $(python3 -c "print(round($N/($t1-${ready:-$t0})))") readings/s"
 echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -179,6 +179,8 @@ async fn a_registered_device_that_never_reports_is_offline_once_and_counted() {
     assert!(hazards[0].starts_with("fire_incident,class=hazard,severity=low,"), "{}", hazards[0]);
     assert!(hazards[0].contains("sd-quiet"), "{}", hazards[0]);
     assert_eq!(e.metric("firegrid_devices_offline", &[]), 1.0);
+    let township = [("county", "500112"), ("township", "500112002")];
+    assert_eq!(e.metric("firegrid_township_devices_offline", &township), 1.0, "counted in its township");
     assert_eq!(e.metric("firegrid_incidents_open", &[("class", "hazard")]), 1.0);
     e.stop().await;
 }

@@ -19,6 +19,12 @@ pub enum OptionsError {
     Tls(#[from] TlsError),
 }
 
+/// The most QoS 1 messages a client of ours has in flight to the broker (below the broker's own
+/// Receive Maximum it changes nothing: mosquitto grants 20, EMQX 32). rumqttc reserves a slot per
+/// allowed message up front — about 216 bytes each, 14 MB per client at its default of 65,535 —
+/// so the bound is the largest fixed cost of the process (issue 14's heap profile).
+pub const OUTGOING_INFLIGHT_MAX: u16 = 1024;
+
 /// The transport of `s`: TLS (with the rustls configuration of [`tls`]) or plain TCP.
 fn transport(s: &MqttSettings) -> Result<Option<Transport>, OptionsError> {
     match &s.tls {
@@ -31,6 +37,7 @@ fn transport(s: &MqttSettings) -> Result<Option<Transport>, OptionsError> {
 /// dispatch stage's and the probe's, which speak MQTT 5).
 pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
+    o.set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT_MAX);
     o.set_clean_start(false)
         .set_manual_acks(true)
         .set_keep_alive(s.keep_alive)
