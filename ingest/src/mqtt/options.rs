@@ -17,6 +17,13 @@ pub enum OptionsError {
     Tls(#[from] TlsError),
 }
 
+/// The most QoS 1 publishes of firegrid's own (dead letters, dispatch messages) awaiting their
+/// PUBACK; more wait in the request queue. rumqttc sizes a table by this limit up front (about
+/// 216 bytes a slot) and its default, 65,535, cost 14 MB per client — 28 MB of every process,
+/// the ingest and the dispatch connection — for a window brokers cap far lower anyway
+/// (mosquitto's Receive Maximum is 20).
+const OUTGOING_INFLIGHT: u16 = 1024;
+
 /// Builds the client options of DESIGN §8 from settings.
 pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
     let mut o = MqttOptions::new(s.client_id.clone(), s.host.clone(), s.port);
@@ -25,7 +32,8 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
         .set_keep_alive(s.keep_alive)
         .set_session_expiry_interval(Some(s.session_expiry_seconds))
         .set_receive_maximum(Some(s.receive_maximum))
-        .set_max_packet_size(Some(s.max_packet_bytes));
+        .set_max_packet_size(Some(s.max_packet_bytes))
+        .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT);
     if let Some((user, pass)) = &s.credentials {
         o.set_credentials(user.clone(), pass.clone());
     }
