@@ -91,8 +91,8 @@ const DEMO_MAX_BYTES: u64 = 1 << 30;
 /// readings (~270 KB/s), far more than the in-process consumer ever lags. rumqttd counts only
 /// topic and payload against it, while each message it holds costs about three times that
 /// (its ~250-byte `Publish` record in a doubling `Vec`, and the 8 KiB network read buffer its
-/// payload is a slice of, kept whole while any message of it is in the log): 32 MiB held about
-/// 100 MB of the demo's 160 MB (heaptrack), 80 MiB (`run`'s) most of its earlier 250 MB.
+/// payload is a slice of, kept whole while any message of it is in the log): with 32 MiB the
+/// demo's RSS was 150 MB at 6 minutes, with 8 MiB 108 MB (debug builds, `scripts/soak-demo.sh`).
 const DEMO_BROKER_LOG_BYTES: u64 = 8 << 20;
 
 /// How often the demo deletes the incidents closed more than [`DEMO_RETENTION_DAYS`] ago.
