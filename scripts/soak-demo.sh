@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Demo soak (issue 15): runs `firegrid demo` in a fresh data directory for MINUTES and prints, every
-# INTERVAL seconds, the elapsed time, RSS (VmRSS), peak RSS (VmHWM) and the data directory's size,
-# then the readings stored. Loopback only; stops the demo it started (SIGTERM, by PID).
+# INTERVAL seconds, the elapsed time, RSS (VmRSS), its anonymous part (heap, stacks: what the
+# process allocated) and file-backed part (its code), peak RSS (VmHWM) and the data directory's
+# size, then the readings stored. Loopback only; stops the demo it started (SIGTERM, by PID).
 #   usage: scripts/soak-demo.sh [MINUTES] [INTERVAL] [PROFILE]   (defaults: 60, 60, release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,14 +19,15 @@ FIREGRID_LOG=warn $bin demo --data-dir "$work/demo" --listen "127.0.0.1:$http_po
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-echo "minute  rss_mib  peak_mib  data_mib"
+echo "minute  rss_mib  anon_mib  file_mib  peak_mib  data_mib"
 start=$(date +%s)
 while :; do
     sleep "$INTERVAL"
     now=$(date +%s); elapsed=$(( now - start ))
     rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status); hwm=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status)
+    anon=$(awk '/RssAnon/ {print int($2/1024)}' /proc/$pid/status); file=$(awk '/RssFile/ {print int($2/1024)}' /proc/$pid/status)
     data=$(du -sm "$work/demo" | cut -f1)
-    printf "%6.1f  %7s  %8s  %8s\n" "$(python3 -c "print($elapsed/60)")" "$rss" "$hwm" "$data"
+    printf "%6.1f  %7s  %8s  %8s  %8s  %8s\n" "$(python3 -c "print($elapsed/60)")" "$rss" "$anon" "$file" "$hwm" "$data"
     [ "$elapsed" -ge $(( MINUTES * 60 )) ] && break
 done
 sqlite3 "$work/demo/readings.sqlite3" 'SELECT count(*) FROM points;' | sed 's/^/readings stored: /'

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use firegrid_alerting::access::private_file::write_private;
+use firegrid_alerting::store::IncidentStore;
 use firegrid_ingest::config::Secret;
 use firegrid_ingest::RegistryPaths;
 use firegrid_simulator::fleet::{generate_registry, paths_in, write_registry, FleetSpec};
@@ -86,9 +87,16 @@ const DEMO_RETENTION_DAYS: u32 = 1;
 /// The most the demo's readings file may take; its oldest hours are dropped past it (checked
 /// every minute). The demo writes about 3 MB of readings a minute, so this holds about 6 hours.
 const DEMO_MAX_BYTES: u64 = 1 << 30;
-/// The embedded broker's in-memory log per filter in the demo: about 2 minutes of the simulator's
-/// readings, instead of `run`'s 80 MiB (which held most of the demo's 250 MB).
-const DEMO_BROKER_LOG_BYTES: u64 = 32 << 20;
+/// The embedded broker's in-memory log per filter in the demo: about 30 s of the simulator's
+/// readings (~270 KB/s), far more than the in-process consumer ever lags. rumqttd counts only
+/// topic and payload against it, while each message it holds costs about three times that
+/// (its ~250-byte `Publish` record in a doubling `Vec`, and the 8 KiB network read buffer its
+/// payload is a slice of, kept whole while any message of it is in the log): with 32 MiB the
+/// demo's RSS was 150 MB at 6 minutes, with 8 MiB 108 MB (debug builds, `scripts/soak-demo.sh`).
+const DEMO_BROKER_LOG_BYTES: u64 = 8 << 20;
+
+/// How often the demo deletes the incidents closed more than [`DEMO_RETENTION_DAYS`] ago.
+const INCIDENT_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
 /// users, with the two secrets the banner prints.
@@ -162,6 +170,11 @@ fn banner(opts: &DemoOptions, files: &DemoFiles, http: SocketAddr, mqtt: Option<
         DEMO_RETENTION_DAYS * 24,
         DEMO_MAX_BYTES >> 20
     ));
+    banner.push_str(&format!(
+        "  incidents:         {}   (closed ones are kept {} h; open ones until closed in the console)\n",
+        firegrid_alerting::store::db_path(&opts.data_dir).display(),
+        DEMO_RETENTION_DAYS * 24
+    ));
     banner.push_str(&format!("  metrics:           http://{http}/metrics\n"));
     banner.push_str(&format!("  Ctrl-C stops it; the data stays in {}.\n\n", opts.data_dir.display()));
     banner
@@ -206,6 +219,27 @@ async fn simulate(mut spec: RunSpec, stop: CancellationToken) {
     }
 }
 
+/// Deletes the incidents closed before the demo's retention from `incidents.sqlite3`, now and
+/// every [`INCIDENT_PRUNE_EVERY`] until `stop` (on a connection of its own beside the engine's,
+/// on a blocking thread): the readings file has its cap, and this keeps the incidents file from
+/// growing with every closed incident. Open incidents stay until someone closes them.
+async fn prune_incidents(data_dir: PathBuf, stop: CancellationToken) {
+    let kept_ms = i64::from(DEMO_RETENTION_DAYS) * 86_400_000;
+    loop {
+        let dir = data_dir.clone();
+        let before_ms = firegrid_ingest::clock::now_ms() - kept_ms;
+        match tokio::task::spawn_blocking(move || IncidentStore::open(&dir)?.prune_closed(before_ms)).await {
+            Ok(Ok(0)) | Err(_) => {}
+            Ok(Ok(n)) => tracing::info!(event = "demo_incidents_pruned", incidents = n),
+            Ok(Err(e)) => tracing::warn!(event = "demo_incidents_prune_failed", error = %e),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(INCIDENT_PRUNE_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
 /// Cancels `demo` after `d`, unless it was cancelled before.
 async fn stop_after(d: Duration, demo: CancellationToken) {
     tokio::select! {
@@ -230,6 +264,7 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     let _ = out.write_all(banner(&opts, &files, running.http_addr, mqtt).as_bytes()).and_then(|()| out.flush());
     let demo = shutdown.child_token();
     let sim = tokio::spawn(simulate(simulation(&files, mqtt), demo.child_token()));
+    tokio::spawn(prune_incidents(opts.data_dir.clone(), demo.child_token()));
     if let Some(d) = opts.duration {
         tokio::spawn(stop_after(d, demo.clone()));
     }
@@ -322,6 +357,43 @@ fn existing(file: &Path, pick: impl Fn(&[&str]) -> Option<String>) -> std::io::R
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_demo_deletes_incidents_closed_before_its_retention_with_their_rows_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = IncidentStore::open(dir.path()).unwrap();
+        let conn = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path())).unwrap();
+        // (id, status, updated_at_ms): closed long ago, closed lately, open long ago.
+        for (id, status, at) in
+            [("old-closed", "resolved", 1_000), ("new-closed", "false_alarm", 9_000), ("old-open", "open", 1_000)]
+        {
+            conn.execute(
+                "INSERT INTO incidents (id, status, class, severity, county, township, opened_at_ms, updated_at_ms, doc)
+                 VALUES (?1, ?2, 'fire', 'high', 'c', 't', ?3, ?3, '{}')",
+                rusqlite::params![id, status, at],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, status, reason, values_json)
+                 VALUES (?1, 'sd-1', 'smoke', ?2, ?2, 'alarm', 'smoke', '{}')",
+                rusqlite::params![id, at],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO audit (incident_id, at_ms, event, to_status, severity, actor, note)
+                 VALUES (?1, ?2, 'opened', ?3, 'high', 'engine', '')",
+                rusqlite::params![id, at, status],
+            )
+            .unwrap();
+        }
+        assert_eq!(store.prune_closed(5_000).unwrap(), 1);
+        for table in ["incidents", "evidence", "audit"] {
+            let column = if table == "incidents" { "id" } else { "incident_id" };
+            let mut stmt = conn.prepare(&format!("SELECT {column} FROM {table} ORDER BY {column}")).unwrap();
+            let ids: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap();
+            assert_eq!(ids, ["new-closed", "old-open"], "{table}");
+        }
+    }
 
     #[cfg(unix)]
     #[test]

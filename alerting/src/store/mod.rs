@@ -168,6 +168,23 @@ impl SqliteStore {
         sqlite(&self.path, what)
     }
 
+    /// Deletes the incidents closed before `before_ms` with their evidence, audit trail, outbox
+    /// rows and dispatch state, in one transaction (the demo's retention; `run` keeps every
+    /// incident). The engine holds only open incidents, so nothing it knows goes; returns how many.
+    pub fn prune_closed(&mut self, before_ms: i64) -> Result<usize, StoreError> {
+        let old = format!("SELECT id FROM incidents WHERE status IN {CLOSED} AND updated_at_ms < ?1");
+        let path = self.path.as_str();
+        let tx = self.conn.transaction().map_err(sqlite(path, "begin"))?;
+        for table in ["evidence", "audit", "outbox", "dispatch_state"] {
+            let sql = format!("DELETE FROM {table} WHERE incident_id IN ({old})");
+            tx.execute(&sql, [before_ms]).map_err(sqlite(path, "prune closed incidents"))?;
+        }
+        let n = tx.execute(&format!("DELETE FROM incidents WHERE id IN ({old})"), [before_ms]);
+        let n = n.map_err(sqlite(path, "prune closed incidents"))?;
+        tx.commit().map_err(sqlite(path, "commit"))?;
+        Ok(n)
+    }
+
     /// Writes one outcome in one transaction.
     pub fn write(&mut self, out: &Outcome) -> Result<(), StoreError> {
         if out.writes_nothing() {

@@ -43,7 +43,7 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
         .set_keep_alive(s.keep_alive)
         .set_session_expiry_interval(Some(s.session_expiry_seconds))
         .set_receive_maximum(Some(s.receive_maximum))
-        .set_max_packet_size(Some(s.max_packet_bytes));
+        .set_max_packet_size(Some(s.max_packet_bytes))
     if let Some((user, pass)) = &s.credentials {
         o.set_credentials(user.clone(), pass.clone());
     }
