@@ -73,11 +73,11 @@ pub fn connect(s: &MqttSettings) -> Result<(Client, Connection), OptionsError> {
     Ok(match s.protocol {
         MqttProtocol::V5 => {
             let (c, el) = AsyncClient::new(client_options(s)?, cap);
-            (Client::V5(c), Connection::V5(el))
+            (Client::V5(c), Connection::V5(Box::new(el)))
         }
         MqttProtocol::V311 => {
             let (c, el) = rumqttc::AsyncClient::new(client_options_v311(s)?, cap);
-            (Client::V4(c), Connection::V4(el))
+            (Client::V4(c), Connection::V4(Box::new(el)))
         }
     })
 }
