@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use firegrid_alerting::{AlertSettings, AlertingConfig, DispatchConfig, DispatchSettings};
-use firegrid_ingest::config::SpoolSettings;
+use firegrid_ingest::config::{duration, SpoolSettings};
 use firegrid_ingest::config::{
     ConfigError, EmbeddedStoreConfig, InfluxConfig, InfluxSettings, IngestConfig, IngestSettings, MqttConfig,
     MqttSettings, SpoolConfig,
@@ -116,6 +116,7 @@ pub struct HttpConfig {
     /// How long a client has to send a request's whole header, from the connection's first
     /// byte or the previous response: a client that withholds it is disconnected, so idle or
     /// trickling sockets cannot hold the `max_connections` slots.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub header_read_timeout_ms: u64,
 }
 
@@ -452,6 +453,10 @@ fn set_path(root: &mut toml::Value, keys: &[String], raw: &str) -> Result<(), St
     }
     let new = match cur {
         toml::Value::String(_) => toml::Value::String(raw.to_owned()),
+        // A duration key takes "30s" or "7d" too; its own deserializer judges the text.
+        toml::Value::Integer(_) if keys.last().is_some_and(|k| duration::is_duration_key(k)) => {
+            raw.trim().parse().map_or_else(|_| toml::Value::String(raw.trim().to_owned()), toml::Value::Integer)
+        }
         toml::Value::Integer(_) => {
             toml::Value::Integer(raw.trim().parse().map_err(|_| format!("`{raw}` is not an integer"))?)
         }
@@ -488,6 +493,20 @@ mod tests {
         assert_eq!(s.mqtt.port, 1883);
         assert!(s.mqtt.embedded.is_some() && matches!(s.store, StoreSettings::Embedded(_)));
         assert_eq!(s.http_listen.port(), 8080);
+    }
+
+    #[test]
+    fn duration_keys_take_a_number_in_their_unit_or_a_humantime_duration_from_file_and_environment() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f.toml");
+        let file = "[mqtt]\nsession_expiry_seconds = \"7d\"\nreconnect_max_ms = \"30s\"\nkeep_alive_seconds = 45\n";
+        std::fs::write(&p, file).expect("write");
+        let c = Config::load(Some(&p), env(&[("FIREGRID_HTTP__HEADER_READ_TIMEOUT_MS", "5s")])).expect("loads");
+        assert_eq!((c.mqtt.session_expiry_seconds, c.mqtt.reconnect_max_ms), (604_800, 30_000));
+        assert_eq!((c.mqtt.keep_alive_seconds, c.http.header_read_timeout_ms), (45, 5_000));
+        let e = Config::load(Some(&p), env(&[("FIREGRID_MQTT__KEEP_ALIVE_SECONDS", "soon")])).expect_err("bad");
+        let e = e.to_string();
+        assert!(e.contains("keep_alive_seconds") && e.contains("\"30s\""), "{e}");
     }
 
     #[test]

@@ -50,9 +50,9 @@ enum Command {
         /// Where the embedded broker takes MQTT 3.1.1 publishers.
         #[arg(long, default_value = "127.0.0.1:1883")]
         mqtt_listen: String,
-        /// Stop after this many seconds (default: until Ctrl-C).
-        #[arg(long)]
-        duration_seconds: Option<u64>,
+        /// Stop after this many seconds, or this long (`90`, `10m`, `1h 30m`; default: until Ctrl-C).
+        #[arg(long, value_parser = firegrid_ingest::config::duration::parse_seconds)]
+        duration_seconds: Option<std::time::Duration>,
     },
     /// Simulate a Chongqing sensor fleet: registry files, readings with scenarios, load.
     #[command(subcommand)]
@@ -150,7 +150,7 @@ fn real_main(cli: Cli) -> Result<(), Failure> {
                     data_dir,
                     http_listen: listen,
                     mqtt_listen,
-                    duration: duration_seconds.map(std::time::Duration::from_secs),
+                    duration: duration_seconds,
                 };
                 firegrid::demo::run(opts, shutdown).await
             })

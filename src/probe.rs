@@ -1,6 +1,6 @@
 //! `firegrid check-config --probe`: beyond parsing, reaches what `run` will use — the broker
-//! (a login with the configured credentials and TLS, under a separate client id so the service's
-//! own session is left alone), the store (it answers, and its bucket and organization, or its
+//! (a login with the configured credentials, TLS and protocol, under a separate client id so the
+//! service's own session is left alone), the store (it answers, and its bucket and organization, or its
 //! database, exist; nothing is written) and the data directory (where the incident store lives:
 //! writable). Each failure is one line that says what to fix.
 //!
@@ -11,9 +11,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use firegrid_ingest::config::{InfluxSettings, InfluxTarget, MqttSettings};
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet};
-use rumqttc::v5::{AsyncClient, ConnectionError, Event};
+use firegrid_ingest::config::{InfluxSettings, InfluxTarget, MqttProtocol, MqttSettings};
+use firegrid_ingest::mqtt::client::{Client, Connection, Event, PollError};
+use firegrid_ingest::mqtt::options::{self, OptionsError};
+use rumqttc::v5::mqttbytes::v5::ConnectReturnCode;
+use rumqttc::v5::ConnectionError;
 use serde_json::Value;
 
 use crate::config::{Settings, StoreSettings};
@@ -34,19 +36,18 @@ pub async fn probe(settings: &Settings) -> Vec<String> {
     failures
 }
 
-/// Logs in to the broker as `{client_id}-probe` with a clean, non-persistent session.
+/// Logs in to the broker as `{client_id}-probe` with a clean, non-persistent session, in the
+/// consumer's protocol (`mqtt.protocol`).
 async fn probe_broker(m: &MqttSettings) -> Option<String> {
     let at = format!("mqtt.url {}:{}", m.host, m.port);
-    let mut options = match firegrid_ingest::mqtt::options::client_options(m) {
-        Ok(o) => o,
+    let (client, mut conn) = match probe_client(m) {
+        Ok(c) => c,
         Err(e) => return Some(format!("{e}")),
     };
-    options.set_client_id(format!("{}-probe", m.client_id)).set_clean_start(true).set_session_expiry_interval(None);
-    let (client, mut el) = AsyncClient::new(options, 10);
     let outcome = tokio::time::timeout(PROBE_TIMEOUT, async {
         loop {
-            match el.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+            match conn.poll().await {
+                Ok(Event::ConnAck { .. }) => return Ok(()),
                 Ok(_) => {}
                 Err(e) => return Err(e),
             }
@@ -55,30 +56,83 @@ async fn probe_broker(m: &MqttSettings) -> Option<String> {
     .await;
     let failure = match outcome {
         Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(broker_failure(&at, &e)),
+        Ok(Err(PollError::V5(e))) => Some(broker_failure(&at, &e)),
+        Ok(Err(PollError::V4(e))) => Some(broker_failure_v311(&at, &e)),
         Err(_) => Some(format!("{at}: no answer within {PROBE_TIMEOUT:?} (firewall, or not an MQTT port?)")),
     };
-    let _ = client.try_disconnect();
+    let _ = client.disconnect().await;
     failure
 }
 
-/// What a failed login means for the operator.
-fn broker_failure(at: &str, e: &ConnectionError) -> String {
-    match e {
-        ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword) => {
+/// The probe's client: the consumer's options under `{client_id}-probe`, with a clean session.
+fn probe_client(m: &MqttSettings) -> Result<(Client, Connection), OptionsError> {
+    let mut probe = m.clone();
+    probe.client_id = format!("{}-probe", m.client_id);
+    Ok(match m.protocol {
+        MqttProtocol::V5 => {
+            let mut o = options::client_options(&probe)?;
+            o.set_clean_start(true).set_session_expiry_interval(None);
+            let (c, el) = rumqttc::v5::AsyncClient::new(o, 10);
+            (Client::V5(c), Connection::V5(Box::new(el)))
+        }
+        MqttProtocol::V311 => {
+            let mut o = options::client_options_v311(&probe)?;
+            o.set_clean_session(true);
+            let (c, el) = rumqttc::AsyncClient::new(o, 10);
+            (Client::V4(c), Connection::V4(Box::new(el)))
+        }
+    })
+}
+
+/// How the broker refused a login, whatever the protocol.
+enum Refusal {
+    BadUserNamePassword,
+    NotAuthorized,
+    Other(String),
+}
+
+/// What a refused login means for the operator.
+fn refused(at: &str, why: Refusal) -> String {
+    match why {
+        Refusal::BadUserNamePassword => {
             format!("{at}: the broker refused the username or password: check mqtt.username and mqtt.password(_file)")
         }
-        // mosquitto answers a wrong password with Not Authorized (0x87), not 0x86.
-        ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => format!(
+        // mosquitto answers a wrong password with Not Authorized (0x87; 5 in 3.1.1), not 0x86.
+        Refusal::NotAuthorized => format!(
             "{at}: the broker refused the login (not authorized): check mqtt.username and mqtt.password(_file), \
              and that the broker lets this user in"
         ),
-        ConnectionError::ConnectionRefused(code) => format!("{at}: the broker refused the connection ({code:?})"),
-        ConnectionError::Tls(t) => {
-            format!("{at}: TLS failed ({t}): check mqtt.ca_file, mqtt.tls_cert_file and mqtt.tls_key_file")
+        Refusal::Other(code) => format!("{at}: the broker refused the connection ({code})"),
+    }
+}
+
+/// What a failed MQTT 5 login means for the operator.
+fn broker_failure(at: &str, e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::ConnectionRefused(ConnectReturnCode::BadUserNamePassword) => {
+            refused(at, Refusal::BadUserNamePassword)
         }
+        ConnectionError::ConnectionRefused(ConnectReturnCode::NotAuthorized) => refused(at, Refusal::NotAuthorized),
+        ConnectionError::ConnectionRefused(code) => refused(at, Refusal::Other(format!("{code:?}"))),
+        ConnectionError::Tls(t) => tls_failure(at, t),
         other => format!("{at}: cannot connect: {}", causes(other)),
     }
+}
+
+/// What a failed MQTT 3.1.1 login means for the operator.
+fn broker_failure_v311(at: &str, e: &rumqttc::ConnectionError) -> String {
+    use rumqttc::{ConnectReturnCode as Code, ConnectionError as E};
+    match e {
+        E::ConnectionRefused(Code::BadUserNamePassword) => refused(at, Refusal::BadUserNamePassword),
+        E::ConnectionRefused(Code::NotAuthorized) => refused(at, Refusal::NotAuthorized),
+        E::ConnectionRefused(code) => refused(at, Refusal::Other(format!("{code:?}"))),
+        E::Tls(t) => tls_failure(at, t),
+        other => format!("{at}: cannot connect: {}", causes(other)),
+    }
+}
+
+fn tls_failure(at: &str, t: &dyn std::fmt::Display) -> String {
+    format!("{at}: TLS failed ({t}): check mqtt.ca_file, mqtt.tls_cert_file and mqtt.tls_key_file")
 }
 
 /// An error with its causes.

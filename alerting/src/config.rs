@@ -29,6 +29,7 @@ pub struct SmokeConfig {
     /// Battery charge at or below which the device is a low-battery hazard, percent.
     pub battery_low_pct: f64,
     /// How often the device reports when all is well, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub expected_interval_seconds: u64,
     /// Missed intervals after which the device is offline (a hazard).
     pub offline_after_intervals: u32,
@@ -54,16 +55,20 @@ pub struct ElectricalConfig {
     /// Residual current at or above which an electrical fire alarm builds, mA.
     pub residual_alarm_ma: f64,
     /// How long the residual current must stay at or above the alarm value, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub residual_alarm_sustain_seconds: u64,
     /// Residual current of the pre-alarm (a hazard), mA.
     pub residual_prealarm_ma: f64,
     /// How long the residual current must stay at or above the pre-alarm value, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub residual_prealarm_sustain_seconds: u64,
     /// Cable temperature (any channel) at or above which an alarm builds, °C.
     pub cable_temp_alarm_c: f64,
     /// How long a cable temperature must stay at or above the alarm value, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub cable_temp_sustain_seconds: u64,
     /// How often the device reports when all is well, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub expected_interval_seconds: u64,
     /// Missed intervals after which the device is offline (a hazard).
     pub offline_after_intervals: u32,
@@ -95,12 +100,14 @@ pub struct ForestIrConfig {
     /// Hotspot frames needed within the window for a fire alarm (one frame is sun glint).
     pub hotspot_confirm_frames: u32,
     /// Window in which the hotspot frames must fall, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub hotspot_window_seconds: u64,
     /// Smoke score that confirms a single hotspot frame at once, 0–1.
     pub smoke_confirm_score: f64,
     /// Smoke score that alone raises a pre-alarm hazard (verify on site), 0–1.
     pub smoke_prealarm_score: f64,
     /// How often the camera reports when all is well, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub expected_interval_seconds: u64,
     /// Missed intervals after which the camera is offline (a hazard).
     pub offline_after_intervals: u32,
@@ -126,12 +133,15 @@ impl Default for ForestIrConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CorrelationConfig {
     /// Alarms of one household (else one device) this close to the incident's last alarm join it, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub household_window_seconds: u64,
     /// Forest hotspots this close to an open forest fire join it, metres.
     pub forest_radius_m: f64,
     /// Forest hotspots this soon after an open forest fire's last alarm join it, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub forest_window_seconds: u64,
     /// An alarm persisting unsilenced this long confirms the fire (severity critical), seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub confirm_persist_seconds: u64,
     /// Site types where a single-device fire alarm is critical at once.
     pub critical_site_types: Vec<String>,
@@ -160,9 +170,11 @@ impl Default for CorrelationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
     /// How often the offline check and the persistence timer run, milliseconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub tick_ms: u64,
     /// Grace after start-up before a registered device that has not reported can be offline,
     /// in addition to its offline delay, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub startup_grace_seconds: u64,
 }
 
@@ -202,6 +214,7 @@ pub struct AlertingConfig {
     pub unregistered_max_open_incidents: usize,
     /// An alarm whose reading (`ts`) is older than this when it arrives is a late alarm: stored,
     /// recorded for the grid manager to check (`verify`), never dispatched as a live fire, seconds.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub max_alarm_age_seconds: u64,
     /// Smoke detector thresholds.
     pub smoke: SmokeConfig,

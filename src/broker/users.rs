@@ -8,7 +8,6 @@
 //! for any station included. Where stations connect over MQTT, use mosquitto or EMQX with the
 //! ACLs of docs/operations.md.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -42,8 +41,8 @@ pub enum UsersError {
         file: PathBuf,
     },
     /// No randomness for generated credentials.
-    #[error("reading /dev/urandom: {0}")]
-    Random(std::io::Error),
+    #[error("the operating system's random source failed: {0}")]
+    Random(getrandom::Error),
 }
 
 /// The users of a loaded file.
@@ -151,9 +150,11 @@ impl SharedUsers {
 }
 
 /// 128 random bits from the OS, as 32 hex characters (generated passwords and tokens).
+/// `getrandom` asks the kernel (getrandom(2), which waits for the pool to be seeded at boot),
+/// with no file descriptor and no dependence on `/dev` being mounted in a container.
 pub(crate) fn random_secret() -> Result<String, UsersError> {
     let mut buf = [0u8; 16];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).map_err(UsersError::Random)?;
+    getrandom::fill(&mut buf).map_err(UsersError::Random)?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 

@@ -19,10 +19,13 @@ use super::escalation::Timeouts;
 #[serde(deny_unknown_fields, default)]
 pub struct DispatchConfig {
     /// A `respond` notification unacknowledged this long goes to the next station.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub ack_timeout_seconds: u64,
     /// Acknowledged but no `on_scene` this long: the township team is brought in.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub on_scene_timeout_seconds: u64,
     /// A hazard unacknowledged this long goes to the township team.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub hazard_ack_timeout_seconds: u64,
     /// Range of the nearest-available-station fallback across boundaries, km.
     pub max_distance_km: f64,
@@ -32,17 +35,22 @@ pub struct DispatchConfig {
     /// First line of this file is the webhook secret.
     pub webhook_secret_file: String,
     /// One webhook request.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub webhook_timeout_ms: u64,
     /// PEM CA bundle trusted besides the built-in roots, for receivers behind a private CA.
     pub webhook_ca_file: String,
     /// A webhook not delivered this long after it was enqueued is given up (`abandoned`); so is
     /// one whose incident has closed. A receiver down for a day gets no stale fire.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::seconds")]
     pub webhook_max_age_seconds: u64,
     /// Delivery retry backoff doubles from here…
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub retry_min_ms: u64,
     /// …up to here, and never gives up.
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub retry_max_ms: u64,
     /// The outbox is polled this often (new notifications wake delivery at once).
+    #[serde(deserialize_with = "firegrid_ingest::config::duration::millis")]
     pub outbox_poll_ms: u64,
 }
 

@@ -15,17 +15,21 @@ pub struct IngestConfig {
     /// Largest payload accepted; larger ones are dead-lettered as `too_large`.
     pub max_payload_bytes: usize,
     /// How far in the future a reading's `ts` may lie.
+    #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub max_future_seconds: u64,
     /// How far in the past a reading's `ts` may lie.
+    #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub max_past_seconds: u64,
     /// A batch is written when it holds this many lines…
     pub batch_max_lines: usize,
     /// …or when its oldest line is this old…
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub batch_max_age_ms: u64,
     /// …or when its unacknowledged messages reach this share (percent) of the broker's window…
     pub batch_window_percent: u8,
     /// …or when no message has come for this long: a broker whose real window is smaller than
     /// `receive_maximum` (rumqttd's is 100) pauses until acks come, and this keeps it fed.
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub batch_idle_ms: u64,
     /// Batches queued for the writer; when full, intake waits (backpressure, nothing dropped).
     pub pending_batches: usize,

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod duration;
 mod ingest;
 mod mqtt;
 mod store;

@@ -52,13 +52,17 @@ pub struct MqttConfig {
     /// MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once (1–65535).
     pub receive_maximum: u16,
     /// How long the broker keeps the session (and queues messages) while firegrid is away.
+    #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub session_expiry_seconds: u32,
     /// Keep-alive interval.
+    #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub keep_alive_seconds: u64,
     /// First reconnect delay; doubles per failure. Each delay is jittered between half its value
     /// and its value ([`crate::backoff`]), so clients that lost the broker together spread out.
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub reconnect_min_ms: u64,
     /// Longest reconnect delay before jitter (firegrid never gives up).
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub reconnect_max_ms: u64,
     /// Largest packet firegrid accepts from the broker (MQTT 5 Maximum Packet Size).
     pub max_packet_bytes: u32,

@@ -27,11 +27,14 @@ pub struct InfluxConfig {
     /// File whose first line is the token.
     pub token_file: String,
     /// Timeout of one write request.
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub timeout_ms: u64,
     /// First retry delay; doubles per failure. Each delay is jittered between half its value and
     /// its value ([`crate::backoff`]); a server's `Retry-After` is a floor.
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub retry_min_ms: u64,
     /// Longest retry delay before jitter.
+    #[serde(deserialize_with = "crate::config::duration::millis")]
     pub retry_max_ms: u64,
     /// PEM CA bundle trusted besides the built-in roots (an https:// store behind a private CA).
     pub ca_file: String,
@@ -157,6 +160,7 @@ impl InfluxConfig {
 pub struct EmbeddedStoreConfig {
     /// Day tables wholly older than this are dropped (checked every minute); at most 366 (the
     /// `points` view is one SELECT per day, and SQLite allows 500).
+    #[serde(deserialize_with = "crate::config::duration::days")]
     pub retention_days: u32,
     /// SQLite's `synchronous` for the readings file: `full` (the default) syncs the write-ahead
     /// log on every commit, so a reading acknowledged to the broker survives a power cut;

@@ -13,15 +13,25 @@ use bytes::Bytes;
 use rumqttc::v5;
 use rumqttc::Outgoing;
 
-/// The client's request queue is closed (the event loop has ended).
+/// The client's request queue is closed or full (the event loop has ended, or is not polled):
+/// rumqttc's reason, without the request it hands back (which nobody here resends).
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The MQTT 5 client's request could not be queued.
-    #[error(transparent)]
-    V5(#[from] v5::ClientError),
-    /// The MQTT 3.1.1 client's request could not be queued.
-    #[error(transparent)]
-    V4(#[from] rumqttc::ClientError),
+    /// The request could not be queued.
+    #[error("the MQTT client did not take the request: {0}")]
+    NotQueued(String),
+}
+
+impl From<v5::ClientError> for ClientError {
+    fn from(e: v5::ClientError) -> Self {
+        ClientError::NotQueued(e.to_string())
+    }
+}
+
+impl From<rumqttc::ClientError> for ClientError {
+    fn from(e: rumqttc::ClientError) -> Self {
+        ClientError::NotQueued(e.to_string())
+    }
 }
 
 /// The connection failed (the event loop reconnects on the next poll).
@@ -44,12 +54,13 @@ pub enum Client {
     V4(rumqttc::AsyncClient),
 }
 
-/// The consumer's event loop, in the configured protocol.
+/// The consumer's event loop, in the configured protocol (boxed: the two differ in size, and
+/// there is one per process).
 pub enum Connection {
     /// MQTT 5.
-    V5(v5::EventLoop),
+    V5(Box<v5::EventLoop>),
     /// MQTT 3.1.1.
-    V4(rumqttc::EventLoop),
+    V4(Box<rumqttc::EventLoop>),
 }
 
 impl std::fmt::Debug for Connection {

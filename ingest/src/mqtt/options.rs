@@ -43,7 +43,7 @@ pub fn client_options(s: &MqttSettings) -> Result<MqttOptions, OptionsError> {
         .set_keep_alive(s.keep_alive)
         .set_session_expiry_interval(Some(s.session_expiry_seconds))
         .set_receive_maximum(Some(s.receive_maximum))
-        .set_max_packet_size(Some(s.max_packet_bytes))
+        .set_max_packet_size(Some(s.max_packet_bytes));
     if let Some((user, pass)) = &s.credentials {
         o.set_credentials(user.clone(), pass.clone());
     }
@@ -80,11 +80,11 @@ pub fn connect(s: &MqttSettings) -> Result<(Client, Connection), OptionsError> {
     Ok(match s.protocol {
         MqttProtocol::V5 => {
             let (c, el) = AsyncClient::new(client_options(s)?, cap);
-            (Client::V5(c), Connection::V5(el))
+            (Client::V5(c), Connection::V5(Box::new(el)))
         }
         MqttProtocol::V311 => {
             let (c, el) = rumqttc::AsyncClient::new(client_options_v311(s)?, cap);
-            (Client::V4(c), Connection::V4(el))
+            (Client::V4(c), Connection::V4(Box::new(el)))
         }
     })
 }
