@@ -297,6 +297,18 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_of_exactly_the_size_limit_is_accepted_and_one_byte_more_is_too_large() {
+        let at = |n: usize| {
+            let head = r#"{"values":{"obscuration_db_m":0.1},"pad":""#;
+            format!("{head}{}\"}}", "x".repeat(n - head.len() - 2))
+        };
+        let limit = Limits::default().max_payload_bytes;
+        assert_eq!(at(limit).len(), limit);
+        assert!(dec(Kind::Smoke, &at(limit)).is_ok());
+        assert!(matches!(dec(Kind::Smoke, &at(limit + 1)), Err(r) if r.reason == Reason::TooLarge));
+    }
+
+    #[test]
     fn every_rejection_reason_is_produced_with_the_field_named() {
         let big = format!(r#"{{"values":{{"obscuration_db_m":0.1}},"pad":"{}"}}"#, "x".repeat(5000));
         let cases: &[(Kind, &[u8], Reason, &str)] = &[
