@@ -1,5 +1,6 @@
 //! Promises of the ingest path with a real mosquitto and a real VictoriaMetrics, firegrid
-//! in-process: refused messages never fill the MQTT window, `/readyz` is not ready while the
+//! in-process: refused messages never fill the MQTT window, unacknowledged messages nearing the
+//! window flush the batch when no other rule could, `/readyz` is not ready while the
 //! broker is away, and a reading whose topic disagrees with the registry is counted as a location
 //! mismatch and stored at the registry's location; and `mqtts://` works against mosquitto with TLS.
 
@@ -56,6 +57,55 @@ async fn a_stream_of_refused_messages_ten_times_the_window_never_fills_it() -> R
         .context("the readings behind the refused stream stored")?;
         let rejected = support::api::metric(&api, "firegrid_messages_rejected_total{reason=\"not_json\"}").await?;
         ensure!(rejected == refused as f64, "{rejected} refused of {refused}");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
+        Ok(())
+    })
+    .await?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_messages_nearing_the_window_flush_the_batch_when_no_other_rule_can() -> Result<()> {
+    const WINDOW: u16 = 20;
+    const PER_DEVICE: u64 = 20;
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let mqtt = Mosquitto::start().await?;
+        let vm = VictoriaMetrics::start().await?;
+        let dir = tempfile::tempdir()?;
+        let devices: Vec<TestDevice> = fleet::devices(10).into_iter().filter(|d| d.registered).collect();
+        let mut s = settings(dir.path(), &mqtt, &vm, &devices)?;
+        // Only the window can flush within this test: a batch would otherwise be written at
+        // 100,000 lines, at 10 minutes of age or after 10 minutes without a message. The broker
+        // hands over 20 messages and waits for their acks; 10 unacknowledged (50 %) flush a batch.
+        s.mqtt.receive_maximum = WINDOW;
+        s.ingest.batch_window_percent = 50;
+        s.ingest.batch_max_lines = std::num::NonZeroUsize::new(100_000).context("non-zero")?;
+        s.ingest.batch_max_age = Duration::from_secs(600);
+        s.ingest.batch_idle = Duration::from_secs(600);
+        let shutdown = CancellationToken::new();
+        let running = firegrid::start(s, shutdown.clone()).await?;
+        let api = format!("http://{}", running.http_addr);
+
+        // Ten windows of readings (200, a multiple of the 10 that flush a batch).
+        let ts = firegrid_ingest::clock::now_ms() - 600_000;
+        let stream: Vec<(String, Vec<u8>)> = (1..=PER_DEVICE)
+            .flat_map(|seq| {
+                devices.iter().map(move |d| (fleet::topic(d), fleet::payload(d, seq, ts + seq as i64 * 1000)))
+            })
+            .map(|(t, p)| (t, p.into_bytes()))
+            .collect();
+        let n = stream.len();
+        support::publish::publish_all(mqtt.port(), "window-flush-pub", stream).await?;
+
+        let want: std::collections::BTreeSet<(String, u64)> =
+            devices.iter().flat_map(|d| (1..=PER_DEVICE).map(move |seq| (d.id.clone(), seq))).collect();
+        support::eventually(Duration::from_secs(20), || async {
+            Ok((fleet::stored_pairs(&vm).await? == want).then_some(()))
+        })
+        .await
+        .context("every reading stored, batch by batch as the window filled")?;
+        let batches = support::api::metric(&api, "firegrid_write_batches_total{outcome=\"ok\"}").await?;
+        ensure!(batches >= (n / 10) as f64, "{batches} batches for {n} readings: a batch holds at most 10");
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(10), running.wait()).await??;
         Ok(())

@@ -15,8 +15,10 @@
 //! (counted in `firegrid_mqtt_stale_acks_total`), since the broker redelivers those messages and
 //! an ack on the new connection would name another message.
 //!
-//! Bounded: the sequencer holds one place per unacknowledged QoS 1 message, and the broker hands
-//! firegrid at most its window of those (MQTT 5 Receive Maximum).
+//! Bounded: the sequencer holds one place per unacknowledged QoS 1 message that reached the event
+//! loop. A broker that honours the Receive Maximum sends at most that many; mosquitto 2.0.11 sends
+//! more once acks come in order, so what bounds the places is the ingest queue and the batches
+//! behind it (docs/guarantees.md "Memory"): when they are full the event loop stops reading.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -297,6 +297,47 @@ mod tests {
     }
 
     #[test]
+    fn a_payload_of_exactly_the_size_limit_is_accepted_and_one_byte_more_is_too_large() {
+        let at = |n: usize| {
+            let head = r#"{"values":{"obscuration_db_m":0.1},"pad":""#;
+            format!("{head}{}\"}}", "x".repeat(n - head.len() - 2))
+        };
+        let limit = Limits::default().max_payload_bytes;
+        assert_eq!(at(limit).len(), limit);
+        assert!(dec(Kind::Smoke, &at(limit)).is_ok());
+        assert!(matches!(dec(Kind::Smoke, &at(limit + 1)), Err(r) if r.reason == Reason::TooLarge));
+    }
+
+    #[test]
+    fn eight_cable_channels_are_accepted_and_nine_are_out_of_range() {
+        let cables = |n: usize| {
+            let temps = vec!["30.5"; n].join(",");
+            format!(r#"{{"values":{{"residual_current_ma":12,"cable_temp_c":[{temps}]}}}}"#)
+        };
+        let r = dec(Kind::Electrical, &cables(8)).expect("eight channels");
+        assert!(matches!(r.values, Values::Electrical(ref v) if v.cable_temp_c.len() == 8));
+        assert!(matches!(dec(Kind::Electrical, &cables(9)), Err(r) if r.reason == Reason::OutOfRange));
+    }
+
+    #[test]
+    fn a_forest_camera_position_and_ambient_temperature_are_taken_within_their_ranges() {
+        let cam = |lat: f64, lon: f64, ambient: f64| {
+            format!(r#"{{"values":{{"max_temp_c":30,"hotspot_px":0,"lat":{lat},"lon":{lon},"ambient_c":{ambient}}}}}"#)
+        };
+        let r = dec(Kind::ForestIr, &cam(-33.5, -70.6, -12.0)).expect("southern and western hemisphere, below zero");
+        let Values::ForestIr(v) = r.values else { panic!("forest values") };
+        assert_eq!((v.lat, v.lon, v.ambient_c), (Some(-33.5), Some(-70.6), Some(-12.0)));
+        for (bad, field) in
+            [(cam(-90.5, 0.0, 0.0), "lat"), (cam(0.0, -180.5, 0.0), "lon"), (cam(0.0, 0.0, -40.5), "ambient_c")]
+        {
+            assert!(
+                matches!(dec(Kind::ForestIr, &bad), Err(ref r) if r.reason == Reason::OutOfRange && r.detail.contains(field)),
+                "{field}"
+            );
+        }
+    }
+
+    #[test]
     fn every_rejection_reason_is_produced_with_the_field_named() {
         let big = format!(r#"{{"values":{{"obscuration_db_m":0.1}},"pad":"{}"}}"#, "x".repeat(5000));
         let cases: &[(Kind, &[u8], Reason, &str)] = &[
