@@ -11,10 +11,15 @@ use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::store::IncidentFilter;
 use firegrid_ingest::{now_ms, Kind, SiteType};
 
-#[tokio::test]
-async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start(dir.path());
+on_both_stores!(
+    an_alarm_is_stored_counted_and_written_as_a_fire_incident_line,
+    actions_move_the_lifecycle_and_each_transition_is_one_line,
+    a_restart_keeps_incidents_evidence_audit_trail_and_correlation,
+    a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart,
+);
+
+async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line(store: TestStore) {
+    let mut e = start_on(&store, |_| {});
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let t = now_ms();
     let line = e.line_after(smoke_alarm(&d, t, Some(1))).await;
@@ -33,10 +38,8 @@ async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
     e.stop().await;
 }
 
-#[tokio::test]
-async fn actions_move_the_lifecycle_and_each_transition_is_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start(dir.path());
+async fn actions_move_the_lifecycle_and_each_transition_is_one_line(store: TestStore) {
+    let mut e = start_on(&store, |_| {});
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let line = e.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
     let id = line.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -56,13 +59,11 @@ async fn actions_move_the_lifecycle_and_each_transition_is_one_line() {
     e.stop().await;
 }
 
-#[tokio::test]
-async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation(store: TestStore) {
     let a = device("sd-a", Kind::Smoke, "h-1", SiteType::Residential, false);
     let b = device("sd-b", Kind::Smoke, "h-1", SiteType::Residential, false);
     let t = now_ms();
-    let mut e = start(dir.path());
+    let mut e = start_on(&store, |_| {});
     let opened = e.line_after(smoke_alarm(&a, t, Some(1))).await;
     let escalated = e.line_after(smoke_alarm(&b, t + 1000, Some(1))).await;
     assert!(escalated.contains("severity=critical") && escalated.contains("event=\"escalated\""), "{escalated}");
@@ -71,7 +72,7 @@ async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation() {
     let before = e.handle.get(&id).await.unwrap().unwrap();
     e.stop().await;
 
-    let mut e = start(dir.path());
+    let mut e = start_on(&store, |_| {});
     let after = e.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(after, before);
     assert_eq!(after.incident.status, Status::Acknowledged);
@@ -133,10 +134,8 @@ impl Dispatcher for ToM1 {
     }
 }
 
-#[tokio::test]
-async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start_with(dir.path(), |engine| engine.set_dispatcher(ToM1));
+async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart(store: TestStore) {
+    let mut e = start_on(&store, |engine| engine.set_dispatcher(ToM1));
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let opened = e.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
     let dispatched = e.next_line().await;
@@ -145,7 +144,7 @@ async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_resta
     let id = opened.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     e.stop().await;
 
-    let e = start(dir.path());
+    let e = start_on(&store, |_| {});
     let rec = e.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(rec.incident.status, Status::Dispatched);
     assert_eq!(rec.incident.notified_stations, ["m-1"]);
