@@ -335,13 +335,13 @@ pub fn start_on(store: &TestStore, setup: impl FnOnce(&mut firegrid_alerting::En
 macro_rules! on_both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 super::$name(super::common::TestStore::sqlite().await).await
             })*
         }
         mod postgres {
-            $(#[tokio::test]
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 super::$name(super::common::TestStore::postgres().await).await
             })*

@@ -76,8 +76,19 @@ pub(crate) fn pg<'a>(url: &'a PgUrl, what: &'static str) -> impl Fn(tokio_postgr
         {
             return StoreError::DuplicateOpen { detail: db.and_then(|d| d.detail()).unwrap_or_default().to_owned() };
         }
-        StoreError::Postgres { url: url.redacted().to_owned(), what, message: redact(&source.to_string()) }
+        StoreError::Postgres { url: url.redacted().to_owned(), what, message: describe(&source) }
     }
+}
+
+/// The driver's error with what its `Display` leaves out: the server's message and code, or
+/// the underlying I/O error (passwords redacted).
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    let text = match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
+    };
+    redact(&text)
 }
 
 /// Refuses a blocking call from inside an async runtime (it would panic there).
