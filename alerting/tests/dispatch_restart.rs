@@ -6,7 +6,6 @@
 mod common;
 mod dispatch_fixture;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
