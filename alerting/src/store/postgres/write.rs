@@ -31,6 +31,9 @@ impl PgStore {
 /// Upserts the incidents; one this outcome opens (its `opened` audit entry) is a plain insert,
 /// so a second writer opening the same id fails instead of overwriting it.
 async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+    if out.incidents.is_empty() {
+        return Ok(());
+    }
     let opened: Vec<&str> =
         out.audit.iter().filter(|a| a.event == Event::Opened).map(|a| a.incident_id.as_str()).collect();
     let insert = tx
@@ -76,33 +79,30 @@ async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Re
     Ok(())
 }
 
+/// The evidence rows in one statement (arrays unnested: one round trip however many rows).
 async fn write_evidence(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
     if out.evidence.is_empty() {
         return Ok(());
     }
-    let st = tx
-        .prepare(
-            "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, seq, status, reason, values_json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .await
-        .map_err(pg(url, "prepare evidence insert"))?;
-    for x in &out.evidence {
-        let seq = x.seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-        let values = x.values.to_string();
-        let row: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-            &x.incident_id,
-            &x.device_id,
-            &x.kind.as_str(),
-            &x.ts_ms,
-            &x.received_at_ms,
-            &seq,
-            &x.status.as_str(),
-            &x.reason,
-            &values,
-        ];
-        tx.execute(&st, &row).await.map_err(pg(url, "insert evidence"))?;
-    }
+    let ev = &out.evidence;
+    let incident: Vec<&str> = ev.iter().map(|x| x.incident_id.as_str()).collect();
+    let device: Vec<&str> = ev.iter().map(|x| x.device_id.as_str()).collect();
+    let kind: Vec<&str> = ev.iter().map(|x| x.kind.as_str()).collect();
+    let ts: Vec<i64> = ev.iter().map(|x| x.ts_ms).collect();
+    let received: Vec<i64> = ev.iter().map(|x| x.received_at_ms).collect();
+    let seq: Vec<Option<i64>> = ev.iter().map(|x| x.seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX))).collect();
+    let status: Vec<&str> = ev.iter().map(|x| x.status.as_str()).collect();
+    let reason: Vec<&str> = ev.iter().map(|x| x.reason.as_str()).collect();
+    let values: Vec<String> = ev.iter().map(|x| x.values.to_string()).collect();
+    tx.execute(
+        "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, seq, status, reason, values_json)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                              $7::text[], $8::text[], $9::text[])
+         ON CONFLICT DO NOTHING",
+        &[&incident, &device, &kind, &ts, &received, &seq, &status, &reason, &values],
+    )
+    .await
+    .map_err(pg(url, "insert evidence"))?;
     Ok(())
 }
 
@@ -152,7 +152,8 @@ async fn write_counters(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Res
     Ok(())
 }
 
-/// The dispatch state and the rule state (a rule-state change of `None` deletes the row).
+/// The dispatch state and the rule state: the last change of each device wins (as applying
+/// them in order would), upserts and deletes each in one statement.
 async fn write_states(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
     for (id, doc) in &out.dispatch_state {
         tx.execute(
@@ -163,19 +164,34 @@ async fn write_states(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Resul
         .await
         .map_err(pg(url, "upsert dispatch state"))?;
     }
-    for (device, doc) in &out.rule_state {
-        let done = match doc {
+    if out.rule_state.is_empty() {
+        return Ok(());
+    }
+    let last: std::collections::HashMap<&str, Option<&str>> =
+        out.rule_state.iter().map(|(d, doc)| (d.as_str(), doc.as_deref())).collect();
+    let (mut up_ids, mut up_docs, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+    for (device, doc) in last {
+        match doc {
             Some(doc) => {
-                tx.execute(
-                    "INSERT INTO rule_state (device_id, doc) VALUES ($1, $2)
-                     ON CONFLICT (device_id) DO UPDATE SET doc = EXCLUDED.doc",
-                    &[device, doc],
-                )
-                .await
+                up_ids.push(device);
+                up_docs.push(doc);
             }
-            None => tx.execute("DELETE FROM rule_state WHERE device_id = $1", &[device]).await,
-        };
-        done.map_err(pg(url, "write rule state"))?;
+            None => gone.push(device),
+        }
+    }
+    if !up_ids.is_empty() {
+        tx.execute(
+            "INSERT INTO rule_state (device_id, doc) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (device_id) DO UPDATE SET doc = EXCLUDED.doc",
+            &[&up_ids, &up_docs],
+        )
+        .await
+        .map_err(pg(url, "upsert rule state"))?;
+    }
+    if !gone.is_empty() {
+        tx.execute("DELETE FROM rule_state WHERE device_id = ANY($1)", &[&gone])
+            .await
+            .map_err(pg(url, "delete rule state"))?;
     }
     Ok(())
 }
