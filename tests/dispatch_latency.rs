@@ -8,6 +8,9 @@
 //! * The measurement (ignored by default): `firegrid_dispatch_seconds` and the time from a
 //!   sensor's publish to its station's dispatch topic, one probe every 100 ms under 20,000
 //!   readings/s. Run: `cargo test --release --test dispatch_latency -- --ignored --nocapture`.
+//!
+//! Each runs on both incident stores: SQLite, and PostgreSQL on a private server of the harness
+//! (`…_on_postgres`), so the two figures come from the same load and the same probes.
 
 mod support;
 
@@ -25,11 +28,19 @@ use tokio_util::sync::CancellationToken;
 /// Alarms the probe publishes, each from its own household.
 const PROBES: usize = 250;
 
-/// A load, the probes' pace under it, and how long the load runs.
+/// A load, the probes' pace under it, how long the load runs, and the incident store.
 struct Load {
     rate: u32,
     seconds: u64,
     probe_every: Duration,
+    store: Store,
+}
+
+/// The incident store of a run.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    Sqlite,
+    Postgres,
 }
 
 /// Smoke devices of distinct households: `(device_id, topic)`.
@@ -98,6 +109,15 @@ async fn probe_under_load(load: &Load) -> Result<(Samples, String, String)> {
     }
     c.http.listen = "127.0.0.1:0".into();
     c.data.dir = dir.path().join("data").display().to_string();
+    let _pg = match load.store {
+        Store::Sqlite => None,
+        Store::Postgres => {
+            let pg = support::Postgres::start().await?;
+            c.incidents.backend = "postgres".into();
+            c.incidents.postgres.url = pg.create_database()?;
+            Some(pg)
+        }
+    };
     let shutdown = CancellationToken::new();
     let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
     let api = format!("http://{}", running.http_addr);
@@ -189,7 +209,16 @@ async fn probe(port: u16) -> Result<(AsyncClient, Arrivals, tokio::task::JoinHan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_probe_alarm_is_dispatched_under_background_load() -> Result<()> {
-    let load = Load { rate: 2000, seconds: 8, probe_every: Duration::from_millis(10) };
+    every_probe_dispatched(Store::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_probe_alarm_is_dispatched_under_background_load_on_postgres() -> Result<()> {
+    every_probe_dispatched(Store::Postgres).await
+}
+
+async fn every_probe_dispatched(store: Store) -> Result<()> {
+    let load = Load { rate: 2000, seconds: 8, probe_every: Duration::from_millis(10), store };
     let (samples, report, _) =
         tokio::time::timeout(Duration::from_secs(120), probe_under_load(&load)).await.context("bounded")??;
     println!("load generator: {}", report.trim());
@@ -201,7 +230,20 @@ async fn every_probe_alarm_is_dispatched_under_background_load() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement: run with --release --ignored --nocapture"]
 async fn dispatch_latency_under_twenty_thousand_readings_per_second() -> Result<()> {
-    let load = Load { rate: 20_000, seconds: 40, probe_every: Duration::from_millis(100) };
+    measure(Store::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement: run with --release --ignored --nocapture"]
+async fn dispatch_latency_under_twenty_thousand_readings_per_second_on_postgres() -> Result<()> {
+    measure(Store::Postgres).await
+}
+
+/// The measurement under 20,000 readings/s (rate overridable with `FIREGRID_LATENCY_RATE`).
+async fn measure(store: Store) -> Result<()> {
+    let rate = std::env::var("FIREGRID_LATENCY_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(20_000);
+    let load = Load { rate, seconds: 40, probe_every: Duration::from_millis(100), store };
+    println!("incident store: {store:?}, {rate} readings/s");
     let (samples, load_report, metrics) = probe_under_load(&load).await?;
     let received: f64 = metrics
         .lines()

@@ -104,3 +104,37 @@ async fn the_event_stream_shows_a_station_its_own_notifications_and_a_dispatcher
     assert_eq!(events(app, "dispatch-0123456789abcdef", &hub, 3).await, vec!["other", "mine", "grid"]);
     e.stop().await;
 }
+
+#[tokio::test]
+async fn a_station_marked_busy_through_one_instance_is_busy_for_the_other_on_a_shared_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = common::TestStore::postgres().await;
+    let (a, b) = (common::start_on(&store, |_| {}), common::start_on(&store, |_| {}));
+    let avail_a = Availability::for_engine(&a.handle).expect("a's availability");
+    let avail_b = Availability::for_engine(&b.handle).expect("b's availability");
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(avail_a.clone().follow(stop.clone()));
+    let tokens = TokenSet::parse(Path::new("tokens.csv"), TOKENS).expect("tokens");
+    let registry = dispatch_fixture::registry(dir.path());
+    let parts = HttpParts {
+        engine: b.handle.clone(),
+        tokens: tokens.into(),
+        registry,
+        availability: avail_b,
+        events: SseHub::default(),
+    };
+    let r = router(parts).oneshot(post("admin-0123456789abcdef", "ms-500112002001", r#"{"status":"busy"}"#)).await;
+    assert_eq!(r.expect("response").status(), StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while avail_a.get("ms-500112002001") != Some(StationStatus::Busy) {
+        assert!(tokio::time::Instant::now() < deadline, "instance a never saw the station busy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A third instance starting now loads it before it routes anything.
+    let c = common::start_on(&store, |_| {});
+    assert_eq!(Availability::for_engine(&c.handle).expect("c").get("ms-500112002001"), Some(StationStatus::Busy));
+    stop.cancel();
+    for e in [a, b, c] {
+        e.stop().await;
+    }
+}

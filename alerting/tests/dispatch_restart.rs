@@ -6,7 +6,6 @@
 mod common;
 mod dispatch_fixture;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -14,23 +13,28 @@ use firegrid_alerting::dispatch::Availability;
 use firegrid_alerting::dispatch::DispatchPlanner;
 use firegrid_alerting::dispatch::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::incident::Channel;
-use firegrid_alerting::store::IncidentStore;
+use firegrid_alerting::store::{blocking, IncidentStore};
 use firegrid_alerting::AlertingConfig;
 use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType, Tier};
 
-fn start_dispatching(data: &Path, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
-    start_full(data, AlertingConfig::default(), reg.clone(), |engine| {
-        let d = DispatchPlanner::open(reg.clone(), Availability::default(), settings.clone(), data)
+fn start_dispatching(store: &TestStore, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
+    let backend = store.backend();
+    start_backend(&backend, AlertingConfig::default(), reg.clone(), |engine| {
+        let d = DispatchPlanner::open_on(reg.clone(), Availability::default(), settings.clone(), &backend)
             .expect("planner resumes");
         engine.set_dispatcher(d);
     })
 }
 
+/// Opens `store` (on a thread of its own: a PostgreSQL store blocks) and runs `f` on it.
+fn with_store<T: Send>(store: &TestStore, f: impl FnOnce(&mut IncidentStore) -> T + Send) -> T {
+    let backend = store.backend();
+    blocking(move || Ok(f(&mut IncidentStore::open_backend(&backend)?))).expect("store")
+}
+
 /// `(target, role)` of the MQTT rows not yet delivered.
-fn pending(data: &Path) -> Vec<(String, String, String)> {
-    let store = IncidentStore::open(data).expect("store");
-    let mut rows: Vec<_> = store
-        .due_outbox(i64::MAX, 100)
+fn pending(store: &TestStore) -> Vec<(String, String, String)> {
+    let mut rows: Vec<_> = with_store(store, |s| s.due_outbox(i64::MAX, 100))
         .expect("outbox")
         .into_iter()
         .filter(|o| o.channel == Channel::Mqtt)
@@ -43,10 +47,14 @@ fn pending(data: &Path) -> Vec<(String, String, String)> {
     rows
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_escalation_due_after_a_restart_still_fires() {
+on_both_stores!(
+    an_escalation_due_after_a_restart_still_fires,
+    delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never,
+    an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a_station_is_back,
+);
+
+async fn an_escalation_due_after_a_restart_still_fires(data: TestStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
     let reg = dispatch_fixture::registry(dir.path());
     const ACK_TIMEOUT_SECONDS: u64 = 1;
     let settings = DispatchConfig { ack_timeout_seconds: ACK_TIMEOUT_SECONDS, ..DispatchConfig::default() }
@@ -67,9 +75,8 @@ async fn an_escalation_due_after_a_restart_still_fires() {
     // Down past the deadline (the first round's ack timeout, counted from its notification, by
     // the clock the store's timestamps use); on restart the next tick escalates to the next
     // micro station.
-    let store = IncidentStore::open(&data).expect("store");
-    let notified = store.due_outbox(i64::MAX, 10).expect("due").iter().map(|o| o.created_at_ms).max();
-    drop(store);
+    let notified =
+        with_store(&data, |s| s.due_outbox(i64::MAX, 10)).expect("due").iter().map(|o| o.created_at_ms).max();
     let due = notified.expect("the first round is in the outbox") + 1000 * ACK_TIMEOUT_SECONDS as i64;
     while now_ms() <= due {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -88,12 +95,13 @@ async fn an_escalation_due_after_a_restart_still_fires() {
     second.stop().await;
 }
 
-#[test]
-fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never() {
+async fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never(ts: TestStore) {
+    with_store(&ts, prune_rows);
+}
+
+fn prune_rows(store: &mut IncidentStore) {
     use firegrid_alerting::incident::Outcome;
     use firegrid_alerting::incident::{NotifyRole, OutboxEntry, Recipient, RecipientTier};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut store = IncidentStore::open(dir.path()).expect("store");
     let row = |key: &str| OutboxEntry {
         idempotency_key: key.into(),
         incident_id: "INC-1".into(),
@@ -123,10 +131,8 @@ fn delivered_outbox_rows_are_pruned_after_their_retention_and_pending_ones_never
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a_station_is_back() {
+async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a_station_is_back(data: TestStore) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
     let reg = dispatch_fixture::registry_from(
         dir.path(),
         &dispatch_fixture::STATIONS.replace(",true,", ",false,"),
@@ -142,7 +148,7 @@ async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a
     assert!(line.contains("event=\"opened\""), "{line}");
     first.stop().await;
     assert!(pending(&data).is_empty(), "nobody was notified");
-    let unroutable = IncidentStore::open(&data).expect("store").unroutable().expect("query");
+    let unroutable = with_store(&data, |s| s.unroutable()).expect("query");
     assert_eq!(unroutable.len(), 1, "{unroutable:?}");
 
     // The micro station is back in the registry while firegrid was down: the first tick routes the incident.
@@ -159,7 +165,7 @@ async fn an_unroutable_incident_survives_a_restart_and_is_routed_at_start_once_a
         assert!(tokio::time::Instant::now() < deadline, "not routed after the restart");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(IncidentStore::open(&data).expect("store").unroutable().expect("query").is_empty());
+    assert!(with_store(&data, |s| s.unroutable()).expect("query").is_empty());
     second.stop().await;
 }
 

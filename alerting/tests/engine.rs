@@ -11,10 +11,19 @@ use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
 use firegrid_alerting::store::IncidentFilter;
 use firegrid_ingest::{now_ms, Kind, SiteType};
 
-#[tokio::test]
-async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start(dir.path());
+on_both_stores!(
+    an_alarm_is_stored_counted_and_written_as_a_fire_incident_line,
+    actions_move_the_lifecycle_and_each_transition_is_one_line,
+    a_restart_keeps_incidents_evidence_audit_trail_and_correlation,
+    a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart,
+    a_two_reading_smoke_confirmation_split_across_a_restart_is_still_confirmed,
+    an_electrical_sustain_window_split_across_a_restart_still_alarms,
+    a_forest_hotspot_frame_window_split_across_a_restart_still_alarms,
+    a_redelivery_after_a_restart_is_still_a_duplicate,
+);
+
+async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line(store: TestStore) {
+    let mut e = start_on(&store, |_| {});
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let t = now_ms();
     let line = e.line_after(smoke_alarm(&d, t, Some(1))).await;
@@ -33,10 +42,8 @@ async fn an_alarm_is_stored_counted_and_written_as_a_fire_incident_line() {
     e.stop().await;
 }
 
-#[tokio::test]
-async fn actions_move_the_lifecycle_and_each_transition_is_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start(dir.path());
+async fn actions_move_the_lifecycle_and_each_transition_is_one_line(store: TestStore) {
+    let mut e = start_on(&store, |_| {});
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let line = e.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
     let id = line.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -56,13 +63,11 @@ async fn actions_move_the_lifecycle_and_each_transition_is_one_line() {
     e.stop().await;
 }
 
-#[tokio::test]
-async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation(store: TestStore) {
     let a = device("sd-a", Kind::Smoke, "h-1", SiteType::Residential, false);
     let b = device("sd-b", Kind::Smoke, "h-1", SiteType::Residential, false);
     let t = now_ms();
-    let mut e = start(dir.path());
+    let mut e = start_on(&store, |_| {});
     let opened = e.line_after(smoke_alarm(&a, t, Some(1))).await;
     let escalated = e.line_after(smoke_alarm(&b, t + 1000, Some(1))).await;
     assert!(escalated.contains("severity=critical") && escalated.contains("event=\"escalated\""), "{escalated}");
@@ -71,7 +76,7 @@ async fn a_restart_keeps_incidents_evidence_audit_trail_and_correlation() {
     let before = e.handle.get(&id).await.unwrap().unwrap();
     e.stop().await;
 
-    let mut e = start(dir.path());
+    let mut e = start_on(&store, |_| {});
     let after = e.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(after, before);
     assert_eq!(after.incident.status, Status::Acknowledged);
@@ -133,10 +138,8 @@ impl Dispatcher for ToM1 {
     }
 }
 
-#[tokio::test]
-async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut e = start_with(dir.path(), |engine| engine.set_dispatcher(ToM1));
+async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_restart(store: TestStore) {
+    let mut e = start_on(&store, |engine| engine.set_dispatcher(ToM1));
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let opened = e.line_after(smoke_alarm(&d, now_ms(), Some(1))).await;
     let dispatched = e.next_line().await;
@@ -145,7 +148,7 @@ async fn a_dispatcher_plan_is_persisted_with_the_transition_and_survives_a_resta
     let id = opened.split("incident_id=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     e.stop().await;
 
-    let e = start(dir.path());
+    let e = start_on(&store, |_| {});
     let rec = e.handle.get(&id).await.unwrap().unwrap();
     assert_eq!(rec.incident.status, Status::Dispatched);
     assert_eq!(rec.incident.notified_stations, ["m-1"]);
@@ -189,67 +192,63 @@ async fn a_registered_device_that_never_reports_is_offline_once_and_counted() {
 /// a new engine on the same directory and returns the line `second` produces there, if any
 /// within 2 s.
 async fn split_across_a_restart(
-    dir: &std::path::Path,
+    store: &TestStore,
     first: Vec<firegrid_ingest::EnrichedReading>,
     second: firegrid_ingest::EnrichedReading,
 ) -> Option<String> {
-    let e = start(dir);
+    let e = start_on(store, |_| {});
     for r in first {
         e.readings.send(r).await.unwrap();
     }
+    // The readings reach the engine's queue before the stop (it evaluates what is queued then).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while e.readings.capacity() < e.readings.max_capacity() {
+        assert!(tokio::time::Instant::now() < deadline, "the engine never took the readings");
+        tokio::task::yield_now().await;
+    }
+    tokio::task::yield_now().await;
     let mut lines = e.stop().await;
     assert!(lines.try_recv().is_err(), "nothing was raised before the restart");
-    let mut e = start(dir);
+    let mut e = start_on(store, |_| {});
     e.readings.send(second).await.unwrap();
     let line = tokio::time::timeout(std::time::Duration::from_secs(2), e.lines.recv()).await.ok().flatten();
     e.stop().await;
     line
 }
 
-#[tokio::test]
-async fn a_two_reading_smoke_confirmation_split_across_a_restart_is_still_confirmed() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_two_reading_smoke_confirmation_split_across_a_restart_is_still_confirmed(store: TestStore) {
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let t = now_ms();
-    let line = split_across_a_restart(dir.path(), vec![smoke(&d, t, 0.3)], smoke(&d, t + 10_000, 0.35)).await;
+    let line = split_across_a_restart(&store, vec![smoke(&d, t, 0.3)], smoke(&d, t + 10_000, 0.35)).await;
     let line = line.expect("the second smoke reading after the restart confirms the alarm");
     assert!(line.starts_with("fire_incident,class=fire,severity=high,") && line.contains("opened"), "{line}");
 }
 
-#[tokio::test]
-async fn an_electrical_sustain_window_split_across_a_restart_still_alarms() {
-    let dir = tempfile::tempdir().unwrap();
+async fn an_electrical_sustain_window_split_across_a_restart_still_alarms(store: TestStore) {
     let d = device("em-1", Kind::Electrical, "h-2", SiteType::Residential, false);
     let t = now_ms();
     let first = vec![electrical(&d, t, 350.0, 30.0), electrical(&d, t + 10_000, 360.0, 30.0)];
-    let line = split_across_a_restart(dir.path(), first, electrical(&d, t + 31_000, 355.0, 30.0)).await;
+    let line = split_across_a_restart(&store, first, electrical(&d, t + 31_000, 355.0, 30.0)).await;
     let line = line.expect("31 s over 300 mA across the restart is an electrical fire");
     assert!(line.starts_with("fire_incident,class=electrical_fire,"), "{line}");
 }
 
-#[tokio::test]
-async fn a_forest_hotspot_frame_window_split_across_a_restart_still_alarms() {
-    let dir = tempfile::tempdir().unwrap();
+async fn a_forest_hotspot_frame_window_split_across_a_restart_still_alarms(store: TestStore) {
     let d = device("fr-1", Kind::ForestIr, "", SiteType::Forest, false);
     let t = now_ms();
-    let line = split_across_a_restart(
-        dir.path(),
-        vec![forest(&d, t, 140.0, 12, None)],
-        forest(&d, t + 20_000, 150.0, 20, None),
-    )
-    .await;
+    let line =
+        split_across_a_restart(&store, vec![forest(&d, t, 140.0, 12, None)], forest(&d, t + 20_000, 150.0, 20, None))
+            .await;
     let line = line.expect("the second hotspot frame within 60 s after the restart is a forest fire");
     assert!(line.starts_with("fire_incident,class=forest_fire,"), "{line}");
 }
 
-#[tokio::test]
-async fn a_redelivery_after_a_restart_is_still_a_duplicate() {
+async fn a_redelivery_after_a_restart_is_still_a_duplicate(store: TestStore) {
     // The reading was committed but its acknowledgement never reached the broker: it comes again.
-    let dir = tempfile::tempdir().unwrap();
     let d = device("sd-1", Kind::Smoke, "h-1", SiteType::Residential, false);
     let mut steam = smoke(&d, now_ms(), 0.3);
     steam.reading.seq = Some(77);
-    let line = split_across_a_restart(dir.path(), vec![steam.clone()], steam).await;
+    let line = split_across_a_restart(&store, vec![steam.clone()], steam).await;
     assert_eq!(line, None, "one smoke reading delivered twice is still one reading, not two in a row");
 }
 

@@ -3,12 +3,26 @@
 //! registry's `available` column is the starting value; a change here lasts until the next one
 //! (or a restart). Shared, cheap to read: routing takes a snapshot per decision, and the dispatch
 //! planner watches the [`Availability::generation`] to route unroutable incidents again.
+//!
+//! On a shared incident store (PostgreSQL) the `station_availability` table is the truth: a change
+//! is written there first ([`Availability::publish`]), and every instance re-reads the table every
+//! [`REFRESH`] ([`Availability::follow`]), so routing and escalation in any partition skip a
+//! station marked busy through any instance. Routing itself stays free of I/O: it reads this
+//! in-memory copy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::EngineHandle;
+use crate::store::{StoreError, StoreThread};
+
+/// How often an instance re-reads the shared availability table.
+pub(crate) const REFRESH: Duration = Duration::from_secs(1);
 
 named_enum!(
     /// A station's state for routing.
@@ -46,9 +60,66 @@ pub(crate) fn parse_status_body(body: &[u8]) -> Result<StationStatus, Availabili
 pub struct Availability {
     overrides: Arc<RwLock<HashMap<String, StationStatus>>>,
     generation: Arc<AtomicU64>,
+    /// The shared store's thread (PostgreSQL), else `None`: this process's memory only.
+    shared: Option<StoreThread>,
 }
 
 impl Availability {
+    /// The availability of `engine`'s instance: shared through its store when the store is
+    /// PostgreSQL (loaded from the table now: blocking, call at start-up), else this process's.
+    pub fn for_engine(engine: &EngineHandle) -> Result<Availability, StoreError> {
+        let Some(store) = engine.shared_store() else { return Ok(Availability::default()) };
+        let a = Availability { shared: Some(store.clone()), ..Availability::default() };
+        if let Some(rows) = store.call_blocking(|s| s.station_availability())?? {
+            a.replace(rows);
+        }
+        Ok(a)
+    }
+
+    /// Sets a station's status: in the shared table first when there is one (an error leaves
+    /// it unchanged everywhere), then here.
+    pub async fn publish(&self, station_id: &str, status: StationStatus) -> Result<(), StoreError> {
+        if let Some(store) = &self.shared {
+            let id = station_id.to_owned();
+            store.call(move |s| s.set_station_availability(&id, status.as_str())).await??;
+        }
+        self.set(station_id, status);
+        Ok(())
+    }
+
+    /// Re-reads the shared table every [`REFRESH`] until `shutdown` (returns at once when the
+    /// availability is not shared). A failed read keeps the last copy and is logged.
+    pub async fn follow(self, shutdown: CancellationToken) {
+        let Some(store) = self.shared.clone() else { return };
+        let mut tick = tokio::time::interval(REFRESH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match store.call(|s| s.station_availability()).await {
+                Ok(Ok(Some(rows))) => self.replace(rows),
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => tracing::warn!(event = "station_availability_read_failed", error = %e,
+                    "shared station availability not re-read; the last copy stays"),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Replaces the copy with the table's rows (unknown statuses left out); the generation moves
+    /// only when something changed.
+    fn replace(&self, rows: Vec<(String, String)>) {
+        let now: HashMap<String, StationStatus> =
+            rows.into_iter().filter_map(|(id, st)| Some((id, StationStatus::parse(&st)?))).collect();
+        let mut m = self.overrides.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *m != now {
+            *m = now;
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// Sets a station's status.
     pub fn set(&self, station_id: &str, status: StationStatus) {
         let mut m = self.overrides.write().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -199,7 +199,7 @@ impl Control {
                     return Err(Refusal::UnknownStation(id.to_owned()));
                 }
                 let status = parse_status_body(payload).map_err(|e| Refusal::BadPayload(e.to_string()))?;
-                self.availability.set(id, status);
+                self.availability.publish(id, status).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
                 Ok(format!("station {id} is {}", status.as_str()))
             }
             ControlTopic::StationAck(id) => {

@@ -75,7 +75,7 @@ impl DispatchStage {
     ) -> Result<DispatchStage, StageError> {
         let registry = engine.registry();
         settings.check_webhooks(&registry.snapshot())?;
-        let availability = Availability::default();
+        let availability = Availability::for_engine(&engine.handle()).map_err(DispatchError::from)?;
         let metrics = DispatchMetrics::register(metrics)?;
         let planner =
             DispatchPlanner::open_on(registry.clone(), availability.clone(), settings.clone(), engine.backend())?
@@ -140,6 +140,7 @@ impl DispatchStage {
             sse: self.hub,
             metrics: self.metrics,
         };
+        let follow = tokio::spawn(self.availability.clone().follow(shutdown.clone()));
         let control = Control {
             handle: handle.clone(),
             registry: self.registry,
@@ -154,6 +155,7 @@ impl DispatchStage {
             publisher_stop.cancel();
             let _ = connection.await;
             let _ = control.await;
+            let _ = follow.await;
         }))
     }
 }

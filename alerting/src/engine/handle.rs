@@ -32,6 +32,8 @@ pub struct EngineHandle {
     pub(super) writer: StoreThread,
     pub(super) outbox_signal: Arc<tokio::sync::Notify>,
     pub(super) health: Arc<EngineHealth>,
+    /// The store is shared with other instances (PostgreSQL).
+    pub(super) shared_store: bool,
 }
 
 impl std::fmt::Debug for Command {
@@ -133,6 +135,12 @@ impl EngineHandle {
     /// For the dispatch stage: deletes outbox rows delivered before `before_ms`.
     pub async fn prune_outbox(&self, before_ms: i64) -> Result<usize, AlertError> {
         Ok(self.writer.call(move |s| s.prune_delivered(before_ms)).await??)
+    }
+
+    /// The store's reader thread, when the store is shared with other instances (PostgreSQL):
+    /// what shared station availability reads and writes.
+    pub(crate) fn shared_store(&self) -> Option<StoreThread> {
+        self.shared_store.then(|| self.reader.clone())
     }
 
     /// The engine's health (for `/readyz`).

@@ -136,6 +136,7 @@ impl Engine {
             writer: writer.clone(),
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
             health: Arc::new(EngineHealth::default()),
+            shared_store: matches!(backend, IncidentBackend::Postgres { .. }),
         };
         let mut engine = Engine {
             settings,

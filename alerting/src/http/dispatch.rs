@@ -29,7 +29,7 @@ pub(super) async fn set_availability(
         return Err(ApiError::NotFound(format!("no station {id}")));
     }
     let status = parse_status_body(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    st.availability.set(&id, status);
+    st.availability.publish(&id, status).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
     tracing::info!(event = "station_availability_set", station = %id, status = status.as_str(),
         actor = %caller.actor(), "station availability set");
     Ok(Json(json!({ "station_id": id, "status": status.as_str() })).into_response())

@@ -13,6 +13,8 @@ use super::{UndecodableRow, Unroutable};
 use crate::incident::{Incident, NotifyRole, OutboxEntry, Outcome, Recipient};
 
 /// Where the incident store is (`[incidents]`, validated).
+// One per process, never in a collection: the size of the larger variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IncidentBackend {
     /// `{data_dir}/incidents.sqlite3`.
@@ -28,6 +30,8 @@ pub enum IncidentBackend {
 }
 
 /// An open incident store (see the module doc).
+// Two per engine (writer, reader), each on its own thread: the variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum IncidentStore {
     /// Embedded SQLite.

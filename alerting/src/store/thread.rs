@@ -29,6 +29,22 @@ impl StoreThread {
         Ok(StoreThread { tx })
     }
 
+    /// Runs `f` on the store thread and blocks until its result (start-up code only: it blocks
+    /// the calling thread, as file I/O there does).
+    pub(crate) fn call_blocking<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut IncidentStore) -> R + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Box::new(move |s| {
+                let _ = tx.send(f(s));
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)
+    }
+
     /// Runs `f` on the store thread and awaits its result.
     pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where

@@ -171,9 +171,20 @@ pub fn start_full(
     registry: firegrid_ingest::SharedRegistry,
     setup: impl FnOnce(&mut firegrid_alerting::Engine),
 ) -> Running {
+    let backend = firegrid_alerting::store::IncidentBackend::Sqlite { data_dir: dir.to_owned() };
+    start_backend(&backend, config, registry, setup)
+}
+
+/// Like [`start_full`], on any incident store.
+pub fn start_backend(
+    backend: &firegrid_alerting::store::IncidentBackend,
+    config: firegrid_alerting::AlertingConfig,
+    registry: firegrid_ingest::SharedRegistry,
+    setup: impl FnOnce(&mut firegrid_alerting::Engine),
+) -> Running {
     let metrics = prometheus::Registry::new();
     let settings = config.validate().expect("a valid configuration");
-    let mut engine = firegrid_alerting::Engine::open(settings, registry, dir, &metrics).expect("engine opens");
+    let mut engine = firegrid_alerting::Engine::open_on(settings, registry, backend, &metrics).expect("engine opens");
     setup(&mut engine);
     let handle = engine.handle();
     let (readings, mut rx) = tokio::sync::mpsc::channel::<EnrichedReading>(1024);
@@ -282,4 +293,58 @@ pub fn unregistered(mut r: EnrichedReading) -> EnrichedReading {
 pub fn received_at(mut r: EnrichedReading, at_ms: i64) -> EnrichedReading {
     r.reading.received_at_ms = at_ms;
     r
+}
+
+/// An incident store for a test: SQLite in a temporary directory, or a database on a private
+/// PostgreSQL server of the harness — so one test body runs on both ([`on_both_stores!`]).
+#[allow(clippy::large_enum_variant)]
+pub enum TestStore {
+    Sqlite(tempfile::TempDir),
+    Postgres { server: postgres::Postgres, url: firegrid_alerting::store::PgUrl },
+}
+
+impl TestStore {
+    pub async fn sqlite() -> TestStore {
+        TestStore::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    pub async fn postgres() -> TestStore {
+        let server = postgres::Postgres::start().await.expect("postgres starts");
+        let url = firegrid_alerting::store::PgUrl::parse(&server.create_database().unwrap()).unwrap();
+        TestStore::Postgres { server, url }
+    }
+
+    /// Where the engine opens its store.
+    pub fn backend(&self) -> firegrid_alerting::store::IncidentBackend {
+        use firegrid_alerting::store::IncidentBackend;
+        match self {
+            TestStore::Sqlite(dir) => IncidentBackend::Sqlite { data_dir: dir.path().to_owned() },
+            TestStore::Postgres { url, .. } => IncidentBackend::Postgres { url: url.clone() },
+        }
+    }
+}
+
+/// Opens an engine on `store`, lets `setup` adjust it, and runs it on the current runtime.
+pub fn start_on(store: &TestStore, setup: impl FnOnce(&mut firegrid_alerting::Engine)) -> Running {
+    start_backend(&store.backend(), firegrid_alerting::AlertingConfig::default(), empty_registry(), setup)
+}
+
+/// Runs each `async fn name(store: TestStore)` of the list as two tests, `sqlite::name` and
+/// `postgres::name`: the same promise on both incident stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::TestStore::sqlite().await).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                super::$name(super::common::TestStore::postgres().await).await
+            })*
+        }
+    };
 }

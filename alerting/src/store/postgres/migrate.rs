@@ -54,7 +54,7 @@ pub(crate) fn plan(known: &[Migration], applied: &[i64]) -> Plan {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum MigrateError {
     /// A statement failed (`what` says which).
-    #[error("{what}: {source}")]
+    #[error("{what}: {}", super::describe(source))]
     Sql {
         /// What was being done.
         what: String,

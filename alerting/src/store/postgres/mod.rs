@@ -27,7 +27,7 @@ use std::cell::{RefCell, RefMut};
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Transaction};
+use tokio_postgres::{Client, GenericClient, NoTls, Statement, Transaction};
 
 pub use url::{redact, PgUrl, PgUrlError};
 
@@ -58,6 +58,31 @@ pub struct PgStore {
     client: RefCell<Client>,
     url: PgUrl,
     fence: Option<Fence>,
+    /// Statements prepared on the connection (cleared when it is reopened).
+    stmts: Stmts,
+}
+
+/// Statements prepared on one connection, by SQL text: one round trip per statement instead of
+/// two. At most [`STMTS_KEPT`] (the list's filters make many texts); past it, prepared each time.
+#[derive(Default)]
+pub(crate) struct Stmts(RefCell<std::collections::HashMap<String, Statement>>);
+
+/// Most statements kept per connection.
+const STMTS_KEPT: usize = 256;
+
+impl Stmts {
+    /// The prepared statement of `sql` on `client`'s connection.
+    pub(crate) async fn get(&self, client: &impl GenericClient, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(st) = self.0.borrow().get(sql) {
+            return Ok(st.clone());
+        }
+        let st = client.prepare(sql).await?;
+        let mut m = self.0.borrow_mut();
+        if m.len() < STMTS_KEPT {
+            m.insert(sql.to_owned(), st.clone());
+        }
+        Ok(st)
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -76,8 +101,19 @@ pub(crate) fn pg<'a>(url: &'a PgUrl, what: &'static str) -> impl Fn(tokio_postgr
         {
             return StoreError::DuplicateOpen { detail: db.and_then(|d| d.detail()).unwrap_or_default().to_owned() };
         }
-        StoreError::Postgres { url: url.redacted().to_owned(), what, message: redact(&source.to_string()) }
+        StoreError::Postgres { url: url.redacted().to_owned(), what, message: describe(&source) }
     }
+}
+
+/// The driver's error with what its `Display` leaves out: the server's message and code, or
+/// the underlying I/O error (passwords redacted).
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    let text = match (e.as_db_error(), std::error::Error::source(e)) {
+        (Some(db), _) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
+    };
+    redact(&text)
 }
 
 /// Refuses a blocking call from inside an async runtime (it would panic there).
@@ -107,7 +143,13 @@ impl PgStore {
             tracing::info!(event = "incident_store_migrated", url = %url.redacted(), versions = ?applied,
                 "incident store schema migrated");
         }
-        Ok(PgStore { rt: Some(rt), client: RefCell::new(client), url: url.clone(), fence: None })
+        Ok(PgStore {
+            rt: Some(rt),
+            client: RefCell::new(client),
+            url: url.clone(),
+            fence: None,
+            stmts: Stmts::default(),
+        })
     }
 
     /// Every later write transaction checks `fence` first (`None`: no check).
@@ -130,6 +172,7 @@ impl PgStore {
             tracing::warn!(event = "incident_store_reconnect", url = %self.url.redacted(),
                 "incident store connection lost; reconnecting");
             *client = rt.block_on(open(&self.url))?;
+            self.stmts.0.borrow_mut().clear();
         }
         Ok((client, rt))
     }

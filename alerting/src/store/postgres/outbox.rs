@@ -5,18 +5,24 @@
 
 use tokio_postgres::{Row, Transaction};
 
-use super::{begin, pg, PgStore, PgUrl};
+use super::{begin, pg, PgStore, PgUrl, Stmts};
 use crate::incident::{Channel, NotifyRole, OutboxEntry, Recipient, RecipientTier};
 use crate::store::outbox::{RawEntry, ENTRY_COLUMNS};
 use crate::store::{Abandon, AbandonReason, OutboxRow, StoreError, UndecodableRow, CLOSED};
 
 /// Inserts outbox rows (a key already present is left as it is).
-pub(super) async fn insert(tx: &Transaction<'_>, rows: &[OutboxEntry], url: &PgUrl) -> Result<(), StoreError> {
+pub(super) async fn insert(
+    tx: &Transaction<'_>,
+    rows: &[OutboxEntry],
+    url: &PgUrl,
+    c: &Stmts,
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let st = tx
-        .prepare(
+    let st = c
+        .get(
+            tx,
             "INSERT INTO outbox (idempotency_key, incident_id, target, role, channel, tier, seq, received_at_ms,
                                  payload, created_at_ms, next_attempt_ms, attempts)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (idempotency_key) DO NOTHING",

@@ -22,7 +22,11 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StoreError> {
         let (client, rt) = self.conn()?;
-        rt.block_on(client.query(sql, params)).map_err(pg(&self.url, what))
+        rt.block_on(async {
+            let st = self.stmts.get(&*client, sql).await?;
+            client.query(&st, params).await
+        })
+        .map_err(pg(&self.url, what))
     }
 
     /// Incidents not yet closed.

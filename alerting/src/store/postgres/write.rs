@@ -3,7 +3,7 @@
 
 use tokio_postgres::Transaction;
 
-use super::{begin, pg, PgStore, PgUrl};
+use super::{begin, pg, PgStore, PgUrl, Stmts};
 use crate::incident::{Event, Outcome, Status};
 use crate::store::StoreError;
 
@@ -14,15 +14,15 @@ impl PgStore {
             return Ok(());
         }
         let (mut client, rt) = self.conn()?;
-        let (url, fence) = (&self.url, self.fence.as_ref());
+        let (url, fence, c) = (&self.url, self.fence.as_ref(), &self.stmts);
         rt.block_on(async {
             let tx = begin(&mut client, url, fence).await?;
-            write_incidents(&tx, out, url).await?;
-            write_evidence(&tx, out, url).await?;
-            write_audit(&tx, out, url).await?;
-            write_counters(&tx, out, url).await?;
-            super::outbox::insert(&tx, &out.outbox, url).await?;
-            write_states(&tx, out, url).await?;
+            write_incidents(&tx, out, url, c).await?;
+            write_evidence(&tx, out, url, c).await?;
+            write_audit(&tx, out, url, c).await?;
+            write_counters(&tx, out, url, c).await?;
+            super::outbox::insert(&tx, &out.outbox, url, c).await?;
+            write_states(&tx, out, url, c).await?;
             tx.commit().await.map_err(pg(url, "commit"))
         })
     }
@@ -30,19 +30,24 @@ impl PgStore {
 
 /// Upserts the incidents; one this outcome opens (its `opened` audit entry) is a plain insert,
 /// so a second writer opening the same id fails instead of overwriting it.
-async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl, c: &Stmts) -> Result<(), StoreError> {
+    if out.incidents.is_empty() {
+        return Ok(());
+    }
     let opened: Vec<&str> =
         out.audit.iter().filter(|a| a.event == Event::Opened).map(|a| a.incident_id.as_str()).collect();
-    let insert = tx
-        .prepare(
+    let insert = c
+        .get(
+            tx,
             "INSERT INTO incidents (id, status, class, severity, county, township, correlation_key, first_alarm_ms,
                                     opened_at_ms, updated_at_ms, doc)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await
         .map_err(pg(url, "prepare incident insert"))?;
-    let upsert = tx
-        .prepare(
+    let upsert = c
+        .get(
+            tx,
             "INSERT INTO incidents (id, status, class, severity, county, township, correlation_key, first_alarm_ms,
                                     opened_at_ms, updated_at_ms, doc)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
@@ -76,42 +81,40 @@ async fn write_incidents(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Re
     Ok(())
 }
 
-async fn write_evidence(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+/// The evidence rows in one statement (arrays unnested: one round trip however many rows).
+async fn write_evidence(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl, c: &Stmts) -> Result<(), StoreError> {
     if out.evidence.is_empty() {
         return Ok(());
     }
-    let st = tx
-        .prepare(
-            "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, seq, status, reason, values_json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
-        )
-        .await
-        .map_err(pg(url, "prepare evidence insert"))?;
-    for x in &out.evidence {
-        let seq = x.seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-        let values = x.values.to_string();
-        let row: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
-            &x.incident_id,
-            &x.device_id,
-            &x.kind.as_str(),
-            &x.ts_ms,
-            &x.received_at_ms,
-            &seq,
-            &x.status.as_str(),
-            &x.reason,
-            &values,
-        ];
-        tx.execute(&st, &row).await.map_err(pg(url, "insert evidence"))?;
-    }
+    let ev = &out.evidence;
+    let incident: Vec<&str> = ev.iter().map(|x| x.incident_id.as_str()).collect();
+    let device: Vec<&str> = ev.iter().map(|x| x.device_id.as_str()).collect();
+    let kind: Vec<&str> = ev.iter().map(|x| x.kind.as_str()).collect();
+    let ts: Vec<i64> = ev.iter().map(|x| x.ts_ms).collect();
+    let received: Vec<i64> = ev.iter().map(|x| x.received_at_ms).collect();
+    let seq: Vec<Option<i64>> = ev.iter().map(|x| x.seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX))).collect();
+    let status: Vec<&str> = ev.iter().map(|x| x.status.as_str()).collect();
+    let reason: Vec<&str> = ev.iter().map(|x| x.reason.as_str()).collect();
+    let values: Vec<String> = ev.iter().map(|x| x.values.to_string()).collect();
+    tx.execute(
+        &c.get(tx, "INSERT INTO evidence (incident_id, device_id, kind, ts_ms, received_at_ms, seq, status, reason, values_json)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[],
+                              $7::text[], $8::text[], $9::text[])
+         ON CONFLICT DO NOTHING").await.map_err(pg(url, "prepare"))?,
+        &[&incident, &device, &kind, &ts, &received, &seq, &status, &reason, &values],
+    )
+    .await
+    .map_err(pg(url, "insert evidence"))?;
     Ok(())
 }
 
-async fn write_audit(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+async fn write_audit(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl, c: &Stmts) -> Result<(), StoreError> {
     if out.audit.is_empty() {
         return Ok(());
     }
-    let st = tx
-        .prepare(
+    let st = c
+        .get(
+            tx,
             "INSERT INTO audit (incident_id, at_ms, event, from_status, to_status, severity, actor, note)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
@@ -138,12 +141,17 @@ async fn write_audit(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result
     Ok(())
 }
 
-async fn write_counters(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+async fn write_counters(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl, c: &Stmts) -> Result<(), StoreError> {
     for (k, n) in &out.counters {
         let n = i64::try_from(*n).unwrap_or(i64::MAX);
         tx.execute(
-            "INSERT INTO id_counters (key, n) VALUES ($1, $2)
+            &c.get(
+                tx,
+                "INSERT INTO id_counters (key, n) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET n = GREATEST(id_counters.n, EXCLUDED.n)",
+            )
+            .await
+            .map_err(pg(url, "prepare"))?,
             &[k, &n],
         )
         .await
@@ -152,30 +160,59 @@ async fn write_counters(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Res
     Ok(())
 }
 
-/// The dispatch state and the rule state (a rule-state change of `None` deletes the row).
-async fn write_states(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl) -> Result<(), StoreError> {
+/// The dispatch state and the rule state: the last change of each device wins (as applying
+/// them in order would), upserts and deletes each in one statement.
+async fn write_states(tx: &Transaction<'_>, out: &Outcome, url: &PgUrl, c: &Stmts) -> Result<(), StoreError> {
     for (id, doc) in &out.dispatch_state {
         tx.execute(
-            "INSERT INTO dispatch_state (incident_id, doc) VALUES ($1, $2)
+            &c.get(
+                tx,
+                "INSERT INTO dispatch_state (incident_id, doc) VALUES ($1, $2)
              ON CONFLICT (incident_id) DO UPDATE SET doc = EXCLUDED.doc",
+            )
+            .await
+            .map_err(pg(url, "prepare"))?,
             &[id, doc],
         )
         .await
         .map_err(pg(url, "upsert dispatch state"))?;
     }
-    for (device, doc) in &out.rule_state {
-        let done = match doc {
+    if out.rule_state.is_empty() {
+        return Ok(());
+    }
+    let last: std::collections::HashMap<&str, Option<&str>> =
+        out.rule_state.iter().map(|(d, doc)| (d.as_str(), doc.as_deref())).collect();
+    let (mut up_ids, mut up_docs, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+    for (device, doc) in last {
+        match doc {
             Some(doc) => {
-                tx.execute(
-                    "INSERT INTO rule_state (device_id, doc) VALUES ($1, $2)
-                     ON CONFLICT (device_id) DO UPDATE SET doc = EXCLUDED.doc",
-                    &[device, doc],
-                )
-                .await
+                up_ids.push(device);
+                up_docs.push(doc);
             }
-            None => tx.execute("DELETE FROM rule_state WHERE device_id = $1", &[device]).await,
-        };
-        done.map_err(pg(url, "write rule state"))?;
+            None => gone.push(device),
+        }
+    }
+    if !up_ids.is_empty() {
+        tx.execute(
+            &c.get(
+                tx,
+                "INSERT INTO rule_state (device_id, doc) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT (device_id) DO UPDATE SET doc = EXCLUDED.doc",
+            )
+            .await
+            .map_err(pg(url, "prepare"))?,
+            &[&up_ids, &up_docs],
+        )
+        .await
+        .map_err(pg(url, "upsert rule state"))?;
+    }
+    if !gone.is_empty() {
+        tx.execute(
+            &c.get(tx, "DELETE FROM rule_state WHERE device_id = ANY($1)").await.map_err(pg(url, "prepare"))?,
+            &[&gone],
+        )
+        .await
+        .map_err(pg(url, "delete rule state"))?;
     }
     Ok(())
 }
