@@ -14,6 +14,7 @@ use crate::incident::{Incident, NotifyRole, OutboxEntry, Outcome, Recipient};
 
 /// Where the incident store is (`[incidents]`, validated).
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one value per process, read at start-up
 pub enum IncidentBackend {
     /// `{data_dir}/incidents.sqlite3`.
     Sqlite {
@@ -29,6 +30,7 @@ pub enum IncidentBackend {
 
 /// An open incident store (see the module doc).
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one or two per process, each on its own store thread
 pub enum IncidentStore {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
