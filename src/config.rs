@@ -292,7 +292,7 @@ pub struct Settings {
     /// partition's (`{client_id}-{partition}`, its counties).
     pub partition: Option<firegrid_alerting::partition::PartitionSettings>,
     /// The leader term being run (not a config key: set by `run` for each term it leads).
-    pub term: Option<crate::run::Term>,
+    pub term: Option<firegrid_alerting::partition::Term>,
 }
 
 impl Config {

@@ -46,7 +46,9 @@ async fn bench(dir: &Path) -> Result<Bench> {
 async fn pair(dir: &Path, b: &Bench) -> Result<(Firegrid, Firegrid)> {
     let a = partition::start_alert(dir, &b.config, "alert-a").await?;
     let c = partition::start_alert(dir, &b.config, "alert-b").await?;
-    let first = leader(&[&a, &c], Duration::from_secs(20)).await?;
+    let first = leader(&[&a, &c], Duration::from_secs(20))
+        .await
+        .with_context(|| format!("logs:\n{}\n----\n{}", a.log_tail(), c.log_tail()))?;
     Ok(if first == 0 { (a, c) } else { (c, a) })
 }
 

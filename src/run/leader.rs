@@ -16,37 +16,15 @@ use std::pin::pin;
 use std::time::Instant;
 
 use firegrid_alerting::partition::{
-    Change, LeaderGuard, LeaseClient, LeaseState, PartitionMetrics, PartitionSettings, Role,
+    Change, LeaderGuard, LeaseClient, LeaseState, PartitionMetrics, PartitionSettings, Role, Term,
 };
-use firegrid_alerting::store::Fence;
+use firegrid_alerting::store::PgStore;
+use firegrid_alerting::AlertError;
 use tokio_util::sync::CancellationToken;
 
 use super::standby::Standby;
 use crate::config::Settings;
 use crate::run::RunError;
-
-/// The leader term a service runs under (see the module doc).
-#[derive(Debug, Clone)]
-pub struct Term {
-    /// The partition.
-    pub partition: String,
-    /// The epoch granted.
-    pub epoch: i64,
-    /// Cleared when the term ends; dispatch asks it before each send.
-    pub guard: LeaderGuard,
-    /// The partition gauges, registered in the term's metrics registry too.
-    pub metrics: PartitionMetrics,
-    /// Cancelled when the term ends: the MQTT consumer then never reconnects (its session
-    /// belongs to the next leader, and a reconnect under the same client id would take it back).
-    pub ended: CancellationToken,
-}
-
-impl Term {
-    /// The fence every write of this term carries.
-    pub fn fence(&self) -> Fence {
-        Fence { partition: self.partition.clone(), epoch: self.epoch }
-    }
-}
 
 /// How a term ended.
 enum Ended {
@@ -73,6 +51,10 @@ pub(super) async fn run(
     partition: PartitionSettings,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    // The lease table is the schema's: migrate (under the migration lock) before the first
+    // attempt, as a standby may start before any leader has opened the store.
+    let url = partition.url.clone();
+    firegrid_alerting::store::blocking(move || PgStore::connect(&url).map(drop)).map_err(AlertError::from)?;
     let metrics = PartitionMetrics::new(&partition.name)?;
     let standby_metrics = prometheus::Registry::new();
     metrics.register(&standby_metrics)?;

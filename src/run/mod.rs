@@ -38,8 +38,6 @@ mod shutdown;
 mod standby;
 mod supervise;
 
-pub use leader::Term;
-
 /// Time the pipeline, then the alert engine, then the writer each get to finish what they hold.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(7);
 /// How often the embedded store drops tables past their retention or over its size cap (cheap

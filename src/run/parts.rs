@@ -231,7 +231,7 @@ fn open_alerting(
     metrics_registry: &prometheus::Registry,
 ) -> Result<Alerting, RunError> {
     // A partition leader's engine writes under its epoch, and its dispatch asks its guard.
-    let fence = settings.term.as_ref().map(crate::run::Term::fence);
+    let fence = settings.term.as_ref().map(firegrid_alerting::partition::Term::fence);
     let mut engine =
         Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, fence, metrics_registry)?;
     let mut dispatch =

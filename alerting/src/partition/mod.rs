@@ -11,6 +11,7 @@
 //! - `pg`: [`LeaseClient`], the lease statement against PostgreSQL.
 //! - `config`: `[alerting] partition`, `counties`, `partition_lease_ms` validated.
 //! - `metrics`: `firegrid_partition_leader`, `firegrid_partition_epoch`.
+//! - `term`: [`Term`], what one leader term's service runs under.
 //!
 //! The binary's `run::leader` drives them: standby → leader (warm start, then act) → standby.
 
@@ -19,12 +20,14 @@ mod guard;
 mod lease;
 mod metrics;
 mod pg;
+mod term;
 
 pub use config::{validate, PartitionSettings};
 pub use guard::LeaderGuard;
 pub use lease::{Change, LeaseState, LeaseTiming, LostWhy, Role};
 pub use metrics::PartitionMetrics;
 pub use pg::{LeaseClient, CALL_TIMEOUT};
+pub use term::Term;
 
 /// A lease operation that failed.
 #[derive(Debug, thiserror::Error)]

@@ -71,7 +71,7 @@ impl LeaseClient {
         let row = tokio::time::timeout(CALL_TIMEOUT, client.query_opt(ATTEMPT, &[&partition, &holder, &lease])).await;
         match row {
             Ok(Ok(row)) => Ok(row.map(|r| r.get(0))),
-            Ok(Err(e)) => Err(self.failed("renew the lease", &e.to_string())),
+            Ok(Err(e)) => Err(self.failed("renew the lease", &detail(&e))),
             Err(_) => Err(self.failed("renew the lease", "timed out")),
         }
     }
@@ -82,7 +82,7 @@ impl LeaseClient {
         let client = self.client().await?;
         match tokio::time::timeout(CALL_TIMEOUT, client.execute(RELEASE, &[&partition, &holder])).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.failed("release the lease", &e.to_string())),
+            Ok(Err(e)) => Err(self.failed("release the lease", &detail(&e))),
             Err(_) => Err(self.failed("release the lease", "timed out")),
         }
     }
@@ -97,7 +97,7 @@ impl LeaseClient {
             config.application_name("firegrid-lease").connect_timeout(CALL_TIMEOUT);
             let (client, connection) = match tokio::time::timeout(CALL_TIMEOUT, config.connect(NoTls)).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(self.failed("connect", &e.to_string())),
+                Ok(Err(e)) => return Err(self.failed("connect", &detail(&e))),
                 Err(_) => return Err(self.failed("connect", "timed out")),
             };
             tokio::spawn(async move {
@@ -120,4 +120,9 @@ impl LeaseClient {
             message: redact(message),
         }
     }
+}
+
+/// The server's message when there is one (the driver's own text is only "db error").
+fn detail(e: &tokio_postgres::Error) -> String {
+    e.as_db_error().map_or_else(|| e.to_string(), |d| format!("{}: {}", d.code().code(), d.message()))
 }
