@@ -303,6 +303,12 @@ pub struct Settings {
     /// Bytes of the embedded broker's in-memory log per subscribed filter (not a config key:
     /// `run` keeps `broker::DEFAULT_LOG_BYTES`, the demo less).
     pub embedded_broker_log_bytes: u64,
+    /// The alert partition (`[alerting] partition`), when this instance is one of its
+    /// leader/standby instances; its MQTT client id and subscriptions are already the
+    /// partition's (`{client_id}-{partition}`, its counties).
+    pub partition: Option<firegrid_alerting::partition::PartitionSettings>,
+    /// The leader term being run (not a config key: set by `run` for each term it leads).
+    pub term: Option<firegrid_alerting::partition::Term>,
 }
 
 impl Config {
@@ -388,7 +394,10 @@ impl Config {
             key: "http.listen".into(),
             message: format!("`{}` is not host:port (e.g. 127.0.0.1:8080)", self.http.listen),
         })?;
-        let mqtt = self.mqtt.validate()?;
+        let incidents = self.incidents.validate(Path::new(&self.data.dir))?;
+        let role = self.node.validate(&self.mqtt.shared_group)?;
+        let partition = self.alerting.partition(&incidents)?;
+        let mqtt = self.partition_mqtt(partition.as_ref(), role)?.validate()?;
         let embedded_users_file = self.embedded_users(&mqtt)?;
         Ok(Settings {
             mqtt,
@@ -404,18 +413,51 @@ impl Config {
             tokens_file: self.api.tokens_file.clone().into(),
             embedded_users_file,
             data_dir: self.data.dir.clone().into(),
-            incidents: self.incidents.validate(Path::new(&self.data.dir))?,
+            incidents,
             ingest: self.ingest.validate()?,
             spool: self.spool.validate(Path::new(&self.data.dir))?,
             alerting,
             dispatch: self.dispatch.validate()?,
-            role: self.node.validate(&self.mqtt.shared_group)?,
+            role,
             // Paths changed in code (as `demo` does) count as configured.
             registry_set_by: self.registry_set_by.0.clone().or_else(|| {
                 (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
             }),
             embedded_broker_log_bytes: crate::broker::DEFAULT_LOG_BYTES,
+            partition,
+            term: None,
         })
+    }
+
+    /// `[mqtt]` as a partition's instance uses it: client id `{client_id}-{partition}` (one
+    /// persistent session per partition, which each new leader resumes) subscribed to the
+    /// partition's counties. A partition is refused on `ingest` (it runs no alerting) and with
+    /// `[mqtt] counties` other than its own.
+    fn partition_mqtt(
+        &self,
+        partition: Option<&firegrid_alerting::partition::PartitionSettings>,
+        role: Role,
+    ) -> Result<MqttConfig, ConfigError> {
+        let Some(p) = partition else { return Ok(self.mqtt.clone()) };
+        if !role.parts().alerting {
+            return Err(ConfigError {
+                key: "alerting.partition".into(),
+                message: format!("role `{role}` runs no alerting: set partition only on alert instances"),
+            });
+        }
+        if !self.mqtt.counties.is_empty() && self.mqtt.counties != p.counties {
+            return Err(ConfigError {
+                key: "mqtt.counties".into(),
+                message: format!(
+                    "partition `{}` subscribes to its own counties (alerting.counties); leave mqtt.counties empty",
+                    p.name
+                ),
+            });
+        }
+        let mut mqtt = self.mqtt.clone();
+        mqtt.client_id = format!("{}-{}", self.mqtt.client_id, p.name);
+        mqtt.counties.clone_from(&p.counties);
+        Ok(mqtt)
     }
 }
 

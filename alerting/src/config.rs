@@ -228,6 +228,14 @@ pub struct AlertingConfig {
     pub engine: EngineConfig,
     /// Overrides per site type (`residential`, `school`, …), keyed by the registry's `site_type`.
     pub site_type: BTreeMap<String, SiteOverride>,
+    /// This instance's alert partition (DESIGN §9); empty = none (one instance alerts for
+    /// every county of `[mqtt] counties`). Needs `[incidents] backend = "postgres"`.
+    pub partition: String,
+    /// The partition's counties (6-digit codes): its consumer subscribes to these only.
+    pub counties: Vec<String>,
+    /// The partition lease, ms: renewed every fifth of it; the leader stops acting four fifths
+    /// after its last renewal, and a standby takes over once it expires.
+    pub partition_lease_ms: u64,
 }
 
 impl Default for AlertingConfig {
@@ -243,11 +251,22 @@ impl Default for AlertingConfig {
             correlation: CorrelationConfig::default(),
             engine: EngineConfig::default(),
             site_type: BTreeMap::new(),
+            partition: String::new(),
+            counties: Vec::new(),
+            partition_lease_ms: 5_000,
         }
     }
 }
 
 impl AlertingConfig {
+    /// The partition, if any, checked against the incident store (see [`crate::partition`]).
+    pub fn partition(
+        &self,
+        backend: &crate::store::IncidentBackend,
+    ) -> Result<Option<crate::partition::PartitionSettings>, ConfigError> {
+        crate::partition::validate(&self.partition, &self.counties, self.partition_lease_ms, backend)
+    }
+
     /// Checks every value and builds the typed [`AlertSettings`].
     pub fn validate(&self) -> Result<AlertSettings, ConfigError> {
         let base = kind_rules(&self.smoke, &self.electrical, &self.forest_ir, "")?;
@@ -453,6 +472,11 @@ unregistered = "verify"                # alarm of a device missing from the regi
 unregistered_max_devices = 10000       # unregistered ids whose rule state is kept (least recently seen dropped)
 unregistered_max_open_incidents = 100  # open unverified incidents of unregistered devices; beyond, stored only
 max_alarm_age_seconds = 300            # an alarm older than this on arrival is a late_alarm (verify), not a live fire
+partition = ""                         # alert partition (DESIGN §9): "" = none; a name (a-z 0-9 -) makes this one of
+                                       # the partition's leader/standby instances; needs [incidents] backend = "postgres"
+counties = []                          # the partition's 6-digit county codes (its consumer subscribes to these only)
+partition_lease_ms = 5000              # lease in PostgreSQL: renewed every fifth; leader stops acting 4/5 after its
+                                       # last renewal; a standby takes over within about lease + 1/5
 
 [alerting.smoke]
 obscuration_alarm_db_m = 0.15          # dB/m counted as smoke

@@ -17,6 +17,8 @@
 //!   severity (pure).
 //! - [`engine`]: [`Engine`] runs detect → correlate with the store and the dispatch planner;
 //!   [`engine::AlertCore`] is the same pipeline without I/O; [`EngineHandle`] reaches a running one.
+//! - [`partition`]: alert partitions — the lease state machine, the lease in PostgreSQL, the
+//!   leader guard the dispatch loop asks before each send.
 //! - [`store`]: the SQLite incident store, its schema and migrations, and its thread.
 //! - [`dispatch`]: routing ([`dispatch::StationPicker`]), escalation, the outbox's delivery over
 //!   MQTT, webhooks and server-sent events, MQTT acknowledgements, assembled as [`DispatchStage`].
@@ -74,6 +76,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod http;
 pub mod incident;
+pub mod partition;
 mod settings;
 pub mod store;
 

@@ -8,7 +8,9 @@
 //!   spawned task the supervisor waits for without ever aborting it;
 //! - `parts` — opening and spawning every part, each stopping at its node of the tree;
 //! - `supervise` — waiting for the trigger, then walking the tree leaf first;
-//! - `reload` — SIGHUP: the registry, the API tokens, the broker's users.
+//! - `reload` — SIGHUP: the registry, the API tokens, the broker's users;
+//! - `leader`, `standby` — a partition's instance: standby until it holds the lease, then the
+//!   service above for one leader term, fenced by its epoch.
 //!
 //! [`Part`]: shutdown::Part
 
@@ -29,9 +31,11 @@ use crate::broker::users::UsersError;
 use crate::broker::BrokerError;
 use crate::config::Settings;
 
+mod leader;
 mod parts;
 mod reload;
 mod shutdown;
+mod standby;
 mod supervise;
 
 /// Time the pipeline, then the alert engine, then the writer each get to finish what they hold.
@@ -112,8 +116,12 @@ impl Running {
     }
 }
 
-/// Runs the service until `shutdown` is cancelled.
-pub async fn run(settings: Settings, shutdown: CancellationToken) -> Result<(), RunError> {
+/// Runs the service until `shutdown` is cancelled; a partition's instance runs it only while
+/// it leads the partition (`leader`).
+pub async fn run(mut settings: Settings, shutdown: CancellationToken) -> Result<(), RunError> {
+    if let Some(partition) = settings.partition.take() {
+        return leader::run(settings, partition, shutdown).await;
+    }
     start(settings, shutdown).await?.wait().await
 }
 

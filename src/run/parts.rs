@@ -126,7 +126,7 @@ pub(super) async fn start(
     let mqtt = connect(&core, alerting.as_ref().map(|a| &a.dispatch), tree)?;
     let tokens = alerting.as_ref().map(|a| a.tokens.clone());
     let mut ingest = spawn_ingest(&core, mqtt.messages, &mqtt.acker, tree)?;
-    let event_loop = Part::spawn("mqtt event loop", mqtt.event_loop.run(tree.disconnect.clone()));
+    let event_loop = Part::spawn("mqtt event loop", mqtt.event_loop.run(connection_stop(&core.settings, tree)));
     let spawned = match (alerting, ingest.to_engine.take()) {
         (Some(alerting), Some(channels)) => spawn_alerting(alerting, &core, &mqtt.acker, tree, channels)?,
         // The role opened both the engine and its channels, or neither.
@@ -152,6 +152,23 @@ pub(super) async fn start(
     Ok((parts, http_addr, core.registry))
 }
 
+/// When the consumer's event loop stops: at the tree's `disconnect`, and for a partition
+/// leader also when its term ends (a connection lost then is not reopened: the session is the
+/// next leader's).
+fn connection_stop(settings: &Settings, tree: &ShutdownTree) -> CancellationToken {
+    let stop = tree.disconnect.child_token();
+    if let Some(term) = &settings.term {
+        let (ended, stop) = (term.ended.clone(), stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = ended.cancelled() => stop.cancel(),
+                () = stop.cancelled() => {}
+            }
+        });
+    }
+    stop
+}
+
 /// Metrics, the registry, the alert engine and its dispatch stage and the API tokens (when the
 /// role alerts), and the broker (the embedded one started here, its address put into the MQTT
 /// settings).
@@ -160,6 +177,9 @@ fn open(mut settings: Settings) -> Result<(Core, Option<Alerting>), RunError> {
     let metrics_registry = prometheus::Registry::new();
     let metrics = IngestMetrics::register(&metrics_registry)?;
     let service_metrics = crate::metrics::register(&metrics_registry)?;
+    if let Some(term) = &settings.term {
+        term.metrics.register(&metrics_registry)?;
+    }
     let loaded = crate::registry_files::load(&settings)?;
     if loaded.defaulted_empty {
         tracing::warn!(
@@ -210,10 +230,15 @@ fn open_alerting(
     registry: &SharedRegistry,
     metrics_registry: &prometheus::Registry,
 ) -> Result<Alerting, RunError> {
+    // A partition leader's engine writes under its epoch, and its dispatch asks its guard.
+    let fence = settings.term.as_ref().map(firegrid_alerting::partition::Term::fence);
     let mut engine =
-        Engine::open_on(settings.alerting.clone(), registry.clone(), &settings.incidents, metrics_registry)?;
-    let dispatch =
+        Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, fence, metrics_registry)?;
+    let mut dispatch =
         DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
+    if let Some(term) = &settings.term {
+        dispatch = dispatch.with_guard(term.guard.clone());
+    }
     Ok(Alerting { engine, dispatch, tokens: load_tokens(&settings.tokens_file)? })
 }
 

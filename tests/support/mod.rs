@@ -135,6 +135,7 @@ pub mod hooks;
 pub mod influxdb;
 pub mod login;
 pub mod mosquitto;
+pub mod partition;
 pub mod passwords;
 pub mod postgres;
 pub mod process;

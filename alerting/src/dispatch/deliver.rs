@@ -38,6 +38,7 @@ use super::notify::sse::{SseHub, SseItem};
 use super::notify::webhook::{Webhook, WebhookError};
 use crate::engine::EngineHandle;
 use crate::incident::{Channel, OutboxEntry, Recipient};
+use crate::partition::LeaderGuard;
 use crate::settings::millis;
 use crate::store::UndecodableRow;
 
@@ -87,6 +88,8 @@ pub(crate) struct Delivery {
     /// The console hub.
     pub(crate) sse: SseHub,
     pub(crate) metrics: DispatchMetrics,
+    /// A partition leader's guard (see [`crate::partition::LeaderGuard`]); `None`: always acts.
+    pub(crate) guard: Option<LeaderGuard>,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -208,8 +211,17 @@ impl Delivery {
         }
     }
 
-    /// Sends one row; true when it stays due in the outbox (in flight, or left for later).
+    /// Whether this instance may still send (a deposed partition leader may not).
+    fn acting(&self) -> bool {
+        self.guard.as_ref().is_none_or(LeaderGuard::acting)
+    }
+
+    /// Sends one row; true when it stays due in the outbox (in flight, or left for later, as
+    /// every row is once a partition leader's guard says stop).
     async fn send(&self, e: OutboxEntry, f: &mut InFlight, p: &Pass<'_>, delivered: &mut Vec<String>) -> bool {
+        if !self.acting() {
+            return true;
+        }
         match e.channel {
             Channel::Mqtt => self.send_mqtt(e, f).await,
             Channel::Sse => {
@@ -236,7 +248,12 @@ impl Delivery {
         };
         f.webhooks.insert(e.idempotency_key.clone());
         let (w, tx, key) = (self.webhook.clone(), p.done.clone(), e.message_key());
+        let guard = self.guard.clone();
         tokio::spawn(async move {
+            // Asked again right before the request: this task may run after a pause.
+            if !guard.as_ref().is_none_or(LeaderGuard::acting) {
+                return;
+            }
             let r = w.send(&url, &key, &e.payload, now_ms() / 1000).await;
             let _ = tx.send((e, r));
         });

@@ -26,6 +26,7 @@ use super::planner::{DispatchError, DispatchPlanner};
 use crate::access::SharedTokens;
 use crate::engine::{Engine, EngineHandle};
 use crate::http::{self, HttpParts};
+use crate::partition::LeaderGuard;
 
 /// Control messages queued between the MQTT event loop and the control task.
 const CONTROL_QUEUE: usize = 1024;
@@ -61,6 +62,8 @@ pub struct DispatchStage {
     prefix: String,
     control_tx: mpsc::Sender<Message>,
     control_rx: mpsc::Receiver<Message>,
+    /// A partition leader's guard: nothing is sent once it says stop.
+    guard: Option<LeaderGuard>,
 }
 
 impl DispatchStage {
@@ -91,7 +94,15 @@ impl DispatchStage {
             prefix: prefix.to_owned(),
             control_tx,
             control_rx,
+            guard: None,
         })
+    }
+
+    /// On a partition leader: the delivery loop asks `guard` before every send and sends
+    /// nothing once this instance may no longer act (its lease deadline passed).
+    pub fn with_guard(mut self, guard: LeaderGuard) -> DispatchStage {
+        self.guard = Some(guard);
+        self
     }
 
     /// The acknowledgement and status subscriptions, for the MQTT consumer.
@@ -139,6 +150,7 @@ impl DispatchStage {
             webhook,
             sse: self.hub,
             metrics: self.metrics,
+            guard: self.guard,
         };
         let follow = tokio::spawn(self.availability.clone().follow(shutdown.clone()));
         let control = Control {

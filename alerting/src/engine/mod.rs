@@ -107,9 +107,25 @@ impl Engine {
         backend: &IncidentBackend,
         metrics: &prometheus::Registry,
     ) -> Result<Engine, AlertError> {
+        Engine::open_fenced(settings, registry, backend, None, metrics)
+    }
+
+    /// [`Engine::open_on`] for a partition leader: every write of the engine (incidents, the
+    /// outbox, timers, rule state) checks `fence` in its transaction and fails with
+    /// [`StoreError::Fenced`] once another instance holds the partition (see
+    /// [`crate::partition`]). The state it resumes is loaded after the lease was granted: the
+    /// warm start of a new leader.
+    pub fn open_fenced(
+        settings: AlertSettings,
+        registry: SharedRegistry,
+        backend: &IncidentBackend,
+        fence: Option<store::Fence>,
+        metrics: &prometheus::Registry,
+    ) -> Result<Engine, AlertError> {
         let settings = Arc::new(settings);
         let (store, reader, active, counters, rule_state) = store::blocking(|| {
-            let store = IncidentStore::open_backend(backend)?;
+            let mut store = IncidentStore::open_backend(backend)?;
+            store.set_fence(fence);
             let (active, counters, rule_state) = (store.active_incidents()?, store.counters()?, store.rule_states()?);
             Ok((store, IncidentStore::open_reader(backend)?, active, counters, rule_state))
         })?;

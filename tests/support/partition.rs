@@ -1,0 +1,62 @@
+//! Alert partitions with the real binary (DESIGN §9): a firegrid.toml whose incident store is
+//! the harness's PostgreSQL and whose `[alerting]` names a partition, its `alert` instances
+//! (one shared MQTT client id: the consumer is `{client_id}-{partition}`), and which of them
+//! leads, read from `firegrid_partition_leader`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::process::Firegrid;
+
+/// The partition the tests run.
+pub const PARTITION: &str = "east";
+/// Its one county (the dispatch fixtures' 渝北区).
+pub const COUNTY: &str = "500112";
+/// The instances' shared client id.
+pub const CLIENT_ID: &str = "fg-alert";
+
+/// Appends the PostgreSQL store at `pg_url` and the partition (`lease_ms`) to the dispatch
+/// fixtures' config file at `config`.
+pub fn partition_config(config: &Path, pg_url: &str, lease_ms: u64) -> Result<PathBuf> {
+    let mut text = std::fs::read_to_string(config)?;
+    text.push_str(&format!(
+        "[incidents]\nbackend = \"postgres\"\n[incidents.postgres]\nurl = \"{pg_url}\"\n\
+         [alerting]\npartition = \"{PARTITION}\"\ncounties = [\"{COUNTY}\"]\npartition_lease_ms = {lease_ms}\n"
+    ));
+    std::fs::write(config, text)?;
+    Ok(config.to_owned())
+}
+
+/// Starts alert instance `name` of the partition (its own data directory and log).
+pub async fn start_alert(dir: &Path, config: &Path, name: &str) -> Result<Firegrid> {
+    let env = super::scale::role_env("alert", CLIENT_ID, "", &dir.join(name));
+    Firegrid::start(config, env, &dir.join(format!("{name}.log"))).await
+}
+
+/// `firegrid_partition_leader` of an instance (1 leader, 0 standby); an error while it is not
+/// serving (between a standby's endpoint and a term's service).
+pub async fn leading(f: &Firegrid) -> Result<bool> {
+    Ok(f.metric(&format!("firegrid_partition_leader{{partition=\"{PARTITION}\"}}")).await? == 1.0)
+}
+
+/// `firegrid_partition_epoch` of an instance.
+pub async fn epoch(f: &Firegrid) -> Result<f64> {
+    f.metric(&format!("firegrid_partition_epoch{{partition=\"{PARTITION}\"}}")).await
+}
+
+/// Waits until exactly one of `instances` leads; its index.
+pub async fn leader(instances: &[&Firegrid], timeout: Duration) -> Result<usize> {
+    super::eventually(timeout, || async {
+        let mut leaders = Vec::new();
+        for (i, f) in instances.iter().enumerate() {
+            if leading(f).await.unwrap_or(false) {
+                leaders.push(i);
+            }
+        }
+        Ok((leaders.len() == 1).then(|| leaders[0]))
+    })
+    .await
+    .context("no single leader")
+}
