@@ -16,7 +16,6 @@ use crate::incident::{Incident, NotifyRole, OutboxEntry, Outcome, Recipient};
 // One per process, never in a collection: the size of the larger variant does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-#[allow(clippy::large_enum_variant)] // one value per process, read at start-up
 pub enum IncidentBackend {
     /// `{data_dir}/incidents.sqlite3`.
     Sqlite {
@@ -34,7 +33,6 @@ pub enum IncidentBackend {
 // Two per engine (writer, reader), each on its own thread: the variant sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one or two per process, each on its own store thread
 pub enum IncidentStore {
     /// Embedded SQLite.
     Sqlite(SqliteStore),
