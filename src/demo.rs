@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use firegrid_alerting::access::private_file::write_private;
-use firegrid_alerting::store::IncidentStore;
+use firegrid_alerting::store::SqliteStore;
 use firegrid_ingest::config::Secret;
 use firegrid_ingest::RegistryPaths;
 use firegrid_simulator::fleet::{generate_registry, paths_in, write_registry, FleetSpec};
@@ -228,7 +228,7 @@ async fn prune_incidents(data_dir: PathBuf, stop: CancellationToken) {
     loop {
         let dir = data_dir.clone();
         let before_ms = firegrid_ingest::clock::now_ms() - kept_ms;
-        match tokio::task::spawn_blocking(move || IncidentStore::open(&dir)?.prune_closed(before_ms)).await {
+        match tokio::task::spawn_blocking(move || SqliteStore::open(&dir)?.prune_closed(before_ms)).await {
             Ok(Ok(0)) | Err(_) => {}
             Ok(Ok(n)) => tracing::info!(event = "demo_incidents_pruned", incidents = n),
             Ok(Err(e)) => tracing::warn!(event = "demo_incidents_prune_failed", error = %e),
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn the_demo_deletes_incidents_closed_before_its_retention_with_their_rows_and_keeps_the_rest() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = IncidentStore::open(dir.path()).unwrap();
+        let mut store = SqliteStore::open(dir.path()).unwrap();
         let conn = rusqlite::Connection::open(firegrid_alerting::store::db_path(dir.path())).unwrap();
         // (id, status, updated_at_ms): closed long ago, closed lately, open long ago.
         for (id, status, at) in
