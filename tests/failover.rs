@@ -29,6 +29,8 @@ struct Bench {
     mqtt: Mosquitto,
     _vm: VictoriaMetrics,
     config: std::path::PathBuf,
+    /// A second partition, `west` (county 500113, no devices), on the same store.
+    west: std::path::PathBuf,
 }
 
 async fn bench(dir: &Path) -> Result<Bench> {
@@ -38,8 +40,9 @@ async fn bench(dir: &Path) -> Result<Bench> {
     let vm = VictoriaMetrics::start().await?;
     let reg = write_registry(dir, &devices(), &stations(""), &grids(""))?;
     let config = support::dispatch::write_config(dir, &mqtt.url(), &vm.url(), &reg, "")?;
-    let config = partition::partition_config(&config, &url, LEASE_MS)?;
-    Ok(Bench { _pg: pg, mqtt, _vm: vm, config })
+    let east = partition::partition_config(&config, &url, (partition::PARTITION, partition::COUNTY), LEASE_MS)?;
+    let west = partition::partition_config(&config, &url, ("west", "500113"), LEASE_MS)?;
+    Ok(Bench { _pg: pg, mqtt, _vm: vm, config: east, west })
 }
 
 /// Both instances started; the leader first.
@@ -201,4 +204,43 @@ async fn takeover_time_from_sigkill_to_the_first_dispatch_over_five_runs() -> Re
         leads[2], leads[4], dispatches[2], dispatches[4]
     );
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_partitions_leader_resumes_and_sends_none_of_its_incidents_but_lists_them() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        let dir = tempfile::tempdir()?;
+        let b = bench(dir.path()).await?;
+        let east = partition::start_alert(dir.path(), &b.config, "east-a").await?;
+        leader(&[&east], Duration::from_secs(20)).await?;
+        let mut watch = DispatchWatch::start(b.mqtt.port(), "firegrid/v1/dispatch/#").await?;
+        let ids = fire(&b, &mut watch, &east, "sd-1").await?;
+
+        // West starts while east's incident is open, its escalation timer running.
+        let env = support::scale::role_env("alert", partition::CLIENT_ID, "", &dir.path().join("west-a"));
+        let west = Firegrid::start(&b.west, env, &dir.path().join("west-a.log")).await?;
+        support::eventually(Duration::from_secs(20), || async {
+            Ok(west
+                .metric("firegrid_partition_leader{partition=\"west\"}")
+                .await
+                .ok()
+                .filter(|v| *v == 1.0)
+                .map(|_| ()))
+        })
+        .await
+        .with_context(|| format!("west did not lead; log:\n{}", west.log_tail()))?;
+        let log = west.log_text()?;
+        let resumed = log.lines().find(|l| l.contains("event=\"alert_engine_resumed\"")).context("no resume line")?;
+        ensure!(resumed.contains("active=0"), "west resumed east's incidents: {resumed}");
+        let timers = log.lines().find(|l| l.contains("event=\"dispatch_resumed\"")).context("no dispatch line")?;
+        ensure!(timers.contains("incidents=0") && timers.contains("timers=0"), "west took east's timers: {timers}");
+
+        ensure!(incident_ids(&base(&west)).await? == ids, "west's API does not list east's incident");
+        watch.sync().await?;
+        let keys = watch.per_key();
+        ensure!(keys.values().all(|&n| n == 1), "a key sent twice: {keys:?}");
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
 }

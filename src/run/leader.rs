@@ -16,7 +16,7 @@ use std::pin::pin;
 use std::time::Instant;
 
 use firegrid_alerting::partition::{
-    Change, LeaderGuard, LeaseClient, LeaseState, PartitionMetrics, PartitionSettings, Role, Term,
+    Change, LeaderGuard, LeaseClient, LeaseState, PartitionMetrics, PartitionSettings, Role, Scope, Term,
 };
 use firegrid_alerting::store::PgStore;
 use firegrid_alerting::AlertError;
@@ -136,6 +136,7 @@ impl Instance {
         let term = Term {
             partition: name.clone(),
             epoch,
+            scope: Scope::counties(&self.partition.counties),
             guard,
             metrics: self.metrics.clone(),
             ended: CancellationToken::new(),

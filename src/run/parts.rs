@@ -231,9 +231,9 @@ fn open_alerting(
     metrics_registry: &prometheus::Registry,
 ) -> Result<Alerting, RunError> {
     // A partition leader's engine writes under its epoch, and its dispatch asks its guard.
-    let fence = settings.term.as_ref().map(firegrid_alerting::partition::Term::fence);
+    let term = settings.term.as_ref();
     let mut engine =
-        Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, fence, metrics_registry)?;
+        Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, term, metrics_registry)?;
     let mut dispatch =
         DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
     if let Some(term) = &settings.term {

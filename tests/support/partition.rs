@@ -17,16 +17,17 @@ pub const COUNTY: &str = "500112";
 /// The instances' shared client id.
 pub const CLIENT_ID: &str = "fg-alert";
 
-/// Appends the PostgreSQL store at `pg_url` and the partition (`lease_ms`) to the dispatch
-/// fixtures' config file at `config`.
-pub fn partition_config(config: &Path, pg_url: &str, lease_ms: u64) -> Result<PathBuf> {
+/// The dispatch fixtures' config file at `config` with the PostgreSQL store at `pg_url` and
+/// partition `name` of `county` (`lease_ms`), written beside it as `firegrid-{name}.toml`.
+pub fn partition_config(config: &Path, pg_url: &str, (name, county): (&str, &str), lease_ms: u64) -> Result<PathBuf> {
     let mut text = std::fs::read_to_string(config)?;
     text.push_str(&format!(
         "[incidents]\nbackend = \"postgres\"\n[incidents.postgres]\nurl = \"{pg_url}\"\n\
-         [alerting]\npartition = \"{PARTITION}\"\ncounties = [\"{COUNTY}\"]\npartition_lease_ms = {lease_ms}\n"
+         [alerting]\npartition = \"{name}\"\ncounties = [\"{county}\"]\npartition_lease_ms = {lease_ms}\n"
     ));
-    std::fs::write(config, text)?;
-    Ok(config.to_owned())
+    let path = config.with_file_name(format!("firegrid-{name}.toml"));
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// Starts alert instance `name` of the partition (its own data directory and log).

@@ -38,7 +38,7 @@ use super::notify::sse::{SseHub, SseItem};
 use super::notify::webhook::{Webhook, WebhookError};
 use crate::engine::EngineHandle;
 use crate::incident::{Channel, OutboxEntry, Recipient};
-use crate::partition::LeaderGuard;
+use crate::partition::{LeaderGuard, Scope};
 use crate::settings::millis;
 use crate::store::UndecodableRow;
 
@@ -90,6 +90,8 @@ pub(crate) struct Delivery {
     pub(crate) metrics: DispatchMetrics,
     /// A partition leader's guard (see [`crate::partition::LeaderGuard`]); `None`: always acts.
     pub(crate) guard: Option<LeaderGuard>,
+    /// The incidents whose rows this loop sends: the shared outbox holds every partition's.
+    pub(crate) scope: Scope,
 }
 
 impl std::fmt::Debug for Delivery {
@@ -219,7 +221,7 @@ impl Delivery {
     /// Sends one row; true when it stays due in the outbox (in flight, or left for later, as
     /// every row is once a partition leader's guard says stop).
     async fn send(&self, e: OutboxEntry, f: &mut InFlight, p: &Pass<'_>, delivered: &mut Vec<String>) -> bool {
-        if !self.acting() {
+        if !self.acting() || !self.scope.owns_incident(&e.incident_id) {
             return true;
         }
         match e.channel {
@@ -367,8 +369,12 @@ impl Delivery {
                 return;
             }
         };
-        let rows: Vec<_> = rows.into_iter().filter(|a| !f.webhooks.contains(&a.idempotency_key)).collect();
-        if rows.is_empty() {
+        // Keys start with their incident's id (`{incident}:{target}:{role}:{seq}`): another
+        // partition's rows in the shared outbox are its leader's to abandon.
+        let ours = |key: &str| self.scope.owns_incident(key.split(':').next().unwrap_or(""));
+        let rows: Vec<_> =
+            rows.into_iter().filter(|a| !f.webhooks.contains(&a.idempotency_key) && ours(&a.idempotency_key)).collect();
+        if rows.is_empty() || !self.acting() {
             return;
         }
         let keys = rows.iter().map(|a| (a.idempotency_key.clone(), a.reason)).collect();

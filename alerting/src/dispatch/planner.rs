@@ -12,6 +12,7 @@
 //! it), and routed again on the first tick after a station's availability or the registry
 //! changes — and after a restart — until someone is notified or the incident closes.
 
+use crate::partition::Scope;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -105,16 +106,17 @@ impl DispatchPlanner {
         data_dir: &Path,
     ) -> Result<DispatchPlanner, DispatchError> {
         let backend = IncidentBackend::Sqlite { data_dir: data_dir.to_owned() };
-        DispatchPlanner::open_on(registry, availability, settings, &backend)
+        DispatchPlanner::open_on(registry, availability, settings, &backend, &Scope::all())
     }
 
-    /// A planner resuming the escalation state of the active incidents in `backend`'s store
+    /// A planner resuming the escalation state of the active incidents of `scope` in `backend`'s store
     /// (open the [`crate::Engine`] first: it creates the store). Blocking: call at start-up.
     pub fn open_on(
         registry: SharedRegistry,
         availability: Availability,
         settings: DispatchSettings,
         backend: &IncidentBackend,
+        scope: &Scope,
     ) -> Result<DispatchPlanner, DispatchError> {
         let mut d = DispatchPlanner::new(registry, availability, settings);
         // Parse the names table now rather than on the first fire.
@@ -123,10 +125,11 @@ impl DispatchPlanner {
             let store = IncidentStore::open_reader(backend)?;
             Ok((store.active_incidents()?, store.dispatch_states()?))
         })?;
-        for inc in active {
+        // The shared store holds every partition's incidents: resume only `scope`'s.
+        for inc in active.into_iter().filter(|i| scope.owns_county(&i.county)) {
             d.incidents.insert(inc.id.clone(), inc);
         }
-        for (incident, doc) in states {
+        for (incident, doc) in states.into_iter().filter(|(id, _)| scope.owns_incident(id)) {
             let e: Escalation = serde_json::from_str(&doc)
                 .map_err(|source| DispatchError::State { incident: incident.clone(), source })?;
             d.states.insert(incident, e);

@@ -26,7 +26,7 @@ use super::planner::{DispatchError, DispatchPlanner};
 use crate::access::SharedTokens;
 use crate::engine::{Engine, EngineHandle};
 use crate::http::{self, HttpParts};
-use crate::partition::LeaderGuard;
+use crate::partition::{LeaderGuard, Scope};
 
 /// Control messages queued between the MQTT event loop and the control task.
 const CONTROL_QUEUE: usize = 1024;
@@ -64,6 +64,8 @@ pub struct DispatchStage {
     control_rx: mpsc::Receiver<Message>,
     /// A partition leader's guard: nothing is sent once it says stop.
     guard: Option<LeaderGuard>,
+    /// The incidents whose outbox rows this stage delivers (a partition's, in a shared store).
+    scope: Scope,
 }
 
 impl DispatchStage {
@@ -80,9 +82,14 @@ impl DispatchStage {
         settings.check_webhooks(&registry.snapshot())?;
         let availability = Availability::for_engine(&engine.handle()).map_err(DispatchError::from)?;
         let metrics = DispatchMetrics::register(metrics)?;
-        let planner =
-            DispatchPlanner::open_on(registry.clone(), availability.clone(), settings.clone(), engine.backend())?
-                .with_metrics(metrics.clone());
+        let planner = DispatchPlanner::open_on(
+            registry.clone(),
+            availability.clone(),
+            settings.clone(),
+            engine.backend(),
+            engine.scope(),
+        )?
+        .with_metrics(metrics.clone());
         engine.set_dispatcher(planner);
         let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE);
         Ok(DispatchStage {
@@ -95,6 +102,7 @@ impl DispatchStage {
             control_tx,
             control_rx,
             guard: None,
+            scope: engine.scope().clone(),
         })
     }
 
@@ -151,6 +159,7 @@ impl DispatchStage {
             sse: self.hub,
             metrics: self.metrics,
             guard: self.guard,
+            scope: self.scope,
         };
         let follow = tokio::spawn(self.availability.clone().follow(shutdown.clone()));
         let control = Control {

@@ -66,6 +66,8 @@ pub struct Engine {
     registry: SharedRegistry,
     /// Where the incident store lives.
     backend: IncidentBackend,
+    /// The incidents this engine owns in a shared store (a partition's counties).
+    scope: crate::partition::Scope,
     /// The registry snapshot whose devices are watched for silence.
     watched: Arc<Registry>,
     core: AlertCore,
@@ -110,8 +112,9 @@ impl Engine {
         Engine::open_fenced(settings, registry, backend, None, metrics)
     }
 
-    /// [`Engine::open_on`] for a partition leader: every write of the engine (incidents, the
-    /// outbox, timers, rule state) checks `fence` in its transaction and fails with
+    /// [`Engine::open_on`] for a partition leader's `term`: it resumes only the incidents of
+    /// the term's counties, and every write of the engine (incidents, the outbox, timers, rule
+    /// state) checks the term's epoch in its transaction and fails with
     /// [`StoreError::Fenced`] once another instance holds the partition (see
     /// [`crate::partition`]). The state it resumes is loaded after the lease was granted: the
     /// warm start of a new leader.
@@ -119,14 +122,19 @@ impl Engine {
         settings: AlertSettings,
         registry: SharedRegistry,
         backend: &IncidentBackend,
-        fence: Option<store::Fence>,
+        term: Option<&crate::partition::Term>,
         metrics: &prometheus::Registry,
     ) -> Result<Engine, AlertError> {
         let settings = Arc::new(settings);
+        let fence = term.map(crate::partition::Term::fence);
+        let scope = term.map_or_else(crate::partition::Scope::all, |t| t.scope.clone());
         let (store, reader, active, counters, rule_state) = store::blocking(|| {
             let mut store = IncidentStore::open_backend(backend)?;
             store.set_fence(fence);
-            let (active, counters, rule_state) = (store.active_incidents()?, store.counters()?, store.rule_states()?);
+            let (mut active, counters, rule_state) =
+                (store.active_incidents()?, store.counters()?, store.rule_states()?);
+            // The shared store holds every partition's incidents: resume only this one's.
+            active.retain(|i| scope.owns_county(&i.county));
             Ok((store, IncidentStore::open_reader(backend)?, active, counters, rule_state))
         })?;
         let reader = StoreThread::spawn(reader, "alert-store-read")?;
@@ -158,6 +166,7 @@ impl Engine {
             settings,
             registry,
             backend: backend.clone(),
+            scope,
             watched,
             core,
             writer,
@@ -185,6 +194,11 @@ impl Engine {
     /// Where the incident store is (the dispatch stage resumes its state from it).
     pub(crate) fn backend(&self) -> &IncidentBackend {
         &self.backend
+    }
+
+    /// The incidents this engine owns (the dispatch stage resumes and delivers only those).
+    pub(crate) fn scope(&self) -> &crate::partition::Scope {
+        &self.scope
     }
 
     /// A handle for the API and the dispatch stage; valid while [`Engine::run`] runs.

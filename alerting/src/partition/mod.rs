@@ -11,6 +11,7 @@
 //! - `pg`: [`LeaseClient`], the lease statement against PostgreSQL.
 //! - `config`: `[alerting] partition`, `counties`, `partition_lease_ms` validated.
 //! - `metrics`: `firegrid_partition_leader`, `firegrid_partition_epoch`.
+//! - `scope`: [`Scope`], the incidents a leader owns (its counties') in the shared store.
 //! - `term`: [`Term`], what one leader term's service runs under.
 //!
 //! The binary's `run::leader` drives them: standby → leader (warm start, then act) → standby.
@@ -20,6 +21,7 @@ mod guard;
 mod lease;
 mod metrics;
 mod pg;
+mod scope;
 mod term;
 
 pub use config::{validate, PartitionSettings};
@@ -27,6 +29,7 @@ pub use guard::LeaderGuard;
 pub use lease::{Change, LeaseState, LeaseTiming, LostWhy, Role};
 pub use metrics::PartitionMetrics;
 pub use pg::{LeaseClient, CALL_TIMEOUT};
+pub use scope::Scope;
 pub use term::Term;
 
 /// A lease operation that failed.

@@ -4,7 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-use super::{LeaderGuard, PartitionMetrics};
+use super::{LeaderGuard, PartitionMetrics, Scope};
 use crate::store::Fence;
 
 /// The leader term a service runs under (see the module doc).
@@ -14,6 +14,8 @@ pub struct Term {
     pub partition: String,
     /// The epoch granted.
     pub epoch: i64,
+    /// The partition's counties: the incidents this term owns.
+    pub scope: Scope,
     /// Cleared when the term ends; dispatch asks it before each send.
     pub guard: LeaderGuard,
     /// The partition gauges, registered in the term's metrics registry too.
