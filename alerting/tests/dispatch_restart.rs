@@ -20,8 +20,14 @@ use firegrid_ingest::{now_ms, Device, Kind, SharedRegistry, SiteType, Tier};
 fn start_dispatching(store: &TestStore, reg: &SharedRegistry, settings: &DispatchSettings) -> Running {
     let backend = store.backend();
     start_backend(&backend, AlertingConfig::default(), reg.clone(), |engine| {
-        let d = DispatchPlanner::open_on(reg.clone(), Availability::default(), settings.clone(), &backend)
-            .expect("planner resumes");
+        let d = DispatchPlanner::open_on(
+            reg.clone(),
+            Availability::default(),
+            settings.clone(),
+            &backend,
+            &firegrid_alerting::partition::Scope::all(),
+        )
+        .expect("planner resumes");
         engine.set_dispatcher(d);
     })
 }
