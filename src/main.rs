@@ -88,12 +88,6 @@ fn load(config: Option<&PathBuf>, role: Option<&str>) -> Result<(Config, firegri
     Ok((c, s))
 }
 
-/// mimalloc instead of the system allocator, when built with `--features mimalloc` (issue 14's
-/// allocator trial: README Benchmarks has the figures either way).
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // clap exits 2 itself on a bad command line.
     let cli = Cli::parse();
