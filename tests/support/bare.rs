@@ -67,18 +67,7 @@ impl Drop for BareRun {
 pub fn run_to_exit_in(cwd: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result<(bool, String)> {
     let log = cwd.join("firegrid-once.log");
     let mut child = spawn(cwd, args, env, super::free_port()?, &log)?;
-    let deadline = std::time::Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("firegrid {args:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = super::process::wait_to_exit(&mut child, args, limit)?;
     Ok((status.success(), std::fs::read_to_string(&log)?))
 }
 

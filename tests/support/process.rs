@@ -204,10 +204,21 @@ pub fn run_split(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result
         .stderr(std::fs::File::create(&err)?)
         .spawn()
         .context("starting the firegrid binary")?;
+    let status = wait_to_exit(&mut child, args, limit)?;
+    Ok((status.code(), std::fs::read_to_string(out)?, std::fs::read_to_string(err)?))
+}
+
+/// Waits for `child` (`firegrid {args}`) to exit, at most `limit`; past it the process is killed
+/// and that is an error.
+pub fn wait_to_exit(
+    child: &mut std::process::Child,
+    args: &[&str],
+    limit: Duration,
+) -> Result<std::process::ExitStatus> {
     let deadline = std::time::Instant::now() + limit;
-    let status = loop {
+    loop {
         if let Some(s) = child.try_wait()? {
-            break s;
+            return Ok(s);
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
@@ -215,8 +226,7 @@ pub fn run_split(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Result
             bail!("firegrid {args:?} still running after {limit:?}");
         }
         std::thread::sleep(EXIT_POLL);
-    };
-    Ok((status.code(), std::fs::read_to_string(out)?, std::fs::read_to_string(err)?))
+    }
 }
 
 /// How often [`run_to_exit`] and [`Firegrid::stop`] look whether the process has exited.

@@ -29,6 +29,49 @@ pub struct IncidentFilter {
     pub limit: usize,
 }
 
+/// One condition of an [`IncidentFilter`], for a backend to write in its own SQL.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum FilterCond<'a> {
+    /// `status = ?`
+    Status(&'a str),
+    /// `class = ?`
+    Class(&'a str),
+    /// `county = ?`
+    County(&'a str),
+    /// `township = ?`
+    Township(&'a str),
+    /// `opened_at_ms >= ?`
+    OpenedSince(i64),
+    /// The station is in the incident's `notified_stations`.
+    NotifiedStation(&'a str),
+    /// The grid is in the incident's `notified_grids`.
+    NotifiedGrid(&'a str),
+}
+
+impl IncidentFilter {
+    /// The filter's conditions (combined with AND), the same for every backend.
+    pub(crate) fn conditions(&self) -> Vec<FilterCond<'_>> {
+        let mut c = Vec::new();
+        c.extend(self.status.map(|s| FilterCond::Status(s.as_str())));
+        c.extend(self.class.map(|k| FilterCond::Class(k.as_str())));
+        c.extend(self.county.as_deref().map(FilterCond::County));
+        c.extend(self.township.as_deref().map(FilterCond::Township));
+        c.extend(self.since_ms.map(FilterCond::OpenedSince));
+        c.extend(self.notified_station.as_deref().map(FilterCond::NotifiedStation));
+        c.extend(self.notified_grid.as_deref().map(FilterCond::NotifiedGrid));
+        c
+    }
+
+    /// How many incidents the list returns at most (0 means the default of 500).
+    pub(crate) fn row_limit(&self) -> usize {
+        if self.limit == 0 {
+            500
+        } else {
+            self.limit
+        }
+    }
+}
+
 /// An incident with its evidence and audit trail.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentRecord {
@@ -182,34 +225,26 @@ impl SqliteStore {
     /// Incidents matching the filter, newest first.
     pub(crate) fn list(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut cond = vec!["1 = 1".to_owned()];
-        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        let mut add = |c: &str, v: Box<dyn rusqlite::ToSql>| {
+        let mut args: Vec<Box<dyn rusqlite::ToSql + '_>> = Vec::new();
+        for c in f.conditions() {
+            let (sql, v): (&str, Box<dyn rusqlite::ToSql + '_>) = match c {
+                FilterCond::Status(s) => ("status = ?", Box::new(s)),
+                FilterCond::Class(k) => ("class = ?", Box::new(k)),
+                FilterCond::County(c) => ("county = ?", Box::new(c)),
+                FilterCond::Township(t) => ("township = ?", Box::new(t)),
+                FilterCond::OpenedSince(ms) => ("opened_at_ms >= ?", Box::new(ms)),
+                FilterCond::NotifiedStation(s) => {
+                    ("EXISTS (SELECT 1 FROM json_each(doc, '$.notified_stations') WHERE value = ?)", Box::new(s))
+                }
+                FilterCond::NotifiedGrid(g) => {
+                    ("EXISTS (SELECT 1 FROM json_each(doc, '$.notified_grids') WHERE value = ?)", Box::new(g))
+                }
+            };
             args.push(v);
-            cond.push(c.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(s) = f.status {
-            add("status = ?", Box::new(s.as_str()));
-        }
-        if let Some(c) = f.class {
-            add("class = ?", Box::new(c.as_str()));
-        }
-        if let Some(c) = &f.county {
-            add("county = ?", Box::new(c.clone()));
-        }
-        if let Some(t) = &f.township {
-            add("township = ?", Box::new(t.clone()));
-        }
-        if let Some(s) = f.since_ms {
-            add("opened_at_ms >= ?", Box::new(s));
-        }
-        if let Some(s) = &f.notified_station {
-            add("EXISTS (SELECT 1 FROM json_each(doc, '$.notified_stations') WHERE value = ?)", Box::new(s.clone()));
-        }
-        if let Some(g) = &f.notified_grid {
-            add("EXISTS (SELECT 1 FROM json_each(doc, '$.notified_grids') WHERE value = ?)", Box::new(g.clone()));
+            cond.push(sql.replace('?', &format!("?{}", args.len())));
         }
         let refs: Vec<&dyn rusqlite::ToSql> = args.iter().map(|b| b.as_ref()).collect();
-        let limit = if f.limit == 0 { 500 } else { f.limit };
+        let limit = f.row_limit();
         self.incidents_where(&cond.join(" AND "), &refs, limit)
     }
 

@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 
 use super::{pg, PgStore};
 use crate::incident::Incident;
-use crate::store::incidents::{decode_incident, StoredAudit, StoredEvidence};
+use crate::store::incidents::{decode_incident, FilterCond, StoredAudit, StoredEvidence};
 use crate::store::{IncidentFilter, IncidentRecord, StoreError, Unroutable, CLOSED};
 
 /// Parameters of one query.
@@ -51,32 +51,24 @@ impl PgStore {
     pub fn list(&self, f: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
         let mut cond = vec!["TRUE".to_owned()];
         let mut params: Params = Vec::new();
-        let mut add = |c: &str, v: Box<dyn ToSql + Sync + Send>| {
+        for c in f.conditions() {
+            let (sql, v): (&str, Box<dyn ToSql + Sync + Send>) = match c {
+                FilterCond::Status(s) => ("status = ?", Box::new(s.to_owned())),
+                FilterCond::Class(k) => ("class = ?", Box::new(k.to_owned())),
+                FilterCond::County(c) => ("county = ?", Box::new(c.to_owned())),
+                FilterCond::Township(t) => ("township = ?", Box::new(t.to_owned())),
+                FilterCond::OpenedSince(ms) => ("opened_at_ms >= ?", Box::new(ms)),
+                FilterCond::NotifiedStation(s) => {
+                    ("jsonb_exists(doc::jsonb -> 'notified_stations', ?)", Box::new(s.to_owned()))
+                }
+                FilterCond::NotifiedGrid(g) => {
+                    ("jsonb_exists(doc::jsonb -> 'notified_grids', ?)", Box::new(g.to_owned()))
+                }
+            };
             params.push(v);
-            cond.push(c.replace('?', &format!("${}", params.len())));
-        };
-        if let Some(s) = f.status {
-            add("status = ?", Box::new(s.as_str()));
+            cond.push(sql.replace('?', &format!("${}", params.len())));
         }
-        if let Some(c) = f.class {
-            add("class = ?", Box::new(c.as_str()));
-        }
-        if let Some(c) = &f.county {
-            add("county = ?", Box::new(c.clone()));
-        }
-        if let Some(t) = &f.township {
-            add("township = ?", Box::new(t.clone()));
-        }
-        if let Some(s) = f.since_ms {
-            add("opened_at_ms >= ?", Box::new(s));
-        }
-        if let Some(s) = &f.notified_station {
-            add("jsonb_exists(doc::jsonb -> 'notified_stations', ?)", Box::new(s.clone()));
-        }
-        if let Some(g) = &f.notified_grid {
-            add("jsonb_exists(doc::jsonb -> 'notified_grids', ?)", Box::new(g.clone()));
-        }
-        let limit = if f.limit == 0 { 500 } else { f.limit };
+        let limit = f.row_limit();
         self.incidents_where(&cond.join(" AND "), params, i64::try_from(limit).unwrap_or(i64::MAX))
     }
 
