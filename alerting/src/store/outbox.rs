@@ -183,12 +183,8 @@ impl OutboxRow {
 
 impl SqliteStore {
     /// Outbox entries pending (neither delivered nor abandoned) whose next attempt is due by
-    /// `now_ms`, oldest first (rows that do not decode are left out).
-    pub fn due_outbox(&self, now_ms: i64, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        Ok(self.due_outbox_page(now_ms, limit, 0)?.into_iter().filter_map(Result::ok).collect())
-    }
-
-    /// [`IncidentStore::due_outbox`] past its first `offset` rows, undecodable rows included: the
+    /// `now_ms`, oldest first, past their first `offset` rows, undecodable rows included
+    /// ([`IncidentStore::due_outbox`] leaves those out): the
     /// delivery loop pages past the rows it has in flight, so many of them (a broker outage) never
     /// hide a new fire's row.
     pub(crate) fn due_outbox_page(
