@@ -17,9 +17,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
-now() { date +%s.%N; }
+. scripts/lib/bench-servers.sh
 
 if [ "$PROFILE" = release ]; then cargo build --release -q --bin firegrid; else cargo build -q --bin firegrid; fi
 bin=./target/$PROFILE/firegrid
@@ -28,17 +26,9 @@ filter='firegrid/v1/+/+/+/+'
 run=0
 for mode in $MODES; do
     run=$((run + 1)); dir="$work/$run-$mode"
-    mqtt_port=$(free_port); http_port=$(free_port)
+    http_port=$(free_port)
     mkdir -p "$dir"
-    cat > "$dir/mosquitto.conf" <<CONF
-listener $mqtt_port 127.0.0.1
-allow_anonymous true
-max_queued_messages 0
-max_queued_bytes 0
-$( [ "$(id -u)" -eq 0 ] && echo "user root" )
-CONF
-    /usr/sbin/mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 & mq=$!; pids+=($mq)
-    wait_port "$mqtt_port"
+    start_mosquitto "$dir"; mq=$mq_pid
     export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
            FIREGRID_STORE__BACKEND=embedded FIREGRID_STORE__EMBEDDED__SYNCHRONOUS="$mode" \
            FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" FIREGRID_DATA__DIR="$dir/data" FIREGRID_LOG=warn

@@ -28,10 +28,7 @@ async fn the_server_routes_exactly_the_operations_its_openapi_document_describes
         let dir = tempfile::tempdir()?;
         let devices = support::fleet::devices(2);
         let reg = support::fleet::write_registry(dir.path(), &devices)?;
-        let mut c = support::fleet::harness_config(dir.path(), &reg, "embedded", "http://127.0.0.1:1", "openapi");
-        c.mqtt.embedded_listen = format!("127.0.0.1:{}", support::free_port()?);
-        c.store.backend = "embedded".into();
-        support::dispatch::write_tokens(dir.path())?;
+        let c = support::embedded::self_contained_config(dir.path(), &reg, "openapi")?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let base = format!("http://{}", running.http_addr);

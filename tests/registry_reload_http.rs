@@ -27,10 +27,7 @@ async fn only_an_admin_reloads_the_registry_and_a_bad_file_keeps_the_old_one() -
         let dir = tempfile::tempdir()?;
         let devices = support::fleet::devices(10);
         let reg = support::fleet::write_registry(dir.path(), &devices[..5])?;
-        let mut c = support::fleet::harness_config(dir.path(), &reg, "embedded", "http://127.0.0.1:1", "reload");
-        c.mqtt.embedded_listen = format!("127.0.0.1:{}", support::free_port()?);
-        c.store.backend = "embedded".into();
-        support::dispatch::write_tokens(dir.path())?;
+        let c = support::embedded::self_contained_config(dir.path(), &reg, "reload")?;
         let shutdown = CancellationToken::new();
         let running = firegrid::start(c.validate()?, shutdown.clone()).await?;
         let base = format!("http://{}", running.http_addr);

@@ -72,3 +72,18 @@ pub fn write_config(
     std::fs::write(&path, toml::to_string(&c)?)?;
     Ok((path, dir.join("data/readings.sqlite3")))
 }
+
+/// A configuration that needs no harness server: the embedded broker on a free loopback port,
+/// the embedded store under `dir/data`, the registry `reg` and the dispatch tokens of
+/// [`super::dispatch::write_tokens`] in `dir`. For tests of the HTTP surface of a whole service.
+pub fn self_contained_config(
+    dir: &Path,
+    reg: &firegrid_ingest::RegistryPaths,
+    client_id: &str,
+) -> Result<firegrid::Config> {
+    let mut c = super::fleet::harness_config(dir, reg, "embedded", "http://127.0.0.1:1", client_id);
+    c.mqtt.embedded_listen = format!("127.0.0.1:{}", super::free_port()?);
+    c.store.backend = "embedded".into();
+    super::dispatch::write_tokens(dir)?;
+    Ok(c)
+}
