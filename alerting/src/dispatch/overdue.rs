@@ -1,6 +1,7 @@
 //! What the planner does when escalation timers fall due (DESIGN §6): an unanswered `respond`
 //! goes to the next station — of the same tier, then the tier above — that has not been asked
-//! yet; an acknowledged fire nobody reports on scene brings in the township team; an
+//! yet, at most `max_escalations` times per slot (then the slot is dropped: an unanswered fire
+//! is a dispatcher's to handle, not a page to every station in range); an acknowledged fire nobody reports on scene brings in the township team; an
 //! unacknowledged hazard goes to the township team. The result is the routes of a new round and
 //! the slot moves to record. Pure.
 
@@ -12,11 +13,13 @@ use super::routing::{Route, StationPicker};
 use crate::incident::{Incident, NotifyRole};
 
 /// The routes and slot moves of the timers of `esc` due at `now_ms`; `None` when none is due.
-/// Slots nobody is left to take are dropped from `esc`.
+/// Slots nobody is left to take, or that went to `max_escalations` further stations already,
+/// are dropped from `esc`.
 pub(super) fn resolve(
     esc: &mut Escalation,
     inc: &Incident,
     picker: &StationPicker<'_>,
+    max_escalations: usize,
     now_ms: i64,
 ) -> Option<(Vec<Route>, Vec<SlotMove>)> {
     let due = esc.due(now_ms);
@@ -28,6 +31,7 @@ pub(super) fn resolve(
         picker,
         place: Place::of(inc, picker.registry),
         responders: esc.responders(),
+        max_escalations,
         routes: Vec::new(),
         moves: Vec::new(),
         exhausted: Vec::new(),
@@ -54,6 +58,8 @@ struct DueRound<'a> {
     place: Place,
     /// Stations notified to respond so far (never picked again).
     responders: Vec<String>,
+    /// Further stations one slot may go to.
+    max_escalations: usize,
     routes: Vec<Route>,
     moves: Vec<SlotMove>,
     /// Slots nobody is left to take.
@@ -64,6 +70,12 @@ impl<'a> DueRound<'a> {
     fn resolve(&mut self, due: Due) {
         let id = self.incident_id;
         match due {
+            // `tried` holds the slot's first station and each escalation's.
+            Due::Respond { slot, tried, .. } if tried.len() > self.max_escalations => {
+                tracing::warn!(event = "dispatch_escalation_exhausted", incident = id, tried = ?tried,
+                    reason = "max_escalations", "respond unacknowledged by every station it went to: left to a dispatcher");
+                self.exhausted.push(slot);
+            }
             Due::Respond { slot, tier, tried } => {
                 let mut exclude = tried.clone();
                 exclude.extend(self.responders.iter().cloned());
@@ -77,7 +89,7 @@ impl<'a> DueRound<'a> {
                     }
                     None => {
                         tracing::warn!(event = "dispatch_escalation_exhausted", incident = id, tried = ?tried,
-                            "respond unacknowledged and no station left to escalate to");
+                            reason = "no_station_left", "respond unacknowledged and no station left to escalate to");
                         self.exhausted.push(slot);
                     }
                 }
