@@ -108,15 +108,28 @@ pub(crate) async fn sweep(
             if inc.opened_at_ms > now_ms.saturating_sub(ms(ages.close_after)) {
                 continue;
             }
-            for action in closing_actions(&inc) {
-                engine.act(&inc.id, action, ACTOR, &note).await?;
+            match close(engine, &inc, &note).await {
+                Ok(()) => closed += 1,
+                // Someone acted on it meanwhile, or the lifecycle refused: the next sweep sees
+                // it again, and the pruning below still runs.
+                Err(AlertError::Transition(e)) => {
+                    tracing::warn!(event = "demo_incident_close_refused", incident = %inc.id, error = %e);
+                }
+                Err(e) => return Err(e.into()),
             }
-            closed += 1;
         }
     }
     let (dir, before_ms) = (data_dir.to_owned(), now_ms.saturating_sub(ms(ages.keep_closed)));
     let deleted = tokio::task::spawn_blocking(move || SqliteStore::open(&dir)?.prune_closed(before_ms)).await??;
     Ok(Swept { closed, deleted })
+}
+
+/// Takes `inc` to a closed status as [`ACTOR`], one audited action after the other.
+async fn close(engine: &EngineHandle, inc: &Incident, note: &str) -> Result<(), AlertError> {
+    for action in closing_actions(inc) {
+        engine.act(&inc.id, action, ACTOR, note).await?;
+    }
+    Ok(())
 }
 
 /// Sweeps now and every minute until `stop`.
