@@ -90,7 +90,7 @@ const DEMO_RETENTION_DAYS: u32 = 1;
 const DEMO_MAX_BYTES: u64 = 1 << 30;
 /// About the most the demo's incident file takes (the banner says it): it holds the incidents of
 /// the last 6 h 15 min (`incidents`), which the demo raises at about 290 an hour, each of about
-/// 26 KB with its evidence, audit trail and at most `dispatch.max_escalations` escalations per
+/// 26 KB with its evidence, audit trail and at most `dispatch.max_escalations` escalations per tier per
 /// `respond` (measured at 17 minutes with `scripts/soak-demo.sh`: 81 incidents in 2.08 MB):
 /// ~1,800 incidents, ~50 MB, plus the write-ahead log (~4 MB) and a margin for the incidents
 /// still escalating when measured.

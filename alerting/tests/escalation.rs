@@ -154,8 +154,18 @@ fn crowded_stations(n: usize) -> String {
     stations
 }
 
+/// The tier of a fixture station, by its id's prefix.
+fn tier_of(station: &str) -> &'static str {
+    match station.split('-').next() {
+        Some("ms") => "micro",
+        Some("tt") => "township_team",
+        Some("ds") => "district",
+        _ => "other",
+    }
+}
+
 #[test]
-fn an_unanswered_fire_goes_to_at_most_max_escalations_more_stations_and_then_stops_paging() {
+fn an_unanswered_fire_climbs_to_the_township_team_and_the_district_and_then_stops_paging() {
     let dir = tempfile::tempdir().expect("tempdir");
     let reg = dispatch_fixture::registry_from(dir.path(), &crowded_stations(30), dispatch_fixture::GRIDS);
     let settings = DispatchConfig::default().validate().expect("defaults");
@@ -170,15 +180,22 @@ fn an_unanswered_fire_goes_to_at_most_max_escalations_more_stations_and_then_sto
         rows += plans.iter().map(|(_, p)| p.outbox.len()).sum::<usize>();
         paged.extend(sent(&plans).into_iter().map(|(target, _, _)| (minute, target)));
     }
-    assert_eq!(paged.len(), 3, "three further stations (the default), not all 32 micro stations in range: {paged:?}");
-    assert_eq!(paged.iter().map(|(m, _)| *m).collect::<Vec<_>>(), [1, 2, 3], "one a minute");
+    let tiers: Vec<(i64, &str)> = paged.iter().map(|(m, s)| (*m, tier_of(s))).collect();
+    // Two more of the 32 micro stations in range (the default), then the township teams within
+    // 15 km (统景镇's is 30 km away), then the district station; one a minute.
+    assert_eq!(
+        tiers,
+        [(1, "micro"), (2, "micro"), (3, "township_team"), (4, "township_team"), (5, "district")],
+        "{paged:?}"
+    );
+    assert_eq!(paged[2].1, "tt-500112002", "the nearest township team first");
     assert!(d.state(&inc.id).expect("state").slots.is_empty(), "the slot is dropped: nothing is due any more");
-    // The first round (micro station and grid manager, MQTT and SSE each) and three escalations.
-    assert_eq!(rows, first.outbox.len() + 3 * 2, "outbox rows stop growing");
+    // The first round (micro station and grid manager, MQTT and SSE each) and five escalations.
+    assert_eq!(rows, first.outbox.len() + 5 * 2, "outbox rows stop growing");
 
     let none = DispatchConfig { max_escalations: 0, ..DispatchConfig::default() }.validate().expect("valid");
     let reg = dispatch_fixture::registry_from(dir.path(), &crowded_stations(30), dispatch_fixture::GRIDS);
     let mut d = DispatchPlanner::new(reg, Availability::default(), none);
     open(&mut d, &inc, T0);
-    assert!(d.tick(T0 + 60_000).iter().all(|(_, p)| p.outbox.is_empty()), "0: the first station only");
+    assert_eq!(sent(&d.tick(T0 + 60_000)), one("tt-500112002", "respond", 2), "0: straight to the tier above");
 }

@@ -29,11 +29,12 @@ pub struct DispatchConfig {
     pub hazard_ack_timeout_seconds: u64,
     /// Range of the nearest-available-station fallback across boundaries, km.
     pub max_distance_km: f64,
-    /// Each unacknowledged `respond` goes to at most this many further stations (the nearest
-    /// others of its tier, then the tier above), one per `ack_timeout_seconds`; then its slot is
-    /// dropped (`dispatch_escalation_exhausted`) and the incident waits in the console for a
-    /// dispatcher. Without a bound an unanswered fire paged every station of its tier within
-    /// `max_distance_km`, one a minute, for hours (hundreds in a city's registry).
+    /// Each unacknowledged `respond` goes, one per `ack_timeout_seconds`, to at most this many
+    /// further stations of one tier (the nearest others), then to the tier above (micro →
+    /// township team → district); after the district tier its slot is dropped
+    /// (`dispatch_escalation_exhausted`) and the incident waits in the console for a dispatcher.
+    /// Without a bound an unanswered fire paged every station of its tier within
+    /// `max_distance_km`, one a minute, for hours, and never reached the tier above.
     pub max_escalations: u32,
     /// HMAC-SHA256 key of `X-Firegrid-Signature`; prefer `FIREGRID_DISPATCH__WEBHOOK_SECRET` or the file.
     /// Required as soon as any station or grid of the registry has a `webhook_url`.
@@ -67,7 +68,7 @@ impl Default for DispatchConfig {
             on_scene_timeout_seconds: 180,
             hazard_ack_timeout_seconds: 86_400,
             max_distance_km: 15.0,
-            max_escalations: 3,
+            max_escalations: 2,
             webhook_secret: Secret::default(),
             webhook_secret_file: String::new(),
             webhook_timeout_ms: 5_000,
@@ -87,7 +88,7 @@ pub struct DispatchSettings {
     pub(crate) timeouts: Timeouts,
     /// Nearest-station range, km.
     pub(crate) max_distance_km: f64,
-    /// Further stations one `respond` slot may go to.
+    /// Further stations of one tier a `respond` slot may go to before the tier above.
     pub(crate) max_escalations: usize,
     /// Webhook HMAC key (never printed); empty only when no recipient has a webhook (checked
     /// by [`DispatchSettings::check_webhooks`]; a webhook is never sent unsigned).
@@ -129,7 +130,7 @@ impl Default for DispatchSettings {
         DispatchConfig::default().validate().unwrap_or_else(|_| DispatchSettings {
             timeouts: Timeouts { ack_ms: 60_000, on_scene_ms: 180_000, hazard_ack_ms: 86_400_000 },
             max_distance_km: 15.0,
-            max_escalations: 3,
+            max_escalations: 2,
             webhook_secret: Vec::new(),
             webhook_timeout: Duration::from_secs(5),
             webhook_ca_file: None,
@@ -237,8 +238,9 @@ ack_timeout_seconds = 60               # a "respond" unacknowledged this long go
 on_scene_timeout_seconds = 180         # acknowledged but not on scene this long: the township team
 hazard_ack_timeout_seconds = 86400     # a hazard unacknowledged this long goes to the township team
 max_distance_km = 15.0                 # nearest available station across boundaries within this range
-max_escalations = 3                    # an unacknowledged "respond" goes to at most this many further stations (0-20),
-                                       # one per ack_timeout_seconds; then it waits in the console for a dispatcher
+max_escalations = 2                    # an unacknowledged "respond" goes to at most this many further stations of one
+                                       # tier (0-20), one per ack_timeout_seconds, then the tier above; after the
+                                       # district tier it waits in the console for a dispatcher
 webhook_secret = ""                    # HMAC-SHA256 key of X-Firegrid-Signature (required with any webhook_url); prefer FIREGRID_DISPATCH__WEBHOOK_SECRET
 webhook_secret_file = ""               # or the first line of this file
 webhook_timeout_ms = 5000              # one webhook request
