@@ -2,7 +2,8 @@
 # Demo soak (issue 15): runs `firegrid demo` in a fresh data directory for MINUTES and prints, every
 # INTERVAL seconds, the elapsed time, RSS (VmRSS), its anonymous part (heap, stacks: what the
 # process allocated) and file-backed part (its code), peak RSS (VmHWM) and the data directory's
-# size, then the readings stored. Loopback only; stops the demo it started (SIGTERM, by PID).
+# size with its split (the readings and incidents files, each with its WAL), then the readings
+# stored and the incident file's rows. Loopback only; stops the demo it started (SIGTERM, by PID).
 #   usage: scripts/soak-demo.sh [MINUTES] [INTERVAL] [PROFILE]   (defaults: 60, 60, release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,9 @@ FIREGRID_LOG=warn $bin demo --data-dir "$work/demo" --listen "127.0.0.1:$http_po
 pid=$!
 cleanup() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-echo "minute  rss_mib  anon_mib  file_mib  peak_mib  data_mib"
+echo "minute  rss_mib  anon_mib  file_mib  peak_mib  data_mib  readings_mib  incidents_mib"
+# Size of a SQLite file with its -wal and -shm, in MiB.
+db_mib() { du -cm "$work/demo/$1".sqlite3* 2>/dev/null | tail -1 | cut -f1; }
 start=$(date +%s)
 while :; do
     sleep "$INTERVAL"
@@ -27,7 +30,11 @@ while :; do
     rss=$(awk '/VmRSS/ {print int($2/1024)}' /proc/$pid/status); hwm=$(awk '/VmHWM/ {print int($2/1024)}' /proc/$pid/status)
     anon=$(awk '/RssAnon/ {print int($2/1024)}' /proc/$pid/status); file=$(awk '/RssFile/ {print int($2/1024)}' /proc/$pid/status)
     data=$(du -sm "$work/demo" | cut -f1)
-    printf "%6.1f  %7s  %8s  %8s  %8s  %8s\n" "$(python3 -c "print($elapsed/60)")" "$rss" "$anon" "$file" "$hwm" "$data"
+    printf "%6.1f  %7s  %8s  %8s  %8s  %8s  %12s  %13s\n" "$(python3 -c "print($elapsed/60)")" "$rss" "$anon" "$file" \
+        "$hwm" "$data" "$(db_mib readings)" "$(db_mib incidents)"
     [ "$elapsed" -ge $(( MINUTES * 60 )) ] && break
 done
 sqlite3 "$work/demo/readings.sqlite3" 'SELECT count(*) FROM points;' | sed 's/^/readings stored: /'
+sqlite3 "$work/demo/incidents.sqlite3" "SELECT 'incidents (open, closed): ' || count(*) || ' (' ||
+    sum(status NOT IN ('resolved','false_alarm','rectified')) || ', ' || sum(status IN ('resolved','false_alarm','rectified')) || '); outbox rows: ' ||
+    (SELECT count(*) FROM outbox) || '; audit rows: ' || (SELECT count(*) FROM audit) FROM incidents;"

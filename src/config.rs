@@ -300,8 +300,8 @@ pub struct Settings {
     pub role: Role,
     /// Where the registry files were configured; `None` = the defaults (see `registry_files`).
     pub registry_set_by: Option<String>,
-    /// Bytes of the embedded broker's in-memory log per subscribed filter (not a config key:
-    /// `run` keeps `broker::DEFAULT_LOG_BYTES`, the demo less).
+    /// Bytes of the embedded broker's in-memory log per subscribed filter
+    /// (`mqtt.embedded_log_bytes`).
     pub embedded_broker_log_bytes: u64,
     /// The alert partition (`[alerting] partition`), when this instance is one of its
     /// leader/standby instances; its MQTT client id and subscriptions are already the
@@ -423,7 +423,7 @@ impl Config {
             registry_set_by: self.registry_set_by.0.clone().or_else(|| {
                 (self.registry != RegistryConfig::default()).then(|| "set in the configuration".to_owned())
             }),
-            embedded_broker_log_bytes: crate::broker::DEFAULT_LOG_BYTES,
+            embedded_broker_log_bytes: self.embedded_log_bytes()?,
             partition,
             term: None,
         })
@@ -480,6 +480,25 @@ impl Config {
             });
         }
         Ok((!file.is_empty()).then(|| PathBuf::from(file)))
+    }
+}
+
+impl Config {
+    /// `mqtt.embedded_log_bytes`, within what rumqttd can take and memory can hold.
+    fn embedded_log_bytes(&self) -> Result<u64, ConfigError> {
+        use crate::broker::{MAX_LOG_BYTES, MIN_LOG_BYTES};
+        let bytes = self.mqtt.embedded_log_bytes;
+        if !(MIN_LOG_BYTES..=MAX_LOG_BYTES).contains(&bytes) {
+            return Err(ConfigError {
+                key: "mqtt.embedded_log_bytes".into(),
+                message: format!(
+                    "{bytes} is not between {MIN_LOG_BYTES} (5 MiB) and {MAX_LOG_BYTES} (4 GiB): it is the embedded \
+                     broker's in-memory log per subscribed filter, held at about three times its size \
+                     (default 83886080, 80 MiB)"
+                ),
+            });
+        }
+        Ok(bytes)
     }
 }
 
@@ -599,6 +618,23 @@ mod tests {
         let mut c = Config::default();
         c.mqtt.embedded_users_file = "users.csv".into();
         assert_eq!(c.validate().expect("external broker").embedded_users_file, None, "only the embedded broker");
+    }
+
+    #[test]
+    fn the_embedded_broker_log_is_80_mib_per_filter_unless_set_and_out_of_range_values_name_the_key() {
+        assert_eq!(Config::standalone().validate().expect("defaults").embedded_broker_log_bytes, 80 << 20);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("f.toml");
+        std::fs::write(&p, "[mqtt]\nurl = \"embedded\"\nembedded_log_bytes = 16777216\n").expect("write");
+        let c = Config::load(Some(&p), env(&[])).expect("loads");
+        assert_eq!(c.validate().expect("valid").embedded_broker_log_bytes, 16 << 20);
+        let c = Config::load(None, env(&[("FIREGRID_MQTT__EMBEDDED_LOG_BYTES", "8388608")])).expect("loads");
+        assert_eq!(c.validate().expect("valid").embedded_broker_log_bytes, 8 << 20);
+        for bad in [0_u64, (5_u64 << 20) - 1, (4_u64 << 30) + 1] {
+            let c = Config::load(None, env(&[("FIREGRID_MQTT__EMBEDDED_LOG_BYTES", &bad.to_string())])).expect("loads");
+            let e = c.validate().expect_err("out of range").to_string();
+            assert!(e.starts_with("mqtt.embedded_log_bytes:") && e.contains(&bad.to_string()), "{e}");
+        }
     }
 
     #[test]

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use firegrid_alerting::access::private_file::write_private;
-use firegrid_alerting::store::SqliteStore;
 use firegrid_ingest::config::Secret;
 use firegrid_ingest::RegistryPaths;
 use firegrid_simulator::fleet::{generate_registry, paths_in, write_registry, FleetSpec};
 use firegrid_simulator::run::{run_scenario_until, RunSpec};
 use firegrid_simulator::scenario::ScenarioKind;
 use tokio_util::sync::CancellationToken;
+
+mod incidents;
 
 use crate::broker::users::{random_secret, UsersError};
 use crate::config::Config;
@@ -87,6 +88,13 @@ const DEMO_RETENTION_DAYS: u32 = 1;
 /// The most the demo's readings file may take; its oldest hours are dropped past it (checked
 /// every minute). The demo writes about 3 MB of readings a minute, so this holds about 6 hours.
 const DEMO_MAX_BYTES: u64 = 1 << 30;
+/// About the most the demo's incident file takes (the banner says it): it holds the incidents of
+/// the last 6 h 15 min (`incidents`), which the demo raises at about 290 an hour, each of about
+/// 26 KB with its evidence, audit trail and at most `dispatch.max_escalations` escalations per tier per
+/// `respond` (measured at 17 minutes with `scripts/soak-demo.sh`: 81 incidents in 2.08 MB):
+/// ~1,800 incidents, ~50 MB, plus the write-ahead log (~4 MB) and a margin for the incidents
+/// still escalating when measured.
+const INCIDENTS_MAX_MB: u64 = 60;
 /// The embedded broker's in-memory log per filter in the demo: about 30 s of the simulator's
 /// readings (~270 KB/s), far more than the in-process consumer ever lags. rumqttd counts only
 /// topic and payload against it, while each message it holds costs about three times that
@@ -94,9 +102,6 @@ const DEMO_MAX_BYTES: u64 = 1 << 30;
 /// payload is a slice of, kept whole while any message of it is in the log): with 32 MiB the
 /// demo's RSS was 150 MB at 6 minutes, with 8 MiB 108 MB (debug builds, `scripts/soak-demo.sh`).
 const DEMO_BROKER_LOG_BYTES: u64 = 8 << 20;
-
-/// How often the demo deletes the incidents closed more than [`DEMO_RETENTION_DAYS`] ago.
-const INCIDENT_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The files a demo keeps in its data directory: the registry, the API tokens and the broker's
 /// users, with the two secrets the banner prints.
@@ -132,6 +137,7 @@ fn config(opts: &DemoOptions, files: &DemoFiles) -> Config {
     config.data.dir = opts.data_dir.display().to_string();
     config.api.tokens_file = files.tokens_file.display().to_string();
     config.mqtt.embedded_users_file = files.users_file.display().to_string();
+    config.mqtt.embedded_log_bytes = DEMO_BROKER_LOG_BYTES;
     config.registry.devices = files.registry.devices.display().to_string();
     config.registry.stations = files.registry.stations.display().to_string();
     config.registry.grids = files.registry.grids.display().to_string();
@@ -140,13 +146,11 @@ fn config(opts: &DemoOptions, files: &DemoFiles) -> Config {
     config
 }
 
-/// The demo's store prunes an hour at a time, so its cap never drops a whole day of readings;
-/// its broker keeps a smaller log per filter.
+/// The demo's store prunes an hour at a time, so its cap never drops a whole day of readings.
 fn bounded(mut settings: crate::Settings) -> crate::Settings {
     if let crate::config::StoreSettings::Embedded(options) = &mut settings.store {
         options.partition = firegrid_ingest::store::embedded::Partition::Hour;
     }
-    settings.embedded_broker_log_bytes = DEMO_BROKER_LOG_BYTES;
     settings
 }
 
@@ -171,9 +175,11 @@ fn banner(opts: &DemoOptions, files: &DemoFiles, http: SocketAddr, mqtt: Option<
         DEMO_MAX_BYTES >> 20
     ));
     banner.push_str(&format!(
-        "  incidents:         {}   (closed ones are kept {} h; open ones until closed in the console)\n",
+        "  incidents:         {}   (open ones are closed by `{}` {} min after they open, closed ones\n                     deleted after {} h: at most about {INCIDENTS_MAX_MB} MB)\n",
         firegrid_alerting::store::db_path(&opts.data_dir).display(),
-        DEMO_RETENTION_DAYS * 24
+        incidents::ACTOR,
+        incidents::CLOSE_AFTER.as_secs() / 60,
+        incidents::KEEP_CLOSED.as_secs() / 3600
     ));
     banner.push_str(&format!("  metrics:           http://{http}/metrics\n"));
     banner.push_str(&format!("  Ctrl-C stops it; the data stays in {}.\n\n", opts.data_dir.display()));
@@ -219,27 +225,6 @@ async fn simulate(mut spec: RunSpec, stop: CancellationToken) {
     }
 }
 
-/// Deletes the incidents closed before the demo's retention from `incidents.sqlite3`, now and
-/// every [`INCIDENT_PRUNE_EVERY`] until `stop` (on a connection of its own beside the engine's,
-/// on a blocking thread): the readings file has its cap, and this keeps the incidents file from
-/// growing with every closed incident. Open incidents stay until someone closes them.
-async fn prune_incidents(data_dir: PathBuf, stop: CancellationToken) {
-    let kept_ms = i64::from(DEMO_RETENTION_DAYS) * 86_400_000;
-    loop {
-        let dir = data_dir.clone();
-        let before_ms = firegrid_ingest::clock::now_ms() - kept_ms;
-        match tokio::task::spawn_blocking(move || SqliteStore::open(&dir)?.prune_closed(before_ms)).await {
-            Ok(Ok(0)) | Err(_) => {}
-            Ok(Ok(n)) => tracing::info!(event = "demo_incidents_pruned", incidents = n),
-            Ok(Err(e)) => tracing::warn!(event = "demo_incidents_prune_failed", error = %e),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(INCIDENT_PRUNE_EVERY) => {}
-            () = stop.cancelled() => return,
-        }
-    }
-}
-
 /// Cancels `demo` after `d`, unless it was cancelled before.
 async fn stop_after(d: Duration, demo: CancellationToken) {
     tokio::select! {
@@ -264,7 +249,9 @@ pub async fn run(opts: DemoOptions, shutdown: CancellationToken) -> Result<(), D
     let _ = out.write_all(banner(&opts, &files, running.http_addr, mqtt).as_bytes()).and_then(|()| out.flush());
     let demo = shutdown.child_token();
     let sim = tokio::spawn(simulate(simulation(&files, mqtt), demo.child_token()));
-    tokio::spawn(prune_incidents(opts.data_dir.clone(), demo.child_token()));
+    if let Some(engine) = running.engine.clone() {
+        tokio::spawn(incidents::keep_bounded(engine, opts.data_dir.clone(), demo.child_token()));
+    }
     if let Some(d) = opts.duration {
         tokio::spawn(stop_after(d, demo.clone()));
     }
@@ -357,6 +344,7 @@ fn existing(file: &Path, pick: impl Fn(&[&str]) -> Option<String>) -> std::io::R
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use firegrid_alerting::store::SqliteStore;
 
     #[test]
     fn the_demo_deletes_incidents_closed_before_its_retention_with_their_rows_and_keeps_the_rest() {

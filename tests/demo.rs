@@ -30,13 +30,17 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
     let result = async {
         let stdout = child.stdout.take().context("stdout")?;
         // Read stdout to its end on a thread of its own, handing over the token, the MQTT
-        // password and the banner's readings line when all three showed.
+        // password and the banner's readings and incidents lines when all four showed.
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let (mut tx, mut token, mut password, mut readings) = (Some(tx), None, None, None);
+            let mut incidents = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains("readings (SQLite): ") {
                     readings = Some(line.clone());
+                }
+                if line.contains("incidents: ") {
+                    incidents = Some(line.clone());
                 }
                 if let Some(t) = line.split("dispatcher token: ").nth(1) {
                     token = Some(t.trim_end_matches(')').trim().to_owned());
@@ -44,9 +48,9 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
                 if let Some(p) = line.split("user publisher, password ").nth(1) {
                     password = Some(p.split_whitespace().next().unwrap_or("").to_owned());
                 }
-                if let (Some(t), Some(p), Some(r)) = (&token, &password, &readings) {
+                if let (Some(t), Some(p), Some(r), Some(i)) = (&token, &password, &readings, &incidents) {
                     if let Some(tx) = tx.take() {
-                        let _ = tx.send((t.clone(), p.clone(), r.clone()));
+                        let _ = tx.send((t.clone(), p.clone(), format!("{r}\n{i}")));
                     }
                 }
             }
@@ -54,9 +58,13 @@ async fn the_demo_stores_readings_and_dispatches_a_critical_fire_within_a_minute
         let (token, password, readings) = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .context("the demo prints the dispatcher's token and the publisher's password within 30 s")??;
-        // The banner says where the readings are and how big they may grow.
+        // The banner says where the readings and incidents are and how big they may grow.
         ensure!(
             readings.contains("demo/readings.sqlite3") && readings.contains("the last 24 h, at most 1024 MiB"),
+            "{readings}"
+        );
+        ensure!(
+            readings.contains("demo/incidents.sqlite3") && readings.contains("closed by `demo` 15 min after they open"),
             "{readings}"
         );
         for file in ["tokens.csv", "broker-users.csv"] {

@@ -6,8 +6,8 @@ mod dispatch_fixture;
 use dispatch_fixture::{registry, wuxinglu_fire};
 use firegrid_alerting::detect::Hazard;
 use firegrid_alerting::dispatch::DispatchPlanner;
-use firegrid_alerting::dispatch::DispatchSettings;
 use firegrid_alerting::dispatch::{Availability, StationStatus};
+use firegrid_alerting::dispatch::{DispatchConfig, DispatchSettings};
 use firegrid_alerting::engine::{DispatchPlan, Dispatcher};
 use firegrid_alerting::incident::{Action, Channel, Class, Event, Incident, IncidentSignal, Severity};
 
@@ -139,4 +139,63 @@ fn a_severity_rise_renotifies_everyone_in_a_new_round() {
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(got.iter().all(|(_, _, seq)| seq == "2"));
     assert!(got.contains(&("ds-500112".into(), "forward_119".into(), "2".into())));
+}
+
+/// The fixture's stations and `n` more micro stations of 双龙湖街道, all within 2 km of 五星路社区.
+fn crowded_stations(n: usize) -> String {
+    let mut stations = dispatch_fixture::STATIONS.to_owned();
+    for i in 0..n {
+        let (lat, lon) = (29.7210 + 0.0005 * i as f64, 106.6310 + 0.0003 * i as f64);
+        stations.push_str(&format!(
+            "ms-extra-{i:02},微型消防站{i},micro,500112,500112002,500112002{:03},{lat:.4},{lon:.4},,true,\n",
+            100 + i
+        ));
+    }
+    stations
+}
+
+/// The tier of a fixture station, by its id's prefix.
+fn tier_of(station: &str) -> &'static str {
+    match station.split('-').next() {
+        Some("ms") => "micro",
+        Some("tt") => "township_team",
+        Some("ds") => "district",
+        _ => "other",
+    }
+}
+
+#[test]
+fn an_unanswered_fire_climbs_to_the_township_team_and_the_district_and_then_stops_paging() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let reg = dispatch_fixture::registry_from(dir.path(), &crowded_stations(30), dispatch_fixture::GRIDS);
+    let settings = DispatchConfig::default().validate().expect("defaults");
+    let mut d = DispatchPlanner::new(reg, Availability::default(), settings);
+    let inc = wuxinglu_fire();
+    let first = open(&mut d, &inc, T0);
+    let mut rows = first.outbox.len();
+    let mut paged = Vec::new();
+    // Three hours of ticks, one a minute, nobody acknowledging.
+    for minute in 1..=180 {
+        let plans = d.tick(T0 + minute * 60_000);
+        rows += plans.iter().map(|(_, p)| p.outbox.len()).sum::<usize>();
+        paged.extend(sent(&plans).into_iter().map(|(target, _, _)| (minute, target)));
+    }
+    let tiers: Vec<(i64, &str)> = paged.iter().map(|(m, s)| (*m, tier_of(s))).collect();
+    // Two more of the 32 micro stations in range (the default), then the township teams within
+    // 15 km (统景镇's is 30 km away), then the district station; one a minute.
+    assert_eq!(
+        tiers,
+        [(1, "micro"), (2, "micro"), (3, "township_team"), (4, "township_team"), (5, "district")],
+        "{paged:?}"
+    );
+    assert_eq!(paged[2].1, "tt-500112002", "the nearest township team first");
+    assert!(d.state(&inc.id).expect("state").slots.is_empty(), "the slot is dropped: nothing is due any more");
+    // The first round (micro station and grid manager, MQTT and SSE each) and five escalations.
+    assert_eq!(rows, first.outbox.len() + 5 * 2, "outbox rows stop growing");
+
+    let none = DispatchConfig { max_escalations: 0, ..DispatchConfig::default() }.validate().expect("valid");
+    let reg = dispatch_fixture::registry_from(dir.path(), &crowded_stations(30), dispatch_fixture::GRIDS);
+    let mut d = DispatchPlanner::new(reg, Availability::default(), none);
+    open(&mut d, &inc, T0);
+    assert_eq!(sent(&d.tick(T0 + 60_000)), one("tt-500112002", "respond", 2), "0: straight to the tier above");
 }

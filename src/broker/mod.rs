@@ -12,8 +12,9 @@
 //!
 //! rumqttd keeps sessions in memory: queued messages for a disconnected client survive a
 //! reconnect but not a restart of firegrid — production deployments use mosquitto or EMQX.
-//! Its per-topic-filter log is capped at 4 × 16 MiB (its default, 10 × 100 MiB, let a demo grow
-//! by ~0.6 MiB/s): a subscriber more than 64 MiB behind loses the oldest messages.
+//! Its per-topic-filter log is capped at `mqtt.embedded_log_bytes` (default 80 MiB; rumqttd's own
+//! default, 10 × 100 MiB, let a demo grow by ~0.6 MiB/s): a subscriber further behind loses the
+//! oldest messages.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -52,9 +53,10 @@ impl std::fmt::Debug for Internal {
 
 /// Full segments rumqttd keeps per filter, besides the active one.
 const LOG_SEGMENTS: u64 = 4;
-/// What `run` gives each filter's in-memory log (five segments of 16 MiB: a consumer may fall
-/// about 300,000 readings behind).
-pub const DEFAULT_LOG_BYTES: u64 = 80 << 20;
+/// The smallest log per filter: rumqttd's segments are at least 1 MiB each.
+pub const MIN_LOG_BYTES: u64 = (LOG_SEGMENTS + 1) << 20;
+/// The largest log per filter `mqtt.embedded_log_bytes` may ask for (held in memory, ~3×).
+pub const MAX_LOG_BYTES: u64 = 4 << 30;
 
 /// Starts the broker: MQTT 3.1.1 on `listen` for publishers (only `users`, when given; anyone
 /// otherwise), and MQTT 5 on a free loopback port for firegrid's own clients, with credentials

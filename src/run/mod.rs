@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use firegrid_alerting::dispatch::StageError;
-use firegrid_alerting::AlertError;
+use firegrid_alerting::{AlertError, EngineHandle};
 use firegrid_ingest::mqtt::options::OptionsError;
 use firegrid_ingest::store::embedded::EmbeddedStoreError;
 use firegrid_ingest::store::influx::InfluxError;
@@ -106,6 +106,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// The registry (reload from tests or signals).
     pub registry: SharedRegistry,
+    /// The alert engine, when this role runs alerting (the demo closes its incidents through it).
+    pub engine: Option<EngineHandle>,
     handle: JoinHandle<Result<(), RunError>>,
 }
 
@@ -129,7 +131,7 @@ pub async fn run(mut settings: Settings, shutdown: CancellationToken) -> Result<
 /// starts the ordered shutdown, [`Running::wait`] waits for its end.
 pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Running, RunError> {
     let tree = shutdown::ShutdownTree::new();
-    let (parts, http_addr, registry) = match parts::start(settings, &tree).await {
+    let parts::Started { parts, http_addr, registry, engine } = match parts::start(settings, &tree).await {
         Ok(started) => started,
         Err(e) => {
             // What did start (the acker, a timer) stops with the tree.
@@ -138,5 +140,5 @@ pub async fn start(settings: Settings, shutdown: CancellationToken) -> Result<Ru
         }
     };
     let handle = tokio::spawn(supervise::supervise(parts, tree, shutdown));
-    Ok(Running { http_addr, registry, handle })
+    Ok(Running { http_addr, registry, engine, handle })
 }

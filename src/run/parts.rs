@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use std::future::Future;
 
-use firegrid_alerting::{AlertError, DispatchStage, Engine, SharedTokens, TokenSet};
+use firegrid_alerting::{AlertError, DispatchStage, Engine, EngineHandle, SharedTokens, TokenSet};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::mqtt::acker::{self, Acker};
 use firegrid_ingest::mqtt::connection::ConnState;
@@ -112,13 +112,20 @@ struct Spawned {
     engine: Part<Result<(), AlertError>>,
     dispatch: Part<()>,
     app: axum::Router,
+    handle: Option<EngineHandle>,
+}
+
+/// What [`start`] started: the parts, the HTTP address, the registry and, when alerting runs,
+/// the alert engine's handle.
+pub(super) struct Started {
+    pub(super) parts: Parts,
+    pub(super) http_addr: SocketAddr,
+    pub(super) registry: SharedRegistry,
+    pub(super) engine: Option<EngineHandle>,
 }
 
 /// Opens and spawns every part; returns them with the HTTP address and the registry.
-pub(super) async fn start(
-    settings: Settings,
-    tree: &ShutdownTree,
-) -> Result<(Parts, SocketAddr, SharedRegistry), RunError> {
+pub(super) async fn start(settings: Settings, tree: &ShutdownTree) -> Result<Started, RunError> {
     let (core, alerting) = open(settings)?;
     let addr = core.settings.http_listen;
     let listener = TcpListener::bind(addr).await.map_err(|source| RunError::Bind { addr, source })?;
@@ -149,7 +156,7 @@ pub(super) async fn start(
         reload,
         retention: ingest.retention.take(),
     };
-    Ok((parts, http_addr, core.registry))
+    Ok(Started { parts, http_addr, registry: core.registry, engine: spawned.handle })
 }
 
 /// When the consumer's event loop stops: at the tree's `disconnect`, and for a partition
@@ -417,7 +424,7 @@ fn spawn_alerting(
     .merge(api);
     let app = crate::http_layers::apply(app, core.service_metrics.http_requests.clone());
     let engine = Part::spawn("alert engine", engine.run(readings, incidents, tree.drain.clone()));
-    Ok(Spawned { engine, dispatch, app })
+    Ok(Spawned { engine, dispatch, app, handle: Some(handle) })
 }
 
 /// Without alerting: no engine, no dispatch stage (their parts absent), and an HTTP app of the
@@ -431,5 +438,5 @@ fn without_alerting(core: &Core) -> Spawned {
         service: core.service_metrics.clone(),
     });
     let app = crate::http_layers::apply(app, core.service_metrics.http_requests.clone());
-    Spawned { engine: Part::absent("alert engine"), dispatch: Part::absent("dispatch"), app }
+    Spawned { engine: Part::absent("alert engine"), dispatch: Part::absent("dispatch"), app, handle: None }
 }

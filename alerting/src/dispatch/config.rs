@@ -29,6 +29,13 @@ pub struct DispatchConfig {
     pub hazard_ack_timeout_seconds: u64,
     /// Range of the nearest-available-station fallback across boundaries, km.
     pub max_distance_km: f64,
+    /// Each unacknowledged `respond` goes, one per `ack_timeout_seconds`, to at most this many
+    /// further stations of one tier (the nearest others), then to the tier above (micro →
+    /// township team → district); after the district tier its slot is dropped
+    /// (`dispatch_escalation_exhausted`) and the incident waits in the console for a dispatcher.
+    /// Without a bound an unanswered fire paged every station of its tier within
+    /// `max_distance_km`, one a minute, for hours, and never reached the tier above.
+    pub max_escalations: u32,
     /// HMAC-SHA256 key of `X-Firegrid-Signature`; prefer `FIREGRID_DISPATCH__WEBHOOK_SECRET` or the file.
     /// Required as soon as any station or grid of the registry has a `webhook_url`.
     pub webhook_secret: Secret,
@@ -61,6 +68,7 @@ impl Default for DispatchConfig {
             on_scene_timeout_seconds: 180,
             hazard_ack_timeout_seconds: 86_400,
             max_distance_km: 15.0,
+            max_escalations: 2,
             webhook_secret: Secret::default(),
             webhook_secret_file: String::new(),
             webhook_timeout_ms: 5_000,
@@ -80,6 +88,8 @@ pub struct DispatchSettings {
     pub(crate) timeouts: Timeouts,
     /// Nearest-station range, km.
     pub(crate) max_distance_km: f64,
+    /// Further stations of one tier a `respond` slot may go to before the tier above.
+    pub(crate) max_escalations: usize,
     /// Webhook HMAC key (never printed); empty only when no recipient has a webhook (checked
     /// by [`DispatchSettings::check_webhooks`]; a webhook is never sent unsigned).
     pub(crate) webhook_secret: Vec<u8>,
@@ -102,6 +112,7 @@ impl std::fmt::Debug for DispatchSettings {
         f.debug_struct("DispatchSettings")
             .field("timeouts", &self.timeouts)
             .field("max_distance_km", &self.max_distance_km)
+            .field("max_escalations", &self.max_escalations)
             .field("webhook_secret", &if self.webhook_secret.is_empty() { "" } else { "<redacted>" })
             .field("webhook_timeout", &self.webhook_timeout)
             .field("webhook_ca_file", &self.webhook_ca_file)
@@ -119,6 +130,7 @@ impl Default for DispatchSettings {
         DispatchConfig::default().validate().unwrap_or_else(|_| DispatchSettings {
             timeouts: Timeouts { ack_ms: 60_000, on_scene_ms: 180_000, hazard_ack_ms: 86_400_000 },
             max_distance_km: 15.0,
+            max_escalations: 2,
             webhook_secret: Vec::new(),
             webhook_timeout: Duration::from_secs(5),
             webhook_ca_file: None,
@@ -129,6 +141,9 @@ impl Default for DispatchSettings {
         })
     }
 }
+
+/// The most `max_escalations` may be.
+const MAX_ESCALATIONS: u32 = 20;
 
 fn err(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError { key: format!("dispatch.{key}"), message: message.into() }
@@ -151,6 +166,15 @@ impl DispatchConfig {
         if !(self.max_distance_km.is_finite() && self.max_distance_km > 0.0 && self.max_distance_km <= 500.0) {
             return Err(err("max_distance_km", format!("{} must be above 0 and at most 500", self.max_distance_km)));
         }
+        if self.max_escalations > MAX_ESCALATIONS {
+            return Err(err(
+                "max_escalations",
+                format!(
+                    "{} is more than {MAX_ESCALATIONS}: an unanswered fire belongs to a dispatcher",
+                    self.max_escalations
+                ),
+            ));
+        }
         let ms = |key: &str, v: u64| {
             if v == 0 || v > 3_600_000 {
                 return Err(err(key, format!("{v} must be between 1 and 3600000")));
@@ -167,6 +191,7 @@ impl DispatchConfig {
         Ok(DispatchSettings {
             timeouts,
             max_distance_km: self.max_distance_km,
+            max_escalations: usize::try_from(self.max_escalations).unwrap_or(usize::MAX),
             webhook_secret: secret.into_bytes(),
             webhook_timeout: ms("webhook_timeout_ms", self.webhook_timeout_ms)?,
             webhook_ca_file: (!self.webhook_ca_file.is_empty()).then(|| self.webhook_ca_file.clone().into()),
@@ -213,6 +238,9 @@ ack_timeout_seconds = 60               # a "respond" unacknowledged this long go
 on_scene_timeout_seconds = 180         # acknowledged but not on scene this long: the township team
 hazard_ack_timeout_seconds = 86400     # a hazard unacknowledged this long goes to the township team
 max_distance_km = 15.0                 # nearest available station across boundaries within this range
+max_escalations = 2                    # an unacknowledged "respond" goes to at most this many further stations of one
+                                       # tier (0-20), one per ack_timeout_seconds, then the tier above; after the
+                                       # district tier it waits in the console for a dispatcher
 webhook_secret = ""                    # HMAC-SHA256 key of X-Firegrid-Signature (required with any webhook_url); prefer FIREGRID_DISPATCH__WEBHOOK_SECRET
 webhook_secret_file = ""               # or the first line of this file
 webhook_timeout_ms = 5000              # one webhook request
@@ -238,6 +266,8 @@ outbox_poll_ms = 500                   # outbox poll period (new notifications a
     fn bad_values_name_their_key_and_the_secret_is_never_printed() {
         let c = DispatchConfig { max_distance_km: -1.0, ..DispatchConfig::default() };
         assert!(c.validate().expect_err("bad").to_string().starts_with("dispatch.max_distance_km"));
+        let c = DispatchConfig { max_escalations: 21, ..DispatchConfig::default() };
+        assert!(c.validate().expect_err("bad").to_string().starts_with("dispatch.max_escalations"));
         let c = DispatchConfig { retry_min_ms: 10, retry_max_ms: 5, ..DispatchConfig::default() };
         assert!(c.validate().expect_err("bad").to_string().starts_with("dispatch.retry_max_ms"));
         let c = DispatchConfig { webhook_secret: Secret("s3cr3t-value".into()), ..DispatchConfig::default() };

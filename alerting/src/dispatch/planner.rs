@@ -266,7 +266,7 @@ impl DispatchPlanner {
         let avail = self.availability.snapshot();
         let picker =
             StationPicker { registry: &reg, availability: &avail, max_distance_km: self.settings.max_distance_km };
-        overdue::resolve(esc, inc, &picker, now_ms)
+        overdue::resolve(esc, inc, &picker, self.settings.max_escalations, now_ms)
     }
 }
 

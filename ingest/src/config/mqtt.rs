@@ -26,6 +26,11 @@ pub struct MqttConfig {
     /// CSV `username,password` (mode 0600) of the clients the embedded broker lets in; empty =
     /// anonymous clients, allowed only on a loopback `embedded_listen` (checked by the binary).
     pub embedded_users_file: String,
+    /// Bytes of topic and payload the embedded broker keeps per subscribed filter in memory
+    /// (its log; a subscriber further behind loses the oldest). Each message held costs about
+    /// three times what it counts: budget ~3× this in RSS under a sustained stream. Checked
+    /// (5 MiB to 4 GiB) by the binary.
+    pub embedded_log_bytes: u64,
     /// Fixed client id: the broker keeps this session's queue while firegrid is away.
     pub client_id: String,
     /// Topic prefix of every firegrid topic.
@@ -75,6 +80,7 @@ impl Default for MqttConfig {
             protocol: "5".into(),
             embedded_listen: "127.0.0.1:1883".into(),
             embedded_users_file: String::new(),
+            embedded_log_bytes: 80 << 20,
             client_id: "firegrid".into(),
             topic_prefix: "firegrid/v1".into(),
             counties: Vec::new(),
