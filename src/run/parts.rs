@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use std::future::Future;
 
+use firegrid_alerting::forward::Forwarder;
+use firegrid_alerting::store::IncidentBackend;
 use firegrid_alerting::{AlertError, DispatchStage, Engine, SharedTokens, TokenSet};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::mqtt::acker::{self, Acker};
@@ -234,6 +236,10 @@ fn open_alerting(
     let term = settings.term.as_ref();
     let mut engine =
         Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, term, metrics_registry)?;
+    if let (Some(term), IncidentBackend::Postgres { url }) = (term, &settings.incidents) {
+        // Actions on other partitions' incidents go to their leaders; this one's, from them.
+        engine.serve_forwarded(Forwarder::start(url.clone(), term.scope.clone()));
+    }
     let mut dispatch =
         DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
     if let Some(term) = &settings.term {

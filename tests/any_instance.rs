@@ -1,0 +1,132 @@
+//! Any alert instance serves everything (DESIGN §9, docs/guarantees.md "Forwarded actions"): two
+//! partitions, `east` (the fixtures' devices) and `west`, on one real PostgreSQL, mosquitto and
+//! VictoriaMetrics. West's instance lists east's incident; an action posted to it, or a station's
+//! acknowledgement that only west's consumer receives, is applied once by east's leader, and the
+//! caller gets east's answer.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+use support::dispatch::{alarm, get, incident_ids, outbox_settled, ADMIN, DISPATCHER, STATION};
+use support::partition::{self, leads, TwoPartitions, WEST};
+use support::process::Firegrid;
+use support::watch::DispatchWatch;
+
+/// Five seconds, as deployed.
+const LEASE_MS: u64 = 5_000;
+/// The micro station the fixtures' households are dispatched to (the `STATION` token's).
+const MICRO: &str = "ms-500112002001";
+/// West's own topic prefix in the MQTT test: what is published there reaches only west.
+const WEST_PREFIX: &str = "westfg/v1";
+
+fn base(f: &Firegrid) -> String {
+    format!("http://127.0.0.1:{}", f.http_port)
+}
+
+/// East's leader with one dispatched fire, and west's leader: (east, west, the incident id).
+async fn east_fire_and_west(dir: &Path, p: &TwoPartitions) -> Result<(Firegrid, Firegrid, String)> {
+    let east = partition::start_alert(dir, &p.east, "east-a").await?;
+    leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+    let mut watch = DispatchWatch::start(p.mqtt.port(), "firegrid/v1/dispatch/#").await?;
+    support::publish::publish_all(p.mqtt.port(), "any-instance-sensor", vec![alarm("sd-1", 1)]).await?;
+    watch
+        .until(Duration::from_secs(30), |seen| seen.iter().any(|(t, _)| t.ends_with(&format!("/{MICRO}"))))
+        .await
+        .with_context(|| format!("the fire was not dispatched; east's log:\n{}", east.log_tail()))?;
+    let url = base(&east);
+    support::eventually(Duration::from_secs(30), || async { outbox_settled(&url).await }).await?;
+    let ids = incident_ids(&url).await?;
+    ensure!(ids.len() == 1, "one incident expected: {ids:?}");
+    let west = partition::start_alert(dir, &p.west, "west-a").await?;
+    leads(&west, WEST.0, Duration::from_secs(20)).await?;
+    Ok((east, west, ids[0].clone()))
+}
+
+/// The incident's record (admin view) from an instance.
+async fn record(f: &Firegrid, id: &str) -> Result<Value> {
+    get(&base(f), ADMIN, &format!("/api/v1/incidents/{id}")).await
+}
+
+/// The audit entries of a record with this event.
+fn entries(rec: &Value, event: &str) -> Vec<Value> {
+    rec["audit"].as_array().into_iter().flatten().filter(|a| a["event"] == event).cloned().collect()
+}
+
+/// `POST {base}/api/v1/incidents/{id}/{action}` as `token`: status and JSON body.
+async fn act(base: &str, token: &str, id: &str, action: &str, note: &str) -> Result<(u16, Value)> {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/incidents/{id}/{action}"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "note": note }))
+        .send()
+        .await?;
+    Ok((r.status().as_u16(), r.json().await?))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_posted_to_another_partitions_instance_is_applied_once_by_the_owner_and_shows_in_both_consoles(
+) -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
+        let (east, west, id) = east_fire_and_west(dir.path(), &p).await?;
+        ensure!(incident_ids(&base(&west)).await? == vec![id.clone()], "west's console does not list east's incident");
+
+        let (status, body) = act(&base(&west), STATION, &id, "ack", "出动").await?;
+        ensure!(status == 200, "ack through west: {status} {body}; west's log:\n{}", west.log_tail());
+        ensure!(body["status"] == "acknowledged" && body["id"] == id.as_str(), "west answered: {body}");
+        for f in [&east, &west] {
+            let rec = record(f, &id).await?;
+            ensure!(rec["incident"]["status"] == "acknowledged", "status on {}: {rec}", f.http_port);
+            let acks = entries(&rec, "acknowledged");
+            ensure!(acks.len() == 1 && acks[0]["actor"] == format!("station:{MICRO}"), "audit: {}", rec["audit"]);
+        }
+        let applied = east.log_text()?;
+        ensure!(applied.contains("event=\"forwarded_action_applied\""), "east did not apply it itself");
+
+        // The same ack again is answered 200 with the incident unchanged; an illegal one gets
+        // east's 409 and reason, word for word.
+        let (again, _) = act(&base(&west), STATION, &id, "ack", "").await?;
+        ensure!(again == 200, "the repeated ack: {again}");
+        let (code, refused) = act(&base(&west), DISPATCHER, &id, "rectified", "").await?;
+        let (direct_code, direct) = act(&base(&east), DISPATCHER, &id, "rectified", "").await?;
+        ensure!(
+            code == 409 && (code, &refused) == (direct_code, &direct),
+            "forwarded {code} {refused}, direct {direct}"
+        );
+        let rec = record(&east, &id).await?;
+        ensure!(entries(&rec, "acknowledged").len() == 1, "acknowledged twice: {}", rec["audit"]);
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_ack_that_only_another_partitions_leader_receives_is_applied_by_the_owning_leader() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, &format!("topic_prefix = \"{WEST_PREFIX}\"")).await?;
+        let (east, west, id) = east_fire_and_west(dir.path(), &p).await?;
+        let payload = format!(r#"{{"incident_id":"{id}","action":"ack","by":"张三"}}"#);
+        let topic = format!("{WEST_PREFIX}/ack/{MICRO}");
+        support::publish::publish_all(p.mqtt.port(), MICRO, vec![(topic, payload.into_bytes())]).await?;
+        support::eventually(Duration::from_secs(20), || async {
+            Ok((record(&east, &id).await?["incident"]["status"] == "acknowledged").then_some(()))
+        })
+        .await
+        .with_context(|| format!("east never applied it; west's log:\n{}", west.log_tail()))?;
+        let rec = record(&east, &id).await?;
+        let acks = entries(&rec, "acknowledged");
+        ensure!(acks.len() == 1 && acks[0]["actor"] == format!("station:{MICRO}"), "audit: {}", rec["audit"]);
+        let log = west.log_text()?;
+        ensure!(!log.contains("event=\"control_refused\""), "west refused the ack:\n{}", west.log_tail());
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
