@@ -32,11 +32,18 @@ async fn east_fire_and_west(dir: &Path, p: &TwoPartitions) -> Result<(Firegrid, 
     let east = partition::start_alert(dir, &p.east, "east-a").await?;
     leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
     let mut watch = DispatchWatch::start(p.mqtt.port(), "firegrid/v1/dispatch/#").await?;
-    support::publish::publish_all(p.mqtt.port(), "any-instance-sensor", vec![alarm("sd-1", 1)]).await?;
-    watch
-        .until(Duration::from_secs(30), |seen| seen.iter().any(|(t, _)| t.ends_with(&format!("/{MICRO}"))))
-        .await
-        .with_context(|| format!("the fire was not dispatched; east's log:\n{}", east.log_tail()))?;
+    // The leader gauge rises before its consumer has subscribed, and an alarm published before
+    // the first subscription is not kept for it: publish again (a new seq) until dispatched.
+    let mut dispatched = false;
+    for seq in 1..=6 {
+        support::publish::publish_all(p.mqtt.port(), "any-instance-sensor", vec![alarm("sd-1", seq)]).await?;
+        let to_micro = |seen: &[(String, Value)]| seen.iter().any(|(t, _)| t.ends_with(&format!("/{MICRO}")));
+        if watch.until(Duration::from_secs(5), to_micro).await.is_ok() {
+            dispatched = true;
+            break;
+        }
+    }
+    ensure!(dispatched, "the fire was not dispatched; east's log:\n{}", east.log_tail());
     let url = base(&east);
     support::eventually(Duration::from_secs(30), || async { outbox_settled(&url).await }).await?;
     let ids = incident_ids(&url).await?;
@@ -125,6 +132,79 @@ async fn a_station_ack_that_only_another_partitions_leader_receives_is_applied_b
         ensure!(acks.len() == 1 && acks[0]["actor"] == format!("station:{MICRO}"), "audit: {}", rec["audit"]);
         let log = west.log_text()?;
         ensure!(!log.contains("event=\"control_refused\""), "west refused the ack:\n{}", west.log_tail());
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_lists_from_the_shared_store_checks_access_and_forwards_actions_to_its_leader() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
+        let (east, _west, id) = east_fire_and_west(dir.path(), &p).await?;
+        let standby = partition::start_alert(dir.path(), &p.east, "east-b").await?;
+        support::eventually(Duration::from_secs(20), || async {
+            Ok((standby.metric("firegrid_partition_leader{partition=\"east\"}").await.ok() == Some(0.0)).then_some(()))
+        })
+        .await
+        .with_context(|| format!("east-b is not a standby; log:\n{}", standby.log_tail()))?;
+        let ready = reqwest::get(format!("{}/readyz", base(&standby))).await?.status();
+        ensure!(ready == 503, "a standby's /readyz: {ready}");
+
+        ensure!(incident_ids(&base(&standby)).await? == vec![id.clone()], "the standby does not list the incident");
+        let station_view = get(&base(&standby), STATION, "/api/v1/incidents").await?;
+        ensure!(
+            station_view["incidents"].as_array().is_some_and(|a| a.len() == 1),
+            "the station's list: {station_view}"
+        );
+        let console = reqwest::get(format!("{}/", base(&standby))).await?.status();
+        ensure!(console == 200, "the standby's console page: {console}");
+
+        // The role table is the posting instance's: a station may not mark a fire rectified
+        // (403 here, not the owner's 409).
+        let (forbidden, why) = act(&base(&standby), STATION, &id, "rectified", "").await?;
+        ensure!(forbidden == 403, "a station's rectified through the standby: {forbidden} {why}");
+
+        let (status, body) = act(&base(&standby), STATION, &id, "ack", "").await?;
+        ensure!(status == 200 && body["status"] == "acknowledged", "ack through the standby: {status} {body}");
+        let rec = record(&east, &id).await?;
+        ensure!(entries(&rec, "acknowledged").len() == 1, "audit on the leader: {}", rec["audit"]);
+        let shown = record(&standby, &id).await?;
+        ensure!(shown["incident"]["status"] == "acknowledged", "the standby shows: {shown}");
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_no_leader_takes_in_time_is_answered_503_cancelled_and_never_applied() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
+        let (mut east, west, id) = east_fire_and_west(dir.path(), &p).await?;
+        // East's only instance stops (releasing its lease): nobody applies east's actions.
+        east.stop(Duration::from_secs(20)).await?;
+
+        let started = std::time::Instant::now();
+        let (status, body) = act(&base(&west), DISPATCHER, &id, "false_alarm", "").await?;
+        let waited = started.elapsed();
+        ensure!(status == 503 && body["error"] == "unavailable", "without a leader: {status} {body}");
+        let reason = body["reason"].as_str().unwrap_or_default();
+        ensure!(reason.contains("county 500112") && reason.contains("cancelled"), "the reason: {reason}");
+        ensure!(waited >= Duration::from_secs(9) && waited < Duration::from_secs(16), "answered after {waited:?}");
+
+        // East leads again; an action posted after the cancelled one is applied, and the
+        // cancelled false alarm never was (it would have closed the incident first: rows are
+        // applied in order).
+        east.start_again().await?;
+        leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+        let (status, body) = act(&base(&west), STATION, &id, "ack", "").await?;
+        ensure!(status == 200 && body["status"] == "acknowledged", "the later ack: {status} {body}");
+        let rec = record(&east, &id).await?;
+        ensure!(entries(&rec, "false_alarm").is_empty(), "the cancelled action was applied: {}", rec["audit"]);
         anyhow::Ok(())
     })
     .await

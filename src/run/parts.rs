@@ -251,7 +251,7 @@ fn open_alerting(
 /// The API tokens, shared by the routers and reloaded on SIGHUP; without a token file the API
 /// answers 401 to every call (nothing is served without a token) and says so in the log, until a
 /// reload finds the file.
-fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
+pub(super) fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
     if !path.exists() {
         tracing::warn!(event = "no_api_tokens", file = %path.display(), "the incident API refuses every call until this file exists");
         return Ok(SharedTokens::with_file(TokenSet::default(), path));

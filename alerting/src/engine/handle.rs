@@ -13,7 +13,8 @@ use super::AlertError;
 use crate::forward::{NewAction, Origin};
 use crate::incident::{Action, ForwardedAction, Incident, NotifyRole, OutboxEntry, Recipient, Verdict};
 use crate::store::{
-    Abandon, AbandonReason, IncidentFilter, IncidentRecord, OutboxRow, StoreThread, UndecodableRow, Unroutable,
+    Abandon, AbandonReason, IncidentBackend, IncidentFilter, IncidentRecord, IncidentStore, OutboxRow, StoreThread,
+    UndecodableRow, Unroutable,
 };
 
 pub(super) type Reply = oneshot::Sender<Result<Incident, AlertError>>;
@@ -53,6 +54,29 @@ impl std::fmt::Debug for Command {
 }
 
 impl EngineHandle {
+    /// A handle without an engine, for a partition's standby (DESIGN §9): it reads the shared
+    /// store of `backend` (list, show, dispatch log, availability) and forwards every action
+    /// through `forward` to the owning leader. An action it would apply itself (none, with a
+    /// forwarder that owns nothing) answers as a stopped engine. Blocking: call at start-up.
+    pub fn read_only(
+        backend: &IncidentBackend,
+        forward: Option<Arc<crate::forward::Forwarder>>,
+    ) -> Result<EngineHandle, AlertError> {
+        let reader = crate::store::blocking(|| IncidentStore::open_reader(backend))?;
+        let reader = StoreThread::spawn(reader, "alert-store-read")?;
+        // Nobody receives: an action applied here answers `Stopped`.
+        let (commands, _) = mpsc::channel(1);
+        Ok(EngineHandle {
+            commands,
+            writer: reader.clone(),
+            reader,
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
+            health: Arc::new(EngineHealth::default()),
+            shared_store: matches!(backend, IncidentBackend::Postgres { .. }),
+            forward,
+        })
+    }
+
     /// Incidents matching the filter, newest first.
     pub async fn list(&self, filter: IncidentFilter) -> Result<Vec<Incident>, AlertError> {
         Ok(self.reader.call(move |s| s.list(&filter)).await??)
