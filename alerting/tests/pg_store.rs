@@ -181,7 +181,7 @@ async fn a_forwarded_action_a_deposed_leader_claimed_is_applied_once_by_its_succ
     let mut ack = core.act(&inc.id, Action::Ack, "station:ms-1", "", T0 + 1_000).expect("ack");
     let acked = ack.incidents[0].clone();
     let row = forward_ack(&c, &inc.id).await;
-    ack.forwarded.push((row, Verdict::Applied(acked)));
+    ack.forwarded.push((row, Verdict::Applied(Box::new(acked))));
 
     let (mut old, claimed) = off(move || {
         let mut old = old;

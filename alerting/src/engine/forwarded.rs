@@ -31,7 +31,7 @@ pub(super) type ForwardedReply = oneshot::Sender<Result<Option<Verdict>, AlertEr
 /// The verdict of an engine answer (what the API would have answered, as stored).
 pub(crate) fn verdict_of(r: &Result<Incident, AlertError>) -> Verdict {
     match r {
-        Ok(inc) => Verdict::Applied(inc.clone()),
+        Ok(inc) => Verdict::Applied(Box::new(inc.clone())),
         Err(AlertError::NotFound(id)) => Verdict::NotFound(format!("no incident {id}")),
         Err(AlertError::Transition(t)) => Verdict::Conflict(t.to_string()),
         Err(AlertError::Conflict(r)) => Verdict::Conflict(r.clone()),
@@ -44,7 +44,7 @@ pub(crate) fn verdict_of(r: &Result<Incident, AlertError>) -> Verdict {
 /// The engine answer of a verdict on incident `id` (the inverse of [`verdict_of`]).
 pub(crate) fn answer_of(v: Verdict, id: &str) -> Result<Incident, AlertError> {
     match v {
-        Verdict::Applied(inc) => Ok(inc),
+        Verdict::Applied(inc) => Ok(*inc),
         Verdict::NotFound(_) => Err(AlertError::NotFound(id.to_owned())),
         Verdict::Conflict(r) => Err(AlertError::Conflict(r)),
         Verdict::Unavailable(r) => Err(AlertError::Unavailable(r)),

@@ -25,7 +25,7 @@ pub struct ForwardedAction {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
     /// Applied (or a repeat that changed nothing): the incident as it now is.
-    Applied(Incident),
+    Applied(Box<Incident>),
     /// No such incident (the reason as the API words it).
     NotFound(String),
     /// The lifecycle forbids the action (the transition error's text).
@@ -70,7 +70,7 @@ impl Verdict {
         match code {
             "ok" => {
                 let json = incident.ok_or("result_code ok without result_incident")?;
-                serde_json::from_str(json).map(Verdict::Applied).map_err(|e| format!("result_incident: {e}"))
+                serde_json::from_str(json).map(|i| Verdict::Applied(Box::new(i))).map_err(|e| format!("result_incident: {e}"))
             }
             "not_found" => Ok(Verdict::NotFound(reason)),
             "conflict" => Ok(Verdict::Conflict(reason)),
