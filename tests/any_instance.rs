@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 use support::dispatch::{alarm, get, incident_ids, outbox_settled, ADMIN, DISPATCHER, STATION};
+use support::events::Events;
 use support::partition::{self, leads, TwoPartitions, WEST};
 use support::process::Firegrid;
 use support::watch::DispatchWatch;
@@ -31,6 +32,14 @@ fn base(f: &Firegrid) -> String {
 async fn east_fire_and_west(dir: &Path, p: &TwoPartitions) -> Result<(Firegrid, Firegrid, String)> {
     let east = partition::start_alert(dir, &p.east, "east-a").await?;
     leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+    let id = fire(p, &east).await?;
+    let west = partition::start_alert(dir, &p.west, "west-a").await?;
+    leads(&west, WEST.0, Duration::from_secs(20)).await?;
+    Ok((east, west, id))
+}
+
+/// A fire in east, dispatched to the micro station by east's leader and settled; its id.
+async fn fire(p: &TwoPartitions, east: &Firegrid) -> Result<String> {
     let mut watch = DispatchWatch::start(p.mqtt.port(), "firegrid/v1/dispatch/#").await?;
     // The leader gauge rises before its consumer has subscribed, and an alarm published before
     // the first subscription is not kept for it: publish again (a new seq) until dispatched.
@@ -44,13 +53,11 @@ async fn east_fire_and_west(dir: &Path, p: &TwoPartitions) -> Result<(Firegrid, 
         }
     }
     ensure!(dispatched, "the fire was not dispatched; east's log:\n{}", east.log_tail());
-    let url = base(&east);
+    let url = base(east);
     support::eventually(Duration::from_secs(30), || async { outbox_settled(&url).await }).await?;
     let ids = incident_ids(&url).await?;
     ensure!(ids.len() == 1, "one incident expected: {ids:?}");
-    let west = partition::start_alert(dir, &p.west, "west-a").await?;
-    leads(&west, WEST.0, Duration::from_secs(20)).await?;
-    Ok((east, west, ids[0].clone()))
+    Ok(ids[0].clone())
 }
 
 /// The incident's record (admin view) from an instance.
@@ -205,6 +212,31 @@ async fn an_action_no_leader_takes_in_time_is_answered_503_cancelled_and_never_a
         ensure!(status == 200 && body["status"] == "acknowledged", "the later ack: {status} {body}");
         let rec = record(&east, &id).await?;
         ensure!(entries(&rec, "false_alarm").is_empty(), "the cancelled action was applied: {}", rec["audit"]);
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_of_another_partitions_leader_and_of_a_standby_shows_a_dispatch() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
+        let east = partition::start_alert(dir.path(), &p.east, "east-a").await?;
+        leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+        let west = partition::start_alert(dir.path(), &p.west, "west-a").await?;
+        leads(&west, WEST.0, Duration::from_secs(20)).await?;
+        let standby = partition::start_alert(dir.path(), &p.east, "east-b").await?;
+        let mut feeds = Vec::new();
+        for f in [&east, &west, &standby] {
+            feeds.push(Events::open(&base(f), ADMIN).await?);
+        }
+        let id = fire(&p, &east).await?;
+        let shows = |text: &str| text.contains("event: dispatch") && text.contains(id.as_str());
+        for (feed, name) in feeds.iter_mut().zip(["east's leader", "west's leader", "east's standby"]) {
+            feed.until(Duration::from_secs(10), shows).await.with_context(|| format!("{name}'s live feed"))?;
+        }
         anyhow::Ok(())
     })
     .await

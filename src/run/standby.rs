@@ -4,8 +4,8 @@
 //! partition gauges (`firegrid_partition_leader` 0) — and, read-only, the console and `/api/v1`
 //! from the shared store (DESIGN §9 "Any instance serves everything"): lists, details, dispatch
 //! logs and station availability are read there, and every action is forwarded to the owning
-//! leader ([`Forwarder`] owning nothing). Its live feed carries nothing (SSE shows a leader's own
-//! dispatch messages only). It listens on `http.listen` and stops before a term's service binds
+//! leader ([`Forwarder`] owning nothing); its live feed shows every partition's dispatch messages
+//! (`firegrid_sse`). It listens on `http.listen` and stops before a term's service binds
 //! the same address.
 
 use axum::http::{header, StatusCode};
@@ -74,7 +74,7 @@ fn read_only_api(settings: &Settings, stop: &CancellationToken) -> Result<Router
     let availability = Availability::for_engine(&engine).map_err(AlertError::from)?;
     tokio::spawn(availability.clone().follow(stop.clone()));
     let tokens = super::parts::load_tokens(&settings.tokens_file)?;
-    let parts = HttpParts { engine, tokens, registry, availability, events: SseHub::default() };
+    let parts = HttpParts { engine, tokens, registry, availability, events: SseHub::shared(url.clone()) };
     Ok(firegrid_alerting::http::router(parts))
 }
 

@@ -29,7 +29,7 @@ pub(super) async fn open(
 }
 
 /// A connected client whose driver runs on its own task (its end closes the client).
-pub(super) async fn client(url: &PgUrl) -> Result<Client, ForwardError> {
+pub(crate) async fn client(url: &PgUrl) -> Result<Client, ForwardError> {
     let (client, connection) = open(url).await?;
     tokio::spawn(async move {
         let _ = connection.await;
@@ -47,7 +47,7 @@ pub(super) fn failed<'u>(url: &'u PgUrl, what: &'static str) -> impl Fn(tokio_po
 }
 
 /// Runs `f` bounded by [`CALL_TIMEOUT`].
-pub(super) async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     url: &PgUrl,
     what: &'static str,
     f: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,

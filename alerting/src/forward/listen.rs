@@ -7,7 +7,7 @@ use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::AsyncMessage;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
@@ -28,9 +28,21 @@ impl Listener {
     /// Listens on `channel` (a fixed identifier) of the store at `url`, on a task of its own
     /// (call on the tokio runtime).
     pub fn start(url: PgUrl, channel: &'static str) -> Listener {
+        Listener::spawn(url, channel, None)
+    }
+
+    /// [`Listener::start`], also handing every notification's payload to the receiver returned
+    /// (dropped, not waited for, when it is `capacity` behind).
+    pub fn with_payloads(url: PgUrl, channel: &'static str, capacity: usize) -> (Listener, mpsc::Receiver<String>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (Listener::spawn(url, channel, Some(tx)), rx)
+    }
+
+    fn spawn(url: PgUrl, channel: &'static str, payloads: Option<mpsc::Sender<String>>) -> Listener {
         let wake = Arc::new(Notify::new());
         let stop = CancellationToken::new();
-        tokio::spawn(run(url, channel, wake.clone(), stop.clone()));
+        let to = Wake { notify: wake.clone(), payloads };
+        tokio::spawn(run(url, channel, to, stop.clone()));
         Listener { wake, _stop: stop.drop_guard() }
     }
 
@@ -41,7 +53,21 @@ impl Listener {
     }
 }
 
-async fn run(url: PgUrl, channel: &'static str, wake: Arc<Notify>, stop: CancellationToken) {
+/// What a notification reaches.
+struct Wake {
+    notify: Arc<Notify>,
+    payloads: Option<mpsc::Sender<String>>,
+}
+
+impl Wake {
+    /// Wakes the waiters (and the next one, if none waits now).
+    fn all(&self) {
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+}
+
+async fn run(url: PgUrl, channel: &'static str, wake: Wake, stop: CancellationToken) {
     loop {
         let session = tokio::select! {
             () = stop.cancelled() => return,
@@ -59,7 +85,7 @@ async fn run(url: PgUrl, channel: &'static str, wake: Arc<Notify>, stop: Cancell
 }
 
 /// One connection's life: `LISTEN`, then a wake-up per notification until the connection ends.
-async fn session(url: &PgUrl, channel: &'static str, wake: &Notify) -> Result<(), ForwardError> {
+async fn session(url: &PgUrl, channel: &'static str, wake: &Wake) -> Result<(), ForwardError> {
     let (client, mut connection) = conn::open(url).await?;
     let statement = format!("LISTEN {channel}");
     let listen = client.batch_execute(&statement);
@@ -75,13 +101,14 @@ async fn session(url: &PgUrl, channel: &'static str, wake: &Notify) -> Result<()
             },
         }
     }
-    wake.notify_waiters();
-    wake.notify_one();
+    wake.all();
     loop {
         match poll_fn(|cx| connection.poll_message(cx)).await {
-            Some(Ok(AsyncMessage::Notification(_))) => {
-                wake.notify_waiters();
-                wake.notify_one();
+            Some(Ok(AsyncMessage::Notification(n))) => {
+                wake.all();
+                if let Some(tx) = &wake.payloads {
+                    let _ = tx.try_send(n.payload().to_owned());
+                }
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(conn::failed(url, "receive notifications")(e)),

@@ -17,7 +17,7 @@
 //! [`Notify`]: tokio::sync::Notify
 
 mod client;
-mod conn;
+pub(crate) mod conn;
 mod listen;
 mod queue;
 

@@ -70,7 +70,9 @@ impl Verdict {
         match code {
             "ok" => {
                 let json = incident.ok_or("result_code ok without result_incident")?;
-                serde_json::from_str(json).map(|i| Verdict::Applied(Box::new(i))).map_err(|e| format!("result_incident: {e}"))
+                serde_json::from_str(json)
+                    .map(|i| Verdict::Applied(Box::new(i)))
+                    .map_err(|e| format!("result_incident: {e}"))
             }
             "not_found" => Ok(Verdict::NotFound(reason)),
             "conflict" => Ok(Verdict::Conflict(reason)),
