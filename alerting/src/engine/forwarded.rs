@@ -57,6 +57,15 @@ impl From<ForwardError> for AlertError {
         match e {
             ForwardError::Claimed { .. } => AlertError::Timeout(e.to_string()),
             ForwardError::NoCounty(id) => AlertError::NotFound(id),
+            ForwardError::Store { what, .. } => {
+                // The caller is told what it means, not where the store is.
+                tracing::warn!(event = "forwarded_action_store_failed", error = %e,
+                    "the shared store failed while an action was forwarded");
+                AlertError::Unavailable(format!(
+                    "the shared store failed while the action was forwarded ({what}): it may or may not be applied; \
+                     read the incident before retrying"
+                ))
+            }
             other => AlertError::Unavailable(other.to_string()),
         }
     }
