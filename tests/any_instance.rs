@@ -90,7 +90,9 @@ async fn an_ack_posted_to_another_partitions_instance_is_applied_once_by_the_own
         let (east, west, id) = east_fire_and_west(dir.path(), &p).await?;
         ensure!(incident_ids(&base(&west)).await? == vec![id.clone()], "west's console does not list east's incident");
 
+        let asked = std::time::Instant::now();
         let (status, body) = act(&base(&west), STATION, &id, "ack", "出动").await?;
+        eprintln!("a forwarded ack answered in {:?}", asked.elapsed());
         ensure!(status == 200, "ack through west: {status} {body}; west's log:\n{}", west.log_tail());
         ensure!(body["status"] == "acknowledged" && body["id"] == id.as_str(), "west answered: {body}");
         for f in [&east, &west] {

@@ -42,7 +42,10 @@ impl SseHub {
     /// shows theirs (call on the tokio runtime).
     pub fn shared(url: crate::store::PgUrl) -> SseHub {
         let tx = broadcast::channel(BUFFER).0;
-        let feed = super::sse_shared::SharedFeed::start(url, tx.clone());
+        let local = tx.clone();
+        let feed = super::sse_shared::SharedFeed::start(url, move |recipient, payload| {
+            let _ = local.send(Arc::new(SseItem { recipient, payload }));
+        });
         SseHub { tx, shared: Some(Arc::new(feed)) }
     }
 
@@ -50,7 +53,7 @@ impl SseHub {
     /// many consoles here are listening.
     pub fn send(&self, item: SseItem) -> usize {
         if let Some(feed) = &self.shared {
-            feed.send(&item);
+            feed.send(&item.recipient, &item.payload);
         }
         self.tx.send(Arc::new(item)).unwrap_or(0)
     }

@@ -6,13 +6,10 @@
 //! (the console re-reads the list), and a message over PostgreSQL's 8000-byte payload limit is
 //! shown only on its own leader (logged as `sse_feed_too_large`).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::sse::SseItem;
 use crate::forward::conn::{bounded, client};
 use crate::forward::Listener;
 use crate::incident::Recipient;
@@ -45,9 +42,9 @@ pub(crate) struct SharedFeed {
 }
 
 impl SharedFeed {
-    /// Sends to and listens on the store at `url`, broadcasting other instances' messages to
-    /// `local` (call on the tokio runtime).
-    pub(crate) fn start(url: PgUrl, local: broadcast::Sender<Arc<SseItem>>) -> SharedFeed {
+    /// Sends to and listens on the store at `url`, handing other instances' messages (recipient,
+    /// message JSON) to `local` (call on the tokio runtime).
+    pub(crate) fn start(url: PgUrl, local: impl Fn(Recipient, String) + Send + 'static) -> SharedFeed {
         let origin = format!("{}-{}", std::process::id(), firegrid_ingest::clock::now_ms());
         let (out, queued) = mpsc::channel(QUEUE);
         tokio::spawn(publish(url.clone(), queued));
@@ -57,8 +54,8 @@ impl SharedFeed {
     }
 
     /// Sends one message to the other instances (dropped when the queue is full or too large).
-    pub(crate) fn send(&self, item: &SseItem) {
-        let wire = Wire { o: self.origin.clone(), t: item.recipient.target(), p: item.payload.clone() };
+    pub(crate) fn send(&self, recipient: &Recipient, payload: &str) {
+        let wire = Wire { o: self.origin.clone(), t: recipient.target(), p: payload.to_owned() };
         let Ok(text) = serde_json::to_string(&wire) else { return };
         if text.len() > PAYLOAD_MAX {
             tracing::warn!(
@@ -90,11 +87,11 @@ async fn publish(url: PgUrl, mut queued: mpsc::Receiver<String>) {
 }
 
 /// Broadcasts the other instances' messages locally.
-async fn receive(origin: String, mut received: mpsc::Receiver<String>, local: broadcast::Sender<Arc<SseItem>>) {
+async fn receive(origin: String, mut received: mpsc::Receiver<String>, local: impl Fn(Recipient, String)) {
     while let Some(text) = received.recv().await {
         let Ok(w) = serde_json::from_str::<Wire>(&text) else { continue };
         if w.o != origin {
-            let _ = local.send(Arc::new(SseItem { recipient: Recipient::from_target(&w.t), payload: w.p }));
+            local(Recipient::from_target(&w.t), w.p);
         }
     }
 }
