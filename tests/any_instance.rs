@@ -108,8 +108,12 @@ async fn an_ack_posted_to_another_partitions_instance_is_applied_once_by_the_own
         // east's 409 and reason, word for word.
         let (again, _) = act(&base(&west), STATION, &id, "ack", "").await?;
         ensure!(again == 200, "the repeated ack: {again}");
+        let asked = std::time::Instant::now();
         let (code, refused) = act(&base(&west), DISPATCHER, &id, "rectified", "").await?;
+        let forwarded_in = asked.elapsed();
+        let asked = std::time::Instant::now();
         let (direct_code, direct) = act(&base(&east), DISPATCHER, &id, "rectified", "").await?;
+        eprintln!("a refusal: forwarded {forwarded_in:?}, direct {:?}", asked.elapsed());
         ensure!(
             code == 409 && (code, &refused) == (direct_code, &direct),
             "forwarded {code} {refused}, direct {direct}"
