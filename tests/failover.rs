@@ -110,7 +110,8 @@ async fn a_killed_leader_is_replaced_within_ten_seconds_losing_no_incident_and_s
         let (mut old, standby) = pair(dir.path(), &b).await?;
         ensure!(!leading(&standby).await?, "two leaders");
         let api = reqwest::get(format!("{}/api/v1/incidents", base(&standby))).await?;
-        ensure!(api.status() == 404, "a standby served the incident API: {}", api.status());
+        // A standby serves the API read-only (DESIGN §9 "any instance"), behind a token like a leader.
+        ensure!(api.status() == 401, "a standby's incident API without a token: {}", api.status());
         let mut watch = DispatchWatch::start(b.mqtt.port(), "firegrid/v1/dispatch/#").await?;
 
         let first = fire(&b, &mut watch, &old, "sd-1").await?;

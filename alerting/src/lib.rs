@@ -17,6 +17,8 @@
 //!   severity (pure).
 //! - [`engine`]: [`Engine`] runs detect → correlate with the store and the dispatch planner;
 //!   [`engine::AlertCore`] is the same pipeline without I/O; [`EngineHandle`] reaches a running one.
+//! - [`forward`]: actions taken on an instance that does not lead the incident's partition,
+//!   carried through the shared store to the owning leader (DESIGN §9).
 //! - [`partition`]: alert partitions — the lease state machine, the lease in PostgreSQL, the
 //!   leader guard the dispatch loop asks before each send.
 //! - [`store`]: the SQLite incident store, its schema and migrations, and its thread.
@@ -74,6 +76,7 @@ pub mod config;
 pub mod detect;
 pub mod dispatch;
 pub mod engine;
+pub mod forward;
 pub mod http;
 pub mod incident;
 pub mod partition;

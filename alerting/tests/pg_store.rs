@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use common::postgres::Postgres;
 use common::*;
 use firegrid_alerting::engine::AlertCore;
-use firegrid_alerting::incident::Outcome;
+use firegrid_alerting::incident::{Action, Outcome, Verdict};
 use firegrid_alerting::store::{blocking, Fence, IncidentStore, PgStore, PgUrl, StoreError};
 use firegrid_ingest::{Kind, SiteType};
 
@@ -59,9 +59,12 @@ async fn two_instances_migrating_at_once_both_start_and_the_schema_is_applied_on
         r.expect("every instance starts");
     }
     let c = raw(&url).await;
-    let rows = c.query("SELECT version, count(*) FROM schema_migrations GROUP BY version", &[]).await.expect("query");
+    let rows = c
+        .query("SELECT version, count(*) FROM schema_migrations GROUP BY version ORDER BY version", &[])
+        .await
+        .expect("query");
     let applied: Vec<(i64, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(applied, vec![(1, 1)], "version 1 recorded once");
+    assert_eq!(applied, vec![(1, 1), (2, 1)], "each version recorded once");
     let leases = c.query("SELECT partition, holder, epoch, expires_at FROM partition_leases", &[]).await;
     assert!(leases.expect("the lease table exists").is_empty());
 }
@@ -134,4 +137,86 @@ async fn a_write_whose_fence_no_longer_holds_is_rolled_back() {
     }
     let n: i64 = c.query_one("SELECT count(*) FROM incidents", &[]).await.expect("count").get(0);
     assert_eq!(n, 1, "the deposed writer's incident was not written");
+}
+
+/// Inserts a forwarded `ack` of incident `id` as a posting instance does; its row id.
+async fn forward_ack(c: &tokio_postgres::Client, id: &str) -> i64 {
+    c.query_one(
+        "INSERT INTO forwarded_actions (incident_id, county, action, actor, note, origin)
+         VALUES ($1, '500112', 'ack', 'station:ms-1', '', 'http') RETURNING id",
+        &[&id],
+    )
+    .await
+    .expect("insert")
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forwarded_action_a_deposed_leader_claimed_is_applied_once_by_its_successor() {
+    let pg = Postgres::start().await.expect("postgres");
+    let url = database(&pg);
+    let c = raw(&url).await;
+    let backend = firegrid_alerting::store::IncidentBackend::Postgres { url: url.clone() };
+    let (mut old, mut new) = off(|| {
+        let open = || IncidentStore::open_backend(&backend).expect("open");
+        (open(), open())
+    });
+    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
+        .await
+        .expect("lease");
+    old.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    new.set_fence(Some(Fence { partition: "east".into(), epoch: 2 }));
+    let opened = first_alarm(0);
+    let inc = opened.incidents[0].clone();
+    let (old, r) = off(move || {
+        let r = old.write(&opened);
+        (old, r)
+    });
+    r.expect("the leader of epoch 1 opens the incident");
+
+    // The ack as the owning engine applies it, answered in the same outcome.
+    let settings = Arc::new(firegrid_alerting::AlertingConfig::default().validate().expect("valid"));
+    let mut core = AlertCore::new(settings);
+    let _ = core.restore(vec![inc.clone()], Vec::new(), Vec::new());
+    let mut ack = core.act(&inc.id, Action::Ack, "station:ms-1", "", T0 + 1_000).expect("ack");
+    let acked = ack.incidents[0].clone();
+    let row = forward_ack(&c, &inc.id).await;
+    ack.forwarded.push((row, Verdict::Applied(Box::new(acked))));
+
+    let (mut old, claimed) = off(move || {
+        let mut old = old;
+        let r = old.claim_forwarded(row);
+        (old, r)
+    });
+    assert!(claimed.expect("claim"), "the leader claims the pending row");
+    let cancel = "UPDATE forwarded_actions SET state = 'cancelled' WHERE id = $1 AND state = 'pending'";
+    assert_eq!(c.execute(cancel, &[&row]).await.expect("cancel"), 0, "a claimed action cannot be cancelled");
+
+    // The leader is deposed before it commits: its answer and its change roll back together.
+    c.execute("UPDATE partition_leases SET holder = 'b', epoch = 2 WHERE partition = 'east'", &[])
+        .await
+        .expect("take over");
+    let out = ack.clone();
+    let fenced = off(move || old.write(&out));
+    assert!(matches!(fenced, Err(StoreError::Fenced { .. })), "{fenced:?}");
+    let state = "SELECT state, claimed_epoch FROM forwarded_actions WHERE id = $1";
+    let r = c.query_one(state, &[&row]).await.expect("row");
+    assert_eq!((r.get::<_, String>(0), r.get::<_, Option<i64>>(1)), ("claimed".to_owned(), Some(1)));
+    let acks = "SELECT count(*) FROM audit WHERE event = 'acknowledged'";
+    assert_eq!(c.query_one(acks, &[]).await.expect("count").get::<_, i64>(0), 0, "no change without its answer");
+
+    // The successor takes the unanswered row, applies it once, and cannot take it again.
+    let (new, first, second) = off(move || {
+        let claimed = new.claim_forwarded(row).and_then(|ok| new.write(&ack).map(|()| ok));
+        let again = new.claim_forwarded(row);
+        (new, claimed, again)
+    });
+    drop(new);
+    assert!(first.expect("the successor claims and answers"), "the successor claims the claimed row");
+    assert!(!second.expect("claim again"), "an answered row is never claimed again");
+    let answered = "SELECT state, claimed_epoch, result_code FROM forwarded_actions WHERE id = $1";
+    let r = c.query_one(answered, &[&row]).await.expect("row");
+    let got: (String, Option<i64>, Option<String>) = (r.get(0), r.get(1), r.get(2));
+    assert_eq!(got, ("applied".to_owned(), Some(2), Some("ok".to_owned())));
+    assert_eq!(c.query_one(acks, &[]).await.expect("count").get::<_, i64>(0), 1, "acknowledged exactly once");
 }

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use std::future::Future;
 
+use firegrid_alerting::forward::Forwarder;
+use firegrid_alerting::store::IncidentBackend;
 use firegrid_alerting::{AlertError, DispatchStage, Engine, EngineHandle, SharedTokens, TokenSet};
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::mqtt::acker::{self, Acker};
@@ -241,6 +243,10 @@ fn open_alerting(
     let term = settings.term.as_ref();
     let mut engine =
         Engine::open_fenced(settings.alerting.clone(), registry.clone(), &settings.incidents, term, metrics_registry)?;
+    if let (Some(term), IncidentBackend::Postgres { url }) = (term, &settings.incidents) {
+        // Actions on other partitions' incidents go to their leaders; this one's, from them.
+        engine.serve_forwarded(Forwarder::start(url.clone(), term.scope.clone()));
+    }
     let mut dispatch =
         DispatchStage::new(settings.dispatch.clone(), &mut engine, &settings.mqtt.topic_prefix, metrics_registry)?;
     if let Some(term) = &settings.term {
@@ -252,7 +258,7 @@ fn open_alerting(
 /// The API tokens, shared by the routers and reloaded on SIGHUP; without a token file the API
 /// answers 401 to every call (nothing is served without a token) and says so in the log, until a
 /// reload finds the file.
-fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
+pub(super) fn load_tokens(path: &std::path::Path) -> Result<SharedTokens, RunError> {
     if !path.exists() {
         tracing::warn!(event = "no_api_tokens", file = %path.display(), "the incident API refuses every call until this file exists");
         return Ok(SharedTokens::with_file(TokenSet::default(), path));

@@ -130,6 +130,7 @@ pub mod bare;
 pub mod base;
 pub mod dispatch;
 pub mod embedded;
+pub mod events;
 pub mod fleet;
 pub mod hooks;
 pub mod influxdb;

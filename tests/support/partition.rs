@@ -61,3 +61,46 @@ pub async fn leader(instances: &[&Firegrid], timeout: Duration) -> Result<usize>
     .await
     .context("no single leader")
 }
+
+/// The second partition of the tests, `west`, whose county (重庆 500113) has no devices.
+pub const WEST: (&str, &str) = ("west", "500113");
+
+/// Servers and the config files of two partitions on one PostgreSQL store: `east` (the
+/// fixtures' devices and stations) and [`WEST`].
+pub struct TwoPartitions {
+    /// The shared store.
+    pub pg: super::postgres::Postgres,
+    /// The broker.
+    pub mqtt: super::Mosquitto,
+    /// The readings store.
+    pub vm: super::VictoriaMetrics,
+    /// East's config file.
+    pub east: PathBuf,
+    /// West's config file.
+    pub west: PathBuf,
+}
+
+/// Starts the servers and writes both partitions' configs (`lease_ms` each); `west_mqtt` is
+/// added to west's `[mqtt]` table (a topic prefix of its own, say).
+pub async fn two_partitions(dir: &Path, lease_ms: u64, west_mqtt: &str) -> Result<TwoPartitions> {
+    use super::dispatch::{devices, grids, stations, write_config, write_registry};
+    let pg = super::postgres::Postgres::start().await?;
+    let url = pg.create_database()?;
+    let mqtt = super::Mosquitto::start().await?;
+    let vm = super::VictoriaMetrics::start().await?;
+    let reg = write_registry(dir, &devices(), &stations(""), &grids(""))?;
+    let config = write_config(dir, &mqtt.url(), &vm.url(), &reg, "")?;
+    let east = partition_config(&config, &url, (PARTITION, COUNTY), lease_ms)?;
+    let west = partition_config(&config, &url, WEST, lease_ms)?;
+    let text = std::fs::read_to_string(&west)?.replacen("[mqtt]\n", &format!("[mqtt]\n{west_mqtt}\n"), 1);
+    std::fs::write(&west, text)?;
+    Ok(TwoPartitions { pg, mqtt, vm, east, west })
+}
+
+/// Waits until `f` leads `partition`.
+pub async fn leads(f: &Firegrid, partition: &str, timeout: Duration) -> Result<()> {
+    let series = format!("firegrid_partition_leader{{partition=\"{partition}\"}}");
+    super::eventually(timeout, || async { Ok(f.metric(&series).await.ok().filter(|v| *v == 1.0).map(|_| ())) })
+        .await
+        .with_context(|| format!("it did not lead {partition}; log:\n{}", f.log_tail()))
+}

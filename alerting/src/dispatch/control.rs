@@ -221,6 +221,19 @@ impl Control {
         let note = note::compose(&body.note, &body.by).map_err(|e| Refusal::NoteTooLong(e.to_string()))?;
         let actor = format!("{}:{}", caller.as_str(), who.id());
         self.permit(caller, &who, &actor, &body.incident_id, action).await?;
+        if self.handle.forwards(&body.incident_id) {
+            // Another partition owns it: its leader applies it (and logs the verdict); the
+            // message is acknowledged once the forwarded row is committed.
+            let request = self
+                .handle
+                .forward_without_waiting(&body.incident_id, action, &actor, &note)
+                .await
+                .map_err(|e| Refusal::Unavailable(e.to_string()))?;
+            return Ok(format!(
+                "{actor} {action} {}: forwarded to its partition's leader (request {request})",
+                body.incident_id
+            ));
+        }
         match self.handle.act(&body.incident_id, action, &actor, &note).await {
             Ok(inc) => Ok(format!("{actor} {action} {}: now {}", inc.id, inc.status)),
             Err(AlertError::Transition(t)) => Err(Refusal::Illegal(t.to_string())),

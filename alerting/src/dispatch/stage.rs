@@ -68,6 +68,15 @@ pub struct DispatchStage {
     scope: Scope,
 }
 
+/// Within a partition on the shared store, a hub every instance's consoles see; else this
+/// instance's own.
+fn shared_hub(engine: &Engine) -> SseHub {
+    match (engine.backend(), engine.scope().county_list()) {
+        (crate::store::IncidentBackend::Postgres { url }, Some(_)) => SseHub::shared(url.clone()),
+        _ => SseHub::default(),
+    }
+}
+
 impl DispatchStage {
     /// Checks the webhook secret against the engine's registry, resumes the planner from the
     /// engine's store, installs it in `engine` and registers the metrics; `prefix` is the MQTT
@@ -96,7 +105,7 @@ impl DispatchStage {
             settings,
             registry,
             availability,
-            hub: SseHub::default(),
+            hub: shared_hub(engine),
             metrics,
             prefix: prefix.to_owned(),
             control_tx,

@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::forwarded::{answer_of, ForwardedReply, SharedForwarder};
 use super::health::EngineHealth;
 use super::AlertError;
-use crate::incident::{Action, Incident, NotifyRole, OutboxEntry, Recipient};
+use crate::forward::{NewAction, Origin};
+use crate::incident::{Action, ForwardedAction, Incident, NotifyRole, OutboxEntry, Recipient, Verdict};
 use crate::store::{
-    Abandon, AbandonReason, IncidentFilter, IncidentRecord, OutboxRow, StoreThread, UndecodableRow, Unroutable,
+    Abandon, AbandonReason, IncidentBackend, IncidentFilter, IncidentRecord, IncidentStore, OutboxRow, StoreThread,
+    UndecodableRow, Unroutable,
 };
 
 pub(super) type Reply = oneshot::Sender<Result<Incident, AlertError>>;
@@ -22,6 +25,8 @@ pub(super) enum Command {
     Act { id: String, action: Action, actor: String, note: String, reply: Reply },
     /// The dispatch stage notified stations and grids.
     Notified { id: String, stations: Vec<String>, grids: Vec<String>, outbox: Vec<OutboxEntry>, reply: Reply },
+    /// An action another instance forwarded to this leader.
+    Forwarded { row: ForwardedAction, reply: ForwardedReply },
 }
 
 /// A cheap, cloneable handle on a running [`Engine`](super::Engine).
@@ -34,6 +39,8 @@ pub struct EngineHandle {
     pub(super) health: Arc<EngineHealth>,
     /// The store is shared with other instances (PostgreSQL).
     pub(super) shared_store: bool,
+    /// Within a partition: the way to the owning leader of incidents this instance does not own.
+    pub(super) forward: Option<SharedForwarder>,
 }
 
 impl std::fmt::Debug for Command {
@@ -41,11 +48,35 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Act { id, action, .. } => write!(f, "Act({id}, {action})"),
             Command::Notified { id, .. } => write!(f, "Notified({id})"),
+            Command::Forwarded { row, .. } => write!(f, "Forwarded({}, {})", row.id, row.incident_id),
         }
     }
 }
 
 impl EngineHandle {
+    /// A handle without an engine, for a partition's standby (DESIGN §9): it reads the shared
+    /// store of `backend` (list, show, dispatch log, availability) and forwards every action
+    /// through `forward` to the owning leader. An action it would apply itself (none, with a
+    /// forwarder that owns nothing) answers as a stopped engine. Blocking: call at start-up.
+    pub fn read_only(
+        backend: &IncidentBackend,
+        forward: Option<Arc<crate::forward::Forwarder>>,
+    ) -> Result<EngineHandle, AlertError> {
+        let reader = crate::store::blocking(|| IncidentStore::open_reader(backend))?;
+        let reader = StoreThread::spawn(reader, "alert-store-read")?;
+        // Nobody receives: an action applied here answers `Stopped`.
+        let (commands, _) = mpsc::channel(1);
+        Ok(EngineHandle {
+            commands,
+            writer: reader.clone(),
+            reader,
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
+            health: Arc::new(EngineHealth::default()),
+            shared_store: matches!(backend, IncidentBackend::Postgres { .. }),
+            forward,
+        })
+    }
+
     /// Incidents matching the filter, newest first.
     pub async fn list(&self, filter: IncidentFilter) -> Result<Vec<Incident>, AlertError> {
         Ok(self.reader.call(move |s| s.list(&filter)).await??)
@@ -57,11 +88,44 @@ impl EngineHandle {
         Ok(self.reader.call(move |s| s.get(&id)).await??)
     }
 
-    /// Applies a responder action; `actor` is recorded in the audit trail.
+    /// Applies a responder action; `actor` is recorded in the audit trail. Within a partition,
+    /// an action on an incident this instance does not own is forwarded to the owning leader and
+    /// answered with its verdict (DESIGN §9); the caller's access was checked before.
     pub async fn act(&self, id: &str, action: Action, actor: &str, note: &str) -> Result<Incident, AlertError> {
+        if let Some(f) = self.forward.as_ref().filter(|f| !f.owns(id)) {
+            let verdict = f.forward(&NewAction { incident_id: id, action, actor, note, origin: Origin::Http }).await?;
+            return answer_of(verdict, id);
+        }
         let (reply, rx) = oneshot::channel();
         let cmd = Command::Act { id: id.to_owned(), action, actor: actor.to_owned(), note: note.to_owned(), reply };
         self.commands.send(cmd).await.map_err(|_| AlertError::Stopped)?;
+        rx.await.map_err(|_| AlertError::Stopped)?
+    }
+
+    /// Whether an action on incident `id` goes to another instance (within a partition, an
+    /// incident of a county this instance does not lead).
+    pub(crate) fn forwards(&self, id: &str) -> bool {
+        self.forward.as_ref().is_some_and(|f| !f.owns(id))
+    }
+
+    /// Forwards an action to the owning leader without waiting for its verdict (a station's
+    /// message over MQTT: the owner logs the verdict); the request's id once it is committed.
+    pub(crate) async fn forward_without_waiting(
+        &self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        note: &str,
+    ) -> Result<i64, AlertError> {
+        let f = self.forward.as_ref().ok_or(AlertError::Stopped)?;
+        Ok(f.submit(&NewAction { incident_id: id, action, actor, note, origin: Origin::Mqtt }).await?)
+    }
+
+    /// For the consumer of forwarded actions: claims, applies and answers one row in the
+    /// engine's task; `None` when it was no longer pending.
+    pub(super) async fn apply_forwarded(&self, row: ForwardedAction) -> Result<Option<Verdict>, AlertError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(Command::Forwarded { row, reply }).await.map_err(|_| AlertError::Stopped)?;
         rx.await.map_err(|_| AlertError::Stopped)?
     }
 

@@ -7,9 +7,12 @@
 //!   scenario tests and the bench drive).
 //! - `dispatcher`: the seam the dispatch stage plugs into ([`Dispatcher`], [`DispatchPlan`]).
 //! - `handle` ([`EngineHandle`]), `health` (`/readyz`), `metrics`, `line` (`fire_incident`).
+//! - `forwarded`: a partition leader's consumer of the actions other instances forwarded to it
+//!   (DESIGN §9), and the verdict conversions that give them the same answer as a direct one.
 
 mod core;
 mod dispatcher;
+mod forwarded;
 mod handle;
 mod health;
 mod line;
@@ -27,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::core::AlertCore;
 pub use dispatcher::{DispatchPlan, Dispatcher};
+use handle::Command;
 pub use handle::EngineHandle;
-use handle::{Command, Reply};
 pub use health::{EngineHealth, EngineState};
 use metrics::Metrics;
 
@@ -57,6 +60,18 @@ pub enum AlertError {
     /// The engine is not running.
     #[error("the alert engine has stopped")]
     Stopped,
+    /// The owning leader refused a forwarded action: the lifecycle forbids it (its reason).
+    #[error("{0}")]
+    Conflict(String),
+    /// A forwarded action was not applied, or the owning engine had stopped (why).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The owning leader took a forwarded action but did not answer in time (it will apply it).
+    #[error("{0}")]
+    Timeout(String),
+    /// The owning leader failed applying a forwarded action (the detail is in its log).
+    #[error("the owning leader failed: {0}")]
+    Remote(String),
 }
 
 /// The alert engine (see the module doc).
@@ -80,6 +95,8 @@ pub struct Engine {
     /// The `fire_incident` line channel closed: lines are no longer sent.
     lines_closed: bool,
     dispatcher: Option<Box<dyn Dispatcher>>,
+    /// A partition leader's consumer of forwarded actions, started by [`Engine::run`].
+    consumer: Option<forwarded::Consumer>,
 }
 
 impl std::fmt::Debug for dyn Dispatcher {
@@ -161,6 +178,7 @@ impl Engine {
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
             health: Arc::new(EngineHealth::default()),
             shared_store: matches!(backend, IncidentBackend::Postgres { .. }),
+            forward: None,
         };
         let mut engine = Engine {
             settings,
@@ -176,6 +194,7 @@ impl Engine {
             duplicates_seen: 0,
             lines_closed: false,
             dispatcher: None,
+            consumer: None,
         };
         engine.update_gauges();
         Ok(engine)
@@ -184,6 +203,18 @@ impl Engine {
     /// Installs the dispatch stage: it plans notifications for every transition, persisted with it.
     pub fn set_dispatcher(&mut self, dispatcher: impl Dispatcher) {
         self.dispatcher = Some(Box::new(dispatcher));
+    }
+
+    /// On a partition leader sharing a PostgreSQL store (DESIGN §9): actions on incidents the
+    /// engine does not own go through `forwarder` to their owner, and [`Engine::run`] applies the
+    /// actions other instances forwarded for the engine's counties. Call before
+    /// [`Engine::handle`]; nothing happens on SQLite or outside a partition (`counties` `None`).
+    pub fn serve_forwarded(&mut self, forwarder: Arc<crate::forward::Forwarder>) {
+        let (IncidentBackend::Postgres { url }, Some(counties)) = (&self.backend, self.scope.county_list()) else {
+            return;
+        };
+        self.consumer = Some(forwarded::Consumer { url: url.clone(), counties: counties.to_vec() });
+        self.handle.forward = Some(forwarder);
     }
 
     /// The registry the engine watches (the dispatch stage routes over the same one).
@@ -218,6 +249,10 @@ impl Engine {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         let health = self.handle.health.clone();
+        let consumer_stop = shutdown.child_token();
+        // Not awaited: it may wait on a reply of this task, which ends below.
+        let _consumer = self.consumer.take().map(|c| c.spawn(self.handle.clone(), consumer_stop.clone()));
+        let _stop_consumer = consumer_stop.drop_guard();
         loop {
             // Each piece of work below counts as one for the stall check of `/readyz`.
             tokio::select! {
@@ -296,34 +331,51 @@ impl Engine {
     }
 
     async fn command(&mut self, cmd: Command, lines: &mpsc::Sender<String>) {
-        let now = now_ms();
-        let (id, action, result, reply): (String, Action, Result<Outcome, CorrelateError>, Reply) = match cmd {
+        match cmd {
             Command::Act { id, action, actor, note, reply } => {
-                let r = self.core.act(&id, action, &actor, &note, now);
-                (id, action, r, reply)
+                let (out, answer) = self.apply(&id, action, &actor, &note).await;
+                let _ = reply.send(self.commit(out, lines).await.and(answer));
             }
             Command::Notified { id, stations, grids, outbox, reply } => {
-                let r = self.core.notified(&id, &stations, &grids, "dispatch", now).map(|mut o| {
+                let r = self.core.notified(&id, &stations, &grids, "dispatch", now_ms()).map(|mut o| {
                     o.outbox = outbox;
                     o
                 });
-                (id, Action::Dispatched, r, reply)
+                let (out, answer) = self.answer(&id, Action::Dispatched, r).await;
+                let _ = reply.send(self.commit(out, lines).await.and(answer));
             }
-        };
-        let answer = match result {
+            Command::Forwarded { row, reply } => self.forwarded(row, reply, lines).await,
+        }
+    }
+
+    /// Applies a responder action in memory: what to commit, and the answer once committed.
+    async fn apply(
+        &mut self,
+        id: &str,
+        action: Action,
+        actor: &str,
+        note: &str,
+    ) -> (Outcome, Result<Incident, AlertError>) {
+        let r = self.core.act(id, action, actor, note, now_ms());
+        self.answer(id, action, r).await
+    }
+
+    /// The outcome to commit and the answer of an action's result on incident `id`.
+    async fn answer(
+        &mut self,
+        id: &str,
+        action: Action,
+        result: Result<Outcome, CorrelateError>,
+    ) -> (Outcome, Result<Incident, AlertError>) {
+        match result {
             Ok(out) => {
                 // A repeated action changes nothing: the answer is the incident as it is.
-                let inc =
-                    out.incidents.iter().find(|i| i.id == id).or_else(|| self.core.correlator().get(&id)).cloned();
-                match self.commit(out, lines).await {
-                    Ok(()) => inc.ok_or_else(|| AlertError::NotFound(id.clone())),
-                    Err(e) => Err(e),
-                }
+                let inc = out.incidents.iter().find(|i| i.id == id).or_else(|| self.core.correlator().get(id)).cloned();
+                (out, inc.ok_or_else(|| AlertError::NotFound(id.to_owned())))
             }
-            Err(CorrelateError::Transition(t)) => Err(AlertError::Transition(t)),
-            Err(CorrelateError::NotActive(_)) => self.closed_or_missing(&id, action).await,
-        };
-        let _ = reply.send(answer);
+            Err(CorrelateError::Transition(t)) => (Outcome::default(), Err(AlertError::Transition(t))),
+            Err(CorrelateError::NotActive(_)) => (Outcome::default(), self.closed_or_missing(id, action).await),
+        }
     }
 
     /// An action on an id that is not active: the closed incident unchanged when the action

@@ -30,9 +30,12 @@ pub(crate) enum ApiError {
     /// A file the request asked to load is invalid (the registry reload): what is wrong, where.
     #[error("invalid file: {0}")]
     InvalidFile(String),
-    /// The engine has stopped.
+    /// The engine has stopped, or no leader applied a forwarded action in time (it was cancelled).
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The owning leader took a forwarded action but did not answer in time (it is applied later).
+    #[error("timeout: {0}")]
+    Timeout(String),
     /// Something failed inside.
     #[error("internal: {0}")]
     Internal(String),
@@ -44,6 +47,10 @@ impl From<AlertError> for ApiError {
             AlertError::NotFound(id) => ApiError::NotFound(format!("no incident {id}")),
             AlertError::Transition(t) => ApiError::Conflict(t.to_string()),
             AlertError::Stopped => ApiError::Unavailable(e.to_string()),
+            // A forwarded action's answer: the owner's reason, word for word.
+            AlertError::Conflict(r) => ApiError::Conflict(r),
+            AlertError::Unavailable(r) => ApiError::Unavailable(r),
+            AlertError::Timeout(r) => ApiError::Timeout(r),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -59,6 +66,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(r) => (StatusCode::CONFLICT, "conflict", r.clone()),
             ApiError::InvalidFile(r) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_file", r.clone()),
             ApiError::Unavailable(r) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", r.clone()),
+            ApiError::Timeout(r) => (StatusCode::GATEWAY_TIMEOUT, "timeout", r.clone()),
             ApiError::Internal(r) => {
                 tracing::error!(event = "api_internal_error", error = %r, "incident API failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error, see the server log".to_owned())

@@ -8,6 +8,8 @@
 //! - `notification`: who was told, as what and how ([`Recipient`], [`NotifyRole`], [`Channel`],
 //!   the outbox row [`OutboxEntry`]).
 //! - `outcome`: everything one step changed, written in one transaction ([`Outcome`]).
+//! - `forwarded`: an action another instance forwarded to the owning leader
+//!   ([`ForwardedAction`]) and the owner's answer ([`Verdict`]).
 //! - `correlate` (the stage: alarms into incidents, [`Correlator`]), `keys` (correlation keys),
 //!   `severity` (the severity rules), `id` (incident ids), `summary` (the one-line summary),
 //!   `note` (a responder's note).
@@ -16,6 +18,7 @@
 
 mod correlate;
 mod evidence;
+mod forwarded;
 mod id;
 mod keys;
 mod lifecycle;
@@ -28,6 +31,7 @@ mod summary;
 
 pub use correlate::{CorrelateError, Correlator};
 pub use evidence::{Evidence, EvidenceStatus};
+pub use forwarded::{ForwardedAction, Verdict};
 pub(crate) use id::local_day;
 pub use lifecycle::{Action, AuditEntry, Event, TransitionError};
 pub use model::{Class, Incident, IncidentSignal, Severity, Status, Verification};

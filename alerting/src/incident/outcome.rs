@@ -4,6 +4,7 @@
 //! side, detection the rule state, the dispatch stage the outbox and its state.
 
 use super::evidence::Evidence;
+use super::forwarded::Verdict;
 use super::lifecycle::AuditEntry;
 use super::model::Incident;
 use super::notification::OutboxEntry;
@@ -29,6 +30,10 @@ pub struct Outcome {
     /// order, in the same transaction: the per-device detection state later decisions depend on
     /// (DESIGN §5, guarantees: rule state survives a restart).
     pub rule_state: Vec<RowChange>,
+    /// Forwarded actions this step answered, `(row id, verdict)`: marked applied in the same
+    /// transaction as the change they made, so a leader change can neither lose nor repeat one
+    /// (PostgreSQL only; DESIGN §9).
+    pub forwarded: Vec<(i64, Verdict)>,
 }
 
 impl Outcome {
@@ -39,7 +44,11 @@ impl Outcome {
 
     /// Nothing to write at all: no change of any kind (counters, outbox and dispatch state included).
     pub(crate) fn writes_nothing(&self) -> bool {
-        self.is_empty() && self.counters.is_empty() && self.outbox.is_empty() && self.dispatch_state.is_empty()
+        self.is_empty()
+            && self.counters.is_empty()
+            && self.outbox.is_empty()
+            && self.dispatch_state.is_empty()
+            && self.forwarded.is_empty()
     }
 
     /// Appends another outcome, keeping one (the latest) snapshot per incident.
@@ -53,6 +62,7 @@ impl Outcome {
         self.outbox.extend(other.outbox);
         self.dispatch_state.extend(other.dispatch_state);
         self.rule_state.extend(other.rule_state);
+        self.forwarded.extend(other.forwarded);
     }
 
     /// Keeps `inc` as the latest snapshot of its incident.

@@ -34,7 +34,22 @@ impl Scope {
         if self.counties.is_none() {
             return true;
         }
-        id.strip_prefix("INC-").and_then(|rest| rest.split('-').next()).is_some_and(|c| self.owns_county(c))
+        Scope::county_of(id).is_some_and(|c| self.owns_county(c))
+    }
+
+    /// Nothing: a standby, which applies no action itself.
+    pub fn nothing() -> Scope {
+        Scope { counties: Some(Arc::from(Vec::<String>::new())) }
+    }
+
+    /// The county of incident id `INC-{county}-…`.
+    pub fn county_of(id: &str) -> Option<&str> {
+        id.strip_prefix("INC-").and_then(|rest| rest.split('-').next()).filter(|c| !c.is_empty())
+    }
+
+    /// The counties, `None` for every county.
+    pub fn county_list(&self) -> Option<&[String]> {
+        self.counties.as_deref()
     }
 }
 

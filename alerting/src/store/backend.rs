@@ -86,6 +86,15 @@ impl IncidentStore {
         }
     }
 
+    /// Claims forwarded action `id` for this (fenced) writer: `false` when it is no longer
+    /// pending. SQLite has no forwarded actions (partitions need PostgreSQL): always `false`.
+    pub fn claim_forwarded(&mut self, id: i64) -> Result<bool, StoreError> {
+        match self {
+            IncidentStore::Sqlite(_) => Ok(false),
+            IncidentStore::Postgres(s) => s.claim_forwarded(id),
+        }
+    }
+
     /// PostgreSQL: every later write transaction checks `fence` first (see
     /// [`super::postgres`]); SQLite has one writer and ignores it.
     pub fn set_fence(&mut self, fence: Option<Fence>) {

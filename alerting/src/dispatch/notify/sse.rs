@@ -1,7 +1,9 @@
 //! The console's live feed: every dispatch message is broadcast to the connected
 //! `GET /api/v1/events` streams (server-sent events, `event: dispatch`). A slow console that
 //! falls more than the buffer behind is told how many it missed (`event: lagged`) and can
-//! re-read the incident list; the outbox row counts as delivered once broadcast.
+//! re-read the incident list; the outbox row counts as delivered once broadcast. Within a
+//! partition the hub is [`SseHub::shared`]: every instance's consoles see every partition's
+//! messages (`sse_shared`).
 
 use std::sync::Arc;
 
@@ -25,17 +27,34 @@ pub struct SseItem {
 #[derive(Debug, Clone)]
 pub struct SseHub {
     tx: broadcast::Sender<Arc<SseItem>>,
+    /// Within a partition: the other instances' feed (see `sse_shared`).
+    shared: Option<Arc<super::sse_shared::SharedFeed>>,
 }
 
 impl Default for SseHub {
     fn default() -> Self {
-        SseHub { tx: broadcast::channel(BUFFER).0 }
+        SseHub { tx: broadcast::channel(BUFFER).0, shared: None }
     }
 }
 
 impl SseHub {
-    /// Broadcasts a message; returns how many consoles are listening.
+    /// A hub whose messages also reach every alert instance on the store at `url`, and which
+    /// shows theirs (call on the tokio runtime).
+    pub fn shared(url: crate::store::PgUrl) -> SseHub {
+        let tx = broadcast::channel(BUFFER).0;
+        let local = tx.clone();
+        let feed = super::sse_shared::SharedFeed::start(url, move |recipient, payload| {
+            let _ = local.send(Arc::new(SseItem { recipient, payload }));
+        });
+        SseHub { tx, shared: Some(Arc::new(feed)) }
+    }
+
+    /// Broadcasts a message (and sends it to the other instances of a shared hub); returns how
+    /// many consoles here are listening.
     pub fn send(&self, item: SseItem) -> usize {
+        if let Some(feed) = &self.shared {
+            feed.send(&item.recipient, &item.payload);
+        }
         self.tx.send(Arc::new(item)).unwrap_or(0)
     }
 

@@ -16,11 +16,18 @@ pub(crate) struct Migration {
 
 /// Every migration, in version order. A new one is a new file and a new row here; an applied
 /// file is never edited.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_incident_store",
-    sql: include_str!("../../../migrations/postgres/0001_incident_store.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_incident_store",
+        sql: include_str!("../../../migrations/postgres/0001_incident_store.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_forwarded_actions",
+        sql: include_str!("../../../migrations/postgres/0002_forwarded_actions.sql"),
+    },
+];
 
 /// The advisory lock key of the migration transaction (`firegrid` in ASCII).
 pub(crate) const MIGRATION_LOCK: i64 = 0x6669_7265_6772_6964;

@@ -10,6 +10,7 @@
 //! - `url`: the connection URL, redacted everywhere it is shown.
 //! - `migrate`: the versioned migrations and their runner.
 //! - `write`, `read`, `outbox`: the store's operations.
+//! - `forward`: the owning leader's claim and answer of forwarded actions (DESIGN §9).
 //!
 //! **Fencing hook** (for partition leases): with [`PgStore::set_fence`], every write transaction
 //! first reads `SELECT epoch FROM partition_leases WHERE partition = $1 FOR SHARE` and rolls back
@@ -17,6 +18,7 @@
 //! takeover (an `UPDATE` of that row) wait for the transaction, so no write of an old epoch
 //! commits after a new epoch is granted.
 
+mod forward;
 mod migrate;
 mod outbox;
 mod read;

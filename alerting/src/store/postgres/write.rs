@@ -23,6 +23,7 @@ impl PgStore {
             write_counters(&tx, out, url, c).await?;
             super::outbox::insert(&tx, &out.outbox, url, c).await?;
             write_states(&tx, out, url, c).await?;
+            super::forward::answer(&tx, out, url, c).await?;
             tx.commit().await.map_err(pg(url, "commit"))
         })
     }
