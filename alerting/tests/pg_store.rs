@@ -186,7 +186,7 @@ async fn a_deposed_leader_can_mark_no_outbox_row_delivered_failed_or_abandoned()
     let marks = off(move || {
         let mut store = store;
         [
-            ("delivered", store.mark_delivered_many(&[k.clone()], T0 + 1).map(drop)),
+            ("delivered", store.mark_delivered_many(std::slice::from_ref(&k), T0 + 1).map(drop)),
             ("failed", store.mark_failed(&k, T0 + 60_000, "timeout")),
             ("abandoned", store.mark_abandoned(&[(k.clone(), AbandonReason::MaxAge)], T0 + 2).map(drop)),
         ]
@@ -207,4 +207,35 @@ async fn a_deposed_leader_can_mark_no_outbox_row_delivered_failed_or_abandoned()
     let (delivered, abandoned): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
     let (attempts, error): (i64, Option<String>) = (row.get(2), row.get(3));
     assert_eq!((delivered, abandoned, attempts, error), (None, None, 0, None), "the row is as the leader left it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine_carries_on() {
+    use common::pg_proxy::PgFaultProxy;
+    use firegrid_alerting::store::IncidentBackend;
+    let pg = Postgres::start().await.expect("postgres");
+    let direct = pg.create_database().expect("createdb");
+    let proxy = PgFaultProxy::start(pg.port()).await.expect("proxy");
+    let url = PgUrl::parse(&proxy.url_through(&direct, pg.port())).expect("url");
+    let backend = IncidentBackend::Postgres { url };
+    let mut e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+
+    // The commit of the first incident reaches the server; its answer does not reach the engine.
+    proxy.lose_next_commit_answer();
+    let t = firegrid_ingest::now_ms();
+    let first = device("sd-1", Kind::Smoke, "hh-1", SiteType::Residential, false);
+    let line = e.line_after(smoke_alarm(&first, t, Some(1))).await;
+    assert!(line.contains("transition=opened"), "{line}");
+    assert_eq!(proxy.lost(), 1, "the commit's answer was lost");
+    // The engine carries on: the next alarm opens the next incident.
+    let second = device("sd-2", Kind::Smoke, "hh-2", SiteType::Residential, false);
+    let line = e.line_after(smoke_alarm(&second, t + 1, Some(1))).await;
+    assert!(line.contains("transition=opened"), "{line}");
+
+    let c = raw(&PgUrl::parse(&direct).expect("url")).await;
+    let n: i64 = c.query_one("SELECT count(*) FROM incidents", &[]).await.expect("count").get(0);
+    let opened: i64 =
+        c.query_one("SELECT count(*) FROM audit WHERE event = 'opened'", &[]).await.expect("count").get(0);
+    assert_eq!((n, opened), (2, 2), "each incident stored and opened once");
+    e.stop().await;
 }
