@@ -8,6 +8,7 @@
 //! [`StoreError::OnRuntime`] rather than a panic). A lost connection is reopened at the next call.
 //!
 //! - `url`: the connection URL, redacted everywhere it is shown.
+//! - `sslmode`, `tls`: the URL's `sslmode` and the rustls connector that checks certificates by it.
 //! - `migrate`: the versioned migrations and their runner.
 //! - `write`, `read`, `outbox`: the store's operations.
 //!
@@ -20,6 +21,8 @@
 mod migrate;
 mod outbox;
 mod read;
+mod sslmode;
+mod tls;
 mod url;
 mod write;
 
@@ -27,8 +30,10 @@ use std::cell::{RefCell, RefMut};
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, GenericClient, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
+pub use sslmode::SslMode;
+pub use tls::PgTlsError;
 pub use url::{redact, PgUrl, PgUrlError};
 
 use super::StoreError;
@@ -188,7 +193,8 @@ impl Drop for PgStore {
     }
 }
 
-/// Opens a connection (keepalives on, bounded connect time) and spawns its driver task.
+/// Opens a connection (keepalives on, bounded connect time, TLS as the URL's `sslmode` says)
+/// and spawns its driver task.
 async fn open(url: &PgUrl) -> Result<Client, StoreError> {
     let mut config = url.config().clone();
     config
@@ -196,7 +202,12 @@ async fn open(url: &PgUrl) -> Result<Client, StoreError> {
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE);
-    let (client, connection) = config.connect(NoTls).await.map_err(pg(url, "connect"))?;
+    let tls = tls::PgTls::new(url.ssl_mode(), url.ca_file()).map_err(|e| StoreError::Postgres {
+        url: url.redacted().to_owned(),
+        what: "set up TLS",
+        message: e.to_string(),
+    })?;
+    let (client, connection) = config.connect(tls).await.map_err(pg(url, "connect"))?;
     let shown = url.redacted().to_owned();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
