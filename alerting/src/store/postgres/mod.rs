@@ -11,6 +11,7 @@
 //! - `sslmode`, `tls`: the URL's `sslmode` and the rustls connector that checks certificates by it.
 //! - `migrate`: the versioned migrations and their runner.
 //! - `write`, `read`, `outbox`: the store's operations.
+//! - `probe`: what `check-config --probe` reads (nothing written).
 //!
 //! **Fencing hook** (for partition leases): with [`PgStore::set_fence`], every write transaction
 //! first reads `SELECT epoch FROM partition_leases WHERE partition = $1 FOR SHARE` and rolls back
@@ -20,6 +21,7 @@
 
 mod migrate;
 mod outbox;
+mod probe;
 mod read;
 mod sslmode;
 mod tls;
@@ -32,6 +34,7 @@ use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
+pub use probe::{probe, LeaseRow, PgProbe};
 pub use sslmode::SslMode;
 pub use tls::PgTlsError;
 pub use url::{redact, PgUrl, PgUrlError};
