@@ -370,6 +370,62 @@ fn the_compose_file_runs_the_whole_stack_from_files_that_exist_with_settings_fir
     Ok(())
 }
 
+/// The `FIREGRID_*` environment of a compose service.
+fn compose_env(service: &Yaml) -> Result<Vec<(&str, &str)>> {
+    Ok(service["environment"]
+        .as_mapping()
+        .context("environment")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+        .collect())
+}
+
+#[test]
+fn the_postgres_compose_override_runs_an_ingest_member_and_a_partitions_leader_and_standby() -> Result<()> {
+    let base = yaml(&deploy().join("docker-compose.yml"))?;
+    let mut over = yaml(&deploy().join("compose/postgres.yml"))?;
+    over.apply_merge()?;
+    for service in over["services"].as_mapping_mut().context("services")?.values_mut() {
+        service.apply_merge()?;
+    }
+    let tmp = tempfile::tempdir()?;
+    let config = deploy().join("firegrid.toml");
+    // The single node becomes an ingest member: its environment is the base's with the override's on top.
+    let mut env = compose_env(&base["services"]["firegrid"])?;
+    env.extend(compose_env(&over["services"]["firegrid"])?);
+    let ingest = firegrid_config(&config, &firegrid_env(tmp.path(), env)?)?;
+    ensure!(ingest.node.role == "ingest" && ingest.mqtt.shared_group == "firegrid-ingest", "the ingest member");
+    let script = read(&deploy().join("compose/make-secrets.sh"))?;
+    let ignored = read(&deploy().join(".gitignore"))?;
+    let mut ports = BTreeSet::new();
+    for name in ["alert-a", "alert-b"] {
+        let service = &over["services"][name];
+        let alert = firegrid_config(&config, &firegrid_env(tmp.path(), compose_env(service)?)?)?;
+        ensure!(alert.node.role == "alert" && alert.incidents.backend == "postgres", "{name}: alert on PostgreSQL");
+        ensure!(alert.alerting.partition == "chongqing" && alert.alerting.counties.len() == 3, "{name}: the partition");
+        ensure!(alert.mqtt.client_id == "firegrid-alert", "{name}: the partition's instances share the client id");
+        ensure!(service["depends_on"]["postgres"]["condition"] == "service_healthy", "{name} waits for PostgreSQL");
+        for port in service["ports"].as_sequence().context("ports")? {
+            let port = port.as_str().context("port")?;
+            ensure!(port.starts_with("127.0.0.1:") && ports.insert(port.to_owned()), "{name} publishes {port}");
+        }
+        for volume in service["volumes"].as_sequence().context("volumes")? {
+            let source = volume.as_str().context("volume")?.split(':').next().unwrap_or("");
+            ensure!(deploy().join(source).exists(), "{name} mounts {source}, which does not exist");
+        }
+    }
+    for (secret, spec) in over["secrets"].as_mapping().context("secrets")? {
+        let file = spec["file"].as_str().with_context(|| format!("secret {secret:?}"))?.trim_start_matches("./");
+        ensure!(script.contains(file), "compose/make-secrets.sh does not write {file}");
+        let rules = ignored.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        ensure!(rules.clone().any(|l| file.starts_with(l)), "{file} is not git-ignored");
+    }
+    let pg = &over["services"]["postgres"];
+    ensure!(pg["environment"]["POSTGRES_PASSWORD_FILE"].as_str().is_some(), "PostgreSQL's password from a secret");
+    ensure!(pg["ports"].is_null(), "PostgreSQL stays on the compose network");
+    Ok(())
+}
+
 #[test]
 fn the_dockerfile_is_multi_stage_runs_unprivileged_and_copies_only_what_exists() -> Result<()> {
     let text = read(&root().join("Dockerfile"))?;
