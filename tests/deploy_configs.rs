@@ -516,13 +516,13 @@ struct K8sObject {
 /// kustomization) read recursively, each partition overlay's inline JSON patches applied to its Deployment (`add`
 /// of an env entry: what the overlays do) and its `nameSuffix` to the names. A small reading of what `kubectl
 /// kustomize deploy/kubernetes` renders (kustomize is not needed to run the tests).
-fn kustomize(dir: &Path, partition: Option<&str>, out: &mut Vec<K8sObject>) -> Result<()> {
+fn kustomize(dir: &Path, out: &mut Vec<K8sObject>) -> Result<()> {
     let k = yaml(&dir.join("kustomization.yaml"))?;
     let mut own = Vec::new();
     for resource in k["resources"].as_sequence().context("resources")? {
         let path = dir.join(resource.as_str().context("resource")?);
         if path.is_dir() {
-            kustomize(&path, partition, &mut own)?;
+            kustomize(&path, &mut own)?;
         } else {
             own.extend(yaml_documents(&path)?.into_iter().map(|object| K8sObject { partition: None, object }));
         }
@@ -596,7 +596,7 @@ fn check_pod<'a>(name: &str, workload: &'a Yaml, secret_keys: &BTreeSet<String>)
 fn the_kubernetes_layout_runs_an_ingest_group_and_two_alert_instances_per_partition_on_shared_postgres() -> Result<()> {
     let dir = deploy().join("kubernetes");
     let mut objects = Vec::new();
-    kustomize(&dir, None, &mut objects)?;
+    kustomize(&dir, &mut objects)?;
     let find = |kind: &'static str| objects.iter().filter(move |o| o.object["kind"] == kind);
     let mut secret_keys = BTreeSet::new();
     for example in [dir.join("secret.example.yaml"), dir.join("postgres/external/secret.example.yaml")] {
