@@ -111,7 +111,13 @@ async fn the_probe_reports_the_incident_stores_schema_and_the_partitions_lease_a
     let epoch = lease.attempt().await?.context("the lease was not granted")?;
     let (code, text) = probe(&conf)?;
     ensure!(code == Some(0), "exit {code:?}: {text}");
-    ensure!(text.contains("schema version 1 (this binary's: 1)"), "{text}");
+    // The newest migration in the repository (alerting/migrations/postgres/NNNN_*.sql) is the binary's.
+    let newest = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("alerting/migrations/postgres"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.split('_').next()?.parse::<u32>().ok())
+        .max()
+        .context("no migration")?;
+    let want = format!("schema version {newest} (this binary's: {newest})");
+    ensure!(text.contains(&want), "no `{want}` in: {text}");
     let held = format!("partition east: lease held by fg-alert@host:1:2 at epoch {epoch}, expires in ");
     ensure!(text.contains(&held), "no `{held}` in: {text}");
 
