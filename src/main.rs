@@ -206,7 +206,11 @@ fn check_config(config: Option<&PathBuf>, role: Option<&str>) -> Result<(), Fail
 /// store may be what is wrong, not the file).
 fn run_probe(config: Option<&PathBuf>, role: Option<&str>) -> Result<(), Failure> {
     let (_, settings) = load(config, role)?;
-    let failures = runtime()?.block_on(firegrid::probe::probe(&settings));
+    let report = runtime()?.block_on(firegrid::probe::probe(&settings));
+    for fact in &report.facts {
+        println!("probe: {fact}");
+    }
+    let failures = report.failures;
     if failures.is_empty() {
         println!(
             "probe ok: the broker took the login, the store has the bucket or database, the data directory is writable"

@@ -4,6 +4,9 @@
 //! database, exist; nothing is written) and the data directory (where the incident store lives:
 //! writable). Each failure is one line that says what to fix.
 //!
+//! With `[incidents] backend = "postgres"` it also connects to PostgreSQL as `run` would and says
+//! the schema version, whether TLS is on and, for a partition, who holds the lease (`postgres`).
+//!
 //! The store is asked with reqwest, the client firegrid writes with, rather than the influxdb2
 //! crate: same TLS roots (`store.influxdb.ca_file`), no second HTTP stack in the build, and the
 //! v1 API (`SHOW DATABASES`) that InfluxDB 1.x needs is not in that crate anyway.
@@ -20,20 +23,40 @@ use serde_json::Value;
 
 use crate::config::{Settings, StoreSettings};
 
+mod postgres;
+
 /// How long each probe may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Every probe's failure, one line each; empty when everything answered.
-pub async fn probe(settings: &Settings) -> Vec<String> {
-    let mut failures = Vec::new();
+/// What the probes found.
+#[derive(Debug, Default)]
+pub struct ProbeReport {
+    /// Every probe's failure, one line each; empty when everything answered.
+    pub failures: Vec<String>,
+    /// What they read that the operator should see (the incident store's schema version, TLS,
+    /// the partition's lease), one line each.
+    pub facts: Vec<String>,
+}
+
+/// Runs every probe that applies to `settings`.
+pub async fn probe(settings: &Settings) -> ProbeReport {
+    let mut report = ProbeReport::default();
     if settings.mqtt.embedded.is_none() {
-        failures.extend(probe_broker(&settings.mqtt).await);
+        report.failures.extend(probe_broker(&settings.mqtt).await);
     }
     if let StoreSettings::Influx(s) = &settings.store {
-        failures.extend(probe_store(s).await);
+        report.failures.extend(probe_store(s).await);
     }
-    failures.extend(probe_data_dir(&settings.data_dir));
-    failures
+    // An ingest instance never opens the incident store: its probe does not ask it.
+    let alerting = settings.role.parts().alerting;
+    if let (true, firegrid_alerting::store::IncidentBackend::Postgres { url }) = (alerting, &settings.incidents) {
+        let partition = settings.partition.as_ref().map(|p| p.name.as_str());
+        let (facts, failure) = postgres::probe_incident_store(url, partition).await;
+        report.facts.extend(facts);
+        report.failures.extend(failure);
+    }
+    report.failures.extend(probe_data_dir(&settings.data_dir));
+    report
 }
 
 /// Logs in to the broker as `{client_id}-probe` with a clean, non-persistent session, in the

@@ -1,8 +1,8 @@
 //! The deployment files in `deploy/` (and the root `Dockerfile`) are well-formed and agree with each other and
 //! with firegrid: every JSON, YAML and TOML file parses; every `FIREGRID_*` setting that docker-compose, systemd
 //! and Kubernetes give firegrid is a configuration key firegrid accepts (unknown keys are errors) and the result
-//! validates; the Kubernetes Deployments probe `/healthz` and `/readyz` and each county partition has its own
-//! subscription and session; the dashboards reach the provisioned kinds of data source through datasource
+//! validates; the Kubernetes tree (kustomize base, alert template, partition overlays, CloudNativePG) runs an ingest
+//! group and two alert instances per partition, each probing `/healthz` and `/readyz`, no county in two partitions; the dashboards reach the provisioned kinds of data source through datasource
 //! variables set from `__inputs` (so they import into any Grafana), carry Chinese titles and
 //! English descriptions, and cover every metric of DESIGN §7; every file a compose service mounts exists (or is
 //! one of the git-ignored secrets `compose/make-secrets.sh` writes); and the real `firegrid check-config` accepts
@@ -73,7 +73,11 @@ fn firegrid_env<'a>(dir: &Path, pairs: impl IntoIterator<Item = (&'a str, &'a st
     for (k, v) in pairs.into_iter().filter(|(k, _)| k.starts_with("FIREGRID_")) {
         let value = if k.ends_with("_FILE") {
             let file = dir.join(k.to_ascii_lowercase());
-            let content = if k.contains("TOKENS") { "token,role,subject\nt-1,dispatcher,\n" } else { "stand-in\n" };
+            let content = match k {
+                _ if k.contains("TOKENS") => "token,role,subject\nt-1,dispatcher,\n",
+                _ if k.contains("URL_FILE") => "postgresql://firegrid:stand-in@db.invalid:5432/firegrid\n",
+                _ => "stand-in\n",
+            };
             std::fs::write(&file, content)?;
             file.display().to_string()
         } else {
@@ -366,6 +370,62 @@ fn the_compose_file_runs_the_whole_stack_from_files_that_exist_with_settings_fir
     Ok(())
 }
 
+/// The `FIREGRID_*` environment of a compose service.
+fn compose_env(service: &Yaml) -> Result<Vec<(&str, &str)>> {
+    Ok(service["environment"]
+        .as_mapping()
+        .context("environment")?
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+        .collect())
+}
+
+#[test]
+fn the_postgres_compose_override_runs_an_ingest_member_and_a_partitions_leader_and_standby() -> Result<()> {
+    let base = yaml(&deploy().join("docker-compose.yml"))?;
+    let mut over = yaml(&deploy().join("compose/postgres.yml"))?;
+    over.apply_merge()?;
+    for service in over["services"].as_mapping_mut().context("services")?.values_mut() {
+        service.apply_merge()?;
+    }
+    let tmp = tempfile::tempdir()?;
+    let config = deploy().join("firegrid.toml");
+    // The single node becomes an ingest member: its environment is the base's with the override's on top.
+    let mut env = compose_env(&base["services"]["firegrid"])?;
+    env.extend(compose_env(&over["services"]["firegrid"])?);
+    let ingest = firegrid_config(&config, &firegrid_env(tmp.path(), env)?)?;
+    ensure!(ingest.node.role == "ingest" && ingest.mqtt.shared_group == "firegrid-ingest", "the ingest member");
+    let script = read(&deploy().join("compose/make-secrets.sh"))?;
+    let ignored = read(&deploy().join(".gitignore"))?;
+    let mut ports = BTreeSet::new();
+    for name in ["alert-a", "alert-b"] {
+        let service = &over["services"][name];
+        let alert = firegrid_config(&config, &firegrid_env(tmp.path(), compose_env(service)?)?)?;
+        ensure!(alert.node.role == "alert" && alert.incidents.backend == "postgres", "{name}: alert on PostgreSQL");
+        ensure!(alert.alerting.partition == "chongqing" && alert.alerting.counties.len() == 3, "{name}: the partition");
+        ensure!(alert.mqtt.client_id == "firegrid-alert", "{name}: the partition's instances share the client id");
+        ensure!(service["depends_on"]["postgres"]["condition"] == "service_healthy", "{name} waits for PostgreSQL");
+        for port in service["ports"].as_sequence().context("ports")? {
+            let port = port.as_str().context("port")?;
+            ensure!(port.starts_with("127.0.0.1:") && ports.insert(port.to_owned()), "{name} publishes {port}");
+        }
+        for volume in service["volumes"].as_sequence().context("volumes")? {
+            let source = volume.as_str().context("volume")?.split(':').next().unwrap_or("");
+            ensure!(deploy().join(source).exists(), "{name} mounts {source}, which does not exist");
+        }
+    }
+    for (secret, spec) in over["secrets"].as_mapping().context("secrets")? {
+        let file = spec["file"].as_str().with_context(|| format!("secret {secret:?}"))?.trim_start_matches("./");
+        ensure!(script.contains(file), "compose/make-secrets.sh does not write {file}");
+        let rules = ignored.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        ensure!(rules.clone().any(|l| file.starts_with(l)), "{file} is not git-ignored");
+    }
+    let pg = &over["services"]["postgres"];
+    ensure!(pg["environment"]["POSTGRES_PASSWORD_FILE"].as_str().is_some(), "PostgreSQL's password from a secret");
+    ensure!(pg["ports"].is_null(), "PostgreSQL stays on the compose network");
+    Ok(())
+}
+
 #[test]
 fn the_dockerfile_is_multi_stage_runs_unprivileged_and_copies_only_what_exists() -> Result<()> {
     let text = read(&root().join("Dockerfile"))?;
@@ -446,96 +506,141 @@ fn the_systemd_unit_is_hardened_and_its_settings_are_valid_configuration() -> Re
 // ---------------------------------------------------------------------------------------------------------------
 // Kubernetes
 
-#[test]
-fn each_kubernetes_partition_probes_healthz_and_readyz_and_has_its_own_counties_and_session() -> Result<()> {
-    let dir = deploy().join("kubernetes");
-    let kustomization = yaml(&dir.join("kustomization.yaml"))?;
-    let mut objects = Vec::new();
-    for resource in kustomization["resources"].as_sequence().context("resources")? {
-        let file = resource.as_str().context("resource")?;
-        objects.extend(yaml_documents(&dir.join(file))?);
-    }
-    let kinds: Vec<&str> = objects.iter().filter_map(|o| o["kind"].as_str()).collect();
-    ensure!(kinds.contains(&"ConfigMap") && kinds.contains(&"Service"), "{kinds:?}");
-    let secret = yaml(&dir.join("secret.example.yaml"))?;
-    ensure!(secret["kind"] == "Secret");
-    let secret_keys: BTreeSet<&str> =
-        secret["stringData"].as_mapping().context("stringData")?.keys().filter_map(Yaml::as_str).collect();
+/// One object of the Kubernetes tree with the partition overlay it came through (`None` outside `partitions/`).
+struct K8sObject {
+    partition: Option<String>,
+    object: Yaml,
+}
 
-    let config_map = objects.iter().find(|o| o["kind"] == "ConfigMap").context("ConfigMap")?;
-    let toml_text = config_map["data"]["firegrid.toml"].as_str().context("firegrid.toml")?;
+/// The objects `kustomization.yaml` in `dir` builds: its resources (files, and directories with their own
+/// kustomization) read recursively, each partition overlay's inline JSON patches applied to its Deployment (`add`
+/// of an env entry: what the overlays do) and its `nameSuffix` to the names. A small reading of what `kubectl
+/// kustomize deploy/kubernetes` renders (kustomize is not needed to run the tests).
+fn kustomize(dir: &Path, out: &mut Vec<K8sObject>) -> Result<()> {
+    let k = yaml(&dir.join("kustomization.yaml"))?;
+    let mut own = Vec::new();
+    for resource in k["resources"].as_sequence().context("resources")? {
+        let path = dir.join(resource.as_str().context("resource")?);
+        if path.is_dir() {
+            kustomize(&path, &mut own)?;
+        } else {
+            own.extend(yaml_documents(&path)?.into_iter().map(|object| K8sObject { partition: None, object }));
+        }
+    }
+    let suffix = k["nameSuffix"].as_str().unwrap_or("");
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let here = (dir.parent().and_then(|p| p.file_name()) == Some("partitions".as_ref())).then_some(name);
+    for mut o in own {
+        for patch in k["patches"].as_sequence().into_iter().flatten() {
+            let target = &patch["target"];
+            if o.object["kind"] != target["kind"] || o.object["metadata"]["name"] != target["name"] {
+                continue;
+            }
+            let ops: Yaml = serde_yaml::from_str(patch["patch"].as_str().context("inline patch")?)?;
+            for op in ops.as_sequence().context("JSON patch")? {
+                ensure!(op["op"] == "add" && op["path"] == "/spec/template/spec/containers/0/env/-", "{op:?}");
+                let env = &mut o.object["spec"]["template"]["spec"]["containers"][0]["env"];
+                env.as_sequence_mut().context("env")?.push(op["value"].clone());
+            }
+        }
+        if let (Some(n), false) = (o.object["metadata"]["name"].as_str(), suffix.is_empty()) {
+            o.object["metadata"]["name"] = Yaml::from(format!("{n}{suffix}"));
+        }
+        o.partition = o.partition.or(here.map(str::to_owned));
+        out.push(o);
+    }
+    Ok(())
+}
+
+/// A workload's pod checks: probes on `/healthz` and `/readyz`, the security context, every mount declared (a
+/// volume of the pod or a StatefulSet's claim template), every Secret key in an example Secret; the environment's
+/// values.
+fn check_pod<'a>(name: &str, workload: &'a Yaml, secret_keys: &BTreeSet<String>) -> Result<Vec<(&'a str, &'a str)>> {
+    let pod = &workload["spec"]["template"];
+    let c = &pod["spec"]["containers"][0];
+    let port = c["ports"][0]["name"].as_str().context("port name")?;
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")] {
+        ensure!(c[probe]["httpGet"]["path"].as_str() == Some(path), "{name}: {probe} on {path}");
+        ensure!(c[probe]["httpGet"]["port"].as_str() == Some(port), "{name}: {probe} on port {port}");
+    }
+    let sc = &c["securityContext"];
+    ensure!(sc["readOnlyRootFilesystem"] == Yaml::Bool(true) && sc["allowPrivilegeEscalation"] == Yaml::Bool(false));
+    ensure!(pod["spec"]["securityContext"]["runAsNonRoot"] == Yaml::Bool(true), "{name}: runAsNonRoot");
+    let mut volumes: BTreeMap<&str, &Yaml> = pod["spec"]["volumes"]
+        .as_sequence()
+        .context("volumes")?
+        .iter()
+        .filter_map(|v| Some((v["name"].as_str()?, v)))
+        .collect();
+    for claim in workload["spec"]["volumeClaimTemplates"].as_sequence().into_iter().flatten() {
+        volumes.insert(claim["metadata"]["name"].as_str().context("claim name")?, claim);
+    }
+    for v in volumes.values() {
+        for item in v["secret"]["items"].as_sequence().into_iter().flatten() {
+            let key = item["key"].as_str().context("key")?;
+            ensure!(secret_keys.contains(key), "{name}: secret key {key} is in no example Secret");
+        }
+    }
+    let mounts: Vec<&str> =
+        c["volumeMounts"].as_sequence().context("mounts")?.iter().filter_map(|m| m["name"].as_str()).collect();
+    Ok(c["env"]
+        .as_sequence()
+        .context("env")?
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+        .chain(mounts.into_iter().filter(|m| !volumes.contains_key(m)).map(|m| ("UNDECLARED_VOLUME", m)))
+        .collect())
+}
+
+#[test]
+fn the_kubernetes_layout_runs_an_ingest_group_and_two_alert_instances_per_partition_on_shared_postgres() -> Result<()> {
+    let dir = deploy().join("kubernetes");
+    let mut objects = Vec::new();
+    kustomize(&dir, &mut objects)?;
+    let find = |kind: &'static str| objects.iter().filter(move |o| o.object["kind"] == kind);
+    let mut secret_keys = BTreeSet::new();
+    for example in [dir.join("secret.example.yaml"), dir.join("postgres/external/secret.example.yaml")] {
+        let secret = yaml(&example)?;
+        ensure!(secret["kind"] == "Secret");
+        let keys = secret["stringData"].as_mapping().context("stringData")?.keys().filter_map(Yaml::as_str);
+        secret_keys.extend(keys.map(str::to_owned));
+    }
+    let config_map = find("ConfigMap").next().context("ConfigMap")?;
     let tmp = tempfile::tempdir()?;
     let config_path = tmp.path().join("firegrid.toml");
-    std::fs::write(&config_path, toml_text)?;
+    std::fs::write(&config_path, config_map.object["data"]["firegrid.toml"].as_str().context("firegrid.toml")?)?;
 
-    let claims: BTreeSet<&str> = objects
-        .iter()
-        .filter(|o| o["kind"] == "PersistentVolumeClaim")
-        .filter_map(|o| o["metadata"]["name"].as_str())
-        .collect();
+    let ingest = find("StatefulSet").next().context("the ingest StatefulSet")?;
+    ensure!(ingest.object["spec"]["replicas"].as_i64() >= Some(2), "two or more ingest members");
+    let env = check_pod("ingest", &ingest.object, &secret_keys)?;
+    ensure!(!env.iter().any(|(k, _)| *k == "UNDECLARED_VOLUME"), "ingest: {env:?}");
+    let config = firegrid_config(&config_path, &firegrid_env(tmp.path(), env)?)?;
+    ensure!(config.node.role == "ingest" && !config.mqtt.shared_group.is_empty(), "ingest: role and shared group");
+    ensure!(config.incidents.backend == "sqlite", "ingest instances need no PostgreSQL");
+
     let mut counties = BTreeSet::new();
-    let mut client_ids = BTreeSet::new();
-    let deployments: Vec<&Yaml> = objects.iter().filter(|o| o["kind"] == "Deployment").collect();
-    ensure!(deployments.len() >= 2, "one Deployment per county partition");
-    for d in deployments {
-        let name = d["metadata"]["name"].as_str().context("name")?;
-        ensure!(d["spec"]["replicas"].as_i64() == Some(1), "{name}: one replica per MQTT session");
-        ensure!(d["spec"]["strategy"]["type"] == "Recreate", "{name}: Recreate, never two sessions at once");
-        let pod = &d["spec"]["template"];
-        let labels = &pod["metadata"]["labels"];
-        for (k, v) in d["spec"]["selector"]["matchLabels"].as_mapping().context("selector")? {
-            ensure!(labels.get(k) == Some(v), "{name}: the selector does not match the pod labels");
-        }
-        let c = &pod["spec"]["containers"][0];
-        let port = c["ports"][0]["name"].as_str().context("port name")?;
-        for (probe, path) in
-            [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz"), ("startupProbe", "/healthz")]
-        {
-            ensure!(c[probe]["httpGet"]["path"].as_str() == Some(path), "{name}: {probe} on {path}");
-            ensure!(c[probe]["httpGet"]["port"].as_str() == Some(port), "{name}: {probe} on port {port}");
-        }
-        let sc = &c["securityContext"];
-        ensure!(
-            sc["readOnlyRootFilesystem"] == Yaml::Bool(true) && sc["allowPrivilegeEscalation"] == Yaml::Bool(false)
-        );
-        ensure!(pod["spec"]["securityContext"]["runAsNonRoot"] == Yaml::Bool(true), "{name}: runAsNonRoot");
-        let volumes: BTreeMap<&str, &Yaml> = pod["spec"]["volumes"]
-            .as_sequence()
-            .context("volumes")?
-            .iter()
-            .filter_map(|v| Some((v["name"].as_str()?, v)))
-            .collect();
-        for m in c["volumeMounts"].as_sequence().context("mounts")? {
-            let v = m["name"].as_str().context("mount name")?;
-            ensure!(volumes.contains_key(v), "{name}: mount of undeclared volume {v}");
-        }
-        for v in volumes.values() {
-            if let Some(claim) = v["persistentVolumeClaim"]["claimName"].as_str() {
-                ensure!(claims.contains(claim), "{name}: claim {claim} is not declared");
-            }
-            for item in v["secret"]["items"].as_sequence().into_iter().flatten() {
-                let key = item["key"].as_str().context("key")?;
-                ensure!(secret_keys.contains(key), "{name}: secret key {key} is not in secret.example.yaml");
-            }
-        }
-        let env: Vec<(&str, &str)> = c["env"]
-            .as_sequence()
-            .context("env")?
-            .iter()
-            .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
-            .collect();
+    let mut partitions = BTreeSet::new();
+    for d in find("Deployment") {
+        let name = d.object["metadata"]["name"].as_str().context("name")?;
+        let partition = d.partition.as_deref().with_context(|| format!("{name} is not in a partition overlay"))?;
+        ensure!(d.object["spec"]["replicas"].as_i64() == Some(2), "{name}: a leader and a standby");
+        let selector = d.object["spec"]["selector"]["matchLabels"]["firegrid-partition"].as_str();
+        ensure!(selector.is_none(), "{name}: the overlay adds the partition label (kustomize labels)");
+        let env = check_pod(name, &d.object, &secret_keys)?;
+        ensure!(!env.iter().any(|(k, _)| *k == "UNDECLARED_VOLUME"), "{name}: {env:?}");
         let config = firegrid_config(&config_path, &firegrid_env(tmp.path(), env)?)?;
-        ensure!(config.mqtt.counties.len() == 1, "{name}: one county per partition");
-        ensure!(counties.insert(config.mqtt.counties[0].clone()), "{name}: county partition used twice");
-        ensure!(client_ids.insert(config.mqtt.client_id.clone()), "{name}: MQTT client id used twice");
-        ensure!(config.http.listen.starts_with("0.0.0.0:"), "{name}: probes reach the pod IP");
-        let service = objects
-            .iter()
-            .find(|o| o["kind"] == "Service" && o["metadata"]["name"].as_str() == Some(name))
-            .with_context(|| format!("Service {name}"))?;
-        for (k, v) in service["spec"]["selector"].as_mapping().context("service selector")? {
-            ensure!(labels.get(k) == Some(v), "Service {name} does not select its pods");
+        ensure!(config.node.role == "alert" && config.incidents.backend == "postgres", "{name}: alert on postgres");
+        ensure!(config.alerting.partition == partition, "{name}: partition {}", config.alerting.partition);
+        ensure!(partitions.insert(partition.to_owned()), "{name}: partition used twice");
+        for county in &config.alerting.counties {
+            ensure!(counties.insert(county.clone()), "{name}: county {county} in two partitions");
         }
     }
+    ensure!(partitions.len() >= 2, "one alert Deployment per partition: {partitions:?}");
+    let cluster = find("Cluster").next().context("the CloudNativePG Cluster")?;
+    let app_secret = format!("{}-app", cluster.object["metadata"]["name"].as_str().context("cluster name")?);
+    let external = yaml(&dir.join("postgres/external/secret.example.yaml"))?;
+    ensure!(external["metadata"]["name"].as_str() == Some(app_secret.as_str()), "the external Secret's name");
+    ensure!(cluster.object["spec"]["instances"].as_i64() >= Some(2), "an HA cluster");
     Ok(())
 }

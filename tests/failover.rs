@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
-use support::dispatch::{alarm, devices, grids, incident_ids, outbox_settled, stations, write_registry};
+use support::dispatch::{alarm, devices, grids, incident_ids, outbox_settled, stations, write_registry, DISPATCHER};
 use support::partition::{self, leader, leading};
 use support::postgres::Postgres;
 use support::process::Firegrid;
@@ -34,12 +34,17 @@ struct Bench {
 }
 
 async fn bench(dir: &Path) -> Result<Bench> {
+    bench_with(dir, "").await
+}
+
+/// [`bench`] with `dispatch` as the config's `[dispatch]` section.
+async fn bench_with(dir: &Path, dispatch: &str) -> Result<Bench> {
     let pg = Postgres::start().await?;
     let url = pg.create_database()?;
     let mqtt = Mosquitto::start().await?;
     let vm = VictoriaMetrics::start().await?;
     let reg = write_registry(dir, &devices(), &stations(""), &grids(""))?;
-    let config = support::dispatch::write_config(dir, &mqtt.url(), &vm.url(), &reg, "")?;
+    let config = support::dispatch::write_config(dir, &mqtt.url(), &vm.url(), &reg, dispatch)?;
     let east = partition::partition_config(&config, &url, (partition::PARTITION, partition::COUNTY), LEASE_MS)?;
     let west = partition::partition_config(&config, &url, ("west", "500113"), LEASE_MS)?;
     Ok(Bench { _pg: pg, mqtt, _vm: vm, config: east, west })
@@ -174,6 +179,96 @@ async fn a_paused_leader_that_wakes_after_the_takeover_sends_nothing_changes_not
         ensure!(incident_ids(&base(&new)).await? == ids, "the incidents changed after the wake-up");
         let keys = watch.per_key();
         ensure!(keys.values().all(|&n| n == 1), "a key sent twice: {keys:?}");
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}
+
+/// The `respond` notification's ack timeout in the escalation test: short, so that a SIGKILL
+/// right after the dispatch leaves the deadline inside the leaderless window (the takeover
+/// takes about six seconds) and the new leader must escalate what fell due while nobody led.
+const SHORT_ACK_TIMEOUT: &str = "ack_timeout_seconds = 5";
+
+/// The `respond` notifications of `seq` in what `watch` received.
+fn responds(seen: &[(String, serde_json::Value)], seq: u64) -> Vec<&serde_json::Value> {
+    seen.iter().map(|(_, v)| v).filter(|v| v["role"] == "respond" && v["seq"] == seq).collect()
+}
+
+/// The epoch ms of a message's `ack_deadline` (RFC 3339).
+fn ack_deadline_ms(message: &serde_json::Value) -> Result<i64> {
+    let text = message["ack_deadline"].as_str().context("no ack_deadline")?;
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// What a receiver that drops a repeated `idempotency_key` acts on: each key once, as
+/// `(station_id, role, seq)`.
+fn deduplicated(watch: &DispatchWatch) -> std::collections::BTreeMap<String, (String, String, u64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for v in watch.messages() {
+        let key = v["idempotency_key"].as_str().unwrap_or("").to_owned();
+        let what = (v["station_id"].as_str().unwrap_or("").to_owned(), v["role"].as_str().unwrap_or("").to_owned());
+        out.entry(key).or_insert((what.0, what.1, v["seq"].as_u64().unwrap_or(0)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_falling_due_while_the_leader_is_dead_fires_once_within_ten_seconds_of_its_deadline() -> Result<()>
+{
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let dir = tempfile::tempdir()?;
+        let b = bench_with(dir.path(), SHORT_ACK_TIMEOUT).await?;
+        let (mut old, standby) = pair(dir.path(), &b).await?;
+        // Partition B's instance on the same store: it must neither escalate nor send A's fire.
+        let env = support::scale::role_env("alert", partition::CLIENT_ID, "", &dir.path().join("west-a"));
+        let west = Firegrid::start(&b.west, env, &dir.path().join("west-a.log")).await?;
+        let mut watch = DispatchWatch::start(b.mqtt.port(), "firegrid/v1/dispatch/#").await?;
+
+        let ids = fire(&b, &mut watch, &old, "sd-1").await?;
+        ensure!(ids.len() == 1, "one fire, one incident: {ids:?}");
+        let first: Vec<serde_json::Value> = responds(&watch.seen, 1).into_iter().cloned().collect();
+        let deadline = first.iter().map(ack_deadline_ms).collect::<Result<Vec<_>>>()?;
+        let deadline = *deadline.iter().min().context("no respond notification")?;
+        let now = firegrid_ingest::clock::now_ms();
+        ensure!(now < deadline, "the dispatch settled {} ms after its own ack deadline", now - deadline);
+        ensure!(responds(&watch.seen, 2).is_empty(), "escalated before the kill");
+
+        // The respond notification waits for its ack: the leader dies.
+        old.kill9();
+        leader(&[&standby], Duration::from_secs(10)).await.context("the standby did not take over within 10 s")?;
+        watch
+            .until(Duration::from_secs(30), |seen| !responds(seen, 2).is_empty())
+            .await
+            .with_context(|| format!("no escalation after the takeover; log:\n{}", standby.log_tail()))?;
+        let late_ms = firegrid_ingest::clock::now_ms() - deadline;
+        eprintln!(
+            "escalation received {late_ms} ms after its deadline, which fell {} ms after the kill",
+            deadline - now
+        );
+        ensure!(late_ms < 10_000, "the escalation came {late_ms} ms after its deadline");
+
+        // The escalated station acknowledges: no further round falls due.
+        let id = &ids[0];
+        let path = format!("/api/v1/incidents/{id}/ack");
+        ensure!(support::dispatch::post(&base(&standby), DISPATCHER, &path, "{}").await?.is_success(), "ack refused");
+        let url = base(&standby);
+        support::eventually(Duration::from_secs(30), || async { outbox_settled(&url).await }).await?;
+        watch.sync().await?;
+
+        ensure!(incident_ids(&url).await? == ids, "incidents lost or opened twice after the failover");
+        ensure!(incident_ids(&base(&west)).await? == ids, "partition B lists other incidents");
+        let keys = watch.per_key();
+        ensure!(keys.values().all(|&n| n == 1), "a key sent twice: {keys:?}");
+        let acted = deduplicated(&watch);
+        let rounds: std::collections::BTreeSet<u64> = acted.values().map(|a| a.2).collect();
+        ensure!(rounds == [1, 2].into(), "notification rounds {rounds:?}: {acted:?}");
+        let escalated: Vec<_> = acted.values().filter(|a| a.2 == 2).collect();
+        ensure!(
+            escalated.iter().all(|a| a.1 == "respond" && first.iter().all(|f| f["station_id"] != a.0.as_str())),
+            "the escalation went to a station already told: {acted:?}"
+        );
         anyhow::Ok(())
     })
     .await

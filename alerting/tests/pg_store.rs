@@ -220,3 +220,107 @@ async fn a_forwarded_action_a_deposed_leader_claimed_is_applied_once_by_its_succ
     assert_eq!(got, ("applied".to_owned(), Some(2), Some("ok".to_owned())));
     assert_eq!(c.query_one(acks, &[]).await.expect("count").get::<_, i64>(0), 1, "acknowledged exactly once");
 }
+
+/// [`first_alarm`] with one `respond` notification of its incident in the outbox.
+fn first_alarm_with_outbox() -> (Outcome, String) {
+    use firegrid_alerting::incident::{Channel, NotifyRole, OutboxEntry, Recipient};
+    let mut out = first_alarm(0);
+    let inc = out.incidents[0].clone();
+    let key = format!("{}:m-1:respond:1", inc.id);
+    out.outbox.push(OutboxEntry {
+        idempotency_key: key.clone(),
+        incident_id: inc.id.clone(),
+        recipient: Recipient::Station("m-1".into()),
+        role: NotifyRole::Respond,
+        channel: Channel::Mqtt,
+        tier: None,
+        seq: 1,
+        received_at_ms: None,
+        payload: inc.summary.clone(),
+        created_at_ms: T0,
+        next_attempt_ms: T0,
+        attempts: 0,
+    });
+    (out, key)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deposed_leader_can_mark_no_outbox_row_delivered_failed_or_abandoned() {
+    use firegrid_alerting::store::AbandonReason;
+    let pg = Postgres::start().await.expect("postgres");
+    let url = database(&pg);
+    let c = raw(&url).await;
+    let u = url.clone();
+    let mut store =
+        blocking(move || IncidentStore::open_backend(&firegrid_alerting::store::IncidentBackend::Postgres { url: u }))
+            .expect("open");
+    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
+        .await
+        .expect("lease");
+    store.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    let (out, key) = first_alarm_with_outbox();
+    let (store, written) = off(move || {
+        let r = store.write(&out);
+        (store, r)
+    });
+    written.expect("the holder of epoch 1 writes");
+    c.execute("UPDATE partition_leases SET holder = 'b', epoch = 2 WHERE partition = 'east'", &[])
+        .await
+        .expect("take over");
+    let k = key.clone();
+    let marks = off(move || {
+        let mut store = store;
+        [
+            ("delivered", store.mark_delivered_many(std::slice::from_ref(&k), T0 + 1).map(drop)),
+            ("failed", store.mark_failed(&k, T0 + 60_000, "timeout")),
+            ("abandoned", store.mark_abandoned(&[(k.clone(), AbandonReason::MaxAge)], T0 + 2).map(drop)),
+        ]
+    });
+    for (what, r) in marks {
+        assert!(
+            matches!(r, Err(StoreError::Fenced { epoch: 1, found: Some(2), .. })),
+            "a deposed leader marked the row {what}: {r:?}"
+        );
+    }
+    let row = c
+        .query_one(
+            "SELECT delivered_at_ms, abandoned_at_ms, attempts, last_error FROM outbox WHERE idempotency_key = $1",
+            &[&key],
+        )
+        .await
+        .expect("the row");
+    let (delivered, abandoned): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+    let (attempts, error): (i64, Option<String>) = (row.get(2), row.get(3));
+    assert_eq!((delivered, abandoned, attempts, error), (None, None, 0, None), "the row is as the leader left it");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine_carries_on() {
+    use common::pg_proxy::PgFaultProxy;
+    use firegrid_alerting::store::IncidentBackend;
+    let pg = Postgres::start().await.expect("postgres");
+    let direct = pg.create_database().expect("createdb");
+    let proxy = PgFaultProxy::start(pg.port()).await.expect("proxy");
+    let url = PgUrl::parse(&proxy.url_through(&direct, pg.port())).expect("url");
+    let backend = IncidentBackend::Postgres { url };
+    let mut e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+
+    // The commit of the first incident reaches the server; its answer does not reach the engine.
+    proxy.lose_next_commit_answer();
+    let t = firegrid_ingest::now_ms();
+    let first = device("sd-1", Kind::Smoke, "hh-1", SiteType::Residential, false);
+    let line = e.line_after(smoke_alarm(&first, t, Some(1))).await;
+    assert!(line.contains("transition=opened"), "{line}");
+    assert_eq!(proxy.lost(), 1, "the commit's answer was lost");
+    // The engine carries on: the next alarm opens the next incident.
+    let second = device("sd-2", Kind::Smoke, "hh-2", SiteType::Residential, false);
+    let line = e.line_after(smoke_alarm(&second, t + 1, Some(1))).await;
+    assert!(line.contains("transition=opened"), "{line}");
+
+    let c = raw(&PgUrl::parse(&direct).expect("url")).await;
+    let n: i64 = c.query_one("SELECT count(*) FROM incidents", &[]).await.expect("count").get(0);
+    let opened: i64 =
+        c.query_one("SELECT count(*) FROM audit WHERE event = 'opened'", &[]).await.expect("count").get(0);
+    assert_eq!((n, opened), (2, 2), "each incident stored and opened once");
+    e.stop().await;
+}

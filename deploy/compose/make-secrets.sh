@@ -11,6 +11,10 @@ mkdir -p compose/secrets
 printf '%s\n' "$MQTT_FIREGRID_PASSWORD" > compose/secrets/mqtt_firegrid_password
 printf '%s\n' "$INFLUXDB_ADMIN_TOKEN" > compose/secrets/influxdb_token
 printf 'token,role,subject\n%s,dispatcher,\n' "$FIREGRID_DISPATCHER_API_TOKEN" > compose/secrets/api_tokens.csv
+# PostgreSQL of compose/postgres.yml: the server's password, and the URL the alert instances read (url_file).
+: "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD in .env (see compose/env.example)}"
+printf '%s\n' "$POSTGRES_PASSWORD" > compose/secrets/pg_password
+printf 'postgresql://firegrid:%s@postgres:5432/firegrid?sslmode=disable\n' "$POSTGRES_PASSWORD" > compose/secrets/pg_url
 
 passwd() {
     if command -v mosquitto_passwd >/dev/null 2>&1; then

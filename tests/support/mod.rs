@@ -25,6 +25,7 @@
 //! | [`api`] | reading `/metrics` |
 //! | [`scale`] | scale-out: instances in a role (`ingest` on a shared group, `alert`), a fleet's backlog, readings counted in the store |
 //! | [`postgres`] | a private PostgreSQL cluster (the shared incident store's tests); also used by `alerting/tests` |
+//! | [`pg_proxy`] | a TCP fault injector in front of PostgreSQL that loses a commit's answer; also used by `alerting/tests` |
 //! | [`passwords`] | mosquitto password files made by `mosquitto_passwd` |
 //! | [`tls`] | certificates a test makes (rcgen) and mosquitto's mutual-TLS listener |
 //!
@@ -138,6 +139,7 @@ pub mod login;
 pub mod mosquitto;
 pub mod partition;
 pub mod passwords;
+pub mod pg_proxy;
 pub mod postgres;
 pub mod process;
 pub mod proxy;

@@ -38,8 +38,31 @@ pub struct Postgres {
 impl Postgres {
     /// Runs `initdb` and starts the server on a free port; returns once it accepts connections.
     pub async fn start() -> Result<Postgres> {
+        Postgres::start_with(None).await
+    }
+
+    /// [`Postgres::start`] with `ssl = on`, serving the certificate and key of the PEM files
+    /// `(cert, key)` (copied into the cluster's directory, the key with mode 0600 as the server
+    /// requires). Plaintext connections are still accepted: the client's `sslmode` decides.
+    pub async fn start_tls(cert: &Path, key: &Path) -> Result<Postgres> {
+        Postgres::start_with(Some((cert, key))).await
+    }
+
+    async fn start_with(tls: Option<(&Path, &Path)>) -> Result<Postgres> {
         let bin = bin_dir()?;
         let dir = temp_dir("firegrid-postgres-")?;
+        let mut settings = Vec::new();
+        if let Some((cert, key)) = tls {
+            let (c, k) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(cert, &c).context("copying the server certificate")?;
+            std::fs::copy(key, &k).context("copying the server key")?;
+            std::fs::set_permissions(&k, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            settings.extend([
+                "ssl=on".to_owned(),
+                format!("ssl_cert_file={}", c.display()),
+                format!("ssl_key_file={}", k.display()),
+            ]);
+        }
         let as_root = effective_uid()? == 0;
         if as_root {
             run(Command::new("chown").args(["-R", &format!("{RUN_AS}:{RUN_AS}")]).arg(dir.path()), "chown")?;
@@ -78,6 +101,7 @@ impl Postgres {
                 "-c".to_owned(),
                 "max_connections=200".to_owned(),
             ]);
+            args.extend(settings.iter().flat_map(|s| ["-c".to_owned(), s.clone()]));
             pg.server.args = args;
             match pg.launch().await {
                 Ok(()) => return Ok(pg),

@@ -25,7 +25,7 @@ mod place;
 mod planner;
 mod routing;
 mod stage;
-mod summary_zh;
+pub(crate) mod summary_zh;
 
 pub(crate) use availability::parse_status_body;
 pub use availability::{Availability, StationStatus};

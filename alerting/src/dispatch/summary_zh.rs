@@ -132,10 +132,11 @@ pub(crate) fn summary_zh(inc: &Incident, kind: Option<Kind>, names: &Names) -> S
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::incident::Status;
 
+    /// A critical fire of a vulnerable household in 渝北区 (other modules' tests use it too).
     pub(crate) fn incident() -> Incident {
         Incident {
             id: "INC-500112-20261129-0001".into(),

@@ -412,13 +412,21 @@ impl Engine {
     }
 
     /// Writes an outcome in one transaction, retrying with a capped backoff while the store
-    /// refuses (acknowledgements wait meanwhile). Fails only when the store thread is gone.
+    /// refuses (acknowledgements wait meanwhile). Fails only when the store thread is gone, or
+    /// when another instance holds the partition or opened this incident. A retry that meets
+    /// this outcome's own incident after a failure whose commit is unknown (its answer lost)
+    /// compares with what is stored and carries on when the earlier attempt had committed.
     async fn persist(&mut self, out: Outcome) -> Result<Arc<Outcome>, AlertError> {
         let out = Arc::new(out);
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        let mut failed_before = false;
         loop {
             let o = out.clone();
-            match self.writer.call(move |s| s.write(&o)).await {
+            let result = match self.writer.call(move |s| s.write(&o)).await {
+                Ok(Err(StoreError::DuplicateOpen { .. })) if failed_before => self.committed_before(&out).await,
+                other => other,
+            };
+            match result {
                 Ok(Ok(())) => {
                     self.handle.health.committed(true);
                     return Ok(out);
@@ -432,6 +440,7 @@ impl Engine {
                     return Err(e.into());
                 }
                 Ok(Err(e)) => {
+                    failed_before = true;
                     self.handle.health.committed(false);
                     let delay = backoff.next_delay();
                     tracing::error!(event = "incident_store_write_failed", error = %e,
@@ -441,6 +450,24 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// After a retry met `out`'s own incident: `Ok` when the store holds `out` as written (an
+    /// earlier attempt committed and only its answer was lost), `DuplicateOpen` when it holds
+    /// another writer's incident, the store's error when it cannot tell (retried).
+    async fn committed_before(&self, out: &Arc<Outcome>) -> Result<Result<(), StoreError>, StoreError> {
+        let o = out.clone();
+        Ok(match self.writer.call(move |s| s.holds_opened(&o)).await? {
+            Ok(true) => {
+                tracing::warn!(
+                    event = "incident_store_commit_confirmed",
+                    "an earlier attempt had committed this change (its answer was lost); carrying on"
+                );
+                Ok(())
+            }
+            Ok(false) => Err(StoreError::DuplicateOpen { detail: "another writer's incident is stored".into() }),
+            Err(e) => Err(e),
+        })
     }
 
     /// Counts, logs and sends the `fire_incident` line of every transition of a committed outcome.

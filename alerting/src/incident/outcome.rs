@@ -5,7 +5,7 @@
 
 use super::evidence::Evidence;
 use super::forwarded::Verdict;
-use super::lifecycle::AuditEntry;
+use super::lifecycle::{AuditEntry, Event};
 use super::model::Incident;
 use super::notification::OutboxEntry;
 use crate::detect::RowChange;
@@ -65,11 +65,56 @@ impl Outcome {
         self.forwarded.extend(other.forwarded);
     }
 
+    /// The incidents this outcome opens (those with an `opened` audit entry), as it writes them.
+    pub(crate) fn opened_incidents(&self) -> Vec<&Incident> {
+        self.incidents
+            .iter()
+            .filter(|i| self.audit.iter().any(|a| a.event == Event::Opened && a.incident_id == i.id))
+            .collect()
+    }
+
     /// Keeps `inc` as the latest snapshot of its incident.
     pub(crate) fn put(&mut self, inc: Incident) {
         match self.incidents.iter_mut().find(|i| i.id == inc.id) {
             Some(slot) => *slot = inc,
             None => self.incidents.push(inc),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::summary_zh::tests::incident;
+    use crate::incident::{Severity, Status};
+
+    fn audit(id: &str, event: Event) -> AuditEntry {
+        AuditEntry {
+            incident_id: id.into(),
+            at_ms: 1,
+            event,
+            from_status: None,
+            to_status: Status::Open,
+            severity: Severity::High,
+            actor: "engine".into(),
+            note: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_opened_incidents_are_those_with_an_opened_audit_entry() {
+        let a = incident();
+        let b = Incident { id: "INC-500112-20261129-0002".into(), ..incident() };
+        let cases: [(Vec<AuditEntry>, Vec<&str>); 4] = [
+            (vec![], vec![]),
+            (vec![audit(&a.id, Event::Escalated)], vec![]),
+            (vec![audit(&b.id, Event::Opened)], vec![b.id.as_str()]),
+            (vec![audit(&a.id, Event::Opened), audit(&b.id, Event::Opened)], vec![a.id.as_str(), b.id.as_str()]),
+        ];
+        for (entries, want) in cases {
+            let out = Outcome { incidents: vec![a.clone(), b.clone()], audit: entries.clone(), ..Outcome::default() };
+            let got: Vec<&str> = out.opened_incidents().iter().map(|i| i.id.as_str()).collect();
+            assert_eq!(got, want, "{entries:?}");
         }
     }
 }

@@ -103,6 +103,25 @@ impl IncidentStore {
         }
     }
 
+    /// Whether `out` is already committed: it opens at least one incident and the store holds
+    /// every one of them exactly as `out` writes it. Asked after a write failed in a way that
+    /// leaves its commit unknown (the answer to `COMMIT` lost with the connection) and its retry
+    /// met its own incident ([`StoreError::DuplicateOpen`]): the same snapshot, down to
+    /// `updated_at_ms`, is this outcome's commit, not another writer's incident.
+    pub fn holds_opened(&self, out: &Outcome) -> Result<bool, StoreError> {
+        let opened = out.opened_incidents();
+        if opened.is_empty() {
+            return Ok(false);
+        }
+        for inc in opened {
+            match self.get(&inc.id)? {
+                Some(rec) if rec.incident == *inc => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     /// Incidents not yet closed (to resume correlation after a restart).
     pub fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         both!(self, s => s.active_incidents())

@@ -36,11 +36,19 @@ pub struct PostgresConfig {
     pub url: String,
     /// A file (mode 0600) holding the URL on its first line.
     pub url_file: String,
+    /// A PEM bundle of the CA(s) that signed the server's certificate, for the URL's
+    /// `sslmode=verify-full`, `verify-ca` or `require` (empty: the system's roots for the
+    /// `verify-*` modes, no check for `require`).
+    pub ca_file: String,
 }
 
 impl std::fmt::Debug for PostgresConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresConfig").field("url", &redact(&self.url)).field("url_file", &self.url_file).finish()
+        f.debug_struct("PostgresConfig")
+            .field("url", &redact(&self.url))
+            .field("url_file", &self.url_file)
+            .field("ca_file", &self.ca_file)
+            .finish()
     }
 }
 
@@ -76,7 +84,30 @@ impl PostgresConfig {
                     return Err(invalid("incidents.postgres.url", "set url or url_file, not both"));
                 }
             };
-        PgUrl::parse(&text).map_err(|e| invalid(key, e.to_string()))
+        let url = PgUrl::parse(&text).map_err(|e| invalid(key, e.to_string()))?;
+        let ca_file = self.ca_file()?;
+        if ca_file.is_some() && !url.ssl_mode().requires_tls() {
+            return Err(invalid(
+                "incidents.postgres.ca_file",
+                format!(
+                    "is set, but the URL's sslmode is {}, which checks no certificate: add sslmode=verify-full \
+                     (or verify-ca) to the URL",
+                    url.ssl_mode()
+                ),
+            ));
+        }
+        Ok(url.with_ca_file(ca_file))
+    }
+
+    /// `ca_file`, checked: a PEM bundle with a certificate, used by the URL's mode.
+    fn ca_file(&self) -> Result<Option<PathBuf>, ConfigError> {
+        if self.ca_file.is_empty() {
+            return Ok(None);
+        }
+        let key = "incidents.postgres.ca_file";
+        let path = PathBuf::from(&self.ca_file);
+        firegrid_ingest::mqtt::tls::certs(&path, key).map_err(|e| invalid(key, e.to_string()))?;
+        Ok(Some(path))
     }
 }
 
@@ -92,7 +123,7 @@ mod tests {
     fn pg(url: &str, url_file: &str) -> IncidentsConfig {
         IncidentsConfig {
             backend: "postgres".into(),
-            postgres: PostgresConfig { url: url.into(), url_file: url_file.into() },
+            postgres: PostgresConfig { url: url.into(), url_file: url_file.into(), ca_file: String::new() },
         }
     }
 
@@ -123,5 +154,35 @@ mod tests {
         assert!(!format!("{b:?}").contains("s3cret"));
         let e = pg("", "/no/such/file").validate(Path::new("/d")).expect_err("missing");
         assert_eq!(e.key, "incidents.postgres.url_file");
+    }
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate_and_be_used_by_the_urls_sslmode() {
+        let dir = tempfile::tempdir().expect("temp");
+        let (empty, pem) = (dir.path().join("empty.pem"), dir.path().join("ca.pem"));
+        std::fs::write(&empty, "").expect("write");
+        // A syntactically valid PEM certificate block (the check at load reads PEM, not X.509).
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n").expect("write");
+        let with = |url: &str, ca: &Path| {
+            let mut c = pg(url, "");
+            c.postgres.ca_file = ca.display().to_string();
+            c.validate(Path::new("/d"))
+        };
+        let ok = with("postgres://fg:s3cret@db/x?sslmode=verify-full", &pem).expect("valid");
+        let IncidentBackend::Postgres { url } = ok else { panic!("postgres") };
+        assert_eq!((url.ssl_mode(), url.ca_file()), (super::super::postgres::SslMode::VerifyFull, Some(pem.as_path())));
+        for (url, ca, says) in [
+            ("postgres://fg:s3cret@db/x?sslmode=verify-full", empty.as_path(), "no CERTIFICATE"),
+            ("postgres://fg:s3cret@db/x?sslmode=verify-full", Path::new("/no/such.pem"), "/no/such.pem"),
+            ("postgres://fg:s3cret@db/x", pem.as_path(), "sslmode is prefer"),
+            ("postgres://fg:s3cret@db/x?sslmode=disable", pem.as_path(), "sslmode is disable"),
+        ] {
+            let e = with(url, ca).expect_err(url);
+            assert_eq!(e.key, "incidents.postgres.ca_file", "{e}");
+            assert!(e.to_string().contains(says) && !e.to_string().contains("s3cret"), "{e}");
+        }
+        let e = pg("postgres://fg:s3cret@db/x?sslmode=allow", "").validate(Path::new("/d")).expect_err("allow");
+        assert_eq!(e.key, "incidents.postgres.url");
+        assert!(e.to_string().contains("sslmode `allow`") && !e.to_string().contains("s3cret"), "{e}");
     }
 }

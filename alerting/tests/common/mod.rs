@@ -6,6 +6,8 @@ use std::sync::Arc;
 // The root harness's PostgreSQL (and what it stands on), by path: one copy of each helper.
 #[path = "../../../tests/support/base.rs"]
 pub mod base;
+#[path = "../../../tests/support/pg_proxy.rs"]
+pub mod pg_proxy;
 #[path = "../../../tests/support/postgres.rs"]
 pub mod postgres;
 #[path = "../../../tests/support/server.rs"]

@@ -121,9 +121,17 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
 }
 
 /// `tls_insecure_skip_verify`: any certificate is taken, but the handshake's signatures are still
-/// checked (so the session keys are the peer's, whoever it is).
+/// checked (so the session keys are the peer's, whoever it is). Also what PostgreSQL's
+/// `sslmode=prefer` and `require` (without a CA) check: libpq's meaning of those modes.
 #[derive(Debug)]
-struct AnyServerCert(Arc<CryptoProvider>);
+pub struct AnyServerCert(Arc<CryptoProvider>);
+
+impl AnyServerCert {
+    /// A verifier taking any certificate, checking signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> AnyServerCert {
+        AnyServerCert(provider)
+    }
+}
 
 impl ServerCertVerifier for AnyServerCert {
     fn verify_server_cert(

@@ -8,9 +8,11 @@
 //! [`StoreError::OnRuntime`] rather than a panic). A lost connection is reopened at the next call.
 //!
 //! - `url`: the connection URL, redacted everywhere it is shown.
+//! - `sslmode`, `tls`: the URL's `sslmode` and the rustls connector that checks certificates by it.
 //! - `migrate`: the versioned migrations and their runner.
 //! - `write`, `read`, `outbox`: the store's operations.
 //! - `forward`: the owning leader's claim and answer of forwarded actions (DESIGN §9).
+//! - `probe`: what `check-config --probe` reads (nothing written).
 //!
 //! **Fencing hook** (for partition leases): with [`PgStore::set_fence`], every write transaction
 //! first reads `SELECT epoch FROM partition_leases WHERE partition = $1 FOR SHARE` and rolls back
@@ -21,7 +23,10 @@
 mod forward;
 mod migrate;
 mod outbox;
+mod probe;
 mod read;
+mod sslmode;
+mod tls;
 mod url;
 mod write;
 
@@ -29,8 +34,11 @@ use std::cell::{RefCell, RefMut};
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, GenericClient, NoTls, Statement, Transaction};
+use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 
+pub use probe::{probe, LeaseRow, PgProbe};
+pub use sslmode::SslMode;
+pub use tls::PgTlsError;
 pub use url::{redact, PgUrl, PgUrlError};
 
 use super::StoreError;
@@ -190,7 +198,8 @@ impl Drop for PgStore {
     }
 }
 
-/// Opens a connection (keepalives on, bounded connect time) and spawns its driver task.
+/// Opens a connection (keepalives on, bounded connect time, TLS as the URL's `sslmode` says)
+/// and spawns its driver task.
 async fn open(url: &PgUrl) -> Result<Client, StoreError> {
     let mut config = url.config().clone();
     config
@@ -198,7 +207,12 @@ async fn open(url: &PgUrl) -> Result<Client, StoreError> {
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE);
-    let (client, connection) = config.connect(NoTls).await.map_err(pg(url, "connect"))?;
+    let tls = tls::PgTls::new(url.ssl_mode(), url.ca_file()).map_err(|e| StoreError::Postgres {
+        url: url.redacted().to_owned(),
+        what: "set up TLS",
+        message: e.to_string(),
+    })?;
+    let (client, connection) = config.connect(tls).await.map_err(pg(url, "connect"))?;
     let shown = url.redacted().to_owned();
     tokio::spawn(async move {
         if let Err(e) = connection.await {

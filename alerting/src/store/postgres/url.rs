@@ -1,14 +1,20 @@
 //! The PostgreSQL connection URL: parsed and checked at load, and shown only redacted — the
 //! password never reaches a log line, an error or a `Debug` print.
 
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-/// A checked connection URL (`postgres://user:password@host:port/db?…` or the key-value form).
+use super::sslmode::{split_sslmode, SslMode};
+
+/// A checked connection URL (`postgres://user:password@host:port/db?…` or the key-value form),
+/// with how it uses TLS: the URL's `sslmode` and `[incidents.postgres] ca_file`.
 /// `Debug` and [`PgUrl::redacted`] hide the password.
 #[derive(Clone)]
 pub struct PgUrl {
     config: tokio_postgres::Config,
     redacted: String,
+    ssl_mode: SslMode,
+    ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for PgUrl {
@@ -19,7 +25,9 @@ impl std::fmt::Debug for PgUrl {
 
 impl PartialEq for PgUrl {
     fn eq(&self, other: &PgUrl) -> bool {
-        self.redacted == other.redacted && self.config.get_password() == other.config.get_password()
+        self.redacted == other.redacted
+            && self.config.get_password() == other.config.get_password()
+            && self.ca_file == other.ca_file
     }
 }
 
@@ -38,12 +46,30 @@ impl PgUrl {
     pub fn parse(url: &str) -> Result<PgUrl, PgUrlError> {
         let url = url.trim();
         let redacted = redact(url);
-        let config = tokio_postgres::Config::from_str(url)
+        let (driver, ssl_mode) =
+            split_sslmode(url).map_err(|reason| PgUrlError { redacted: redacted.clone(), reason })?;
+        let config = tokio_postgres::Config::from_str(&driver)
             .map_err(|e| PgUrlError { redacted: redacted.clone(), reason: redact(&e.to_string()) })?;
         if config.get_hosts().is_empty() {
             return Err(PgUrlError { redacted, reason: "no host".into() });
         }
-        Ok(PgUrl { config, redacted })
+        Ok(PgUrl { config, redacted, ssl_mode, ca_file: None })
+    }
+
+    /// The URL with the CA bundle its TLS checks trust (`[incidents.postgres] ca_file`).
+    pub fn with_ca_file(mut self, ca_file: Option<PathBuf>) -> PgUrl {
+        self.ca_file = ca_file;
+        self
+    }
+
+    /// The URL's `sslmode` (`prefer` when it has none).
+    pub fn ssl_mode(&self) -> SslMode {
+        self.ssl_mode
+    }
+
+    /// The CA bundle, if one is set.
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     /// The URL with its password replaced by `***` (for logs and errors).
