@@ -2,13 +2,17 @@
 //! and a certificate of a test CA. `sslmode=verify-full` with that CA as
 //! `[incidents.postgres] ca_file` connects, encrypted; a certificate of another CA is refused
 //! with an error naming the CA file; a certificate that does not name the host is refused by
-//! `verify-full` and taken by `verify-ca`.
+//! `verify-full` and taken by `verify-ca`; the lease and the forwarded-action listener connect
+//! with the same TLS.
 
 mod support;
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use firegrid_alerting::forward::Listener;
+use firegrid_alerting::partition::LeaseClient;
 use firegrid_alerting::store::{blocking, PgStore, PgUrl, StoreError};
 use support::postgres::Postgres;
 use support::tls::TestPki;
@@ -22,6 +26,11 @@ fn connect(url: &str, ca_file: &Path) -> Result<Result<PgStore, StoreError>> {
 /// The TLS state of the server's `firegrid` sessions, as the server sees it (a plaintext
 /// session of the harness asks `pg_stat_ssl`).
 async fn firegrid_sessions_encrypted(pg: &Postgres) -> Result<Vec<bool>> {
+    sessions_encrypted(pg, "firegrid").await
+}
+
+/// The TLS state of the server's sessions named `application_name`.
+async fn sessions_encrypted(pg: &Postgres, application_name: &str) -> Result<Vec<bool>> {
     let (client, conn) =
         tokio_postgres::connect(&format!("{}?sslmode=disable", pg.url("postgres")), tokio_postgres::NoTls)
             .await
@@ -29,8 +38,8 @@ async fn firegrid_sessions_encrypted(pg: &Postgres) -> Result<Vec<bool>> {
     let task = tokio::spawn(conn);
     let rows = client
         .query(
-            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = 'firegrid'",
-            &[],
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1",
+            &[&application_name],
         )
         .await?;
     task.abort();
@@ -90,5 +99,39 @@ async fn a_certificate_not_naming_the_host_is_refused_by_verify_full_and_taken_b
     let ca = connect(&format!("{named}?hostaddr=127.0.0.1&sslmode=verify-ca"), &pki.ca)?;
     ca.context("verify-ca checks the chain only")?;
     drop(pg);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_and_the_forwarded_action_listener_use_the_stores_tls_and_refuse_another_ca() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (pki, pg, url) = tls_server(dir.path()).await?;
+    let store = connect(&format!("{url}?sslmode=verify-full"), &pki.ca)?.context("the store migrates over TLS")?;
+    let good = PgUrl::parse(&format!("{url}?sslmode=verify-full"))?.with_ca_file(Some(pki.ca.clone()));
+    let mut lease = LeaseClient::new(good.clone(), "east", "tls-test", Duration::from_secs(5));
+    ensure!(lease.attempt().await?.is_some(), "the lease is granted");
+    let lease_sessions = sessions_encrypted(&pg, "firegrid-lease").await?;
+    ensure!(!lease_sessions.is_empty() && lease_sessions.iter().all(|&ssl| ssl), "lease: {lease_sessions:?}");
+
+    let listener = Listener::start(good, "firegrid_forward");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listening = loop {
+        let found = sessions_encrypted(&pg, "firegrid-forward").await?;
+        if !found.is_empty() || Instant::now() > deadline {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    ensure!(!listening.is_empty() && listening.iter().all(|&ssl| ssl), "listener: {listening:?}");
+    drop(listener);
+
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir(&other_dir)?;
+    let other = TestPki::generate(&other_dir)?;
+    let bad = PgUrl::parse(&format!("{url}?sslmode=verify-full"))?.with_ca_file(Some(other.ca.clone()));
+    let refused = LeaseClient::new(bad, "west", "tls-test", Duration::from_secs(5)).attempt().await;
+    let e = refused.err().context("the lease took a certificate of another CA")?.to_string();
+    ensure!(e.contains(&other.ca.display().to_string()), "the error names the CA file: {e}");
+    drop(store);
     Ok(())
 }

@@ -1,25 +1,29 @@
 //! Opening a connection for the forwarding path: bounded by [`CALL_TIMEOUT`], keepalives on (a
-//! dead server is noticed in about a minute), named `firegrid-forward` in `pg_stat_activity`.
+//! dead server is noticed in about a minute), named `firegrid-forward` in `pg_stat_activity`,
+//! with the store URL's TLS (`sslmode`, `ca_file`).
 
-use tokio_postgres::{Client, Connection, NoTls, Socket};
+use tokio_postgres::{Client, Connection, Socket};
 
 use super::{ForwardError, CALL_TIMEOUT};
-use crate::store::postgres::{redact, PgUrl};
+use crate::store::postgres::{describe, tls_of, PgTlsStream, PgUrl};
 
 /// TCP keepalive idle time.
 const KEEPALIVE_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A connection to `url` and its driver (not yet polled).
-pub(super) async fn open(
-    url: &PgUrl,
-) -> Result<(Client, Connection<Socket, tokio_postgres::tls::NoTlsStream>), ForwardError> {
+pub(super) async fn open(url: &PgUrl) -> Result<(Client, Connection<Socket, PgTlsStream<Socket>>), ForwardError> {
     let mut config = url.config().clone();
     config
         .application_name("firegrid-forward")
         .connect_timeout(CALL_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE);
-    match tokio::time::timeout(CALL_TIMEOUT, config.connect(NoTls)).await {
+    let tls = tls_of(url).map_err(|e| ForwardError::Store {
+        url: url.redacted().to_owned(),
+        what: "set up TLS",
+        message: e.to_string(),
+    })?;
+    match tokio::time::timeout(CALL_TIMEOUT, config.connect(tls)).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(failed(url, "connect")(e)),
         Err(_) => {
@@ -39,11 +43,7 @@ pub(crate) async fn client(url: &PgUrl) -> Result<Client, ForwardError> {
 
 /// The error of a failed statement while doing `what`.
 pub(super) fn failed<'u>(url: &'u PgUrl, what: &'static str) -> impl Fn(tokio_postgres::Error) -> ForwardError + 'u {
-    move |e| {
-        let message =
-            e.as_db_error().map_or_else(|| e.to_string(), |d| format!("{}: {}", d.code().code(), d.message()));
-        ForwardError::Store { url: url.redacted().to_owned(), what, message: redact(&message) }
-    }
+    move |e| ForwardError::Store { url: url.redacted().to_owned(), what, message: describe(&e) }
 }
 
 /// Runs `f` bounded by [`CALL_TIMEOUT`].

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use super::PartitionError;
-use crate::store::postgres::{redact, PgUrl};
+use crate::store::postgres::{describe, redact, tls_of, PgUrl};
 
 /// Longest a connect or a lease statement may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(1);
@@ -71,7 +71,7 @@ impl LeaseClient {
         let row = tokio::time::timeout(CALL_TIMEOUT, client.query_opt(ATTEMPT, &[&partition, &holder, &lease])).await;
         match row {
             Ok(Ok(row)) => Ok(row.map(|r| r.get(0))),
-            Ok(Err(e)) => Err(self.failed("renew the lease", &detail(&e))),
+            Ok(Err(e)) => Err(self.failed("renew the lease", &describe(&e))),
             Err(_) => Err(self.failed("renew the lease", "timed out")),
         }
     }
@@ -82,7 +82,7 @@ impl LeaseClient {
         let client = self.client().await?;
         match tokio::time::timeout(CALL_TIMEOUT, client.execute(RELEASE, &[&partition, &holder])).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.failed("release the lease", &detail(&e))),
+            Ok(Err(e)) => Err(self.failed("release the lease", &describe(&e))),
             Err(_) => Err(self.failed("release the lease", "timed out")),
         }
     }
@@ -95,9 +95,13 @@ impl LeaseClient {
         if self.client.is_none() {
             let mut config = self.url.config().clone();
             config.application_name("firegrid-lease").connect_timeout(CALL_TIMEOUT);
-            let (client, connection) = match tokio::time::timeout(CALL_TIMEOUT, config.connect(NoTls)).await {
+            let tls = match tls_of(&self.url) {
+                Ok(tls) => tls,
+                Err(e) => return Err(self.failed("set up TLS", &e.to_string())),
+            };
+            let (client, connection) = match tokio::time::timeout(CALL_TIMEOUT, config.connect(tls)).await {
                 Ok(Ok(c)) => c,
-                Ok(Err(e)) => return Err(self.failed("connect", &detail(&e))),
+                Ok(Err(e)) => return Err(self.failed("connect", &describe(&e))),
                 Err(_) => return Err(self.failed("connect", "timed out")),
             };
             tokio::spawn(async move {
@@ -120,9 +124,4 @@ impl LeaseClient {
             message: redact(message),
         }
     }
-}
-
-/// The server's message when there is one (the driver's own text is only "db error").
-fn detail(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map_or_else(|| e.to_string(), |d| format!("{}: {}", d.code().code(), d.message()))
 }

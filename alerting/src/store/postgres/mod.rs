@@ -39,6 +39,7 @@ use tokio_postgres::{Client, GenericClient, Statement, Transaction};
 pub use probe::{probe, LeaseRow, PgProbe};
 pub use sslmode::SslMode;
 pub use tls::PgTlsError;
+pub(crate) use tls::{PgTls, PgTlsStream};
 pub use url::{redact, PgUrl, PgUrlError};
 
 use super::StoreError;
@@ -200,6 +201,13 @@ impl Drop for PgStore {
 
 /// Opens a connection (keepalives on, bounded connect time, TLS as the URL's `sslmode` says)
 /// and spawns its driver task.
+/// The TLS connector `url` asks for (its `sslmode` and `ca_file`): every connection firegrid
+/// opens to PostgreSQL — the store's, the lease's, the forwarder's and the listeners' — uses it,
+/// so no session of an instance goes in plaintext when the URL asks for TLS.
+pub(crate) fn tls_of(url: &PgUrl) -> Result<PgTls, PgTlsError> {
+    PgTls::new(url.ssl_mode(), url.ca_file())
+}
+
 async fn open(url: &PgUrl) -> Result<Client, StoreError> {
     let mut config = url.config().clone();
     config
@@ -207,7 +215,7 @@ async fn open(url: &PgUrl) -> Result<Client, StoreError> {
         .connect_timeout(CONNECT_TIMEOUT)
         .keepalives(true)
         .keepalives_idle(KEEPALIVE_IDLE);
-    let tls = tls::PgTls::new(url.ssl_mode(), url.ca_file()).map_err(|e| StoreError::Postgres {
+    let tls = tls_of(url).map_err(|e| StoreError::Postgres {
         url: url.redacted().to_owned(),
         what: "set up TLS",
         message: e.to_string(),
