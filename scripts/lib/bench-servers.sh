@@ -6,7 +6,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 now() { date +%s.%N; }
 
-# Starts both servers on free 127.0.0.1 ports and sets mqtt_port and vm_port. mosquitto queues
+# Starts both servers on free 127.0.0.1 ports and sets mqtt_port and vm_port (and their PIDs mqtt_pid, vm_pid). mosquitto queues
 # without limit (a backlog is the point of a drain) and VictoriaMetrics keeps every point.
 start_servers() {
     mqtt_port=$(free_port); vm_port=$(free_port)
@@ -17,8 +17,8 @@ max_queued_messages 0
 max_queued_bytes 0
 $( [ "$(id -u)" -eq 0 ] && echo "user root" )
 CONF
-    /usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 & pids+=($!)
+    /usr/sbin/mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 & mqtt_pid=$!; pids+=($!)
     victoria-metrics -storageDataPath="$work/vm" -httpListenAddr="127.0.0.1:$vm_port" -retentionPeriod=100y \
-        >"$work/vm.log" 2>&1 & pids+=($!)
+        >"$work/vm.log" 2>&1 & vm_pid=$!; pids+=($!)
     wait_port "$mqtt_port"; wait_port "$vm_port"
 }
