@@ -7,14 +7,14 @@
 # reload; the simulator's own peak RSS; then the offline sweep's tick cost with every device
 # watched (`cargo bench -p firegrid-alerting --bench sweep`, in-process; SWEEP=0 skips it).
 # Loopback only; stops everything it started.
-#   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 105 80: ~1.0M devices)
+#   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 59 45: 1,000,646 devices)
 #   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it),
 #          SWEEP=0, HEAPTRACK=/path/prefix (run firegrid under heaptrack, keep its profile there and print the
 #          allocation sites holding the most at the peak; RSS and times are then heaptrack's, not the figures)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-URBAN=${1:-105}
-RURAL=${2:-80}
+URBAN=${1:-59}
+RURAL=${2:-45}
 COUNTIES=500101,500102,500103,500104,500105,500106,500107,500108,500109,500110,500111,500112,500113,500114,500115,500116,500117,500118,500119,500120,500151,500152,500153,500154,500155,500156,500229,500230,500231,500233,500235,500236,500237,500238,500240,500241,500242,500243
 work=$(mktemp -d)
 pids=()

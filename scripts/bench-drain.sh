@@ -2,9 +2,13 @@
 # End-to-end drain benchmark (issue: ingest): a backlog of N readings queued by mosquitto for two
 # persistent sessions, drained once by a null subscriber (mosquitto_sub -q 1 to /dev/null) and once
 # by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
-# ratio, firegrid's peak RSS and its CPU time per reading. Loopback only; stops everything it started.
+# ratio, firegrid's peak RSS and its CPU time per reading, then where the drain's time went: per
+# firegrid thread its CPU and its wait for a CPU (run queue, from /proc/PID/task/*/schedstat: on a
+# shared machine a thread ready to run waits there), the writer's time in store writes, and the CPU
+# mosquitto and VictoriaMetrics used meanwhile. Loopback only; stops everything it started.
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
-#   env:   FIREGRID_BIN (default target/release/firegrid, built first); REGISTRY_DIR=dir (a registry from
+#   env:   FIREGRID_BIN (default target/release/firegrid, built first); FIREGRID_CONFIG (default
+#          deploy/firegrid.toml: an older binary needs its own tree's file); REGISTRY_DIR=dir (a registry from
 #          `firegrid simulate registry`: firegrid loads it and the backlog comes from its devices — the drain
 #          with a city-size registry of issue 14; without it, the simulator's default fleet of 5,000 devices)
 set -euo pipefail
@@ -22,6 +26,14 @@ http_port=$(free_port)
 
 if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --release -q; fi
 bin=${FIREGRID_BIN:-./target/release/firegrid}
+cfg=${FIREGRID_CONFIG:-deploy/firegrid.toml}
+# CPU and run-queue wait of every live thread of PID, in ms: "cpu wait" (schedstat is in ns).
+sched_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%d %d\n", c/1e6, w/1e6}'; }
+# The same per thread name (tokio-runtime-w, the store threads, ...), one line each.
+sched_by_thread() {
+    for t in /proc/"$1"/task/*; do printf '%s %s\n' "$(tr ' ' _ <"$t/comm")" "$(cat "$t/schedstat")"; done 2>/dev/null |
+        awk '{n[$1]++; c[$1]+=$2; w[$1]+=$3} END {for (k in c) printf "    %-18s x%-2d CPU %6.2f s, waiting for a CPU %6.2f s\n", k, n[k], c[k]/1e9, w[k]/1e9}'
+}
 registry=()
 if [ -n "${REGISTRY_DIR:-}" ]; then
     export FIREGRID_REGISTRY__DEVICES="$REGISTRY_DIR/devices.csv" FIREGRID_REGISTRY__STATIONS="$REGISTRY_DIR/stations.csv" \
@@ -36,7 +48,7 @@ export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID
 
 # Register both persistent sessions, then go away so the broker queues for them.
 mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -V mqttv5 -c -x 86400 -i null-sub -q 1 -t "$filter" -W 1 >/dev/null || true
-$bin run --config deploy/firegrid.toml & fg=$!
+$bin run --config "$cfg" & fg=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null && break; sleep 0.1; done
 kill -TERM $fg; wait $fg
 
@@ -49,8 +61,9 @@ t1=$(now)
 null_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 echo "null subscriber: $N messages in $(python3 -c "print(round($t1-$t0,2))") s = $null_rate msg/s"
 
+read -r vm_cpu0 _ < <(sched_ms "$vm_pid"); read -r mq_cpu0 _ < <(sched_ms "$mqtt_pid")
 t0=$(now)
-$bin run --config deploy/firegrid.toml & fg=$!
+$bin run --config "$cfg" & fg=$!
 pids+=($fg)
 peak=0
 ready=""
@@ -67,9 +80,16 @@ t1=$(now)
 ticks=$(awk '{print $14 + $15}' /proc/$fg/stat)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status)
 [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+threads=$(sched_by_thread "$fg")
+read -r fg_cpu fg_wait < <(sched_ms "$fg")
+writes=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_write_seconds_sum/ {s=$2} /^firegrid_write_seconds_count/ {n=$2} END {printf "%.2f s in %d writes", s, n}')
+read -r vm_cpu1 _ < <(sched_ms "$vm_pid"); read -r mq_cpu1 _ < <(sched_ms "$mqtt_pid")
 kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
 echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
 echo "                 ready after $(python3 -c "print(round(${ready:-$t0}-$t0,2))") s; from ready: $(python3 -c "print(round($N/($t1-${ready:-$t0})))") readings/s"
+echo "where the time went (wall $(python3 -c "print(round($t1-$t0,2))") s): firegrid's live threads CPU $(python3 -c "print(round($fg_cpu/1000,2))") s, waiting for a CPU $(python3 -c "print(round($fg_wait/1000,2))") s; store writes $writes"
+echo "$threads"
+echo "    meanwhile mosquitto CPU $(python3 -c "print(round(($mq_cpu1-$mq_cpu0)/1000,2))") s, VictoriaMetrics CPU $(python3 -c "print(round(($vm_cpu1-$vm_cpu0)/1000,2))") s"
 echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); load average $(cut -d' ' -f1-3 /proc/loadavg)"

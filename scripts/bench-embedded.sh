@@ -28,7 +28,7 @@ for mode in $MODES; do
     run=$((run + 1)); dir="$work/$run-$mode"
     http_port=$(free_port)
     mkdir -p "$dir"
-    start_mosquitto "$dir"; mq=$mq_pid
+    start_mosquitto "$dir"; mq=$mqtt_pid
     export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
            FIREGRID_STORE__BACKEND=embedded FIREGRID_STORE__EMBEDDED__SYNCHRONOUS="$mode" \
            FIREGRID_HTTP__LISTEN="127.0.0.1:$http_port" FIREGRID_DATA__DIR="$dir/data" FIREGRID_LOG=warn
