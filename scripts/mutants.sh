@@ -77,7 +77,9 @@ run_module() {
     # --in-place mutates this checkout, one mutant at a time (cargo-mutants refuses --jobs with it).
     local place=(--jobs "${MUTANTS_JOBS:-1}")
     # MUTANTS_COPY_TARGET=1: the scratch copy starts from a copy of target/ (4 GB here) instead of
-    # building the dependencies again — a second run beside an in-place one, for another crate.
+    # building the dependencies again. It fails while another build writes target/ (a file
+    # vanishes mid-copy): beside an in-place run, copy the tree yourself (tar without .git and
+    # target/debug/incremental) and run MUTANTS_IN_PLACE=1 in the copy.
     [ "${MUTANTS_COPY_TARGET:-0}" = 1 ] && place+=(--copy-target=true)
     [ "${MUTANTS_IN_PLACE:-0}" = 1 ] && place=(--in-place)
     mkdir -p "$OUT/$m"
