@@ -4,7 +4,7 @@ mod dispatch_fixture;
 
 use std::collections::HashMap;
 
-use dispatch_fixture::{incident, registry, wuxinglu_fire};
+use dispatch_fixture::{incident, registry, registry_from, wuxinglu_fire, GRIDS, STATIONS};
 use firegrid_alerting::detect::{Hazard, Signal};
 use firegrid_alerting::dispatch::StationStatus;
 use firegrid_alerting::dispatch::{Route, StationPicker};
@@ -12,8 +12,13 @@ use firegrid_alerting::incident::{Class, Incident, IncidentSignal, Severity, Ver
 use firegrid_ingest::geo::distance_m;
 
 fn route_with(inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
+    route_in(STATIONS, inc, busy)
+}
+
+/// The routes of `inc` over the fixture's grids and the stations file `stations`, `busy` ones busy.
+fn route_in(stations: &str, inc: &Incident, busy: &[&str]) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let reg = registry(dir.path()).snapshot();
+    let reg = registry_from(dir.path(), stations, GRIDS).snapshot();
     let avail: HashMap<String, StationStatus> = busy.iter().map(|s| ((*s).to_owned(), StationStatus::Busy)).collect();
     let picker = StationPicker { registry: &reg, availability: &avail, max_distance_km: 15.0 };
     picker.route(inc).into_iter().map(|r: Route| (r.recipient.target(), r.role.as_str().to_owned())).collect()
@@ -193,4 +198,35 @@ fn a_late_alarm_goes_only_to_the_grid_manager_as_verify_else_the_township_team()
     assert_eq!(route_with(&inc, &[]), pairs(&[("grid:500112002001-g1", "verify")]));
     inc.grid_id.clear();
     assert_eq!(route_with(&inc, &[]), pairs(&[("tt-500112002", "verify")]));
+}
+
+#[test]
+fn a_station_covering_the_community_is_chosen_over_a_nearer_one_that_does_not() {
+    // A fire in 五星路社区 a few metres from 龙昌街社区's micro station: 五星路's own station covers
+    // the community and is taken although it is farther.
+    let inc = incident(
+        Class::Fire,
+        Severity::High,
+        "500112002",
+        "500112002001",
+        "500112002001-g1",
+        Some((29.7231, 106.6351)),
+    );
+    let (covering, nearer) = ((29.7205, 106.6302), (29.7230, 106.6350));
+    assert!(distance_m(29.7231, 106.6351, nearer.0, nearer.1) < distance_m(29.7231, 106.6351, covering.0, covering.1));
+    assert_eq!(route_with(&inc, &[]), pairs(&[("ms-500112002001", "respond"), ("grid:500112002001-g1", "verify")]));
+}
+
+#[test]
+fn a_forest_fire_with_the_district_station_already_responding_brings_another_district_station_not_the_same_twice() {
+    // Forest team and every township team off duty: the forest slot climbs to 渝北区's district
+    // station; the township-team slot, climbing too, must take a different one (江北区's).
+    let stations = format!("{STATIONS}ds-500105,江北区消防救援站,district,500105,,,29.6066,106.5663,,true,\n");
+    let mut inc = incident(Class::ForestFire, Severity::Critical, "500112133", "", "", Some((29.895, 106.905)));
+    inc.signals = vec![IncidentSignal::Alarm(Signal::Hotspot)];
+    let off = ["ft-500112133", "tt-500112002", "tt-500112129", "tt-500112133"];
+    assert_eq!(
+        route_in(&stations, &inc, &off),
+        pairs(&[("ds-500112", "respond"), ("ds-500105", "respond"), ("ds-500112", "forward_119")])
+    );
 }

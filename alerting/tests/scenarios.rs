@@ -476,6 +476,20 @@ fn scenarios() -> Vec<Scenario> {
             incidents: vec![(Class::Hazard, Severity::Medium)],
             events: vec!["opened:low", "escalated:medium"],
         },
+        Scenario {
+            name: "a low battery then a fault of one device are one low hazard with no escalation",
+            steps: vec![
+                Step::Read(smoke_with(
+                    &a,
+                    T0,
+                    Status::Normal,
+                    SmokeValues { obscuration_db_m: 0.0, battery_pct: Some(12.0), ..Default::default() },
+                )),
+                Step::Read(smoke_with(&a, T0 + MIN, Status::Fault, SmokeValues::default())),
+            ],
+            incidents: vec![(Class::Hazard, Severity::Low)],
+            events: vec!["opened:low"],
+        },
     ]
 }
 

@@ -11,27 +11,11 @@ use std::sync::Arc;
 
 use common::*;
 use firegrid_alerting::config::{AlertingConfig, UnregisteredPolicy};
-use firegrid_alerting::engine::AlertCore;
 use firegrid_alerting::incident::CorrelateError;
-use firegrid_alerting::incident::Outcome;
 use firegrid_alerting::incident::{Action, Class, Event, Severity, Status as IStatus, TransitionError, Verification};
 use firegrid_ingest::{EnrichedReading, Kind, SiteType, SmokeValues, Status, Values};
 
 const DAY: i64 = 86_400 * S;
-
-fn core_with(config: AlertingConfig) -> AlertCore {
-    AlertCore::new(Arc::new(config.validate().unwrap()))
-}
-
-/// Feeds readings, each arriving at its `received_at_ms`, and merges the outcomes.
-fn feed(core: &mut AlertCore, readings: impl IntoIterator<Item = EnrichedReading>) -> Outcome {
-    let mut all = Outcome::default();
-    for r in readings {
-        let now = r.reading.received_at_ms;
-        all.merge(core.on_reading(&r, now));
-    }
-    all
-}
 
 fn normal(d: &Arc<firegrid_ingest::DeviceRecord>, ts: i64, seq: u64) -> EnrichedReading {
     let v = Values::Smoke(SmokeValues { obscuration_db_m: 0.01, battery_pct: Some(90.0), ..Default::default() });

@@ -302,4 +302,102 @@ mod tests {
         let back: Escalation = serde_json::from_str(&serde_json::to_string(&e).expect("serialises")).expect("parses");
         assert_eq!(back, e);
     }
+
+    fn station(id: &str, tier: Tier, role: NotifyRole) -> Route {
+        Route { recipient: Recipient::Station(id.into()), tier: RecipientTier::Station(tier), role }
+    }
+
+    #[test]
+    fn each_notification_is_recorded_once_and_only_stations_asked_to_respond_are_responders() {
+        let mut e = Escalation::new("INC-4", Class::Fire);
+        let routes = [
+            micro("ms-1"),
+            grid(NotifyRole::Verify),
+            station("tt-1", Tier::TownshipTeam, NotifyRole::Respond),
+            station("ds-1", Tier::District, NotifyRole::Forward119),
+            // A second round repeats the first's recipients.
+            micro("ms-1"),
+            grid(NotifyRole::Verify),
+            grid(NotifyRole::Rectify),
+        ];
+        for r in &routes {
+            e.sent(r, 0, &T);
+        }
+        assert_eq!(
+            e.sent,
+            vec![
+                ("ms-1".to_owned(), NotifyRole::Respond),
+                ("grid:g1".to_owned(), NotifyRole::Verify),
+                ("tt-1".to_owned(), NotifyRole::Respond),
+                ("ds-1".to_owned(), NotifyRole::Forward119),
+                ("grid:g1".to_owned(), NotifyRole::Rectify),
+            ]
+        );
+        assert_eq!(e.responders(), vec!["ms-1", "tt-1"]);
+    }
+
+    #[test]
+    fn every_station_asked_to_respond_gets_one_slot_and_a_repeat_does_not_rearm_it() {
+        let mut e = Escalation::new("INC-5", Class::Fire);
+        e.sent(&micro("ms-1"), 0, &T);
+        e.sent(&station("tt-1", Tier::TownshipTeam, NotifyRole::Respond), 1_000, &T);
+        e.sent(&station("ds-1", Tier::District, NotifyRole::Forward119), 1_000, &T);
+        e.sent(&micro("ms-1"), 30_000, &T);
+        let slots: Vec<(&str, Tier, i64)> = e.slots.iter().map(|s| (s.station_id.as_str(), s.tier, s.due_ms)).collect();
+        assert_eq!(slots, vec![("ms-1", Tier::Micro, 60_000), ("tt-1", Tier::TownshipTeam, 61_000)]);
+        assert_eq!(e.next_due(), Some(60_000));
+    }
+
+    #[test]
+    fn a_station_asked_to_respond_after_the_acknowledgement_gets_no_slot() {
+        let mut e = Escalation::new("INC-6", Class::Fire);
+        e.sent(&micro("ms-1"), 0, &T);
+        e.acknowledged(10_000, &T);
+        e.sent(&station("tt-1", Tier::TownshipTeam, NotifyRole::Respond), 190_000, &T);
+        assert!(e.slots.is_empty(), "{:?}", e.slots);
+        assert_eq!(e.next_due(), Some(190_000), "only the on-scene timer runs");
+    }
+
+    #[test]
+    fn an_escalated_slot_is_due_a_full_timeout_after_the_escalation() {
+        let mut e = Escalation::new("INC-7", Class::Fire);
+        e.sent(&micro("ms-1"), 0, &T);
+        e.escalated(&SlotMove { slot: 0, station_id: "ms-2".into(), tier: Tier::Micro }, 60_000, &T);
+        assert_eq!(e.next_due(), Some(120_000));
+        // A move of a slot that no longer exists changes nothing.
+        e.escalated(&SlotMove { slot: 3, station_id: "ms-3".into(), tier: Tier::Micro }, 70_000, &T);
+        assert_eq!(e.slots.len(), 1);
+    }
+
+    #[test]
+    fn exhausting_a_slot_drops_exactly_that_slot_and_an_index_past_the_end_is_ignored() {
+        let mut e = Escalation::new("INC-8", Class::Fire);
+        e.sent(&micro("ms-1"), 0, &T);
+        e.sent(&micro("ms-2"), 0, &T);
+        e.exhausted(2);
+        assert_eq!(e.slots.len(), 2, "an index past the end is ignored");
+        e.exhausted(0);
+        assert_eq!(e.slots.iter().map(|s| s.station_id.as_str()).collect::<Vec<_>>(), vec!["ms-2"]);
+        e.exhausted(1);
+        assert_eq!(e.slots.len(), 1, "one past the end is ignored too");
+    }
+
+    #[test]
+    fn a_hazard_timer_is_armed_by_the_first_rectify_of_the_first_round_only() {
+        let mut e = Escalation::new("INC-9", Class::Hazard);
+        assert_eq!(e.next_round(), 1);
+        e.sent(&grid(NotifyRole::Rectify), 0, &T);
+        e.sent(&station("tt-1", Tier::TownshipTeam, NotifyRole::Rectify), 5_000, &T);
+        assert_eq!(e.next_due(), Some(86_400_000), "a second rectify of the round does not move the deadline");
+        assert_eq!(e.due(86_400_000), vec![Due::Hazard]);
+        assert_eq!(e.next_round(), 2);
+        e.sent(&station("tt-1", Tier::TownshipTeam, NotifyRole::Rectify), 86_400_000, &T);
+        assert_eq!(e.next_due(), None, "the township team called in is the end");
+        // Acknowledged before its first notification went out: no timer.
+        let mut acked = Escalation::new("INC-10", Class::Hazard);
+        acked.next_round();
+        acked.acknowledged(0, &T);
+        acked.sent(&grid(NotifyRole::Rectify), 0, &T);
+        assert_eq!(acked.next_due(), None);
+    }
 }

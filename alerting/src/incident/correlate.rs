@@ -493,3 +493,7 @@ fn fresh(er: &EnrichedReading, id: String, opening: Opening, now_ms: i64) -> Inc
         verification: opening.verification,
     }
 }
+
+#[cfg(test)]
+#[path = "correlate_tests.rs"]
+mod tests;

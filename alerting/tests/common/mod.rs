@@ -141,6 +141,24 @@ pub fn forest_at(d: &Arc<DeviceRecord>, ts_ms: i64, lat: f64, lon: f64) -> Enric
     )
 }
 
+/// A pure alerting core (no store, no I/O) with `config`.
+pub fn core_with(config: firegrid_alerting::AlertingConfig) -> firegrid_alerting::engine::AlertCore {
+    firegrid_alerting::engine::AlertCore::new(Arc::new(config.validate().unwrap()))
+}
+
+/// Feeds readings to a core, each arriving at its `received_at_ms`, and merges the outcomes.
+pub fn feed(
+    core: &mut firegrid_alerting::engine::AlertCore,
+    readings: impl IntoIterator<Item = EnrichedReading>,
+) -> firegrid_alerting::incident::Outcome {
+    let mut all = firegrid_alerting::incident::Outcome::default();
+    for r in readings {
+        let now = r.reading.received_at_ms;
+        all.merge(core.on_reading(&r, now));
+    }
+    all
+}
+
 pub struct Running {
     pub handle: firegrid_alerting::EngineHandle,
     pub readings: tokio::sync::mpsc::Sender<EnrichedReading>,

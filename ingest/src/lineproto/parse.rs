@@ -229,6 +229,99 @@ mod tests {
         }
     }
 
+    fn point(
+        measurement: &str,
+        tags: &[(&str, &str)],
+        series: &str,
+        fields: Vec<(&str, FieldValue)>,
+        ts: Option<i64>,
+    ) -> Point {
+        Point {
+            measurement: measurement.into(),
+            tags: tags.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            series: series.into(),
+            fields: fields.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+            timestamp: ts,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_token_parses_to_its_value() {
+        use FieldValue::*;
+        let cases = [
+            ("m f=1", point("m", &[], "", vec![("f", Float(1.0))], None)),
+            (
+                "m,a=1,b=x\\ y f=1i,g=2u,h=-3.5,t=t,u=F,v=TRUE 42",
+                point(
+                    "m",
+                    &[("a", "1"), ("b", "x y")],
+                    ",a=1,b=x\\ y",
+                    vec![
+                        ("f", Int(1)),
+                        ("g", UInt(2)),
+                        ("h", Float(-3.5)),
+                        ("t", Bool(true)),
+                        ("u", Bool(false)),
+                        ("v", Bool(true)),
+                    ],
+                    Some(42),
+                ),
+            ),
+            // In a string only \" and \\ are escapes: the encoder's \n for a newline stays as written.
+            ("m s=\"q\\\"\\\\\\n\" 7", point("m", &[], "", vec![("s", Str("q\"\\\\n".into()))], Some(7))),
+            ("m\\,x f=false,g=f -7\r", point("m,x", &[], "", vec![("f", Bool(false)), ("g", Bool(false))], Some(-7))),
+            (
+                "m,k\\=1=v\\,w f=\"\"",
+                point("m", &[("k=1", "v,w")], ",k\\=1=v\\,w", vec![("f", Str(String::new()))], None),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse_line(line), Ok(want), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_line_is_refused_with_what_is_wrong_and_where() {
+        let cases = [
+            ("", "empty measurement", 0),
+            ("m", "no fields", 1),
+            ("m\\", "no fields", 2),
+            ("m,t", "tag without a key=value", 2),
+            ("m,t f=1", "tag without a key=value", 2),
+            ("m,=v f=1", "tag without a key=value", 2),
+            ("m,t= f=1", "empty tag value", 4),
+            ("m f", "field without a key=value", 2),
+            ("m =1", "field without a key=value", 2),
+            ("m f=", "bad field value", 4),
+            ("m f=abc", "bad field value", 4),
+            ("m f=inf", "non-finite float", 4),
+            ("m f=1.5i", "bad integer", 4),
+            ("m f=-1u", "bad unsigned", 4),
+            ("m f=\"open", "unterminated string field", 4),
+            ("m f=\"ab\\", "unterminated string field", 4),
+            ("m f=\"a\"x", "expected a space before the timestamp", 7),
+            ("m f=1 x", "timestamp is not an integer", 6),
+        ];
+        for (line, message, at) in cases {
+            assert_eq!(parse_line(line), Err(ParseError { message, at }), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn field_values_display_as_the_embedded_store_shows_them() {
+        let shown: Vec<String> = [
+            FieldValue::Float(1.5),
+            FieldValue::Int(-3),
+            FieldValue::UInt(7),
+            FieldValue::Bool(true),
+            FieldValue::Str("a \"b\"".into()),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown, ["1.5", "-3", "7", "true", "a \"b\""]);
+    }
+
     proptest! {
         #[test]
         fn escaped_names_tags_and_strings_round_trip(
