@@ -83,12 +83,24 @@ pub struct TwoPartitions {
 /// Starts the servers and writes both partitions' configs (`lease_ms` each); `west_mqtt` is
 /// added to west's `[mqtt]` table (a topic prefix of its own, say).
 pub async fn two_partitions(dir: &Path, lease_ms: u64, west_mqtt: &str) -> Result<TwoPartitions> {
-    use super::dispatch::{devices, grids, stations, write_config, write_registry};
+    use super::dispatch::{devices, stations};
+    two_partitions_with(dir, lease_ms, west_mqtt, &devices(), &stations("")).await
+}
+
+/// [`two_partitions`] with a registry of `devices` and `stations` (and the fixtures' grids).
+pub async fn two_partitions_with(
+    dir: &Path,
+    lease_ms: u64,
+    west_mqtt: &str,
+    devices: &[firegrid_ingest::Device],
+    stations: &[firegrid_ingest::Station],
+) -> Result<TwoPartitions> {
+    use super::dispatch::{grids, write_config, write_registry};
     let pg = super::postgres::Postgres::start().await?;
     let url = pg.create_database()?;
     let mqtt = super::Mosquitto::start().await?;
     let vm = super::VictoriaMetrics::start().await?;
-    let reg = write_registry(dir, &devices(), &stations(""), &grids(""))?;
+    let reg = write_registry(dir, devices, stations, &grids(""))?;
     let config = write_config(dir, &mqtt.url(), &vm.url(), &reg, "")?;
     let east = partition_config(&config, &url, (PARTITION, COUNTY), lease_ms)?;
     let west = partition_config(&config, &url, WEST, lease_ms)?;
