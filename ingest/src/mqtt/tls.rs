@@ -47,8 +47,13 @@ pub enum TlsError {
         source: rustls::Error,
     },
     /// The system's root certificates could not be read (set `mqtt.ca_file`).
-    #[error("mqtt.ca_file is empty and the system's root certificates cannot be read: {0}")]
-    SystemRoots(String),
+    #[error("{key} is empty and the system's root certificates cannot be read: {why}")]
+    SystemRoots {
+        /// The CA file's config key.
+        key: &'static str,
+        /// What the system's store answered.
+        why: String,
+    },
 }
 
 /// The client configuration for `settings`.
@@ -65,7 +70,7 @@ pub fn client_config(settings: &TlsSettings) -> Result<Arc<ClientConfig>, TlsErr
         );
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyServerCert(provider)))
     } else {
-        builder.with_root_certificates(roots(settings.ca_file.as_deref())?)
+        builder.with_root_certificates(roots(settings.ca_file.as_deref(), "mqtt.ca_file")?)
     };
     let config = match &settings.client_auth {
         None => builder.with_no_client_auth(),
@@ -100,19 +105,21 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .ok_or_else(|| TlsError::Empty { key, path: path.to_owned(), what: "PRIVATE KEY" })
 }
 
-fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, TlsError> {
+/// The trust anchors: every certificate of `ca_file` (the config key `key`), else the system's.
+/// Also the PostgreSQL store's (`incidents.postgres.ca_file`).
+pub fn roots(ca_file: Option<&Path>, key: &'static str) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            for cert in certs(path, "mqtt.ca_file")? {
-                store.add(cert).map_err(|source| TlsError::Rustls { key: "mqtt.ca_file", source })?;
+            for cert in certs(path, key)? {
+                store.add(cert).map_err(|source| TlsError::Rustls { key, source })?;
             }
         }
         None => {
             let found = rustls_native_certs::load_native_certs();
             if found.certs.is_empty() {
                 let why = found.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                return Err(TlsError::SystemRoots(why));
+                return Err(TlsError::SystemRoots { key, why });
             }
             store.add_parsable_certificates(found.certs);
         }

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use firegrid_ingest::mqtt::tls::TlsError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -127,27 +128,17 @@ impl PgTls {
     }
 }
 
-/// The trust anchors: every certificate of `ca_file`, else the system's.
+/// The trust anchors: every certificate of `ca_file`, else the system's (the MQTT client's
+/// reading of a CA bundle, with this store's key in its errors).
 fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, PgTlsError> {
-    let mut store = RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let certs = firegrid_ingest::mqtt::tls::certs(path, CA_FILE_KEY)
-                .map_err(|e| PgTlsError::CaFile(e.to_string().replacen(&format!("{CA_FILE_KEY} "), "", 1)))?;
-            for cert in certs {
-                store.add(cert).map_err(|e| PgTlsError::CaFile(format!("{}: {e}", path.display())))?;
-            }
+    firegrid_ingest::mqtt::tls::roots(ca_file, CA_FILE_KEY).map_err(|e| match e {
+        TlsError::SystemRoots { why, .. } => PgTlsError::SystemRoots(why),
+        TlsError::Rustls { source, .. } => {
+            let path = ca_file.map(|p| p.display().to_string()).unwrap_or_default();
+            PgTlsError::CaFile(format!("{path}: {source}"))
         }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            if found.certs.is_empty() {
-                let why = found.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
-                return Err(PgTlsError::SystemRoots(why));
-            }
-            store.add_parsable_certificates(found.certs);
-        }
-    }
-    Ok(store)
+        other => PgTlsError::CaFile(other.to_string().replacen(&format!("{CA_FILE_KEY} "), "", 1)),
+    })
 }
 
 /// `verify-ca` (and `require` with a CA): the chain is checked, the name is not. rustls checks
