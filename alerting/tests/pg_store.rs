@@ -29,6 +29,20 @@ fn url_text(url: &PgUrl) -> String {
     url.redacted().to_owned()
 }
 
+/// A store at `url` written as east's leader of epoch 1: the lease row granted through `c`, the
+/// store fenced by it.
+async fn east_leader_of_epoch_one(url: &PgUrl, c: &tokio_postgres::Client) -> IncidentStore {
+    let u = url.clone();
+    let mut store =
+        blocking(move || IncidentStore::open_backend(&firegrid_alerting::store::IncidentBackend::Postgres { url: u }))
+            .expect("open");
+    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
+        .await
+        .expect("lease");
+    store.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    store
+}
+
 /// Runs `f` on a thread of its own (store calls block, and are refused on the async runtime).
 fn off<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| s.spawn(f).join().expect("thread"))
@@ -110,14 +124,7 @@ async fn a_write_whose_fence_no_longer_holds_is_rolled_back() {
     let pg = Postgres::start().await.expect("postgres");
     let url = database(&pg);
     let c = raw(&url).await;
-    let u = url.clone();
-    let mut store =
-        blocking(move || IncidentStore::open_backend(&firegrid_alerting::store::IncidentBackend::Postgres { url: u }))
-            .expect("open");
-    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
-        .await
-        .expect("lease");
-    store.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    let mut store = east_leader_of_epoch_one(&url, &c).await;
     let (store, first) = off(move || {
         let r = store.write(&first_alarm(0));
         (store, r)
@@ -250,14 +257,7 @@ async fn a_deposed_leader_can_mark_no_outbox_row_delivered_failed_or_abandoned()
     let pg = Postgres::start().await.expect("postgres");
     let url = database(&pg);
     let c = raw(&url).await;
-    let u = url.clone();
-    let mut store =
-        blocking(move || IncidentStore::open_backend(&firegrid_alerting::store::IncidentBackend::Postgres { url: u }))
-            .expect("open");
-    c.execute("INSERT INTO partition_leases VALUES ('east', 'a', 1, now() + interval '10 s')", &[])
-        .await
-        .expect("lease");
-    store.set_fence(Some(Fence { partition: "east".into(), epoch: 1 }));
+    let mut store = east_leader_of_epoch_one(&url, &c).await;
     let (out, key) = first_alarm_with_outbox();
     let (store, written) = off(move || {
         let r = store.write(&out);
