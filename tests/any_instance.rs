@@ -248,3 +248,133 @@ async fn the_live_feed_of_another_partitions_leader_and_of_a_standby_shows_a_dis
     .await
     .context("timed out")?
 }
+
+/// East's incident dispatched, then east's only instance stopped, and a station's ack of it
+/// published where only west receives it (west's own prefix): (east, west, the incident id, the
+/// ack's topic).
+async fn an_ack_only_west_takes_while_east_is_down(
+    dir: &Path,
+    p: &TwoPartitions,
+) -> Result<(Firegrid, Firegrid, String, String)> {
+    let (mut east, west, id) = east_fire_and_west(dir, p).await?;
+    east.stop(Duration::from_secs(20)).await?;
+    let payload = format!(r#"{{"incident_id":"{id}","action":"ack","by":"张三"}}"#);
+    let topic = format!("{WEST_PREFIX}/ack/{MICRO}");
+    support::publish::publish_all(p.mqtt.port(), MICRO, vec![(topic.clone(), payload.into_bytes())]).await?;
+    Ok((east, west, id, topic))
+}
+
+/// East leads again; a later ack of the station through west's API is applied, and the one sent
+/// over MQTT (its note names 张三) never was: rows are applied in order, so a pending one would
+/// have acknowledged the incident first.
+async fn only_the_later_ack_is_applied(east: &mut Firegrid, west: &Firegrid, id: &str) -> Result<()> {
+    east.start_again().await?;
+    leads(east, partition::PARTITION, Duration::from_secs(20)).await?;
+    let (status, body) = act(&base(west), STATION, id, "ack", "later").await?;
+    ensure!(status == 200 && body["status"] == "acknowledged", "the later ack: {status} {body}");
+    let rec = record(east, id).await?;
+    let acks = entries(&rec, "acknowledged");
+    ensure!(acks.len() == 1 && !acks[0].to_string().contains("张三"), "the MQTT ack was applied: {}", rec["audit"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_station_ack_no_leader_takes_in_time_is_cancelled_dead_lettered_where_it_arrived_and_never_applied(
+) -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(150), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, &format!("topic_prefix = \"{WEST_PREFIX}\"")).await?;
+        let mut dead = DispatchWatch::start(p.mqtt.port(), &format!("{WEST_PREFIX}/deadletter")).await?;
+        let (mut east, west, id, topic) = an_ack_only_west_takes_while_east_is_down(dir.path(), &p).await?;
+        let sent = std::time::Instant::now();
+        dead.until(Duration::from_secs(20), |seen| !seen.is_empty())
+            .await
+            .with_context(|| format!("no dead letter on west; west's log:\n{}", west.log_tail()))?;
+        eprintln!("dead-lettered {:?} after the ack was published", sent.elapsed());
+        let letter = dead.messages().next().cloned().unwrap_or_default();
+        let detail = letter["detail"].as_str().unwrap_or_default();
+        ensure!(letter["topic"] == topic.as_str() && letter["reason"] == "unavailable", "the dead letter: {letter}");
+        ensure!(detail.contains("county 500112") && detail.contains("cancelled"), "its detail: {detail}");
+        let rows = partition::forwarded_rows(&p.url).await?;
+        ensure!(rows.len() == 1 && rows[0].state == "cancelled" && rows[0].origin == "mqtt", "the rows: {rows:?}");
+        only_the_later_ack_is_applied(&mut east, &west, &id).await
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_ack_whose_poster_died_expires_at_the_next_leaders_sweep_and_is_never_applied() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, &format!("topic_prefix = \"{WEST_PREFIX}\"")).await?;
+        let (mut east, mut west, id, _) = an_ack_only_west_takes_while_east_is_down(dir.path(), &p).await?;
+        // The row is committed; its poster dies before its own deadline could cancel it.
+        support::eventually(Duration::from_secs(10), || async {
+            Ok((partition::forwarded_rows(&p.url).await?.len() == 1).then_some(()))
+        })
+        .await
+        .context("west never forwarded the ack")?;
+        west.kill9();
+        // Older than the bound (20 s, by the database's clock) before any leader runs again.
+        support::eventually(Duration::from_secs(40), || async {
+            let rows = partition::forwarded_rows(&p.url).await?;
+            Ok(rows.iter().all(|r| r.state == "pending" && r.age_seconds > 21.0).then_some(()))
+        })
+        .await
+        .context("the row did not stay pending")?;
+        west.start_again().await?;
+        leads(&west, WEST.0, Duration::from_secs(20)).await?;
+        support::eventually(Duration::from_secs(20), || async {
+            let rows = partition::forwarded_rows(&p.url).await?;
+            Ok((rows[0].state != "pending").then_some(()))
+        })
+        .await
+        .with_context(|| format!("no sweep ended the row; west's log:\n{}", west.log_tail()))?;
+        let rows = partition::forwarded_rows(&p.url).await?;
+        ensure!(rows[0].state == "cancelled" && rows[0].result_code.as_deref() == Some("expired"), "{rows:?}");
+        ensure!(west.log_text()?.contains("event=\"forwarded_action_expired\""), "not logged:\n{}", west.log_tail());
+        ensure!(west.metric("firegrid_forwarded_actions_expired_total").await? == 1.0, "not counted");
+        only_the_later_ack_is_applied(&mut east, &west, &id).await
+    })
+    .await
+    .context("timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_by_a_reload_is_refused_by_a_standby_after_sighup() -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir()?;
+        let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
+        let east = partition::start_alert(dir.path(), &p.east, "east-a").await?;
+        leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+        let standby = partition::start_alert(dir.path(), &p.east, "east-b").await?;
+        let is_standby = || async {
+            Ok((standby.metric("firegrid_partition_leader{partition=\"east\"}").await.ok() == Some(0.0)).then_some(()))
+        };
+        support::eventually(Duration::from_secs(20), is_standby)
+            .await
+            .with_context(|| format!("east-b is not a standby; log:\n{}", standby.log_tail()))?;
+        let status = |token: &'static str| {
+            let url = format!("{}/api/v1/incidents", base(&standby));
+            async move { anyhow::Ok(reqwest::Client::new().get(url).bearer_auth(token).send().await?.status().as_u16()) }
+        };
+        ensure!(status(STATION).await? == 200, "the station's token before the reload");
+
+        // The station's token is revoked on every instance: the file without it, then SIGHUP.
+        firegrid_alerting::access::private_file::write_private(
+            &dir.path().join("tokens.csv"),
+            &format!("token,role,subject\n{ADMIN},admin,ops\n{DISPATCHER},dispatcher,duty\n"),
+        )?;
+        east.signal("HUP")?;
+        standby.signal("HUP")?;
+        support::eventually(Duration::from_secs(10), || async { Ok((status(STATION).await.ok() == Some(401)).then_some(())) })
+            .await
+            .with_context(|| format!("the standby still takes the revoked token; its log:\n{}", standby.log_tail()))?;
+        ensure!(status(ADMIN).await? == 200, "a token kept is refused after the reload");
+        support::eventually(Duration::from_secs(5), is_standby).await.context("the standby stopped serving")?;
+        anyhow::Ok(())
+    })
+    .await
+    .context("timed out")?
+}

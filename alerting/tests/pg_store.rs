@@ -324,3 +324,35 @@ async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine
     assert_eq!((n, opened), (2, 2), "each incident stored and opened once");
     e.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_change_whose_commit_answer_was_lost_writes_its_audit_entry_once() {
+    use common::pg_proxy::PgFaultProxy;
+    use firegrid_alerting::store::IncidentBackend;
+    let pg = Postgres::start().await.expect("postgres");
+    let direct = pg.create_database().expect("createdb");
+    let proxy = PgFaultProxy::start(pg.port()).await.expect("proxy");
+    let url = PgUrl::parse(&proxy.url_through(&direct, pg.port())).expect("url");
+    let backend = IncidentBackend::Postgres { url };
+    let mut e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+    let first = device("sd-1", Kind::Smoke, "hh-1", SiteType::Residential, false);
+    let line = e.line_after(smoke_alarm(&first, firegrid_ingest::now_ms(), Some(1))).await;
+    assert!(line.contains("transition=opened"), "{line}");
+    let c = raw(&PgUrl::parse(&direct).expect("url")).await;
+    let id: String = c.query_one("SELECT id FROM incidents", &[]).await.expect("the incident").get(0);
+    e.handle.record_notified(&id, vec!["ms-1".into()], vec![], vec![]).await.expect("dispatched");
+
+    // The acknowledgement's commit reaches the server; its answer does not reach the engine,
+    // which retries the change (it opens nothing: no unique key stops the second write).
+    proxy.lose_next_commit_answer();
+    let acked = e.handle.act(&id, Action::Ack, "station:ms-1", "出动").await.expect("the ack is answered");
+    assert_eq!(acked.status, firegrid_alerting::incident::Status::Acknowledged);
+    assert_eq!(proxy.lost(), 1, "the commit's answer was lost");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM audit WHERE incident_id = $1 AND event = 'acknowledged'", &[&id])
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(n, 1, "the acknowledgement is in the audit trail once");
+    e.stop().await;
+}

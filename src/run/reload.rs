@@ -1,5 +1,6 @@
 //! SIGHUP: reloads the registry, the API tokens and the embedded broker's users while the
-//! service runs; a file that fails to load keeps what was in force.
+//! service runs — and, on a partition's standby, the registry and tokens its read-only API
+//! serves (`standby`); a file that fails to load keeps what was in force.
 
 use firegrid_alerting::SharedTokens;
 use firegrid_ingest::SharedRegistry;
@@ -39,10 +40,35 @@ impl Reloadable {
     }
 }
 
-#[cfg(unix)]
+/// SIGHUP, listened for from its creation on: create it before loading what it reloads, so a
+/// signal sent after the files were read and before the watcher runs is not lost.
+pub(super) struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    /// Starts listening (call on the runtime).
+    pub(super) fn listen() -> Hangups {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Hangups { signal: signal(SignalKind::hangup()).ok() }
+        }
+        #[cfg(not(unix))]
+        Hangups {}
+    }
+}
+
+/// Reloads `what` at every SIGHUP from now until `shutdown`.
 pub(super) async fn reload_on_sighup(what: Reloadable, shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+    reload_on(Hangups::listen(), what, shutdown).await;
+}
+
+/// Reloads `what` at every SIGHUP `hangups` receives until `shutdown`.
+#[cfg(unix)]
+pub(super) async fn reload_on(hangups: Hangups, what: Reloadable, shutdown: CancellationToken) {
+    let Some(mut hup) = hangups.signal else {
         tracing::warn!(event = "sighup_unavailable", "registry and token reload on SIGHUP is off");
         return;
     };
@@ -61,7 +87,8 @@ pub(super) async fn reload_on_sighup(what: Reloadable, shutdown: CancellationTok
     }
 }
 
+/// No SIGHUP off Unix: waits for `shutdown`.
 #[cfg(not(unix))]
-pub(super) async fn reload_on_sighup(_what: Reloadable, shutdown: CancellationToken) {
+pub(super) async fn reload_on(_hangups: Hangups, _what: Reloadable, shutdown: CancellationToken) {
     shutdown.cancelled().await;
 }

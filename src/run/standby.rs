@@ -5,8 +5,9 @@
 //! from the shared store (DESIGN §9 "Any instance serves everything"): lists, details, dispatch
 //! logs and station availability are read there, and every action is forwarded to the owning
 //! leader ([`Forwarder`] owning nothing); its live feed shows every partition's dispatch messages
-//! (`firegrid_sse`). It listens on `http.listen` and stops before a term's service binds
-//! the same address.
+//! (`firegrid_sse`). SIGHUP reloads the registry and the API tokens it serves, as on a leader
+//! (a token revoked by a reload is refused by every instance, standbys included). It listens on
+//! `http.listen` and stops before a term's service binds the same address.
 
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -26,6 +27,7 @@ use firegrid_alerting::{AlertError, EngineHandle};
 use firegrid_ingest::SharedRegistry;
 
 use crate::config::Settings;
+use crate::run::reload::{reload_on, Hangups, Reloadable};
 use crate::run::RunError;
 
 /// The standby endpoint, running.
@@ -67,6 +69,8 @@ impl Standby {
 /// doc); nothing outside PostgreSQL, which a partition requires.
 fn read_only_api(settings: &Settings, stop: &CancellationToken) -> Result<Router, RunError> {
     let IncidentBackend::Postgres { url } = &settings.incidents else { return Ok(Router::new()) };
+    // Listening before the files are read: a reload asked for meanwhile is not lost.
+    let hangups = Hangups::listen();
     let forwarder = Forwarder::start(url.clone(), Scope::nothing());
     let engine = EngineHandle::read_only(&settings.incidents, Some(forwarder))?;
     let loaded = crate::registry_files::load(settings)?;
@@ -74,6 +78,8 @@ fn read_only_api(settings: &Settings, stop: &CancellationToken) -> Result<Router
     let availability = Availability::for_engine(&engine).map_err(AlertError::from)?;
     tokio::spawn(availability.clone().follow(stop.clone()));
     let tokens = super::parts::load_tokens(&settings.tokens_file)?;
+    let reloadable = Reloadable { registry: registry.clone(), tokens: Some(tokens.clone()), broker_users: None };
+    tokio::spawn(reload_on(hangups, reloadable, stop.clone()));
     let parts = HttpParts { engine, tokens, registry, availability, events: SseHub::shared(url.clone()) };
     Ok(firegrid_alerting::http::router(parts))
 }

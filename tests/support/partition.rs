@@ -70,6 +70,8 @@ pub const WEST: (&str, &str) = ("west", "500113");
 pub struct TwoPartitions {
     /// The shared store.
     pub pg: super::postgres::Postgres,
+    /// Its database's URL (the instances').
+    pub url: String,
     /// The broker.
     pub mqtt: super::Mosquitto,
     /// The readings store.
@@ -106,7 +108,46 @@ pub async fn two_partitions_with(
     let west = partition_config(&config, &url, WEST, lease_ms)?;
     let text = std::fs::read_to_string(&west)?.replacen("[mqtt]\n", &format!("[mqtt]\n{west_mqtt}\n"), 1);
     std::fs::write(&west, text)?;
-    Ok(TwoPartitions { pg, mqtt, vm, east, west })
+    Ok(TwoPartitions { pg, url, mqtt, vm, east, west })
+}
+
+/// A row of `forwarded_actions` as the tests read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardedRow {
+    /// The row id.
+    pub id: i64,
+    /// `pending`, `claimed`, `applied` or `cancelled`.
+    pub state: String,
+    /// The verdict code, or `expired` for a row a sweep cancelled.
+    pub result_code: Option<String>,
+    /// `http` or `mqtt`.
+    pub origin: String,
+    /// Its age by the database's clock, seconds.
+    pub age_seconds: f64,
+}
+
+/// Every row of `forwarded_actions` in the store at `url`, oldest first.
+pub async fn forwarded_rows(url: &str) -> Result<Vec<ForwardedRow>> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.context("harness session")?;
+    let task = tokio::spawn(conn);
+    let rows = client
+        .query(
+            "SELECT id, state, result_code, origin, extract(epoch FROM now() - created_at)::float8
+             FROM forwarded_actions ORDER BY id",
+            &[],
+        )
+        .await;
+    task.abort();
+    Ok(rows?
+        .iter()
+        .map(|r| ForwardedRow {
+            id: r.get(0),
+            state: r.get(1),
+            result_code: r.get(2),
+            origin: r.get(3),
+            age_seconds: r.get(4),
+        })
+        .collect())
 }
 
 /// Waits until `f` leads `partition`.

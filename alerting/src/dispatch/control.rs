@@ -7,8 +7,16 @@
 //! sender was notified as); a note over 2 KiB is refused; repeating what is done changes nothing.
 //! Anything refused goes to `{prefix}/deadletter` with a reason (`not_notified`, `forbidden`,
 //! `note_too_long`, …) and the reason text, and every message is acknowledged once handled (QoS 1).
+//!
+//! An acknowledgement of an incident another partition owns is forwarded (DESIGN §9) and
+//! acknowledged once its row is committed; a task then follows the row as the API would
+//! ([`FOLLOW_UPS`] at a time): the owner's refusal (`illegal_transition`, `unknown_incident`, …)
+//! or a cancellation because no leader claimed it in time (`unavailable`) is dead-lettered here,
+//! with the message, exactly like a refusal made here.
 
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use base64::Engine as _;
 use firegrid_ingest::mqtt::acker::Acker;
@@ -23,7 +31,12 @@ use super::availability::{parse_status_body, Availability};
 use crate::access::permissions::{decide, Denial, Request};
 use crate::access::CallerRole;
 use crate::engine::{AlertError, EngineHandle};
-use crate::incident::{note, Action, Recipient};
+use crate::forward::ForwardError;
+use crate::incident::{note, Action, Recipient, Verdict};
+
+/// Forwarded acknowledgements followed at once; past this, a row is left to the leaders' sweep,
+/// which ends it too (logged, not dead-lettered).
+const FOLLOW_UPS: usize = 256;
 
 /// The subscription filters of the control topics under `prefix`.
 pub(crate) fn subscriptions(prefix: &str) -> Vec<String> {
@@ -132,16 +145,76 @@ struct DeadLetter<'a> {
 }
 
 impl DeadLetter<'_> {
-    fn of<'a>(topic: &'a str, refusal: &Refusal, msg: &Message) -> DeadLetter<'a> {
-        let excerpt = &msg.payload[..msg.payload.len().min(1024)];
+    fn of<'a>(source: &'a Source, refusal: &Refusal) -> DeadLetter<'a> {
         DeadLetter {
-            topic,
+            topic: &source.topic,
             reason: refusal.reason(),
             detail: refusal.detail(),
-            payload_b64: base64::engine::general_purpose::STANDARD.encode(excerpt),
-            received_at: msg.received_at_ms,
+            payload_b64: base64::engine::general_purpose::STANDARD.encode(&source.excerpt),
+            received_at: source.received_at,
         }
     }
+}
+
+/// What a dead letter keeps of a control message (a forwarded one's outlives the message).
+struct Source {
+    topic: String,
+    /// The first KiB of the payload.
+    excerpt: Vec<u8>,
+    received_at: i64,
+    qos0: bool,
+}
+
+impl Source {
+    fn of(topic: String, msg: &Message) -> Source {
+        let excerpt = msg.payload[..msg.payload.len().min(1024)].to_vec();
+        Source { topic, excerpt, received_at: msg.received_at_ms, qos0: msg.ack.is_none() }
+    }
+
+    /// Logs the refusal and dead-letters the message under `prefix`.
+    fn refuse(&self, r: &Refusal, acker: &Acker, prefix: &str) {
+        tracing::warn!(event = "control_refused", topic = %self.topic, reason = r.reason(), detail = %r.detail(),
+            "control message refused");
+        if let Ok(json) = serde_json::to_vec(&DeadLetter::of(self, r)) {
+            acker.deadletter(deadletter(prefix), json, self.qos0);
+        }
+    }
+}
+
+/// The tasks following forwarded acknowledgements (at most [`FOLLOW_UPS`]; they stop at shutdown).
+struct FollowUps {
+    permits: Arc<Semaphore>,
+    acker: Acker,
+    shutdown: CancellationToken,
+}
+
+impl FollowUps {
+    /// Follows row `request` on `incident` in a task of its own, if a permit is free.
+    fn start(&self, control: &Arc<Control>, request: i64, incident: String, source: Source) {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            tracing::warn!(
+                event = "forwarded_follow_up_skipped",
+                request,
+                "too many forwarded acknowledgements followed at once: this one is left to the sweep"
+            );
+            return;
+        };
+        let (control, acker, stop) = (control.clone(), self.acker.clone(), self.shutdown.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = control.follow(request, &incident, &source, &acker) => {}
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// What handling a control message did, and the forwarded row left to follow.
+struct Handled {
+    what: String,
+    /// `(row id, incident id)` of a forwarded acknowledgement.
+    forwarded: Option<(i64, String)>,
 }
 
 /// The control task's parts.
@@ -166,22 +239,26 @@ impl Control {
     /// Handles control messages until `shutdown` or until the queue closes.
     pub(crate) async fn run(self, mut rx: mpsc::Receiver<Message>, acker: Acker, shutdown: CancellationToken) {
         let control = Arc::new(self);
+        let follow_ups = FollowUps {
+            permits: Arc::new(Semaphore::new(FOLLOW_UPS)),
+            acker: acker.clone(),
+            shutdown: shutdown.clone(),
+        };
         loop {
             let msg = tokio::select! {
                 () = shutdown.cancelled() => break,
                 m = rx.recv() => match m { Some(m) => m, None => break },
             };
-            let topic = String::from_utf8_lossy(&msg.topic).into_owned();
-            match control.handle(&topic, &msg.payload).await {
-                Ok(what) => tracing::info!(event = "control_applied", topic = %topic, what = %what,
-                    "control message applied"),
-                Err(r) => {
-                    tracing::warn!(event = "control_refused", topic = %topic, reason = r.reason(), detail = %r.detail(),
-                        "control message refused");
-                    if let Ok(json) = serde_json::to_vec(&DeadLetter::of(&topic, &r, &msg)) {
-                        acker.deadletter(deadletter(&control.prefix), json, msg.ack.is_none());
+            let source = Source::of(String::from_utf8_lossy(&msg.topic).into_owned(), &msg);
+            match control.handled(&source.topic, &msg.payload).await {
+                Ok(h) => {
+                    tracing::info!(event = "control_applied", topic = %source.topic, what = %h.what,
+                        "control message applied");
+                    if let Some((request, incident)) = h.forwarded {
+                        follow_ups.start(&control, request, incident, source);
                     }
                 }
+                Err(r) => source.refuse(&r, &acker, &control.prefix),
             }
             // Its ack leaves in arrival order, behind the readings that came before it.
             if let Some(token) = msg.ack {
@@ -192,6 +269,33 @@ impl Control {
 
     /// Applies one control message; returns what was done.
     pub async fn handle(&self, topic: &str, payload: &[u8]) -> Result<String, Refusal> {
+        self.handled(topic, payload).await.map(|h| h.what)
+    }
+
+    /// Follows forwarded row `request` (on incident `id`) to its end: the owner's refusal or a
+    /// cancellation is dead-lettered (see the module doc); a row a leader claimed but did not
+    /// answer in time will be applied, so it is only logged.
+    async fn follow(&self, request: i64, id: &str, source: &Source, acker: &Acker) {
+        let refusal = match self.handle.settle_forwarded(request, id).await {
+            Ok(Verdict::Applied(inc)) => {
+                tracing::info!(event = "forwarded_control_applied", topic = %source.topic, request,
+                    incident = %inc.id, status = %inc.status, "forwarded control message applied by its owner");
+                return;
+            }
+            Ok(v) => refusal_of(crate::engine::answer_of(v, id)),
+            Err(e @ ForwardError::NotApplied { .. }) => Refusal::Unavailable(e.to_string()),
+            Err(e) => {
+                tracing::warn!(event = "forwarded_control_unsettled", topic = %source.topic, request, error = %e,
+                    "a forwarded control message's end is not known here (the owner logs its verdict)");
+                return;
+            }
+        };
+        source.refuse(&refusal, acker, &self.prefix);
+    }
+
+    /// [`Control::handle`], with the forwarded row to follow.
+    async fn handled(&self, topic: &str, payload: &[u8]) -> Result<Handled, Refusal> {
+        let done = |what: String| Handled { what, forwarded: None };
         let t = parse_topic(&self.prefix, topic).ok_or_else(|| Refusal::BadTopic(topic.to_owned()))?;
         match t {
             ControlTopic::Status(id) => {
@@ -200,7 +304,7 @@ impl Control {
                 }
                 let status = parse_status_body(payload).map_err(|e| Refusal::BadPayload(e.to_string()))?;
                 self.availability.publish(id, status).await.map_err(|e| Refusal::Unavailable(e.to_string()))?;
-                Ok(format!("station {id} is {}", status.as_str()))
+                Ok(done(format!("station {id} is {}", status.as_str())))
             }
             ControlTopic::StationAck(id) => {
                 self.ack(CallerRole::Station, Recipient::Station(id.to_owned()), payload).await
@@ -210,7 +314,7 @@ impl Control {
     }
 
     /// An acknowledgement or report of a station or grid, `who`.
-    async fn ack(&self, caller: CallerRole, who: Recipient, payload: &[u8]) -> Result<String, Refusal> {
+    async fn ack(&self, caller: CallerRole, who: Recipient, payload: &[u8]) -> Result<Handled, Refusal> {
         let body: AckBody = serde_json::from_slice(payload).map_err(|e| Refusal::BadPayload(e.to_string()))?;
         let action = Action::parse(&body.action).filter(|a| *a != Action::Dispatched).ok_or_else(|| {
             Refusal::BadPayload(format!(
@@ -222,23 +326,26 @@ impl Control {
         let actor = format!("{}:{}", caller.as_str(), who.id());
         self.permit(caller, &who, &actor, &body.incident_id, action).await?;
         if self.handle.forwards(&body.incident_id) {
-            // Another partition owns it: its leader applies it (and logs the verdict); the
-            // message is acknowledged once the forwarded row is committed.
+            // Another partition owns it: its leader applies it; the message is acknowledged
+            // once the forwarded row is committed, and its end is followed (`run`).
             let request = self
                 .handle
                 .forward_without_waiting(&body.incident_id, action, &actor, &note)
                 .await
                 .map_err(|e| Refusal::Unavailable(e.to_string()))?;
-            return Ok(format!(
-                "{actor} {action} {}: forwarded to its partition's leader (request {request})",
-                body.incident_id
-            ));
+            return Ok(Handled {
+                what: format!(
+                    "{actor} {action} {}: forwarded to its partition's leader (request {request})",
+                    body.incident_id
+                ),
+                forwarded: Some((request, body.incident_id)),
+            });
         }
         match self.handle.act(&body.incident_id, action, &actor, &note).await {
-            Ok(inc) => Ok(format!("{actor} {action} {}: now {}", inc.id, inc.status)),
-            Err(AlertError::Transition(t)) => Err(Refusal::Illegal(t.to_string())),
-            Err(AlertError::NotFound(id)) => Err(Refusal::UnknownIncident(id)),
-            Err(e) => Err(Refusal::Unavailable(e.to_string())),
+            Ok(inc) => {
+                Ok(Handled { what: format!("{actor} {action} {}: now {}", inc.id, inc.status), forwarded: None })
+            }
+            Err(e) => Err(refusal_of(Err(e))),
         }
     }
 
@@ -274,9 +381,32 @@ impl Control {
     }
 }
 
+/// The refusal of an engine's answer (`Ok` is not one: `unavailable` then, never reached).
+fn refusal_of(answer: Result<crate::incident::Incident, AlertError>) -> Refusal {
+    match answer {
+        Err(AlertError::Transition(t)) => Refusal::Illegal(t.to_string()),
+        // A forwarded refusal of the lifecycle comes back as the owner's conflict.
+        Err(AlertError::Conflict(r)) => Refusal::Illegal(r),
+        Err(AlertError::NotFound(id)) => Refusal::UnknownIncident(id),
+        Err(e) => Refusal::Unavailable(e.to_string()),
+        Ok(inc) => Refusal::Unavailable(format!("incident {} answered without a refusal", inc.id)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_owners_refusal_of_a_forwarded_ack_is_dead_lettered_with_the_reason_of_a_local_one() {
+        let conflict = crate::engine::answer_of(Verdict::Conflict("acknowledged -> ack".into()), "INC-1");
+        assert_eq!(refusal_of(conflict), Refusal::Illegal("acknowledged -> ack".into()));
+        let missing = crate::engine::answer_of(Verdict::NotFound("no incident INC-1".into()), "INC-1");
+        assert_eq!(refusal_of(missing), Refusal::UnknownIncident("INC-1".into()));
+        let down = crate::engine::answer_of(Verdict::Unavailable("stopped".into()), "INC-1");
+        assert_eq!(refusal_of(down).reason(), "unavailable");
+        assert_eq!(refusal_of(Err(AlertError::NotFound("INC-2".into()))), Refusal::UnknownIncident("INC-2".into()));
+    }
 
     #[test]
     fn control_topics_name_their_sender() {

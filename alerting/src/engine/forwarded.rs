@@ -6,6 +6,12 @@
 //! leader change: a leader that dies after the claim leaves a row claimed but unanswered and the
 //! incident unchanged, which the next leader applies; one that commits leaves it answered.
 //!
+//! Before each pass (every [`SWEEP_EVERY`]) it also expires the pending rows of every county that
+//! no leader claimed within [`EXPIRE_AFTER`] — a county no partition leads, or a row whose poster
+//! died before cancelling it — so no row stays pending for ever: cancelled with `result_code =
+//! 'expired'`, logged (`forwarded_action_expired`) and counted; a row this sweep expires is never
+//! applied, even by the leader that sweeps it.
+//!
 //! The conversions between the engine's answer and a [`Verdict`] live here too, so an action
 //! answered through the table gets the same status and body as one answered directly.
 
@@ -16,11 +22,13 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{AlertError, Engine, EngineHandle};
-use crate::forward::{ForwardError, Listener, Queue, QUEUE_POLL};
+use crate::forward::{Expired, ForwardError, Listener, Queue, EXPIRE_AFTER, QUEUE_POLL};
 use crate::incident::{ForwardedAction, Incident, Verdict};
 
 /// Rows read per pass.
 const PASS: i64 = 64;
+/// How often unclaimed rows older than [`EXPIRE_AFTER`] are expired.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// How often answered rows older than a day are deleted.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 
@@ -99,13 +107,18 @@ impl Engine {
 }
 
 /// The leader's consumer of its counties' forwarded actions, until `stop` or the engine stops.
-pub(super) async fn consume(handle: EngineHandle, mut queue: Queue, wake: Listener, stop: CancellationToken) {
+pub(super) async fn consume(handle: EngineHandle, mut queue: Queue, wake: Listener, sweep: Sweep) {
     let wake = wake.wake();
     let mut pruned = tokio::time::Instant::now();
+    let mut swept: Option<tokio::time::Instant> = None;
     loop {
         let notified = wake.notified();
         let mut notified = std::pin::pin!(notified);
         notified.as_mut().enable();
+        if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+            swept = Some(tokio::time::Instant::now());
+            sweep.expire(&mut queue).await;
+        }
         match pass(&handle, &mut queue).await {
             Ok(full) if full => continue,
             Ok(_) => {}
@@ -120,11 +133,38 @@ pub(super) async fn consume(handle: EngineHandle, mut queue: Queue, wake: Listen
             }
         }
         tokio::select! {
-            () = stop.cancelled() => return,
+            () = sweep.stop.cancelled() => return,
             () = notified => {}
             () = tokio::time::sleep(QUEUE_POLL) => {}
         }
     }
+}
+
+/// The sweep's parts: what it counts into, and when the consumer stops.
+pub(super) struct Sweep {
+    expired: prometheus::IntCounter,
+    stop: CancellationToken,
+}
+
+impl Sweep {
+    /// Expires the rows nobody claimed in time (see the module doc); a failure is logged and
+    /// retried at the next sweep.
+    async fn expire(&self, queue: &mut Queue) {
+        match queue.expire(EXPIRE_AFTER).await {
+            Ok(rows) => {
+                self.expired.inc_by(rows.len() as u64);
+                rows.iter().for_each(log_expired);
+            }
+            Err(e) => tracing::warn!(event = "forwarded_actions_expire_failed", error = %e,
+                "expiring unclaimed forwarded actions failed; retrying at the next sweep"),
+        }
+    }
+}
+
+fn log_expired(r: &Expired) {
+    tracing::warn!(event = "forwarded_action_expired", request = r.id, incident = %r.incident_id, county = %r.county,
+        action = %r.action, actor = %r.actor, origin = %r.origin, after_seconds = EXPIRE_AFTER.as_secs(),
+        "no leader claimed the forwarded action in time: cancelled, it will never be applied");
 }
 
 /// One pass over the open rows; whether it read a full page (read again at once).
@@ -150,18 +190,21 @@ async fn pass(handle: &EngineHandle, queue: &mut Queue) -> Result<bool, AlertErr
     Ok(full)
 }
 
-/// What a leader's engine needs to consume forwarded actions: the store and its counties.
+/// What a leader's engine needs to consume forwarded actions: the store, its counties, and the
+/// count of rows its sweep expired.
 #[derive(Debug, Clone)]
 pub(super) struct Consumer {
     pub(super) url: crate::store::PgUrl,
     pub(super) counties: Vec<String>,
+    pub(super) expired: prometheus::IntCounter,
 }
 
 impl Consumer {
     /// Starts the consumer task; it stops at `stop`.
     pub(super) fn spawn(self, handle: EngineHandle, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let wake = Listener::start(self.url.clone(), "firegrid_forward");
-        tokio::spawn(consume(handle, Queue::new(self.url, self.counties), wake, stop))
+        let sweep = Sweep { expired: self.expired, stop };
+        tokio::spawn(consume(handle, Queue::new(self.url, self.counties), wake, sweep))
     }
 }
 

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::forwarded::{answer_of, ForwardedReply, SharedForwarder};
 use super::health::EngineHealth;
 use super::AlertError;
-use crate::forward::{NewAction, Origin};
+use crate::forward::{ForwardError, NewAction, Origin};
 use crate::incident::{Action, ForwardedAction, Incident, NotifyRole, OutboxEntry, Recipient, Verdict};
 use crate::store::{
     Abandon, AbandonReason, IncidentBackend, IncidentFilter, IncidentRecord, IncidentStore, OutboxRow, StoreThread,
@@ -119,6 +119,13 @@ impl EngineHandle {
     ) -> Result<i64, AlertError> {
         let f = self.forward.as_ref().ok_or(AlertError::Stopped)?;
         Ok(f.submit(&NewAction { incident_id: id, action, actor, note, origin: Origin::Mqtt }).await?)
+    }
+
+    /// For the control task: follows forwarded row `request` (an action on incident `id`) until
+    /// the owner's verdict, cancelling it when no leader claims it in time (the API's rule).
+    pub(crate) async fn settle_forwarded(&self, request: i64, id: &str) -> Result<Verdict, ForwardError> {
+        let f = self.forward.as_ref().ok_or(ForwardError::NotForwarding)?;
+        f.settle(request, id).await
     }
 
     /// For the consumer of forwarded actions: claims, applies and answers one row in the

@@ -2,7 +2,8 @@
 //! `firegrid_incidents_open{class}`, `firegrid_devices_offline` and
 //! `firegrid_township_devices_offline{county,township}` (division codes: a bounded set), plus the count of dropped
 //! redeliveries, of unregistered devices' alarms stored only (open unverified incidents at their
-//! limit) and of devices whose rule state is held. Registered into the registry the binary serves
+//! limit), of devices whose rule state is held, and of forwarded actions a partition leader's sweep
+//! expired (`firegrid_forwarded_actions_expired_total`, DESIGN §9). Registered into the registry the binary serves
 //! at `/metrics`.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
@@ -26,6 +27,8 @@ pub(crate) struct Metrics {
     pub(crate) unregistered_suppressed: IntCounter,
     /// Devices whose rule state is held in memory, by `registry` (`registered`, `unregistered`).
     pub(crate) state_devices: IntGaugeVec,
+    /// Forwarded actions this instance's sweep cancelled: no leader claimed them in time.
+    pub(crate) forwarded_expired: IntCounter,
 }
 
 impl Metrics {
@@ -52,6 +55,10 @@ impl Metrics {
             Opts::new("firegrid_alert_state_devices", "Devices whose detection rule state is held, by registry status"),
             &["registry"],
         )?;
+        let forwarded_expired = IntCounter::new(
+            "firegrid_forwarded_actions_expired_total",
+            "Forwarded actions this instance's sweep cancelled because no partition leader claimed them in time",
+        )?;
         for c in Class::ALL {
             open.with_label_values(&[c.as_str()]).set(0);
             for s in Severity::ALL {
@@ -65,6 +72,16 @@ impl Metrics {
         registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(unregistered_suppressed.clone()))?;
         registry.register(Box::new(state_devices.clone()))?;
-        Ok(Metrics { opened, open, offline, offline_by_township, duplicates, unregistered_suppressed, state_devices })
+        registry.register(Box::new(forwarded_expired.clone()))?;
+        Ok(Metrics {
+            opened,
+            open,
+            offline,
+            offline_by_township,
+            duplicates,
+            unregistered_suppressed,
+            state_devices,
+            forwarded_expired,
+        })
     }
 }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::core::AlertCore;
 pub use dispatcher::{DispatchPlan, Dispatcher};
+pub(crate) use forwarded::answer_of;
 use handle::Command;
 pub use handle::EngineHandle;
 pub use health::{EngineHealth, EngineState};
@@ -213,7 +214,11 @@ impl Engine {
         let (IncidentBackend::Postgres { url }, Some(counties)) = (&self.backend, self.scope.county_list()) else {
             return;
         };
-        self.consumer = Some(forwarded::Consumer { url: url.clone(), counties: counties.to_vec() });
+        self.consumer = Some(forwarded::Consumer {
+            url: url.clone(),
+            counties: counties.to_vec(),
+            expired: self.metrics.forwarded_expired.clone(),
+        });
         self.handle.forward = Some(forwarder);
     }
 
@@ -415,12 +420,18 @@ impl Engine {
     /// refuses (acknowledgements wait meanwhile). Fails only when the store thread is gone, or
     /// when another instance holds the partition or opened this incident. A retry that meets
     /// this outcome's own incident after a failure whose commit is unknown (its answer lost)
-    /// compares with what is stored and carries on when the earlier attempt had committed.
+    /// compares with what is stored and carries on when the earlier attempt had committed; a
+    /// retry of a change that opens nothing first asks the same ([`Engine::changed_before`]),
+    /// so its audit entries are not written twice.
     async fn persist(&mut self, out: Outcome) -> Result<Arc<Outcome>, AlertError> {
         let out = Arc::new(out);
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         let mut failed_before = false;
         loop {
+            if failed_before && self.changed_before(&out).await {
+                self.handle.health.committed(true);
+                return Ok(out);
+            }
             let o = out.clone();
             let result = match self.writer.call(move |s| s.write(&o)).await {
                 Ok(Err(StoreError::DuplicateOpen { .. })) if failed_before => self.committed_before(&out).await,
@@ -468,6 +479,21 @@ impl Engine {
             Ok(false) => Err(StoreError::DuplicateOpen { detail: "another writer's incident is stored".into() }),
             Err(e) => Err(e),
         })
+    }
+
+    /// Before a retry of `out`, which opens nothing: whether an earlier attempt committed it
+    /// (its answer lost), so the retry would write its audit entries again. A store that cannot
+    /// tell is retried as before.
+    async fn changed_before(&self, out: &Arc<Outcome>) -> bool {
+        let o = out.clone();
+        let held = matches!(self.writer.call(move |s| s.holds_changed(&o)).await, Ok(Ok(true)));
+        if held {
+            tracing::warn!(
+                event = "incident_store_commit_confirmed",
+                "an earlier attempt had committed this change (its answer was lost); carrying on"
+            );
+        }
+        held
     }
 
     /// Counts, logs and sends the `fire_incident` line of every transition of a committed outcome.

@@ -3,7 +3,12 @@
 //! [`RESULT_POLL`] too — until [`CLAIM_DEADLINE`]. Past it, the action is cancelled if no leader
 //! has claimed it (`pending` → `cancelled`, so it is never applied later and the caller's 503 is
 //! the truth); a claimed action can no longer be cancelled, so the caller waits
-//! [`CLAIMED_GRACE`] more and is told it will be applied.
+//! [`CLAIMED_GRACE`] more and is told it will be applied. A row found cancelled (by its poster,
+//! or expired by a leader's sweep, [`super::EXPIRE_AFTER`]) is answered as not applied.
+//!
+//! A station's message over MQTT is acknowledged once its row is committed ([`Forwarder::submit`]);
+//! the control task then follows the row with [`Forwarder::settle`] in the background, so a
+//! refusal or a cancellation is dead-lettered where the message arrived.
 
 use std::sync::Arc;
 
@@ -92,10 +97,19 @@ impl Forwarder {
     /// Submits the action and waits for the owner's verdict (see the module doc).
     pub async fn forward(&self, a: &NewAction<'_>) -> Result<Verdict, ForwardError> {
         let id = self.submit(a).await?;
-        let county = Scope::county_of(a.incident_id).unwrap_or_default().to_owned();
+        self.settle(id, a.incident_id).await
+    }
+
+    /// Waits for the owner's verdict on row `id` (submitted for `incident_id`): cancels it when
+    /// no leader claimed it within [`CLAIM_DEADLINE`] (see the module doc).
+    pub async fn settle(&self, id: i64, incident_id: &str) -> Result<Verdict, ForwardError> {
+        let county = Scope::county_of(incident_id).unwrap_or_default().to_owned();
         let start = Instant::now();
-        if let Some(v) = self.wait(id, start + CLAIM_DEADLINE).await? {
-            return Ok(v);
+        let not_applied = |county: String| ForwardError::NotApplied { county, waited: start.elapsed() };
+        match self.wait(id, start + CLAIM_DEADLINE).await? {
+            Answer::Applied(v) => return Ok(v),
+            Answer::Cancelled => return Err(not_applied(county)),
+            Answer::Open => {}
         }
         let cancelled = {
             let mut slot = self.client.lock().await;
@@ -107,31 +121,32 @@ impl Forwarder {
                 "no leader claimed the forwarded action in time: cancelled");
             return Err(ForwardError::NotApplied { county, waited: start.elapsed() });
         }
-        // Claimed (or answered just now): it will be applied.
+        // Claimed (or answered just now): it will be applied — unless a sweep expired it first.
         match self.wait(id, Instant::now() + CLAIMED_GRACE).await? {
-            Some(v) => Ok(v),
-            None => Err(ForwardError::Claimed { county, id, waited: start.elapsed() }),
+            Answer::Applied(v) => Ok(v),
+            Answer::Cancelled => Err(not_applied(county)),
+            Answer::Open => Err(ForwardError::Claimed { county, id, waited: start.elapsed() }),
         }
     }
 
-    /// Reads row `id` until it holds a verdict or `deadline` passes (`None` then). A failed read
-    /// is retried until the deadline.
-    async fn wait(&self, id: i64, deadline: Instant) -> Result<Option<Verdict>, ForwardError> {
+    /// Reads row `id` until it is answered or cancelled or `deadline` passes ([`Answer::Open`]
+    /// then). A failed read is retried until the deadline.
+    async fn wait(&self, id: i64, deadline: Instant) -> Result<Answer, ForwardError> {
         let wake: Arc<Notify> = self.done.wake();
         loop {
             let notified = wake.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             match self.verdict(id).await {
-                Ok(Some(v)) => return Ok(Some(v)),
-                Ok(None) => {}
+                Ok(Answer::Open) => {}
+                Ok(done) => return Ok(done),
                 Err(e) if Instant::now() >= deadline => return Err(e),
                 Err(e) => tracing::warn!(event = "forwarded_action_read_failed", request = id, error = %e,
                     "reading a forwarded action's verdict failed; retrying"),
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(None);
+                return Ok(Answer::Open);
             }
             let nap = RESULT_POLL.min(deadline - now);
             tokio::select! {
@@ -141,21 +156,22 @@ impl Forwarder {
         }
     }
 
-    /// The verdict of row `id`, once applied.
-    async fn verdict(&self, id: i64) -> Result<Option<Verdict>, ForwardError> {
+    /// Where row `id` stands.
+    async fn verdict(&self, id: i64) -> Result<Answer, ForwardError> {
         let row = {
             let mut slot = self.client.lock().await;
             let r = bounded(&self.url, "read the verdict", self.connected(&mut slot).await?.query_one(RESULT, &[&id]))
                 .await;
             forget_on_error(&mut slot, r)?
         };
-        let state: &str = row.get(0);
-        if state != "applied" {
-            return Ok(None);
+        match row.get::<_, &str>(0) {
+            "applied" => {}
+            "cancelled" => return Ok(Answer::Cancelled),
+            _ => return Ok(Answer::Open),
         }
         let (code, reason, incident): (Option<&str>, Option<&str>, Option<&str>) = (row.get(1), row.get(2), row.get(3));
         Verdict::decode(code.unwrap_or_default(), reason.unwrap_or_default(), incident)
-            .map(Some)
+            .map(Answer::Applied)
             .map_err(|why| ForwardError::Verdict { id, why })
     }
 
@@ -166,6 +182,16 @@ impl Forwarder {
         }
         slot.as_ref().ok_or_else(|| conn::closed(&self.url))
     }
+}
+
+/// Where a forwarded row stands, as its poster reads it.
+enum Answer {
+    /// Pending or claimed.
+    Open,
+    /// Cancelled (by its poster or by a sweep): it is never applied.
+    Cancelled,
+    /// Applied, with the owner's verdict.
+    Applied(Verdict),
 }
 
 /// Drops the connection after a failure (a timed-out statement may still run on it).

@@ -7,7 +7,8 @@
 //! - `client`: [`Forwarder`], the posting side — insert the action, wait for the verdict (woken by
 //!   `firegrid_forward_done`, polling as a fallback) until a bounded deadline, then cancel it if no
 //!   leader has claimed it.
-//! - `queue`: [`Queue`], the leader side's reads — the pending rows of its counties, and pruning.
+//! - `queue`: [`Queue`], the leader side's reads — the pending rows of its counties, the expiry of
+//!   any county's rows nobody claimed within [`EXPIRE_AFTER`], and pruning.
 //! - `listen`: [`Listener`], one connection that `LISTEN`s on a channel and wakes a [`Notify`];
 //!   a lost notification only delays, as both sides poll.
 //! - `conn`: opening a connection to the store (bounded, keepalive on).
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 pub use client::{Forwarder, NewAction, Origin};
 pub use listen::Listener;
-pub use queue::Queue;
+pub use queue::{Expired, Queue};
 
 /// How long a caller waits for a leader to claim its action before it is cancelled: longer than
 /// a takeover (about 6 s with the 5 s lease, docs/operations.md), so an action posted while a
@@ -34,6 +35,12 @@ pub const CLAIM_DEADLINE: Duration = Duration::from_secs(10);
 /// How much longer a caller waits once a leader has claimed its action (it can no longer be
 /// cancelled: the leader applies it).
 pub const CLAIMED_GRACE: Duration = Duration::from_secs(5);
+/// How old a pending row may grow, by the database's clock, before any leader's sweep cancels
+/// it (`result_code = 'expired'`): a row of a county no partition leads, or whose poster died
+/// before its own [`CLAIM_DEADLINE`]. Longer than a poster waits in all ([`CLAIM_DEADLINE`] +
+/// [`CLAIMED_GRACE`]) by a 5 s margin, so a live poster always cancels first and its caller's
+/// 503 stays the truth.
+pub const EXPIRE_AFTER: Duration = Duration::from_secs(20);
 /// How often a waiting caller reads its row when no notification came.
 pub const RESULT_POLL: Duration = Duration::from_millis(250);
 /// How often a leader reads the table when no notification came.
@@ -89,6 +96,9 @@ pub enum ForwardError {
         /// Why.
         why: String,
     },
+    /// This instance forwards nothing (not a partition's instance on PostgreSQL).
+    #[error("this instance forwards no actions: it is not a partition's instance on PostgreSQL")]
+    NotForwarding,
     /// The incident id names no county (`INC-{county}-…`).
     #[error("incident id `{0}` names no county")]
     NoCounty(String),

@@ -1,7 +1,8 @@
 //! [`Queue`]: the owning leader's reads of `forwarded_actions` — the rows of its counties still
 //! pending, or claimed by an earlier leader that did not answer (the answer commits with the
-//! change, so such a row was not applied), oldest first — and the pruning of answered rows. The
-//! claim and the answer are the engine's, through its fenced store.
+//! change, so such a row was not applied), oldest first — the expiry of pending rows of any county
+//! that no leader claimed in time, and the pruning of answered rows. The claim and the answer are
+//! the engine's, through its fenced store.
 
 use tokio_postgres::Client;
 
@@ -12,9 +13,34 @@ use crate::store::postgres::PgUrl;
 
 const OPEN: &str = "SELECT id, incident_id, action, actor, note FROM forwarded_actions
      WHERE state IN ('pending', 'claimed') AND county = ANY($1) ORDER BY id LIMIT $2";
+/// Pending rows of any county that no leader claimed within `$1` seconds, by the database's
+/// clock: cancelled, never to be applied (a claim that loses the row lock to this statement
+/// re-reads the row and finds it cancelled; one that wins leaves it `claimed`, which this skips).
+const EXPIRE: &str = "UPDATE forwarded_actions
+     SET state = 'cancelled', finished_at = now(), result_code = 'expired',
+         result_reason = 'no leader of its partition claimed it within ' || $1::bigint || ' s'
+     WHERE state = 'pending' AND created_at < now() - make_interval(secs => $1::bigint)
+     RETURNING id, incident_id, county, action, actor, origin";
 /// Answered or cancelled rows are kept a day (for operators), then deleted.
 const PRUNE: &str = "DELETE FROM forwarded_actions
      WHERE state IN ('applied', 'cancelled') AND finished_at < now() - interval '1 day'";
+
+/// A pending row a sweep cancelled: nobody claimed it in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    /// The row id.
+    pub id: i64,
+    /// The incident.
+    pub incident_id: String,
+    /// Its county.
+    pub county: String,
+    /// The action, as stored.
+    pub action: String,
+    /// The authenticated actor.
+    pub actor: String,
+    /// `http` or `mqtt`.
+    pub origin: String,
+}
 
 /// The leader side's reads (see the module doc).
 #[derive(Debug)]
@@ -51,6 +77,27 @@ impl Queue {
                     return None;
                 };
                 Some(ForwardedAction { id, incident_id: r.get(1), action, actor: r.get(3), note: r.get(4) })
+            })
+            .collect())
+    }
+
+    /// Cancels the pending rows of every county older than `after` (see [`EXPIRE`]); those it
+    /// cancelled.
+    pub async fn expire(&mut self, after: std::time::Duration) -> Result<Vec<Expired>, ForwardError> {
+        let url = self.url.clone();
+        let secs = i64::try_from(after.as_secs()).unwrap_or(i64::MAX);
+        let client = self.connected().await?;
+        let rows = bounded(&url, "expire forwarded actions", client.query(EXPIRE, &[&secs])).await;
+        Ok(self
+            .forget_on_error(rows)?
+            .iter()
+            .map(|r| Expired {
+                id: r.get(0),
+                incident_id: r.get(1),
+                county: r.get(2),
+                action: r.get(3),
+                actor: r.get(4),
+                origin: r.get(5),
             })
             .collect())
     }

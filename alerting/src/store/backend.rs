@@ -122,6 +122,25 @@ impl IncidentStore {
         Ok(true)
     }
 
+    /// Whether `out`, which opens no incident, is already committed: it writes audit entries,
+    /// and the store holds every incident it writes exactly as `out` writes it, with each of its
+    /// audit entries. Asked before retrying a write that failed in a way that may have committed
+    /// (the answer to `COMMIT` lost), so the retry does not write the audit entries twice: with
+    /// one writer per incident, that snapshot and those entries are this outcome's commit.
+    pub fn holds_changed(&self, out: &Outcome) -> Result<bool, StoreError> {
+        if out.audit.is_empty() || out.incidents.is_empty() || !out.opened_incidents().is_empty() {
+            return Ok(false);
+        }
+        for inc in &out.incidents {
+            let Some(rec) = self.get(&inc.id)? else { return Ok(false) };
+            let mut entries = out.audit.iter().filter(|a| a.incident_id == inc.id);
+            if rec.incident != *inc || !entries.all(|a| rec.audit.contains(a)) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Incidents not yet closed (to resume correlation after a restart).
     pub fn active_incidents(&self) -> Result<Vec<Incident>, StoreError> {
         both!(self, s => s.active_incidents())
