@@ -16,19 +16,80 @@ pub mod payload;
 
 pub use normal::Intervals;
 
-use crate::fleet::Fleet;
+use crate::fleet::{DeviceDirectory, Fleet};
 use crate::readings::normal::{normal_values, phase, DeviceState};
 use crate::readings::payload::encode;
 use crate::scenario::schedule::{Injection, Message, ScheduledReading};
+
+/// A fleet's normal readings one device at a time, in any order (the load generator's source,
+/// and what [`ReadingGenerator`] schedules): the compact directory, each device's compact state
+/// and the run's seed and topic prefix.
+#[derive(Debug)]
+pub struct NormalReadings {
+    seed: u64,
+    prefix: String,
+    directory: DeviceDirectory,
+    devices: Vec<DeviceState>,
+}
+
+impl NormalReadings {
+    /// The readings of the devices of `directory` in a run seeded `seed`, under `prefix`.
+    pub fn new(directory: DeviceDirectory, seed: u64, prefix: &str) -> NormalReadings {
+        let devices = directory.iter().map(|d| DeviceState::new(&d, seed)).collect();
+        NormalReadings { seed, prefix: prefix.to_owned(), directory, devices }
+    }
+
+    /// Number of devices.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// A normal reading of device `i` at `ts_ms`, advancing its counters; `None` when there
+    /// is no device `i`.
+    pub fn message(&mut self, i: usize, ts_ms: i64) -> Option<Message> {
+        let dev = self.directory.get(i)?;
+        let d = self.devices.get_mut(i)?;
+        d.seq += 1;
+        let values = normal_values(&dev, self.seed, d, ts_ms);
+        Some(Message {
+            at_ms: ts_ms,
+            topic: dev.topic(&self.prefix),
+            payload: encode(ts_ms, d.seq, Status::Normal, &values),
+            device: Some(i),
+        })
+    }
+
+    /// A scenario's reading with the device's next `seq`; `None` for an unknown device.
+    fn scheduled(&mut self, r: ScheduledReading) -> Option<Message> {
+        let dev = self.directory.get(r.device)?;
+        let d = self.devices.get_mut(r.device)?;
+        d.seq += 1;
+        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
+        Some(Message { at_ms: r.at_ms, topic: dev.topic(&self.prefix), payload, device: Some(r.device) })
+    }
+
+    /// When device `i`'s next normal reading after one due `at` is due: `interval` with ±2 %
+    /// jitter drawn from its stream.
+    fn next_at(&mut self, i: usize, at: i64, interval: i64) -> Option<i64> {
+        let dev = self.directory.get(i)?;
+        let d = self.devices.get_mut(i)?;
+        let (mut rng, _) = d.resume(&dev, self.seed);
+        let jitter = (interval as f64 * rng.range(-0.02, 0.02)) as i64;
+        d.save(&rng);
+        Some(at + (interval + jitter).max(1))
+    }
+}
 
 /// Generates a fleet's readings in time order.
 #[derive(Debug)]
 pub struct ReadingGenerator {
     intervals: Intervals,
-    devices: Vec<DeviceState>,
+    readings: NormalReadings,
     normal: BinaryHeap<Reverse<(i64, usize)>>,
     injected: BinaryHeap<Reverse<(i64, u64)>>,
     pending: HashMap<u64, Pending>,
+    /// Silenced devices (no normal readings) in these [from, until) windows.
+    silences: HashMap<usize, Vec<(i64, i64)>>,
     order: u64,
 }
 
@@ -41,19 +102,27 @@ enum Pending {
 impl ReadingGenerator {
     /// A generator for `fleet` whose first readings fall in the first interval after `start_ms`.
     pub fn new(fleet: &Fleet, seed: u64, start_ms: i64, prefix: &str, intervals: Intervals) -> ReadingGenerator {
-        let mut devices = Vec::with_capacity(fleet.devices.len());
-        let mut normal = BinaryHeap::with_capacity(fleet.devices.len());
-        for (i, d) in fleet.devices.iter().enumerate() {
-            devices.push(DeviceState::new(d, seed, prefix));
-            let first = start_ms + phase(intervals.of(d.kind), seed, &d.device_id);
+        let directory = DeviceDirectory::of(fleet);
+        let readings = NormalReadings::new(directory, seed, prefix);
+        let mut normal = BinaryHeap::with_capacity(readings.device_count());
+        for (i, d) in readings.directory.iter().enumerate() {
+            let first = start_ms + phase(intervals.of(d.kind), seed, d.device_id);
             normal.push(Reverse((first, i)));
         }
-        ReadingGenerator { intervals, devices, normal, injected: BinaryHeap::new(), pending: HashMap::new(), order: 0 }
+        ReadingGenerator {
+            intervals,
+            readings,
+            normal,
+            injected: BinaryHeap::new(),
+            pending: HashMap::new(),
+            silences: HashMap::new(),
+            order: 0,
+        }
     }
 
     /// Number of devices.
     pub fn device_count(&self) -> usize {
-        self.devices.len()
+        self.readings.device_count()
     }
 
     /// Adds a scenario's readings, raw messages and silences.
@@ -65,8 +134,8 @@ impl ReadingGenerator {
             self.push(m.at_ms, Pending::Raw(m.clone()));
         }
         for s in &injection.silences {
-            if let Some(d) = self.devices.get_mut(s.device) {
-                d.silences.push((s.from_ms, s.until_ms));
+            if s.device < self.device_count() {
+                self.silences.entry(s.device).or_default().push((s.from_ms, s.until_ms));
             }
         }
     }
@@ -99,47 +168,34 @@ impl ReadingGenerator {
                 let Reverse((_, key)) = self.injected.pop()?;
                 match self.pending.remove(&key)? {
                     Pending::Raw(m) => return Some(m),
-                    Pending::Reading(r) => match self.scheduled(r) {
+                    Pending::Reading(r) => match self.readings.scheduled(r) {
                         Some(m) => return Some(m),
                         None => continue,
                     },
                 }
             }
             let Reverse((at, i)) = self.normal.pop()?;
-            let device = self.devices.get_mut(i)?;
-            let interval = self.intervals.of(device.kind);
-            let jitter = (interval as f64 * device.rng.range(-0.02, 0.02)) as i64;
-            let silenced = device.silenced(at);
-            self.normal.push(Reverse((at + (interval + jitter).max(1), i)));
-            if silenced {
+            let interval = self.intervals.of(self.readings.directory.get(i)?.kind);
+            let next = self.readings.next_at(i, at, interval)?;
+            self.normal.push(Reverse((next, i)));
+            if self.silenced(i, at) {
                 continue;
             }
-            if let Some(m) = self.normal_message(i, at) {
+            if let Some(m) = self.readings.message(i, at) {
                 return Some(m);
             }
         }
     }
 
-    /// A scenario's reading with the device's next `seq`; `None` for an unknown device.
-    fn scheduled(&mut self, r: ScheduledReading) -> Option<Message> {
-        let d = self.devices.get_mut(r.device)?;
-        d.seq += 1;
-        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
-        Some(Message { at_ms: r.at_ms, topic: d.topic.clone(), payload, device: Some(r.device) })
+    /// Whether device `i`'s normal reading due at `at_ms` is held back by a scenario.
+    fn silenced(&self, i: usize, at_ms: i64) -> bool {
+        self.silences.get(&i).is_some_and(|w| w.iter().any(|&(from, until)| at_ms >= from && at_ms < until))
     }
 
-    /// A normal reading of device `i` at `ts_ms`, advancing its counters (the load generator
-    /// uses this directly); `None` when there is no device `i`.
+    /// A normal reading of device `i` at `ts_ms`, advancing its counters; `None` when there is
+    /// no device `i`.
     pub fn normal_message(&mut self, i: usize, ts_ms: i64) -> Option<Message> {
-        let d = self.devices.get_mut(i)?;
-        d.seq += 1;
-        let values = normal_values(d, ts_ms);
-        Some(Message {
-            at_ms: ts_ms,
-            topic: d.topic.clone(),
-            payload: encode(ts_ms, d.seq, Status::Normal, &values),
-            device: Some(i),
-        })
+        self.readings.message(i, ts_ms)
     }
 }
 
@@ -255,5 +311,22 @@ mod tests {
             let want = f.count(kind) as f64 * (hours * 3_600_000) as f64 / iv.of(kind) as f64;
             assert!((n / want - 1.0).abs() < 0.05, "{kind:?}: {n} vs {want}");
         }
+    }
+}
+#[cfg(test)]
+mod golden_tmp {
+    use super::*;
+    #[test]
+    fn golden_print() {
+        let f = crate::fleet::generate_registry(&crate::fleet::FleetSpec::default()).expect("fleet");
+        let mut g = ReadingGenerator::new(&f, 5, 1_795_930_000_000, "firegrid/v1", Intervals::default().sped_up(60.0));
+        let mut h = 0xcbf2_9ce4_8422_2325_u64;
+        let mut n = 0;
+        while let Some(m) = g.next_until(1_795_930_000_000 + 300_000) {
+            for b in m.topic.bytes().chain(m.payload.iter().copied()).chain(m.at_ms.to_le_bytes()) { h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3); }
+            n += 1;
+        }
+        for i in 0..f.devices.len() { for k in 0..3 { let m = g.normal_message(i, 1_795_940_000_000 + k).expect("m"); for b in m.topic.bytes().chain(m.payload.iter().copied()) { h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3); } } }
+        println!("GOLDEN {n} {h:x} devices {}", f.devices.len());
     }
 }
