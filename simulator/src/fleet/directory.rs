@@ -134,22 +134,22 @@ impl DeviceDirectory {
     /// Reads `devices.csv` (DESIGN §3) a row at a time, keeping only what a publisher needs;
     /// the columns are found by header name, and a bad kind or site type names its line.
     pub fn read(file: &Path) -> Result<DeviceDirectory, SimError> {
-        let io = |source| SimError::Io { path: file.to_owned(), source };
         let bad = |line: u64, message: String| {
             SimError::InvalidSpec(format!("{} line {line}: {message}", file.display()))
         };
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(file).map_err(|e| bad(1, e.to_string()))?;
-        let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+        let csv_error = |e: csv::Error| match e.into_kind() {
+            csv::ErrorKind::Io(source) => SimError::Io { path: file.to_owned(), source },
+            other => bad(other.position().map_or(0, csv::Position::line), format!("{other:?}")),
+        };
+        let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(file).map_err(csv_error)?;
+        let headers = reader.headers().map_err(csv_error)?.clone();
         let column = |name: &str| {
             headers.iter().position(|h| h.trim() == name).ok_or_else(|| bad(1, format!("no `{name}` column")))
         };
         let cols = [column("device_id")?, column("kind")?, column("site_type")?, column("county")?, column("township")?];
         let mut b = Builder::default();
         let mut record = csv::StringRecord::new();
-        while reader.read_record(&mut record).map_err(|e| match e.into_kind() {
-            csv::ErrorKind::Io(source) => io(source),
-            other => bad(0, format!("{other:?}")),
-        })? {
+        while reader.read_record(&mut record).map_err(csv_error)? {
             let line = record.position().map_or(0, |p| p.line());
             let [id, kind, site, county, township] = cols.map(|c| record.get(c).unwrap_or("").trim());
             if id.is_empty() {

@@ -3,8 +3,9 @@
 //! clock is plain epoch milliseconds handed in; the same seed and start give the same message
 //! sequence.
 //!
-//! Layout: this file is the merge; `normal` is a quiet device's noise model and reporting
-//! intervals; [`payload`] encodes the wire payloads of DESIGN §2.
+//! Layout: this file is [`NormalReadings`] (any device's next normal reading, what the load
+//! generator publishes) and the merge; `normal` is a quiet device's noise model, its 24-byte
+//! state and the reporting intervals; [`payload`] encodes the wire payloads of DESIGN §2.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -272,6 +273,19 @@ mod tests {
     }
 
     #[test]
+    fn a_device_costs_the_readings_two_dozen_bytes_of_state() {
+        // The load generator keeps this per device, a million of them (issue 14): the old state
+        // with its ChaCha stream, topic and baselines was over 400 bytes.
+        assert!(std::mem::size_of::<DeviceState>() <= 24, "{}", std::mem::size_of::<DeviceState>());
+        let f = fleet();
+        let mut r = NormalReadings::new(DeviceDirectory::of(&f), 4, "p");
+        let first = r.message(7, START).expect("a device");
+        let again = NormalReadings::new(DeviceDirectory::of(&f), 4, "p").message(7, START).expect("a device");
+        assert_eq!(first, again, "a reading is a function of the seed, the device and its count");
+        assert_ne!(r.message(7, START), Some(first), "the next reading moves on");
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_message_sequence() {
         let f = fleet();
         let run = |seed| {
@@ -311,22 +325,5 @@ mod tests {
             let want = f.count(kind) as f64 * (hours * 3_600_000) as f64 / iv.of(kind) as f64;
             assert!((n / want - 1.0).abs() < 0.05, "{kind:?}: {n} vs {want}");
         }
-    }
-}
-#[cfg(test)]
-mod golden_tmp {
-    use super::*;
-    #[test]
-    fn golden_print() {
-        let f = crate::fleet::generate_registry(&crate::fleet::FleetSpec::default()).expect("fleet");
-        let mut g = ReadingGenerator::new(&f, 5, 1_795_930_000_000, "firegrid/v1", Intervals::default().sped_up(60.0));
-        let mut h = 0xcbf2_9ce4_8422_2325_u64;
-        let mut n = 0;
-        while let Some(m) = g.next_until(1_795_930_000_000 + 300_000) {
-            for b in m.topic.bytes().chain(m.payload.iter().copied()).chain(m.at_ms.to_le_bytes()) { h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3); }
-            n += 1;
-        }
-        for i in 0..f.devices.len() { for k in 0..3 { let m = g.normal_message(i, 1_795_940_000_000 + k).expect("m"); for b in m.topic.bytes().chain(m.payload.iter().copied()) { h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3); } } }
-        println!("GOLDEN {n} {h:x} devices {}", f.devices.len());
     }
 }
