@@ -134,9 +134,8 @@ impl DeviceDirectory {
     /// Reads `devices.csv` (DESIGN §3) a row at a time, keeping only what a publisher needs;
     /// the columns are found by header name, and a bad kind or site type names its line.
     pub fn read(file: &Path) -> Result<DeviceDirectory, SimError> {
-        let bad = |line: u64, message: String| {
-            SimError::InvalidSpec(format!("{} line {line}: {message}", file.display()))
-        };
+        let bad =
+            |line: u64, message: String| SimError::InvalidSpec(format!("{} line {line}: {message}", file.display()));
         let csv_error = |e: csv::Error| match e.into_kind() {
             csv::ErrorKind::Io(source) => SimError::Io { path: file.to_owned(), source },
             other => bad(other.position().map_or(0, csv::Position::line), format!("{other:?}")),
@@ -146,7 +145,8 @@ impl DeviceDirectory {
         let column = |name: &str| {
             headers.iter().position(|h| h.trim() == name).ok_or_else(|| bad(1, format!("no `{name}` column")))
         };
-        let cols = [column("device_id")?, column("kind")?, column("site_type")?, column("county")?, column("township")?];
+        let cols =
+            [column("device_id")?, column("kind")?, column("site_type")?, column("county")?, column("township")?];
         let mut b = Builder::default();
         let mut record = csv::StringRecord::new();
         while reader.read_record(&mut record).map_err(csv_error)? {
