@@ -2,7 +2,7 @@
 # End-to-end drain benchmark (issue: ingest): a backlog of N readings queued by mosquitto for two
 # persistent sessions, drained once by a null subscriber (mosquitto_sub -q 1 to /dev/null) and once
 # by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
-# ratio, firegrid's peak RSS and its CPU time per reading, then where the drain's time went: per
+# ratio, firegrid's peak RSS (and its anonymous and file-backed parts) and its CPU time per reading, then where the drain's time went: per
 # firegrid thread its CPU and its wait for a CPU (run queue, from /proc/PID/task/*/schedstat: on a
 # shared machine a thread ready to run waits there), the writer's time in store writes, and the CPU
 # mosquitto and VictoriaMetrics used meanwhile. Loopback only; stops everything it started.
@@ -65,13 +65,15 @@ read -r vm_cpu0 _ < <(sched_ms "$vm_pid"); read -r mq_cpu0 _ < <(sched_ms "$mqtt
 t0=$(now)
 $bin run --config "$cfg" & fg=$!
 pids+=($fg)
-peak=0
+peak=0; peak_anon=0; peak_file=0
 ready=""
 while :; do
     [ -z "$ready" ] && curl -sf "http://127.0.0.1:$http_port/readyz" >/dev/null 2>&1 && ready=$(now)
     written=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_points_written_total/ {print $2}') || written=0
-    hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status 2>/dev/null || echo 0)
+    read -r hwm anon file < <(awk '/VmHWM/ {h=$2} /RssAnon/ {a=$2} /RssFile/ {f=$2} END {print h+0, a+0, f+0}' /proc/$fg/status 2>/dev/null || echo "0 0 0")
     [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
+    [ "${anon:-0}" -gt "$peak_anon" ] && peak_anon=$anon
+    [ "${file:-0}" -gt "$peak_file" ] && peak_file=$file
     [ "${written:-0}" -ge "$N" ] && break
     sleep 0.05
 done
@@ -88,6 +90,7 @@ kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
 echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
+echo "                 peak RSS by kind (sampled every 50 ms): anonymous (heap, stacks) $((peak_anon/1024)) MiB, file-backed (the binary's pages) $((peak_file/1024)) MiB"
 echo "                 ready after $(python3 -c "print(round(${ready:-$t0}-$t0,2))") s; from ready: $(python3 -c "print(round($N/($t1-${ready:-$t0})))") readings/s"
 echo "where the time went (wall $(python3 -c "print(round($t1-$t0,2))") s): firegrid's live threads CPU $(python3 -c "print(round($fg_cpu/1000,2))") s, waiting for a CPU $(python3 -c "print(round($fg_wait/1000,2))") s; store writes $writes"
 echo "$threads"

@@ -90,6 +90,29 @@ impl Batch {
         self.acks.into_iter().flatten().collect()
     }
 
+    /// The acks of the batch, leaving it empty with its buffers kept for the next batch (see
+    /// [`BatchPool`](crate::batch_pool::BatchPool)).
+    pub(crate) fn take_acks(&mut self) -> Vec<AckToken> {
+        let acks = self.acks.drain(..).flatten().collect();
+        self.clear();
+        acks
+    }
+
+    /// Empties the batch, keeping its buffers' capacity.
+    pub(crate) fn clear(&mut self) {
+        self.body.clear();
+        self.ends.clear();
+        self.acks.clear();
+        self.opened_at = Instant::now();
+    }
+
+    /// Bytes the batch's buffers hold, filled or not.
+    pub(crate) fn capacity_bytes(&self) -> usize {
+        self.body.capacity()
+            + self.ends.capacity() * std::mem::size_of::<usize>()
+            + self.acks.capacity() * std::mem::size_of::<Option<AckToken>>()
+    }
+
     /// The ack of line `i`.
     #[cfg(test)]
     pub(crate) fn ack(&self, i: usize) -> Option<&AckToken> {
@@ -143,6 +166,22 @@ mod tests {
         let b = Batch::from_body("a f=1 1\nb f=2 2\n".into());
         assert_eq!((b.len(), b.line(1), b.ack(0).is_none()), (2, "b f=2 2", true));
         assert!(Batch::from_body(String::new()).is_empty());
+    }
+
+    #[test]
+    fn taking_the_acks_empties_the_batch_and_keeps_its_buffers() {
+        let mut b = Batch::with_capacity(4);
+        for i in 0..4u16 {
+            b.push_with(tok(i), |out| out.push_str(&format!("m f={i}i 1\n")));
+        }
+        b.push_with(None, |out| out.push_str("fire_incident x=1i 2"));
+        let held = b.capacity_bytes();
+        let pkids: Vec<u16> = b.take_acks().into_iter().map(|t| t.pkid()).collect();
+        assert_eq!(pkids, vec![0, 1, 2, 3]);
+        assert!(b.is_empty() && b.body().is_empty());
+        assert_eq!(b.capacity_bytes(), held);
+        b.push_with(tok(7), |out| out.push_str("m f=7i 1"));
+        assert_eq!((b.len(), b.line(0), b.ack(0).map(AckToken::pkid)), (1, "m f=7i 1", Some(7)));
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //!             the alert engine; the writer's results back into MQTT acks and dead letters
 //! writer/     the writer task: one attempt (split on 413, bisect on 400), spool fallback, health
 //! store/      the LineStore trait; InfluxDB write API, embedded SQLite store, disk spool    (I/O)
-//! batch.rs    encoded lines bound for the store, each with its message's ack
+//! batch.rs    encoded lines bound for the store, each with its message's ack; batch_pool.rs the
+//!             emptied batches the writer hands back for reuse
 //! mqtt/       client options, the event loop task, control routes, the in-order ack sequencer,
 //!             the acker and its outbound queue                                        (I/O)
 //! config/     firegrid.toml's ingest sections, validated into each component's settings
@@ -32,6 +33,7 @@
 
 pub mod backoff;
 pub mod batch;
+pub mod batch_pool;
 pub mod ca_file;
 pub mod clock;
 pub mod config;

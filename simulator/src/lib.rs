@@ -44,7 +44,7 @@ pub use cli::SimulateCommand;
 pub use error::SimError;
 pub use fleet::{generate_registry, paths_in, write_registry, Fleet, FleetSpec};
 pub use load::{run_load, LoadReport, LoadSpec};
-pub use readings::ReadingGenerator;
+pub use readings::{NormalReadings, ReadingGenerator};
 pub use run::{run_scenario, run_scenario_observed, run_scenario_until, RunProgress, RunReport, RunSpec};
 pub use scenario::schedule::Message;
 pub use scenario::truth::{ExpectedClass, TruthRecord};

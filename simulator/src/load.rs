@@ -10,9 +10,9 @@ use firegrid_ingest::RegistryPaths;
 use tokio::time::Instant;
 
 use crate::error::SimError;
-use crate::fleet::{load_fleet, FleetSpec};
+use crate::fleet::{generate_registry, DeviceDirectory, FleetSpec};
 use crate::publisher::{MqttTarget, Publisher};
-use crate::readings::{Intervals, ReadingGenerator};
+use crate::readings::NormalReadings;
 
 /// What load to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +95,16 @@ pub(crate) fn owed(rate: f64, elapsed: Duration) -> u64 {
     (elapsed.as_secs_f64() * rate).floor() as u64 + 1
 }
 
+/// The devices that send: streamed from the registry's `devices.csv` when one is given (only
+/// what a reading needs is kept — a million devices in tens of megabytes, issue 14), else the
+/// generated fleet's.
+fn devices(spec: &LoadSpec) -> Result<DeviceDirectory, SimError> {
+    match &spec.registry {
+        Some(paths) => DeviceDirectory::read(&paths.devices),
+        None => Ok(DeviceDirectory::of(&generate_registry(&spec.fleet)?)),
+    }
+}
+
 /// Runs a load, calling `observe` with progress about ten times a second.
 pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProgress)) -> Result<LoadReport, SimError> {
     if spec.total.is_none() && spec.duration.is_none() {
@@ -105,12 +115,12 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
             return Err(SimError::InvalidSpec(format!("rate must be a positive number, not {r}")));
         }
     }
-    let fleet = load_fleet(&spec.fleet, spec.registry.as_ref())?;
-    if fleet.devices.is_empty() {
+    let directory = devices(spec)?;
+    if directory.is_empty() {
         return Err(SimError::InvalidSpec("the fleet has no devices".into()));
     }
-    let n = fleet.devices.len();
-    let mut gen = ReadingGenerator::new(&fleet, spec.fleet.seed, now_ms(), &spec.topic_prefix, Intervals::default());
+    let n = directory.len();
+    let mut gen = NormalReadings::new(directory, spec.fleet.seed, &spec.topic_prefix);
     let target = MqttTarget {
         host: spec.host.clone(),
         port: spec.port,
@@ -159,7 +169,7 @@ pub async fn run_load_observed(spec: &LoadSpec, mut observe: impl FnMut(LoadProg
         };
         let ts = now_ms();
         for _ in 0..batch {
-            let Some(m) = gen.normal_message((sent % n as u64) as usize, ts) else { break };
+            let Some(m) = gen.message((sent % n as u64) as usize, ts) else { break };
             publisher.publish(m.topic, m.payload).await?;
             sent += 1;
         }

@@ -15,6 +15,7 @@ use std::future::Future;
 use firegrid_alerting::forward::Forwarder;
 use firegrid_alerting::store::IncidentBackend;
 use firegrid_alerting::{AlertError, DispatchStage, Engine, EngineHandle, SharedTokens, TokenSet};
+use firegrid_ingest::batch_pool::BatchPool;
 use firegrid_ingest::metrics::IngestMetrics;
 use firegrid_ingest::mqtt::acker::{self, Acker};
 use firegrid_ingest::mqtt::connection::ConnState;
@@ -323,19 +324,29 @@ fn spawn_ingest(
     };
     let prefix = s.mqtt.topic_prefix.clone();
     let sink = Arc::new(MqttWriteSink { acker: acker.clone(), prefix: prefix.clone(), metrics: core.metrics.clone() });
-    let writer =
-        Writer { store, sink, spool, retry: s.store_retry, health: core.health.clone(), metrics: core.metrics.clone() };
-    let writer = Part::spawn("writer", writer.run(batch_rx, tree.flush.clone()));
     let window = usize::from(s.mqtt.receive_maximum);
+    let flush_at_unacked = (window * usize::from(s.ingest.batch_window_percent) / 100).max(1);
+    let pool = batch_pool(s.ingest.batch_max_lines.get(), flush_at_unacked, s.ingest.pending_batches.get());
+    let writer = Writer {
+        store,
+        sink,
+        spool,
+        retry: s.store_retry,
+        health: core.health.clone(),
+        metrics: core.metrics.clone(),
+        pool: pool.clone(),
+    };
+    let writer = Part::spawn("writer", writer.run(batch_rx, tree.flush.clone()));
     let pipeline = Pipeline {
         prefix,
         limits: s.ingest.limits,
         registry: core.registry.clone(),
         batch_max_lines: s.ingest.batch_max_lines.get(),
         batch_max_age: s.ingest.batch_max_age,
-        flush_at_unacked: (window * usize::from(s.ingest.batch_window_percent) / 100).max(1),
+        flush_at_unacked,
         batch_idle: s.ingest.batch_idle,
         batches: batch_tx,
+        pool,
         store_readings: core.role.store_readings,
         readings: readings_tx,
         extra_lines: incident_rx,
@@ -344,6 +355,14 @@ fn spawn_ingest(
     };
     let pipeline = Part::spawn("pipeline", pipeline.run(messages, tree.intake.clone()));
     Ok(Ingest { writer, pipeline, retention, to_engine })
+}
+
+/// The batches the pipeline fills and the writer hands back: sized for the lines a batch holds
+/// before it is flushed — `batch_max_lines`, or fewer when the window share `flush_at_unacked`
+/// (from `receive_maximum`) comes first — and as many kept as can be in flight: the writer's
+/// queue, the batch being written and the one being filled.
+fn batch_pool(batch_max_lines: usize, flush_at_unacked: usize, pending_batches: usize) -> BatchPool {
+    BatchPool::new(batch_max_lines.min(flush_at_unacked), pending_batches + 2)
 }
 
 /// The store the writer writes to, and for the embedded store its retention timer (every minute

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::batch::Batch;
+use crate::batch_pool::BatchPool;
 use crate::lineproto::encode::encode;
 use crate::log_limit::RateLimiter;
 use crate::metrics::IngestMetrics;
@@ -59,6 +60,8 @@ pub struct Pipeline {
     pub batch_idle: Duration,
     /// To the writer (bounded: when full, intake waits).
     pub batches: mpsc::Sender<Batch>,
+    /// Empty batches, handed back by the writer once written (shared with it).
+    pub pool: BatchPool,
     /// Whether readings go into the writer's batches. `false` on an alert-only instance
     /// (`--role alert`): it stores only the engine's `fire_incident` lines, and a reading's ack
     /// waits for the engine's commit alone.
@@ -97,7 +100,7 @@ impl Pipeline {
     /// queued, flushes the last batch and closes the writer's queue.
     pub async fn run(mut self, mut rx: mpsc::Receiver<Message>, stop: CancellationToken) {
         let mut st = State {
-            batch: Batch::with_capacity(self.batch_max_lines.min(8192)),
+            batch: self.pool.take(),
             unacked: 0,
             last_message: Instant::now(),
             registry: self.registry.snapshot(),
@@ -162,7 +165,7 @@ impl Pipeline {
         if st.batch.is_empty() {
             return true;
         }
-        let full = std::mem::replace(&mut st.batch, Batch::with_capacity(self.batch_max_lines.min(8192)));
+        let full = std::mem::replace(&mut st.batch, self.pool.take());
         st.unacked = 0;
         self.batches.send(full).await.is_ok()
     }

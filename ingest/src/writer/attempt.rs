@@ -10,6 +10,7 @@ use super::health::StoreHealth;
 use super::sink::{RefusedLine, WriteSink};
 use crate::backoff::Backoff;
 use crate::batch::Batch;
+use crate::batch_pool::BatchPool;
 use crate::clock::now_ms;
 use crate::metrics::{BatchOutcome, IngestMetrics};
 use crate::store::{LineStore, WriteResult};
@@ -22,6 +23,8 @@ pub(crate) struct Target<'a, S, K> {
     pub(crate) sink: &'a K,
     pub(crate) health: &'a StoreHealth,
     pub(crate) metrics: &'a IngestMetrics,
+    /// Where a written batch's emptied buffers go back to.
+    pub(crate) pool: &'a BatchPool,
 }
 
 /// The store became unavailable during an attempt: what is left to write, and how long the
@@ -86,11 +89,13 @@ impl<S: LineStore, K: WriteSink> Target<'_, S, K> {
     }
 
     /// The store took the batch: its messages can be acknowledged.
-    async fn persisted(&self, b: Batch) {
+    async fn persisted(&self, mut b: Batch) {
         self.metrics.batch(BatchOutcome::Ok);
         self.metrics.points_written.inc_by(b.len() as u64);
         self.health.written(now_ms());
-        self.sink.persisted(b.into_acks()).await;
+        let acks = b.take_acks();
+        self.pool.give(b);
+        self.sink.persisted(acks).await;
     }
 
     /// The store refused a batch of one line for good: it is dead-lettered.
@@ -192,7 +197,8 @@ mod tests {
         let mut backoff = Backoff::new(Duration::from_millis(1), Duration::from_millis(2));
         let metrics = IngestMetrics::register(&prometheus::Registry::new()).expect("metrics");
         let health = StoreHealth::default();
-        let target = Target { store: &store, sink: &*sink, health: &health, metrics: &metrics };
+        let pool = BatchPool::new(4, 2);
+        let target = Target { store: &store, sink: &*sink, health: &health, metrics: &metrics, pool: &pool };
         let ok = target.write_in_place(batch, &mut backoff, &CancellationToken::new()).await;
         assert!(ok);
         let calls = store.calls.lock().expect("lock").clone();

@@ -20,6 +20,7 @@ use super::health::StoreHealth;
 use super::sink::WriteSink;
 use crate::backoff::Backoff;
 use crate::batch::Batch;
+use crate::batch_pool::BatchPool;
 use crate::metrics::IngestMetrics;
 use crate::store::spool::{Spool, SpoolError};
 use crate::store::LineStore;
@@ -38,6 +39,8 @@ pub struct Writer<S, K> {
     pub health: Arc<StoreHealth>,
     /// Write, batch-outcome and spool counts.
     pub metrics: IngestMetrics,
+    /// Where written batches go back to, emptied, for the ingest task to fill again.
+    pub pool: BatchPool,
 }
 
 impl<S, K> std::fmt::Debug for Writer<S, K> {
@@ -107,13 +110,15 @@ impl<S: LineStore, K: WriteSink> Writer<S, K> {
                 }
             }
         };
-        for b in remaining {
+        for mut b in remaining {
             match self.spool_batch(&b).await {
                 Spooled::Ok => {
                     self.health.spooling.store(true, Ordering::Relaxed);
                     self.health.spool_full.store(false, Ordering::Relaxed);
                     self.metrics.spool_appended_points.inc_by(b.len() as u64);
-                    self.sink.persisted(b.into_acks()).await;
+                    let acks = b.take_acks();
+                    self.pool.give(b);
+                    self.sink.persisted(acks).await;
                 }
                 Spooled::Full => {
                     self.health.spool_full.store(true, Ordering::Relaxed);
@@ -187,7 +192,7 @@ impl<S: LineStore, K: WriteSink> Writer<S, K> {
 
     /// The parts a write attempt needs, borrowed.
     fn target(&self) -> Target<'_, S, K> {
-        Target { store: &self.store, sink: &*self.sink, health: &self.health, metrics: &self.metrics }
+        Target { store: &self.store, sink: &*self.sink, health: &self.health, metrics: &self.metrics, pool: &self.pool }
     }
 
     fn spool_pending(&self) -> bool {

@@ -4,6 +4,8 @@
 //!
 //! Layout:
 //! - `model` — [`Fleet`]: ingest's registry rows, generated or read back;
+//! - `directory` — [`DeviceDirectory`]: only what a publisher needs of each device, compact, built
+//!   from a fleet or streamed from `devices.csv`;
 //! - `spec` — [`FleetSpec`]: what to generate, its defaults and checks;
 //! - `generate` — [`generate_registry`]: per county a district station, townships on a spiral,
 //!   forest teams over the forested ones;
@@ -15,6 +17,7 @@
 //!   registry writer.
 
 mod community;
+mod directory;
 pub(crate) mod divisions;
 mod files;
 mod generate;
@@ -24,6 +27,7 @@ pub(crate) mod place;
 mod spec;
 mod township;
 
+pub use directory::{DeviceDirectory, DeviceRef};
 pub use files::{paths_in, write_registry};
 pub use generate::{generate_registry, load_fleet};
 pub use model::Fleet;

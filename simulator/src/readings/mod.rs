@@ -3,8 +3,9 @@
 //! clock is plain epoch milliseconds handed in; the same seed and start give the same message
 //! sequence.
 //!
-//! Layout: this file is the merge; `normal` is a quiet device's noise model and reporting
-//! intervals; [`payload`] encodes the wire payloads of DESIGN §2.
+//! Layout: this file is [`NormalReadings`] (any device's next normal reading, what the load
+//! generator publishes) and the merge; `normal` is a quiet device's noise model, its 24-byte
+//! state and the reporting intervals; [`payload`] encodes the wire payloads of DESIGN §2.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -16,19 +17,80 @@ pub mod payload;
 
 pub use normal::Intervals;
 
-use crate::fleet::Fleet;
+use crate::fleet::{DeviceDirectory, Fleet};
 use crate::readings::normal::{normal_values, phase, DeviceState};
 use crate::readings::payload::encode;
 use crate::scenario::schedule::{Injection, Message, ScheduledReading};
+
+/// A fleet's normal readings one device at a time, in any order (the load generator's source,
+/// and what [`ReadingGenerator`] schedules): the compact directory, each device's compact state
+/// and the run's seed and topic prefix.
+#[derive(Debug)]
+pub struct NormalReadings {
+    seed: u64,
+    prefix: String,
+    directory: DeviceDirectory,
+    devices: Vec<DeviceState>,
+}
+
+impl NormalReadings {
+    /// The readings of the devices of `directory` in a run seeded `seed`, under `prefix`.
+    pub fn new(directory: DeviceDirectory, seed: u64, prefix: &str) -> NormalReadings {
+        let devices = directory.iter().map(|d| DeviceState::new(&d, seed)).collect();
+        NormalReadings { seed, prefix: prefix.to_owned(), directory, devices }
+    }
+
+    /// Number of devices.
+    pub fn device_count(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// A normal reading of device `i` at `ts_ms`, advancing its counters; `None` when there
+    /// is no device `i`.
+    pub fn message(&mut self, i: usize, ts_ms: i64) -> Option<Message> {
+        let dev = self.directory.get(i)?;
+        let d = self.devices.get_mut(i)?;
+        d.seq += 1;
+        let values = normal_values(&dev, self.seed, d, ts_ms);
+        Some(Message {
+            at_ms: ts_ms,
+            topic: dev.topic(&self.prefix),
+            payload: encode(ts_ms, d.seq, Status::Normal, &values),
+            device: Some(i),
+        })
+    }
+
+    /// A scenario's reading with the device's next `seq`; `None` for an unknown device.
+    fn scheduled(&mut self, r: ScheduledReading) -> Option<Message> {
+        let dev = self.directory.get(r.device)?;
+        let d = self.devices.get_mut(r.device)?;
+        d.seq += 1;
+        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
+        Some(Message { at_ms: r.at_ms, topic: dev.topic(&self.prefix), payload, device: Some(r.device) })
+    }
+
+    /// When device `i`'s next normal reading after one due `at` is due: `interval` with ±2 %
+    /// jitter drawn from its stream.
+    fn next_at(&mut self, i: usize, at: i64, interval: i64) -> Option<i64> {
+        let dev = self.directory.get(i)?;
+        let d = self.devices.get_mut(i)?;
+        let (mut rng, _) = d.resume(&dev, self.seed);
+        let jitter = (interval as f64 * rng.range(-0.02, 0.02)) as i64;
+        d.save(&rng);
+        Some(at + (interval + jitter).max(1))
+    }
+}
 
 /// Generates a fleet's readings in time order.
 #[derive(Debug)]
 pub struct ReadingGenerator {
     intervals: Intervals,
-    devices: Vec<DeviceState>,
+    readings: NormalReadings,
     normal: BinaryHeap<Reverse<(i64, usize)>>,
     injected: BinaryHeap<Reverse<(i64, u64)>>,
     pending: HashMap<u64, Pending>,
+    /// Silenced devices (no normal readings) in these [from, until) windows.
+    silences: HashMap<usize, Vec<(i64, i64)>>,
     order: u64,
 }
 
@@ -41,19 +103,27 @@ enum Pending {
 impl ReadingGenerator {
     /// A generator for `fleet` whose first readings fall in the first interval after `start_ms`.
     pub fn new(fleet: &Fleet, seed: u64, start_ms: i64, prefix: &str, intervals: Intervals) -> ReadingGenerator {
-        let mut devices = Vec::with_capacity(fleet.devices.len());
-        let mut normal = BinaryHeap::with_capacity(fleet.devices.len());
-        for (i, d) in fleet.devices.iter().enumerate() {
-            devices.push(DeviceState::new(d, seed, prefix));
-            let first = start_ms + phase(intervals.of(d.kind), seed, &d.device_id);
+        let directory = DeviceDirectory::of(fleet);
+        let readings = NormalReadings::new(directory, seed, prefix);
+        let mut normal = BinaryHeap::with_capacity(readings.device_count());
+        for (i, d) in readings.directory.iter().enumerate() {
+            let first = start_ms + phase(intervals.of(d.kind), seed, d.device_id);
             normal.push(Reverse((first, i)));
         }
-        ReadingGenerator { intervals, devices, normal, injected: BinaryHeap::new(), pending: HashMap::new(), order: 0 }
+        ReadingGenerator {
+            intervals,
+            readings,
+            normal,
+            injected: BinaryHeap::new(),
+            pending: HashMap::new(),
+            silences: HashMap::new(),
+            order: 0,
+        }
     }
 
     /// Number of devices.
     pub fn device_count(&self) -> usize {
-        self.devices.len()
+        self.readings.device_count()
     }
 
     /// Adds a scenario's readings, raw messages and silences.
@@ -65,8 +135,8 @@ impl ReadingGenerator {
             self.push(m.at_ms, Pending::Raw(m.clone()));
         }
         for s in &injection.silences {
-            if let Some(d) = self.devices.get_mut(s.device) {
-                d.silences.push((s.from_ms, s.until_ms));
+            if s.device < self.device_count() {
+                self.silences.entry(s.device).or_default().push((s.from_ms, s.until_ms));
             }
         }
     }
@@ -99,47 +169,34 @@ impl ReadingGenerator {
                 let Reverse((_, key)) = self.injected.pop()?;
                 match self.pending.remove(&key)? {
                     Pending::Raw(m) => return Some(m),
-                    Pending::Reading(r) => match self.scheduled(r) {
+                    Pending::Reading(r) => match self.readings.scheduled(r) {
                         Some(m) => return Some(m),
                         None => continue,
                     },
                 }
             }
             let Reverse((at, i)) = self.normal.pop()?;
-            let device = self.devices.get_mut(i)?;
-            let interval = self.intervals.of(device.kind);
-            let jitter = (interval as f64 * device.rng.range(-0.02, 0.02)) as i64;
-            let silenced = device.silenced(at);
-            self.normal.push(Reverse((at + (interval + jitter).max(1), i)));
-            if silenced {
+            let interval = self.intervals.of(self.readings.directory.get(i)?.kind);
+            let next = self.readings.next_at(i, at, interval)?;
+            self.normal.push(Reverse((next, i)));
+            if self.silenced(i, at) {
                 continue;
             }
-            if let Some(m) = self.normal_message(i, at) {
+            if let Some(m) = self.readings.message(i, at) {
                 return Some(m);
             }
         }
     }
 
-    /// A scenario's reading with the device's next `seq`; `None` for an unknown device.
-    fn scheduled(&mut self, r: ScheduledReading) -> Option<Message> {
-        let d = self.devices.get_mut(r.device)?;
-        d.seq += 1;
-        let payload = encode(r.at_ms, d.seq, r.status, &r.values);
-        Some(Message { at_ms: r.at_ms, topic: d.topic.clone(), payload, device: Some(r.device) })
+    /// Whether device `i`'s normal reading due at `at_ms` is held back by a scenario.
+    fn silenced(&self, i: usize, at_ms: i64) -> bool {
+        self.silences.get(&i).is_some_and(|w| w.iter().any(|&(from, until)| at_ms >= from && at_ms < until))
     }
 
-    /// A normal reading of device `i` at `ts_ms`, advancing its counters (the load generator
-    /// uses this directly); `None` when there is no device `i`.
+    /// A normal reading of device `i` at `ts_ms`, advancing its counters; `None` when there is
+    /// no device `i`.
     pub fn normal_message(&mut self, i: usize, ts_ms: i64) -> Option<Message> {
-        let d = self.devices.get_mut(i)?;
-        d.seq += 1;
-        let values = normal_values(d, ts_ms);
-        Some(Message {
-            at_ms: ts_ms,
-            topic: d.topic.clone(),
-            payload: encode(ts_ms, d.seq, Status::Normal, &values),
-            device: Some(i),
-        })
+        self.readings.message(i, ts_ms)
     }
 }
 
@@ -213,6 +270,19 @@ mod tests {
             assert_eq!((t.county, t.township, t.kind, t.device_id), (&*d.county, &*d.township, d.kind, &*d.device_id));
             check_normal(d.kind, m);
         }
+    }
+
+    #[test]
+    fn a_device_costs_the_readings_two_dozen_bytes_of_state() {
+        // The load generator keeps this per device, a million of them (issue 14): the old state
+        // with its ChaCha stream, topic and baselines was over 400 bytes.
+        assert!(std::mem::size_of::<DeviceState>() <= 24, "{}", std::mem::size_of::<DeviceState>());
+        let f = fleet();
+        let mut r = NormalReadings::new(DeviceDirectory::of(&f), 4, "p");
+        let first = r.message(7, START).expect("a device");
+        let again = NormalReadings::new(DeviceDirectory::of(&f), 4, "p").message(7, START).expect("a device");
+        assert_eq!(first, again, "a reading is a function of the seed, the device and its count");
+        assert_ne!(r.message(7, START), Some(first), "the next reading moves on");
     }
 
     #[test]

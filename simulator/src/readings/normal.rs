@@ -3,9 +3,9 @@
 //! electrical monitors with leakage current and warm cables under a daily load, forest cameras
 //! that see the day's warmth and no hotspot. Pure: the clock is plain epoch milliseconds.
 
-use firegrid_ingest::wire::topic::reading_topic;
-use firegrid_ingest::{Device, Kind, SiteType};
+use firegrid_ingest::{Kind, SiteType};
 
+use crate::fleet::DeviceRef;
 use crate::readings::payload::{round, ElectricalValues, ForestIrValues, SmokeValues, WireValues};
 use crate::rng::SimRng;
 
@@ -48,55 +48,73 @@ impl Intervals {
     }
 }
 
-/// Per-device state: counters and the baselines its noise moves around.
-#[derive(Debug)]
+/// Per-device state between readings, 24 bytes: the counter, the draining battery and how far
+/// its random stream has gone. The rest — the baselines its noise moves around — is the first
+/// draws of that stream, drawn again ([`Baselines::derive`]) for each reading rather than kept,
+/// so a million devices fit in tens of megabytes (issue 14).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct DeviceState {
-    pub(super) kind: Kind,
-    pub(super) topic: String,
     pub(super) seq: u64,
-    pub(super) rng: SimRng,
     battery: f64,
+    /// Words of the device's stream drawn so far ([`SimRng::position`]).
+    position: u64,
+}
+
+/// A device's baselines: fixed for a seed and device, derived from the first draws of its stream.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Baselines {
     base_temp: f64,
     base_obscuration: f64,
     base_residual: f64,
-    cable_base: Vec<f64>,
+    cables: [f64; 4],
+    channels: usize,
     base_current: f64,
-    /// Silenced (no normal readings) in these [from, until) windows.
-    pub(super) silences: Vec<(i64, i64)>,
 }
 
-impl DeviceState {
-    /// The state of device `d` of a run seeded `seed`, publishing under `prefix`.
-    pub(super) fn new(d: &Device, seed: u64, prefix: &str) -> DeviceState {
-        let mut rng = SimRng::derive(seed, &d.device_id);
+impl Baselines {
+    /// The device's stream from its start, its baselines and its first `seq` and battery, the
+    /// stream left just after them.
+    fn derive(d: &DeviceRef<'_>, seed: u64) -> (SimRng, Baselines, u64, f64) {
+        let mut rng = SimRng::derive(seed, d.device_id);
         let channels = match d.site_type {
             SiteType::SmallVenue => rng.int(1, 2),
             SiteType::Rental => 3,
             _ => 4,
-        };
+        } as usize;
         let indoor = d.kind != Kind::ForestIr;
-        DeviceState {
-            kind: d.kind,
-            topic: reading_topic(prefix, &d.county, &d.township, d.kind, &d.device_id),
-            seq: rng.below(1_000),
-            battery: rng.range(55.0, 100.0),
-            base_temp: if indoor { rng.range(19.0, 27.0) } else { rng.range(12.0, 22.0) },
-            base_obscuration: rng.range(0.015, 0.04),
-            base_residual: rng.range(12.0, 80.0),
-            cable_base: (0..channels).map(|_| rng.range(27.0, 36.0)).collect(),
-            base_current: if d.site_type == SiteType::SmallVenue {
-                rng.range(3.0, 25.0)
-            } else {
-                rng.range(10.0, 60.0)
-            },
-            rng,
-            silences: Vec::new(),
+        let seq = rng.below(1_000);
+        let battery = rng.range(55.0, 100.0);
+        let base_temp = if indoor { rng.range(19.0, 27.0) } else { rng.range(12.0, 22.0) };
+        let base_obscuration = rng.range(0.015, 0.04);
+        let base_residual = rng.range(12.0, 80.0);
+        let mut cables = [0.0; 4];
+        for c in cables.iter_mut().take(channels) {
+            *c = rng.range(27.0, 36.0);
         }
+        let base_current =
+            if d.site_type == SiteType::SmallVenue { rng.range(3.0, 25.0) } else { rng.range(10.0, 60.0) };
+        let b = Baselines { base_temp, base_obscuration, base_residual, cables, channels, base_current };
+        (rng, b, seq, battery)
+    }
+}
+
+impl DeviceState {
+    /// The state of device `d` of a run seeded `seed`, before its first reading.
+    pub(super) fn new(d: &DeviceRef<'_>, seed: u64) -> DeviceState {
+        let (rng, _, seq, battery) = Baselines::derive(d, seed);
+        DeviceState { seq, battery, position: rng.position() }
     }
 
-    /// Whether a normal reading due at `at_ms` is held back by a scenario.
-    pub(super) fn silenced(&self, at_ms: i64) -> bool {
-        self.silences.iter().any(|&(from, until)| at_ms >= from && at_ms < until)
+    /// The device's stream where it left off, and its baselines.
+    pub(super) fn resume(&self, d: &DeviceRef<'_>, seed: u64) -> (SimRng, Baselines) {
+        let (mut rng, b, _, _) = Baselines::derive(d, seed);
+        rng.resume(self.position);
+        (rng, b)
+    }
+
+    /// Keeps where the stream is for the next reading.
+    pub(super) fn save(&mut self, rng: &SimRng) {
+        self.position = rng.position();
     }
 }
 
@@ -112,41 +130,50 @@ fn diurnal(ts_ms: i64) -> f64 {
     ((hour - 9.0) / 24.0 * std::f64::consts::TAU).sin()
 }
 
-/// The values of a normal reading of `d` at `ts_ms`, advancing its noise and battery.
-pub(super) fn normal_values(d: &mut DeviceState, ts_ms: i64) -> WireValues {
-    let rng = &mut d.rng;
-    match d.kind {
+/// The values of a normal reading of device `dev` (state `d`) at `ts_ms`, advancing its noise
+/// and battery.
+pub(super) fn normal_values(dev: &DeviceRef<'_>, seed: u64, d: &mut DeviceState, ts_ms: i64) -> WireValues {
+    let (mut rng, b) = d.resume(dev, seed);
+    let values = draw_values(dev.kind, &b, &mut d.battery, &mut rng, ts_ms);
+    d.save(&rng);
+    values
+}
+
+/// The values of a reading of a `kind` device with baselines `b`, drawn from `rng`.
+fn draw_values(kind: Kind, b: &Baselines, battery: &mut f64, rng: &mut SimRng, ts_ms: i64) -> WireValues {
+    match kind {
         Kind::Smoke => {
-            d.battery = (d.battery - rng.range(0.0005, 0.01)).max(20.0);
+            *battery = (*battery - rng.range(0.0005, 0.01)).max(20.0);
             WireValues::Smoke(SmokeValues {
-                obscuration_db_m: round((d.base_obscuration + rng.normal(0.0, 0.004)).clamp(0.01, 0.05), 3),
+                obscuration_db_m: round((b.base_obscuration + rng.normal(0.0, 0.004)).clamp(0.01, 0.05), 3),
                 temperature_c: Some(round(
-                    (d.base_temp + 1.5 * diurnal(ts_ms) + rng.normal(0.0, 0.3)).clamp(18.0, 30.0),
+                    (b.base_temp + 1.5 * diurnal(ts_ms) + rng.normal(0.0, 0.3)).clamp(18.0, 30.0),
                     1,
                 )),
                 alarm: None,
-                battery_pct: Some(d.battery.round()),
+                battery_pct: Some(battery.round()),
                 tamper: None,
                 silenced: None,
             })
         }
         Kind::Electrical => {
             let load = 0.75 + 0.25 * diurnal(ts_ms) + rng.normal(0.0, 0.05);
-            let cable_temp_c = d
-                .cable_base
+            let cable_temp_c = b
+                .cables
                 .iter()
+                .take(b.channels)
                 .map(|b| round((b + 4.0 * (load - 0.75) + rng.normal(0.0, 0.4)).clamp(25.0, 45.0), 1))
                 .collect();
             WireValues::Electrical(ElectricalValues {
-                residual_current_ma: round((d.base_residual + rng.normal(0.0, 5.0)).clamp(10.0, 120.0), 1),
+                residual_current_ma: round((b.base_residual + rng.normal(0.0, 5.0)).clamp(10.0, 120.0), 1),
                 cable_temp_c,
-                current_a: Some(round((d.base_current * load).max(0.1), 2)),
+                current_a: Some(round((b.base_current * load).max(0.1), 2)),
                 voltage_v: Some(round(rng.normal(220.0, 2.5).clamp(205.0, 235.0), 1)),
                 arc_fault: None,
             })
         }
         Kind::ForestIr => {
-            let ambient = d.base_temp + 5.0 * diurnal(ts_ms) + rng.normal(0.0, 0.3);
+            let ambient = b.base_temp + 5.0 * diurnal(ts_ms) + rng.normal(0.0, 0.3);
             WireValues::ForestIr(ForestIrValues {
                 max_temp_c: round(ambient + rng.range(2.0, 9.0), 1),
                 hotspot_px: 0,
