@@ -24,6 +24,7 @@ pub mod event_loop;
 pub mod message;
 pub mod options;
 pub(crate) mod outbound;
+pub(crate) mod overflow;
 pub mod route;
 pub mod sequencer;
 pub mod tls;
