@@ -61,7 +61,7 @@ pub struct MqttConfig {
     /// "Memory"). Holding them lets it keep polling the connection, so acks and keep-alive pings
     /// flow; only when this many are held does it stop reading until one leaves (counted in
     /// `firegrid_mqtt_overflow_full_total`, logged `mqtt_overflow_full`). Each held message costs
-    /// its topic and payload plus about 100 bytes. 1 to 10,000,000.
+    /// its topic and payload plus about 150 bytes. 1 to 10,000,000.
     pub overflow_max_messages: u32,
     /// How long the broker keeps the session (and queues messages) while firegrid is away.
     #[serde(deserialize_with = "crate::config::duration::seconds")]

@@ -237,7 +237,7 @@ impl Edge {
         let msg = Message { topic: p.topic, payload: p.payload, ack, received_at_ms: now_ms() };
         let to_control = self.control.as_ref().filter(|c| c.matches(&msg.topic));
         let (queue, tx) = to_control.map_or((READINGS, &self.readings), |c| (CONTROL, &c.tx));
-        match self.held[queue].offer(msg, p.qos0, |m| tx.try_send(m)) {
+        match self.held[queue].offer(msg, p.qos0, tx) {
             Placed::Queued => {}
             Placed::Held => {
                 // Only a broker sending past its window gets here.

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{self, error::TrySendError};
 
 /// Where a message offered to a destination went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,14 +45,9 @@ impl<T> Overflow<T> {
         Overflow { items: VecDeque::new(), max: max.max(1), high_water: 0 }
     }
 
-    /// Offers one message: straight to `try_send` when nothing is held, else behind what is
-    /// held. `qos0` messages are never held.
-    pub(crate) fn offer(
-        &mut self,
-        item: T,
-        qos0: bool,
-        try_send: impl FnOnce(T) -> Result<(), TrySendError<T>>,
-    ) -> Placed {
+    /// Offers one message: straight into `tx` when nothing is held, else behind what is held.
+    /// `qos0` messages are never held.
+    pub(crate) fn offer(&mut self, item: T, qos0: bool, tx: &mpsc::Sender<T>) -> Placed {
         if !self.items.is_empty() {
             if qos0 {
                 return Placed::DroppedQos0;
@@ -60,7 +55,7 @@ impl<T> Overflow<T> {
             self.hold(item);
             return Placed::Held;
         }
-        match try_send(item) {
+        match tx.try_send(item) {
             Ok(()) => Placed::Queued,
             Err(TrySendError::Full(_)) if qos0 => Placed::DroppedQos0,
             Err(TrySendError::Full(item)) => {
