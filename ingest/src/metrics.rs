@@ -72,6 +72,8 @@ pub struct IngestMetrics {
     pub(crate) overflow_high_water: IntGaugeVec,
     /// Times an overflow reached `mqtt.overflow_max_messages` and the event loop stopped reading.
     pub(crate) overflow_full: IntCounterVec,
+    /// Keep-alive pings forgiven: unanswered half a keep-alive on while messages kept arriving.
+    pub(crate) late_pingresp: IntCounter,
     /// Dead letters published.
     pub(crate) deadletters: IntCounter,
     /// Dead letters of QoS 0 messages dropped because their bounded queue was full.
@@ -170,6 +172,10 @@ impl IngestMetrics {
                 ),
                 &["queue"],
             )?,
+            late_pingresp: IntCounter::new(
+                "firegrid_mqtt_late_pingresp_total",
+                "Keep-alive pings still unanswered half a keep-alive later while messages kept arriving (the answer queued behind them): the connection was kept",
+            )?,
             overflow_full: IntCounterVec::new(
                 Opts::new(
                     "firegrid_mqtt_overflow_full_total",
@@ -225,6 +231,7 @@ impl IngestMetrics {
         registry.register(Box::new(m.overflow.clone()))?;
         registry.register(Box::new(m.overflow_high_water.clone()))?;
         registry.register(Box::new(m.overflow_full.clone()))?;
+        registry.register(Box::new(m.late_pingresp.clone()))?;
         registry.register(Box::new(m.deadletters.clone()))?;
         registry.register(Box::new(m.deadletters_dropped.clone()))?;
         registry.register(Box::new(m.qos0_dropped.clone()))?;

@@ -23,12 +23,14 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client::{Arrival, Client, Connection, Event, PollError};
 use super::connection::ConnState;
+use super::keepalive::PingWatch;
 use super::message::Message;
 use super::overflow::{Overflow, Placed};
 use super::route::ControlRoute;
@@ -82,6 +84,7 @@ impl EventLoopTask {
             metrics,
             held,
             stalled: None,
+            ping: PingWatch::default(),
             logs: RateLimiter::new(10_000),
             last_error_log: 0,
         };
@@ -94,10 +97,15 @@ const READINGS: usize = 0;
 /// The control route's.
 const CONTROL: usize = 1;
 
-/// One poll of the event loop, owning it so the future can live across loop turns.
-async fn poll_owned(mut eventloop: Connection) -> (Connection, Result<Event, PollError>) {
+/// One poll of the event loop, owning it so the future can live across loop turns; first, from
+/// `forgive_from` on, an unanswered ping is forgiven ([`super::keepalive`]; true in the output).
+async fn poll_owned(
+    mut eventloop: Connection,
+    forgive_from: Option<Instant>,
+) -> (Connection, bool, Result<Event, PollError>) {
+    let forgiven = forgive_from.is_some_and(|t| Instant::now() >= t) && eventloop.forgive_late_pingresp();
     let event = eventloop.poll().await;
-    (eventloop, event)
+    (eventloop, forgiven, event)
 }
 
 /// Room in `tx` (an owned permit: the handler then borrows the task mutably), or never when
@@ -122,6 +130,8 @@ struct Edge {
     held: [Overflow<Message>; 2],
     /// The queue whose overflow is at its bound (reading stopped), if any.
     stalled: Option<usize>,
+    /// Whether an unanswered ping is only queued behind arriving messages.
+    ping: PingWatch,
     logs: RateLimiter,
     last_error_log: i64,
 }
@@ -130,7 +140,7 @@ impl Edge {
     async fn run(&mut self, eventloop: Connection, stop: CancellationToken) {
         let mut backoff = Backoff::new(self.settings.reconnect_min, self.settings.reconnect_max);
         let filters = self.filters();
-        let polling = poll_owned(eventloop);
+        let polling = poll_owned(eventloop, None);
         tokio::pin!(polling);
         loop {
             let reading = self.check_bound();
@@ -139,8 +149,9 @@ impl Edge {
             let control_tx = self.control.as_ref().filter(|_| !self.held[CONTROL].is_empty()).map(|c| c.tx.clone());
             let (has_readings, has_control) = (readings_tx.is_some(), control_tx.is_some());
             tokio::select! {
-                (eventloop, event) = &mut polling, if reading => {
-                    polling.set(poll_owned(eventloop));
+                (eventloop, forgiven, event) = &mut polling, if reading => {
+                    self.watch(forgiven, &event);
+                    polling.set(poll_owned(eventloop, self.ping.forgive_from(self.settings.keep_alive)));
                     if !self.handle(event, &filters, &mut backoff, &stop).await {
                         break;
                     }
@@ -176,7 +187,7 @@ impl Edge {
             Ok(Event::ServerDisconnect(reason)) => {
                 tracing::warn!(event = "mqtt_server_disconnect", reason = %reason);
             }
-            Ok(Event::Other) => {}
+            Ok(Event::PingSent | Event::Incoming | Event::Other) => {}
             Err(e) => {
                 self.state.connected.store(false, Ordering::Release);
                 self.metrics.mqtt_connected.set(0);
@@ -196,6 +207,19 @@ impl Edge {
             }
         }
         true
+    }
+
+    /// Follows pings and what is read after them ([`super::keepalive`]); counts a forgiven ping.
+    fn watch(&mut self, forgiven: bool, event: &Result<Event, PollError>) {
+        if forgiven {
+            self.metrics.late_pingresp.inc();
+        }
+        match event {
+            Ok(Event::PingSent) => self.ping.ping_sent(Instant::now()),
+            Ok(Event::Publish(_) | Event::Incoming | Event::ServerDisconnect(_)) => self.ping.packet_read(),
+            Ok(Event::ConnAck { .. }) | Err(_) => self.ping.connected(),
+            Ok(Event::Disconnected | Event::Other) => {}
+        }
     }
 
     /// The reading and control filters. Retained messages are never replayed (MQTT 5 retain

@@ -15,8 +15,9 @@
 //!
 //! - [`client`]: one client and event loop over MQTT 5 and 3.1.1 (`mqtt.protocol`);
 //! - [`options`]: the client options and connection, with [`tls`] for `mqtts://`;
-//! - [`event_loop`]: the task that owns the event loop, with [`message`], [`connection`] and the
-//!   ordered [`overflow`] of a full queue;
+//! - [`event_loop`]: the task that owns the event loop, with [`message`], [`connection`], the
+//!   ordered [`overflow`] of a full queue and [`keepalive`] (a ping answered late behind a
+//!   backlog is not a dead connection);
 //! - [`route`]: control topics to their own queue;
 //! - [`sequencer`]: the in-order ack sequencer every QoS 1 message joins on arrival;
 //! - [`acker`]: the handle for acks, dead letters and publishes, drained by `outbound`.
@@ -25,6 +26,7 @@ pub mod acker;
 pub mod client;
 pub mod connection;
 pub mod event_loop;
+pub(crate) mod keepalive;
 pub mod message;
 pub mod options;
 pub(crate) mod outbound;
