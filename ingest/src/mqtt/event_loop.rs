@@ -15,6 +15,8 @@
 //! as the poll), and reading stops only when an overflow holds `mqtt.overflow_max_messages`
 //! (counted in `firegrid_mqtt_overflow_full_total`, logged `mqtt_overflow_full`) — until one
 //! leaves. QoS 0 messages that cannot go straight into their queue are dropped and counted.
+//! Reading at the store's pace, a PINGRESP can still sit behind more than a keep-alive of
+//! messages; one that is late while messages keep arriving is forgiven ([`super::keepalive`]).
 //!
 //! The poll future is kept across loop turns and never dropped half-way (it owns the
 //! `EventLoop` and hands it back): rumqttc's `poll` is not cancel-safe once it has taken a
