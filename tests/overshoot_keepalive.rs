@@ -94,8 +94,10 @@ async fn a_broker_sending_past_the_window_while_the_store_hangs_keeps_the_connec
     const PER_DEVICE: u64 = 200;
     tokio::time::timeout(Duration::from_secs(120), async {
         let d = Drain::start(100, |c| {
-            // A small window, and so a small reading queue.
+            // A small window, and so a small reading queue; an overflow that holds what the broker
+            // sent past it.
             c.mqtt.receive_maximum = 100;
+            c.mqtt.overflow_max_messages = 50_000;
             // A write waits for the hung store instead of going to the spool: the pipeline stands still.
             c.store.influxdb.timeout_ms = 60_000;
         })
