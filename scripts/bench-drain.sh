@@ -5,7 +5,9 @@
 # ratio, firegrid's peak RSS (and its anonymous and file-backed parts) and its CPU time per reading, then where the drain's time went: per
 # firegrid thread its CPU and its wait for a CPU (run queue, from /proc/PID/task/*/schedstat: on a
 # shared machine a thread ready to run waits there), the writer's time in store writes, and the CPU
-# mosquitto and VictoriaMetrics used meanwhile. Loopback only; stops everything it started.
+# mosquitto and VictoriaMetrics used meanwhile, and the MQTT connection's story (connections, redeliveries, stale
+# acks, the event loop's overflow: its high-water mark and how often it was full). Loopback only; stops everything it
+# started.
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
 #   env:   FIREGRID_BIN (default target/release/firegrid, built first); FIREGRID_CONFIG (default
 #          deploy/firegrid.toml: an older binary needs its own tree's file); REGISTRY_DIR=dir (a registry from
@@ -86,6 +88,13 @@ threads=$(sched_by_thread "$fg")
 read -r fg_cpu fg_wait < <(sched_ms "$fg")
 writes=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk '/^firegrid_write_seconds_sum/ {s=$2} /^firegrid_write_seconds_count/ {n=$2} END {printf "%.2f s in %d writes", s, n}')
 read -r vm_cpu1 _ < <(sched_ms "$vm_pid"); read -r mq_cpu1 _ < <(sched_ms "$mqtt_pid")
+# The connection's story: reconnections, redeliveries (received beyond N) and the event loop's overflow.
+mqtt=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk -v n="$N" '
+    /^firegrid_mqtt_connections_total / {c=$2} /^firegrid_messages_received_total/ {r+=$2}
+    /^firegrid_mqtt_stale_acks_total / {s=$2} /^firegrid_ingest_queue_full_total / {q=$2}
+    /^firegrid_mqtt_overflow_high_water_messages\{queue="readings"\}/ {h=$2}
+    /^firegrid_mqtt_overflow_full_total\{queue="readings"\}/ {f=$2}
+    END {printf "%d connection(s); %d messages received for %d published (%d redelivered), %d stale acks; queue full %d times, overflow high water %d, overflow full %d times", c, r, n, r-n, s, q, h, f}')
 kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
@@ -94,5 +103,6 @@ echo "                 peak RSS by kind (sampled every 50 ms): anonymous (heap, 
 echo "                 ready after $(python3 -c "print(round(${ready:-$t0}-$t0,2))") s; from ready: $(python3 -c "print(round($N/($t1-${ready:-$t0})))") readings/s"
 echo "where the time went (wall $(python3 -c "print(round($t1-$t0,2))") s): firegrid's live threads CPU $(python3 -c "print(round($fg_cpu/1000,2))") s, waiting for a CPU $(python3 -c "print(round($fg_wait/1000,2))") s; store writes $writes"
 echo "$threads"
+echo "    MQTT: $mqtt"
 echo "    meanwhile mosquitto CPU $(python3 -c "print(round(($mq_cpu1-$mq_cpu0)/1000,2))") s, VictoriaMetrics CPU $(python3 -c "print(round(($vm_cpu1-$vm_cpu0)/1000,2))") s"
 echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); load average $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -168,15 +168,19 @@ async fn a_full_spool_stops_acks_and_the_broker_holds_the_backlog_until_the_stor
     // mosquitto 2.0.11 sends past an MQTT 5 client's Receive Maximum once it acks in order (each
     // PUBACK of the oldest message in flight releases up to a window more; docs/guarantees.md
     // "Memory"), so what bounds the messages firegrid holds is its own queues: the ingest queue
-    // (window + 64), the one message the event loop waits to queue, and the batches (the one being
-    // built, `pending_batches` queued, the one the writer holds), each flushed at half the window.
+    // (window + 64), the event loop's overflow (`mqtt.overflow_max_messages`, where it stops
+    // reading), and the batches (the one being built, `pending_batches` queued, the one the writer
+    // holds), each flushed at half the window.
     const WINDOW: u16 = 500;
+    const OVERFLOW: u32 = 1000;
     const PENDING_BATCHES: usize = 4;
-    const HELD_AT_MOST: usize = WINDOW as usize + 64 + 1 + (PENDING_BATCHES + 2) * (WINDOW as usize / 2);
+    const HELD_AT_MOST: usize =
+        WINDOW as usize + 64 + OVERFLOW as usize + (PENDING_BATCHES + 2) * (WINDOW as usize / 2);
     tokio::time::timeout(Duration::from_secs(300), async {
         let mut s = Setup::new(400).await?;
         let config = s.config_with(1 << 20, |c| {
             c.mqtt.receive_maximum = WINDOW;
+            c.mqtt.overflow_max_messages = OVERFLOW;
             c.ingest.pending_batches = PENDING_BATCHES;
             c.ingest.batch_window_percent = 50;
         })?;

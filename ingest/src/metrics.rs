@@ -1,7 +1,7 @@
 //! Ingest metrics (names are contract, DESIGN §7). Labels come only from fixed sets
 //! ([`Kind`], [`Reason`], batch outcomes); never a device id.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use crate::model::kind::Kind;
 use crate::store::influx::WireCounters;
@@ -33,6 +33,9 @@ impl BatchOutcome {
     }
 }
 
+/// The `queue` label values of the overflow metrics: the reading queue and the control route.
+pub(crate) const OVERFLOW_QUEUES: [&str; 2] = ["readings", "control"];
+
 /// Every ingest metric, registered once per process.
 #[derive(Debug, Clone)]
 pub struct IngestMetrics {
@@ -61,8 +64,16 @@ pub struct IngestMetrics {
     pub(crate) mqtt_connections: IntCounter,
     /// Acks not sent because their message came on an earlier connection (the broker redelivers it).
     pub(crate) stale_acks: IntCounter,
-    /// Times the ingest queue was full and the event loop had to wait.
+    /// QoS 1 messages that found their queue full and went to the event loop's overflow.
     pub(crate) ingest_queue_full: IntCounter,
+    /// Messages held in the event loop's overflow, by `queue` (`readings`, `control`).
+    pub(crate) overflow: IntGaugeVec,
+    /// The most messages held in an overflow at once since start, by `queue`.
+    pub(crate) overflow_high_water: IntGaugeVec,
+    /// Times an overflow reached `mqtt.overflow_max_messages` and the event loop stopped reading.
+    pub(crate) overflow_full: IntCounterVec,
+    /// Keep-alive pings forgiven: unanswered half a keep-alive on while messages kept arriving.
+    pub(crate) late_pingresp: IntCounter,
     /// Dead letters published.
     pub(crate) deadletters: IntCounter,
     /// Dead letters of QoS 0 messages dropped because their bounded queue was full.
@@ -90,6 +101,11 @@ impl IngestMetrics {
         }
         for o in BatchOutcome::ALL {
             m.batches.with_label_values(&[o.as_str()]);
+        }
+        for q in OVERFLOW_QUEUES {
+            m.overflow.with_label_values(&[q]);
+            m.overflow_high_water.with_label_values(&[q]);
+            m.overflow_full.with_label_values(&[q]);
         }
         Ok(m)
     }
@@ -143,7 +159,29 @@ impl IngestMetrics {
             )?,
             ingest_queue_full: IntCounter::new(
                 "firegrid_ingest_queue_full_total",
-                "Times the ingest queue was full and the MQTT event loop waited",
+                "QoS 1 messages that found their queue full and were held in the MQTT event loop's overflow",
+            )?,
+            overflow: IntGaugeVec::new(
+                Opts::new("firegrid_mqtt_overflow_messages", "Messages held in the MQTT event loop's overflow, by queue"),
+                &["queue"],
+            )?,
+            overflow_high_water: IntGaugeVec::new(
+                Opts::new(
+                    "firegrid_mqtt_overflow_high_water_messages",
+                    "The most messages held in the MQTT event loop's overflow at once since start, by queue",
+                ),
+                &["queue"],
+            )?,
+            late_pingresp: IntCounter::new(
+                "firegrid_mqtt_late_pingresp_total",
+                "Keep-alive pings still unanswered half a keep-alive later while messages kept arriving (the answer queued behind them): the connection was kept",
+            )?,
+            overflow_full: IntCounterVec::new(
+                Opts::new(
+                    "firegrid_mqtt_overflow_full_total",
+                    "Times the overflow reached mqtt.overflow_max_messages and the event loop stopped reading the broker",
+                ),
+                &["queue"],
             )?,
             deadletters: IntCounter::new("firegrid_deadletters_published_total", "Dead letters published")?,
             deadletters_dropped: IntCounter::new(
@@ -190,6 +228,10 @@ impl IngestMetrics {
         registry.register(Box::new(m.mqtt_connections.clone()))?;
         registry.register(Box::new(m.stale_acks.clone()))?;
         registry.register(Box::new(m.ingest_queue_full.clone()))?;
+        registry.register(Box::new(m.overflow.clone()))?;
+        registry.register(Box::new(m.overflow_high_water.clone()))?;
+        registry.register(Box::new(m.overflow_full.clone()))?;
+        registry.register(Box::new(m.late_pingresp.clone()))?;
         registry.register(Box::new(m.deadletters.clone()))?;
         registry.register(Box::new(m.deadletters_dropped.clone()))?;
         registry.register(Box::new(m.qos0_dropped.clone()))?;

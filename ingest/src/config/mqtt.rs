@@ -56,6 +56,13 @@ pub struct MqttConfig {
     pub tls_insecure_skip_verify: bool,
     /// MQTT 5 Receive Maximum: unacknowledged messages the broker may send at once (1–65535).
     pub receive_maximum: u16,
+    /// Messages the MQTT event loop holds, in order, when a broker sends past the window while
+    /// the reading (or control) queue is full (mosquitto 2.0.11 does: docs/guarantees.md
+    /// "Memory"). Holding them lets it keep polling the connection, so acks and keep-alive pings
+    /// flow; only when this many are held does it stop reading until one leaves (counted in
+    /// `firegrid_mqtt_overflow_full_total`, logged `mqtt_overflow_full`). Each held message costs
+    /// its topic and payload plus about 150 bytes. 1 to 10,000,000.
+    pub overflow_max_messages: u32,
     /// How long the broker keeps the session (and queues messages) while firegrid is away.
     #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub session_expiry_seconds: u32,
@@ -93,6 +100,7 @@ impl Default for MqttConfig {
             tls_key_file: String::new(),
             tls_insecure_skip_verify: false,
             receive_maximum: 10_000,
+            overflow_max_messages: DEFAULT_OVERFLOW_MAX_MESSAGES,
             session_expiry_seconds: 7 * 24 * 3600,
             keep_alive_seconds: 30,
             reconnect_min_ms: 100,
@@ -101,6 +109,14 @@ impl Default for MqttConfig {
         }
     }
 }
+
+/// The default `mqtt.overflow_max_messages`: the default window again, a few MB of readings at
+/// most (measured: 10,000 held added about 6 MiB to a drain's peak RSS, 50,000 about 18 MiB),
+/// held only while a broker overshoots its window.
+const DEFAULT_OVERFLOW_MAX_MESSAGES: u32 = 10_000;
+
+/// The most `mqtt.overflow_max_messages` may be (a few GB of messages).
+const OVERFLOW_MAX_MESSAGES_LIMIT: u32 = 10_000_000;
 
 /// The consumer's MQTT version (`mqtt.protocol`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -146,6 +162,8 @@ pub struct MqttSettings {
     pub credentials: Option<(String, String)>,
     /// Receive Maximum.
     pub receive_maximum: u16,
+    /// The most messages the event loop's overflow holds per destination queue.
+    pub overflow_max_messages: usize,
     /// Session expiry.
     pub session_expiry_seconds: u32,
     /// Keep-alive.
@@ -243,6 +261,12 @@ impl MqttConfig {
         if self.receive_maximum == 0 {
             return Err(err("mqtt.receive_maximum", "must be 1-65535"));
         }
+        if self.overflow_max_messages == 0 || self.overflow_max_messages > OVERFLOW_MAX_MESSAGES_LIMIT {
+            return Err(err(
+                "mqtt.overflow_max_messages",
+                format!("{} is not 1-{OVERFLOW_MAX_MESSAGES_LIMIT} messages", self.overflow_max_messages),
+            ));
+        }
         if self.reconnect_min_ms == 0 || self.reconnect_max_ms < self.reconnect_min_ms {
             return Err(err("mqtt.reconnect_max_ms", "needs 0 < reconnect_min_ms <= reconnect_max_ms"));
         }
@@ -259,6 +283,7 @@ impl MqttConfig {
             subscriptions: crate::wire::topic::subscriptions(prefix, &self.counties, &self.shared_group),
             credentials,
             receive_maximum: self.receive_maximum,
+            overflow_max_messages: usize::try_from(self.overflow_max_messages).unwrap_or(usize::MAX),
             session_expiry_seconds: self.session_expiry_seconds,
             keep_alive: Duration::from_secs(self.keep_alive_seconds.max(5)),
             reconnect_min: Duration::from_millis(self.reconnect_min_ms),
@@ -281,5 +306,18 @@ mod tests {
         c.protocol = "3.1".into();
         let e = c.validate().err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.starts_with("mqtt.protocol") && e.contains("3.1.1"), "{e}");
+    }
+
+    #[test]
+    fn the_overflow_bound_is_one_to_ten_million_messages_and_anything_else_names_the_key() {
+        let mut c = MqttConfig::default();
+        assert_eq!(c.validate().map(|s| s.overflow_max_messages).ok(), Some(10_000));
+        for (value, ok) in [(1, true), (10_000_000, true), (0, false), (10_000_001, false)] {
+            c.overflow_max_messages = value;
+            match c.validate() {
+                Ok(s) => assert!(ok && s.overflow_max_messages == value as usize, "{value} accepted"),
+                Err(e) => assert!(!ok && e.to_string().starts_with("mqtt.overflow_max_messages"), "{value}: {e}"),
+            }
+        }
     }
 }

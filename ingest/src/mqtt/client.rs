@@ -102,7 +102,11 @@ pub enum Event {
     Disconnected,
     /// The broker sent a DISCONNECT (MQTT 5 only), with its reason.
     ServerDisconnect(String),
-    /// Anything else (pings, acks of firegrid's publishes, SUBACKs).
+    /// A keep-alive PINGREQ went out.
+    PingSent,
+    /// Any other packet from the broker (PINGRESP, acks of firegrid's publishes, SUBACK).
+    Incoming,
+    /// Anything else firegrid sent (acks, publishes, subscriptions).
     Other,
 }
 
@@ -113,6 +117,18 @@ impl Connection {
             Connection::V5(el) => Ok(from_v5(el.poll().await?)),
             Connection::V4(el) => Ok(from_v4(el.poll().await?)),
         }
+    }
+
+    /// Marks the last PINGREQ as answered (rumqttc's public `MqttState::await_pingresp`), so the
+    /// next keep-alive sends a new one instead of failing the connection; true when one was
+    /// outstanding. Only for a ping whose answer is queued behind messages already arriving
+    /// ([`super::keepalive`]).
+    pub fn forgive_late_pingresp(&mut self) -> bool {
+        let awaiting = match self {
+            Connection::V5(el) => &mut el.state.await_pingresp,
+            Connection::V4(el) => &mut el.state.await_pingresp,
+        };
+        std::mem::replace(awaiting, false)
     }
 }
 
@@ -128,8 +144,10 @@ fn from_v5(event: v5::Event) -> Event {
             retained: p.retain,
         }),
         v5::Event::Incoming(Packet::Disconnect(d)) => Event::ServerDisconnect(format!("{:?}", d.reason_code)),
+        v5::Event::Incoming(_) => Event::Incoming,
         v5::Event::Outgoing(Outgoing::Disconnect) => Event::Disconnected,
-        _ => Event::Other,
+        v5::Event::Outgoing(Outgoing::PingReq) => Event::PingSent,
+        v5::Event::Outgoing(_) => Event::Other,
     }
 }
 
@@ -144,8 +162,10 @@ fn from_v4(event: rumqttc::Event) -> Event {
             qos0: p.qos == rumqttc::QoS::AtMostOnce,
             retained: p.retain,
         }),
+        rumqttc::Event::Incoming(_) => Event::Incoming,
         rumqttc::Event::Outgoing(Outgoing::Disconnect) => Event::Disconnected,
-        _ => Event::Other,
+        rumqttc::Event::Outgoing(Outgoing::PingReq) => Event::PingSent,
+        rumqttc::Event::Outgoing(_) => Event::Other,
     }
 }
 
