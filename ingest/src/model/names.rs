@@ -8,11 +8,11 @@
 //! Built by an [`Interner`] while a registry loads, then frozen into [`Names`]; the model stays
 //! free of line protocol (the series slot is filled by [`crate::lineproto`]).
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use crate::model::device::SiteType;
@@ -62,16 +62,28 @@ impl Names {
 /// Builds a [`Names`] table: each distinct string and series gets one symbol. The strings are
 /// found through a table of symbols hashed by their text in the table itself, so a load makes
 /// no allocation per distinct string (a city registry has about a million household ids and
-/// addresses, whose copies the allocator kept after the load).
+/// addresses, whose copies the allocator kept after the load). Hashed with foldhash (seeded per
+/// process): the strings come from the operator's registry file.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     names: Names,
     strings: HashTable<Sym>,
     hasher: RandomState,
-    series: HashMap<SeriesKey, Sym>,
+    series: HashMap<SeriesKey, Sym, RandomState>,
 }
 
 impl Interner {
+    /// An interner sized for a registry of `rows` devices read from a file of `bytes` bytes: room
+    /// for a household id and an address per device or so, and text up to half the file (room
+    /// that is never written is not resident), so a city load does not rehash as it fills.
+    pub(crate) fn with_capacity(rows: usize, bytes: usize) -> Interner {
+        let strings = rows.saturating_add(rows / 4).saturating_add(64);
+        let mut i = Interner { strings: HashTable::with_capacity(strings), ..Interner::default() };
+        i.names.text.reserve(bytes / 2);
+        i.names.ends.reserve(strings);
+        i
+    }
+
     /// The symbol of `s`, added when new.
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
         let hash = self.hasher.hash_one(s);

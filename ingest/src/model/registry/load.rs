@@ -40,6 +40,30 @@ pub(super) fn rows<T>(
     Ok(rows)
 }
 
+/// The number of lines of `file` (an upper bound of its rows: a quoted field may span lines),
+/// read in large blocks: the loader sizes its tables from it.
+pub(super) fn line_count(file: &Path) -> Result<usize, RegistryError> {
+    use std::io::Read;
+    let io = |source| RegistryError::Io { file: file.to_owned(), source };
+    let mut f = std::fs::File::open(file).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => return Ok(lines),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        lines += buf.get(..n).unwrap_or_default().iter().filter(|&&b| b == b'\n').count();
+    }
+}
+
+/// The size of `file` in bytes (0 when unknown: it is only a sizing hint).
+pub(super) fn file_len(file: &Path) -> usize {
+    std::fs::metadata(file).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0))
+}
+
 /// Calls `each` with every non-blank row of `file`, in order; an error it returns names the row's
 /// line. The header must name every one of `columns` (in any order, others ignored).
 pub(super) fn for_each_row(
