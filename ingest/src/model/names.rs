@@ -70,7 +70,13 @@ pub(crate) struct Interner {
     strings: HashTable<Sym>,
     hasher: RandomState,
     series: HashMap<SeriesKey, Sym, RandomState>,
+    /// The last symbol interned per column (see [`Interner::intern_at`]) and the last series.
+    recent: [Option<Sym>; COLUMNS],
+    recent_series: Option<(SeriesKey, Sym)>,
 }
+
+/// Columns [`Interner::intern_at`] remembers the last value of.
+pub(crate) const COLUMNS: usize = 6;
 
 impl Interner {
     /// An interner sized for a registry of `rows` devices read from a file of `bytes` bytes: room
@@ -99,8 +105,35 @@ impl Interner {
         sym
     }
 
+    /// The symbol of `s` as a value of column `col` (below [`COLUMNS`]): a registry file lists
+    /// devices by community and household, so a row mostly repeats the previous row's county,
+    /// township, community, grid, household and address — compared, not hashed.
+    pub(crate) fn intern_at(&mut self, col: usize, s: &str) -> Sym {
+        if let Some(Some(sym)) = self.recent.get(col) {
+            if self.names.get(*sym) == s {
+                return *sym;
+            }
+        }
+        let sym = self.intern(s);
+        if let Some(slot) = self.recent.get_mut(col) {
+            *slot = Some(sym);
+        }
+        sym
+    }
+
     /// The symbol of a series, added when new.
     pub(crate) fn series(&mut self, key: SeriesKey) -> Sym {
+        if let Some((k, id)) = self.recent_series {
+            if k == key {
+                return id;
+            }
+        }
+        let id = self.series_lookup(key);
+        self.recent_series = Some((key, id));
+        id
+    }
+
+    fn series_lookup(&mut self, key: SeriesKey) -> Sym {
         if let Some(&id) = self.series.get(&key) {
             return id;
         }
@@ -142,5 +175,19 @@ mod tests {
         assert_eq!(names.encoded(s, || "x".into()), "x");
         assert_eq!(names.encoded(s, || "not again".into()), "x", "encoded once");
         assert_eq!(names.text, "500112五星路 3 栋", "each string stored once");
+    }
+
+    #[test]
+    fn a_column_repeating_the_previous_row_gets_the_same_symbol_as_any_other_lookup() {
+        let mut i = Interner::with_capacity(4, 64);
+        let a = i.intern_at(0, "500112");
+        assert_eq!(i.intern_at(0, "500112"), a, "the previous row's value");
+        let empty = i.intern_at(1, "");
+        assert_eq!(i.intern_at(1, ""), empty);
+        assert_eq!(i.intern_at(2, "500112"), a, "another column, the same table");
+        let b = i.intern_at(0, "500238");
+        assert_eq!((i.intern_at(0, "500112"), i.intern("500238")), (a, b));
+        let names = i.freeze();
+        assert_eq!((names.get(a), names.get(b), names.get(empty)), ("500112", "500238", ""));
     }
 }
