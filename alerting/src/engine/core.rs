@@ -43,7 +43,7 @@ impl AlertCore {
         self.detector.watch_registry(registry, now_ms);
     }
 
-    /// One step of watching a (re)loaded registry: at most `budget` devices (then `budget` watch
+    /// One step of watching a (re)loaded registry: at most `budget` devices (then `8 × budget` watch
     /// slots to detach from an older registry). Returns whether `job` is done. The engine watches
     /// a registry this way, between readings, so a city's load never holds it for long.
     pub fn rewatch_step(&mut self, job: &mut Rewatch, budget: usize, now_ms: i64) -> bool {
