@@ -300,7 +300,9 @@ impl Engine {
                     health.busy(now_ms());
                     self.tick(&incident_lines).await?;
                 }
-                () = std::future::ready(()), if self.rewatch.is_some() => {
+                // Yields first: the step runs once the worker has had the chance to run other
+                // tasks (HTTP, the pipeline), so a city's watch never holds a worker for long.
+                () = tokio::task::yield_now(), if self.rewatch.is_some() => {
                     health.busy(now_ms());
                     self.rewatch_step();
                 }
