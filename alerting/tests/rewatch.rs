@@ -76,7 +76,11 @@ fn a_registry_watched_in_steps_sends_the_same_devices_offline_as_one_watched_at_
     let (mut at_once, mut stepped) = (core_with(AlertingConfig::default()), core_with(AlertingConfig::default()));
     let reg = registry(0..100);
     watch_at_once(&mut at_once, &reg, T0, "sd-090");
-    assert_eq!(watch_in_steps(&mut stepped, &reg, 7, T0, "sd-090"), 16, "15 steps of devices (the last checks 56 slots), 1 more of slots");
+    assert_eq!(
+        watch_in_steps(&mut stepped, &reg, 7, T0, "sd-090"),
+        16,
+        "15 steps of devices (the last checks 56 slots), 1 more of slots"
+    );
     let counts = offline_over_a_day(&mut at_once, &mut stepped, T0);
     assert_eq!(counts.last(), Some(&100), "every device, the one heard between the steps included, goes silent");
     assert_eq!(counts.first(), Some(&0), "none before its offline delay");

@@ -410,7 +410,10 @@ mod tests {
         assert!(e.contains(&format!("devices.csv:{}: device_id `bad id", late - 8)), "{e}");
         let all = Registry::load(&files(&body(None, None), SH, GH).paths).expect("loads");
         assert_eq!(all.device_count(), 3 * super::BATCH_ROWS);
-        assert_eq!(all.device_list().last().map(|d| d.device_id().to_owned()), Some(format!("sd-{}", 3 * super::BATCH_ROWS - 1)));
+        assert_eq!(
+            all.device_list().last().map(|d| d.device_id().to_owned()),
+            Some(format!("sd-{}", 3 * super::BATCH_ROWS - 1))
+        );
     }
 
     #[test]
