@@ -19,8 +19,14 @@ pub(super) struct Reloadable {
 
 impl Reloadable {
     fn reload(&self) {
+        let started = std::time::Instant::now();
         match self.registry.reload() {
-            Ok(r) => tracing::info!(event = "registry_reloaded", devices = r.device_count()),
+            Ok(r) => tracing::info!(
+                event = "registry_reloaded",
+                devices = r.device_count(),
+                load_ms = started.elapsed().as_millis() as u64,
+                "registry reloaded (off the runtime's workers) and swapped in"
+            ),
             Err(e) => tracing::error!(event = "registry_reload_failed", error = %e, "keeping the previous registry"),
         }
         match self.tokens.as_ref().map(SharedTokens::reload) {

@@ -17,6 +17,7 @@ use super::rules::{electrical, forest_ir, smoke};
 use super::signal::Hazard;
 use super::state::{DeviceState, KindState};
 use super::watch::WatchList;
+use super::Rewatch;
 use super::{Assessment, Verdict};
 use crate::settings::millis;
 use crate::settings::{AlertSettings, KindRules};
@@ -141,29 +142,50 @@ impl Detector {
         let rules = self.settings.rules(Some(device.site_type()));
         let after = millis(rules.offline_after(device.kind())).saturating_add(millis(self.settings.startup_grace));
         let i = self.held.watched.watch(device, now_ms, after);
-        self.held.adopt_restored(i);
+        if !self.held.restored.is_empty() {
+            self.held.adopt_restored(i);
+        }
     }
 
-    /// Watches every device of a (re)loaded registry; devices it no longer has stop holding the
-    /// previous registry in memory.
+    /// Watches every device of a (re)loaded registry at once; devices it no longer has stop
+    /// holding the previous registry in memory. (The engine does it in steps: [`Self::rewatch_step`].)
     pub(crate) fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
-        if self.held.watched.is_empty() && self.held.restored.is_empty() {
-            let settings = &self.settings;
-            let after = |d: &DeviceRecord| {
-                let rules = settings.rules(Some(d.site_type()));
-                millis(rules.offline_after(d.kind())).saturating_add(millis(settings.startup_grace))
-            };
-            self.held.watched.watch_new((registry.devices(), registry.device_count()), now_ms, after);
-            return;
+        let devices = registry.device_list();
+        self.watch_devices(devices, now_ms);
+        if let Some(current) = devices.first() {
+            self.held.watched.detach_removed(current, 0, usize::MAX);
         }
-        self.held.watched.reserve(registry.device_count());
-        let mut any = None;
-        for d in registry.devices() {
+    }
+
+    /// One step of watching a (re)loaded registry: the next `budget` devices of `job`'s registry,
+    /// then, once every one is watched, the next `8 × budget` slots given a record of their own when
+    /// the registry no longer has their device. Returns whether the job is done. Readings between
+    /// steps are evaluated as usual (a device not re-watched yet is brought up to date by its
+    /// reading), so a city's reload never holds the engine for more than a step.
+    pub(crate) fn rewatch_step(&mut self, job: &mut Rewatch, budget: usize, now_ms: i64) -> bool {
+        let devices = job.registry.device_list();
+        if job.next == 0 && self.held.watched.is_empty() {
+            self.held.watched.reserve(devices.len());
+        }
+        let end = job.next.saturating_add(budget).min(devices.len());
+        self.watch_devices(devices.get(job.next..end).unwrap_or_default(), now_ms);
+        job.next = end;
+        if end < devices.len() {
+            return false;
+        }
+        let Some(current) = devices.first() else { return true };
+        // A slot's check is a pointer comparison: many more of them per step than devices.
+        job.detached = self.held.watched.detach_removed(current, job.detached, budget.saturating_mul(8));
+        job.detached >= self.held.watched.len()
+    }
+
+    /// Watches these devices (room made at once on a first load).
+    fn watch_devices(&mut self, devices: &[Arc<DeviceRecord>], now_ms: i64) {
+        if self.held.watched.is_empty() {
+            self.held.watched.reserve(devices.len());
+        }
+        for d in devices {
             self.watch(d, now_ms);
-            any = Some(d);
-        }
-        if let Some(current) = any {
-            self.held.watched.detach_removed(current);
         }
     }
 

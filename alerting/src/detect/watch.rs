@@ -17,17 +17,19 @@
 //!
 //! A slot is 64 bytes (record pointer, last seen, offline delay in `u32` ms — 49 days at most —,
 //! two flags and the 40-byte rule state). The first registry load skips the per-device lookup
-//! (the list is empty, the registry's ids are unique) and hashes each id once. Offline devices
+//! (the list is empty, the registry's ids are unique) and hashes each id once; the ids are hashed
+//! with foldhash (seeded per process: the slots are made from the operator's registry only, and
+//! lookups of ids from the network cannot degrade the table). Offline devices
 //! are also counted per township (county and township codes, a bounded set) for the
 //! `firegrid_township_devices_offline` gauge.
 
 use std::cmp::Reverse;
-use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use firegrid_ingest::DeviceRecord;
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use super::state::DeviceState;
@@ -102,10 +104,14 @@ impl WatchList {
         self.slots.get_mut(i as usize)
     }
 
-    /// Makes room for `n` more devices at once (a registry load), so the slots are not doubled.
+    /// Makes room for `n` more devices at once (a registry load), so the slots, their index and
+    /// the deadlines are not doubled as they fill.
     pub(crate) fn reserve(&mut self, n: usize) {
         let more = n.saturating_sub(self.slots.capacity() - self.slots.len());
         self.slots.reserve_exact(more);
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        self.index.reserve(n, |&j: &u32| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.device.device_id())));
+        self.heap.reserve(n);
     }
 
     /// The slot of `device`, added (queued at `now_ms + after_ms`) when new; an existing slot's
@@ -156,6 +162,7 @@ impl WatchList {
 
     /// Starts watching devices none of which is watched yet and whose ids are unique (the first
     /// registry load): no lookup, one hash per device, the index sized once.
+    #[cfg(test)]
     pub(crate) fn watch_new<'a>(
         &mut self,
         (devices, n): (impl Iterator<Item = &'a Arc<DeviceRecord>>, usize),
@@ -163,9 +170,6 @@ impl WatchList {
         after_ms: impl Fn(&DeviceRecord) -> i64,
     ) {
         self.reserve(n);
-        let (hasher, slots) = (&self.hasher, &self.slots);
-        self.index.reserve(n, |&j: &u32| slots.get(j as usize).map_or(0, |s| hasher.hash_one(s.device.device_id())));
-        self.heap.reserve(n);
         for d in devices {
             let hash = self.hasher.hash_one(d.device_id());
             self.add(hash, d, now_ms, after_ms(d));
@@ -225,15 +229,23 @@ impl WatchList {
         due
     }
 
-    /// Gives the slots whose record is not from the registry `current` came from (devices a
-    /// reload removed) a copy of their own, so the old registry's text table can be freed. O(n),
-    /// after a reload only.
-    pub(crate) fn detach_removed(&mut self, current: &DeviceRecord) {
-        for s in &mut self.slots {
+    /// Gives the slots from `from` on (at most `budget` of them) whose record is not from the
+    /// registry `current` came from (devices a reload removed) a copy of their own, so the old
+    /// registry's text table can be freed. Returns the slot to go on from; done at [`Self::len`].
+    /// O(n) over all the steps, after a reload only.
+    pub(crate) fn detach_removed(&mut self, current: &DeviceRecord, from: usize, budget: usize) -> usize {
+        let end = from.saturating_add(budget).min(self.slots.len());
+        for s in self.slots.get_mut(from..end).unwrap_or_default() {
             if !s.device.same_registry(current) && !s.device.stands_alone() {
                 s.device = Arc::new(DeviceRecord::from(s.device.to_device()));
             }
         }
+        end
+    }
+
+    /// Number of watched devices.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
     }
 
     /// Devices currently offline.

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use firegrid_ingest::{EnrichedReading, Registry};
 
-use crate::detect::{Detector, Verdict};
+use crate::detect::{Detector, Rewatch, Verdict};
 use crate::incident::{Action, CorrelateError, Correlator, Incident, Outcome, Verification};
 use crate::settings::millis;
 use crate::settings::{AlertSettings, UnregisteredPolicy};
@@ -41,6 +41,13 @@ impl AlertCore {
     /// registry reload; public for the city-scale sweep benchmark).
     pub fn watch_registry(&mut self, registry: &Registry, now_ms: i64) {
         self.detector.watch_registry(registry, now_ms);
+    }
+
+    /// One step of watching a (re)loaded registry: at most `budget` devices (then `8 × budget` watch
+    /// slots to detach from an older registry). Returns whether `job` is done. The engine watches
+    /// a registry this way, between readings, so a city's load never holds it for long.
+    pub fn rewatch_step(&mut self, job: &mut Rewatch, budget: usize, now_ms: i64) -> bool {
+        self.detector.rewatch_step(job, budget, now_ms)
     }
 
     /// Resumes active incidents, id counters and the per-device rule state (`rule_state` rows

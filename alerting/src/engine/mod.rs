@@ -36,12 +36,16 @@ pub use handle::EngineHandle;
 pub use health::{EngineHealth, EngineState};
 use metrics::Metrics;
 
+use crate::detect::Rewatch;
 use crate::incident::{Action, Class, CorrelateError, Event, Incident, Outcome, TransitionError};
 use crate::settings::AlertSettings;
 use crate::store::{self, IncidentBackend, IncidentStore, StoreError, StoreThread};
 
 /// Most readings evaluated per batch (one store transaction per batch).
 const BATCH: usize = 512;
+/// Devices watched per step of a registry (re)load, between readings: a few milliseconds of the
+/// engine's task each (issue 14: a million devices never hold intake for long).
+const REWATCH_STEP: usize = 8192;
 
 /// What can go wrong in the engine or an operation on it.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,20 @@ pub enum AlertError {
     Remote(String),
 }
 
+/// The timing of a registry watch done in steps.
+#[derive(Debug)]
+struct RewatchTiming {
+    started: std::time::Instant,
+    steps: u32,
+    longest: Duration,
+}
+
+impl RewatchTiming {
+    fn new() -> RewatchTiming {
+        RewatchTiming { started: std::time::Instant::now(), steps: 0, longest: Duration::ZERO }
+    }
+}
+
 /// The alert engine (see the module doc).
 #[derive(Debug)]
 pub struct Engine {
@@ -86,6 +104,10 @@ pub struct Engine {
     scope: crate::partition::Scope,
     /// The registry snapshot whose devices are watched for silence.
     watched: Arc<Registry>,
+    /// The watching of `watched` still under way, a step at a time between readings, with its
+    /// timing: when it started, its steps, its longest step (the longest the engine's task, and
+    /// so intake, was held by it: logged with `registry_watched`).
+    rewatch: Option<(Rewatch, RewatchTiming)>,
     core: AlertCore,
     writer: StoreThread,
     metrics: Metrics,
@@ -170,7 +192,9 @@ impl Engine {
                 "stored rule state does not decode; the device's rules start afresh");
         }
         let watched = registry.snapshot();
-        core.watch_registry(&watched, now_ms());
+        let mut job = Rewatch::new(watched.clone());
+        // A small registry is watched at once; a city's, in steps once the engine runs.
+        let rewatch = (!core.rewatch_step(&mut job, REWATCH_STEP, now_ms())).then(|| (job, RewatchTiming::new()));
         let (tx, commands) = mpsc::channel(64);
         let handle = EngineHandle {
             commands: tx,
@@ -187,6 +211,7 @@ impl Engine {
             backend: backend.clone(),
             scope,
             watched,
+            rewatch,
             core,
             writer,
             metrics,
@@ -273,10 +298,18 @@ impl Engine {
                     }
                     health.busy(now_ms());
                     self.evaluate(&mut batch, &incident_lines).await?;
+                    // A step per batch too, so a steady stream of readings cannot starve it.
+                    self.rewatch_step();
                 }
                 _ = tick.tick() => {
                     health.busy(now_ms());
                     self.tick(&incident_lines).await?;
+                }
+                // Yields first: the step runs once the worker has had the chance to run other
+                // tasks (HTTP, the pipeline), so a city's watch never holds a worker for long.
+                () = tokio::task::yield_now(), if self.rewatch.is_some() => {
+                    health.busy(now_ms());
+                    self.rewatch_step();
                 }
             }
             health.idle();
@@ -326,12 +359,35 @@ impl Engine {
         self.commit(out, lines).await
     }
 
-    /// Picks up devices added by a registry reload (O(devices), only when the registry changed).
+    /// Starts watching a reloaded registry (in steps, see [`Self::rewatch_step`]) when the
+    /// registry changed; a job still under way for an older one is superseded.
     fn rewatch(&mut self) {
         let now = self.registry.snapshot();
         if !Arc::ptr_eq(&now, &self.watched) {
-            self.core.watch_registry(&now, now_ms());
+            tracing::info!(event = "registry_rewatch_started", devices = now.device_count());
+            self.rewatch = Some((Rewatch::new(now.clone()), RewatchTiming::new()));
             self.watched = now;
+            self.rewatch_step();
+        }
+    }
+
+    /// One step of the registry watch under way, if any: [`REWATCH_STEP`] devices.
+    fn rewatch_step(&mut self) {
+        let Some((job, timing)) = self.rewatch.as_mut() else { return };
+        let t = std::time::Instant::now();
+        let done = self.core.rewatch_step(job, REWATCH_STEP, now_ms());
+        timing.steps += 1;
+        timing.longest = timing.longest.max(t.elapsed());
+        if done {
+            tracing::info!(
+                event = "registry_watched",
+                devices = job.registry().device_count(),
+                steps = timing.steps,
+                elapsed_ms = timing.started.elapsed().as_millis() as u64,
+                longest_step_ms = timing.longest.as_secs_f64() * 1e3,
+                "every device of the registry is watched for silence"
+            );
+            self.rewatch = None;
         }
     }
 

@@ -8,11 +8,11 @@
 //! Built by an [`Interner`] while a registry loads, then frozen into [`Names`]; the model stays
 //! free of line protocol (the series slot is filled by [`crate::lineproto`]).
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 
 use crate::model::device::SiteType;
@@ -62,16 +62,34 @@ impl Names {
 /// Builds a [`Names`] table: each distinct string and series gets one symbol. The strings are
 /// found through a table of symbols hashed by their text in the table itself, so a load makes
 /// no allocation per distinct string (a city registry has about a million household ids and
-/// addresses, whose copies the allocator kept after the load).
+/// addresses, whose copies the allocator kept after the load). Hashed with foldhash (seeded per
+/// process): the strings come from the operator's registry file.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
     names: Names,
     strings: HashTable<Sym>,
     hasher: RandomState,
-    series: HashMap<SeriesKey, Sym>,
+    series: HashMap<SeriesKey, Sym, RandomState>,
+    /// The last symbol interned per column (see [`Interner::intern_at`]) and the last series.
+    recent: [Option<Sym>; COLUMNS],
+    recent_series: Option<(SeriesKey, Sym)>,
 }
 
+/// Columns [`Interner::intern_at`] remembers the last value of.
+pub(crate) const COLUMNS: usize = 6;
+
 impl Interner {
+    /// An interner sized for a registry of `rows` devices read from a file of `bytes` bytes: room
+    /// for a household id and an address per device or so, and text up to half the file (room
+    /// that is never written is not resident), so a city load does not rehash as it fills.
+    pub(crate) fn with_capacity(rows: usize, bytes: usize) -> Interner {
+        let strings = rows.saturating_add(rows / 4).saturating_add(64);
+        let mut i = Interner { strings: HashTable::with_capacity(strings), ..Interner::default() };
+        i.names.text.reserve(bytes / 2);
+        i.names.ends.reserve(strings);
+        i
+    }
+
     /// The symbol of `s`, added when new.
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
         let hash = self.hasher.hash_one(s);
@@ -87,8 +105,35 @@ impl Interner {
         sym
     }
 
+    /// The symbol of `s` as a value of column `col` (below [`COLUMNS`]): a registry file lists
+    /// devices by community and household, so a row mostly repeats the previous row's county,
+    /// township, community, grid, household and address — compared, not hashed.
+    pub(crate) fn intern_at(&mut self, col: usize, s: &str) -> Sym {
+        if let Some(Some(sym)) = self.recent.get(col) {
+            if self.names.get(*sym) == s {
+                return *sym;
+            }
+        }
+        let sym = self.intern(s);
+        if let Some(slot) = self.recent.get_mut(col) {
+            *slot = Some(sym);
+        }
+        sym
+    }
+
     /// The symbol of a series, added when new.
     pub(crate) fn series(&mut self, key: SeriesKey) -> Sym {
+        if let Some((k, id)) = self.recent_series {
+            if k == key {
+                return id;
+            }
+        }
+        let id = self.series_lookup(key);
+        self.recent_series = Some((key, id));
+        id
+    }
+
+    fn series_lookup(&mut self, key: SeriesKey) -> Sym {
         if let Some(&id) = self.series.get(&key) {
             return id;
         }
@@ -130,5 +175,19 @@ mod tests {
         assert_eq!(names.encoded(s, || "x".into()), "x");
         assert_eq!(names.encoded(s, || "not again".into()), "x", "encoded once");
         assert_eq!(names.text, "500112五星路 3 栋", "each string stored once");
+    }
+
+    #[test]
+    fn a_column_repeating_the_previous_row_gets_the_same_symbol_as_any_other_lookup() {
+        let mut i = Interner::with_capacity(4, 64);
+        let a = i.intern_at(0, "500112");
+        assert_eq!(i.intern_at(0, "500112"), a, "the previous row's value");
+        let empty = i.intern_at(1, "");
+        assert_eq!(i.intern_at(1, ""), empty);
+        assert_eq!(i.intern_at(2, "500112"), a, "another column, the same table");
+        let b = i.intern_at(0, "500238");
+        assert_eq!((i.intern_at(0, "500112"), i.intern("500238")), (a, b));
+        let names = i.freeze();
+        assert_eq!((names.get(a), names.get(b), names.get(empty)), ("500112", "500238", ""));
     }
 }

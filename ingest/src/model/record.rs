@@ -72,8 +72,8 @@ impl<'a> DeviceText<'a> {
     /// The record of these values, its text interned into `interner`; it reads its text from
     /// `names` once the table is frozen into it.
     pub(crate) fn intern(&self, interner: &mut Interner, names: &Arc<OnceLock<Names>>) -> DeviceRecord {
-        let (county, township) = (interner.intern(self.county), interner.intern(self.township));
-        let (community, grid) = (interner.intern(self.community), interner.intern(self.grid_id));
+        let (county, township) = (interner.intern_at(0, self.county), interner.intern_at(1, self.township));
+        let (community, grid) = (interner.intern_at(2, self.community), interner.intern_at(3, self.grid_id));
         let series = interner.series(SeriesKey { county, township, community, grid, site_type: self.site_type });
         DeviceRecord {
             id: DeviceId::from(self.device_id),
@@ -82,8 +82,8 @@ impl<'a> DeviceText<'a> {
             township,
             community,
             grid,
-            household: interner.intern(self.household_id),
-            address: interner.intern(self.address),
+            household: interner.intern_at(4, self.household_id),
+            address: interner.intern_at(5, self.address),
             series,
             lat: self.lat.unwrap_or(f64::NAN),
             lon: self.lon.unwrap_or(f64::NAN),

@@ -7,7 +7,7 @@
 //! - this file: the loaded [`Registry`], the file paths, the column lists of the file format;
 //! - `shared`: the registry as the running service holds it, swapped whole on reload;
 //! - `load`: reading and checking the CSV rows;
-//! - `index`: the devices, found by id without a second copy of it;
+//! - `index`: the devices in file order, found by id without a second copy of it;
 //! - [`csv`]: the one writer of the three files, for the simulator and the tests.
 
 use std::collections::HashMap;
@@ -136,18 +136,18 @@ impl Registry {
     }
 
     /// Reads `devices.csv` a row at a time straight into compact records: the rows' text is
-    /// interned as it is read, so a load never holds a million owned rows.
+    /// interned as it is read, so a load never holds a million owned rows. The tables are sized
+    /// from the file's line count first (a quick pass), so none of them rehashes while it fills.
     fn load_devices(file: &Path) -> Result<DeviceIndex, RegistryError> {
-        let mut interner = Interner::default();
+        let rows = load::line_count(file)?;
+        let mut interner = Interner::with_capacity(rows, load::file_len(file));
         let names = Arc::new(OnceLock::new());
-        let mut devices = DeviceIndex::default();
+        let mut devices = DeviceIndex::with_capacity(rows);
         load::for_each_row(file, DEVICE_COLUMNS, |row| {
             let record = load::device(row)?.intern(&mut interner, &names);
-            if devices.get(record.device_id()).is_some() {
-                return Err(format!("duplicate device_id `{}`: each id may appear once", record.device_id()));
-            }
-            devices.insert(Arc::new(record));
-            Ok(())
+            devices
+                .insert_new(Arc::new(record))
+                .map_err(|d| format!("duplicate device_id `{}`: each id may appear once", d.device_id()))
         })?;
         let _ = names.set(interner.freeze());
         devices.shrink_to_fit();
@@ -207,9 +207,15 @@ impl Registry {
         self.grids.values()
     }
 
-    /// Every device.
+    /// Every device, in file order.
     pub fn devices(&self) -> impl Iterator<Item = &Arc<DeviceRecord>> {
-        self.devices.iter()
+        self.devices.as_slice().iter()
+    }
+
+    /// Every device, in file order, as a slice: a reader can walk a city's devices a range at a
+    /// time (the alert engine re-watches a reloaded registry in steps).
+    pub fn device_list(&self) -> &[Arc<DeviceRecord>] {
+        self.devices.as_slice()
     }
 
     /// Adds or replaces a device (registries built in code: tests, benchmarks, generators). The

@@ -2,6 +2,7 @@
 //! replaced whole by a reload.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
@@ -39,11 +40,34 @@ impl SharedRegistry {
         std::ptr::eq(Arc::as_ptr(&self.current.load()), Arc::as_ptr(snapshot))
     }
 
-    /// Reloads from the files; on error the current registry stays in force.
+    /// Reloads from the files; on error the current registry stays in force. The registry it
+    /// replaces is freed off the intake path (see [`retire`]).
     pub fn reload(&self) -> Result<Arc<Registry>, RegistryError> {
         let reg = Arc::new(Registry::load(&self.paths)?);
-        self.current.store(reg.clone());
+        let old = self.current.swap(reg.clone());
+        retire(old);
         Ok(reg)
+    }
+}
+
+/// How long a replaced registry is waited for: its readers let go of it with their next message
+/// or engine tick, so this only bounds an idle reader.
+const RETIRE_WAIT: Duration = Duration::from_secs(30);
+
+/// Frees a replaced registry on a thread of its own once its readers have let go of it (each
+/// takes the new one with its next message or tick): freeing a city's million records takes
+/// tens of milliseconds, which would otherwise fall on whichever reader let go last — the
+/// pipeline, on the intake path (issue 14). After [`RETIRE_WAIT`] the last reader frees it.
+fn retire(old: Arc<Registry>) {
+    let spawned = std::thread::Builder::new().name("registry-retire".into()).spawn(move || {
+        let deadline = Instant::now() + RETIRE_WAIT;
+        while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(old);
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(event = "registry_retire_thread_failed", error = %e, "the replaced registry is freed by its last reader");
     }
 }
 
