@@ -467,8 +467,9 @@ impl Engine {
         if !out.outbox.is_empty() {
             self.handle.outbox_signal.notify_one();
         }
-        self.emit(&out, lines).await;
+        // The gauges first: whoever sees a transition's line then reads gauges that include it.
         self.update_gauges();
+        self.emit(&out, lines).await;
         Ok(())
     }
 
