@@ -294,16 +294,22 @@ async fn a_deposed_leader_can_mark_no_outbox_row_delivered_failed_or_abandoned()
     assert_eq!((delivered, abandoned, attempts, error), (None, None, 0, None), "the row is as the leader left it");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine_carries_on() {
-    use common::pg_proxy::PgFaultProxy;
+/// A PostgreSQL server, its fresh database's direct URL, a proxy in front of it that can drop a
+/// COMMIT's answer, and an engine whose store connects through that proxy.
+async fn engine_behind_a_commit_answer_dropping_proxy() -> (Postgres, String, common::pg_proxy::PgFaultProxy, Running) {
     use firegrid_alerting::store::IncidentBackend;
     let pg = Postgres::start().await.expect("postgres");
     let direct = pg.create_database().expect("createdb");
-    let proxy = PgFaultProxy::start(pg.port()).await.expect("proxy");
+    let proxy = common::pg_proxy::PgFaultProxy::start(pg.port()).await.expect("proxy");
     let url = PgUrl::parse(&proxy.url_through(&direct, pg.port())).expect("url");
     let backend = IncidentBackend::Postgres { url };
-    let mut e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+    let e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+    (pg, direct, proxy, e)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine_carries_on() {
+    let (_pg, direct, proxy, mut e) = engine_behind_a_commit_answer_dropping_proxy().await;
 
     // The commit of the first incident reaches the server; its answer does not reach the engine.
     proxy.lose_next_commit_answer();
@@ -327,14 +333,7 @@ async fn a_commit_whose_answer_is_lost_is_recognised_on_the_retry_and_the_engine
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retried_change_whose_commit_answer_was_lost_writes_its_audit_entry_once() {
-    use common::pg_proxy::PgFaultProxy;
-    use firegrid_alerting::store::IncidentBackend;
-    let pg = Postgres::start().await.expect("postgres");
-    let direct = pg.create_database().expect("createdb");
-    let proxy = PgFaultProxy::start(pg.port()).await.expect("proxy");
-    let url = PgUrl::parse(&proxy.url_through(&direct, pg.port())).expect("url");
-    let backend = IncidentBackend::Postgres { url };
-    let mut e = start_backend(&backend, firegrid_alerting::AlertingConfig::default(), empty_registry(), |_| {});
+    let (_pg, direct, proxy, mut e) = engine_behind_a_commit_answer_dropping_proxy().await;
     let first = device("sd-1", Kind::Smoke, "hh-1", SiteType::Residential, false);
     let line = e.line_after(smoke_alarm(&first, firegrid_ingest::now_ms(), Some(1))).await;
     assert!(line.contains("transition=opened"), "{line}");
