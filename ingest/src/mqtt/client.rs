@@ -169,25 +169,38 @@ fn from_v4(event: rumqttc::Event) -> Event {
     }
 }
 
+/// MQTT 5 subscriptions at QoS 1 with retain handling 2.
+fn v5_filters(filters: &[String]) -> Vec<v5::mqttbytes::v5::Filter> {
+    use v5::mqttbytes::v5::{Filter, RetainForwardRule};
+    let filter = |f: &String| {
+        let mut filter = Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce);
+        filter.retain_forward_rule = RetainForwardRule::Never;
+        filter
+    };
+    filters.iter().map(filter).collect()
+}
+
+/// MQTT 3.1.1 subscriptions at QoS 1.
+fn v4_filters(filters: &[String]) -> Vec<rumqttc::SubscribeFilter> {
+    filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce)).collect()
+}
+
 impl Client {
     /// Subscribes to every filter at QoS 1 without waiting. MQTT 5 asks for retain handling 2
     /// (retained messages never replayed); 3.1.1 cannot, and [`Arrival::retained`] covers it.
     pub fn try_subscribe_many(&self, filters: &[String]) -> Result<(), ClientError> {
         match self {
-            Client::V5(c) => {
-                use v5::mqttbytes::v5::{Filter, RetainForwardRule};
-                let filters = filters.iter().map(|f| {
-                    let mut filter = Filter::new(f.clone(), v5::mqttbytes::QoS::AtLeastOnce);
-                    filter.retain_forward_rule = RetainForwardRule::Never;
-                    filter
-                });
-                Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
-            }
-            Client::V4(c) => {
-                let filters =
-                    filters.iter().map(|f| rumqttc::SubscribeFilter::new(f.clone(), rumqttc::QoS::AtLeastOnce));
-                Ok(c.try_subscribe_many(filters.collect::<Vec<_>>())?)
-            }
+            Client::V5(c) => Ok(c.try_subscribe_many(v5_filters(filters))?),
+            Client::V4(c) => Ok(c.try_subscribe_many(v4_filters(filters))?),
+        }
+    }
+
+    /// [`try_subscribe_many`](Self::try_subscribe_many), waiting for room in the request queue
+    /// (never from the task that polls the event loop: only polling makes room).
+    pub async fn subscribe_many(&self, filters: &[String]) -> Result<(), ClientError> {
+        match self {
+            Client::V5(c) => Ok(c.subscribe_many(v5_filters(filters)).await?),
+            Client::V4(c) => Ok(c.subscribe_many(v4_filters(filters)).await?),
         }
     }
 

@@ -27,6 +27,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -243,16 +244,25 @@ impl Edge {
         let s = &self.settings;
         tracing::info!(event = "mqtt_connected", generation, session_present, host = %s.host, port = s.port);
         if self.client.try_subscribe_many(filters).is_err() {
-            tracing::error!(event = "mqtt_subscribe_failed", "request queue full or closed");
+            // The request queue is full (of acks the outbound task queued): the subscription
+            // waits for room on a task of its own, since only this task's polling makes room.
+            let (client, filters) = (self.client.clone(), filters.to_vec());
+            tokio::spawn(async move {
+                if client.subscribe_many(&filters).await.is_err() {
+                    tracing::error!(event = "mqtt_subscribe_failed", "the MQTT client is closed");
+                }
+            });
         }
     }
 
     /// Hands one message to its queue, or to the queue's overflow behind earlier ones; never
     /// waits.
     fn forward(&mut self, p: Arrival) {
-        // Every QoS 1 message takes its place in the ack order as it arrives.
-        let ack = (!p.qos0)
-            .then(|| self.sequencer.arrive(self.state.generation.load(Ordering::Acquire), p.pkid, p.topic.clone()));
+        // Every QoS 1 message takes its place in the ack order as it arrives. Its token keeps a
+        // copy of the topic, not a slice: a slice would keep the whole read buffer it came in
+        // (tens of messages) alive until the message is stored and evaluated.
+        let generation = self.state.generation.load(Ordering::Acquire);
+        let ack = (!p.qos0).then(|| self.sequencer.arrive(generation, p.pkid, Bytes::copy_from_slice(&p.topic)));
         if p.retained {
             // A retained message replayed by a subscription (MQTT 3.1.1 cannot refuse them):
             // acknowledged in its turn and never evaluated.

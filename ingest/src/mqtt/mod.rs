@@ -19,9 +19,11 @@
 //!   ordered [`overflow`] of a full queue and [`keepalive`] (a ping answered late behind a
 //!   backlog is not a dead connection);
 //! - [`route`]: control topics to their own queue;
-//! - [`sequencer`]: the in-order ack sequencer every QoS 1 message joins on arrival;
+//! - [`sequencer`]: the in-order ack sequencer every QoS 1 message joins on arrival, releasing
+//!   acks as runs of consecutive packet ids ([`ack_run`]);
 //! - [`acker`]: the handle for acks, dead letters and publishes, drained by `outbound`.
 
+pub(crate) mod ack_run;
 pub mod acker;
 pub mod client;
 pub mod connection;

@@ -73,10 +73,19 @@ pub fn client_options_v311(s: &MqttSettings) -> Result<rumqttc::MqttOptions, Opt
     Ok(o)
 }
 
-/// The consumer's client and its event loop in the configured protocol; the request queue is
-/// sized so that acks for a full window never wait.
+/// Requests (acks, dead letters, subscriptions, the disconnect) the consumer's client queues for
+/// its event loop at most. rumqttc takes one request per poll, about one for every burst of
+/// packets it reads, so in a drain the queue is always full and its `VecDeque` of 216-byte
+/// requests grows to the next power of two above this bound, once: a bound of the window (10,000)
+/// kept 3.5 MB (issue 14's heap profile), this one 221 kB. Acks beyond it wait, packed in runs,
+/// in the outbound task's queue ([`super::ack_run`]); the outbound task is the only one that
+/// awaits room.
+pub const REQUEST_QUEUE: usize = 1024;
+
+/// The consumer's client and its event loop in the configured protocol, with a request queue of
+/// [`REQUEST_QUEUE`].
 pub fn connect(s: &MqttSettings) -> Result<(Client, Connection), OptionsError> {
-    let cap = usize::from(s.receive_maximum) + 1024;
+    let cap = REQUEST_QUEUE;
     Ok(match s.protocol {
         MqttProtocol::V5 => {
             let (c, el) = AsyncClient::new(client_options(s)?, cap);

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::client::Client;
+use super::ack_run::AckRun;
+use super::client::{Client, ClientError};
 use super::connection::ConnState;
 use crate::metrics::IngestMetrics;
 
@@ -16,8 +17,8 @@ use crate::metrics::IngestMetrics;
 /// the sequencer, dead letters and other publishes, the final disconnect.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outbound {
-    /// The PUBACK of packet `pkid` of connection `generation`.
-    Ack { generation: u64, pkid: u16 },
+    /// The PUBACKs of a run of packets of connection `generation`, in order.
+    Acks { generation: u64, run: AckRun },
     /// A QoS 1 publish.
     Publish {
         topic: String,
@@ -61,16 +62,23 @@ impl OutboundTask {
         }
     }
 
+    /// Hands a run of acks to the client, one PUBACK each; those of an earlier connection are
+    /// counted as stale and dropped (the broker redelivers their messages).
+    async fn acks(&self, generation: u64, run: AckRun) -> Result<(), ClientError> {
+        for pkid in run {
+            if generation != self.state.generation.load(Ordering::Acquire) {
+                self.metrics.stale_acks.inc();
+                continue;
+            }
+            self.client.ack(pkid).await?;
+        }
+        Ok(())
+    }
+
     /// Hands one item to the client; `Break` once the connection is done with.
     async fn send(&self, o: Outbound) -> ControlFlow<()> {
         let sent = match o {
-            Outbound::Ack { generation, pkid } => {
-                if generation != self.state.generation.load(Ordering::Acquire) {
-                    self.metrics.stale_acks.inc();
-                    return ControlFlow::Continue(());
-                }
-                self.client.ack(pkid).await
-            }
+            Outbound::Acks { generation, run } => self.acks(generation, run).await,
             Outbound::Publish { topic, payload, deadletter } => {
                 let r = self.client.publish(topic, payload).await;
                 if deadletter == Some(Budget::Qos0) {

@@ -27,6 +27,7 @@ use bytes::Bytes;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::mpsc;
 
+use super::ack_run::AckRun;
 use super::outbound::Outbound;
 
 /// Where released acks go (the outbound task's queue), and the metrics the sequencer keeps.
@@ -137,20 +138,30 @@ fn mark(inner: &mut Inner, t: &AckToken) {
     }
 }
 
-/// Releases the acks of every finished place at the head of the sequence, in order.
+/// Releases the acks of every finished place at the head of the sequence, in order, as runs of
+/// consecutive packet ids ([`AckRun`]: a stored batch's thousands of acks are usually one).
 fn release(shared: &Shared, inner: &mut Inner) {
-    let mut released = false;
+    let mut run: Option<AckRun> = None;
     while let Some(&(pkid, 0)) = inner.slots.front() {
         inner.slots.pop_front();
         inner.base += 1;
-        released = true;
-        // The outbound task ends only after the last ack at shutdown; a send after that has
-        // nobody to send it, and the broker redelivers the message.
-        let _ = shared.out.send(Outbound::Ack { generation: inner.generation, pkid });
+        if !run.as_mut().is_some_and(|r| r.extend(pkid)) {
+            if let Some(done) = run.replace(AckRun::one(pkid)) {
+                send(shared, inner.generation, done);
+            }
+        }
     }
-    if released {
+    if let Some(last) = run {
+        send(shared, inner.generation, last);
         shared.unacked.set(i64::try_from(inner.slots.len()).unwrap_or(i64::MAX));
     }
+}
+
+/// Queues a run of released acks for the outbound task.
+fn send(shared: &Shared, generation: u64, run: AckRun) {
+    // The outbound task ends only after the last ack at shutdown; a send after that has nobody
+    // to send it, and the broker redelivers the messages.
+    let _ = shared.out.send(Outbound::Acks { generation, run });
 }
 
 impl AckToken {
@@ -210,8 +221,8 @@ mod tests {
     fn drain(rx: &mut mpsc::UnboundedReceiver<Outbound>) -> Vec<u16> {
         let mut out = Vec::new();
         while let Ok(o) = rx.try_recv() {
-            if let Outbound::Ack { pkid, .. } = o {
-                out.push(pkid);
+            if let Outbound::Acks { run, .. } = o {
+                out.extend(run);
             }
         }
         out
@@ -270,6 +281,19 @@ mod tests {
         assert!(drain(&mut rx).is_empty());
         AckSequencer::complete_all(evens);
         assert_eq!(drain(&mut rx), (0..100).collect::<Vec<u16>>());
+    }
+
+    #[test]
+    fn a_stored_batch_of_consecutive_packet_ids_waits_for_the_client_as_one_run() {
+        let (s, mut rx, _) = sequencer();
+        s.connected(1);
+        let tokens: Vec<AckToken> =
+            (65_000..=65_535u16).chain(1..=4_464).map(|p| s.arrive(1, p, Bytes::new())).collect();
+        AckSequencer::complete_all(tokens);
+        let queued: Vec<Outbound> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(queued.len(), 1, "5,000 acks are one queued item, not 5,000");
+        let Some(Outbound::Acks { generation: 1, run }) = queued.into_iter().next() else { panic!("not a run") };
+        assert!(run.into_iter().eq((65_000..=65_535u16).chain(1..=4_464)));
     }
 
     fn completion_orders() -> impl proptest::strategy::Strategy<Value = (Vec<bool>, Vec<usize>)> {
