@@ -2,7 +2,8 @@
 # End-to-end drain benchmark (issue: ingest): a backlog of N readings queued by mosquitto for two
 # persistent sessions, drained once by a null subscriber (mosquitto_sub -q 1 to /dev/null) and once
 # by firegrid into VictoriaMetrics, from the same broker in one run. Prints both rates, their
-# ratio, firegrid's peak RSS (and its anonymous and file-backed parts) and its CPU time per reading, then where the drain's time went: per
+# ratio, firegrid's peak RSS (its anonymous and file-backed parts, and which files) and its CPU time per reading (user
+# and system), then where the drain's time went: per
 # firegrid thread its CPU and its wait for a CPU (run queue, from /proc/PID/task/*/schedstat: on a
 # shared machine a thread ready to run waits there), the writer's time in store writes, and the CPU
 # mosquitto and VictoriaMetrics used meanwhile, and the MQTT connection's story (connections, redeliveries, stale
@@ -82,6 +83,11 @@ done
 t1=$(now)
 # CPU (user + system) of the process so far, in clock ticks: fields 14 and 15 of /proc/PID/stat.
 ticks=$(awk '{print $14 + $15}' /proc/$fg/stat)
+read -r uticks sticks < <(awk '{print $14, $15}' /proc/$fg/stat)
+# File-backed pages resident at the end, by file: the binary's own, and every other (shared libraries).
+files=$(awk -v exe="$(readlink /proc/$fg/exe)" '
+    /^[0-9a-f]+-[0-9a-f]+ / {path=$6} /^Rss:/ && path ~ /^\// {if (path == exe) b+=$2; else o+=$2}
+    END {printf "the binary %.1f MiB, other files %.1f MiB", b/1024, o/1024}' /proc/$fg/smaps 2>/dev/null)
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status)
 [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
 threads=$(sched_by_thread "$fg")
@@ -99,7 +105,8 @@ kill -TERM $fg; wait $fg || true
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
 echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
-echo "                 peak RSS by kind (sampled every 50 ms): anonymous (heap, stacks) $((peak_anon/1024)) MiB, file-backed (the binary's pages) $((peak_file/1024)) MiB"
+echo "                 CPU by mode: user $(python3 -c "print(round($uticks/$(getconf CLK_TCK),2))") s, system (the kernel: sockets, page faults) $(python3 -c "print(round($sticks/$(getconf CLK_TCK),2))") s"
+echo "                 peak RSS by kind (sampled every 50 ms): anonymous (heap, stacks) $((peak_anon/1024)) MiB, file-backed $((peak_file/1024)) MiB (at the end: $files)"
 echo "                 ready after $(python3 -c "print(round(${ready:-$t0}-$t0,2))") s; from ready: $(python3 -c "print(round($N/($t1-${ready:-$t0})))") readings/s"
 echo "where the time went (wall $(python3 -c "print(round($t1-$t0,2))") s): firegrid's live threads CPU $(python3 -c "print(round($fg_cpu/1000,2))") s, waiting for a CPU $(python3 -c "print(round($fg_wait/1000,2))") s; store writes $writes"
 echo "$threads"

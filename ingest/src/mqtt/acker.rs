@@ -24,8 +24,9 @@ pub(crate) const QOS0_DEADLETTER_BUDGET: usize = 1024;
 /// broker that sends past the window could fill the ingest queue, block the event loop, and
 /// leave the acks that would free it stuck behind it. So the queue is unbounded in type and
 /// bounded in fact: an ack or the dead letter of a QoS 1 message belongs to a message firegrid
-/// holds unacknowledged (at most the broker's window of them), and dead letters of QoS 0
-/// messages are held to a budget (1,024 queued at most).
+/// received, acks wait as runs of consecutive packet ids (a stored batch's acks are usually one
+/// 6-byte run, [`super::ack_run`]), and dead letters of QoS 0 messages are held to a budget
+/// (1,024 queued at most).
 #[derive(Debug, Clone)]
 pub struct Acker {
     tx: mpsc::UnboundedSender<Outbound>,

@@ -77,6 +77,7 @@ impl EventLoopTask {
     pub async fn run(self, stop: CancellationToken) {
         let EventLoopTask { eventloop, client, settings, readings, control, state, sequencer, metrics } = self;
         let held = [Overflow::new(settings.overflow_max_messages), Overflow::new(settings.overflow_max_messages)];
+        let gauges = OverflowGauges::of(&metrics);
         let mut edge = Edge {
             client,
             settings,
@@ -85,6 +86,7 @@ impl EventLoopTask {
             state,
             sequencer,
             metrics,
+            gauges,
             held,
             stalled: None,
             ping: PingWatch::default(),
@@ -120,6 +122,19 @@ async fn reserve(tx: Option<mpsc::Sender<Message>>) -> Result<mpsc::OwnedPermit<
     }
 }
 
+/// Each queue's overflow depth and high-water gauges ([`READINGS`], [`CONTROL`]).
+struct OverflowGauges([(prometheus::IntGauge, prometheus::IntGauge); 2]);
+
+impl OverflowGauges {
+    fn of(metrics: &IngestMetrics) -> OverflowGauges {
+        let pair = |q: usize| {
+            let label = [crate::metrics::OVERFLOW_QUEUES[q]];
+            (metrics.overflow.with_label_values(&label), metrics.overflow_high_water.with_label_values(&label))
+        };
+        OverflowGauges([pair(READINGS), pair(CONTROL)])
+    }
+}
+
 /// The event loop task's parts other than the `EventLoop` itself.
 struct Edge {
     client: Client,
@@ -133,6 +148,7 @@ struct Edge {
     held: [Overflow<Message>; 2],
     /// The queue whose overflow is at its bound (reading stopped), if any.
     stalled: Option<usize>,
+    gauges: OverflowGauges,
     /// Whether an unanswered ping is only queued behind arriving messages.
     ping: PingWatch,
     logs: RateLimiter,
@@ -319,15 +335,13 @@ impl Edge {
         self.gauge(queue);
     }
 
-    /// Publishes queue `queue`'s overflow depth and high-water mark.
+    /// Publishes queue `queue`'s overflow depth and high-water mark (on every held message:
+    /// the gauges are looked up once, in [`OverflowGauges`]).
     fn gauge(&self, queue: usize) {
-        let label = [crate::metrics::OVERFLOW_QUEUES[queue]];
         let held = &self.held[queue];
-        self.metrics.overflow.with_label_values(&label).set(i64::try_from(held.len()).unwrap_or(i64::MAX));
-        self.metrics
-            .overflow_high_water
-            .with_label_values(&label)
-            .set(i64::try_from(held.high_water()).unwrap_or(i64::MAX));
+        let (depth, high_water) = &self.gauges.0[queue];
+        depth.set(i64::try_from(held.len()).unwrap_or(i64::MAX));
+        high_water.set(i64::try_from(held.high_water()).unwrap_or(i64::MAX));
     }
 
     /// Whether the loop may read: false while an overflow is at its bound. Entering that state
