@@ -112,16 +112,10 @@ pub enum Event {
 
 impl Connection {
     /// The next event; an error means the connection is down (the next poll reconnects).
-    ///
-    /// rumqttc's poll future is boxed: it is sized for the connect and TLS handshake path, and
-    /// a future is moved whole each time it is created and awaited one level up, which the event
-    /// loop does once per event (every message and every PUBACK). Unboxed, those copies were
-    /// about a tenth of a drain's CPU (`perf record`, issue 14); boxed, this future and the
-    /// event loop's are a few words and rumqttc's is moved once, into its box.
     pub async fn poll(&mut self) -> Result<Event, PollError> {
         match self {
-            Connection::V5(el) => Ok(from_v5(Box::pin(el.poll()).await?)),
-            Connection::V4(el) => Ok(from_v4(Box::pin(el.poll()).await?)),
+            Connection::V5(el) => Ok(from_v5(el.poll().await?)),
+            Connection::V4(el) => Ok(from_v4(el.poll().await?)),
         }
     }
 
