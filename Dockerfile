@@ -17,8 +17,8 @@ COPY . .
 # The registry and target caches survive between builds (BuildKit), so a source change rebuilds only firegrid.
 RUN --mount=type=cache,target=/src/target,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo build --release --locked --bin firegrid \
-    && install -D -m 0755 target/release/firegrid /out/firegrid
+    cargo build --profile dist --locked --bin firegrid \
+    && install -D -m 0755 target/dist/firegrid /out/firegrid
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 # ca-certificates: mqtts:// and https:// webhooks; curl: the container health check on /readyz.

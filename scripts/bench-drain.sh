@@ -10,7 +10,7 @@
 # acks, the event loop's overflow: its high-water mark and how often it was full). Loopback only; stops everything it
 # started.
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
-#   env:   FIREGRID_BIN (default target/release/firegrid, built first); FIREGRID_CONFIG (default
+#   env:   FIREGRID_BIN (default target/dist/firegrid, the deployed profile, built first); FIREGRID_CONFIG (default
 #          deploy/firegrid.toml: an older binary needs its own tree's file); REGISTRY_DIR=dir (a registry from
 #          `firegrid simulate registry`: firegrid loads it and the backlog comes from its devices — the drain
 #          with a city-size registry of issue 14; without it, the simulator's default fleet of 5,000 devices)
@@ -27,8 +27,8 @@ trap cleanup EXIT
 start_servers
 http_port=$(free_port)
 
-if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --release -q; fi
-bin=${FIREGRID_BIN:-./target/release/firegrid}
+if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --profile dist -q --bin firegrid; fi
+bin=${FIREGRID_BIN:-./target/dist/firegrid}
 cfg=${FIREGRID_CONFIG:-deploy/firegrid.toml}
 # CPU and run-queue wait of every live thread of PID, in ms: "cpu wait" (schedstat is in ns).
 sched_ms() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{c+=$1; w+=$2} END {printf "%d %d\n", c/1e6, w/1e6}'; }
