@@ -12,8 +12,11 @@
 #   usage: scripts/bench-drain.sh [N]   (default 200000)
 #   env:   FIREGRID_BIN (default target/dist/firegrid, the deployed profile, built first); FIREGRID_CONFIG (default
 #          deploy/firegrid.toml: an older binary needs its own tree's file); REGISTRY_DIR=dir (a registry from
-#          `firegrid simulate registry`: firegrid loads it and the backlog comes from its devices — the drain
-#          with a city-size registry of issue 14; without it, the simulator's default fleet of 5,000 devices)
+#          `firegrid simulate registry`: firegrid loads it — the drain with a city-size registry of issue 14 —
+#          and the backlog comes from SENDERS of its devices (default 5,000, spread evenly over the file: the
+#          same workload as without a registry, so the two rates compare the registry's cost and not the store's
+#          cost of new series; SENDERS=all sends from every device); without it, the simulator's default fleet
+#          of 5,000 devices)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -41,8 +44,17 @@ registry=()
 if [ -n "${REGISTRY_DIR:-}" ]; then
     export FIREGRID_REGISTRY__DEVICES="$REGISTRY_DIR/devices.csv" FIREGRID_REGISTRY__STATIONS="$REGISTRY_DIR/stations.csv" \
            FIREGRID_REGISTRY__GRIDS="$REGISTRY_DIR/grids.csv"
-    registry=(--registry-dir "$REGISTRY_DIR")
-    echo "registry: $(($(wc -l <"$REGISTRY_DIR/devices.csv") - 1)) devices"
+    devices=$(($(wc -l <"$REGISTRY_DIR/devices.csv") - 1))
+    senders=${SENDERS:-5000}
+    if [ "$senders" = all ] || [ "$senders" -ge "$devices" ]; then
+        registry=(--registry-dir "$REGISTRY_DIR"); senders=$devices
+    else
+        mkdir -p "$work/senders"
+        awk -v step=$((devices / senders)) -v n="$senders" \
+            'NR == 1 || ((NR - 2) % step == 0 && k++ < n)' "$REGISTRY_DIR/devices.csv" >"$work/senders/devices.csv"
+        registry=(--registry-dir "$work/senders")
+    fi
+    echo "registry: $devices devices; the backlog from $senders of them"
 fi
 filter='firegrid/v1/+/+/+/+'
 export FIREGRID_MQTT__URL="mqtt://127.0.0.1:$mqtt_port" FIREGRID_MQTT__CLIENT_ID=firegrid-bench \
