@@ -58,13 +58,28 @@ const RETIRE_WAIT: Duration = Duration::from_secs(30);
 /// takes the new one with its next message or tick): freeing a city's million records takes
 /// tens of milliseconds, which would otherwise fall on whichever reader let go last — the
 /// pipeline, on the intake path (issue 14). After [`RETIRE_WAIT`] the last reader frees it.
+///
+/// Once freed here, its pages are handed back to the system: glibc would otherwise keep them
+/// resident for good (a million-device reload left RSS at 1.45× its steady value).
 fn retire(old: Arc<Registry>) {
     let spawned = std::thread::Builder::new().name("registry-retire".into()).spawn(move || {
-        let deadline = Instant::now() + RETIRE_WAIT;
+        let started = Instant::now();
+        let deadline = started + RETIRE_WAIT;
         while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+        let waited_ms = started.elapsed().as_millis() as u64;
+        // Still held: the last reader frees it, and this thread has nothing to give back.
+        let freed_here = Arc::strong_count(&old) == 1;
         drop(old);
+        let released = freed_here && firegrid_memory::release_freed_memory();
+        tracing::info!(
+            event = "registry_retired",
+            waited_ms,
+            freed_here,
+            released,
+            "the replaced registry is freed (its memory returned to the system when released)"
+        );
     });
     if let Err(e) = spawned {
         tracing::warn!(event = "registry_retire_thread_failed", error = %e, "the replaced registry is freed by its last reader");
