@@ -8,7 +8,7 @@
 # watched (`cargo bench -p firegrid-alerting --bench sweep`, in-process; SWEEP=0 skips it).
 # Loopback only; stops everything it started.
 #   usage: scripts/bench-city.sh [URBAN_HOUSEHOLDS] [RURAL_HOUSEHOLDS]   (default 59 45: 1,000,646 devices)
-#   env:   FIREGRID_BIN (default target/release/firegrid, built first), KEEP_REGISTRY=dir (reuse/keep it),
+#   env:   FIREGRID_BIN (default target/dist/firegrid, the deployed profile, built first), KEEP_REGISTRY=dir (reuse/keep it),
 #          SWEEP=0, DRAIN_TIMEOUT=seconds (default 900: how long to wait for every reading to be stored),
 #          KEEP_LOG=file (keep firegrid's log), FIREGRID_LOG (default warn,firegrid=info: every firegrid crate's events),
 #          HEAPTRACK=/path/prefix (run firegrid under heaptrack, keep its profile there and print the
@@ -30,8 +30,8 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 hwm_mib() { awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$1/status"; }
 metric() { curl -sf "http://127.0.0.1:$http_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
-if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --release -q; fi
-bin=${FIREGRID_BIN:-./target/release/firegrid}
+if [ -z "${FIREGRID_BIN:-}" ]; then cargo build --profile dist -q --bin firegrid; fi
+bin=${FIREGRID_BIN:-./target/dist/firegrid}
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 
 reg=${KEEP_REGISTRY:-$work/registry}
