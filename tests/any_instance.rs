@@ -30,11 +30,9 @@ fn base(f: &Firegrid) -> String {
 
 /// East's leader with one dispatched fire, and west's leader: (east, west, the incident id).
 async fn east_fire_and_west(dir: &Path, p: &TwoPartitions) -> Result<(Firegrid, Firegrid, String)> {
-    let east = partition::start_alert(dir, &p.east, "east-a").await?;
-    leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+    let east = partition::start_leader(dir, &p.east, "east-a", partition::PARTITION).await?;
     let id = fire(p, &east).await?;
-    let west = partition::start_alert(dir, &p.west, "west-a").await?;
-    leads(&west, WEST.0, Duration::from_secs(20)).await?;
+    let west = partition::start_leader(dir, &p.west, "west-a", WEST.0).await?;
     Ok((east, west, id))
 }
 
@@ -229,10 +227,8 @@ async fn the_live_feed_of_another_partitions_leader_and_of_a_standby_shows_a_dis
     tokio::time::timeout(Duration::from_secs(120), async {
         let dir = tempfile::tempdir()?;
         let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
-        let east = partition::start_alert(dir.path(), &p.east, "east-a").await?;
-        leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
-        let west = partition::start_alert(dir.path(), &p.west, "west-a").await?;
-        leads(&west, WEST.0, Duration::from_secs(20)).await?;
+        let east = partition::start_leader(dir.path(), &p.east, "east-a", partition::PARTITION).await?;
+        let west = partition::start_leader(dir.path(), &p.west, "west-a", WEST.0).await?;
         let standby = partition::start_alert(dir.path(), &p.east, "east-b").await?;
         let mut feeds = Vec::new();
         for f in [&east, &west, &standby] {
@@ -346,8 +342,7 @@ async fn a_token_revoked_by_a_reload_is_refused_by_a_standby_after_sighup() -> R
     tokio::time::timeout(Duration::from_secs(120), async {
         let dir = tempfile::tempdir()?;
         let p = partition::two_partitions(dir.path(), LEASE_MS, "").await?;
-        let east = partition::start_alert(dir.path(), &p.east, "east-a").await?;
-        leads(&east, partition::PARTITION, Duration::from_secs(20)).await?;
+        let east = partition::start_leader(dir.path(), &p.east, "east-a", partition::PARTITION).await?;
         let standby = partition::start_alert(dir.path(), &p.east, "east-b").await?;
         let is_standby = || async {
             Ok((standby.metric("firegrid_partition_leader{partition=\"east\"}").await.ok() == Some(0.0)).then_some(()))

@@ -36,6 +36,14 @@ pub async fn start_alert(dir: &Path, config: &Path, name: &str) -> Result<Firegr
     Firegrid::start(config, env, &dir.join(format!("{name}.log"))).await
 }
 
+/// An alert instance (see [`start_alert`]) once it leads `partition`: within 20 s, a few leases
+/// as deployed.
+pub async fn start_leader(dir: &Path, config: &Path, name: &str, partition: &str) -> Result<Firegrid> {
+    let f = start_alert(dir, config, name).await?;
+    leads(&f, partition, Duration::from_secs(20)).await?;
+    Ok(f)
+}
+
 /// `firegrid_partition_leader` of an instance (1 leader, 0 standby); an error while it is not
 /// serving (between a standby's endpoint and a term's service).
 pub async fn leading(f: &Firegrid) -> Result<bool> {
