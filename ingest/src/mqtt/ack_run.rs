@@ -60,15 +60,25 @@ impl IntoIterator for AckRun {
     }
 }
 
-/// Packs packet ids, in order, into as few runs as they allow.
-#[cfg(test)]
-pub(crate) fn runs(pkids: impl IntoIterator<Item = u16>) -> Vec<AckRun> {
-    let mut out: Vec<AckRun> = Vec::new();
-    for p in pkids {
-        if !out.last_mut().is_some_and(|run| run.extend(p)) {
-            out.push(AckRun::one(p));
+/// Packs packet ids, in order, into as few runs as they allow, handing each finished run to
+/// `emit` as soon as the next id cannot join it (nothing is collected); true when any id came.
+pub(crate) fn pack(pkids: impl IntoIterator<Item = u16>, mut emit: impl FnMut(AckRun)) -> bool {
+    let mut run: Option<AckRun> = None;
+    for pkid in pkids {
+        if !run.as_mut().is_some_and(|r| r.extend(pkid)) {
+            if let Some(done) = run.replace(AckRun::one(pkid)) {
+                emit(done);
+            }
         }
     }
+    run.map(emit).is_some()
+}
+
+/// [`pack`] into a list.
+#[cfg(test)]
+pub(crate) fn runs(pkids: impl IntoIterator<Item = u16>) -> Vec<AckRun> {
+    let mut out = Vec::new();
+    pack(pkids, |run| out.push(run));
     out
 }
 

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use prometheus::{IntCounter, IntGauge};
 use tokio::sync::mpsc;
 
-use super::ack_run::AckRun;
+use super::ack_run::{self, AckRun};
 use super::outbound::Outbound;
 
 /// Where released acks go (the outbound task's queue), and the metrics the sequencer keeps.
@@ -141,18 +141,14 @@ fn mark(inner: &mut Inner, t: &AckToken) {
 /// Releases the acks of every finished place at the head of the sequence, in order, as runs of
 /// consecutive packet ids ([`AckRun`]: a stored batch's thousands of acks are usually one).
 fn release(shared: &Shared, inner: &mut Inner) {
-    let mut run: Option<AckRun> = None;
-    while let Some(&(pkid, 0)) = inner.slots.front() {
+    let generation = inner.generation;
+    let finished = std::iter::from_fn(|| {
+        let &(pkid, 0) = inner.slots.front()? else { return None };
         inner.slots.pop_front();
         inner.base += 1;
-        if !run.as_mut().is_some_and(|r| r.extend(pkid)) {
-            if let Some(done) = run.replace(AckRun::one(pkid)) {
-                send(shared, inner.generation, done);
-            }
-        }
-    }
-    if let Some(last) = run {
-        send(shared, inner.generation, last);
+        Some(pkid)
+    });
+    if ack_run::pack(finished, |run| send(shared, generation, run)) {
         shared.unacked.set(i64::try_from(inner.slots.len()).unwrap_or(i64::MAX));
     }
 }
