@@ -1,6 +1,7 @@
 //! The service's own metrics, beside the components': the process (`process_*`: CPU, memory,
 //! file descriptors, start time), `firegrid_build_info{version,commit}`, `firegrid_store_up`,
-//! `firegrid_http_requests_total{route,code}`; and
+//! `firegrid_http_requests_total{route,code}`, the memory keeper's `firegrid_memory_trims_total`
+//! and `firegrid_allocator_free_bytes`; and
 //! the Prometheus-style names of the duration histograms.
 //!
 //! Renames (DESIGN §7): `firegrid_write_seconds` and `firegrid_dispatch_seconds` are served under
@@ -8,7 +9,7 @@
 //! stay for one release so dashboards and alerts can move; they go in the release after.
 
 use prometheus::proto::MetricFamily;
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Old histogram name → its Prometheus-style name; both are served for one release.
 pub(crate) const RENAMED: [(&str, &str); 2] = [
@@ -23,6 +24,10 @@ pub(crate) struct ServiceMetrics {
     pub(crate) store_up: IntGauge,
     /// `firegrid_http_requests_total{route,code}`.
     pub(crate) http_requests: IntCounterVec,
+    /// `firegrid_memory_trims_total`: trims the memory keeper ran.
+    pub(crate) memory_trims: IntCounter,
+    /// `firegrid_allocator_free_bytes`: what the C allocator held free at the keeper's last look.
+    pub(crate) allocator_free_bytes: IntGauge,
 }
 
 /// Registers the process collector, the build info and the store gauge.
@@ -41,7 +46,17 @@ pub(crate) fn register(registry: &Registry) -> Result<ServiceMetrics, prometheus
         &["route", "code"],
     )?;
     registry.register(Box::new(http_requests.clone()))?;
-    Ok(ServiceMetrics { store_up, http_requests })
+    let memory_trims = IntCounter::new(
+        "firegrid_memory_trims_total",
+        "Times the memory keeper asked the C allocator to give the pages it held free back to the system",
+    )?;
+    registry.register(Box::new(memory_trims.clone()))?;
+    let allocator_free_bytes = IntGauge::new(
+        "firegrid_allocator_free_bytes",
+        "Bytes the C allocator held free (freed, kept for reuse; resident until trimmed) at the memory keeper's last look",
+    )?;
+    registry.register(Box::new(allocator_free_bytes.clone()))?;
+    Ok(ServiceMetrics { store_up, http_requests, memory_trims, allocator_free_bytes })
 }
 
 /// `families` with each renamed histogram served under its new name as well.

@@ -4,27 +4,20 @@
 //! registry is a million small allocations; once a reload replaces it and the old one is freed,
 //! its pages stay resident, held free inside the arena: measured at a million devices, RSS went
 //! from 274 MiB before a SIGHUP reload to 400 MiB after it, for good, and back to 271 MiB after
-//! one `malloc_trim(0)`. So whoever frees something that large asks for the pages back here.
+//! one `malloc_trim(0)`. So whoever frees something that large asks for the pages back here, and
+//! the service's memory keeper asks every few seconds how much the allocator holds free and
+//! trims once enough was freed (the start-up load's temporaries, a drain's buffers).
 //!
-//! This crate is the workspace's one `unsafe` block (everything else forbids it): one call with
-//! no arguments to check. Elsewhere than glibc it does nothing: musl and the other systems'
-//! allocators have no such call and give large frees back themselves.
+//! Layout:
+//! - `glibc` — the edge: the calls into the C allocator (`malloc_trim`, `mallinfo2`), the
+//!   workspace's only `unsafe` blocks (everything else forbids it). Elsewhere than glibc they
+//!   do nothing: musl and the other systems' allocators have no such calls and give large frees
+//!   back themselves;
+//! - `trim_policy` — pure: when the memory held free is worth a trim.
 #![warn(unreachable_pub)]
 
-/// Asks the C allocator to return the free pages of every arena to the system; true when it gave
-/// something back. It walks every arena under its lock, so call it after a large free, off any
-/// latency-sensitive thread (it takes milliseconds, and threads allocating meanwhile wait).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn release_freed_memory() -> bool {
-    // SAFETY: `malloc_trim` takes no pointer and touches only glibc's own free lists, under the
-    // arenas' locks; any thread may call it at any time.
-    #[allow(unsafe_code)]
-    let released = unsafe { libc::malloc_trim(0) };
-    released == 1
-}
+mod glibc;
+mod trim_policy;
 
-/// Does nothing off glibc (see the crate documentation); false.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn release_freed_memory() -> bool {
-    false
-}
+pub use glibc::{held_free, release_freed_memory};
+pub use trim_policy::TrimPolicy;

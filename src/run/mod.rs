@@ -9,6 +9,7 @@
 //! - `parts` — opening and spawning every part, each stopping at its node of the tree;
 //! - `supervise` — waiting for the trigger, then walking the tree leaf first;
 //! - `reload` — SIGHUP: the registry, the API tokens, the broker's users;
+//! - `keeper` — the memory keeper: gives back to the system what the C allocator holds free;
 //! - `leader`, `standby` — a partition's instance: standby until it holds the lease, then the
 //!   service above for one leader term, fenced by its epoch.
 //!
@@ -31,6 +32,7 @@ use crate::broker::users::UsersError;
 use crate::broker::BrokerError;
 use crate::config::Settings;
 
+mod keeper;
 mod leader;
 mod parts;
 mod reload;

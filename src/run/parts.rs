@@ -40,6 +40,7 @@ use crate::broker::users::SharedUsers;
 use crate::config::{Settings, StoreSettings};
 use crate::http::{self, HttpState};
 use crate::role::RoleParts;
+use crate::run::keeper::{self, KeeperMetrics};
 use crate::run::reload::{reload_on_sighup, Reloadable};
 use crate::run::shutdown::{Part, ShutdownTree};
 use crate::run::{RunError, RETENTION_EVERY};
@@ -64,6 +65,7 @@ pub(super) struct Parts {
     pub(super) http: Part<std::io::Result<()>>,
     pub(super) reload: Part<()>,
     pub(super) retention: Option<Part<()>>,
+    pub(super) memory: Part<()>,
 }
 
 /// What the parts share, opened before anything is spawned.
@@ -148,6 +150,11 @@ pub(super) async fn start(settings: Settings, tree: &ShutdownTree) -> Result<Sta
     tracing::info!(event = "started", http = %http_addr, role = role.as_str(), "firegrid is running: {}", role.summary());
     let reloadable = Reloadable { registry: core.registry.clone(), tokens, broker_users: core.broker_users };
     let reload = Part::spawn("sighup watcher", reload_on_sighup(reloadable, tree.service.clone()));
+    let keeper_metrics = KeeperMetrics {
+        trims: core.service_metrics.memory_trims.clone(),
+        free_bytes: core.service_metrics.allocator_free_bytes.clone(),
+    };
+    let memory = Part::spawn("memory keeper", keeper::keep(keeper_metrics, tree.service.clone()));
     let parts = Parts {
         event_loop,
         pipeline: ingest.pipeline,
@@ -158,6 +165,7 @@ pub(super) async fn start(settings: Settings, tree: &ShutdownTree) -> Result<Sta
         http,
         reload,
         retention: ingest.retention.take(),
+        memory,
     };
     Ok(Started { parts, http_addr, registry: core.registry, engine: spawned.handle })
 }

@@ -5,7 +5,8 @@
 //! inverted, and cancelling the root stops everything that is left.
 //!
 //! ```text
-//! service          HTTP server, SIGHUP watcher, retention timer     (cancelled last)
+//! service          HTTP server, SIGHUP watcher, retention timer,    (cancelled last)
+//!                  memory keeper
 //! └── disconnect   MQTT event loop: ends once the DISCONNECT went out
 //!     └── ack      the acker: sends the acknowledgements queued, then the DISCONNECT
 //!         └── flush    writer (forced stop: what it holds stays unacknowledged), dispatch delivery
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// The tokens of the service's shutdown, leaf (first to stop) last.
 #[derive(Debug, Clone)]
 pub(crate) struct ShutdownTree {
-    /// Root: the HTTP server, the SIGHUP watcher and the retention timer.
+    /// Root: the HTTP server, the SIGHUP watcher, the retention timer and the memory keeper.
     pub(crate) service: CancellationToken,
     /// The MQTT event loop.
     pub(crate) disconnect: CancellationToken,

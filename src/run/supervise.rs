@@ -38,13 +38,15 @@ pub(super) async fn supervise(
     // Disconnect: the event loop ends once the DISCONNECT went out.
     tree.disconnect.cancel();
     parts.event_loop.stopped(DISCONNECT_TIMEOUT).await;
-    // The HTTP server (it answered /readyz until now), the SIGHUP watcher, the retention timer.
+    // The HTTP server (it answered /readyz until now), the SIGHUP watcher, the retention timer,
+    // the memory keeper.
     tree.service.cancel();
     parts.http.stopped(DISCONNECT_TIMEOUT).await;
     parts.reload.stopped(DISCONNECT_TIMEOUT).await;
     if let Some(r) = parts.retention.as_mut() {
         r.stopped(DISCONNECT_TIMEOUT).await;
     }
+    parts.memory.stopped(DISCONNECT_TIMEOUT).await;
     tracing::info!(event = "stopped");
     match early {
         Some(name) => Err(RunError::TaskExited(name)),

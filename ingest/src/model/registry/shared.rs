@@ -57,7 +57,8 @@ const RETIRE_WAIT: Duration = Duration::from_secs(30);
 /// Frees a replaced registry on a thread of its own once its readers have let go of it (each
 /// takes the new one with its next message or tick): freeing a city's million records takes
 /// tens of milliseconds, which would otherwise fall on whichever reader let go last — the
-/// pipeline, on the intake path (issue 14). After [`RETIRE_WAIT`] the last reader frees it.
+/// pipeline, on the intake path (issue 14). After [`RETIRE_WAIT`] the last reader frees it, and
+/// the running service's memory keeper (`src/run/keeper.rs`) gives those pages back within seconds.
 ///
 /// Once freed here, its pages are handed back to the system: glibc would otherwise keep them
 /// resident for good (a million-device reload left RSS at 1.45× its steady value).
