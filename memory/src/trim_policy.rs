@@ -62,7 +62,7 @@ mod tests {
                 "reused then freed (churn): the fall and rise is due although the figure ends where it was",
                 &[(40 * MIB, true), (10 * MIB, false), (20 * MIB, false), (40 * MIB, true)],
             ),
-            ("a fall alone never trims", &[(40 * MIB, true), (1 * MIB, false), (0, false)]),
+            ("a fall alone never trims", &[(40 * MIB, true), (MIB, false), (0, false)]),
         ];
         for (name, steps) in rows {
             let mut p = TrimPolicy::new(16 * MIB);
