@@ -19,7 +19,9 @@
 #          of 5,000 devices); HEAPTRACK=/path/prefix (drain under heaptrack, keep its profile there and print
 #          the heap's peak by call site; the rate and CPU then are heaptrack's, not firegrid's);
 #          PERF=/path/file (record the drain's CPU with `perf record -F 1999 -g` into that file; PERF_CALLGRAPH
-#          replaces -g, e.g. --call-graph=dwarf,16384); SMAPS=/path/file (keep /proc/PID/smaps at the drain's end)
+#          replaces -g, e.g. --call-graph=dwarf,16384); SMAPS=/path/file (keep /proc/PID/smaps at the drain's end);
+#          WRAP="cmd args" (run the draining firegrid as `cmd args BIN run …`, for a tool that execs in place such as
+#          `valgrind --tool=callgrind --callgrind-out-file=F`: instructions per reading, which load does not change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -86,7 +88,7 @@ if [ -n "${HEAPTRACK:-}" ]; then
     pids+=($tracer)
     until fg=$(pgrep -P $tracer -x "$(basename "$bin" | cut -c1-15)"); do sleep 0.02; done
 else
-    $bin run --config "$cfg" & fg=$!
+    ${WRAP:-} $bin run --config "$cfg" & fg=$!
 fi
 pids+=($fg)
 if [ -n "${PERF:-}" ]; then perf record -F 1999 ${PERF_CALLGRAPH:--g} -o "$PERF" -p "$fg" 2>"$work/perf.log" & perf_pid=$!; fi
