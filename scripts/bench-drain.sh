@@ -16,7 +16,12 @@
 #          and the backlog comes from SENDERS of its devices (default 5,000, spread evenly over the file: the
 #          same workload as without a registry, so the two rates compare the registry's cost and not the store's
 #          cost of new series; SENDERS=all sends from every device); without it, the simulator's default fleet
-#          of 5,000 devices)
+#          of 5,000 devices); HEAPTRACK=/path/prefix (drain under heaptrack, keep its profile there and print
+#          the heap's peak by call site; the rate and CPU then are heaptrack's, not firegrid's);
+#          PERF=/path/file (record the drain's CPU with `perf record -F 1999 -g` into that file; PERF_CALLGRAPH
+#          replaces -g, e.g. --call-graph=dwarf,16384); SMAPS=/path/file (keep /proc/PID/smaps at the drain's end);
+#          WRAP="cmd args" (run the draining firegrid as `cmd args BIN run …`, for a tool that execs in place such as
+#          `valgrind --tool=callgrind --callgrind-out-file=F`: instructions per reading, which load does not change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200000}
@@ -78,8 +83,15 @@ echo "null subscriber: $N messages in $(python3 -c "print(round($t1-$t0,2))") s 
 
 read -r vm_cpu0 _ < <(sched_ms "$vm_pid"); read -r mq_cpu0 _ < <(sched_ms "$mqtt_pid")
 t0=$(now)
-$bin run --config "$cfg" & fg=$!
+if [ -n "${HEAPTRACK:-}" ]; then
+    heaptrack -o "$HEAPTRACK" $bin run --config "$cfg" >"$work/heaptrack.log" 2>&1 & tracer=$!
+    pids+=($tracer)
+    until fg=$(pgrep -P $tracer -x "$(basename "$bin" | cut -c1-15)"); do sleep 0.02; done
+else
+    ${WRAP:-} $bin run --config "$cfg" & fg=$!
+fi
 pids+=($fg)
+if [ -n "${PERF:-}" ]; then perf record -F 1999 ${PERF_CALLGRAPH:--g} -o "$PERF" -p "$fg" 2>"$work/perf.log" & perf_pid=$!; fi
 peak=0; peak_anon=0; peak_file=0
 ready=""
 while :; do
@@ -100,6 +112,7 @@ read -r uticks sticks < <(awk '{print $14, $15}' /proc/$fg/stat)
 files=$(awk -v exe="$(readlink /proc/$fg/exe)" '
     /^[0-9a-f]+-[0-9a-f]+ / {path=$6} /^Rss:/ && path ~ /^\// {if (path == exe) b+=$2; else o+=$2}
     END {printf "the binary %.1f MiB, other files %.1f MiB", b/1024, o/1024}' /proc/$fg/smaps 2>/dev/null)
+[ -n "${SMAPS:-}" ] && cp /proc/$fg/smaps "$SMAPS"
 hwm=$(awk '/VmHWM/ {print $2}' /proc/$fg/status)
 [ "${hwm:-0}" -gt "$peak" ] && peak=$hwm
 threads=$(sched_by_thread "$fg")
@@ -113,7 +126,12 @@ mqtt=$(curl -sf "http://127.0.0.1:$http_port/metrics" | awk -v n="$N" '
     /^firegrid_mqtt_overflow_high_water_messages\{queue="readings"\}/ {h=$2}
     /^firegrid_mqtt_overflow_full_total\{queue="readings"\}/ {f=$2}
     END {printf "%d connection(s); %d messages received for %d published (%d redelivered), %d stale acks; queue full %d times, overflow high water %d, overflow full %d times", c, r, n, r-n, s, q, h, f}')
-kill -TERM $fg; wait $fg || true
+[ -n "${PERF:-}" ] && { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
+kill -TERM $fg; wait $fg 2>/dev/null || true
+if [ -n "${HEAPTRACK:-}" ]; then
+    wait $tracer || true
+    heaptrack_print -f "$HEAPTRACK".*zst -p 1 -n 16 -s 1 -a 0 -T 0 -l 0 2>/dev/null | sed -n '/PEAK MEMORY/,$p' | head -160 >"$work/heap.txt" || true
+fi
 fg_rate=$(python3 -c "print(round($N/($t1-$t0)))")
 cpu=$(python3 -c "print(round($ticks/$(getconf CLK_TCK),2))")
 echo "firegrid:        $N readings stored in $(python3 -c "print(round($t1-$t0,2))") s = $fg_rate readings/s (from process start), peak RSS $((peak/1024)) MiB, CPU $cpu s = $(python3 -c "print(round($cpu*1e6/$N,2))") µs/reading"
@@ -125,3 +143,5 @@ echo "$threads"
 echo "    MQTT: $mqtt"
 echo "    meanwhile mosquitto CPU $(python3 -c "print(round(($mq_cpu1-$mq_cpu0)/1000,2))") s, VictoriaMetrics CPU $(python3 -c "print(round(($vm_cpu1-$vm_cpu0)/1000,2))") s"
 echo "ratio firegrid/null = $(python3 -c "print(round($fg_rate/$null_rate,3))"); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "${HEAPTRACK:-}" ] && { echo "heap peak by call site (heaptrack):"; cat "$work/heap.txt"; }
+true

@@ -20,7 +20,9 @@ pub struct IngestConfig {
     /// How far in the past a reading's `ts` may lie.
     #[serde(deserialize_with = "crate::config::duration::seconds")]
     pub max_past_seconds: u64,
-    /// A batch is written when it holds this many lines…
+    /// A batch is written when it holds this many lines… Every batch buffer the pool keeps
+    /// (`pending_batches` + 2) is sized for this many: 2,500 (~0.9 MB each with its acks) took
+    /// 4 MiB off a drain's peak against 5,000 at the same rate (issue 14).
     pub batch_max_lines: usize,
     /// …or when its oldest line is this old…
     #[serde(deserialize_with = "crate::config::duration::millis")]
@@ -33,7 +35,7 @@ pub struct IngestConfig {
     pub batch_idle_ms: u64,
     /// Batches queued for the writer; when full, intake waits (backpressure, nothing dropped).
     /// Two keep the writer busy (one is taken the moment a write ends, the next is filled
-    /// meanwhile); each more held ~1.5 MB in a drain (5,000 lines) and changed no rate.
+    /// meanwhile); each more held ~1.5 MB in a drain (then 5,000 lines) and changed no rate.
     pub pending_batches: usize,
 }
 
@@ -43,7 +45,7 @@ impl Default for IngestConfig {
             max_payload_bytes: 4096,
             max_future_seconds: 300,
             max_past_seconds: 7 * 24 * 3600,
-            batch_max_lines: 5000,
+            batch_max_lines: 2500,
             batch_max_age_ms: 1000,
             batch_window_percent: 50,
             batch_idle_ms: 10,

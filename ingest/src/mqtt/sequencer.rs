@@ -62,7 +62,9 @@ pub struct AckToken {
     generation: u64,
     index: u64,
     pkid: u16,
-    /// The topic the message came on (for dead letters of refused lines; a cheap clone).
+    /// The topic the message came on, for dead letters of refused lines. Empty on a
+    /// [fork](AckToken::fork): only the store's part dead-letters, and cloning the topic (a copy
+    /// of its own) cost an allocation per message, to promote it to a shared buffer.
     pub topic: Bytes,
     shared: Option<Arc<Shared>>,
 }
@@ -174,8 +176,8 @@ impl AckToken {
         self.pkid
     }
 
-    /// Adds a part to this message's place and returns the token for it: the place is done
-    /// when both tokens (and any other forks) are completed.
+    /// Adds a part to this message's place and returns the token for it, without the topic:
+    /// the place is done when both tokens (and any other forks) are completed.
     pub(crate) fn fork(&self) -> AckToken {
         if let Some(shared) = &self.shared {
             let mut inner = shared.lock();
@@ -189,7 +191,7 @@ impl AckToken {
             generation: self.generation,
             index: self.index,
             pkid: self.pkid,
-            topic: self.topic.clone(),
+            topic: Bytes::new(),
             shared: self.shared.clone(),
         }
     }
@@ -250,6 +252,19 @@ mod tests {
         assert!(drain(&mut rx).is_empty(), "the engine's part is still open");
         engine.complete();
         assert_eq!(drain(&mut rx), vec![1, 2]);
+    }
+
+    #[test]
+    fn the_store_part_keeps_the_topic_for_dead_letters_and_the_engine_part_carries_none() {
+        let (s, mut rx, _) = sequencer();
+        s.connected(1);
+        let store = s.arrive(1, 7, Bytes::copy_from_slice(b"firegrid/v1/500101/smoke/d-1/reading"));
+        let engine = store.fork();
+        assert_eq!(&store.topic[..], b"firegrid/v1/500101/smoke/d-1/reading");
+        assert!(engine.topic.is_empty(), "the engine never dead-letters: no copy of the topic");
+        engine.complete();
+        store.complete();
+        assert_eq!(drain(&mut rx), vec![7]);
     }
 
     #[test]

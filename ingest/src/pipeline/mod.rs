@@ -87,6 +87,11 @@ pub struct AlertInput {
     pub ack: Option<AckToken>,
 }
 
+/// Messages handled in one turn of the ingest task's loop at most, taken from the queue without
+/// waiting: the batch's age and idle rules are checked between turns, and a burst of this many
+/// takes well under a millisecond.
+const BURST: usize = 256;
+
 struct State {
     batch: Batch,
     unacked: usize,
@@ -125,7 +130,10 @@ impl Pipeline {
                 biased;
                 _ = stop.cancelled() => break,
                 m = rx.recv() => match m {
-                    Some(m) => self.handle(m, &mut st, &mut extra).await,
+                    Some(m) => {
+                        if !self.burst(m, &mut rx, &mut st, &mut extra, &stop).await { return; }
+                        continue;
+                    }
                     None => break,
                 },
                 l = recv_opt(&mut extra) => match l {
@@ -137,9 +145,7 @@ impl Pipeline {
                     continue;
                 }
             }
-            if (st.batch.len() >= self.batch_max_lines || st.unacked >= self.flush_at_unacked)
-                && !self.flush(&mut st).await
-            {
+            if self.full(&st) && !self.flush(&mut st).await {
                 return;
             }
         }
@@ -160,6 +166,38 @@ impl Pipeline {
         Enricher { prefix: &self.prefix, limits: &self.limits }
     }
 
+    /// Handles `first`, then up to [`BURST`] messages already queued without going back to the
+    /// `select!` (which per message built four futures and armed and dropped the batch's timer),
+    /// flushing whenever the batch is full; stops early at shutdown. False when the writer is
+    /// gone.
+    async fn burst(
+        &self,
+        first: Message,
+        rx: &mut mpsc::Receiver<Message>,
+        st: &mut State,
+        extra: &mut Option<mpsc::Receiver<String>>,
+        stop: &CancellationToken,
+    ) -> bool {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(m) = next {
+            self.handle(m, st, extra).await;
+            if self.full(st) && !self.flush(st).await {
+                return false;
+            }
+            handled += 1;
+            next = if handled < BURST && !stop.is_cancelled() { rx.try_recv().ok() } else { None };
+        }
+        st.last_message = Instant::now();
+        true
+    }
+
+    /// The batch holds `batch_max_lines` lines, or its unacknowledged messages reached the
+    /// window share.
+    fn full(&self, st: &State) -> bool {
+        st.batch.len() >= self.batch_max_lines || st.unacked >= self.flush_at_unacked
+    }
+
     /// Sends the current batch to the writer; false when the writer is gone.
     async fn flush(&self, st: &mut State) -> bool {
         if st.batch.is_empty() {
@@ -171,7 +209,6 @@ impl Pipeline {
     }
 
     async fn handle(&self, m: Message, st: &mut State, extra: &mut Option<mpsc::Receiver<String>>) {
-        st.last_message = Instant::now();
         // A reload takes effect for the next message, mid-batch too: the batch holds encoded
         // lines, so nothing in it depends on the snapshot. (Swapping only at batch boundaries
         // let a reading that arrived just after a reload be judged by the old registry.)
