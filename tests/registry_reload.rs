@@ -1,6 +1,7 @@
 //! Registry reload by SIGHUP, end to end with the firegrid binary, under a steady load: a bad
 //! devices file keeps the registry in force (and the load loses nothing), a good one takes effect
-//! for the next reading.
+//! for the next reading; with nothing arriving, the registry a reload replaced is still freed
+//! within seconds.
 
 mod support;
 
@@ -15,7 +16,8 @@ use support::{Mosquitto, VictoriaMetrics};
 const KIND_MISMATCH: &str = "firegrid_messages_rejected_total{reason=\"kind_mismatch\"}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sighup_under_load_reloads_the_registry_and_a_bad_file_keeps_the_old_one() -> Result<()> {
+async fn a_sighup_under_load_reloads_the_registry_and_a_bad_file_keeps_the_old_one_and_an_idle_reload_frees_the_old(
+) -> Result<()> {
     tokio::time::timeout(Duration::from_secs(180), async {
         let mqtt = Mosquitto::start().await?;
         let vm = VictoriaMetrics::start().await?;
@@ -97,6 +99,19 @@ async fn a_sighup_under_load_reloads_the_registry_and_a_bad_file_keeps_the_old_o
         .await
         .context("every reading of the load stored across both reloads")?;
         ensure!(got.len() == want.len());
+
+        // Nothing arrives now: a reload's replaced registry is still let go of and freed by the
+        // retire thread (which gives its pages back) within seconds, not held by an idle
+        // pipeline until its next message or the retire thread's 30-s wait runs out.
+        let freed_here =
+            |log: &str| log.lines().filter(|l| l.contains("registry_retired") && l.contains("freed_here=true")).count();
+        let before = freed_here(&fg.log_text()?);
+        fg.signal("HUP")?;
+        support::eventually(Duration::from_secs(15), || async {
+            Ok((freed_here(&fg.log_text()?) > before).then_some(()))
+        })
+        .await
+        .context("the registry replaced by an idle reload freed by the retire thread within 15 s")?;
         Ok(())
     })
     .await?

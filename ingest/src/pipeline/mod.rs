@@ -41,6 +41,12 @@ pub mod sink;
 
 use enrich::Enricher;
 
+/// How often an idle pipeline (no message, nothing batched) looks for a reloaded registry, so
+/// that it lets go of the one a reload replaced without waiting for its next message: a city's
+/// registry is hundreds of MiB, and the retire thread frees it and gives its pages back only
+/// once every reader let go (issue 14).
+const IDLE_REGISTRY_CHECK: Duration = Duration::from_secs(2);
+
 /// Everything the ingest task needs.
 #[derive(Debug)]
 pub struct Pipeline {
@@ -112,10 +118,9 @@ impl Pipeline {
             log_limit: RateLimiter::new(1000),
         };
         let mut extra = self.extra_lines.take();
-        let far = Duration::from_secs(3600);
         loop {
             let deadline = if st.batch.is_empty() {
-                Instant::now() + far
+                Instant::now() + IDLE_REGISTRY_CHECK
             } else {
                 let aged = Instant::from_std(st.batch.opened_at()) + self.batch_max_age;
                 // Messages waiting for their ack hold the broker's window: don't sit on them
@@ -140,7 +145,11 @@ impl Pipeline {
                     Some(line) => st.batch.push_with(None, |out| out.push_str(&line)),
                     None => extra = None,
                 },
-                _ = tokio::time::sleep_until(deadline), if !st.batch.is_empty() => {
+                _ = tokio::time::sleep_until(deadline) => {
+                    if st.batch.is_empty() {
+                        self.take_reloaded_registry(&mut st);
+                        continue;
+                    }
                     if !self.flush(&mut st).await { return; }
                     continue;
                 }
@@ -208,13 +217,19 @@ impl Pipeline {
         self.batches.send(full).await.is_ok()
     }
 
+    /// Takes the registry in force if a reload replaced the one held, letting go of the old one:
+    /// with every message, and every [`IDLE_REGISTRY_CHECK`] while no message comes.
+    fn take_reloaded_registry(&self, st: &mut State) {
+        if !self.registry.is_current(&st.registry) {
+            st.registry = self.registry.snapshot();
+        }
+    }
+
     async fn handle(&self, m: Message, st: &mut State, extra: &mut Option<mpsc::Receiver<String>>) {
         // A reload takes effect for the next message, mid-batch too: the batch holds encoded
         // lines, so nothing in it depends on the snapshot. (Swapping only at batch boundaries
         // let a reading that arrived just after a reload be judged by the old registry.)
-        if !self.registry.is_current(&st.registry) {
-            st.registry = self.registry.snapshot();
-        }
+        self.take_reloaded_registry(st);
         match self.enricher().process(&m.topic, &m.payload, m.received_at_ms, &st.registry) {
             Ok(r) => {
                 self.metrics.received(Some(r.reading.kind));
