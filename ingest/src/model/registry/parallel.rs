@@ -24,9 +24,10 @@ const BLOCK_BYTES: usize = 1 << 20;
 #[cfg(test)]
 const BLOCK_BYTES: usize = 4096;
 
-/// Threads that parse blocks: the machine's cores, at most 8.
+/// Threads that parse blocks: one fewer than the machine's cores (the calling thread takes the
+/// rows), at least one, at most 7.
 fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8)
+    std::thread::available_parallelism().map_or(1, |n| n.get()).saturating_sub(1).clamp(1, 7)
 }
 
 /// Where a file's rows start, found from its header.
