@@ -130,7 +130,7 @@ impl Interner {
     /// township, community, grid, household and address — compared, not hashed.
     #[cfg(test)]
     pub(crate) fn intern_at(&mut self, col: usize, s: &str) -> Sym {
-        let hasher = self.hasher.clone();
+        let hasher = self.hasher;
         self.intern_at_hashed(col, s, || hasher.hash_one(s))
     }
 

@@ -73,7 +73,7 @@ impl<'a> DeviceText<'a> {
     /// The record of these values, its text interned into `interner`; it reads its text from
     /// `names` once the table is frozen into it.
     pub(crate) fn intern(&self, interner: &mut Interner, names: &Arc<OnceLock<Names>>) -> DeviceRecord {
-        let hasher = interner.hasher().clone();
+        let hasher = *interner.hasher();
         self.intern_hashed(interner, names, |_, s| hasher.hash_one(s))
     }
 

@@ -77,7 +77,7 @@ pub(super) fn load(file: &Path) -> Result<DeviceIndex, RegistryError> {
     let mut interner = Interner::with_capacity(rows, load::file_len(file));
     let mut devices = DeviceIndex::with_capacity(rows);
     let names = Arc::new(OnceLock::new());
-    let (id_hasher, name_hasher) = (devices.hasher().clone(), interner.hasher().clone());
+    let (id_hasher, name_hasher) = (*devices.hasher(), *interner.hasher());
     load::for_each_row(
         file,
         DEVICE_COLUMNS,
@@ -153,12 +153,21 @@ mod tests {
         let (text, lines) = text(&devices);
         assert!(text.len() > 20 * 4096, "the rows span many blocks");
         let err = load(&text).expect_err("a duplicate fails the load");
-        assert!(err.ends_with(&format!("devices.csv:{}: duplicate device_id `sd-10`: each id may appear once", lines[2900])), "{err}");
+        assert!(
+            err.ends_with(&format!(
+                "devices.csv:{}: duplicate device_id `sd-10`: each id may appear once",
+                lines[2900]
+            )),
+            "{err}"
+        );
     }
 
     fn address() -> impl Strategy<Value = String> {
-        proptest::collection::vec(prop_oneof![Just("a"), Just("渝北"), Just(","), Just("\""), Just("\n"), Just(" ")], 0..12)
-            .prop_map(|p| p.concat())
+        proptest::collection::vec(
+            prop_oneof![Just("a"), Just("渝北"), Just(","), Just("\""), Just("\n"), Just(" ")],
+            0..12,
+        )
+        .prop_map(|p| p.concat())
     }
 
     proptest! {
