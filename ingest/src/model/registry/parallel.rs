@@ -117,11 +117,24 @@ where
             let _ = free_tx.send(Block::empty());
         }
         let work_rx = Mutex::new(work_rx);
+        let no_thread = |source| RegistryError::Io { file: file.to_owned(), source };
         std::thread::scope(|scope| {
-            scope.spawn(move || read(f, file, start, &free_rx, &work_tx));
+            let named = |name: &str| std::thread::Builder::new().name(name.to_owned());
+            named("registry-read")
+                .spawn_scoped(scope, move || read(f, file, start, &free_rx, &work_tx))
+                .map_err(no_thread)?;
+            let (mut started, mut failed) = (0, None);
             for _ in 0..workers {
                 let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-                scope.spawn(move || parse_blocks(file, start.fields, parse, work_rx, &done_tx));
+                let worker = move || parse_blocks(file, start.fields, parse, work_rx, &done_tx);
+                match named("registry-parse").spawn_scoped(scope, worker) {
+                    Ok(_) => started += 1,
+                    Err(e) => failed = Some(e),
+                }
+            }
+            // Without a worker nothing would be parsed (with fewer, the load is only slower).
+            if let (0, Some(e)) = (started, failed) {
+                return Err(no_thread(e));
             }
             drop(done_tx);
             // Returning drops `done_rx` and `free_tx`: the workers' and the reader's next hand-over
