@@ -13,6 +13,7 @@ use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use crate::model::device::SiteType;
@@ -44,10 +45,7 @@ pub(crate) struct Names {
 impl Names {
     /// The text of a symbol (empty for an unknown one, which the interner never hands out).
     pub(crate) fn get(&self, sym: Sym) -> &str {
-        let i = sym as usize;
-        let start = if i == 0 { 0 } else { self.ends.get(i - 1).copied().unwrap_or(0) as usize };
-        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
-        self.text.get(start..end).unwrap_or_default()
+        text_of(&self.text, &self.ends, sym)
     }
 
     /// The encoded tags of a series, computed by `encode` the first time.
@@ -57,6 +55,14 @@ impl Names {
             None => "",
         }
     }
+}
+
+/// The text of symbol `sym` in a table's `text` and `ends`.
+fn text_of<'t>(text: &'t str, ends: &[u32], sym: Sym) -> &'t str {
+    let i = sym as usize;
+    let start = if i == 0 { 0 } else { ends.get(i - 1).copied().unwrap_or(0) as usize };
+    let end = ends.get(i).copied().unwrap_or(0) as usize;
+    text.get(start..end).unwrap_or_default()
 }
 
 /// Builds a [`Names`] table: each distinct string and series gets one symbol. The strings are
@@ -90,31 +96,53 @@ impl Interner {
         i
     }
 
+    /// The hasher strings are found by: a loader hashes a row's strings with it on the thread
+    /// that parsed the row, and hands the hashes to [`Interner::intern_at_hashed`].
+    pub(crate) fn hasher(&self) -> &RandomState {
+        &self.hasher
+    }
+
     /// The symbol of `s`, added when new.
+    #[cfg(test)]
     pub(crate) fn intern(&mut self, s: &str) -> Sym {
-        let hash = self.hasher.hash_one(s);
-        let names = &self.names;
-        if let Some(&sym) = self.strings.find(hash, |&sym| names.get(sym) == s) {
-            return sym;
+        self.intern_hashed(s, self.hasher.hash_one(s))
+    }
+
+    /// The symbol of `s`, whose hash by [`Interner::hasher`] is `hash`, added when new (one probe).
+    fn intern_hashed(&mut self, s: &str, hash: u64) -> Sym {
+        let (names, hasher) = (&mut self.names, &self.hasher);
+        let text = (&names.text, &names.ends);
+        let get = |sym: Sym| text_of(text.0, text.1, sym);
+        match self.strings.entry(hash, |&sym| get(sym) == s, |&sym| hasher.hash_one(get(sym))) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(v) => {
+                let sym = names.ends.len() as Sym;
+                names.text.push_str(s);
+                names.ends.push(names.text.len() as u32);
+                v.insert(sym);
+                sym
+            }
         }
-        let sym = self.names.ends.len() as Sym;
-        self.names.text.push_str(s);
-        self.names.ends.push(self.names.text.len() as u32);
-        let (names, hasher) = (&self.names, &self.hasher);
-        self.strings.insert_unique(hash, sym, |&sym| hasher.hash_one(names.get(sym)));
-        sym
     }
 
     /// The symbol of `s` as a value of column `col` (below [`COLUMNS`]): a registry file lists
     /// devices by community and household, so a row mostly repeats the previous row's county,
     /// township, community, grid, household and address — compared, not hashed.
+    #[cfg(test)]
     pub(crate) fn intern_at(&mut self, col: usize, s: &str) -> Sym {
+        let hasher = self.hasher;
+        self.intern_at_hashed(col, s, || hasher.hash_one(s))
+    }
+
+    /// [`Interner::intern_at`] with `s`'s hash by [`Interner::hasher`] computed by `hash` (only
+    /// when the column's previous value differs: a loader hashes on its parsing threads).
+    pub(crate) fn intern_at_hashed(&mut self, col: usize, s: &str, hash: impl FnOnce() -> u64) -> Sym {
         if let Some(Some(sym)) = self.recent.get(col) {
             if self.names.get(*sym) == s {
                 return *sym;
             }
         }
-        let sym = self.intern(s);
+        let sym = self.intern_hashed(s, hash());
         if let Some(slot) = self.recent.get_mut(col) {
             *slot = Some(sym);
         }

@@ -4,6 +4,7 @@
 //! [`Names`] table; [`Device`] stays the plain row that code builds and the CSV writer writes.
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::{Arc, OnceLock};
 
 use crate::model::device::{Device, SiteType};
@@ -72,8 +73,23 @@ impl<'a> DeviceText<'a> {
     /// The record of these values, its text interned into `interner`; it reads its text from
     /// `names` once the table is frozen into it.
     pub(crate) fn intern(&self, interner: &mut Interner, names: &Arc<OnceLock<Names>>) -> DeviceRecord {
-        let (county, township) = (interner.intern_at(0, self.county), interner.intern_at(1, self.township));
-        let (community, grid) = (interner.intern_at(2, self.community), interner.intern_at(3, self.grid_id));
+        let hasher = *interner.hasher();
+        self.intern_hashed(interner, names, |_, s| hasher.hash_one(s))
+    }
+
+    /// [`DeviceText::intern`], with `hash(col, s)` the hash by the interner's hasher of `s`, the
+    /// value of interned column `col` (county, township, community, grid, household, address): a
+    /// loader gives the hashes its parsing threads computed.
+    pub(crate) fn intern_hashed(
+        &self,
+        interner: &mut Interner,
+        names: &Arc<OnceLock<Names>>,
+        hash: impl Fn(usize, &str) -> u64,
+    ) -> DeviceRecord {
+        let mut at = |col, s| interner.intern_at_hashed(col, s, || hash(col, s));
+        let (county, township, community, grid) =
+            (at(0, self.county), at(1, self.township), at(2, self.community), at(3, self.grid_id));
+        let (household, address) = (at(4, self.household_id), at(5, self.address));
         let series = interner.series(SeriesKey { county, township, community, grid, site_type: self.site_type });
         DeviceRecord {
             id: DeviceId::from(self.device_id),
@@ -82,8 +98,8 @@ impl<'a> DeviceText<'a> {
             township,
             community,
             grid,
-            household: interner.intern_at(4, self.household_id),
-            address: interner.intern_at(5, self.address),
+            household,
+            address,
             series,
             lat: self.lat.unwrap_or(f64::NAN),
             lon: self.lon.unwrap_or(f64::NAN),

@@ -55,9 +55,20 @@ impl DeviceIndex {
         }
     }
 
+    /// The hasher ids are found by: a loader hashes ids with it on the threads that parse them.
+    pub(super) fn hasher(&self) -> &RandomState {
+        &self.hasher
+    }
+
     /// Adds a device whose id is not in the index yet (one probe); gives it back when it is.
     pub(super) fn insert_new(&mut self, device: Arc<DeviceRecord>) -> Result<(), Arc<DeviceRecord>> {
         let hash = self.hasher.hash_one(device.device_id());
+        self.insert_new_hashed(device, hash)
+    }
+
+    /// [`DeviceIndex::insert_new`] for a device whose id hashes to `hash` by
+    /// [`DeviceIndex::hasher`].
+    pub(super) fn insert_new_hashed(&mut self, device: Arc<DeviceRecord>, hash: u64) -> Result<(), Arc<DeviceRecord>> {
         let (devices, hasher) = (&self.devices, &self.hasher);
         let id_at = |i: u32| devices.get(i as usize).map_or("", |d| d.device_id());
         let entry = self.by_id.entry(hash, |&i| id_at(i) == device.device_id(), |&i| hasher.hash_one(id_at(i)));

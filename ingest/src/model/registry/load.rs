@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::parallel::{self, Record};
 use super::RegistryError;
 use crate::model::codes::{is_county_code, is_township_code, is_valid_device_id};
 use crate::model::device::SiteType;
@@ -13,15 +14,13 @@ use crate::model::station::{Station, Tier};
 
 /// One CSV row, with its columns resolved by header name.
 pub(super) struct Row<'a> {
-    record: &'a csv::StringRecord,
+    record: &'a Record<'a>,
     index: &'a [usize],
-    /// 1-based line number in the file.
-    line: u64,
 }
 
 impl<'a> Row<'a> {
     fn get(&self, col: usize) -> &'a str {
-        trim(self.record.get(self.index[col]).unwrap_or(""))
+        trim(self.index.get(col).map_or("", |&i| self.record.field(i)))
     }
 }
 
@@ -40,36 +39,37 @@ fn trim(value: &str) -> &str {
 
 /// Every non-blank row of `file` with its line number, parsed by `parse`; the header must name
 /// every one of `columns` (in any order, others ignored).
-pub(super) fn rows<T>(
+pub(super) fn rows<T: Send>(
     file: &Path,
     columns: &'static [&'static str],
     parse: fn(&Row<'_>) -> Result<T, String>,
 ) -> Result<Vec<(u64, T)>, RegistryError> {
     let mut rows = Vec::new();
-    for_each_row(file, columns, |row| {
-        rows.push((row.line, parse(row)?));
-        Ok(())
-    })?;
+    for_each_row(
+        file,
+        columns,
+        |row, _| parse(row),
+        |_, line, value| {
+            rows.push((line, value));
+            Ok(())
+        },
+    )?;
     Ok(rows)
 }
 
-/// The number of lines of `file` (an upper bound of its rows: a quoted field may span lines),
-/// read in large blocks: the loader sizes its tables from it.
-pub(super) fn line_count(file: &Path) -> Result<usize, RegistryError> {
+/// An estimate of the rows of `file` from its size and the length of its first lines (a little
+/// above: the loader sizes its tables from it, and gives back what it did not use).
+pub(super) fn estimate_rows(file: &Path) -> usize {
     use std::io::Read;
-    let io = |source| RegistryError::Io { file: file.to_owned(), source };
-    let mut f = std::fs::File::open(file).map_err(io)?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut lines = 0;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => return Ok(lines),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
-        };
-        lines += memchr::memchr_iter(b'\n', buf.get(..n).unwrap_or_default()).count();
+    let mut sample = Vec::with_capacity(1 << 16);
+    let read = std::fs::File::open(file).and_then(|f| f.take(1 << 16).read_to_end(&mut sample));
+    let lines = memchr::memchr_iter(b'\n', &sample).count();
+    if read.is_err() || lines == 0 {
+        return 0;
     }
+    let per_line = sample.len() / lines;
+    let rows = file_len(file) / per_line.max(1);
+    rows.saturating_add(rows / 16).saturating_add(64)
 }
 
 /// The size of `file` in bytes (0 when unknown: it is only a sizing hint).
@@ -77,26 +77,18 @@ pub(super) fn file_len(file: &Path) -> usize {
     std::fs::metadata(file).map_or(0, |m| usize::try_from(m.len()).unwrap_or(0))
 }
 
-/// Rows the reading thread hands to the loader at a time.
-const BATCH_ROWS: usize = 4096;
-
-/// A batch of rows read, or the error that stopped the reading.
-type Batch = Result<Vec<csv::StringRecord>, RegistryError>;
-
-/// Calls `each` with every non-blank row of `file`, in order; an error it returns names the row's
-/// line. The header must name every one of `columns` (in any order, others ignored). The CSV is
-/// parsed on a thread of its own, a batch of rows ahead of `each` (issue 14: parsing is half of
-/// a city's load, so the two halves run on two cores); the first error by line is returned, as
-/// when read in one pass.
-pub(super) fn for_each_row(
+/// Reads every non-blank row of `file` (see [`parallel`]): each is checked and turned into a
+/// value by `parse` on a worker thread, with a text buffer the value may keep its strings in,
+/// then given to `take` on this thread in file order, with that buffer and the row's line. The
+/// header must name every one of `columns` (in any order, others ignored). An error `parse` or
+/// `take` returns names the row's line; the first error by line is the one returned.
+pub(super) fn for_each_row<T: Send>(
     file: &Path,
     columns: &'static [&'static str],
-    mut each: impl FnMut(&Row<'_>) -> Result<(), String>,
+    parse: impl Fn(&Row<'_>, &mut String) -> Result<T, String> + Sync,
+    take: impl FnMut(&str, u64, T) -> Result<(), String>,
 ) -> Result<(), RegistryError> {
-    let io = |source| RegistryError::Io { file: file.to_owned(), source };
-    let f = std::fs::File::open(file).map_err(io)?;
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(std::io::BufReader::new(f));
-    let headers = rdr.headers().map_err(|e| row_err(file, 1, format!("cannot read the header: {e}")))?.clone();
+    let (headers, start) = parallel::header(file)?;
     let mut index = Vec::with_capacity(columns.len());
     for column in columns {
         let i = headers.iter().position(|h| h.trim().trim_start_matches('\u{feff}') == *column).ok_or_else(|| {
@@ -104,87 +96,9 @@ pub(super) fn for_each_row(
         })?;
         index.push(i);
     }
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
-    let (empty_tx, empty_rx) = std::sync::mpsc::channel();
-    std::thread::scope(|scope| {
-        scope.spawn(move || read_batches(&mut rdr, file, headers.len(), &full_tx, &empty_rx));
-        // Returning early drops `full_rx`: the reading thread's next send fails and it stops.
-        for batch in full_rx {
-            let batch = batch?;
-            for record in &batch {
-                let line = record.position().map_or(0, |p| p.line());
-                each(&Row { record, index: &index, line }).map_err(|m| row_err(file, line, m))?;
-            }
-            let _ = empty_tx.send(batch);
-        }
-        Ok(())
-    })
-}
-
-fn row_err(file: &Path, line: u64, message: String) -> RegistryError {
-    RegistryError::Row { file: file.to_owned(), line, message }
-}
-
-/// The reading thread of [`for_each_row`]: non-blank rows with at least `fields` fields, in
-/// batches (their buffers handed back through `empty` and reused), then the error that stopped
-/// it, if any.
-fn read_batches<R: std::io::Read>(
-    rdr: &mut csv::Reader<R>,
-    file: &Path,
-    fields: usize,
-    full: &std::sync::mpsc::SyncSender<Batch>,
-    empty: &std::sync::mpsc::Receiver<Vec<csv::StringRecord>>,
-) {
-    loop {
-        let mut batch = empty.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH_ROWS));
-        let (n, end) = fill(rdr, file, fields, &mut batch);
-        batch.truncate(n);
-        let sent = full.send(Ok(batch)).is_ok();
-        match end {
-            Ok(true) if sent => {}
-            Ok(_) => return,
-            Err(e) => {
-                if sent {
-                    let _ = full.send(Err(e));
-                }
-                return;
-            }
-        }
-    }
-}
-
-/// Reads up to [`BATCH_ROWS`] rows into `batch` (reusing its records); returns how many, and
-/// whether more may follow (or the error that stopped the reading).
-fn fill<R: std::io::Read>(
-    rdr: &mut csv::Reader<R>,
-    file: &Path,
-    fields: usize,
-    batch: &mut Vec<csv::StringRecord>,
-) -> (usize, Result<bool, RegistryError>) {
-    let mut n = 0;
-    while n < BATCH_ROWS {
-        if batch.len() == n {
-            batch.push(csv::StringRecord::new());
-        }
-        let Some(record) = batch.get_mut(n) else { break };
-        match rdr.read_record(record) {
-            Ok(false) => return (n, Ok(false)),
-            Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                return (n, Err(row_err(file, line, format!("not valid CSV: {e}"))));
-            }
-        }
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue; // blank line
-        }
-        if record.len() < fields {
-            let line = record.position().map_or(0, |p| p.line());
-            return (n, Err(row_err(file, line, format!("{} fields, the header has {}", record.len(), fields))));
-        }
-        n += 1;
-    }
-    (n, Ok(true))
+    let index = &index;
+    let parse = |record: &Record<'_>, text: &mut String| parse(&Row { record, index }, text);
+    parallel::Rows { file, start, parse, take }.run()
 }
 
 fn code(value: &str, column: &str, digits: usize, parent: Option<&str>) -> Result<String, String> {
@@ -404,11 +318,12 @@ mod tests {
     }
 
     #[test]
-    fn past_the_first_batch_the_first_bad_row_by_line_is_named_whichever_thread_found_it() {
+    fn past_the_first_block_the_first_bad_row_by_line_is_named_whichever_thread_found_it() {
+        const ROWS: usize = 3000; // blocks of 4 KiB in tests: about 45 blocks
         let row = |n: usize| format!("sd-{n},smoke,500112,500112002,,,,,,,residential,\n");
         let body = |bad_id: Option<usize>, short: Option<usize>| {
             let mut text = DH.to_owned();
-            for n in 0..3 * super::BATCH_ROWS {
+            for n in 0..ROWS {
                 text.push_str(&match (bad_id == Some(n), short == Some(n)) {
                     (true, _) => format!("bad id {n},smoke,500112,500112002,,,,,,,residential,\n"),
                     (_, true) => "sd-x,smoke\n".to_owned(),
@@ -418,16 +333,13 @@ mod tests {
             text
         };
         let err = |devices: String| Registry::load(&files(&devices, SH, GH).paths).expect_err("fails").to_string();
-        let late = super::BATCH_ROWS + 500;
+        let late = ROWS / 2 + 500;
         assert!(err(body(None, Some(late))).contains(&format!("devices.csv:{}: 2 fields", late + 2)));
         let e = err(body(Some(late - 10), Some(late)));
         assert!(e.contains(&format!("devices.csv:{}: device_id `bad id", late - 8)), "{e}");
         let all = Registry::load(&files(&body(None, None), SH, GH).paths).expect("loads");
-        assert_eq!(all.device_count(), 3 * super::BATCH_ROWS);
-        assert_eq!(
-            all.device_list().last().map(|d| d.device_id().to_owned()),
-            Some(format!("sd-{}", 3 * super::BATCH_ROWS - 1))
-        );
+        assert_eq!(all.device_count(), ROWS);
+        assert_eq!(all.device_list().last().map(|d| d.device_id().to_owned()), Some(format!("sd-{}", ROWS - 1)));
     }
 
     #[test]

@@ -6,23 +6,28 @@
 //!
 //! - this file: the loaded [`Registry`], the file paths, the column lists of the file format;
 //! - `shared`: the registry as the running service holds it, swapped whole on reload;
-//! - `load`: reading and checking the CSV rows;
+//! - `load`: checking the CSV rows' values;
+//! - `records` and `parallel`: the file's records, found block by block and parsed on several
+//!   threads, handed over in file order;
+//! - `devices`: `devices.csv` into compact records;
 //! - `index`: the devices in file order, found by id without a second copy of it;
 //! - [`csv`]: the one writer of the three files, for the simulator and the tests.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::model::device::Device;
 use crate::model::grid::Grid;
-use crate::model::names::Interner;
 use crate::model::record::DeviceRecord;
 use crate::model::station::Station;
 
 pub mod csv;
+mod devices;
 mod index;
 mod load;
+mod parallel;
+mod records;
 mod shared;
 
 use index::DeviceIndex;
@@ -128,30 +133,11 @@ pub struct Registry {
 impl Registry {
     /// Loads and validates the three files.
     pub fn load(paths: &RegistryPaths) -> Result<Registry, RegistryError> {
-        let mut reg = Registry { devices: Registry::load_devices(&paths.devices)?, ..Registry::default() };
+        let mut reg = Registry { devices: devices::load(&paths.devices)?, ..Registry::default() };
         let stations = load::rows(&paths.stations, STATION_COLUMNS, load::station)?;
         let grids = load::rows(&paths.grids, GRID_COLUMNS, load::grid)?;
         reg.add_parts(paths, stations, grids)?;
         Ok(reg)
-    }
-
-    /// Reads `devices.csv` a row at a time straight into compact records: the rows' text is
-    /// interned as it is read, so a load never holds a million owned rows. The tables are sized
-    /// from the file's line count first (a quick pass), so none of them rehashes while it fills.
-    fn load_devices(file: &Path) -> Result<DeviceIndex, RegistryError> {
-        let rows = load::line_count(file)?;
-        let mut interner = Interner::with_capacity(rows, load::file_len(file));
-        let names = Arc::new(OnceLock::new());
-        let mut devices = DeviceIndex::with_capacity(rows);
-        load::for_each_row(file, DEVICE_COLUMNS, |row| {
-            let record = load::device(row)?.intern(&mut interner, &names);
-            devices
-                .insert_new(Arc::new(record))
-                .map_err(|d| format!("duplicate device_id `{}`: each id may appear once", d.device_id()))
-        })?;
-        let _ = names.set(interner.freeze());
-        devices.shrink_to_fit();
-        Ok(devices)
     }
 
     /// Adds stations and grids (with their line numbers), checking uniqueness.
