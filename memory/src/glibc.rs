@@ -37,3 +37,28 @@ pub fn held_free() -> Option<u64> {
 pub fn held_free() -> Option<u64> {
     None
 }
+
+/// Caps how many arenas the C allocator keeps at `arenas` (`mallopt(M_ARENA_MAX)`), unless the
+/// operator set `MALLOC_ARENA_MAX`, which glibc has already read and which wins. glibc's default
+/// is eight arenas per core: each thread that allocates may get an arena of its own, and memory
+/// freed in one is kept there, resident, for the threads that share it. Call it first thing,
+/// before any thread starts. True when the cap was set; false off glibc, when the environment
+/// decides, or when glibc refused it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn limit_arenas(arenas: std::num::NonZeroUsize) -> bool {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return false;
+    }
+    let arenas = libc::c_int::try_from(arenas.get()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `mallopt` takes two integers and sets one of glibc's own tunables under its lock;
+    // any thread may call it at any time (arenas already made stay, new ones obey the cap).
+    #[allow(unsafe_code)]
+    let set = unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    set == 1
+}
+
+/// Does nothing off glibc (see the crate documentation); false.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn limit_arenas(_arenas: std::num::NonZeroUsize) -> bool {
+    false
+}
