@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     // Before any thread starts: one malloc arena per core instead of glibc's eight (issue 14;
     // `MALLOC_ARENA_MAX` in the environment wins). Freed memory stays resident in the arena of the
     // thread that freed it; the 5,000-device drain peaked at 38–39 MiB with glibc's default and
-    // 33 MiB with two arenas on 2 cores, at the same rate.
+    // 35 MiB with one per core on 2 cores, at the same rate.
     firegrid_memory::limit_arenas(std::thread::available_parallelism().unwrap_or(std::num::NonZeroUsize::MIN));
     // clap exits 2 itself on a bad command line.
     let cli = Cli::parse();

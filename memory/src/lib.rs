@@ -9,8 +9,8 @@
 //! trims once enough was freed (the start-up load's temporaries, a drain's buffers). The
 //! `firegrid` process also caps glibc's arenas at one per core (glibc's default is eight per
 //! core): memory freed in a thread's arena stays resident there, and with the registry load's
-//! threads and the blocking pool's the 5,000-device drain peaked at 38–39 MiB against 33 MiB
-//! with two arenas on a 2-core machine.
+//! threads and the blocking pool's the 5,000-device drain peaked at 38–39 MiB against 35 MiB
+//! with the cap on a 2-core machine.
 //!
 //! Layout:
 //! - `glibc` — the edge: the calls into the C allocator (`malloc_trim`, `mallinfo2`, `mallopt`), the
