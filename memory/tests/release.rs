@@ -2,32 +2,14 @@
 //! One test in this binary, so no other test allocates while it reads the process's RSS.
 #![allow(missing_docs)]
 
-/// Resident set size of this process, bytes (`/proc/self/statm`, field 2, in pages of 4 KiB).
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|f| f.parse().ok()).expect("rss field");
-    pages * 4096
-}
+mod support;
+
+use support::{registry_like_records, rss_bytes};
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn a_million_small_allocations_freed_leave_the_resident_set_once_released() {
-    // Like a registry: a million ~100-byte records allocated on a thread of their own, and one
-    // small allocation kept after each block of them, so the freed records sit below live
-    // memory where glibc never returns them unasked.
-    let (records, kept) = std::thread::spawn(|| {
-        let mut records = Vec::with_capacity(1_000_000);
-        let mut kept = Vec::new();
-        for i in 0..1_000_000u32 {
-            records.push(Box::new([i; 24]));
-            if i % 1024 == 0 {
-                kept.push(Box::new(i));
-            }
-        }
-        (records, kept)
-    })
-    .join()
-    .expect("allocating thread");
+    let (records, kept) = registry_like_records();
     let live = rss_bytes();
     drop(records);
     let freed = rss_bytes();
