@@ -38,8 +38,15 @@ pub(crate) async fn keep(metrics: KeeperMetrics, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let look = tokio::task::spawn_blocking(move || look(policy)).await;
-        let Ok(Some(looked)) = look else { return };
+        let looked = match tokio::task::spawn_blocking(move || look(policy)).await {
+            Ok(Some(looked)) => looked,
+            // Off glibc there is nothing to ask: the keeper has no work, by design.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(event = "memory_keeper_failed", error = %e, "the memory keeper stopped: freed memory is no longer given back");
+                return;
+            }
+        };
         policy = looked.policy;
         metrics.free_bytes.set(i64::try_from(looked.free_bytes).unwrap_or(i64::MAX));
         if let Some(trim) = looked.trim {

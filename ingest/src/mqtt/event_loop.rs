@@ -22,8 +22,8 @@
 //! `EventLoop` and hands it back): rumqttc's `poll` is not cancel-safe once it has taken a
 //! request to write. One poll reads a burst of packets; the events it leaves buffered are taken
 //! straight from the event loop ([`Connection::buffered`]) before the next poll is built, which
-//! spares a poll future (and a turn of the `select!`) per message. On shutdown, messages still in an overflow are dropped unacknowledged, so
-//! the broker redelivers them to the next session.
+//! spares a poll future (and a turn of the `select!`) per message. On shutdown, messages still
+//! in an overflow are dropped unacknowledged, so the broker redelivers them to the next session.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
